@@ -1,0 +1,28 @@
+# Two commands on a fresh clone:  `make demo`  (main job on built-in synthetic data)  and  `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+EXTRAS ?= train,models,ray,dev
+
+.PHONY: install demo test bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/dynpose100k demo --out outputs/demo
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/dynpose100k bench all --out outputs/bench
+
+clean:
+	rm -rf outputs .pytest_cache

@@ -1,0 +1,10 @@
+"""Benchmarks: each module defines ``run(out: Path, quick: bool) -> dict`` that measures the project and a
+baseline in the same run, prints a table with ratios and saves ``<out>/<name>.json``. Not part of the tests."""
+
+BENCHES = {
+    "decode": "dynpose100k.bench.decode",
+    "pose": "dynpose100k.bench.pose",
+    "filter": "dynpose100k.bench.filter",
+    "curate": "dynpose100k.bench.curate",
+    "train": "dynpose100k.bench.train",
+}

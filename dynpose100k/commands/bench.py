@@ -1,0 +1,29 @@
+"""``dynpose100k bench``: run one benchmark (or all) and save its figures as JSON."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from ..bench import BENCHES
+
+HELP = "benchmarks: decode, pose, filter, curate, train (figures vs baselines)"
+EXAMPLES = """
+  dynpose100k bench decode
+  dynpose100k bench pose --out outputs/bench
+  dynpose100k bench all --quick
+"""
+
+
+def add_arguments(p):
+    p.add_argument("name", choices=[*BENCHES, "all"], help="which benchmark")
+    p.add_argument("--out", type=Path, default=Path("outputs/bench"), help="folder for JSON results and plots")
+    p.add_argument("--quick", action="store_true", help="a smaller set, for a smoke run")
+
+
+def run(args) -> int:
+    names = list(BENCHES) if args.name == "all" else [args.name]
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        importlib.import_module(BENCHES[name]).run(args.out, quick=args.quick)
+    return 0

@@ -1,0 +1,17 @@
+"""Exceptions for expected failures. The CLI turns these into a one-line message and exit code 1."""
+
+
+class DynPoseError(Exception):
+    """An expected, user-facing failure (bad path, bad video, bad config). The message is one line."""
+
+
+class VideoError(DynPoseError):
+    """A video or frames folder that cannot be read: missing, not a video, truncated, too few frames."""
+
+
+class ShardError(DynPoseError):
+    """A shard or dataset file that is malformed, foreign, truncated or unsafe."""
+
+
+class CheckpointError(DynPoseError):
+    """A model checkpoint whose keys or shapes do not match the model."""

@@ -1,0 +1,17 @@
+import subprocess
+import sys
+
+from dynpose100k.cli import VERBS, build_parser
+
+
+def test_help_lists_every_verb_with_examples():
+    text = build_parser().format_help()
+    for verb in VERBS:
+        assert verb in text
+    assert "examples:" in text
+
+
+def test_unknown_verb_fails_cleanly():
+    r = subprocess.run([sys.executable, "-m", "dynpose100k", "nosuchverb"], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
