@@ -1,0 +1,19 @@
+"""Optional learned backends (segmentation, VLM, ...), imported lazily.
+
+Weights always come from a local path or the local Hugging Face cache; nothing is downloaded at import
+time or at run time by this package.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+
+def require(module: str, extra: str):
+    """Import ``module`` or raise an ImportError that names the pip extra providing it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            f"{module} is needed for this feature: pip install 'dynpose100k[{extra}]'"
+        ) from e
