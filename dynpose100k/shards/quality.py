@@ -1,0 +1,141 @@
+"""Quality subsets vs pose error: the paper's last table, on videos whose true poses are known.
+
+For every video with a pose result and ground truth: the bundle-adjustment reprojection error
+(``result.json``: ``reproj_error_px_720p``) is the selection signal; the pose error is the Sampson error
+of the ground-truth static correspondences under the estimated poses and intrinsics, normalised to 720p
+(unregistered frames filled by ``metrics.fill_failed``; a failed video keeps its row). Thresholds are
+quantiles of the reprojection error chosen to keep about 70 / 40 / 25 % of the videos that pass the
+dataset's registration filter (>= 80 % of frames registered), like the paper's 1.37 / 1.18 / 1.00 px. Per-video statistic = mean Sampson error of the video's correspondences; columns
+``%<5`` / ``%<10`` are the share of videos whose mean is below 5 / 10 px (the paper's "mean per-video
+reprojection error" protocol), ``Mean`` their mean; ``ATE`` is the mean per-video Sim(3)-aligned RMSE.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..camera import resize_K
+from ..errors import DynPoseError
+from .build import read_pose_dir
+
+logger = logging.getLogger(__name__)
+
+DATA_FRACTIONS = (0.70, 0.40, 0.25)
+
+
+@dataclass(frozen=True)
+class VideoQuality:
+    """One video's selection signal and true pose error."""
+
+    video_id: str
+    reproj_px_720p: float | None
+    """Bundle-adjustment reprojection error (None when pose estimation failed)."""
+    sampson_px_720p: float
+    """Mean Sampson error of the ground-truth correspondences under the estimated cameras."""
+    ate_m: float
+    """Sim(3)-aligned ATE RMSE over registered frames (random-filled when fewer than 3)."""
+    registered_fraction: float
+
+
+@dataclass(frozen=True)
+class SubsetRow:
+    """One row of the table."""
+
+    name: str
+    """``Full set`` or ``Reproj. err. < X``."""
+    threshold_px: float | None
+    pct_data: float
+    pct_lt_5: float
+    pct_lt_10: float
+    mean_px: float
+    ate_m: float
+    num_videos: int
+
+
+def video_quality(pose_dir, gt) -> VideoQuality:
+    """Score one pose result folder against a ``synth.GroundTruth``; a missing folder scores as a failed
+    video (nothing registered, ground-truth intrinsics)."""
+    if not (Path(pose_dir) / "poses.npz").is_file():
+        logger.warning("%s: no pose result; counted as failed", gt.video_id)
+        n = gt.num_frames
+        return _score(gt, np.tile(np.eye(4), (n, 1, 1)), np.zeros(n, bool), gt.K, None)
+    pf = read_pose_dir(pose_dir)
+    if len(pf.w2c) != gt.num_frames or not np.allclose(pf.timestamps, gt.timestamps, atol=0.5 / 12):
+        raise DynPoseError(f"{pose_dir}: {len(pf.w2c)} pose frames do not match the {gt.num_frames} "
+                           "ground-truth frames (pose at the ground truth's frame rate)")
+    failed = bool(pf.result.get("failure_reason")) or not pf.registered.any()
+    reproj = None if failed else pf.result.get("reproj_error_px_720p")
+    return _score(gt, pf.w2c, pf.registered, resize_K(pf.K, pf.image_size, gt.image_size), reproj)
+
+
+def _score(gt, w2c, registered, K, reproj) -> VideoQuality:
+    from ..metrics import ate, fill_failed, sampson_from_poses
+
+    w2c = fill_failed(w2c, registered)
+    errs = []
+    for i, j in sorted(set(zip(gt.corr_i.tolist(), gt.corr_j.tolist()))):
+        sel = (gt.corr_i == i) & (gt.corr_j == j)
+        errs.append(sampson_from_poses(K[i], K[j], w2c[i], w2c[j], gt.corr_uv_i[sel], gt.corr_uv_j[sel],
+                                       gt.image_size))
+    return VideoQuality(gt.video_id, reproj, float(np.concatenate(errs).mean()), ate(w2c, gt.w2c, "sim3").rmse,
+                        float(np.mean(registered)))
+
+
+def _row(name: str, thr, sel: list[VideoQuality], total: int) -> SubsetRow:
+    m = np.array([v.sampson_px_720p for v in sel])
+    return SubsetRow(name, thr, 100.0 * len(sel) / total, float(100 * np.mean(m < 5)), float(100 * np.mean(m < 10)),
+                     float(m.mean()), float(np.nanmean([v.ate_m for v in sel])), len(sel))
+
+
+def table_from_videos(videos: list[VideoQuality], fractions=DATA_FRACTIONS,
+                      min_registered: float | None = 0.8) -> list[SubsetRow]:
+    """Rows: the full set (failures included); with ``min_registered``, the videos passing that
+    registration filter (the dataset's own, 0.8 in the paper); then reprojection-error thresholds keeping
+    about ``fractions`` of those. ``%Data`` is always relative to the full set."""
+    if not videos:
+        raise DynPoseError("quality table: no video to score")
+    rows = [_row("Full set", None, videos, len(videos))]
+    ok = [v for v in videos if v.reproj_px_720p is not None]
+    if min_registered is not None:
+        ok = [v for v in ok if v.registered_fraction >= min_registered]
+        if ok:
+            rows.append(_row(f"Registered >= {min_registered:.0%}", None, ok, len(videos)))
+    ok.sort(key=lambda v: v.reproj_px_720p)
+    errs = np.array([v.reproj_px_720p for v in ok])
+    used = {len(ok)}
+    for frac in fractions:
+        k = int(round(frac * len(ok)))
+        if k < 1 or k in used:
+            continue
+        used.add(k)
+        # midway between the k-th and (k+1)-th error, so that "< thr" keeps exactly k videos
+        thr = float((errs[k - 1] + errs[k]) / 2)
+        rows.append(_row(f"Reproj. err. < {thr:.2f}", thr, ok[:k], len(videos)))
+    return rows
+
+
+def quality_subset_table(pose_dir, gt_dir, fractions=DATA_FRACTIONS, min_registered: float | None = 0.8) -> list[SubsetRow]:
+    """The table for every ``<gt_dir>/<id>.gt.npz`` that has a ``<pose_dir>/<id>/poses.npz``.
+
+    Ground truth without a pose result counts as a failed video (identity/random poses), never dropped.
+    """
+    from ..synth import load_gt
+
+    gts = sorted(Path(gt_dir).glob("*.gt.npz"))
+    if not gts:
+        raise DynPoseError(f"{gt_dir}: no <id>.gt.npz ground-truth files")
+    videos = [video_quality(Path(pose_dir) / gt.video_id, gt) for gt in map(load_gt, gts)]
+    return table_from_videos(videos, fractions, min_registered)
+
+
+def format_table(rows: list[SubsetRow]) -> str:
+    """The table as text (paper's columns + ATE and the number of videos)."""
+    lines = [f"{'Reprojection error':<24}{'%Data':>7}{'%<5':>7}{'%<10':>7}{'Mean':>8}{'ATE':>8}{'videos':>8}"]
+    for r in rows:
+        lines.append(f"{r.name:<24}{r.pct_data:7.1f}{r.pct_lt_5:7.1f}{r.pct_lt_10:7.1f}{r.mean_px:8.2f}"
+                     f"{r.ate_m:8.3f}{r.num_videos:8d}")
+    return "\n".join(lines)

@@ -1,0 +1,66 @@
+"""Summaries of a dataset directory or a single shard: counts, fields, quality statistics."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from .reader import iter_raw, read_manifest, shard_paths
+from .schema import decode_sample
+
+
+def summarize(path, *, deep: bool = False) -> dict:
+    """Counts, field presence and quality statistics of a dataset directory or a ``.tar`` shard.
+
+    A directory is summarised from its manifest; ``deep`` (always on for a single tar) also reads and
+    validates every sample and, for a directory, checks each shard's sha256 against the manifest.
+    """
+    path = Path(path)
+    tars = shard_paths(path, verify=deep and path.is_dir())
+    fields: Counter = Counter()
+    if path.is_dir() and not deep:
+        samples = [s for e in read_manifest(path) for s in e["samples"]]
+    else:
+        samples = []
+        for tar in tars:
+            for raw in iter_raw(tar):
+                s = decode_sample(raw, source=str(tar))
+                fields.update(k for k in raw if not k.startswith("__"))
+                samples.append({"key": s.key, "num_frames": len(s.w2c), "video_id": s.meta.get("video_id"),
+                                "registered_fraction": s.meta.get("registered_fraction"),
+                                "reproj_error_px_720p": s.meta.get("reproj_error_px_720p")})
+
+    def stats(name):
+        a = np.array([s[name] for s in samples if s.get(name) is not None], float)
+        if not len(a):
+            return None
+        return {"n": int(len(a)), "min": float(a.min()), "p25": float(np.quantile(a, 0.25)),
+                "median": float(np.median(a)), "p75": float(np.quantile(a, 0.75)), "max": float(a.max())}
+
+    return {
+        "path": str(path),
+        "shards": len(tars),
+        "bytes": int(sum(t.stat().st_size for t in tars)),
+        "videos": len(samples),
+        "frames": int(sum(s["num_frames"] for s in samples)),
+        "fields": dict(fields) if fields else None,
+        "registered_fraction": stats("registered_fraction"),
+        "reproj_error_px_720p": stats("reproj_error_px_720p"),
+        "verified": bool(deep),
+    }
+
+
+def format_summary(s: dict) -> str:
+    """Human-readable lines for :func:`summarize`'s result."""
+    lines = [f"{s['path']}: {s['videos']} videos, {s['frames']} frames, {s['shards']} shard(s), "
+             f"{s['bytes'] / 1e6:.1f} MB" + (" (all samples read and checked)" if s["verified"] else "")]
+    if s["fields"]:
+        lines.append("fields: " + ", ".join(f"{k} ({v})" for k, v in sorted(s["fields"].items())))
+    for name in ("registered_fraction", "reproj_error_px_720p"):
+        st = s[name]
+        if st:
+            lines.append(f"{name}: min {st['min']:.3f}  p25 {st['p25']:.3f}  median {st['median']:.3f}  "
+                         f"p75 {st['p75']:.3f}  max {st['max']:.3f}  (n={st['n']})")
+    return "\n".join(lines)

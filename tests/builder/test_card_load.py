@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+
+from builder.card import quality_filter_expression, render_card
+from builder.load import load, quality_predicate, to_arrays
+from dynpose100k.errors import ShardError
+from dynpose100k.shards import ShardConfig, build_sample, write_shards
+from dynpose100k.shards.testing import write_pose_dir
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    import datasets.config
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    return {"cache_dir": str(tmp_path / "hf_cache")}
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    samples = []
+    for i in range(3):
+        d, frames = write_pose_dir(tmp_path / "poses", f"vid_{i}", n=6 + i, seed=i, reproj_px_720p=0.8 + 0.3 * i)
+        samples.append(build_sample(d, frames, {"filter_reasons": ["ok"], "source_url": f"https://x/{i}"}))
+    out = tmp_path / "dynpose-100k"
+    write_shards(samples, out, ShardConfig(maxcount=2))
+    return out, {s.key: s for s in samples}
+
+
+def test_card_has_configs_features_and_stats(dataset):
+    out, _ = dataset
+    text = (out / "README.md").read_text()
+    assert "path: data/train-*.tar" in text and "array3_d" in text and "{{" not in text
+    assert "| 3 | 21 | 2 |" in text  # videos, frames, shards
+    assert 'input_columns="meta.json"' in quality_filter_expression(1.2, 0.8)
+
+
+def test_load_dataset_roundtrip_typed(dataset, offline):
+    from datasets import load_dataset
+
+    out, samples = dataset
+    ds = load_dataset(str(out), split="train", **offline)
+    assert len(ds) == 3
+    row = ds[1]
+    s = samples[row["__key__"]]
+    assert row["frames.mp"][0].size == (160, 96)  # PIL (W, H)
+    np.testing.assert_array_equal(np.asarray(row["w2c.npy"], np.float64), s.w2c)  # float64 kept
+    np.testing.assert_array_equal(np.asarray(row["k.npy"], np.float64), s.K)
+    npds = ds.with_format("numpy")
+    r = npds[1]
+    assert r["w2c.npy"].shape == s.w2c.shape and r["frames.mp"].shape == (len(s.w2c), 96, 160, 3)
+    np.testing.assert_allclose(r["w2c.npy"], s.w2c, atol=1e-6)
+    np.testing.assert_array_equal(r["track_obs.npy"], s.track_obs)
+    np.testing.assert_array_equal(np.asarray(r["masks.mp"]).astype(bool), np.stack([s.mask(i) for i in range(len(s.w2c))]))
+    assert r["meta.json"]["filter_reasons"] == ["ok"]
+    # the README filter expression works as written
+    kept = eval(quality_filter_expression(1.2, 0.8), {"ds": ds})
+    assert sorted(kept["__key__"]) == ["vid_0", "vid_1"]
+
+
+def test_streaming_and_bare_names(dataset, offline):
+    out, samples = dataset
+    st = load(out, streaming=True)
+    rows = {r["__key__"]: r for r in st}
+    assert set(rows) == set(samples)
+    a = to_arrays(rows["vid_2"])
+    np.testing.assert_array_equal(a["w2c"], samples["vid_2"].w2c)
+    np.testing.assert_array_equal(a["timestamps"], samples["vid_2"].timestamps)
+    assert a["frames"].shape == (8, 96, 160, 3)
+    assert quality_predicate(1.0)(rows["vid_0"]["meta"]) and not quality_predicate(1.0)(rows["vid_1"]["meta"])
+
+
+def test_load_by_name_from_parent_dir(dataset, offline, monkeypatch):
+    out, samples = dataset
+    monkeypatch.chdir(out.parent)
+    ds = load("dynpose-100k", **offline)
+    assert sorted(ds["__key__"]) == sorted(samples) and "K" in ds.column_names
+
+
+def test_load_refuses_dir_without_card(tmp_path):
+    (tmp_path / "x").mkdir()
+    with pytest.raises(ShardError, match="README.md"):
+        load(tmp_path / "x")
+
+
+def test_render_card_unknown_placeholder(dataset, tmp_path):
+    out, _ = dataset
+    t = tmp_path / "t.md"
+    t.write_text("{{ nope }}")
+    with pytest.raises(ShardError, match="nope"):
+        render_card(out, template=t)

@@ -1,0 +1,61 @@
+import pytest
+
+import builder.hub as hub
+from dynpose100k.cli import main
+from dynpose100k.errors import DynPoseError
+from dynpose100k.shards import build_sample, write_shards
+from dynpose100k.shards.testing import write_pose_dir
+
+
+@pytest.fixture
+def dataset(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))  # no saved login
+    d, frames = write_pose_dir(tmp_path / "p", "v0", n=4)
+    write_shards([build_sample(d, frames)], tmp_path / "ds")
+    return tmp_path / "ds"
+
+
+def test_dry_run_lists_published_files_only(dataset, capsys):
+    (dataset / "data" / ".train-000009.tar.tmp").write_bytes(b"partial")
+    assert main(["push", str(dataset), "--repo", "org/name", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would upload 3 file(s)" in out and "data/train-000000.tar" in out and ".tmp" not in out
+
+
+def test_push_needs_token_and_valid_repo(dataset, capsys):
+    assert main(["push", str(dataset), "--repo", "org/name"]) == 1
+    assert "no Hugging Face token" in capsys.readouterr().err
+    with pytest.raises(DynPoseError, match="ORG/NAME"):
+        hub.plan_upload(dataset, "justaname")
+
+
+def test_push_calls_hub_api(dataset, monkeypatch):
+    calls = []
+
+    class FakeApi:
+        def __init__(self, token):
+            calls.append(("init", token))
+
+        def create_repo(self, repo_id, **kw):
+            calls.append(("create_repo", repo_id, kw))
+
+        def upload_folder(self, **kw):
+            calls.append(("upload_folder", kw))
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    plan = hub.push(dataset, "org/name", token="hf_test", private=True)
+    assert calls[0] == ("init", "hf_test")
+    assert calls[1] == ("create_repo", "org/name", {"repo_type": "dataset", "private": True, "exist_ok": True})
+    up = calls[2][1]
+    assert up["repo_type"] == "dataset" and up["allow_patterns"] == hub.ALLOW_PATTERNS and up["folder_path"] == str(dataset)
+    assert plan.files == ("README.md", "manifest.jsonl", "data/train-000000.tar")
+
+
+def test_push_refuses_modified_shard(dataset):
+    tar = dataset / "data" / "train-000000.tar"
+    tar.write_bytes(tar.read_bytes()[:-2048])
+    with pytest.raises(DynPoseError, match="sha256"):
+        hub.push(dataset, "org/name", dry_run=True)

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from dynpose100k.shards.quality import VideoQuality, format_table, quality_subset_table, table_from_videos
+
+
+def test_table_thresholds_keep_expected_fractions():
+    rng = np.random.default_rng(0)
+    reproj = rng.uniform(0.5, 2.0, 20)
+    videos = [VideoQuality(f"v{i}", float(r), float(3 * r + rng.normal(0, 0.1)), 0.1 * r, 1.0)
+              for i, r in enumerate(reproj)]
+    videos.append(VideoQuality("failed", None, 80.0, 1.0, 0.0))  # counted in the full set, never dropped
+    videos.append(VideoQuality("half", 0.1, 40.0, 1.0, 0.5))  # below the registration filter
+    rows = table_from_videos(videos)
+    assert [r.num_videos for r in rows] == [22, 20, 14, 8, 5]
+    assert rows[0].pct_data == 100 and rows[2].pct_data == pytest.approx(100 * 14 / 22)
+    assert all(a.mean_px > b.mean_px for a, b in zip(rows, rows[1:]))  # error falls with the threshold
+    assert sorted(reproj)[7] < rows[3].threshold_px < sorted(reproj)[8]
+    assert "%Data" in format_table(rows)
+
+
+def test_quality_table_on_synthetic_ground_truth(tmp_path):
+    from dynpose100k.synth import render, save_gt
+
+    gt_dir, pose_dir = tmp_path / "gt", tmp_path / "poses"
+    gt_dir.mkdir()
+    for k, (noise, reproj) in enumerate([(0.0, 0.5), (0.02, 1.0), (0.2, 3.0)]):
+        v = render("good", k, height=96, width=160, duration=1.0, pairs=3, per_pair=20, video_id=f"g{k}")
+        save_gt(gt_dir / f"g{k}.gt.npz", v.gt)
+        d = pose_dir / f"g{k}"
+        d.mkdir(parents=True)
+        rng = np.random.default_rng(k)
+        w2c = v.gt.w2c.copy()
+        w2c[:, :3, 3] += rng.normal(0, noise, w2c[:, :3, 3].shape)
+        # same poses expressed at a 2x smaller input resolution: K must be rescaled by the evaluation
+        K = v.gt.K.copy()
+        K[:, :2] = (K[:, :2] + np.array([[0, 0, 0.5], [0, 0, 0.5]])) / 2
+        K[:, :2, 2] -= 0.5
+        np.savez(d / "poses.npz", w2c=w2c, K=K, registered=np.ones(len(w2c), bool),
+                 timestamps=v.gt.timestamps, image_size=np.array([48, 80]))
+        (d / "result.json").write_text(f'{{"video_id": "g{k}", "reproj_error_px_720p": {reproj}}}')
+    # a ground-truth video without a pose result counts as failed
+    v = render("good", 9, height=96, width=160, duration=1.0, pairs=3, per_pair=20, video_id="g9")
+    save_gt(gt_dir / "g9.gt.npz", v.gt)
+    rows = quality_subset_table(pose_dir, gt_dir, fractions=(0.67, 0.34))
+    assert [r.num_videos for r in rows] == [4, 3, 2, 1]
+    assert rows[-1].mean_px < 1e-3 and rows[-1].ate_m < 1e-6  # exact poses
+    assert rows[0].mean_px > rows[1].mean_px > rows[2].mean_px > rows[3].mean_px
+    assert not (pose_dir / "g9").exists()  # nothing written into the pose folder

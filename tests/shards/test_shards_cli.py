@@ -1,0 +1,112 @@
+import io
+import shutil
+import json
+import tarfile
+
+import numpy as np
+import pytest
+
+from dynpose100k.cli import main
+from dynpose100k.errors import ShardError
+from dynpose100k.shards import iter_samples, read_manifest
+from dynpose100k.shards.reader import iter_raw
+from dynpose100k.shards.testing import write_pose_dir
+from dynpose100k.video import write_video
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("cli")
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for i, err in enumerate([0.7, 1.1, 1.5, 2.5]):
+        _, frames = write_pose_dir(tmp_path / "poses", f"v{i}", n=6, seed=i, reproj_px_720p=err,
+                                   registered_fraction=1.0 if i != 1 else 0.5)
+        write_video(videos / f"v{i}.mp4", np.concatenate([np.zeros((12, 96, 160, 3), np.uint8), frames]), 12.0)
+    # a failed pose result is recorded, not fatal
+    bad = tmp_path / "poses" / "broken"
+    bad.mkdir()
+    (bad / "poses.npz").write_bytes(b"not an npz")
+    (tmp_path / "meta.jsonl").write_text(json.dumps({"video_id": "v0", "caption": "a cat", "filter_score": 0.9}) + "\n")
+    out = tmp_path / "ds"
+    assert main(["shard", str(tmp_path / "poses"), "--videos", str(videos), "--out", str(out),
+                 "--meta", str(tmp_path / "meta.jsonl"), "--frame-short-side", "48", "--maxcount", "2"]) == 0
+    return out
+
+
+def test_shard_cli_writes_dataset(dataset, capsys):
+    man = read_manifest(dataset)
+    assert [e["num_samples"] for e in man] == [2, 2]
+    s = {x.key: x for x in iter_samples(dataset)}
+    assert s["v0"].meta["caption"] == "a cat" and s["v0"].rgb(0).shape == (48, 80, 3)
+    assert main(["inspect", str(dataset), "--deep"]) == 0
+    out = capsys.readouterr().out
+    assert "4 videos, 24 frames, 2 shard(s)" in out and "frames.mp (4)" in out
+
+
+def test_subset_cli(dataset, tmp_path, capsys):
+    dst = tmp_path / "hq"
+    assert main(["subset", str(dataset), str(dst), "--max-reproj-px", "1.2", "--min-registered", "0.8"]) == 0
+    assert "kept 1 of 4" in capsys.readouterr().out
+    assert [x.key for x in iter_samples(dst)] == ["v0"] and (dst / "README.md").is_file()
+    # nothing overwritten
+    assert main(["subset", str(dataset), str(dst), "--min-registered", "0.1"]) == 1
+    assert "refusing to overwrite" in capsys.readouterr().err
+
+
+def _tar(path, members):
+    with tarfile.open(path, "w") as tf:
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+
+
+def test_bad_inputs_name_the_file(dataset, tmp_path, capsys):
+    shutil.copytree(dataset, tmp_path / "copy")
+    dataset = tmp_path / "copy"
+    shard = dataset / "data" / "train-000000.tar"
+    # truncated shard
+    trunc = tmp_path / "trunc.tar"
+    trunc.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    with pytest.raises(ShardError, match="trunc.tar"):
+        list(iter_raw(trunc))
+    # foreign file / foreign tar
+    foreign = tmp_path / "foreign.tar"
+    foreign.write_bytes(b"hello" * 300)
+    with pytest.raises(ShardError, match="foreign.tar.*not a readable tar"):
+        list(iter_raw(foreign))
+    other = tmp_path / "other.tar"
+    _tar(other, [("img001.jpg", b"x"), ("img001.txt", b"y")])
+    with pytest.raises(ShardError, match="other.tar.*missing field"):
+        list(iter_samples(other))
+    # a sample missing a field
+    raws = list(iter_raw(shard))
+    miss = tmp_path / "miss.tar"
+    _tar(miss, [(f"{raws[0]['__key__']}.{k}", v) for k, v in raws[0].items() if k not in ("__key__", "k.npy")])
+    with pytest.raises(ShardError, match=r"miss.tar.*'k.npy'"):
+        list(iter_samples(miss))
+    # path traversal member name: refused, nothing written outside
+    evil = tmp_path / "evil.tar"
+    _tar(evil, [("../../escaped.json", b"{}")])
+    with pytest.raises(ShardError, match="evil.tar.*unsafe member name"):
+        list(iter_raw(evil))
+    assert not (tmp_path.parent / "escaped.json").exists()
+    # a symlink member
+    link = tmp_path / "link.tar"
+    with tarfile.open(link, "w") as tf:
+        ti = tarfile.TarInfo("a.meta.json")
+        ti.type, ti.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(ti)
+    with pytest.raises(ShardError, match="not a regular file"):
+        list(iter_raw(link))
+    # the CLI prints one line, no traceback
+    assert main(["inspect", str(trunc)]) == 1
+    err = capsys.readouterr().err
+    assert "trunc.tar" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    # a modified shard is caught by the manifest checksum
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    assert main(["inspect", str(dataset), "--deep"]) == 1
+    assert "sha256" in capsys.readouterr().err
