@@ -1,0 +1,427 @@
+"""Video input/output: decode, resample to a target fps, resize, clip windows, encode.
+
+Sources are video files (mp4, mov, webm, avi, mkv, ... decoded with OpenCV, PyAV as fallback) or folders
+of frames (``*.jpg``/``*.jpeg``/``*.png`` sorted by name, at ``source_fps``, default 12 like the release).
+
+Sampling: for a target rate ``fps`` the wanted times are ``start + k / fps``; each is served by the source
+frame whose timestamp is nearest to it (ties go to the earlier frame), so timestamps are the true source
+timestamps, never interpolated. ``fps=None`` or ``fps >= source fps`` keeps every frame (no upsampling).
+Frames are RGB ``uint8`` ``(H, W, 3)``; timestamps are seconds from the start of the source video.
+Decoding is streaming: :func:`iter_frames` holds one frame at a time, whatever the video length.
+
+Every expected failure (missing file, not a video, truncated file, no decodable frame, unreadable image in
+a frames folder, too few frames) raises :class:`~dynpose100k.errors.VideoError` with one line naming the
+file and the reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import VideoError
+
+__all__ = [
+    "IMAGE_EXTS",
+    "VideoInfo",
+    "Clip",
+    "parse_timestamp",
+    "probe",
+    "iter_frames",
+    "load_clip",
+    "write_video",
+]
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png")
+"""File extensions read from a frames folder."""
+
+Timestamp = float | str | None
+
+SEEK_AFTER_S = 10.0
+"""Windows starting later than this (seconds) are decoded with PyAV after a seek instead of from frame 0."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Container-level facts about a video file or frames folder (no full decode)."""
+
+    path: Path
+    """The file or folder."""
+    fps: float
+    """Source frame rate (frames per second); ``source_fps`` for a frames folder."""
+    num_frames: int
+    """Frame count reported by the container (an estimate for some formats) or number of images."""
+    duration: float
+    """``num_frames / fps`` in seconds."""
+    width: int
+    """Frame width in pixels."""
+    height: int
+    """Frame height in pixels."""
+    is_frames_dir: bool
+    """True for a folder of images."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Frames sampled from one video."""
+
+    frames: np.ndarray
+    """``(N, H, W, 3)`` uint8 RGB."""
+    timestamps: np.ndarray
+    """``(N,)`` float64 seconds from the start of the source video."""
+    source_fps: float
+    """Frame rate of the source video (or frames folder)."""
+    path: Path
+    """The source file or folder."""
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """``(H, W)`` of the frames."""
+        return int(self.frames.shape[1]), int(self.frames.shape[2])
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def _oneline(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _fail(path, reason: object) -> VideoError:
+    return VideoError(f"{path}: {_oneline(reason)}")
+
+
+def parse_timestamp(value: Timestamp) -> float | None:
+    """Seconds from a number or a ``[[H:]M:]S[.fff]`` string (Panda-70M style ``"0:00:05.005"``).
+
+    ``None`` stays ``None``. Raises ``ValueError`` on malformed or negative input.
+    """
+    if value is None:
+        return None
+    if isinstance(value, (int, float, np.number)):
+        seconds = float(value)
+    else:
+        m = re.fullmatch(r"\s*(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d*)?)\s*", str(value))
+        if m is None:
+            raise ValueError(f"malformed timestamp {value!r} (expected [[H:]M:]S[.fff])")
+        h, mnt, s = m.groups()
+        seconds = int(h or 0) * 3600 + int(mnt or 0) * 60 + float(s)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"timestamp must be a finite non-negative number of seconds, got {value!r}")
+    return seconds
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    try:
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    except OSError as e:
+        raise _fail(folder, f"cannot list frames folder ({e.strerror or e})") from e
+    if not files:
+        raise _fail(folder, f"frames folder holds no {'/'.join(e[1:] for e in IMAGE_EXTS)} images")
+    return files
+
+
+def _read_bgr(path: Path) -> np.ndarray:
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise _fail(path, "unreadable or corrupt image")
+    return bgr
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise _fail(path, "no such file or folder")
+
+
+def _probe_av(path: Path) -> VideoInfo:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise _fail(path, "no video stream")
+            s = container.streams.video[0]
+            fps = float(s.average_rate or s.guessed_rate or 0)
+            n = s.frames or (int(round(float(s.duration * s.time_base) * fps)) if s.duration and fps else 0)
+            w, h = s.codec_context.width, s.codec_context.height
+    except av.FFmpegError as e:
+        raise _fail(path, f"not a readable video (truncated or corrupt?): {e}") from e
+    if fps <= 0 or w <= 0 or h <= 0:
+        raise _fail(path, "video stream without frame rate or size")
+    return VideoInfo(path, fps, int(n), n / fps, int(w), int(h), False)
+
+
+def probe(path, source_fps: float = 12.0) -> VideoInfo:
+    """Read frame rate, frame count and size of a video file or frames folder without decoding it all.
+
+    ``source_fps`` is the rate assigned to a frames folder (ignored for video files).
+    """
+    path = Path(path)
+    _check_exists(path)
+    if path.is_dir():
+        files = _frame_files(path)
+        h, w = _read_bgr(files[0]).shape[:2]
+        return VideoInfo(path, float(source_fps), len(files), len(files) / source_fps, w, h, True)
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if cap.isOpened():
+            fps = cap.get(cv2.CAP_PROP_FPS)
+            n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+            if fps > 0 and w > 0 and h > 0:
+                return VideoInfo(path, float(fps), max(n, 0), max(n, 0) / fps, w, h, False)
+    finally:
+        cap.release()
+    return _probe_av(path)
+
+
+# A source yields (timestamp seconds, fetch) where fetch() returns the full-size BGR frame; frames that are
+# not selected are never converted, which is where resampling saves time.
+Source = Iterator[tuple[float, Callable[[], np.ndarray]]]
+
+
+def _cv2_source(path: Path, fps: float) -> Source:
+    cap = cv2.VideoCapture(str(path))
+    buf: list[np.ndarray | None] = [None]  # one BGR buffer for all frames: callers get new RGB arrays
+
+    def fetch() -> np.ndarray:
+        ok, buf[0] = cap.retrieve(buf[0])
+        if not ok:
+            raise _fail(path, "a frame could not be retrieved (corrupt video?)")
+        return buf[0]
+
+    try:
+        n, prev = 0, -math.inf
+        while cap.isOpened() and cap.grab():
+            ts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if not math.isfinite(ts) or ts <= prev:  # backend without usable timestamps
+                ts = n / fps
+            prev, n = ts, n + 1
+            yield ts, fetch
+    finally:
+        cap.release()
+
+
+def _av_source(path: Path, fps: float, start: float = 0.0) -> Source:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            tb, origin = stream.time_base, stream.start_time or 0  # times count from the stream start
+            if start > 0 and tb:  # keyframe at or before start; frame times stay exact
+                container.seek(origin + int(start / tb), stream=stream, backward=True)
+            for i, frame in enumerate(container.decode(stream)):
+                ts = float((frame.pts - origin) * tb) if frame.pts is not None and tb else start + i / fps
+                yield ts, lambda f=frame: f.to_ndarray(format="bgr24")
+    except av.FFmpegError as e:
+        raise _fail(path, f"decoding failed (truncated or corrupt video?): {e}") from e
+
+
+def _dir_source(files: list[Path], fps: float) -> Source:
+    for i, f in enumerate(files):
+        yield i / fps, lambda f=f: _read_bgr(f)
+
+
+def _finish(bgr: np.ndarray, short_side: int | None) -> np.ndarray:
+    """A new RGB array: resized (``INTER_AREA`` when shrinking) and converted, never aliasing ``bgr``."""
+    if short_side is not None:
+        h, w = bgr.shape[:2]
+        scale = short_side / min(h, w)
+        if scale != 1.0:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+            return cv2.cvtColor(small, cv2.COLOR_BGR2RGB, dst=small)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _sample(
+    source: Source, src_fps: float, fps: float | None, start: float, end: float | None, short_side: int | None
+) -> Iterator[tuple[float, np.ndarray]]:
+    half = 0.5 / src_fps  # a source frame at ts serves targets in (ts - half, ts + half]
+    eps = 1e-6  # timestamps are rounded to microseconds or coarser
+    k = 0  # index of the next target time start + k / fps
+    for ts, fetch in source:
+        if fps is None or fps >= src_fps:  # keep every frame in [start, end]
+            if end is not None and ts > end + eps:
+                return
+            if ts >= start - eps:
+                yield ts, _finish(fetch(), short_side)
+            continue
+        if ts + half < start:
+            continue
+        # targets up to the previous frame's upper bound are served already, so the next one is either in
+        # (ts - half, ts + half] or was skipped by the source (a gap): both take this frame
+        target = start + k / fps
+        if end is not None and target > end + eps:
+            return
+        if target <= ts + half:
+            yield ts, _finish(fetch(), short_side)
+            while start + k / fps <= ts + half:
+                k += 1
+
+
+def iter_frames(
+    path,
+    fps: float | None = 12.0,
+    short_side: int | None = None,
+    start: Timestamp = None,
+    end: Timestamp = None,
+    source_fps: float = 12.0,
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Stream ``(timestamp, rgb)`` pairs: seconds from the video start and ``(H, W, 3)`` uint8 RGB frames.
+
+    ``fps``: target rate (nearest source frame per target time; ``None`` keeps every frame, never
+    upsamples). ``short_side``: resize so that ``min(H, W) == short_side`` (aspect kept, ``INTER_AREA``
+    when shrinking). ``start``/``end``: clip window in seconds or ``"H:MM:SS.fff"`` strings, inclusive.
+    ``source_fps``: rate of a frames folder. The file is checked before the first frame is requested;
+    decoding problems found later also raise :class:`VideoError`.
+    """
+    info, t0, t1 = _prepare(path, fps, short_side, start, end, source_fps)
+    return _iter_frames(info.path, info, fps, short_side, t0, t1)
+
+
+def _prepare(path, fps, short_side, start, end, source_fps) -> tuple[VideoInfo, float, float | None]:
+    path = Path(path)
+    t0, t1 = parse_timestamp(start) or 0.0, parse_timestamp(end)
+    if t1 is not None and t1 < t0:
+        raise _fail(path, f"clip window ends ({t1:.3f} s) before it starts ({t0:.3f} s)")
+    if fps is not None and not fps > 0:
+        raise ValueError(f"fps must be positive or None, got {fps}")
+    if short_side is not None and short_side < 1:
+        raise ValueError(f"short_side must be >= 1, got {short_side}")
+    return probe(path, source_fps), t0, t1
+
+
+def _iter_frames(path, info: VideoInfo, fps, short_side, t0, t1) -> Iterator[tuple[float, np.ndarray]]:
+    if info.is_frames_dir:
+        sources = [lambda: _dir_source(_frame_files(path), info.fps)]
+    else:
+        cv, pyav = (lambda: _cv2_source(path, info.fps)), (lambda: _av_source(path, info.fps, t0))
+        # OpenCV decodes fastest but cannot seek exactly; PyAV seeks to the keyframe before a late window
+        sources = [pyav, cv] if t0 > SEEK_AFTER_S else [cv, pyav]
+    for i, make in enumerate(sources):
+        count, last = 0, 0.0
+        for item in _sample(make(), info.fps, fps, t0, t1, short_side):
+            count, last = count + 1, item[0]
+            yield item
+        if count:
+            wanted = info.duration if t1 is None else min(t1, info.duration)
+            slack = max(1.0, 0.1 * info.duration, 1.0 / fps if fps else 0.0)
+            if not info.is_frames_dir and last < wanted - slack:
+                logger.warning("%s: decoding stopped at %.2f s of %.2f s (truncated video?)", path, last, wanted)
+            return
+        if i + 1 < len(sources):
+            logger.debug("%s: no frame decoded in the window, retrying with the other decoder", path)
+    window = "" if t0 == 0 and t1 is None else f" in window [{t0:.3f}, {t1 if t1 is not None else 'end'}] s"
+    raise _fail(path, f"no decodable frames{window} (empty, truncated or corrupt video)")
+
+
+def load_clip(
+    path,
+    fps: float | None = 12.0,
+    short_side: int | None = None,
+    start: Timestamp = None,
+    end: Timestamp = None,
+    max_frames: int | None = None,
+    min_frames: int = 2,
+    source_fps: float = 12.0,
+) -> Clip:
+    """Decode a whole clip into memory (see :func:`iter_frames` for the arguments).
+
+    ``max_frames`` stops after that many sampled frames; fewer than ``min_frames`` raises ``VideoError``.
+    """
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
+    info, t0, t1 = _prepare(path, fps, short_side, start, end, source_fps)
+    # Preallocate from the container's duration (no second copy as with np.stack); grow if it under-reports.
+    span = max(0.0, (info.duration if t1 is None else min(t1, info.duration)) - t0)
+    size = int(span * (info.fps if fps is None else min(fps, info.fps))) + 2
+    size = size if max_frames is None else max(1, min(size, max_frames))
+    buf, stamps = None, []
+    it = _iter_frames(info.path, info, fps, short_side, t0, t1)
+    for ts, rgb in it:
+        if max_frames is not None and len(stamps) >= max_frames:
+            break
+        if buf is None:
+            buf = np.empty((size, *rgb.shape), np.uint8)
+        elif len(stamps) == len(buf):
+            buf = np.concatenate([buf, np.empty_like(buf[: len(buf) // 2 + 1])])
+        buf[len(stamps)] = rgb
+        stamps.append(ts)
+    it.close()
+    if len(stamps) < min_frames:
+        raise _fail(info.path, f"only {len(stamps)} frame(s) decoded, at least {min_frames} needed")
+    frames = buf[: len(stamps)]
+    if len(buf) > len(stamps) + 2:  # release an over-allocated tail
+        frames = frames.copy()
+    return Clip(frames, np.asarray(stamps, np.float64), info.fps, info.path)
+
+
+def write_video(path, frames: Iterable[np.ndarray], fps: float, crf: int = 18, preset: str = "fast") -> Path:
+    """Encode RGB uint8 frames ``(H, W, 3)`` (an ``(N, H, W, 3)`` array or any iterable) to a video file.
+
+    Uses PyAV with libx264 (yuv420p, ``crf``, ``preset``); falls back to OpenCV's ``mp4v`` encoder if that
+    fails. yuv420p needs even sizes: an odd height or width loses its last row or column (a crop at the
+    bottom/right, so pixel coordinates and intrinsics of the kept pixels are unchanged). Returns ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError(f"{path}: no frames to write")
+    first = np.asarray(first)
+    if first.ndim != 3 or first.shape[2] != 3 or first.dtype != np.uint8:
+        raise ValueError(f"{path}: frames must be (H, W, 3) uint8 RGB, got {first.shape} {first.dtype}")
+    h, w = first.shape[0] // 2 * 2, first.shape[1] // 2 * 2
+    if (h, w) != first.shape[:2]:
+        logger.warning("%s: odd frame size %s cropped to %dx%d", path, first.shape[:2], h, w)
+
+    def even(f: np.ndarray) -> np.ndarray:
+        f = np.asarray(f)
+        if f.shape[:2] != first.shape[:2]:
+            raise ValueError(f"{path}: frame size {f.shape[:2]} differs from the first {first.shape[:2]}")
+        return np.ascontiguousarray(f[:h, :w])
+
+    container = None
+    try:
+        import av
+
+        container = av.open(str(path), "w")
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"crf": str(crf), "preset": preset}
+    except Exception as e:  # no PyAV or no libx264 in this FFmpeg build
+        if container is not None:
+            container.close()
+        container = None
+        logger.warning("%s: PyAV/libx264 unavailable (%s), encoding with OpenCV mp4v", path, _oneline(e))
+    if container is not None:
+        with container:
+            for f in itertools.chain([first], frames):
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(even(f), format="rgb24")))
+            container.mux(stream.encode())
+        return path
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
+    if not writer.isOpened():
+        raise VideoError(f"{path}: cannot open a video writer")
+    try:
+        for f in itertools.chain([first], frames):
+            writer.write(cv2.cvtColor(even(f), cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return path
+

@@ -1,0 +1,186 @@
+import dataclasses
+import os
+import tracemalloc
+import types
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from dynpose100k import video
+from dynpose100k.errors import VideoError
+from dynpose100k.video import iter_frames, load_clip, parse_timestamp, probe, write_video
+
+H, W = 96, 160
+
+
+def frames(n, h=H, w=W):
+    """Smooth moving texture with the frame index written as the brightness of a 16x16 corner block."""
+    rng = np.random.default_rng(0)
+    tex = cv2.resize(rng.integers(0, 255, (8, 16, 3), dtype=np.uint8), (w + n, h), interpolation=cv2.INTER_CUBIC)
+    for i in range(n):
+        f = np.ascontiguousarray(tex[:, i : i + w])
+        f[:16, :16] = (i * 2) % 250
+        yield f
+
+
+def index_of(rgb):
+    b = 16 * rgb.shape[0] // H  # the marker block, resized with the frame
+    return rgb[:b, :b].mean() / 2
+
+
+@pytest.fixture(scope="module")
+def mp4_30fps(tmp_path_factory):
+    """2 s at 30 fps (60 frames)."""
+    return write_video(tmp_path_factory.mktemp("v") / "src.mp4", frames(60), fps=30)
+
+
+def test_probe_and_roundtrip(mp4_30fps):
+    info = probe(mp4_30fps)
+    assert (info.fps, info.num_frames, info.width, info.height) == (30.0, 60, W, H)
+    assert info.duration == pytest.approx(2.0) and not info.is_frames_dir
+    clip = load_clip(mp4_30fps, fps=None)
+    assert clip.frames.shape == (60, H, W, 3) and clip.frames.dtype == np.uint8
+    np.testing.assert_allclose(clip.timestamps, np.arange(60) / 30, atol=1e-6)
+    assert np.abs([index_of(f) - i for i, f in enumerate(clip.frames)]).max() < 2
+    assert clip.source_fps == 30.0 and clip.image_size == (H, W)
+
+
+def test_resample_12fps(mp4_30fps):
+    clip = load_clip(mp4_30fps, fps=12)
+    assert len(clip) == 24  # targets 0, 1/12, ..., 23/12 within 2 s
+    targets = np.arange(24) / 12
+    assert np.abs(clip.timestamps - targets).max() <= 1 / 60 + 1e-6  # nearest source frame
+    assert np.all(np.diff(clip.timestamps) > 0)
+    # the decoded content is the frame at the reported timestamp
+    assert np.abs([index_of(f) - t * 30 for t, f in zip(clip.timestamps, clip.frames)]).max() < 2
+    assert len(load_clip(mp4_30fps, fps=60)) == 60  # never upsample
+    for short_side in (None, 48):  # frames kept by the caller stay valid (no shared decode buffer)
+        kept = list(iter_frames(mp4_30fps, fps=12, short_side=short_side))
+        assert np.abs([index_of(f) - t * 30 for t, f in kept]).max() < 2
+    assert len(load_clip(mp4_30fps, fps=12, max_frames=5)) == 5
+
+
+def test_load_clip_when_container_underreports(mp4_30fps, monkeypatch):
+    real = video.probe
+    monkeypatch.setattr(video, "probe", lambda p, fps=12.0: dataclasses.replace(real(p), num_frames=3, duration=0.1))
+    clip = load_clip(mp4_30fps, fps=None)
+    assert len(clip) == 60 and clip.frames.flags.c_contiguous
+    np.testing.assert_allclose(clip.timestamps, np.arange(60) / 30, atol=1e-6)
+
+
+def test_resize_and_window(mp4_30fps):
+    clip = load_clip(mp4_30fps, fps=12, short_side=48)
+    assert clip.image_size == (48, 80)
+    win = load_clip(mp4_30fps, fps=12, start="0:00:00.5", end=1.5)
+    assert len(win) == 13 and win.timestamps[0] == pytest.approx(0.5) and win.timestamps[-1] == pytest.approx(1.5)
+    assert np.abs(win.timestamps - (0.5 + np.arange(13) / 12)).max() <= 1 / 60 + 1e-6
+    every = load_clip(mp4_30fps, fps=None, start=0.5, end=1.0)
+    np.testing.assert_allclose(every.timestamps, np.arange(15, 31) / 30, atol=1e-6)
+    assert parse_timestamp("0:00:05.005") == pytest.approx(5.005)
+    assert parse_timestamp("1:02:03") == 3723 and parse_timestamp("7.5") == 7.5 and parse_timestamp(None) is None
+    with pytest.raises(ValueError):
+        parse_timestamp("5 seconds")
+
+
+def test_pyav_fallback_and_seek(mp4_30fps, tmp_path, monkeypatch):
+    ref = load_clip(mp4_30fps, fps=12)
+    monkeypatch.setattr(video, "_cv2_source", lambda *a, **k: iter(()))  # OpenCV opens but yields nothing
+    alt = load_clip(mp4_30fps, fps=12)
+    np.testing.assert_allclose(alt.timestamps, ref.timestamps, atol=1e-6)
+    assert np.abs(alt.frames.astype(int) - ref.frames).mean() < 1.0
+    # late windows are decoded by PyAV after a seek; content must match the timestamps
+    monkeypatch.setattr(video, "SEEK_AFTER_S", 0.5)
+    win = load_clip(mp4_30fps, fps=12, start=1.0, end=1.5)
+    assert win.timestamps[0] == pytest.approx(1.0) and len(win) == 7
+    assert np.abs([index_of(f) - t * 30 for t, f in zip(win.timestamps, win.frames)]).max() < 2
+
+
+def test_frames_folder(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, f in enumerate(frames(10)):
+        cv2.imwrite(str(folder / f"{i:05d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    (folder / "notes.txt").write_text("ignored")
+    info = probe(folder)
+    assert info.is_frames_dir and (info.num_frames, info.fps, info.width, info.height) == (10, 12.0, W, H)
+    clip = load_clip(folder, fps=6, short_side=48)
+    assert len(clip) == 5 and clip.image_size == (48, 80)
+    np.testing.assert_allclose(clip.timestamps, np.arange(0, 10, 2) / 12)
+    assert len(load_clip(folder, fps=12, source_fps=24)) == 5
+    exact = load_clip(folder, fps=None)
+    assert [round(index_of(f)) for f in exact.frames] == list(range(10))  # png is lossless, order by name
+
+
+def test_odd_size_is_cropped(tmp_path):
+    p = write_video(tmp_path / "odd.mp4", list(frames(4, 95, 151)), fps=10)
+    assert (probe(p).height, probe(p).width) == (94, 150)
+
+
+def test_opencv_encoder_fallback(tmp_path, monkeypatch):
+    def no_libx264(*args, **kwargs):
+        raise av.FFmpegError(1, "no libx264 here")
+
+    with monkeypatch.context() as m:
+        m.setattr(av, "open", no_libx264)
+        p = write_video(tmp_path / "mp4v.mp4", frames(12), fps=12)
+    clip = load_clip(p, fps=None)
+    assert clip.frames.shape == (12, H, W, 3) and clip.source_fps == 12.0
+    assert np.abs([index_of(f) - i for i, f in enumerate(clip.frames)]).max() < 3
+
+
+def test_streaming_memory(tmp_path):
+    p = write_video(tmp_path / "long.mp4", frames(300), fps=30)
+    it = iter_frames(p, fps=None)
+    assert isinstance(it, types.GeneratorType)
+    tracemalloc.start()
+    n = 0
+    for _, rgb in it:
+        n += 1
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert n == 300
+    assert peak < 20 * H * W * 3  # a few frames at a time, not 300 (~13.8 MB)
+
+
+def bad_inputs(tmp_path, good):
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n")
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    zero = tmp_path / "zero.mp4"
+    writer = cv2.VideoWriter(str(zero), cv2.VideoWriter_fourcc(*"mp4v"), 30, (W, H))
+    writer.release()
+    # moov atom first: the container opens and reports 60 frames, but the data is cut off
+    faststart = tmp_path / "faststart.mp4"
+    with av.open(str(faststart), "w", options={"movflags": "faststart"}) as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
+        for f in frames(60):
+            c.mux(s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        c.mux(s.encode())
+    cut_early = tmp_path / "cut_early.mp4"
+    cut_early.write_bytes(faststart.read_bytes()[: faststart.stat().st_size // 3])
+    empty_dir = tmp_path / "empty_frames"
+    empty_dir.mkdir()
+    corrupt_dir = tmp_path / "corrupt_frames"
+    corrupt_dir.mkdir()
+    (corrupt_dir / "00000.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    return [tmp_path / "missing.mp4", text, truncated, cut_early, zero, empty_dir, corrupt_dir]
+
+
+def test_bad_inputs_raise_one_line(mp4_30fps, tmp_path):
+    one = write_video(tmp_path / "one.mp4", frames(1), fps=30)
+    cases = [(p, {}) for p in bad_inputs(tmp_path, mp4_30fps)]
+    cases += [(one, {}), (mp4_30fps, {"start": 5.0}), (mp4_30fps, {"start": 1.0, "end": 0.5})]
+    for path, kw in cases:
+        with pytest.raises(VideoError) as e:
+            load_clip(path, **kw)
+        msg = str(e.value)
+        assert "\n" not in msg and os.fspath(path) in msg, msg
+        if path.is_file() and not kw and path != one:  # iter_frames has no minimum
+            with pytest.raises(VideoError):
+                list(iter_frames(path))
+    assert len(load_clip(one, min_frames=1)) == 1
+    assert probe(tmp_path / "cut_early.mp4").num_frames == 60  # opens fine, fails only when decoding
