@@ -1,0 +1,112 @@
+"""Clip kinds: the suitable one and the labelled failure modes the filter must reject, and the image
+effects (lighting, cartoon styling, lens distortion, background blur, on-screen overlays) that make them."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: every kind ``render`` knows. Each failure kind otherwise looks like a ``good`` clip.
+KINDS = ("good", "static", "cut", "zoom", "cartoon", "fisheye", "bigobject", "blur", "overlay")
+#: kinds suitable for pose estimation (moving camera, dynamic scene, perspective, one continuous shot).
+SUITABLE_KINDS = ("good",)
+#: what each kind is, for help texts and reports.
+DESCRIPTIONS = {
+    "good": "moving camera, several moving objects, pinhole perspective",
+    "static": "camera does not move (the scene still moves)",
+    "cut": "a shot cut mid-clip to another scene and viewpoint",
+    "zoom": "strong focal-length change over the clip",
+    "cartoon": "flat posterised colours and dark outlines",
+    "fisheye": "strong radial (equidistant fisheye) distortion; GT K is the undistorted pinhole",
+    "bigobject": "a moving object covers most of the frame for most of the clip",
+    "blur": "defocused background, only the moving objects are sharp",
+    "overlay": "on-screen graphics: news banner with ticker, logo, picture-in-picture",
+}
+
+
+def apply_lighting(frames: np.ndarray, rng: np.random.Generator, t: np.ndarray, night: bool) -> None:
+    """In place: smooth global gain and colour drift over time; ``night`` = dark, bluish and noisy."""
+    base = rng.uniform(0.25, 0.4) if night else rng.uniform(0.85, 1.1)
+    tint0 = np.array([0.8, 0.9, 1.15]) if night else 1.0 + 0.08 * rng.standard_normal(3)
+    f, ph = rng.uniform(0.05, 0.3), rng.uniform(0, 2 * np.pi)
+    fc, phc = rng.uniform(0.05, 0.3, 3), rng.uniform(0, 2 * np.pi, 3)
+    for k, tk in enumerate(t):
+        gain = base * (1 + 0.18 * np.sin(2 * np.pi * f * tk + ph))
+        g = gain * tint0 * (1 + 0.06 * np.sin(2 * np.pi * fc * tk + phc))
+        frames[k] = cv2.transform(frames[k], np.diag(g).astype(np.float32))
+        if night:
+            noise = rng.standard_normal(frames[k].shape, dtype=np.float32) * 5.0
+            frames[k] = np.clip(frames[k] + noise, 0, 255).astype(np.uint8)
+
+
+def cartoon(frames: np.ndarray, surface: np.ndarray) -> None:
+    """In place: few flat colours and dark outlines at surface borders and strong colour edges."""
+    kernel = np.ones((3, 3), np.uint8)
+    for k in range(len(frames)):
+        img = (frames[k] // 64) * 64 + 32
+        edges = cv2.morphologyEx(surface[k], cv2.MORPH_GRADIENT, kernel) > 0
+        edges |= cv2.Canny(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), 60, 160) > 0
+        img[edges] = (20, 15, 15)
+        frames[k] = img
+
+
+def fisheye(frames: np.ndarray, rng: np.random.Generator) -> None:
+    """In place: equidistant-fisheye look (``r = f * theta``) resampled from the pinhole frames, scaled so
+    the image corners stay at the corners; the centre shrinks and the edges stretch (barrel)."""
+    h, w = frames.shape[1:3]
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    rc = np.hypot(cx, cy)
+    theta_c = rng.uniform(1.0, 1.25)  # field angle at the corner, radians
+    f_out = rc / theta_c
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = np.hypot(xx - cx, yy - cy)
+    theta = r / f_out
+    scale = np.where(r > 1e-9, np.tan(theta) * f_out * (rc / (np.tan(theta_c) * f_out)) / np.maximum(r, 1e-9), 1.0)
+    mx = (cx + (xx - cx) * scale).astype(np.float32)
+    my = (cy + (yy - cy) * scale).astype(np.float32)
+    for k in range(len(frames)):
+        frames[k] = cv2.remap(frames[k], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
+def background_blur(frames: np.ndarray, dynamic: np.ndarray) -> None:
+    """In place: defocus everything except the moving objects."""
+    sigma = 0.02 * frames.shape[2]
+    for k in range(len(frames)):
+        blurred = cv2.GaussianBlur(frames[k], (0, 0), sigma)
+        np.copyto(frames[k], blurred, where=~dynamic[k][..., None])
+
+
+_TICKER = "  MARKETS RALLY  +++  WEATHER: SUNNY 24C  +++  SPORTS: LATE GOAL WINS FINAL  +++  TRAFFIC UPDATE  "
+
+
+def overlay(frames: np.ndarray, rng: np.random.Generator) -> None:
+    """In place: a lower-third banner with a scrolling ticker, a channel logo and (often) an inset
+    picture-in-picture of a delayed copy of the clip."""
+    n, h, w = frames.shape[:3]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    scale = h / 360.0
+    band = int(0.17 * h)
+    colour = tuple(int(c) for c in rng.integers(0, 200, 3))
+    title = str(rng.choice(["BREAKING NEWS", "LIVE", "TOP STORY", "EXCLUSIVE"]))
+    pip = rng.random() < 0.6
+    originals = frames.copy() if pip else None
+    speed = rng.uniform(4, 10) * scale
+    for k in range(n):
+        img = frames[k]
+        img[h - band :] = colour
+        img[h - band : h - band + max(2, band // 10)] = (255, 255, 255)
+        cv2.putText(img, title, (int(10 * scale), h - band + int(0.45 * band)), font, 0.9 * scale,
+                    (255, 255, 255), max(1, int(2 * scale)), cv2.LINE_AA)
+        x = int(w - (k * speed) % (w + 40 * len(_TICKER) * scale))
+        cv2.putText(img, _TICKER, (x, h - int(0.12 * band)), font, 0.6 * scale, (255, 255, 0),
+                    max(1, int(scale)), cv2.LINE_AA)
+        lx, ly = w - int(90 * scale), int(10 * scale)
+        cv2.rectangle(img, (lx, ly), (w - int(10 * scale), ly + int(36 * scale)), (230, 30, 30), -1)
+        cv2.putText(img, "TV 24", (lx + int(6 * scale), ly + int(26 * scale)), font, 0.7 * scale,
+                    (255, 255, 255), max(1, int(2 * scale)), cv2.LINE_AA)
+        if pip:
+            ph, pw = h // 4, w // 4
+            inset = cv2.resize(originals[(k * 3 + n // 2) % n], (pw, ph), interpolation=cv2.INTER_AREA)
+            y0, x0 = int(12 * scale), int(12 * scale)
+            cv2.rectangle(img, (x0 - 2, y0 - 2), (x0 + pw + 1, y0 + ph + 1), (255, 255, 255), -1)
+            img[y0 : y0 + ph, x0 : x0 + pw] = inset
