@@ -1,0 +1,249 @@
+"""Camera poses of a whole video from pairwise DUSt3R predictions, in bounded memory.
+
+Global alignment over all pairs is the usual way, and its memory grows with pairs x pixels (it runs out of
+GPU memory beyond a few dozen frames). Here the pair graph is a sliding window: frame ``j`` is paired with
+its ``window`` predecessors ``a = j-1 .. j-window``. For each edge ``(a, j)`` the network gives view ``a``'s
+points in its own frame and view ``j``'s points in ``a``'s frame. Then:
+
+1. focal: least-squares fit of ``u = f x/z`` to view ``a``'s own pointmap (principal point at the centre),
+   shared by the video (running median over edges);
+2. scale: the edge's pointmap is brought to the video's scale by the median ratio between frame ``a``'s
+   depth already in that scale and the edge's depth of ``a``;
+3. pose: ``cv2.solvePnPRansac`` of view ``j``'s pixels against its (scaled) points in ``a``'s frame gives
+   ``T_a->j``, so ``w2c_j = T_a->j @ w2c_a``;
+4. the edges' candidates are averaged (chordal rotation mean, mean camera centre, weighted by PnP inliers)
+   and frame ``j``'s depth in the video scale is kept for the next ``window`` frames only.
+
+Memory is O(window) pointmaps whatever the video length; the model runs ``N x window`` pairs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from .. import camera
+from .data import crop_geometry, resize_crop
+
+__all__ = ["ModelPoseConfig", "ModelPoseResult", "estimate_focal", "poses_from_predictor", "model_predictor",
+           "poses_from_model", "score_poses", "infer_pair"]
+
+log = logging.getLogger(__name__)
+
+# predictor(pairs) -> per pair (X_aa (h,w,3), X_ja (h,w,3), conf_a (h,w), conf_j (h,w)), frame a's camera frame
+Predictor = Callable[[Sequence[tuple[int, int]]], list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]]
+
+
+@dataclass(frozen=True)
+class ModelPoseConfig:
+    """Settings of poses-from-pairs."""
+
+    size: tuple[int, int] = (288, 512)
+    """Model input ``(H, W)``; frames are scaled and centre-cropped to it."""
+    window: int = 3
+    """Each frame is paired with this many predecessors."""
+    conf_quantile: float = 0.3
+    """Pixels below this quantile of a confidence map are ignored."""
+    min_conf: float = 1.5
+    """... and so are pixels with confidence below this (confidence is always > 1)."""
+    pnp_reproj_px: float = 3.0
+    """RANSAC inlier threshold of PnP, model pixels."""
+    min_inliers: int = 12
+    """An edge with fewer PnP inliers is rejected."""
+    max_points: int = 4000
+    """Confident pixels per edge given to PnP (random subset)."""
+    batch_pairs: int = 8
+    """Pairs per forward pass."""
+
+
+@dataclass(frozen=True)
+class ModelPoseResult:
+    """Poses of one video in the project convention."""
+
+    w2c: np.ndarray
+    """``(N, 4, 4)`` world-to-camera (world = first frame's camera, arbitrary scale); identity when failed."""
+    K: np.ndarray
+    """``(N, 3, 3)`` intrinsics in pixels of the input frames (shared focal)."""
+    registered: np.ndarray
+    """``(N,)`` bool, frames with at least one accepted edge (frame 0 always)."""
+    inliers: np.ndarray
+    """``(N,)`` int, PnP inliers summed over a frame's accepted edges."""
+    focal_model_px: float
+    """Shared focal in model-input pixels (``max(H, W)`` when no edge gave an estimate)."""
+    num_pairs: int
+    """Pairs run through the predictor."""
+
+
+def _mask(conf: np.ndarray, cfg: ModelPoseConfig) -> np.ndarray:
+    return conf >= max(cfg.min_conf, float(np.quantile(conf, cfg.conf_quantile)))
+
+
+def estimate_focal(X: np.ndarray, mask: np.ndarray) -> float:
+    """Focal (pixels) of a pointmap ``(h, w, 3)`` in its own camera: least squares of ``(u, v) - c = f (x, y)/z``
+    over ``mask`` pixels, principal point ``c`` at the image centre; ``nan`` when undetermined."""
+    h, w = X.shape[:2]
+    v, u = np.nonzero(mask & (X[..., 2] > 1e-6))
+    if len(u) < 3:
+        return float("nan")
+    p = X[v, u]
+    xy = p[:, :2] / p[:, 2:]
+    uv = np.c_[u - (w - 1) / 2, v - (h - 1) / 2]
+    den = float((xy**2).sum())
+    return float((uv * xy).sum() / den) if den > 0 else float("nan")
+
+
+def _rotation_mean(Rs: np.ndarray, w: np.ndarray) -> np.ndarray:
+    U, _, Vt = np.linalg.svd(np.einsum("k,kij->ij", w, Rs))
+    return U @ np.diag([1, 1, np.sign(np.linalg.det(U @ Vt))]) @ Vt
+
+
+def poses_from_predictor(predict: Predictor, num_frames: int, size: tuple[int, int],
+                         cfg: ModelPoseConfig = ModelPoseConfig(), seed: int = 0) -> ModelPoseResult:
+    """Chain windowed pair predictions into per-frame ``w2c`` at model resolution ``size`` (``K`` returned in
+    model pixels; :func:`poses_from_model` maps it back to the input frames)."""
+    h, w = size
+    rng = np.random.default_rng(seed)
+    vv, uu = np.mgrid[0:h, 0:w]
+    pix = np.c_[uu.ravel(), vv.ravel()].astype(np.float64)
+    w2c = np.tile(np.eye(4), (num_frames, 1, 1))
+    reg = np.zeros(num_frames, bool)
+    inl = np.zeros(num_frames, np.int64)
+    reg[0] = True
+    depth: dict[int, np.ndarray] = {}  # frame -> (h, w) depth in the video's scale, recent frames only
+    focals: list[float] = []
+    n_pairs = 0
+    for j in range(1, num_frames):
+        edges = [(a, j) for a in range(j - 1, max(-1, j - 1 - cfg.window), -1) if reg[a]]
+        cands = []
+        for b0 in range(0, len(edges), cfg.batch_pairs):
+            chunk = edges[b0:b0 + cfg.batch_pairs]
+            preds = predict(chunk)
+            n_pairs += len(chunk)
+            for (a, _), (Xaa, Xja, ca, cj) in zip(chunk, preds):
+                ma, mj = _mask(ca, cfg), _mask(cj, cfg)
+                f = estimate_focal(Xaa, ma)
+                if np.isfinite(f) and f > 0:
+                    focals.append(f)
+                if not focals:
+                    continue
+                fm = float(np.median(focals))
+                za = Xaa[..., 2]
+                if a not in depth:  # the first frame fixes the video's scale
+                    depth[a] = np.where(ma & (za > 0), za, 0.0)
+                ok = ma & (za > 0) & (depth[a] > 0)
+                if ok.sum() < 3:
+                    continue
+                s = float(np.median(depth[a][ok] / za[ok]))
+                idx = np.flatnonzero(mj.ravel() & (Xja[..., 2].ravel() > 0))
+                if len(idx) < cfg.min_inliers:
+                    continue
+                if len(idx) > cfg.max_points:
+                    idx = rng.choice(idx, cfg.max_points, replace=False)
+                Kf = camera.make_K(fm, fm, (w - 1) / 2, (h - 1) / 2)
+                obj = s * Xja.reshape(-1, 3)[idx].astype(np.float64)
+                okp, rvec, tvec, inliers = cv2.solvePnPRansac(
+                    obj, pix[idx], Kf, None, iterationsCount=200, reprojectionError=cfg.pnp_reproj_px,
+                    confidence=0.999, flags=cv2.SOLVEPNP_SQPNP)
+                ni = 0 if inliers is None else len(inliers)
+                if not okp or ni < cfg.min_inliers:
+                    continue
+                T = camera.make_w2c(cv2.Rodrigues(rvec)[0], tvec.ravel())
+                Xj = camera.transform_points(T, s * Xja.reshape(-1, 3)).reshape(h, w, 3)
+                cands.append((T @ w2c[a], ni, np.where(mj & (Xj[..., 2] > 0), Xj[..., 2], 0.0)))
+        if not cands:
+            log.debug("frame %d: no accepted edge", j)
+            continue
+        wts = np.array([c[1] for c in cands], np.float64)
+        R = _rotation_mean(np.stack([c[0][:3, :3] for c in cands]), wts)
+        C = np.average(camera.camera_centers(np.stack([c[0] for c in cands])), axis=0, weights=wts)
+        w2c[j] = camera.make_w2c(R, -R @ C)
+        reg[j], inl[j] = True, int(wts.sum())
+        depth[j] = cands[int(np.argmax(wts))][2]
+        for old in [k for k in depth if k < j - cfg.window]:
+            del depth[old]
+    # no usable focal at all (e.g. an untrained network): fall back to max(h, w), ~53 deg field of view
+    fm = float(np.median(focals)) if focals else float(max(h, w))
+    K = np.tile(camera.make_K(fm, fm, (w - 1) / 2, (h - 1) / 2), (num_frames, 1, 1))
+    return ModelPoseResult(w2c, K, reg, inl, fm, n_pairs)
+
+
+def infer_pair(model, rgb1: np.ndarray, rgb2: np.ndarray, size: tuple[int, int] | None = None, device="cpu"):
+    """Run ``model`` on two RGB ``uint8`` frames ``(H, W, 3)``, scaled and centre-cropped to ``size``
+    (default: the model's ``img_size``) and normalised to ``[-1, 1]`` with ``true_shape`` as in the official
+    code. Returns the official ``(res1, res2)`` dicts (tensors on CPU): ``res1["pts3d"]``,
+    ``res2["pts3d_in_other_view"]`` ``(1, h, w, 3)`` in camera 1's frame, ``conf`` ``(1, h, w)``."""
+    import torch
+
+    from .model import normalize_images
+
+    size = tuple(size or model.cfg.img_size)
+    crops = [resize_crop(np.asarray(x), np.eye(3), size)[0] for x in (rgb1, rgb2)]
+    x1, x2 = (normalize_images(torch.from_numpy(c)[None]).to(device) for c in crops)
+    ts = torch.tensor([size])
+    with torch.no_grad():
+        r1, r2 = model.eval().to(device)(x1, x2, ts, ts)
+    return {k: v.cpu() for k, v in r1.items()}, {k: v.cpu() for k, v in r2.items()}
+
+
+def model_predictor(model, frames: Sequence[np.ndarray], size: tuple[int, int], device="cpu") -> Predictor:
+    """A :data:`Predictor` running a DUSt3R ``model`` on centre crops of ``frames`` (RGB uint8, any size);
+    crops are made on demand and only the last few are cached."""
+    import torch
+
+    cache: dict[int, torch.Tensor] = {}
+
+    def crop(i: int):
+        if i not in cache:
+            img, _ = resize_crop(np.asarray(frames[i]), np.eye(3), size)
+            cache[i] = torch.from_numpy(img).permute(2, 0, 1).float().div(127.5).sub(1.0)
+            for k in [k for k in cache if k < i - 16]:
+                del cache[k]
+        return cache[i]
+
+    @torch.no_grad()
+    def predict(pairs):
+        x1 = torch.stack([crop(a) for a, _ in pairs]).to(device)
+        x2 = torch.stack([crop(b) for _, b in pairs]).to(device)
+        r1, r2 = model(x1, x2)
+        g = lambda t: t.float().cpu().numpy()  # noqa: E731
+        return list(zip(g(r1["pts3d"]).astype(np.float64), g(r2["pts3d_in_other_view"]).astype(np.float64),
+                        g(r1["conf"]), g(r2["conf"])))
+
+    return predict
+
+
+def poses_from_model(model, frames: Sequence[np.ndarray], cfg: ModelPoseConfig = ModelPoseConfig(),
+                     device="cpu") -> ModelPoseResult:
+    """Poses of a video (``frames`` ``(N, H, W, 3)`` uint8, or a list) from a DUSt3R model; ``K`` is returned
+    in pixels of the input frames."""
+    model.eval().to(device)
+    H, W = np.asarray(frames[0]).shape[:2]
+    res = poses_from_predictor(model_predictor(model, frames, cfg.size, device), len(frames), cfg.size, cfg)
+    h2, w2, x0, y0 = crop_geometry((H, W), cfg.size)
+    K = camera.resize_K(camera.crop_K(res.K, -x0, -y0), (h2, w2), (H, W))
+    return ModelPoseResult(res.w2c, K, res.registered, res.inliers, res.focal_model_px, res.num_pairs)
+
+
+def score_poses(res: ModelPoseResult, gt, seed: int = 0) -> dict:
+    """Score poses against a :class:`dynpose100k.synth.GroundTruth`: ATE (Sim(3), RMSE), RPE, registration
+    rate and the Sampson error (720p px) of the ground-truth correspondences under the estimated relative
+    poses and intrinsics. Unregistered frames are filled by :func:`dynpose100k.metrics.fill_failed`."""
+    from .. import metrics
+
+    w2c = metrics.fill_failed(res.w2c, res.registered, seed=seed)
+    a = metrics.ate(w2c, gt.w2c)
+    r = metrics.rpe(w2c, gt.w2c)
+    errs = []
+    for i, j in sorted(set(zip(gt.corr_i.tolist(), gt.corr_j.tolist()))):
+        sel = (gt.corr_i == i) & (gt.corr_j == j)
+        errs.append(metrics.sampson_from_poses(res.K[i], res.K[j], w2c[i], w2c[j], gt.corr_uv_i[sel],
+                                               gt.corr_uv_j[sel], gt.image_size))
+    e = np.concatenate(errs) if errs else np.zeros(0)
+    return {"ate_rmse": a.rmse, "rpe_trans_rmse": r.trans_rmse, "rpe_rot_rmse_deg": r.rot_rmse_deg,
+            "registered": metrics.registration_rate(res.registered),
+            "sampson_mean_px": float(e.mean()) if e.size else float("nan"),
+            "sampson": metrics.sampson_summary(e) if e.size else None}

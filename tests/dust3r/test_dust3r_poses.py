@@ -1,0 +1,96 @@
+import dataclasses
+
+import numpy as np
+import torch
+
+from dynpose100k import camera, metrics
+from dynpose100k.dust3r.model import build_model
+from dynpose100k.dust3r.poses import (ModelPoseConfig, estimate_focal, infer_pair, poses_from_model,
+                                      poses_from_predictor, score_poses)
+
+
+def _oracle(gt, rng, noise=0.0):
+    """Exact pointmaps from the ground truth, each pair at a random scale (as a network's would be)."""
+    h, w = gt.image_size
+    vv, uu = np.mgrid[0:h, 0:w]
+    pix = np.c_[uu.ravel(), vv.ravel(), np.ones(h * w)]
+
+    def own(f):
+        return ((np.linalg.inv(gt.K[f]) @ pix.T).T * gt.depth[f].ravel()[:, None]).reshape(h, w, 3)
+
+    def conf(f):
+        return 1.0 + 3.0 * ((gt.depth[f] > 0) & ~gt.dynamic_mask[f])
+
+    calls = []
+
+    def predict(pairs):
+        calls.append(list(pairs))
+        out = []
+        for a, j in pairs:
+            s = rng.uniform(0.5, 2.0)
+            Xja = camera.transform_points(camera.relative_pose(gt.w2c[j], gt.w2c[a]), own(j).reshape(-1, 3))
+            Xja = Xja + noise * rng.standard_normal(Xja.shape)
+            out.append((s * own(a), s * Xja.reshape(h, w, 3), conf(a), conf(j)))
+        return out
+
+    return predict, calls
+
+
+def test_chained_windows_recover_exact_trajectory(tiny_video):
+    gt = tiny_video.gt
+    predict, calls = _oracle(gt, np.random.default_rng(0))
+    res = poses_from_predictor(predict, gt.num_frames, gt.image_size, ModelPoseConfig(window=3))
+    assert res.registered.all()
+    assert np.isclose(res.focal_model_px, gt.K[0][0, 0], rtol=1e-6)
+    extent = np.ptp(camera.camera_centers(gt.w2c), axis=0).max()
+    assert metrics.ate(res.w2c, gt.w2c).rmse < 1e-6 * extent
+    assert metrics.rpe(res.w2c, gt.w2c).rot_rmse_deg < 1e-4
+    # sparse graph: each frame sees at most `window` predecessors
+    pairs = [p for c in calls for p in c]
+    assert len(pairs) == sum(min(j, 3) for j in range(1, gt.num_frames))
+    assert max(j - a for a, j in pairs) == 3
+
+
+def test_window_averaging_reduces_noise(tiny_video):
+    gt = tiny_video.gt
+    errs = []
+    for window in (1, 3):
+        p, _ = _oracle(gt, np.random.default_rng(1), noise=0.02)
+        res = poses_from_predictor(p, gt.num_frames, gt.image_size, ModelPoseConfig(window=window, pnp_reproj_px=6))
+        errs.append(metrics.ate(res.w2c, gt.w2c).rmse)
+    assert errs[1] < errs[0]
+
+
+def test_focal_from_pointmap():
+    K = camera.make_K(70.0, 70.0, 47.5, 31.5)
+    vv, uu = np.mgrid[0:64, 0:96]
+    X = (np.linalg.inv(K) @ np.c_[uu.ravel(), vv.ravel(), np.ones(64 * 96)].T).T * 3.0
+    assert np.isclose(estimate_focal(X.reshape(64, 96, 3), np.ones((64, 96), bool)), 70.0)
+
+
+def test_tiny_model_poses_are_scored(tiny_video):
+    torch.manual_seed(0)
+    model = build_model("tiny_linear")
+    gt, n = tiny_video.gt, 5
+    inside = lambda s: (gt.corr_i >= s) & (gt.corr_j < s + n)  # noqa: E731
+    s0 = int(np.argmax([inside(s).sum() for s in range(gt.num_frames - n + 1)]))
+    res = poses_from_model(model, tiny_video.frames[s0:s0 + n], ModelPoseConfig(size=(48, 64), window=2))
+    assert res.w2c.shape == (n, 4, 4) and res.K.shape == (n, 3, 3) and res.registered[0]
+    assert np.isclose(res.K[0][0, 2], (96 - 1) / 2) and np.isclose(res.K[0][1, 2], (64 - 1) / 2)
+    assert res.num_pairs <= sum(min(j, 2) for j in range(1, n))
+    sel, win = inside(s0), slice(s0, s0 + n)
+    sub = dataclasses.replace(gt, w2c=gt.w2c[win], K=gt.K[win], timestamps=gt.timestamps[win], depth=gt.depth[win],
+                              dynamic_mask=gt.dynamic_mask[win], surface=gt.surface[win], planes=gt.planes[win],
+                              corr_i=gt.corr_i[sel] - s0, corr_j=gt.corr_j[sel] - s0, corr_uv_i=gt.corr_uv_i[sel],
+                              corr_uv_j=gt.corr_uv_j[sel])
+    s = score_poses(res, sub)
+    assert np.isfinite(s["ate_rmse"]) and 0 <= s["registered"] <= 1
+    assert sel.sum() > 0 and s["sampson"]["count"] == int(sel.sum())
+
+
+def test_infer_pair_official_convention(tiny_video):
+    torch.manual_seed(0)
+    model = build_model("tiny_linear")
+    r1, r2 = infer_pair(model, tiny_video.frames[0], tiny_video.frames[3], size=(48, 64))
+    assert r1["pts3d"].shape == (1, 48, 64, 3) and r2["pts3d_in_other_view"].shape == (1, 48, 64, 3)
+    assert r2["conf"].shape == (1, 48, 64) and bool((r2["conf"] > 1).all())
