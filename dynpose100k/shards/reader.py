@@ -161,7 +161,7 @@ def make_pipeline(
     Shards are split across nodes (``wds.split_by_node``) and data-loader workers
     (``wds.split_by_worker``); shard order is shuffled with ``seed`` and samples through a buffer of
     ``shuffle`` (0 disables both). ``resampled=True`` draws shards with replacement forever and then needs
-    ``epoch_samples`` (samples per epoch). Each item is a dict from :func:`decode_for_training`.
+    ``epoch_samples`` (samples per epoch). Unreadable shards or samples are skipped with a warning. Each item is a dict from :func:`decode_for_training`.
     Use with ``torch.utils.data.DataLoader(pipeline, batch_size=None, num_workers=...)``.
     """
     import webdataset as wds
@@ -177,10 +177,12 @@ def make_pipeline(
         workersplitter=None if resampled else wds.split_by_worker,
         seed=seed,
         empty_check=False,
+        handler=wds.warn_and_continue,
     )
     if shuffle > 0:
         ds = ds.shuffle(shuffle, seed=seed)
-    ds = ds.map(lambda raw: decode_for_training(raw, decode_frames=decode_frames))
+    # a broken sample is logged and skipped: one bad video must not end a training run
+    ds = ds.map(lambda raw: decode_for_training(raw, decode_frames=decode_frames), handler=wds.warn_and_continue)
     if resampled:
         ds = ds.with_epoch(epoch_samples)
     return ds

@@ -100,3 +100,23 @@ def test_build_sample_from_video_file(tmp_path):
     assert len(s.frames) == 10
     assert np.abs(s.rgb(4).astype(int) - frames[4]).mean() < 12
     json.dumps(s.meta)
+
+
+def test_webdataset_pipeline_skips_a_broken_sample(tmp_path, pose_dirs):
+    import io
+    import tarfile
+
+    from dynpose100k.shards import shard_paths
+
+    out = tmp_path / "ds"
+    write_shards([build_sample(d, f) for d, f in pose_dirs], out, ShardConfig(maxcount=10), card=False)
+    bad = tmp_path / "bad.tar"
+    with tarfile.open(bad, "w") as tf:  # a sample with only metadata: cannot be decoded for training
+        data = b'{"video_id": "broken"}'
+        info = tarfile.TarInfo("broken.meta.json")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    urls = [str(bad), *map(str, shard_paths(out))]
+    with pytest.warns(Warning):
+        keys = sorted(i["key"] for i in make_pipeline(urls, shuffle=0))
+    assert keys == ["vid_0", "vid_1", "vid_2"]
