@@ -1,0 +1,63 @@
+"""``dynpose100k curate``: a video pool -> filter -> pose -> registration rule -> loadable shards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HELP = "run a video pool end to end: filter -> pose -> shards (resumable)"
+EXAMPLES = """
+  dynpose100k curate data/synth --out outputs/curated --workers 2
+  dynpose100k curate 'videos/**/*.mp4' --out outputs/curated --min-registered 0.8
+  dynpose100k curate panda70m_test.csv --csv-video-root downloads/ --out outputs/panda
+  dynpose100k curate data/synth --out outputs/curated --retry-failed      # rerun failed items only
+  dynpose100k curate pool.txt --out /shared/curated --engine ray --address auto
+
+A killed run continues where it stopped when started again with the same --out. The dataset lands in
+<out>/dynpose-100k/ (from <out>: datasets.load_dataset("dynpose-100k")); per-item status is in
+<out>/ledger.sqlite and the funnel in <out>/summary.json.
+"""
+
+
+def add_arguments(p):
+    from ..pose.config import DEFAULT_PRESET, PRESETS
+
+    p.add_argument("input", help="video file, folder, glob pattern, .txt list of paths, or Panda-70M style .csv")
+    p.add_argument("--out", type=Path, required=True, help="output folder (ledger, poses, dataset, summary)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes, or CPUs of a local Ray (default 2)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local", help="local processes or Ray Data")
+    p.add_argument("--address", default=None, help="Ray cluster address (auto, ray://host:10001); default: local Ray")
+    p.add_argument("--min-registered", type=float, default=0.8,
+                   help="keep a clip only if this fraction of frames is registered (default 0.8)")
+    p.add_argument("--retry-failed", action="store_true", help="process items that failed before again")
+    p.add_argument("--csv-video-root", type=Path, default=None,
+                   help="folder of the CSV's videos in video2dataset layout (default: the CSV's folder)")
+    p.add_argument("--filter-model", default=None, help="filter fusion-model JSON (default: the packaged model)")
+    p.add_argument("--filter-threshold", type=float, default=None,
+                   help="keep clips whose filter score is at least this (default: the model's operating point)")
+    p.add_argument("--pose-preset", default=DEFAULT_PRESET, choices=sorted(PRESETS), help="pose engine preset")
+    p.add_argument("--fps", type=float, default=12.0, help="frame sampling rate (default 12)")
+    p.add_argument("--short-side", type=int, default=None, help="resize frames to this short side (default: keep)")
+    p.add_argument("--shard-size", type=int, default=32, help="kept clips per published shard (default 32)")
+    p.add_argument("--item-timeout", type=float, default=None, help="fail an item after this many seconds")
+    p.add_argument("--dataset-name", default="dynpose-100k", help="dataset folder name inside --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or summary printout")
+
+
+def run(args) -> int:
+    from ..curate import CurateConfig, curate
+    from ..errors import DynPoseError
+
+    if not 0.0 <= args.min_registered <= 1.0:
+        raise DynPoseError(f"--min-registered must be in [0, 1], got {args.min_registered}")
+    if args.workers < 1 or args.shard_size < 1:
+        raise DynPoseError("--workers and --shard-size must be at least 1")
+    config = CurateConfig(
+        out=args.out, workers=args.workers, engine=args.engine, address=args.address,
+        min_registered=args.min_registered, retry_failed=args.retry_failed, csv_video_root=args.csv_video_root,
+        filter_model=args.filter_model, filter_threshold=args.filter_threshold, pose_preset=args.pose_preset, fps=args.fps, short_side=args.short_side, shard_size=args.shard_size,
+        item_timeout=args.item_timeout, dataset_name=args.dataset_name,
+    )
+    curate(args.input, config, progress=not args.no_progress)
+    print(f"ledger: {args.out / 'ledger.sqlite'}\nsummary: {args.out / 'summary.json'}\n"
+          f"dataset: {args.out / args.dataset_name}")
+    return 0

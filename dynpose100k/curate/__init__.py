@@ -1,0 +1,17 @@
+"""Curation at scale: a pool of videos -> filter -> pose -> registration rule -> shards.
+
+Resumable (SQLite ledger reconciled with the shard manifest), fault-isolated (one bad file or crashing
+worker fails one item), with local worker processes or Ray Data. See :mod:`dynpose100k.curate.runner`.
+"""
+
+from .engines import LocalEngine, RayEngine, make_engine, process_item
+from .inputs import InputError, WorkItem, resolve_inputs
+from .ledger import ItemResult, Ledger
+from .runner import CurateConfig, CurateError, DatasetSink, Stages, curate, default_stages, stage_sample
+from .stats import format_summary, summarize
+
+__all__ = [
+    "CurateConfig", "CurateError", "DatasetSink", "InputError", "ItemResult", "Ledger", "LocalEngine", "RayEngine",
+    "Stages", "WorkItem", "curate", "default_stages", "format_summary", "make_engine", "process_item",
+    "resolve_inputs", "stage_sample", "summarize",
+]

@@ -1,0 +1,316 @@
+"""The curation runner: a pool of videos -> finished, loadable shards, resumable and fault-isolated.
+
+Output folder layout::
+
+    <out>/ledger.sqlite          per-item status, reason, scores, timings (SQLite WAL)
+    <out>/config.json            the resolved configuration of the latest run
+    <out>/poses/<preset>/<id>/   pose results (poses.npz, tracks.npz, masks.npz, result.json)
+    <out>/staging/<id>.tar       encoded shard sample of a kept item, until its shard is published
+    <out>/<dataset_name>/        WebDataset shards + manifest + card: ``load_dataset("<dataset_name>")``
+    <out>/summary.json           funnel, rejection reasons, throughput
+
+Workers run decode -> filter -> pose -> registration rule -> sample encoding; the parent alone writes the
+ledger and, in batches of ``shard_size`` kept items, the shards. An item becomes ``sharded`` only after the
+shard that holds it is published, and on start the ledger is reconciled with the shard manifest, so a run
+killed at any moment and started again neither loses nor duplicates a sample.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import fcntl
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import DynPoseError
+from .engines import make_engine
+from .inputs import WorkItem, resolve_inputs
+from .ledger import FINAL, Ledger
+from .stats import format_summary, summarize
+
+__all__ = ["CurateConfig", "CurateError", "Stages", "DatasetSink", "default_stages", "curate"]
+
+log = logging.getLogger(__name__)
+
+
+class CurateError(DynPoseError):
+    """The run cannot go on (output folder busy, disk full); the ledger stays consistent."""
+
+
+@dataclass(frozen=True)
+class CurateConfig:
+    """Settings of one curation run."""
+
+    out: Path
+    """Output folder (ledger, pose results, staged samples, dataset directory, summary)."""
+    workers: int = 2
+    """Worker processes (local engine) or CPUs of a local Ray (ray engine without ``address``)."""
+    engine: str = "local"
+    """``local`` (processes on this machine) or ``ray`` (Ray Data)."""
+    address: str | None = None
+    """Ray cluster address (``auto``, ``ray://host:10001``); None starts a local Ray."""
+    min_registered: float = 0.8
+    """Keep a posed clip only if at least this fraction of its frames is registered (paper: 80%)."""
+    retry_failed: bool = False
+    """Send ``error``/``pose_failed`` items back to ``pending`` before running."""
+    csv_video_root: Path | None = None
+    """Folder holding the videos of a Panda-70M CSV (video2dataset layout); default: the CSV's folder."""
+    pose_preset: str = "klt-own-12fps"
+    """Pose engine preset (also the pose results subfolder name)."""
+    fps: float = 12.0
+    """Frame sampling rate for decoding, filtering, posing and the stored frames."""
+    short_side: int | None = None
+    """Resize frames to this short side before filtering and posing (None: source size)."""
+    filter_model: str | None = None
+    """Filter fusion-model JSON (None: the packaged default model)."""
+    filter_threshold: float | None = None
+    """Filter operating threshold on the score (None: the model's own, chosen for precision)."""
+    shard_size: int = 32
+    """Kept items per published shard (the granularity of crash-safe shard writing)."""
+    item_timeout: float | None = None
+    """Seconds after which a local worker stuck on one item is killed and the item fails."""
+    dataset_name: str = "dynpose-100k"
+    """Name of the dataset directory inside ``out``."""
+
+    def to_json(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The real per-item stages, picklable so that worker processes and Ray tasks can run them."""
+
+    pose_root: str
+    """Folder receiving ``<item_id>/`` pose results."""
+    staging_dir: str
+    """Folder receiving ``<item_id>.tar`` encoded samples of kept items."""
+    pose_config: Any
+    """:class:`dynpose100k.pose.PoseConfig` (its ``fps``/``short_side`` drive decoding for the pose stage)."""
+    filter_config: Any = None
+    """:class:`dynpose100k.filtering.FilterConfig` (None: its defaults; its own analysis rate and size)."""
+    min_registered: float = 0.8
+    """Registration rule threshold (fraction of frames)."""
+
+    def check(self) -> None:
+        """Fail fast on configuration errors (a missing or broken filter model) before any item runs."""
+        from ..filtering import FilterConfig, load_model
+
+        load_model((self.filter_config or FilterConfig()).model)
+
+    def decode(self, item: WorkItem):
+        """The clip at the filter's analysis rate and size (cheap; runs on every item)."""
+        from ..filtering import FilterConfig
+        from ..filtering.decide import load_for_filter
+
+        return load_for_filter(item.path, self.filter_config or FilterConfig(), item.start, item.end)
+
+    def filter(self, clip):
+        from ..filtering import FilterConfig, filter_clip
+
+        return filter_clip(clip, self.filter_config or FilterConfig())
+
+    def decode_pose(self, item: WorkItem):
+        """The clip at the pose engine's rate and size (kept clips only)."""
+        from ..video import load_clip
+
+        return load_clip(item.path, fps=self.pose_config.fps, short_side=self.pose_config.short_side,
+                         start=item.start, end=item.end)
+
+    def pose(self, clip, item: WorkItem) -> tuple[str, dict]:
+        from ..pose import estimate_poses, save_pose_result
+
+        result = estimate_poses(clip.frames, clip.timestamps, self.pose_config, video_id=item.item_id)
+        final = save_pose_result(self.pose_root, result)  # atomic
+        return str(final), json.loads((final / "result.json").read_text())
+
+    def package(self, clip, item: WorkItem, pose_dir: str, decision) -> None:
+        from ..shards import build_sample, encode_sample
+
+        m = item.meta
+        meta = {"source_url": m.get("url") or m.get("source"), "caption": m.get("caption") or None,
+                "source_start_s": item.start, "source_end_s": item.end,
+                "filter_score": float(decision.score), "filter_reasons": list(decision.reasons)}
+        stage_sample(Path(self.staging_dir), encode_sample(build_sample(pose_dir, clip.frames, meta)))
+
+
+def stage_sample(staging_dir: Path, raw: dict) -> Path:
+    """Write one encoded sample (``{"__key__": key, field: bytes}``) to ``<staging_dir>/<key>.tar``
+    atomically, as a one-sample WebDataset tar."""
+    import io
+    import tarfile
+
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    key = raw["__key__"]
+    final = staging_dir / f"{key}.tar"
+    tmp = staging_dir / f".{key}.{os.getpid()}.tmp"
+    with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tf:
+        for name, data in raw.items():
+            if name.startswith("__"):
+                continue
+            data = data.encode() if isinstance(data, str) else data
+            info = tarfile.TarInfo(f"{key}.{name}")
+            info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
+            tf.addfile(info, io.BytesIO(data))
+    os.replace(tmp, final)
+    return final
+
+
+class DatasetSink:
+    """Publishes staged samples as shards of a dataset directory (``dynpose100k.shards``) and writes its card."""
+
+    def __init__(self, dataset_dir: Path, staging_dir: Path):
+        self.dir = Path(dataset_dir)
+        self.staging = Path(staging_dir)
+
+    def staged(self, item_id: str) -> bool:
+        return (self.staging / f"{item_id}.tar").is_file()
+
+    def published(self) -> dict[str, str]:
+        """``{key: shard}`` of every published sample (recovering a shard published but not yet recorded)."""
+        from ..shards.reader import read_manifest
+        from ..shards.writer import DatasetWriter
+
+        if (self.dir / "data").is_dir():
+            DatasetWriter(self.dir).close()  # opening recovers the manifest and drops unfinished shards
+        return {s["key"]: e["shard"] for e in read_manifest(self.dir) for s in e["samples"]}
+
+    def write(self, item_ids: list[str]) -> dict[str, str]:
+        """Publish one shard holding ``item_ids``; returns ``{key: shard}`` for them."""
+        from ..shards.reader import iter_raw
+        from ..shards.writer import ShardConfig, write_shards
+
+        samples = (raw for i in item_ids for raw in iter_raw(self.staging / f"{i}.tar"))
+        write_shards(samples, self.dir, ShardConfig(maxcount=len(item_ids)), card=False)
+        published = self.published()
+        done = {i: published[i] for i in item_ids if i in published}
+        for i in done:
+            (self.staging / f"{i}.tar").unlink(missing_ok=True)
+        return done
+
+    def finalize(self) -> None:
+        from builder.card import write_card
+
+        if (self.dir / "data").is_dir():
+            write_card(self.dir)
+
+
+def default_stages(config: CurateConfig) -> Stages:
+    """The shipped stages for ``config`` (filter model/threshold, the named pose preset at ``config.fps``)."""
+    from ..filtering import FilterConfig
+    from ..pose import get_preset
+
+    pose_cfg = get_preset(config.pose_preset, fps=config.fps, short_side=config.short_side,
+                          threads=1 if config.workers > 1 else None)
+    return Stages(
+        pose_root=str(Path(config.out) / "poses" / pose_cfg.preset),
+        staging_dir=str(Path(config.out) / "staging"),
+        pose_config=pose_cfg,
+        filter_config=FilterConfig(model=config.filter_model, threshold=config.filter_threshold),
+        min_registered=config.min_registered,
+    )
+
+
+def _lock(out: Path):
+    f = open(out / ".curate.lock", "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise CurateError(f"{out}: another curation run is using this output folder") from None
+    return f
+
+
+_SHORT = {"kept": "kept", "filtered_out": "filtered", "rejected_registration": "low_reg",
+          "pose_failed": "pose_fail", "error": "error"}
+
+
+def curate(inputs, config: CurateConfig, *, stages=None, sink=None, engine=None, progress: bool = True) -> dict:
+    """Curate ``inputs`` (see :func:`~dynpose100k.curate.inputs.resolve_inputs`) into ``config.out``.
+
+    ``stages``/``sink``/``engine`` default to the real ones built from ``config``. Returns the summary
+    (also saved as ``<out>/summary.json``). Raises :class:`CurateError` when the output disk is full; what
+    was committed stays valid and the next run continues from there.
+    """
+    from tqdm import tqdm
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = _lock(out)
+    ledger = Ledger(out / "ledger.sqlite")
+    try:
+        items = resolve_inputs(inputs, config.csv_video_root)
+        stages = stages or default_stages(config)
+        sink = sink or DatasetSink(out / config.dataset_name, out / "staging")
+        engine = engine or make_engine(config.engine, config.workers, config.address, config.item_timeout)
+        stages.check()
+        (out / "config.json").write_text(json.dumps(config.to_json(), indent=2))
+        ledger.start_run(config.to_json())
+        ledger.register(items, retry_failed=config.retry_failed)
+        promoted, demoted = ledger.reconcile(sink.published())
+        if promoted or demoted:
+            log.info("reconciled with the shard manifest: %d marked sharded, %d to write again", promoted, demoted)
+        backlog = [r["item_id"] for r in ledger.items("kept")]
+        lost = [i for i in backlog if not sink.staged(i)]
+        if lost:  # staged sample gone (deleted staging folder): run those items again
+            ledger.requeue(lost)
+            backlog = [i for i in backlog if i not in set(lost)]
+        todo = [ledger.work_item(r) for r in ledger.items("pending")]
+        counts = ledger.counts()
+        done_before = sum(counts[s] for s in FINAL)
+        log.info("%d items: %d done, %d to process, %d kept awaiting a shard", len(items), done_before,
+                 len(todo), len(backlog))
+
+        t_start = time.time()
+        bar = tqdm(total=done_before + len(todo) + len(backlog), initial=done_before + len(backlog),
+                   desc="curate", unit="clip", disable=not progress, dynamic_ncols=True)
+
+        def publish(ids: list[str]) -> None:
+            try:
+                done = sink.write(ids)
+            except OSError as e:
+                if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise CurateError(
+                        f"output disk full while writing a shard to {out}: {len(ids)} kept clips stay in the "
+                        f"ledger (status kept) and are written on the next run once space is freed") from None
+                raise CurateError(f"writing a shard to {out} failed: {e}") from None
+            ledger.mark_sharded(done)
+            missing = sorted(set(ids) - set(done))
+            if missing:
+                raise CurateError(f"shard writer did not publish {missing[:5]}; they stay 'kept' for the next run")
+
+        try:
+            for k in range(0, len(backlog), config.shard_size):
+                publish(backlog[k: k + config.shard_size])
+            batch: list[str] = []
+            for res in engine.run(stages, todo):
+                ledger.record(res)
+                counts[res.status] += 1
+                bar.update(1)
+                bar.set_postfix({_SHORT[k]: counts[k] + (counts["sharded"] if k == "kept" else 0) for k in _SHORT},
+                                refresh=False)
+                if res.status == "kept":
+                    batch.append(res.item_id)
+                    if len(batch) >= config.shard_size:
+                        publish(batch)
+                        batch = []
+            if batch:
+                publish(batch)
+        finally:
+            bar.close()
+        sink.finalize()
+        summary = summarize(ledger.items(), wall_s=time.time() - t_start, processed=len(todo),
+                            workers=config.workers, min_registered=config.min_registered)
+        summary["dataset_dir"] = str(out / config.dataset_name)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        if progress:
+            print(format_summary(summary))
+        return summary
+    finally:
+        ledger.close()
+        lock.close()

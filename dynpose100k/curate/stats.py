@@ -1,0 +1,90 @@
+"""Funnel statistics of a curation run, computed from the ledger rows (never from memory of the run).
+
+The funnel follows the paper's: pool -> decoded -> passed filter -> posed -> kept (>= min registered) ->
+in shards; rejections are counted per reason; throughput is given per stage as clips per hour per core
+(from the stage timings of each item) and for the run as a whole (clips per hour of wall time).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+__all__ = ["summarize", "format_summary"]
+
+STAGES = ("decode", "filter", "decode_pose", "pose", "package")
+GROUPS = {"filter stage": ("decode", "filter"), "pose stage": ("decode_pose", "pose", "package")}
+"""The two costs that size a curation job: every clip pays the filter stage, kept clips the pose stage."""
+
+
+def _category(reason: str | None) -> str:
+    """Reason name without its details: ``"low_score: 0.01 < 0.03"`` -> ``"low_score"``."""
+    return (reason or "unknown").split(":", 1)[0].strip()
+
+
+def summarize(rows, wall_s: float, processed: int, workers: int, min_registered: float) -> dict:
+    """Summary dict of ledger rows (``sqlite3.Row`` or dicts with the ledger columns)."""
+    status = Counter(r["status"] for r in rows)
+    timings = [json.loads(r["timings"] or "{}") for r in rows]
+    n = len(rows)
+    funnel = {
+        "pool": n,
+        "decoded": sum("decode" in t for t in timings),
+        "passed_filter": status["pose_failed"] + status["rejected_registration"] + status["kept"] + status["sharded"],
+        "posed": status["rejected_registration"] + status["kept"] + status["sharded"],
+        "kept": status["kept"] + status["sharded"],
+        "in_shards": status["sharded"],
+    }
+    reasons: Counter = Counter()
+    for r in rows:
+        s = r["status"]
+        if s == "filtered_out":
+            for x in json.loads(r["filter_reasons"] or "[]") or ["rejected"]:
+                reasons[f"filter: {_category(x)}"] += 1
+        elif s == "error":
+            reasons[f"error: {_category(r['reason'])}"] += 1
+        elif s == "pose_failed":
+            reasons[f"pose failed: {_category(r['reason'])}"] += 1
+        elif s == "rejected_registration":
+            reasons[f"registered < {min_registered:.0%}"] += 1
+    throughput = {}
+    for st, parts in [(s, (s,)) for s in STAGES] + list(GROUPS.items()):
+        secs = [sum(t.get(p, 0.0) for p in parts) for t in timings if parts[0] in t]
+        if secs:
+            total = sum(secs)
+            throughput[st] = {"clips": len(secs), "seconds": round(total, 3), "s_per_clip": round(total / len(secs), 3),
+                              "clips_per_hour_per_core": round(3600 * len(secs) / total, 1) if total > 0 else None}
+    return {
+        "funnel": funnel,
+        "status": {k: status[k] for k in sorted(status)},
+        "rejections": dict(reasons.most_common()),
+        "throughput": throughput,
+        "run": {"processed": processed, "wall_s": round(wall_s, 2), "workers": workers,
+                "clips_per_hour": round(3600 * processed / wall_s, 1) if wall_s > 0 and processed else None},
+        "min_registered": min_registered,
+    }
+
+
+def format_summary(s: dict) -> str:
+    """The summary as a short text report (funnel with percentages of the pool, reasons, throughput)."""
+    f = s["funnel"]
+    pool = max(f["pool"], 1)
+    lines = ["curation funnel", f"  {'stage':<16}{'clips':>8}{'% pool':>9}"]
+    for k, label in (("pool", "pool"), ("decoded", "decoded"), ("passed_filter", "passed filter"),
+                     ("posed", "posed"), ("kept", f"kept (>={s['min_registered']:.0%} reg)"), ("in_shards", "in shards")):
+        lines.append(f"  {label:<16}{f[k]:>8}{100 * f[k] / pool:>8.1f}%")
+    if s["rejections"]:
+        lines.append("not kept, by reason")
+        lines += [f"  {v:>5}  {k}" for k, v in s["rejections"].items()]
+    if s["throughput"]:
+        lines.append(f"  {'stage':<14}{'clips':>7}{'s/clip':>9}{'clips/h/core':>14}")
+        lines[-1] = "throughput per stage\n" + lines[-1]
+        for st, t in s["throughput"].items():
+            lines.append(f"  {st:<14}{t['clips']:>7}{t['s_per_clip']:>9.2f}{t['clips_per_hour_per_core'] or 0:>14.0f}")
+    r = s["run"]
+    if not r["processed"]:
+        lines.append("this run: nothing left to process (finished items are not redone; --retry-failed reruns failures)")
+    else:
+        lines.append(f"this run: {r['processed']} clips in {r['wall_s']:.1f} s with {r['workers']} worker(s) "
+                     f"= {r['clips_per_hour']:.0f} clips/h")
+    return "\n".join(lines)

@@ -1,0 +1,77 @@
+"""Fast stand-ins for the filter and pose stages (the runner's own logic is what these tests exercise).
+
+Behaviour is chosen by the clip id: ``good`` -> kept (all frames registered), ``lowreg`` -> 50% registered,
+``posefail`` -> pose failure, ``crash`` -> the worker process dies, anything else -> filtered out as static.
+Decoding is the real :func:`dynpose100k.video.load_clip`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dynpose100k.curate.runner import Stages, stage_sample
+from dynpose100k.shards.schema import VideoSample, encode_jpeg, encode_sample
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str
+    score: float
+    reasons: list
+    signals: dict
+
+
+class PoseConfigStub:
+    fps = 12.0
+    short_side = None
+
+
+@dataclass(frozen=True)
+class FakeStages(Stages):
+    delay: float = 0.0
+    """Seconds each item's filter stage sleeps (to make runs long enough to interrupt)."""
+
+    def check(self):
+        pass  # no filter model to load
+
+    def filter(self, clip):
+        time.sleep(self.delay)
+        name = Path(clip.path).stem
+        if "crash" in name:
+            os._exit(3)
+        keep = any(k in name for k in ("good", "lowreg", "posefail"))
+        return Decision("keep" if keep else "reject", 0.9 if keep else 0.1, [] if keep else ["static camera"], {})
+
+    def pose(self, clip, item):
+        name = Path(clip.path).stem
+        n = len(clip.frames)
+        reg = np.ones(n, bool)
+        if "lowreg" in name:
+            reg[: n // 2] = False
+        d = Path(self.pose_root) / item.item_id
+        d.mkdir(parents=True, exist_ok=True)
+        res = {"video_id": item.item_id, "num_frames": n, "registered_fraction": float(reg.mean()),
+               "reproj_error_px_720p": 1.0, "failure_reason": "too few static tracks" if "posefail" in name else None}
+        np.savez(d / "poses.npz", w2c=np.tile(np.eye(4), (n, 1, 1)), registered=reg, timestamps=clip.timestamps)
+        (d / "result.json").write_text(json.dumps(res))
+        return str(d), res
+
+    def package(self, clip, item, pose_dir, decision):
+        n = len(clip.frames)
+        h, w = clip.frames.shape[1:3]
+        K = np.array([[w, 0, w / 2], [0, w, h / 2], [0, 0, 1.0]])
+        s = VideoSample(item.item_id, np.tile(np.eye(4), (n, 1, 1)), np.tile(K, (n, 1, 1)), np.ones(n, bool),
+                        clip.timestamps, {"video_id": item.item_id, "num_frames": n, "registered_fraction": 1.0},
+                        frames=[encode_jpeg(f) for f in clip.frames])
+        stage_sample(Path(self.staging_dir), encode_sample(s))
+
+
+def fake_stages(out: Path, delay: float = 0.0, min_registered: float = 0.8) -> FakeStages:
+    return FakeStages(pose_root=str(out / "poses" / "fake"), staging_dir=str(out / "staging"),
+                      pose_config=PoseConfigStub(), min_registered=min_registered, delay=delay)

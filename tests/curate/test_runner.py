@@ -1,0 +1,100 @@
+import errno
+import json
+import sqlite3
+
+import pytest
+from curate_fakes import fake_stages
+
+from dynpose100k.curate import CurateConfig, CurateError, LocalEngine, curate
+from dynpose100k.shards.reader import iter_raw, read_manifest
+
+
+def _shard_keys(ds_dir):
+    keys = []
+    for e in read_manifest(ds_dir):
+        keys += [raw["__key__"] for raw in iter_raw(ds_dir / e["shard"])]
+    return keys
+
+
+def _status(out):
+    db = sqlite3.connect(out / "ledger.sqlite")
+    return dict(db.execute("SELECT item_id, status FROM items").fetchall())
+
+
+def test_mixed_pool_with_broken_files(make_pool, tmp_path, monkeypatch):
+    pool = make_pool(["good_a", "good_b", "static_c", "lowreg_d", "posefail_e"])
+    out = tmp_path / "out"
+    cfg = CurateConfig(out=out, workers=2, shard_size=1)
+    s = curate(pool, cfg, stages=fake_stages(out), progress=False)
+    st = _status(out)
+    assert st == {"good_a": "sharded", "good_b": "sharded", "static_c": "filtered_out",
+                  "lowreg_d": "rejected_registration", "posefail_e": "pose_failed",
+                  "truncated": "error", "corrupt": "error", "notavideo": "error"}
+    assert sorted(_shard_keys(out / "dynpose-100k")) == ["good_a", "good_b"]
+    assert s["funnel"] == {"pool": 8, "decoded": 5, "passed_filter": 4, "posed": 3, "kept": 2, "in_shards": 2}
+    assert s["rejections"]["error: decode"] == 3 and s["rejections"]["filter: static camera"] == 1
+    assert json.loads((out / "summary.json").read_text())["funnel"]["kept"] == 2
+    assert (out / "dynpose-100k" / "README.md").exists() and not list((out / "staging").glob("*.tar"))
+    db = sqlite3.connect(out / "ledger.sqlite")
+    reason = db.execute("SELECT reason FROM items WHERE item_id='notavideo'").fetchone()[0]
+    assert reason.startswith("decode:") and "notavideo.mp4" in reason
+    from datasets import load_dataset
+
+    monkeypatch.chdir(out)  # the dataset folder name resolves locally, as in the README
+    ds = load_dataset("dynpose-100k", split="train", cache_dir=str(tmp_path / "hf"))
+    assert sorted(m["video_id"] for m in ds["meta.json"]) == ["good_a", "good_b"]
+
+    # second run: nothing redone; --retry-failed only reprocesses failures
+    s2 = curate(pool, cfg, stages=fake_stages(out), progress=False)
+    assert s2["run"]["processed"] == 0 and s2["funnel"] == s["funnel"]
+    s3 = curate(pool, CurateConfig(out=out, workers=1, retry_failed=True), stages=fake_stages(out), progress=False)
+    assert s3["run"]["processed"] == 4  # 3 broken files + the pose failure
+    assert sorted(_shard_keys(out / "dynpose-100k")) == ["good_a", "good_b"]
+
+
+def test_worker_death_fails_only_its_item(make_pool, tmp_path):
+    pool = make_pool(["good_a", "crash_b", "good_c", "static_d"], broken=False)
+    out = tmp_path / "out"
+    curate(pool, CurateConfig(out=out, workers=2), stages=fake_stages(out), progress=False)
+    st = _status(out)
+    assert st == {"good_a": "sharded", "crash_b": "error", "good_c": "sharded", "static_d": "filtered_out"}
+    reason = sqlite3.connect(out / "ledger.sqlite").execute(
+        "SELECT reason FROM items WHERE item_id='crash_b'").fetchone()[0]
+    assert "died (exit code 3)" in reason
+
+
+def test_item_timeout_kills_worker(make_pool, tmp_path):
+    pool = make_pool(["static_a", "static_b"], broken=False)
+    out = tmp_path / "out"
+    engine = LocalEngine(workers=1, item_timeout=0.5)
+    curate(pool, CurateConfig(out=out), stages=fake_stages(out, delay=30), engine=engine, progress=False)
+    assert set(_status(out).values()) == {"error"}
+
+
+def test_disk_full_keeps_ledger_consistent(make_pool, tmp_path, monkeypatch):
+    import tarfile
+
+    pool = make_pool(["good_a", "good_b", "good_c", "good_d", "good_e", "static_f"], broken=False)
+    out = tmp_path / "out"
+    real_addfile = tarfile.TarFile.addfile
+
+    def full_at_good_d(self, tarinfo, fileobj=None):  # the parent's shard writes; workers are other processes
+        if tarinfo.name.startswith("good_d."):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_addfile(self, tarinfo, fileobj)
+
+    monkeypatch.setattr(tarfile.TarFile, "addfile", full_at_good_d)
+    cfg = CurateConfig(out=out, workers=1, shard_size=2)
+    with pytest.raises(CurateError, match="disk full"):
+        curate(pool, cfg, stages=fake_stages(out), progress=False)
+    ds = out / "dynpose-100k"
+    assert sorted(_shard_keys(ds)) == ["good_a", "good_b"]  # shard 2 (good_c + good_d) was not published
+    assert not [p for p in (ds / "data").iterdir() if p.name.startswith(".")]  # and its partial file is gone
+    st = _status(out)
+    assert (st["good_a"], st["good_b"], st["good_c"], st["good_d"]) == ("sharded", "sharded", "kept", "kept")
+
+    monkeypatch.setattr(tarfile.TarFile, "addfile", real_addfile)
+    curate(pool, cfg, stages=fake_stages(out), progress=False)
+    good = ["good_a", "good_b", "good_c", "good_d", "good_e"]
+    assert sorted(_shard_keys(ds)) == good
+    assert sorted(k for k, v in _status(out).items() if v == "sharded") == good
