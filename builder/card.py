@@ -49,6 +49,7 @@ def dataset_stats(dataset_dir) -> dict:
         "num_videos": len(samples),
         "num_frames": int(sum(s["num_frames"] for s in samples)),
         "num_shards": len(entries),
+        "total_bytes": int(sum(e["bytes"] for e in entries)),
         "total_mb": f"{sum(e['bytes'] for e in entries) / 1e6:.1f}",
         "reproj_p25": q(reproj, 0.25),
         "reproj_p50": q(reproj, 0.5),
@@ -75,7 +76,7 @@ def _tables() -> dict:
 def render_card(dataset_dir, *, pretty_name: str = "DynPose-100K (dynpose100k build)", license: str = "other",
                 template: Path | None = None, extra: dict | None = None) -> str:
     """The card text (YAML header + filled template) for ``dataset_dir``."""
-    from datasets import DatasetInfo
+    from datasets import DatasetInfo, SplitDict, SplitInfo
     from datasets.info import DatasetInfosDict
     from huggingface_hub import DatasetCardData
 
@@ -100,7 +101,12 @@ def render_card(dataset_dir, *, pretty_name: str = "DynPose-100K (dynpose100k bu
         size_categories=[_size_category(stats["num_videos"])],
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": DATA_FILES}]}],
     )
-    DatasetInfosDict({"default": DatasetInfo(features=hf_features())}).to_dataset_card_data(data)
+    # The split size and shard bytes make the card differ between datasets: `datasets` keys its cache on the
+    # card, so two folders with the same name and identical cards would share (and return) one cache entry.
+    # `datasets` also checks the declared number of examples when it builds.
+    splits = SplitDict({"train": SplitInfo("train", num_bytes=0, num_examples=stats["num_videos"])})
+    info = DatasetInfo(features=hf_features(), splits=splits, download_size=stats["total_bytes"])
+    DatasetInfosDict({"default": info}).to_dataset_card_data(data)
     return f"---\n{data.to_yaml()}\n---\n\n{body}"
 
 

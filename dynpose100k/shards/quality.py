@@ -37,7 +37,8 @@ class VideoQuality:
     sampson_px_720p: float
     """Mean Sampson error of the ground-truth correspondences under the estimated cameras."""
     ate_m: float
-    """Sim(3)-aligned ATE RMSE over registered frames (random-filled when fewer than 3)."""
+    """Sim(3)-aligned ATE RMSE over registered frames (random-filled when fewer than 3); NaN for a still
+    ground-truth camera (left out of the ATE column's mean)."""
     registered_fraction: float
 
 
@@ -81,8 +82,11 @@ def _score(gt, w2c, registered, K, reproj) -> VideoQuality:
         sel = (gt.corr_i == i) & (gt.corr_j == j)
         errs.append(sampson_from_poses(K[i], K[j], w2c[i], w2c[j], gt.corr_uv_i[sel], gt.corr_uv_j[sel],
                                        gt.image_size))
-    return VideoQuality(gt.video_id, reproj, float(np.concatenate(errs).mean()), ate(w2c, gt.w2c, "sim3").rmse,
-                        float(np.mean(registered)))
+    try:
+        ate_m = ate(w2c, gt.w2c, "sim3").rmse
+    except ValueError:  # a still ground-truth camera: Sim(3) alignment, hence ATE, is undefined
+        ate_m = float("nan")
+    return VideoQuality(gt.video_id, reproj, float(np.concatenate(errs).mean()), ate_m, float(np.mean(registered)))
 
 
 def _row(name: str, thr, sel: list[VideoQuality], total: int) -> SubsetRow:

@@ -81,6 +81,18 @@ def test_load_by_name_from_parent_dir(dataset, offline, monkeypatch):
     assert sorted(ds["__key__"]) == sorted(samples) and "K" in ds.column_names
 
 
+def test_same_name_in_two_places_loads_each_own_data(dataset, offline, monkeypatch, tmp_path):
+    """`datasets` keys its cache on the card: two `dynpose-100k` folders must not share an entry."""
+    out, samples = dataset
+    monkeypatch.chdir(out.parent)
+    assert sorted(load("dynpose-100k", **offline)["__key__"]) == sorted(samples)
+    other = tmp_path / "elsewhere"
+    d, frames = write_pose_dir(other / "poses", "other_0", n=5, seed=7)
+    write_shards([build_sample(d, frames)], other / "dynpose-100k", ShardConfig(maxcount=2))
+    monkeypatch.chdir(other)
+    assert list(load("dynpose-100k", **offline)["__key__"]) == ["other_0"]
+
+
 def test_load_refuses_dir_without_card(tmp_path):
     (tmp_path / "x").mkdir()
     with pytest.raises(ShardError, match="README.md"):

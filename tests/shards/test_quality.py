@@ -42,8 +42,12 @@ def test_quality_table_on_synthetic_ground_truth(tmp_path):
     # a ground-truth video without a pose result counts as failed
     v = render("good", 9, height=96, width=160, duration=1.0, pairs=3, per_pair=20, video_id="g9")
     save_gt(gt_dir / "g9.gt.npz", v.gt)
+    # a still camera without a pose result: ATE is undefined there, the row is still counted
+    v = render("static", 3, height=96, width=160, duration=1.0, pairs=3, per_pair=20, video_id="s3")
+    save_gt(gt_dir / "s3.gt.npz", v.gt)
     rows = quality_subset_table(pose_dir, gt_dir, fractions=(0.67, 0.34))
-    assert [r.num_videos for r in rows] == [4, 3, 2, 1]
+    assert [r.num_videos for r in rows] == [5, 3, 2, 1]
+    assert np.isfinite(rows[0].ate_m)
     assert rows[-1].mean_px < 1e-3 and rows[-1].ate_m < 1e-6  # exact poses
     assert rows[0].mean_px > rows[1].mean_px > rows[2].mean_px > rows[3].mean_px
     assert not (pose_dir / "g9").exists()  # nothing written into the pose folder
