@@ -1,0 +1,105 @@
+"""``dynpose100k filter``: score clips for pose-estimation suitability and write one parquet row per clip."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import multiprocessing as mp
+from collections import Counter
+from pathlib import Path
+
+from ..errors import DynPoseError
+
+log = logging.getLogger(__name__)
+
+HELP = "score clips for pose-estimation suitability (keep/reject + reasons)"
+EXAMPLES = """
+  dynpose100k filter data/synth/*.mp4 --out outputs/scores.parquet
+  dynpose100k filter videos/ --out scores.parquet --workers 2 --threshold 0.6
+  dynpose100k filter clip.mp4 --out scores.parquet --model my_model.json --vlm-path models/llava-tiny
+  dynpose100k filter videos/ --out scores.parquet --vlm-url http://127.0.0.1:8000 --vlm-model qwen2-vl
+"""
+VIDEO_EXT = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+
+
+def add_arguments(p):
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="video files or folders of videos")
+    p.add_argument("--out", type=Path, required=True, help="parquet file to write (one row per clip)")
+    p.add_argument("--model", type=Path, help="fusion-model JSON (default: the packaged model)")
+    p.add_argument("--threshold", type=float, help="operating threshold on the score (default: the model's)")
+    p.add_argument("--no-rules", action="store_true", help="judge by the score only")
+    p.add_argument("--fps", type=float, default=5.0, help="analysis frame rate (default 5)")
+    p.add_argument("--short-side", type=int, default=144, help="analysis resolution, short side px (default 144)")
+    p.add_argument("--workers", type=int, default=1, help="processes (not with a VLM)")
+    vlm = p.add_mutually_exclusive_group()
+    vlm.add_argument("--vlm-path", type=Path, help="local folder of a transformers vision-language model")
+    vlm.add_argument("--vlm-url", help="OpenAI-compatible server root, e.g. http://127.0.0.1:8000")
+    p.add_argument("--vlm-model", default="default", help="model name sent to --vlm-url")
+
+
+def _collect(inputs: list[Path]) -> list[Path]:
+    paths = []
+    for p in inputs:
+        if p.is_dir():
+            paths += sorted(q for q in p.iterdir() if q.suffix.lower() in VIDEO_EXT)
+        elif p.exists():
+            paths.append(p)
+        else:
+            raise DynPoseError(f"{p}: no such file or folder")
+    if not paths:
+        raise DynPoseError(f"no videos found in {', '.join(map(str, inputs))}")
+    return paths
+
+
+def _judge(item):
+    from ..filtering import filter_video
+
+    path, config = item
+    return filter_video(path, config)
+
+
+def run(args) -> int:
+    import pandas as pd
+    from tqdm import tqdm
+
+    from ..filtering import FilterConfig, filter_video, load_model
+
+    config = FilterConfig(fps=args.fps, short_side=args.short_side, threshold=args.threshold,
+                          use_rules=not args.no_rules, model=str(args.model) if args.model else None)
+    load_model(config.model)  # fail early on a bad model file
+    paths = _collect(args.inputs)
+    vlm = None
+    if args.vlm_path:
+        from ..models.vlm import TransformersVLM
+
+        vlm = TransformersVLM(args.vlm_path)
+    elif args.vlm_url:
+        from ..models.vlm import OpenAIVLM
+
+        vlm = OpenAIVLM(args.vlm_url, model=args.vlm_model)
+    if vlm is not None or args.workers <= 1:
+        it = (filter_video(p, config, vlm=vlm) for p in paths)
+        pool = None
+    else:
+        pool = mp.get_context("spawn").Pool(args.workers)
+        it = pool.imap(_judge, [(p, config) for p in paths])
+    rows = []
+    for path, d in tqdm(zip(paths, it), total=len(paths), desc="filter", unit="clip"):
+        rows.append({"video_path": str(path), "video_id": path.stem, "status": d.status,
+                     "score": d.score if math.isfinite(d.score) else None, "reasons": list(d.reasons),
+                     **{f"sig_{k}": v for k, v in d.signals.items()}})
+    if pool is not None:
+        pool.close()
+        pool.join()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    df = pd.DataFrame(rows)
+    df.attrs["filter_config"] = json.dumps(config.__dict__)
+    df.to_parquet(args.out, index=False)
+    counts = Counter(df["status"])
+    reasons = Counter(r.split(":")[0] for rs in df["reasons"] for r in rs)
+    print(f"{len(df)} clips: {counts.get('keep', 0)} keep, {counts.get('reject', 0)} reject, "
+          f"{counts.get('error', 0)} error -> {args.out}")
+    if reasons:
+        print("reasons: " + ", ".join(f"{k} {v}" for k, v in reasons.most_common()))
+    return 0

@@ -1,0 +1,149 @@
+"""``filter_clip`` / ``filter_video``: signals (+ optional VLM answers) -> a keep/reject Decision with reasons."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import DynPoseError
+from ..signals import SignalConfig, compute_signals
+from .model import FilterModel
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = Path(__file__).with_name("default_model.json")
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """How clips are sampled, measured and judged."""
+
+    fps: float = 5.0
+    """Frames per second sampled for analysis."""
+    short_side: int = 144
+    """Analysis resolution (short side, pixels); decoding resizes to it."""
+    max_duration: float | None = 10.0
+    """Seconds analysed from the clip start (None: all); signals need no more than a few seconds."""
+    min_frames: int = 6
+    """Clips with fewer sampled frames get status ``error`` (too short to judge)."""
+    model: str | None = None
+    """Path of a fusion-model JSON; None uses the packaged ``default_model.json``."""
+    threshold: float | None = None
+    """Operating threshold on the score; None uses the model's (chosen for precision)."""
+    use_rules: bool = True
+    """Apply the model's one-signal rules (each rejection names its reason)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The filter's verdict on one clip."""
+
+    status: str
+    """``"keep"``, ``"reject"`` or ``"error"`` (could not be judged; never a silent keep)."""
+    score: float
+    """P(suitable) from the fusion model in [0, 1]; NaN for errors."""
+    reasons: list[str] = field(default_factory=list)
+    """Why it was rejected or errored, one line each (empty for keeps)."""
+    signals: dict[str, float] = field(default_factory=dict)
+    """All measured signals (and ``vlm_*`` answers when a VLM was used)."""
+
+    @property
+    def keep(self) -> bool:
+        return self.status == "keep"
+
+    def as_dict(self) -> dict:
+        """JSON-ready form (NaN score -> None)."""
+        return {"status": self.status, "score": self.score if math.isfinite(self.score) else None,
+                "reasons": list(self.reasons), "signals": dict(self.signals)}
+
+
+@lru_cache(maxsize=8)
+def load_model(path: str | None = None) -> FilterModel:
+    """The fusion model at ``path`` (default: the packaged one), cached."""
+    return FilterModel.from_json(path or DEFAULT_MODEL)
+
+
+def _error(reason: str, signals: dict[str, float] | None = None) -> Decision:
+    log.debug("error decision: %s", reason)
+    return Decision("error", float("nan"), [reason], dict(signals or {}))
+
+
+def measure_clip(clip, config: FilterConfig = FilterConfig(), vlm=None) -> dict[str, float]:
+    """All signals of a decoded clip, plus ``vlm_<question>`` yes-probabilities when ``vlm`` is given.
+
+    Raises ValueError when the clip is too short or its timestamps do not increase.
+    """
+    if len(clip.frames) < config.min_frames:
+        raise ValueError(f"too_short: {len(clip.frames)} frames sampled, need {config.min_frames}")
+    signals = compute_signals(clip, SignalConfig(short_side=config.short_side, min_frames=config.min_frames))
+    if vlm is not None:
+        from ..models.vlm import ask_all
+
+        signals.update({f"vlm_{k}": v for k, v in ask_all(vlm, clip.frames).items()})
+    return signals
+
+
+def decide(signals: dict[str, float], config: FilterConfig = FilterConfig()) -> Decision:
+    """Rules + score -> Decision; every rejection carries at least one reason."""
+    model = load_model(config.model)
+    bad = sorted(k for k, v in signals.items() if not math.isfinite(v))
+    if bad:
+        return _error(f"signals_not_finite: {', '.join(bad)}", signals)
+    score, contrib = model.score(signals)
+    threshold = model.threshold if config.threshold is None else config.threshold
+    reasons = [r for rule in model.rules if (r := rule.fires(signals))] if config.use_rules else []
+    if score < threshold:
+        against = ", ".join(f"{f} ({c:+.2f})" for f, c in contrib[:3] if c < 0)
+        reasons.append(f"low_score: {score:.3f} < {threshold:.3f}" + (f"; most against: {against}" if against else ""))
+    return Decision("reject" if reasons else "keep", score, reasons, signals)
+
+
+def filter_clip(clip, config: FilterConfig = FilterConfig(), vlm=None) -> Decision:
+    """Judge a decoded clip (``frames`` (N, H, W, 3) uint8 RGB, ``timestamps`` (N,) s).
+
+    ``vlm``: an optional :class:`dynpose100k.models.vlm.VLMBackend`; its yes-probabilities are added as
+    ``vlm_<question>`` signals, which the score uses if the model was fitted with them. A clip that cannot
+    be measured (too short, odd timestamps, numerical failure) gets status ``error``.
+    """
+    load_model(config.model)  # a broken model file is a configuration error: raise before measuring
+    try:
+        signals = measure_clip(clip, config, vlm)
+    except ValueError as e:
+        return _error(str(e) if str(e).startswith("too_short") else f"bad_clip: {e}")
+    except (cv2.error, np.linalg.LinAlgError) as e:
+        msg = str(e).strip().splitlines()[-1] if str(e).strip() else ""
+        log.warning("signals failed: %s", msg)
+        return _error(f"signals_failed: {type(e).__name__}: {msg}")
+    return decide(signals, config)
+
+
+def load_for_filter(path, config: FilterConfig = FilterConfig(), start=None, end=None):
+    """Decode ``path`` at the analysis rate and size, at most ``config.max_duration`` seconds from ``start``.
+
+    Raises DynPoseError (unreadable video) or ValueError (malformed timestamps).
+    """
+    from ..video import load_clip, parse_timestamp
+
+    if config.max_duration is not None:
+        t0 = parse_timestamp(start) or 0.0
+        t1 = parse_timestamp(end)
+        end = t0 + config.max_duration if t1 is None else min(t1, t0 + config.max_duration)
+    return load_clip(path, fps=config.fps, short_side=config.short_side, start=start, end=end, min_frames=1)
+
+
+def filter_video(path, config: FilterConfig = FilterConfig(), start=None, end=None, vlm=None) -> Decision:
+    """Decode ``path`` (optionally the window ``start``-``end``, seconds or ``H:M:S.f``) and judge it.
+
+    Unreadable or too-short clips give status ``error`` with the reason; bad videos never raise.
+    """
+    try:
+        clip = load_for_filter(path, config, start, end)
+    except (DynPoseError, ValueError) as e:
+        return _error(f"unreadable: {e}")
+    return filter_clip(clip, config, vlm)

@@ -1,0 +1,259 @@
+"""The fusion model: per-signal rules plus a calibrated boosted score, stored as readable JSON.
+
+Score: gradient-boosted decision stumps (logistic loss, Newton leaf values, shrinkage) over the signals:
+an additive model whose terms are one-signal steps ("zoom_rate > 0.21: -0.3"), which suits failure
+modes that each push one signal out of the range of suitable clips. The logit is mapped to P(suitable).
+Rules are one-signal thresholds (each names its reason) set from the suitable training clips with a
+margin, so they only fire far outside what a suitable clip looks like.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DynPoseError
+
+
+class FilterModelError(DynPoseError):
+    """A fusion-model file that is missing, malformed or incompatible with the given signals."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Reject when ``signal op threshold`` holds (``op`` is ``"<"`` or ``">"``)."""
+
+    name: str
+    """Reason name shown to users, e.g. ``static_camera``."""
+    signal: str
+    """Signal name (a key of :func:`dynpose100k.signals.compute_signals` or ``vlm_*``)."""
+    op: str
+    """``"<"``: too low is bad; ``">"``: too high is bad."""
+    threshold: float
+    """Boundary value in the signal's own units."""
+
+    def fires(self, signals: dict[str, float]) -> str | None:
+        """The reason text if the rule rejects these signals, else None."""
+        v = signals.get(self.signal)
+        if v is None or not math.isfinite(v):
+            return None
+        bad = v < self.threshold if self.op == "<" else v > self.threshold
+        return f"{self.name}: {self.signal}={v:.3g} {self.op} {self.threshold:.3g}" if bad else None
+
+
+#: (reason, signal, direction) of the rules; thresholds are fitted (see :func:`fit_rules`).
+RULE_SPECS: tuple[tuple[str, str, str], ...] = (
+    ("static_camera", "flow_bg", "<"),
+    ("static_camera", "track_still_frac", ">"),
+    ("shot_cut", "flow_residual_peak", ">"),
+    ("shot_cut", "frame_diff_peak", ">"),
+    ("zoom", "zoom_rate", ">"),
+    ("focal_variance", "focal_logstd", ">"),
+    ("long_focal", "focal_median", ">"),
+    ("distortion", "distortion_k", "<"),
+    ("large_dynamic_area", "dynamic_frac", ">"),
+    ("cartoon", "color_count", "<"),
+    ("cartoon", "palette_cover", ">"),
+    ("cartoon", "dark_line_frac", ">"),
+    ("distortion", "line_bow_frac", ">"),
+    ("overlay", "static_edge_frac", ">"),
+    ("blurry_background", "sharpness_median", "<"),
+)
+
+
+def _compress(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+@dataclass(frozen=True)
+class Stump:
+    """One additive term: ``left`` if ``signal <= threshold`` else ``right`` (logit units)."""
+
+    signal: str
+    threshold: float
+    left: float
+    right: float
+
+
+@dataclass(frozen=True)
+class FilterModel:
+    """A fitted fusion model (what ``default_model.json`` holds)."""
+
+    features: tuple[str, ...]
+    """Signal names the score may use."""
+    base: float
+    """Logit before any stump (training log-odds)."""
+    stumps: tuple[Stump, ...]
+    """Additive one-signal steps; logit = base + sum of their values."""
+    threshold: float
+    """Operating threshold on the score (keep if score >= threshold)."""
+    rules: tuple[Rule, ...] = ()
+    """One-signal rejection rules."""
+    info: dict = field(default_factory=dict)
+    """Provenance and fit figures (training pool, counts, cross-validated precision/recall)."""
+
+    # ------------------------------------------------------------------ scoring
+    def matrix(self, rows: list[dict[str, float]]) -> np.ndarray:
+        """Stack the model's features from signal dicts -> (N, F); raises if a feature is missing."""
+        missing = sorted({f for r in rows for f in self.features if f not in r})
+        if missing:
+            raise FilterModelError(f"model needs signals {', '.join(missing)} (fitted with a VLM? pass one)")
+        return np.array([[r[f] for f in self.features] for r in rows], dtype=np.float64)
+
+    def _terms(self, X: np.ndarray) -> np.ndarray:
+        """Per-feature summed stump values (N, F)."""
+        col = {f: i for i, f in enumerate(self.features)}
+        T = np.zeros(X.shape)
+        for st in self.stumps:
+            j = col[st.signal]
+            T[:, j] += np.where(X[:, j] <= st.threshold, st.left, st.right)
+        return T
+
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        """P(suitable) for a feature matrix (N, F) -> (N,)."""
+        return 1.0 / (1.0 + np.exp(-(self.base + self._terms(X).sum(1))))
+
+    def score(self, signals: dict[str, float]) -> tuple[float, list[tuple[str, float]]]:
+        """Score of one clip and the per-feature contributions to its logit, most negative first."""
+        t = self._terms(self.matrix([signals]))[0]
+        order = np.argsort(t)
+        return float(1.0 / (1.0 + np.exp(-(self.base + t.sum())))), [(self.features[i], float(t[i])) for i in order]
+
+    # ------------------------------------------------------------------ io
+    def to_json(self, path) -> Path:
+        path = Path(path)
+        d = asdict(self)
+        d["format"] = "dynpose100k-filter-model/2"
+        path.write_text(json.dumps(d, indent=1) + "\n")
+        return path
+
+    @classmethod
+    def from_json(cls, path) -> FilterModel:
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+            if d.pop("format", None) != "dynpose100k-filter-model/2":
+                raise ValueError("not a dynpose100k filter model (format 2)")
+            d["rules"] = tuple(Rule(**r) for r in d.get("rules", ()))
+            d["stumps"] = tuple(Stump(**r) for r in d["stumps"])
+            d["features"] = tuple(d["features"])
+            m = cls(**d)
+        except (OSError, ValueError, TypeError, KeyError) as e:
+            raise FilterModelError(f"{path}: cannot load filter model ({e})") from None
+        if not {st.signal for st in m.stumps} <= set(m.features):
+            raise FilterModelError(f"{path}: a stump uses a signal outside the feature list")
+        return m
+
+
+# ---------------------------------------------------------------------- fitting
+def fit_stumps(X: np.ndarray, y: np.ndarray, rounds: int, lr: float = 0.1, l2: float = 1.0, min_leaf: int = 5,
+               n_thresholds: int = 16) -> tuple[float, list[tuple[int, float, float, float]]]:
+    """Gradient-boosted stumps with logistic loss on X (N, F) -> (base logit, [(column, thr, left, right)]).
+
+    Candidate thresholds are ``n_thresholds`` quantiles per column; leaf values are Newton steps with
+    ``l2`` regularisation, shrunk by ``lr``; a split needs ``min_leaf`` clips on each side.
+    """
+    y = y.astype(float)
+    n, d = X.shape
+    base = float(np.log((y.mean() + 1e-6) / (1 - y.mean() + 1e-6)))
+    F = np.full(n, base)
+    thr = [np.unique(np.quantile(X[:, j], np.linspace(0.03, 0.97, n_thresholds))) for j in range(d)]
+    left = [X[:, j][None, :] <= thr[j][:, None] for j in range(d)]  # (T_j, N) each
+    stumps = []
+    for _ in range(rounds):
+        p = 1.0 / (1.0 + np.exp(-F))
+        g, h = p - y, p * (1 - p)
+        best = (-np.inf, 0, 0)
+        for j in range(d):
+            GL, HL, nl = left[j] @ g, left[j] @ h, left[j].sum(1)
+            GR, HR = g.sum() - GL, h.sum() - HL
+            gain = np.where((nl >= min_leaf) & (n - nl >= min_leaf), GL**2 / (HL + l2) + GR**2 / (HR + l2), -np.inf)
+            t = int(np.argmax(gain))
+            if gain[t] > best[0]:
+                best = (gain[t], j, t)
+        _, j, t = best
+        L = left[j][t]
+        vl, vr = -lr * g[L].sum() / (h[L].sum() + l2), -lr * g[~L].sum() / (h[~L].sum() + l2)
+        stumps.append((j, float(thr[j][t]), float(vl), float(vr)))
+        F += np.where(L, vl, vr)
+    return base, stumps
+
+
+def _predict(base: float, stumps, X: np.ndarray) -> np.ndarray:
+    F = np.full(len(X), base)
+    for j, t, vl, vr in stumps:
+        F += np.where(X[:, j] <= t, vl, vr)
+    return F
+
+
+def fit_rules(rows: list[dict[str, float]], y: np.ndarray, margin: float = 1.0) -> tuple[Rule, ...]:
+    """Rule thresholds: the most extreme value among suitable clips, pushed out by ``margin`` standard
+    deviations (of the suitable clips, in sign-log units) so a rule fires only far outside them."""
+    rules = []
+    for name, sig, op in RULE_SPECS:
+        v = np.array([r[sig] for r, yy in zip(rows, y) if yy and sig in r], dtype=float)
+        v = _compress(v[np.isfinite(v)])
+        if len(v) < 3:
+            continue
+        spread = margin * max(v.std(), 0.05)
+        t = v.min() - spread if op == "<" else v.max() + spread
+        rules.append(Rule(name, sig, op, float(np.sign(t) * np.expm1(abs(t)))))
+    return tuple(rules)
+
+
+def _precision_recall(score: np.ndarray, y: np.ndarray, prevalence: float):
+    """Precision (re-weighted to ``prevalence`` positives), recall and thresholds, best score first."""
+    order = np.argsort(-score, kind="stable")
+    s, yy = score[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
+    tp, fp = np.cumsum(yy)[last], np.cumsum(~yy)[last]
+    wp, wn = prevalence / max(y.mean(), 1e-9), (1 - prevalence) / max(1 - y.mean(), 1e-9)
+    return wp * tp / (wp * tp + wn * fp), tp / y.sum(), s[last]
+
+
+def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], target_precision: float = 0.9,
+              prevalence: float | None = None, rounds_grid: tuple[int, ...] = (100, 200, 400), lr: float = 0.1,
+              folds: int = 5, seed: int = 0, info: dict | None = None) -> FilterModel:
+    """Fit rules, the boosted score and its operating threshold on labelled signal dicts.
+
+    The number of boosting rounds is the one of ``rounds_grid`` with the best out-of-fold average precision
+    (``folds``-fold stratified cross-validation). The threshold is chosen for the whole decision (rules +
+    score; clips a rule rejects count as score 0) on the out-of-fold scores: the lowest threshold whose
+    precision reaches ``target_precision`` (highest recall), else the threshold of best F1. ``prevalence``
+    (fraction of suitable clips where the filter will run, e.g. 0.09 for Internet video; default: the
+    training fraction) re-weights precision so a training set rich in positives does not flatter it.
+    """
+    from ..metrics import average_precision
+
+    y = np.asarray(labels, dtype=bool)
+    X = np.array([[r[f] for f in features] for r in rows], dtype=np.float64)
+    prevalence = float(y.mean()) if prevalence is None else prevalence
+    rules = fit_rules(rows, y)
+    passed = np.array([not any(rule.fires(r) for rule in rules) for r in rows])
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(y), int)
+    for cls in (True, False):
+        idx = rng.permutation(np.flatnonzero(y == cls))
+        fold[idx] = np.arange(len(idx)) % folds
+    oof = {r: np.zeros(len(y)) for r in rounds_grid}
+    for k in range(folds):
+        tr = fold != k
+        base, stumps = fit_stumps(X[tr], y[tr], max(rounds_grid), lr)
+        for r in rounds_grid:
+            oof[r][~tr] = _predict(base, stumps[:r], X[~tr])
+    rounds = max(rounds_grid, key=lambda r: average_precision(oof[r], y))
+    prob = 1.0 / (1.0 + np.exp(-oof[rounds]))
+    p, r, t = _precision_recall(np.where(passed, prob, 0.0), y, prevalence)
+    ok = np.flatnonzero((p >= target_precision) & (t > 0))
+    k = ok[np.argmax(r[ok])] if len(ok) else int(np.argmax(2 * p * r / np.maximum(p + r, 1e-9)))
+    base, stumps = fit_stumps(X, y, rounds, lr)
+    info = dict(info or {})
+    info.update(num_clips=int(len(y)), num_suitable=int(y.sum()), target_precision=target_precision,
+                prevalence=prevalence, rounds=rounds, lr=lr, cv_folds=folds,
+                cv_ap_score=average_precision(oof[rounds], y), cv_precision=float(p[k]), cv_recall=float(r[k]))
+    return FilterModel(tuple(features), base, tuple(Stump(features[j], t_, vl, vr) for j, t_, vl, vr in stumps),
+                       float(t[k]), rules, info)

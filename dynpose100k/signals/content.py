@@ -1,0 +1,78 @@
+"""Appearance signals: flat-shaded / cartoon content, static overlays (text, logos, banners), blur.
+
+Cartoons and renders have few distinct colours and large flat, saturated regions; overlays are
+high-contrast edges that stay at the same pixels while the scene moves; a blurred background leaves little
+high-frequency energy in most of the frame.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def _block_sharpness(gray: np.ndarray, block: int = 16) -> np.ndarray:
+    """Per-block mean |Laplacian| / (block std + 4): high for in-focus texture, low for blur or flat areas."""
+    g = gray.astype(np.float32)
+    lap = np.abs(cv2.Laplacian(g, cv2.CV_32F, ksize=3))
+    h, w = g.shape
+    hb, wb = h // block, w // block
+    lap_b = lap[: hb * block, : wb * block].reshape(hb, block, wb, block).mean((1, 3))
+    std_b = g[: hb * block, : wb * block].reshape(hb, block, wb, block).std((1, 3))
+    return (lap_b / (std_b + 4.0)).ravel()
+
+
+def content_signals(frames: np.ndarray, gray: np.ndarray) -> dict[str, float]:
+    """Signals from RGB frames (N, H, W, 3) uint8 and their grey stack (N, H, W).
+
+    - ``color_count``: distinct 5-bit-per-channel colours per 1000 pixels (median over 3 frames).
+    - ``palette_cover``: fraction of pixels (3x3 median filtered, 4 bits per channel, best of two
+      bin phases) in the 16 most
+      frequent colours; near 1 for posterised/flat-shaded content, robust to compression noise.
+    - ``dark_line_frac``: fraction of pixels on thin dark lines (black-hat > 40 grey levels): drawn
+      outlines of cartoons and line art.
+    - ``flat_frac``: fraction of pixels with grey gradient magnitude < 3.
+    - ``flat_saturation``: mean HSV saturation (0-1) of flat pixels.
+    - ``edge_density``: fraction of Canny edge pixels.
+    - ``static_edge_frac``: pixels that are edges in >= 90% of frames, over the mean edge count per frame
+      (near 0 when the camera moves; overlays and still cameras raise it).
+    - ``sharpness_median`` / ``sharpness_p90``: block sharpness over all frames (blurred background:
+      low median while a sharp mover keeps the 90th percentile up).
+    """
+    n = len(frames)
+    pick = sorted({0, n // 2, n - 1})
+    colors, flat, flat_sat, cover, dark = [], [], [], [], []
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    for t in pick:
+        med = cv2.medianBlur(frames[t], 3).astype(np.int32)
+        best = 0.0
+        for offset in (0, 8):  # two bin phases: a flat colour on a bin edge must not split in two
+            q4 = np.minimum((med + offset) >> 4, 15)
+            counts = np.bincount(((q4[..., 0] << 8) | (q4[..., 1] << 4) | q4[..., 2]).ravel(), minlength=4096)
+            best = max(best, np.sort(counts)[-16:].sum() / counts.sum())
+        cover.append(best)
+        q = (frames[t] >> 3).astype(np.int32)
+        codes = (q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]
+        colors.append(len(np.unique(codes)) * 1000.0 / codes.size)
+        dark.append((cv2.morphologyEx(gray[t], cv2.MORPH_BLACKHAT, kernel) > 40).mean())
+        g = gray[t].astype(np.float32)
+        grad = np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1)) / 8.0
+        m = grad < 3.0
+        flat.append(m.mean())
+        sat = cv2.cvtColor(frames[t], cv2.COLOR_RGB2HSV)[..., 1] / 255.0
+        flat_sat.append(sat[m].mean() if m.any() else 0.0)
+    edge_maps = np.stack([cv2.Canny(g, 80, 160) > 0 for g in gray])
+    edges = edge_maps.mean()
+    persistent = (edge_maps.mean(0) >= 0.9).sum()
+    sharp = np.concatenate([_block_sharpness(g) for g in gray[pick]])
+    return {
+        "color_count": float(np.median(colors)),
+        "palette_cover": float(np.median(cover)),
+        "dark_line_frac": float(np.median(dark)),
+        "flat_frac": float(np.median(flat)),
+        "flat_saturation": float(np.median(flat_sat)),
+        "edge_density": float(edges),
+        "static_edge_frac": float(persistent / max(edge_maps.sum(axis=(1, 2)).mean(), 1.0)),
+        "sharpness_median": float(np.median(sharp)),
+        "sharpness_p90": float(np.percentile(sharp, 90)),
+    }

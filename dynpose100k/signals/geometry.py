@@ -1,0 +1,223 @@
+"""Two-view geometry signals: focal length per window, zoom, non-perspective distortion, dynamic area.
+
+Windows pair frame i with the first later frame j whose common tracks moved enough for a stable
+fundamental matrix F (robust MAGSAC fit). The principal point is assumed at the image centre.
+
+- Focal length: a 1-D search over f minimising the mismatch of the two non-zero singular values of the
+  essential matrix E = K^T F K (equal for the true f). Its spread over windows flags zoom or shot changes,
+  a very long focal flags telephoto shots with little parallax.
+- Zoom: the scale of the best-fitting similarity between the two views (pure zoom is an exact similarity).
+- Distortion: a one-parameter division model x_u = c + (x_d - c) / (1 + k r^2) (r normalised by the half
+  width); the k that makes the inlier tracks most consistent with epipolar geometry, and how much it helps.
+- Dynamic area: fraction of a dense-flow grid that violates the robust F of its frame pair (Sampson error);
+  with a still camera, the fraction of grid points that move.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .tracks import Tracks
+
+_F_GRID = np.geomspace(0.15, 15.0, 96)  # focal / image width
+_K_GRID = np.linspace(-0.6, 0.4, 21)
+
+
+def sampson_sq(F: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Squared Sampson distance (px^2) of correspondences p -> q (M, 2) under F (q^T F p = 0)."""
+    ph = np.column_stack([p, np.ones(len(p))])
+    qh = np.column_stack([q, np.ones(len(q))])
+    Fp, Ftq = ph @ F.T, qh @ F
+    num = np.sum(qh * Fp, axis=1) ** 2
+    return num / (Fp[:, 0] ** 2 + Fp[:, 1] ** 2 + Ftq[:, 0] ** 2 + Ftq[:, 1] ** 2 + 1e-12)
+
+
+def robust_fundamental(p: np.ndarray, q: np.ndarray, thresh: float = 1.0):
+    """MAGSAC fundamental matrix of p -> q, or (None, None) when degenerate; returns (F, inlier mask)."""
+    if len(p) < 12:
+        return None, None
+    try:
+        F, mask = cv2.findFundamentalMat(p, q, cv2.USAC_MAGSAC, thresh, 0.999, 200)
+    except cv2.error:  # degenerate sample sets (e.g. all points on a line) trip an internal assertion
+        return None, None
+    if F is None or F.shape != (3, 3):
+        return None, None
+    return F, mask.ravel().astype(bool)
+
+
+def focal_from_F(F: np.ndarray, center: tuple[float, float], width: int) -> tuple[float, float]:
+    """Focal (in units of the image width) minimising the essential-matrix singular value mismatch.
+
+    Returns (f / width, mismatch at the optimum in [0, 1]); the mismatch is small only for a consistent F.
+    """
+    A = np.array([[1, 0, center[0]], [0, 1, center[1]], [0, 0, 1.0]])  # centred -> pixel coordinates
+    Fc = A.T @ F @ A  # F for centred coordinates
+    f = _F_GRID * width
+    K = np.zeros((len(f), 3, 3))
+    K[:, 0, 0] = K[:, 1, 1] = f
+    K[:, 2, 2] = 1
+    s = np.linalg.svd(K.transpose(0, 2, 1) @ Fc @ K, compute_uv=False)
+    cost = (s[:, 0] - s[:, 1]) / (s[:, 0] + 1e-12)
+    i = int(np.argmin(cost))
+    return float(_F_GRID[i]), float(cost[i])
+
+
+def _undistort(p: np.ndarray, k: float, center: np.ndarray, half_width: float) -> np.ndarray:
+    d = (p - center) / half_width
+    return center + (p - center) / (1 + k * np.sum(d**2, axis=1, keepdims=True))
+
+
+def windows(tracks: Tracks, min_disp: float = 3.0, max_gap: int = 8, stride: int = 2):
+    """Frame pairs (i, j, p, q) with p, q (M, 2) common track positions whose median displacement >= min_disp."""
+    n = tracks.uv.shape[0]
+    for i in range(0, n - 1, stride):
+        for j in range(i + 1, min(n, i + max_gap + 1)):
+            ok = np.isfinite(tracks.uv[i, :, 0]) & np.isfinite(tracks.uv[j, :, 0])
+            if ok.sum() < 12:
+                break
+            p, q = tracks.uv[i, ok], tracks.uv[j, ok]
+            if np.median(np.linalg.norm(q - p, axis=1)) >= min_disp:
+                yield i, j, p, q
+                break
+
+
+def geometry_signals(tracks: Tracks, size: tuple[int, int], fps: float, min_disp: float = 4.0) -> dict[str, float]:
+    """Signals from track windows; ``size`` is the analysis frame (H, W), ``fps`` the sampling rate.
+
+    - ``focal_median``: median focal / image width over reliable windows (large: telephoto).
+    - ``focal_logstd``: spread (std of log focal) over reliable windows (zoom, shot change).
+    - ``focal_fail_frac``: fraction of windows with no reliable F or focal (degenerate geometry).
+    - ``zoom_rate``: median |log scale| per second of the best similarity between the views.
+    - ``zoom_total``: |net log scale| over the clip (signed scales summed; a zoom keeps one sign).
+    - ``zoom_fit``: median inlier fraction of that similarity (1 for a pure zoom/pan of a far scene).
+    - ``distortion_k``, ``distortion_gain``: see :func:`distortion_signals`.
+    - ``epipolar_inliers``: median inlier fraction of the robust F (low: dynamic or non-rigid content).
+    """
+    h, w = size
+    center = np.array([w / 2, h / 2])
+    focals, fails, zoom, zfit, inl = [], 0, [], [], []
+    stride = 2
+    for i, j, p, q in windows(tracks, min_disp=min_disp, stride=stride):
+        A, amask = cv2.estimateAffinePartial2D(p, q, method=cv2.RANSAC, ransacReprojThreshold=1.0)
+        if A is not None:
+            zoom.append(np.log(np.hypot(A[0, 0], A[1, 0])) * fps / (j - i))
+            zfit.append(float(amask.mean()))
+        F, mask = robust_fundamental(p, q)
+        if F is None:
+            fails += 1
+            continue
+        inl.append(mask.mean())
+        f, cost = focal_from_F(F, (w / 2, h / 2), w)
+        if cost < 0.1 and 0.15 < f < 15.0:
+            focals.append(f)
+        else:
+            fails += 1
+    nwin = len(focals) + fails
+    lf = np.log(focals) if focals else np.zeros(0)
+    return {
+        "focal_median": float(np.exp(np.median(lf))) if len(lf) else 0.0,
+        "focal_logstd": float(lf.std()) if len(lf) >= 2 else 0.0,
+        "focal_fail_frac": float(fails / nwin) if nwin else 1.0,
+        "zoom_rate": float(np.median(np.abs(zoom))) if zoom else 0.0,
+        "zoom_total": float(abs(np.sum(zoom)) * stride / fps) if zoom else 0.0,
+        "zoom_fit": float(np.median(zfit)) if zfit else 0.0,
+        **distortion_signals(tracks, size, min_disp=2 * min_disp),
+        "epipolar_inliers": float(np.median(inl)) if inl else 0.0,
+    }
+
+
+def distortion_signals(tracks: Tracks, size: tuple[int, int], min_disp: float = 8.0) -> dict[str, float]:
+    """Division-model coefficient that makes wide-baseline windows most epipolar-consistent.
+
+    For each coefficient k of a grid, each window's loose F inliers are undistorted, F is refitted (8-point)
+    and the median Sampson error is taken back to distorted-pixel units (undistortion rescales offsets by
+    about 1 / (1 + k r^2), which would otherwise favour shrinking, positive k).
+
+    - ``distortion_k``: best k summed over windows (negative: barrel, e.g. fisheye; 0: pinhole).
+    - ``distortion_gain``: geometric-mean ratio of the error at k = 0 over the error at the best k (>= 1).
+    """
+    h, w = size
+    center = np.array([w / 2, h / 2])
+    total, nwin = np.zeros(len(_K_GRID)), 0
+    for _, _, p, q in windows(tracks, min_disp=min_disp, max_gap=12, stride=3):
+        _, loose = robust_fundamental(p, q, thresh=3.0)
+        if loose is None or loose.sum() < 20:
+            continue
+        p, q = p[loose], q[loose]
+        err = np.full(len(_K_GRID), np.inf)
+        for n, k in enumerate(_K_GRID):
+            pu, qu = _undistort(p, k, center, w / 2), _undistort(q, k, center, w / 2)
+            F, _ = cv2.findFundamentalMat(pu, qu, cv2.FM_8POINT)
+            if F is not None and F.shape == (3, 3):
+                scale = np.linalg.norm(pu - center, axis=1) / np.maximum(np.linalg.norm(p - center, axis=1), 1e-6)
+                err[n] = np.median(sampson_sq(F, pu, qu) / np.maximum(scale, 1e-3) ** 2) + 1e-6
+        if np.isfinite(err).all():
+            total += np.log(err)
+            nwin += 1
+    if not nwin:
+        return {"distortion_k": 0.0, "distortion_gain": 1.0}
+    b = int(np.argmin(total))
+    return {"distortion_k": float(_K_GRID[b]),
+            "distortion_gain": float(np.exp((total[_K_GRID.searchsorted(-1e-9)] - total[b]) / (2 * nwin)))}
+
+
+def line_bow_signals(gray: np.ndarray, chunk: int = 32, max_sag: float = 3.0) -> dict[str, float]:
+    """Plumb-line check: do nearly straight edges away from the centre bow outwards (barrel distortion)?
+
+    Canny edge contours of three frames are cut into runs of ``chunk`` pixels. For each nearly straight run
+    (sagitta under ``max_sag`` px) in the outer part of the frame, the sagitta is signed positive when the
+    run's middle lies farther from the image centre than its chord. Curved texture edges bow either way;
+    barrel distortion bends every straight edge outwards.
+
+    - ``line_bow``: mean signed sagitta (analysis px; > 0: barrel, e.g. fisheye).
+    - ``line_bow_frac``: fraction of those runs that bow outwards (0.5 for an undistorted image).
+    """
+    h, w = gray.shape[1:]
+    center = np.array([w / 2, h / 2])
+    runs = []
+    for g in gray[sorted({0, len(gray) // 2, len(gray) - 1})]:
+        contours, _ = cv2.findContours(cv2.Canny(g, 60, 150), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+        for c in contours:
+            c = c.reshape(-1, 2).astype(np.float64)
+            runs += [c[s:s + chunk] for s in range(0, len(c) - chunk + 1, chunk)]
+    if not runs:
+        return {"line_bow": 0.0, "line_bow_frac": 0.5}
+    P = np.stack(runs)  # (M, chunk, 2)
+    a, b, mid = P[:, 0], P[:, -1], P[:, chunk // 2]
+    chord = b - a
+    length = np.linalg.norm(chord, axis=1)
+    normal = np.stack([-chord[:, 1], chord[:, 0]], axis=1) / np.maximum(length, 1e-9)[:, None]
+    out = (a + b) / 2 - center
+    normal *= np.where(np.sum(normal * out, axis=1) < 0, -1.0, 1.0)[:, None]
+    sag = np.sum((mid - (a + b) / 2) * normal, axis=1)
+    keep = (length > 0.8 * chunk) & (np.abs(sag) < max_sag) & (np.linalg.norm(out, axis=1) > 0.3 * w / 2)
+    if keep.sum() < 5:
+        return {"line_bow": 0.0, "line_bow_frac": 0.5}
+    return {"line_bow": float(sag[keep].mean()), "line_bow_frac": float((sag[keep] > 0).mean())}
+
+
+def dynamic_signals(flows: np.ndarray, step: int = 8, thresh: float = 1.0, every: int = 2) -> dict[str, float]:
+    """Dynamic-area signals from dense flows (N-1, H, W, 2), on a ``step`` px grid of every ``every``-th pair.
+
+    - ``dynamic_frac``: median over pairs of the grid fraction that violates the pair's robust F
+      (Sampson error > ``thresh`` px) or, when the background barely moves, that moves > 1 px.
+    - ``dynamic_frac_p90``: 90th percentile over pairs.
+    """
+    h, w = flows.shape[1:3]
+    y, x = np.mgrid[step // 2:h:step, step // 2:w:step]
+    p = np.column_stack([x.ravel(), y.ravel()]).astype(np.float32)
+    fracs = []
+    for f in flows[::every]:
+        d = f[y.ravel(), x.ravel()]
+        mag = np.linalg.norm(d, axis=1)
+        if np.median(mag) < 0.5:
+            fracs.append(float((mag > 1.0).mean()))
+            continue
+        F, _ = robust_fundamental(p, p + d, thresh=thresh)
+        if F is None:
+            fracs.append(1.0)
+            continue
+        fracs.append(float((sampson_sq(F, p, p + d) > thresh**2).mean()))
+    fracs = np.asarray(fracs)
+    return {"dynamic_frac": float(np.median(fracs)), "dynamic_frac_p90": float(np.percentile(fracs, 90))}

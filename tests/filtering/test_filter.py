@@ -1,0 +1,127 @@
+"""Decisions, reasons, the fusion model file, error handling and the ``filter`` CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "signals"))
+import toyclips  # noqa: E402
+
+from dynpose100k.cli import main  # noqa: E402
+from dynpose100k.filtering import (DEFAULT_MODEL, FilterConfig, FilterModel, FilterModelError, decide,  # noqa: E402
+                                   filter_clip, filter_video, fit_model)
+from dynpose100k.signals import SIGNAL_NAMES  # noqa: E402
+from dynpose100k.video import write_video  # noqa: E402
+
+
+def toy(kind, n=16):
+    frames, ts = toyclips.render(kind, n=n)
+    return SimpleNamespace(frames=frames, timestamps=ts)
+
+
+def rows_and_labels(n=120, seed=0):
+    """Signal dicts where suitability depends on camera motion (flow_bg) and colour count only."""
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.25
+    rows = []
+    for good in y:
+        r = {k: float(rng.normal(1.0, 0.1)) for k in SIGNAL_NAMES}
+        r["flow_bg"] = float(rng.uniform(20, 40) if good else rng.choice([rng.uniform(0.05, 1), rng.uniform(20, 40)]))
+        r["color_count"] = float(rng.uniform(20, 30) if good or r["flow_bg"] < 1 else rng.uniform(0.5, 3))
+        rows.append(r)
+    return rows, y
+
+
+def test_fit_model_rules_score_and_json_roundtrip(tmp_path):
+    rows, y = rows_and_labels()
+    m = fit_model(rows, y, SIGNAL_NAMES, target_precision=0.9)
+    by_signal = {r.signal: r for r in m.rules}
+    assert by_signal["flow_bg"].name == "static_camera" and 1 < by_signal["flow_bg"].threshold < 20
+    s = m.scores(m.matrix(rows))
+    assert s[y].min() > s[~y].max()  # separable by construction
+    assert m.info["cv_precision"] >= 0.9 and m.info["cv_recall"] > 0.5
+    m2 = FilterModel.from_json(m.to_json(tmp_path / "m.json"))
+    assert np.allclose(m2.scores(m2.matrix(rows)), s)
+    json.loads((tmp_path / "m.json").read_text())  # readable JSON
+
+
+def test_decide_names_its_reasons(tmp_path):
+    rows, y = rows_and_labels()
+    path = fit_model(rows, y, SIGNAL_NAMES).to_json(tmp_path / "m.json")
+    cfg = FilterConfig(model=str(path))
+    good = dict(rows[int(np.flatnonzero(y)[0])])
+    assert decide(good, cfg).status == "keep" and decide(good, cfg).reasons == []
+    static = dict(good, flow_bg=0.1)
+    d = decide(static, cfg)
+    assert d.status == "reject" and any(r.startswith("static_camera: flow_bg=0.1 <") for r in d.reasons)
+    cartoon = dict(good, color_count=1.0)
+    assert any(r.startswith("cartoon: color_count=1 <") for r in decide(cartoon, cfg).reasons)
+    d = decide(cartoon, FilterConfig(model=str(path), use_rules=False, threshold=0.5))
+    assert d.status == "reject" and len(d.reasons) == 1
+    assert d.reasons[0].startswith("low_score:") and "color_count" in d.reasons[0]
+
+
+def test_default_model_file_is_readable_and_rejects_static_camera():
+    d = json.loads(DEFAULT_MODEL.read_text())
+    assert set(d["features"]) <= set(SIGNAL_NAMES) and 0 < d["threshold"] < 1
+    assert d["stumps"] and {st["signal"] for st in d["stumps"]} <= set(d["features"]) and d["info"]["num_suitable"] > 0
+    dec = filter_clip(toy("static"))
+    assert dec.status == "reject" and any(r.startswith("static_camera") for r in dec.reasons)
+    assert set(SIGNAL_NAMES) <= set(dec.signals) and 0 <= dec.score <= 1
+
+
+class FakeVLM:
+    def ask(self, frames, questions):
+        assert 1 <= len(frames) <= 4 and frames[0].ndim == 3
+        return {k: 0.9 if k == "cartoon" else 0.1 for k in questions}
+
+
+def test_vlm_answers_become_features(tmp_path):
+    d = filter_clip(toy("good"), vlm=FakeVLM())
+    assert d.signals["vlm_cartoon"] == 0.9 and d.status in ("keep", "reject")
+    rows, y = rows_and_labels()
+    rows = [dict(r, vlm_cartoon=0.9 if r["color_count"] < 5 else 0.1) for r in rows]
+    path = fit_model(rows, y, SIGNAL_NAMES + ("vlm_cartoon",)).to_json(tmp_path / "vlm.json")
+    with pytest.raises(FilterModelError, match="vlm_cartoon"):
+        filter_clip(toy("good"), FilterConfig(model=str(path)))
+
+
+def test_error_decisions_never_crash(tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00not a video" * 50)
+    for path in (bad, tmp_path / "missing.mp4"):
+        d = filter_video(path)
+        assert d.status == "error" and d.reasons[0].startswith("unreadable:") and math.isnan(d.score)
+        assert json.loads(json.dumps(d.as_dict()))["score"] is None
+    short = write_video(tmp_path / "short.mp4", toy("good", n=6).frames[:3], fps=5.0)
+    d = filter_video(short)
+    assert d.status == "error" and d.reasons[0].startswith("too_short")
+    assert filter_clip(toy("good", n=8), FilterConfig(min_frames=10)).status == "error"
+    d = filter_video(short, start="bad:time")
+    assert d.status == "error" and "malformed" in d.reasons[0]
+
+
+def test_filter_cli_writes_parquet_with_reasons(tmp_path, capsys):
+    import pandas as pd
+
+    vids = tmp_path / "vids"
+    vids.mkdir()
+    write_video(vids / "good.mp4", toy("good").frames, fps=5.0)
+    write_video(vids / "static.mp4", toy("static").frames, fps=5.0)
+    (vids / "broken.mp4").write_bytes(b"junk" * 100)
+    out = tmp_path / "scores.parquet"
+    assert main(["filter", str(vids), "--out", str(out)]) == 0
+    df = pd.read_parquet(out).set_index("video_id")
+    assert set(df.index) == {"good", "static", "broken"}
+    assert {"video_path", "status", "score", "reasons", "sig_flow_bg", "sig_focal_median"} <= set(df.columns)
+    assert df.loc["static", "status"] == "reject" and any("static_camera" in r for r in df.loc["static", "reasons"])
+    assert df.loc["broken", "status"] == "error" and len(df.loc["broken", "reasons"]) == 1
+    assert "3 clips:" in capsys.readouterr().out
+    assert main(["filter", str(tmp_path / "nope"), "--out", str(out)]) == 1
