@@ -61,15 +61,14 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dynpose100k {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", help="one of the verbs above")
     for name, (module, help_) in VERBS.items():
-        if name != verb:
-            sub.add_parser(name, help=help_, add_help=False)
+        if name != verb:  # listed once, in the description's verb table
+            sub.add_parser(name, add_help=False)
             continue
         mod = importlib.import_module(module)
         p = sub.add_parser(
             name,
-            help=help_,
             description=help_,
             epilog="examples:\n" + mod.EXAMPLES.strip("\n"),
             formatter_class=argparse.RawDescriptionHelpFormatter,

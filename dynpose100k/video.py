@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -29,6 +30,10 @@ import cv2
 import numpy as np
 
 from .errors import VideoError
+
+# FFmpeg's own messages ("moov atom not found", ...) would duplicate our one-line errors on stderr. OpenCV
+# reads this when it first opens a file; set it yourself to see them again.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 __all__ = [
     "IMAGE_EXTS",
