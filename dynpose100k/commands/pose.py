@@ -1,0 +1,74 @@
+"""``dynpose100k pose``: estimate camera poses and intrinsics on dynamic videos (resumable)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+HELP = "estimate camera poses and intrinsics on dynamic videos"
+EXAMPLES = """
+  dynpose100k pose data/synth/good_0000.mp4 --out outputs/poses
+  dynpose100k pose data/synth --preset klt-own-12fps --short-side 360
+  dynpose100k pose clip_frames/ other.mp4 --fps 12 --out outputs/poses-klt-own-12fps
+
+INPUT is a video file, a folder of frames (*.jpg/*.png), or a folder of videos. Each video gets
+<out>/<video_id>/{poses.npz,tracks.npz,masks.npz,result.json}; existing results are skipped (--overwrite
+recomputes). Poses are world-to-camera 4x4 (OpenCV axes), K in pixels of the decoded frames.
+"""
+
+VIDEO_EXTS = (".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v")
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p):
+    from ..pose.config import DEFAULT_PRESET, PRESETS
+
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="video files, frame folders or folders of videos")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default outputs/poses-<preset>)")
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS), help="configuration preset")
+    p.add_argument("--fps", type=float, default=None, help="sampling rate (default: the preset's, 12)")
+    p.add_argument("--short-side", type=int, default=None, help="resize frames to this short side (px)")
+    p.add_argument("--overwrite", action="store_true", help="recompute existing results")
+
+
+def expand_inputs(inputs: list[Path]) -> list[Path]:
+    """Video files and frame folders from ``inputs``; a folder without images expands to its videos."""
+    from ..video import IMAGE_EXTS
+
+    out: list[Path] = []
+    for p in inputs:
+        if p.is_dir() and not any(f.suffix.lower() in IMAGE_EXTS for f in p.iterdir()):
+            out += sorted(f for f in p.iterdir() if f.suffix.lower() in VIDEO_EXTS)
+        else:
+            out.append(p)
+    return out
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from ..errors import DynPoseError
+    from ..pose import get_preset, load_pose_result, pose_video
+
+    config = get_preset(args.preset, fps=args.fps, short_side=args.short_side)
+    out = args.out or Path("outputs") / f"poses-{config.preset}"
+    videos = expand_inputs(args.inputs)
+    if not videos:
+        raise DynPoseError(f"no video found in {' '.join(map(str, args.inputs))}")
+    failures: list[str] = []
+    ok = 0
+    for path in tqdm(videos, desc="pose", unit="video", disable=len(videos) < 2):
+        try:
+            res = load_pose_result(pose_video(path, out, config, overwrite=args.overwrite))
+        except DynPoseError as e:
+            failures.append(f"{path}: error: {e}")
+            continue
+        if res.failure_reason:
+            failures.append(f"{path}: not registered: {res.failure_reason}")
+        else:
+            ok += 1
+            log.info("%s: %.0f%% registered, reprojection %.2f px (720p)", res.video_id, 100 * res.registered_fraction, res.reproj_error_px_720p)
+    print(f"pose: {ok}/{len(videos)} videos registered -> {out}")
+    for line in failures:
+        print(f"  {line}")
+    return 0

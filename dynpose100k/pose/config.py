@@ -1,0 +1,106 @@
+"""Configuration of the dynamic pose engine: one frozen dataclass and named presets.
+
+Preset names become output folder names (``outputs/poses-<preset>``), so two configurations never
+overwrite each other's results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+__all__ = ["PoseConfig", "PRESETS", "DEFAULT_PRESET", "get_preset"]
+
+
+@dataclass(frozen=True)
+class PoseConfig:
+    """All knobs of :func:`dynpose100k.pose.estimate_poses`. Pixel values are in input-frame pixels
+    unless a field says ``_720p`` (then they are scaled by ``H / 720`` for the actual frame height)."""
+
+    preset: str = "klt-own-12fps"
+    """Name recorded in ``result.json`` and used for output folder names."""
+    fps: float = 12.0
+    """Sampling rate (frames per second) used when decoding a video."""
+    short_side: int | None = None
+    """Resize decoded frames so their short side has this many pixels (None: keep the source size)."""
+
+    # --- tracking -------------------------------------------------------------------------------
+    tracker: str = "klt"
+    """Point tracker backend: ``klt`` (OpenCV pyramidal Lucas-Kanade, CPU)."""
+    grid_step: int = 20
+    """Spacing (px) of the query grid; a new query is added in every empty grid cell of each window."""
+    window: int = 6
+    """Frames per tracking window; queries are re-seeded at each window start."""
+    window_stride: int = 5
+    """Window start spacing; ``window - window_stride`` frames overlap so tracks link across windows."""
+    lk_win: int = 21
+    """Lucas-Kanade search window (px)."""
+    lk_levels: int = 3
+    """Pyramid levels of Lucas-Kanade."""
+    fb_max_px: float = 1.0
+    """Forward-backward consistency: a track ends when re-tracking back misses by more than this (px)."""
+    min_texture: float = 1e-5
+    """Minimum cv2.cornerMinEigenVal (block 7, uint8 input) of the best corner in a cell for it to be seeded."""
+    min_track_len: int = 3
+    """Tracks observed in fewer frames are discarded."""
+
+    # --- dynamic masking ------------------------------------------------------------------------
+    pair_gaps: tuple[int, ...] = (3, 9)
+    """Frame gaps of the pairs (t, t+gap) on which two-view geometry and Sampson errors are measured;
+    several gaps change the epipolar geometry, so objects moving along one pair's epipolar lines are caught."""
+    sampson_px_720p: float = 3.0
+    """A track observation pair is dynamic evidence when its Sampson error exceeds this (720p px)."""
+    dynamic_score: float = 0.2
+    """A track is dynamic when this fraction of its measured pairs is dynamic evidence."""
+    mask_scale: float = 0.25
+    """Dynamic pixel masks are computed and stored at this fraction of the input resolution."""
+    mask_dilate_px_720p: float = 24.0
+    """Radius (720p px) of the disc drawn around each dynamic-track observation in the pixel mask."""
+    dense_flow: bool = True
+    """Add dense DIS-flow Sampson evidence to the pixel masks (fills textureless parts of movers)."""
+    pose_check: bool = True
+    """Second pass: re-score every track by its Sampson error under the reconstructed cameras, update the
+    masks and refine the reconstruction (warm start) on the cleaner static tracks."""
+    semantic_model: str | None = None
+    """Local path of a ``transformers`` universal-segmentation model (Mask2Former/OneFormer); its movable
+    classes are added to the masks by union. None: motion evidence only."""
+
+    # --- structure from motion ------------------------------------------------------------------
+    keyframe_step: int = 4
+    """Every ``keyframe_step``-th frame is a keyframe; keyframes are reconstructed first, the other frames
+    are then registered by PnP and everything is refined by one final bundle adjustment."""
+    camera_model: str = "SIMPLE_PINHOLE"
+    """COLMAP camera model of the ONE camera shared by all frames: ``SIMPLE_PINHOLE`` (focal; principal
+    point fixed at the centre) so ``K`` alone projects exactly, or ``SIMPLE_RADIAL`` (adds ``k1``, kept in
+    ``camera_params`` only; ``K`` then ignores the distortion)."""
+    min_parallax_deg: float = 0.2
+    """Minimum triangulation angle (degrees) for a new 3D point (low: short video tracks need points early;
+    bundle adjustment refines them as the tracks grow)."""
+    max_reproj_px_720p: float = 4.0
+    """Observations with a larger reprojection error (720p px) are dropped before the final refinement."""
+    ba_loss: str = "CAUCHY"
+    """Robust loss of bundle adjustment (pycolmap LossFunctionType name)."""
+    ba_loss_scale_px: float = 1.0
+    """Scale (px) of the robust loss."""
+    min_pnp_inliers: int = 12
+    """A frame is registered only with at least this many PnP inliers."""
+    threads: int = 2
+    """CPU threads for bundle adjustment."""
+
+
+PRESETS: dict[str, PoseConfig] = {
+    "klt-own-12fps": PoseConfig(),
+    "klt-own-12fps-semantic": PoseConfig(preset="klt-own-12fps-semantic", semantic_model="models/segmentation"),
+    "klt-own-12fps-nomask": PoseConfig(preset="klt-own-12fps-nomask", dynamic_score=2.0, dense_flow=False, pose_check=False),
+}
+DEFAULT_PRESET = "klt-own-12fps"
+
+
+def get_preset(name: str, **overrides) -> PoseConfig:
+    """Preset ``name`` with field ``overrides`` applied (None values are ignored)."""
+    from ..errors import DynPoseError
+
+    if name not in PRESETS:
+        raise DynPoseError(f"unknown pose preset {name!r}; choose from {', '.join(PRESETS)}")
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return dataclasses.replace(PRESETS[name], **overrides)

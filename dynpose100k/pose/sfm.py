@@ -1,0 +1,456 @@
+"""Structure from motion on static tracks: keyframe SfM built from the tracks, PnP for the other frames,
+pycolmap bundle adjustment with ONE shared camera.
+
+Camera model: COLMAP ``SIMPLE_PINHOLE`` by default (one focal ``f``, principal point at the image centre;
+``SIMPLE_RADIAL`` adds ``k1``), ONE camera shared by all frames of a video; the focal is initialised by
+self-calibration from fundamental matrices (equal singular values of ``K^T F K``) and refined by bundle
+adjustment (the principal point stays at the image centre). Robust loss: Cauchy (``PoseConfig.ba_loss``).
+
+Steps: (1) keyframes every ``keyframe_step`` frames; (2) initial pair = a keyframe and a later frame with
+enough parallax, relative pose from the essential matrix; (3) keyframes registered one by one by PnP
+(``cv2.solvePnPRansac``), then any frame when no keyframe can be; new points triangulated (widest
+baseline); bundle adjustment whenever the registered set grew by half; when PnP stalls (new tracks not
+yet triangulated), the next frame is bridged by two-view geometry with its registered neighbour, scale from
+shared 3D points; (4) all other frames registered by PnP; (5) remaining tracks triangulated; (6) final
+bundle adjustment, observations above ``max_reproj_px_720p`` dropped, refined once more.
+Inside, poses are ``w2c`` and pixels follow the project's convention (pixel centres at integers); the
++0.5 shift to COLMAP's convention happens only when building the pycolmap reconstruction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .. import camera as cam
+from .config import PoseConfig
+from .masking import fit_fundamental
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SfmResult", "reconstruct", "refine", "estimate_focal"]
+
+INIT_PARALLAX_DEG = 2.0
+"""Median parallax (degrees) that ends the search for the initial pair."""
+
+
+@dataclass(frozen=True)
+class SfmResult:
+    """Output of :func:`reconstruct`."""
+
+    w2c: np.ndarray
+    """``(N, 4, 4)`` float64 world-to-camera; identity where not registered."""
+    registered: np.ndarray
+    """``(N,)`` bool."""
+    K: np.ndarray
+    """``(3, 3)`` float64 shared intrinsics in input pixels (distortion in ``camera_params``)."""
+    camera_model: str
+    """COLMAP camera model name."""
+    camera_params: np.ndarray
+    """COLMAP parameters of the shared camera (COLMAP pixel convention, e.g. ``f, cx, cy, k1``)."""
+    points3d: np.ndarray
+    """``(P, 3)`` float64 triangulated static points (world)."""
+    track_ids: np.ndarray
+    """``(P,)`` int: index of each point's track in the input ``uv``."""
+    obs: np.ndarray
+    """``(N, P)`` bool: observation of point ``p`` in frame ``n`` used by the final bundle adjustment."""
+    reproj_error_px: float
+    """Mean reprojection error (input pixels) over used observations; NaN on failure."""
+    failure_reason: str | None
+    """None when frames were registered, else why not."""
+
+
+class _State:
+    """Mutable reconstruction state (private): poses, points, used observations, camera."""
+
+    def __init__(self, uv: np.ndarray, hw: tuple[int, int], f: float, config: PoseConfig):
+        self.uv = uv.astype(np.float64)
+        self.seen = ~np.isnan(uv[..., 0])
+        N, M = uv.shape[:2]
+        self.hw = hw
+        self.config = config
+        self.params = np.array([f, (hw[1] - 1) / 2, (hw[0] - 1) / 2, 0.0])  # ours: f, cx, cy, k1
+        self.R = np.tile(np.eye(3), (N, 1, 1))
+        self.t = np.zeros((N, 3))
+        self.reg = np.zeros(N, bool)
+        self.X = np.full((M, 3), np.nan)
+        self.use = np.zeros((N, M), bool)  # observation used by the reconstruction
+        self.thr = config.max_reproj_px_720p * hw[0] / 720.0
+
+    @property
+    def K(self) -> np.ndarray:
+        return cam.make_K(self.params[0], None, self.params[1], self.params[2])
+
+    @property
+    def dist(self) -> np.ndarray:
+        return np.array([self.params[3], 0, 0, 0], np.float64)
+
+    def undistort(self, pts: np.ndarray) -> np.ndarray:
+        """Pixels -> normalised camera coordinates ``(M, 2)``."""
+        return cv2.undistortPoints(pts.reshape(-1, 1, 2), self.K, self.dist).reshape(-1, 2)
+
+    def project(self, n: int, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        Xc = X @ self.R[n].T + self.t[n]
+        z = Xc[:, 2]
+        xy = Xc[:, :2] / np.where(np.abs(z) < 1e-12, 1e-12, z)[:, None]
+        r2 = (xy**2).sum(1, keepdims=True)
+        xy = xy * (1 + self.params[3] * r2)
+        return xy * self.params[0] + self.params[1:3], z
+
+    def has3d(self) -> np.ndarray:
+        return ~np.isnan(self.X[:, 0])
+
+    # --- registration ---------------------------------------------------------------------------
+    def pnp(self, n: int) -> bool:
+        ids = np.flatnonzero(self.seen[n] & self.has3d())
+        if len(ids) < self.config.min_pnp_inliers:
+            return False
+        obj, img = self.X[ids], self.uv[n, ids]
+        ok, rvec, tvec, inl = cv2.solvePnPRansac(
+            obj, img, self.K, self.dist, iterationsCount=200, reprojectionError=self.thr,
+            confidence=0.999, flags=cv2.SOLVEPNP_SQPNP,
+        )
+        if not ok or inl is None or len(inl) < self.config.min_pnp_inliers:
+            return False
+        inl = inl.ravel()
+        rvec, tvec = cv2.solvePnPRefineLM(obj[inl], img[inl], self.K, self.dist, rvec, tvec)
+        self.R[n], self.t[n] = cv2.Rodrigues(rvec)[0], tvec.ravel()
+        err, z = self._err(n, ids)
+        good = (err < self.thr) & (z > 0)
+        if good.sum() < self.config.min_pnp_inliers:
+            return False
+        self.reg[n] = True
+        self.use[n, ids[good]] = True
+        return True
+
+    def bridge(self, n: int) -> bool:
+        """Register frame ``n`` from 2D-2D geometry with its nearest registered frame ``r`` (structure-less
+        fallback when PnP has too few 3D points): relative pose from the essential matrix, translation scale
+        from the 3D points both see (median), else the scale of the motion of ``r``'s registered neighbour."""
+        regs = np.flatnonzero(self.reg)
+        r = regs[np.argmin(np.abs(regs - n))]
+        both = np.flatnonzero(self.seen[r] & self.seen[n])
+        if len(both) < 2 * self.config.min_pnp_inliers:
+            return False
+        xr, xn = self.undistort(self.uv[r, both]), self.undistort(self.uv[n, both])
+        try:
+            E, inl = cv2.findEssentialMat(xr, xn, np.eye(3), cv2.USAC_MAGSAC, 0.999, self.thr / self.params[0])
+        except cv2.error:
+            return False
+        if E is None or E.shape != (3, 3):
+            return False
+        _, R, t, _ = cv2.recoverPose(E, xr, xn, np.eye(3), mask=inl.copy())
+        n_in = int(inl.sum())  # recoverPose's own count drops far points, i.e. all of them at small baselines
+        if n_in < self.config.min_pnp_inliers:
+            return False
+        t = t.ravel()
+        pts = both[self.has3d()[both] & (inl.ravel() > 0)]
+        if len(pts) >= 3:  # x_n ~ R X_r + s t  =>  s from the cross-product constraint, per point
+            Xr = self.X[pts] @ self.R[r].T + self.t[r]
+            xh = np.c_[self.undistort(self.uv[n, pts]), np.ones(len(pts))]
+            a, b = np.cross(xh, Xr @ R.T), np.cross(xh, np.broadcast_to(t, xh.shape))
+            scale = float(np.median(-(a * b).sum(1) / np.maximum((b * b).sum(1), 1e-12)))
+        else:
+            k = regs[np.argsort(np.abs(regs - r))[1:2]]
+            if not len(k):
+                return False
+            ck, cr = -self.R[k[0]].T @ self.t[k[0]], -self.R[r].T @ self.t[r]
+            scale = float(np.linalg.norm(ck - cr) / max(abs(int(k[0]) - int(r)), 1) * abs(n - r))
+        if not np.isfinite(scale) or scale <= 0:
+            return False
+        self.R[n] = R @ self.R[r]
+        self.t[n] = R @ self.t[r] + scale * t
+        self.reg[n] = True
+        ids = np.flatnonzero(self.seen[n] & self.has3d())
+        if len(ids):
+            err, z = self._err(n, ids)
+            self.use[n, ids] = (err < self.thr) & (z > 0)
+        log.debug("frame %d bridged from %d (%d inliers, %d 3D points)", n, r, n_in, len(pts))
+        return True
+
+    def _err(self, n: int, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p, z = self.project(n, self.X[ids])
+        return np.linalg.norm(p - self.uv[n, ids], axis=1), z
+
+    # --- triangulation --------------------------------------------------------------------------
+    def triangulate(self, frames: np.ndarray) -> int:
+        """Triangulate tracks without a point that are seen in >= 2 of the registered ``frames``: DLT on
+        each track's first and last observation (widest baseline), kept when the rays' angle reaches
+        ``min_parallax_deg`` and at least two registered frames see it within the reprojection threshold."""
+        frames = frames[self.reg[frames]]
+        cand = np.flatnonzero(~self.has3d() & (self.seen[frames].sum(0) >= 2))
+        if not len(cand):
+            return 0
+        S = self.seen[np.ix_(frames, cand)]
+        a = frames[np.argmax(S, axis=0)]
+        b = frames[len(frames) - 1 - np.argmax(S[::-1], axis=0)]
+        xa = self.undistort(self.uv[a, cand])
+        xb = self.undistort(self.uv[b, cand])
+        Pa = np.concatenate([self.R[a], self.t[a, :, None]], axis=2)  # (C, 3, 4)
+        Pb = np.concatenate([self.R[b], self.t[b, :, None]], axis=2)
+        A = np.stack([xa[:, :1] * Pa[:, 2] - Pa[:, 0], xa[:, 1:] * Pa[:, 2] - Pa[:, 1],
+                      xb[:, :1] * Pb[:, 2] - Pb[:, 0], xb[:, 1:] * Pb[:, 2] - Pb[:, 1]], axis=1)
+        Xh = np.linalg.svd(A)[2][:, -1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            X = Xh[:, :3] / Xh[:, 3:]
+        ca = -np.einsum("cji,cj->ci", self.R[a], self.t[a])
+        cb = -np.einsum("cji,cj->ci", self.R[b], self.t[b])
+        da, db = X - ca, X - cb
+        cosang = (da * db).sum(1) / (np.linalg.norm(da, axis=1) * np.linalg.norm(db, axis=1) + 1e-12)
+        ok = np.isfinite(X).all(1) & (cosang < np.cos(np.deg2rad(self.config.min_parallax_deg)))
+        ids, X = cand[ok], X[ok]
+        # reprojection check in every registered frame at once: (F, P)
+        Xc = np.einsum("fij,pj->fpi", self.R[frames], X) + self.t[frames][:, None]
+        z = Xc[..., 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xy = Xc[..., :2] / z[..., None]
+        xy = xy * (1 + self.params[3] * (xy**2).sum(-1, keepdims=True))
+        err = np.linalg.norm(xy * self.params[0] + self.params[1:3] - self.uv[frames][:, ids], axis=-1)
+        use = self.seen[np.ix_(frames, ids)] & (err < self.thr) & (z > 0)
+        good = use.sum(0) >= 2
+        self.X[ids[good]] = X[good]
+        self.use[np.ix_(frames, ids[good])] = use[:, good]
+        return int(good.sum())
+
+    def prune(self) -> None:
+        """Drop observations above the reprojection threshold and points left with < 2 observations."""
+        for n in np.flatnonzero(self.reg):
+            ids = np.flatnonzero(self.use[n])
+            if len(ids):
+                err, z = self._err(n, ids)
+                self.use[n, ids[(err > self.thr) | (z <= 0)]] = False
+        few = self.use.sum(0) < 2
+        self.X[few] = np.nan
+        self.use[:, few] = False
+
+    # --- bundle adjustment ----------------------------------------------------------------------
+    def bundle_adjust(self, refine_intrinsics: bool, iters: int = 50) -> float:
+        """pycolmap bundle adjustment over registered frames and used observations; returns the mean
+        reprojection error (px)."""
+        import pycolmap
+
+        pycolmap.logging.minloglevel = 2
+        H, W = self.hw
+        rec = pycolmap.Reconstruction()
+        p = self.params.copy()
+        p[1:3] += 0.5
+        camera = pycolmap.Camera(model=self.config.camera_model, width=W, height=H, params=_to_model(self.config.camera_model, p), camera_id=1)
+        rec.add_camera_with_trivial_rig(camera)
+        pts = np.flatnonzero(self.has3d() & (self.use.sum(0) >= 2))
+        frames = np.flatnonzero(self.reg)
+        col = {}
+        for n in frames:
+            ids = pts[self.use[n, pts]]
+            col[n] = ids
+            img = pycolmap.Image(name=str(n), keypoints=self.uv[n, ids] + 0.5, camera_id=1, image_id=int(n) + 1)
+            rec.add_image_with_trivial_frame(img, pycolmap.Rigid3d(np.c_[self.R[n], self.t[n]]))
+        elems: dict[int, list] = {int(m): [] for m in pts}
+        for n in frames:
+            for k, m in enumerate(col[n].tolist()):
+                elems[m].append(pycolmap.TrackElement(int(n) + 1, k))
+        pid_of = {}
+        for m in pts.tolist():
+            pid_of[m] = rec.add_point3D(self.X[m], pycolmap.Track(elems[m]))
+        opts = pycolmap.BundleAdjustmentOptions()
+        opts.print_summary = False
+        opts.refine_focal_length = refine_intrinsics
+        opts.refine_extra_params = refine_intrinsics and self.config.camera_model != "SIMPLE_PINHOLE"
+        opts.refine_principal_point = False
+        opts.ceres.loss_function_type = getattr(pycolmap.LossFunctionType, self.config.ba_loss)
+        opts.ceres.loss_function_scale = self.config.ba_loss_scale_px
+        opts.ceres.solver_options.max_num_iterations = iters
+        opts.ceres.solver_options.num_threads = self.config.threads
+        opts.ceres.solver_options.function_tolerance = 1e-6
+        opts.ceres.solver_options.parameter_tolerance = 1e-8
+        cfg = pycolmap.BundleAdjustmentConfig()
+        for n in frames:
+            cfg.add_image(int(n) + 1)
+        cfg.fix_gauge(pycolmap.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
+        pycolmap.create_default_bundle_adjuster(opts, cfg, rec).solve()
+        for n in frames:
+            M = rec.image(int(n) + 1).cam_from_world().matrix()
+            self.R[n], self.t[n] = M[:, :3], M[:, 3]
+        for m, pid in pid_of.items():
+            self.X[m] = rec.point3D(pid).xyz
+        q = _from_model(self.config.camera_model, np.asarray(rec.camera(1).params))
+        q[1:3] -= 0.5
+        self.params = q
+        rec.update_point_3d_errors()
+        return float(rec.compute_mean_reprojection_error())
+
+
+def _to_model(model: str, p: np.ndarray) -> list[float]:
+    """Our ``f, cx, cy, k1`` (COLMAP pixel convention) -> the parameter list of ``model``."""
+    if model == "SIMPLE_PINHOLE":
+        return [p[0], p[1], p[2]]
+    if model == "SIMPLE_RADIAL":
+        return [p[0], p[1], p[2], p[3]]
+    raise ValueError(f"unsupported camera model {model!r} (SIMPLE_PINHOLE, SIMPLE_RADIAL)")
+
+
+def _from_model(model: str, q: np.ndarray) -> np.ndarray:
+    return np.array([q[0], q[1], q[2], q[3] if model == "SIMPLE_RADIAL" else 0.0])
+
+
+def estimate_focal(uv: np.ndarray, hw: tuple[int, int], pairs: list[tuple[int, int]]) -> float:
+    """Focal (px) by self-calibration: for candidate focals ``f`` (principal point at the centre) the
+    essential matrix ``K^T F K`` of a true ``f`` has two equal singular values; the candidate with the
+    smallest summed relative gap over the fundamental matrices of ``pairs`` wins. Falls back to
+    ``1.2 * max(H, W)`` when no pair has a fundamental matrix."""
+    H, W = hw
+    cands = np.geomspace(0.3, 5.0, 120) * max(H, W)
+    cost = np.zeros(len(cands))
+    used = 0
+    for i, j in pairs:
+        both = ~np.isnan(uv[i, :, 0]) & ~np.isnan(uv[j, :, 0])
+        if both.sum() < 30:
+            continue
+        F = fit_fundamental(uv[i, both].astype(np.float64), uv[j, both].astype(np.float64), 1.0)
+        if F is None:
+            continue
+        for k, f in enumerate(cands):
+            K = cam.make_K(f, None, (W - 1) / 2, (H - 1) / 2)
+            s = np.linalg.svd(K.T @ F @ K, compute_uv=False)
+            cost[k] += (s[0] - s[1]) / (s[0] + s[1] + 1e-12)
+        used += 1
+    return float(cands[np.argmin(cost)]) if used else 1.2 * max(H, W)
+
+
+def _init_pair(st: _State, kf: np.ndarray, max_gap: int) -> bool:
+    """Register the first frame pair (a keyframe and a later frame at most ``max_gap`` away) whose
+    triangulation angles are large enough; else the best-scoring pair seen."""
+    best = None
+    N = len(st.reg)
+    for a in kf[:: max(1, len(kf) // 6)]:
+        for b in range(a + 1, min(a + max_gap, N - 1) + 1):
+            both = np.flatnonzero(st.seen[a] & st.seen[b])
+            if len(both) < 30:
+                break
+            xa, xb = st.undistort(st.uv[a, both]), st.undistort(st.uv[b, both])
+            try:
+                E, inl = cv2.findEssentialMat(xa, xb, np.eye(3), cv2.USAC_MAGSAC, 0.999, st.thr / st.params[0])
+            except cv2.error:
+                continue
+            if E is None or E.shape != (3, 3):
+                continue
+            n_in, R, t, inl = cv2.recoverPose(E, xa, xb, np.eye(3), mask=inl)
+            # median parallax of inliers: angle between rays after removing the rotation
+            ra = np.c_[xa, np.ones(len(xa))] @ R.T
+            rb = np.c_[xb, np.ones(len(xb))]
+            cosang = (ra * rb).sum(1) / (np.linalg.norm(ra, axis=1) * np.linalg.norm(rb, axis=1))
+            par = np.degrees(np.median(np.arccos(np.clip(cosang[inl.ravel() > 0], -1, 1)))) if n_in else 0.0
+            score = min(par, INIT_PARALLAX_DEG) * n_in
+            if best is None or score > best[0]:
+                best = (score, a, b, R, t)
+            if par >= INIT_PARALLAX_DEG:
+                break
+        if best is not None and best[0] >= INIT_PARALLAX_DEG * 100:
+            break
+    if best is None:
+        return False
+    _, a, b, R, t = best
+    st.reg[a] = st.reg[b] = True
+    st.R[b], st.t[b] = R, t.ravel()
+    return st.triangulate(np.array([a, b])) >= 20
+
+
+def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) -> SfmResult:
+    """Reconstruct cameras from static tracks ``uv`` ``(N, M, 2)`` (NaN = unobserved) of frames ``hw``."""
+    N, M = uv.shape[:2]
+    kf = np.unique(np.r_[np.arange(0, N, max(1, config.keyframe_step)), N - 1])
+    step = max(1, config.keyframe_step)
+    pairs = [(i, min(i + 2 * step, N - 1)) for i in range(0, max(N - 2 * step, 1), step)]
+    # self-calibration is noisy on short baselines: keep it within a plausible field of view (~28-90 deg
+    # horizontally for landscape frames); bundle adjustment refines the focal from there
+    f0 = float(np.clip(estimate_focal(uv, hw, pairs[:: max(1, len(pairs) // 12)]), 0.5 * max(hw), 2.0 * max(hw)))
+    st = _State(uv, hw, f0, config)
+    if N < 2 or M < 20 or not _init_pair(st, kf, max_gap=4 * step):
+        return _failed(st, "too few static tracks with parallax to initialise")
+    st.bundle_adjust(refine_intrinsics=False)
+    # keyframes first; when none of them can be registered (short tracks), every frame becomes a candidate
+    cands, last_ba = kf, 2
+    while True:
+        todo = cands[~st.reg[cands]]
+        counts = (st.seen[todo] & st.has3d()).sum(1)
+        done = False
+        for n in todo[np.argsort(-counts)][:3]:
+            if counts.max() >= config.min_pnp_inliers and st.pnp(n):
+                st.triangulate(np.flatnonzero(st.reg))
+                done = True
+                break
+        if not done and len(cands) < N:
+            cands = np.arange(N)
+            continue
+        if not done:  # bridge the registered block's nearest neighbours by two-view geometry
+            regs = np.flatnonzero(st.reg)
+            for n in sorted({regs.min() - 1, regs.max() + 1} & set(todo.tolist()), key=lambda n: -counts[todo == n][0]):
+                if st.bridge(n):
+                    st.triangulate(np.flatnonzero(st.reg))
+                    st.bundle_adjust(refine_intrinsics=False, iters=10)
+                    st.prune()
+                    done = True
+                    break
+        if not done:
+            break
+        nreg = int(st.reg.sum())
+        if nreg >= max(last_ba + 3, 1.5 * last_ba):
+            last_ba = nreg
+            st.bundle_adjust(refine_intrinsics=nreg >= 6, iters=30)
+            st.prune()
+    if st.reg.sum() < 2:
+        return _failed(st, "registration failed")
+    st.bundle_adjust(refine_intrinsics=True)
+    st.prune()
+    for n in np.flatnonzero(~st.reg):
+        st.pnp(n)
+    return _finish(st)
+
+
+def refine(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, init: SfmResult) -> SfmResult:
+    """Warm-started re-estimation from ``init`` on (cleaner) tracks ``uv`` ``(N, M, 2)`` indexed like the
+    tracks ``init`` was built from: points of tracks that are gone are dropped, the rest re-triangulated,
+    then bundle adjustment as at the end of :func:`reconstruct`."""
+    p = init.camera_params
+    st = _State(uv, hw, float(p[0]), config)
+    if len(p) > 3:
+        st.params[3] = p[3]
+    st.R, st.t = init.w2c[:, :3, :3].copy(), init.w2c[:, :3, 3].copy()
+    st.reg = init.registered.copy()
+    keep = ~np.isnan(uv[:, init.track_ids, 0]).all(0)
+    st.X[init.track_ids[keep]] = init.points3d[keep]
+    st.use[:, init.track_ids[keep]] = init.obs[:, keep] & st.seen[:, init.track_ids[keep]]
+    st.prune()
+    return _finish(st)
+
+
+def _finish(st: _State) -> SfmResult:
+    """Triangulate what is left, bundle-adjust, drop outliers, refine, and package the result."""
+    N = len(st.reg)
+    st.triangulate(np.arange(N))
+    st.bundle_adjust(refine_intrinsics=True)
+    st.prune()
+    err = st.bundle_adjust(refine_intrinsics=True, iters=20)
+    keep = st.has3d() & (st.use.sum(0) >= 2)
+    w2c = cam.make_w2c(st.R, st.t)
+    w2c[~st.reg] = np.eye(4)
+    p = st.params.copy()
+    p[1:3] += 0.5
+    return SfmResult(
+        w2c=w2c, registered=st.reg.copy(), K=st.K, camera_model=st.config.camera_model,
+        camera_params=np.asarray(_to_model(st.config.camera_model, p)), points3d=st.X[keep],
+        track_ids=np.flatnonzero(keep), obs=st.use[:, keep], reproj_error_px=err, failure_reason=None,
+    )
+
+
+def _failed(st: _State, reason: str) -> SfmResult:
+    N = len(st.reg)
+    p = st.params.copy()
+    p[1:3] += 0.5
+    return SfmResult(
+        w2c=np.tile(np.eye(4), (N, 1, 1)), registered=np.zeros(N, bool), K=st.K, camera_model=st.config.camera_model,
+        camera_params=np.asarray(_to_model(st.config.camera_model, p)), points3d=np.zeros((0, 3)),
+        track_ids=np.zeros(0, int), obs=np.zeros((N, 0), bool), reproj_error_px=float("nan"), failure_reason=reason,
+    )

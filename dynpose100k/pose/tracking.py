@@ -1,0 +1,182 @@
+"""Dense long-term point tracks from a tracker run in sliding windows on a grid of queries.
+
+Track storage: ``uv`` ``(N, M, 2)`` float32 pixels of the input frames, NaN where track ``m`` is not
+observed in frame ``n``. A window of frames is handed to a :class:`Tracker` with queries made of (a) the
+tracks still alive at the window's first frame and (b) new grid points in textured grid cells that no live
+track covers; positions returned for frames already filled by an earlier window are kept, so overlapping
+windows link queries into long tracks.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from .config import PoseConfig
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Tracker", "LKTracker", "track_video", "make_tracker"]
+
+
+class Tracker(Protocol):
+    """A point tracker: follows query points through a window of frames.
+
+    ``frames``: ``(T, H, W)`` uint8 grey or ``(T, H, W, 3)`` RGB; ``queries``: ``(Q, 2)`` float32 pixel
+    positions in frame 0 of the window. Returns ``tracks`` ``(T, Q, 2)`` float32 pixels and ``visible``
+    ``(T, Q)`` bool (False once a query is lost or occluded). A learned tracker (BootsTAP/CoTracker-like)
+    implements the same call.
+    """
+
+    def __call__(self, frames: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class LKTracker:
+    """OpenCV pyramidal Lucas-Kanade with a forward-backward check; a query ends at its first failure."""
+
+    def __init__(self, win: int = 21, levels: int = 3, fb_max_px: float = 1.0):
+        self.fb_max_px = fb_max_px
+        self.params = dict(
+            winSize=(win, win),
+            maxLevel=levels,
+            criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03),
+        )
+
+    def __call__(self, frames: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        grey = [_grey(f) for f in frames]
+        T, Q = len(grey), len(queries)
+        tracks = np.full((T, Q, 2), np.nan, np.float32)
+        visible = np.zeros((T, Q), bool)
+        tracks[0], visible[0] = queries, True
+        alive = np.arange(Q)
+        vel = np.zeros((Q, 2), np.float32)
+        h, w = grey[0].shape
+        for t in range(1, T):
+            if not len(alive):
+                break
+            p0 = tracks[t - 1, alive]
+            # initial guess: the track's last velocity, or the global image shift for a track without one
+            # (fast pans move points further than the pyramid reaches)
+            moved = np.any(vel[alive] != 0, axis=1)
+            guess = p0 + np.where(moved[:, None], vel[alive], _global_shift(grey[t - 1], grey[t]))
+            p1, st1, _ = cv2.calcOpticalFlowPyrLK(grey[t - 1], grey[t], p0.reshape(-1, 1, 2), guess.reshape(-1, 1, 2).copy(),
+                                                  flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **self.params)
+            p1 = p1.reshape(-1, 2)
+            back = (p1 - (guess - p0)).reshape(-1, 1, 2).astype(np.float32)
+            pb, st2, _ = cv2.calcOpticalFlowPyrLK(grey[t], grey[t - 1], p1.reshape(-1, 1, 2), back,
+                                                  flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **self.params)
+            fb = np.linalg.norm(pb.reshape(-1, 2) - p0, axis=1)
+            ok = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < self.fb_max_px)
+            ok &= (p1[:, 0] >= 0) & (p1[:, 0] <= w - 1) & (p1[:, 1] >= 0) & (p1[:, 1] <= h - 1)
+            vel[alive[ok]] = p1[ok] - p0[ok]
+            alive = alive[ok]
+            tracks[t, alive] = p1[ok]
+            visible[t, alive] = True
+        return tracks, visible
+
+
+def _global_shift(a: np.ndarray, b: np.ndarray, size: int = 128) -> np.ndarray:
+    """Dominant translation ``(2,)`` from image ``a`` to ``b`` by phase correlation on a small copy."""
+    h, w = a.shape
+    s = size / max(h, w)
+    sa = cv2.resize(a, (max(8, round(w * s)), max(8, round(h * s))), interpolation=cv2.INTER_AREA).astype(np.float32)
+    sb = cv2.resize(b, (sa.shape[1], sa.shape[0]), interpolation=cv2.INTER_AREA).astype(np.float32)
+    win = cv2.createHanningWindow((sa.shape[1], sa.shape[0]), cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(sa, sb, win)
+    return np.array([dx, dy], np.float32) / s
+
+
+def make_tracker(config: PoseConfig) -> Tracker:
+    """The tracker named by ``config.tracker``."""
+    if config.tracker == "klt":
+        return LKTracker(config.lk_win, config.lk_levels, config.fb_max_px)
+    raise ValueError(f"unknown tracker {config.tracker!r} (available: klt)")
+
+
+def _grey(frame: np.ndarray) -> np.ndarray:
+    return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+
+
+def _grid_queries(grey: np.ndarray, live_uv: np.ndarray, step: int, min_texture: float) -> np.ndarray:
+    """Centres of textured grid cells (``step`` px) that hold no live track -> ``(Q, 2)`` float32."""
+    h, w = grey.shape
+    ys = np.arange(step // 2, h - step // 4, step)
+    xs = np.arange(step // 2, w - step // 4, step)
+    occupied = np.zeros((len(ys), len(xs)), bool)
+    if len(live_uv):
+        cx = np.clip((live_uv[:, 0] // step).astype(int), 0, len(xs) - 1)
+        cy = np.clip((live_uv[:, 1] // step).astype(int), 0, len(ys) - 1)
+        occupied[cy, cx] = True
+    eig = cv2.cornerMinEigenVal(grey, 7)
+    # snap each free cell's query to its strongest corner, so LK has texture to lock onto
+    r = step // 2
+    out = []
+    for iy, y in enumerate(ys):
+        for ix, x in enumerate(xs):
+            if occupied[iy, ix]:
+                continue
+            y0, x0 = max(y - r, 0), max(x - r, 0)
+            cell = eig[y0 : y + r, x0 : x + r]
+            k = int(np.argmax(cell))
+            if cell.flat[k] >= min_texture:
+                out.append((x0 + k % cell.shape[1], y0 + k // cell.shape[1]))
+    return np.asarray(out, np.float32).reshape(-1, 2)
+
+
+def track_video(frames: np.ndarray, config: PoseConfig, tracker: Tracker | None = None) -> np.ndarray:
+    """Long-term tracks for ``frames`` ``(N, H, W, 3)`` -> ``uv`` ``(N, M, 2)`` float32, NaN = unobserved."""
+    tracker = tracker or make_tracker(config)
+    grey = np.stack([_grey(f) for f in frames])
+    N = len(grey)
+    stride = max(1, min(config.window_stride, config.window - 1))
+    chunks: list[np.ndarray] = []  # per track block: (N, q, 2)
+    live_ids = np.zeros(0, int)
+    total = 0
+    for s in range(0, max(N - 1, 1), stride):
+        e = min(s + config.window, N)
+        if e - s < 2:
+            break
+        uv_all = np.concatenate(chunks, axis=1) if chunks else np.zeros((N, 0, 2), np.float32)
+        live_ids = live_ids[~np.isnan(uv_all[s, live_ids, 0])] if len(live_ids) else live_ids
+        live_uv = uv_all[s, live_ids] if len(live_ids) else np.zeros((0, 2), np.float32)
+        new = _grid_queries(grey[s], live_uv, config.grid_step, config.min_texture)
+        queries = np.concatenate([live_uv, new]).astype(np.float32)
+        if not len(queries):
+            live_ids = np.zeros(0, int)
+            continue
+        tr, vis = tracker(grey[s:e], queries)
+        tr = np.where(vis[..., None], tr, np.nan).astype(np.float32)
+        block = np.full((N, len(new), 2), np.nan, np.float32)
+        block[s:e] = tr[:, len(live_uv) :]
+        chunks.append(block)
+        new_ids = np.arange(total, total + len(new))
+        total += len(new)
+        uv_all = np.concatenate(chunks, axis=1)
+        # continued tracks: fill only frames no earlier window filled
+        old = tr[:, : len(live_uv)]
+        seg = uv_all[s:e, live_ids]
+        fill = np.isnan(seg[..., 0]) & ~np.isnan(old[..., 0])
+        # a continued track stops at its first loss in this window (no resurrection after a gap)
+        lost = np.cumsum(np.isnan(old[..., 0]), axis=0) > 0
+        fill &= ~lost
+        seg[fill] = old[fill]
+        _scatter(chunks, live_ids, s, e, seg)
+        ids = np.concatenate([live_ids, new_ids])
+        last = np.concatenate([old[-1], tr[-1, len(live_uv) :]])
+        live_ids = ids[~np.isnan(last[:, 0]) & ~np.concatenate([lost[-1], np.zeros(len(new), bool)])]
+    uv = np.concatenate(chunks, axis=1) if chunks else np.zeros((N, 0, 2), np.float32)
+    keep = (~np.isnan(uv[..., 0])).sum(0) >= config.min_track_len
+    log.debug("tracks: %d of %d kept (>= %d frames)", keep.sum(), uv.shape[1], config.min_track_len)
+    return uv[:, keep]
+
+
+def _scatter(chunks: list[np.ndarray], ids: np.ndarray, s: int, e: int, seg: np.ndarray) -> None:
+    """Write ``seg`` ``(e-s, len(ids), 2)`` back into the per-block arrays at global track ``ids``."""
+    offsets = np.cumsum([0] + [c.shape[1] for c in chunks])
+    for b, c in enumerate(chunks):
+        sel = (ids >= offsets[b]) & (ids < offsets[b + 1])
+        if sel.any():
+            c[s:e, ids[sel] - offsets[b]] = seg[:, sel]
