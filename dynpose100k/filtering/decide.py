@@ -95,12 +95,13 @@ def decide(signals: dict[str, float], config: FilterConfig = FilterConfig()) -> 
     bad = sorted(k for k, v in signals.items() if not math.isfinite(v))
     if bad:
         return _error(f"signals_not_finite: {', '.join(bad)}", signals)
-    score, contrib = model.score(signals)
+    score, detector, contrib = model.score(signals)
     threshold = model.threshold if config.threshold is None else config.threshold
     reasons = [r for rule in model.rules if (r := rule.fires(signals))] if config.use_rules else []
     if score < threshold:
         against = ", ".join(f"{f} ({c:+.2f})" for f, c in contrib[:3] if c < 0)
-        reasons.append(f"low_score: {score:.3f} < {threshold:.3f}" + (f"; most against: {against}" if against else ""))
+        reasons.append(f"low_score: {score:.3f} < {threshold:.3f}; looks like: {detector}"
+                       + (f"; most against: {against}" if against else ""))
     return Decision("reject" if reasons else "keep", score, reasons, signals)
 
 

@@ -42,14 +42,15 @@ def _measure(args, vlm=None) -> dict[str, float] | str:
 
 def measure_paths(paths, config: FilterConfig = FilterConfig(), workers: int = 1, progress: bool = False,
                   vlm=None) -> list[dict[str, float] | str]:
-    """Signals per video path (or the error text), in order; ``workers`` > 1 uses processes (no VLM)."""
+    """Signals per video path (or the error text), in order; ``workers`` > 1 uses single-threaded OpenCV
+    processes (no VLM)."""
     items = [(str(p), config) for p in paths]
     if vlm is not None:
         if workers > 1:
             raise ValueError("measuring with a VLM runs in one process (workers=1)")
         it = (_measure(a, vlm) for a in items)
     elif workers > 1:
-        pool = mp.get_context("spawn").Pool(workers)
+        pool = mp.get_context("spawn").Pool(workers, initializer=cv2.setNumThreads, initargs=(1,))
         it = pool.imap(_measure, items)
     else:
         pool, it = None, map(_measure, items)
@@ -69,14 +70,17 @@ def fit_filter_model(pool_dir, config: FilterConfig = FilterConfig(), out=None, 
                      prevalence: float | None = None, progress: bool = False) -> FilterModel:
     """Measure every clip of a labelled pool, fit rules + score + threshold, optionally save to ``out``.
 
+    With a ``kind`` column in ``labels.csv`` the score gets one detector per failure kind.
     ``prevalence``: suitable fraction expected where the filter runs (see :func:`fit_model`)."""
     rows = read_pool_labels(pool_dir)
     sig = measure_paths([Path(pool_dir) / f"{vid}.mp4" for vid, _, _ in rows], config, workers, progress)
     ok = [i for i, s in enumerate(sig) if isinstance(s, dict)]
     for i in set(range(len(rows))) - set(ok):
         log.warning("%s: skipped (%s)", rows[i][0], sig[i])
+    kinds = [rows[i][2] for i in ok]
     model = fit_model([sig[i] for i in ok], [rows[i][1] for i in ok], tuple(features), target_precision,
-                      prevalence, info={"pool": str(pool_dir), "fps": config.fps, "short_side": config.short_side})
+                      prevalence, kinds=kinds if all(kinds) else None,
+                      info={"pool": str(pool_dir), "fps": config.fps, "short_side": config.short_side})
     if out is not None:
         model.to_json(out)
     return model

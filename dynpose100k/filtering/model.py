@@ -1,8 +1,10 @@
 """The fusion model: per-signal rules plus a calibrated boosted score, stored as readable JSON.
 
-Score: gradient-boosted decision stumps (logistic loss, Newton leaf values, shrinkage) over the signals:
-an additive model whose terms are one-signal steps ("zoom_rate > 0.21: -0.3"), which suits failure
-modes that each push one signal out of the range of suitable clips. The logit is mapped to P(suitable).
+Score: one detector per failure mode of the training pool (suitable clips against the clips of that kind),
+each gradient-boosted decision stumps (logistic loss, Newton leaf values, shrinkage): an additive model whose
+terms are one-signal steps ("zoom_rate > 0.21: -0.3"). A clip is as suitable as its weakest detector says:
+the score is the sigmoid of the lowest detector logit, and a low score names the failure mode it looks like.
+Without kind labels there is a single detector (suitable against everything else).
 Rules are one-signal thresholds (each names its reason) set from the suitable training clips with a
 margin, so they only fire far outside what a suitable clip looks like.
 """
@@ -71,8 +73,9 @@ def _compress(x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Stump:
-    """One additive term: ``left`` if ``signal <= threshold`` else ``right`` (logit units)."""
+    """One additive term of a detector's logit: ``left`` if ``signal <= threshold`` else ``right``."""
 
+    detector: str
     signal: str
     threshold: float
     left: float
@@ -85,10 +88,10 @@ class FilterModel:
 
     features: tuple[str, ...]
     """Signal names the score may use."""
-    base: float
-    """Logit before any stump (training log-odds)."""
+    bases: dict[str, float]
+    """Detector name (the failure kind it separates from suitable clips) -> logit before any stump."""
     stumps: tuple[Stump, ...]
-    """Additive one-signal steps; logit = base + sum of their values."""
+    """Additive one-signal steps; a detector's logit = its base + the sum of its stumps' values."""
     threshold: float
     """Operating threshold on the score (keep if score >= threshold)."""
     rules: tuple[Rule, ...] = ()
@@ -105,29 +108,37 @@ class FilterModel:
         return np.array([[r[f] for f in self.features] for r in rows], dtype=np.float64)
 
     def _terms(self, X: np.ndarray) -> np.ndarray:
-        """Per-feature summed stump values (N, F)."""
+        """Per-detector, per-feature summed stump values (D, N, F), detectors in ``bases`` order."""
         col = {f: i for i, f in enumerate(self.features)}
-        T = np.zeros(X.shape)
+        det = {d: i for i, d in enumerate(self.bases)}
+        T = np.zeros((len(det),) + X.shape)
         for st in self.stumps:
             j = col[st.signal]
-            T[:, j] += np.where(X[:, j] <= st.threshold, st.left, st.right)
+            T[det[st.detector], :, j] += np.where(X[:, j] <= st.threshold, st.left, st.right)
         return T
 
-    def scores(self, X: np.ndarray) -> np.ndarray:
-        """P(suitable) for a feature matrix (N, F) -> (N,)."""
-        return 1.0 / (1.0 + np.exp(-(self.base + self._terms(X).sum(1))))
+    def _logits(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        T = self._terms(X)
+        return np.array(list(self.bases.values()))[:, None] + T.sum(2), T
 
-    def score(self, signals: dict[str, float]) -> tuple[float, list[tuple[str, float]]]:
-        """Score of one clip and the per-feature contributions to its logit, most negative first."""
-        t = self._terms(self.matrix([signals]))[0]
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        """Suitability scores in [0, 1] for a feature matrix (N, F) -> (N,): sigmoid of the lowest detector logit."""
+        return 1.0 / (1.0 + np.exp(-self._logits(X)[0].min(0)))
+
+    def score(self, signals: dict[str, float]) -> tuple[float, str, list[tuple[str, float]]]:
+        """Score of one clip, its weakest detector and that detector's per-feature logit terms, most negative first."""
+        L, T = self._logits(self.matrix([signals]))
+        d = int(np.argmin(L[:, 0]))
+        t = T[d, 0]
         order = np.argsort(t)
-        return float(1.0 / (1.0 + np.exp(-(self.base + t.sum())))), [(self.features[i], float(t[i])) for i in order]
+        return (float(1.0 / (1.0 + np.exp(-L[d, 0]))), list(self.bases)[d],
+                [(self.features[i], float(t[i])) for i in order])
 
     # ------------------------------------------------------------------ io
     def to_json(self, path) -> Path:
         path = Path(path)
         d = asdict(self)
-        d["format"] = "dynpose100k-filter-model/2"
+        d["format"] = "dynpose100k-filter-model/3"
         path.write_text(json.dumps(d, indent=1) + "\n")
         return path
 
@@ -136,32 +147,42 @@ class FilterModel:
         path = Path(path)
         try:
             d = json.loads(path.read_text())
-            if d.pop("format", None) != "dynpose100k-filter-model/2":
-                raise ValueError("not a dynpose100k filter model (format 2)")
+            if d.pop("format", None) != "dynpose100k-filter-model/3":
+                raise ValueError("not a dynpose100k filter model (format 3)")
             d["rules"] = tuple(Rule(**r) for r in d.get("rules", ()))
             d["stumps"] = tuple(Stump(**r) for r in d["stumps"])
             d["features"] = tuple(d["features"])
             m = cls(**d)
         except (OSError, ValueError, TypeError, KeyError) as e:
             raise FilterModelError(f"{path}: cannot load filter model ({e})") from None
-        if not {st.signal for st in m.stumps} <= set(m.features):
-            raise FilterModelError(f"{path}: a stump uses a signal outside the feature list")
+        if not ({st.signal for st in m.stumps} <= set(m.features) and {st.detector for st in m.stumps} <= set(m.bases)):
+            raise FilterModelError(f"{path}: a stump uses a signal or detector the model does not list")
         return m
 
 
 # ---------------------------------------------------------------------- fitting
+def _midpoints(x: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Move each candidate split q halfway to the next larger value of x: the same partition of x, but a
+    new value just above the largest training value on the left side still goes left."""
+    v = np.unique(x)
+    i = np.searchsorted(v, q, side="right")
+    return np.where(i < len(v), (q + v[np.minimum(i, len(v) - 1)]) / 2, q)
+
+
 def fit_stumps(X: np.ndarray, y: np.ndarray, rounds: int, lr: float = 0.1, l2: float = 1.0, min_leaf: int = 5,
                n_thresholds: int = 16) -> tuple[float, list[tuple[int, float, float, float]]]:
     """Gradient-boosted stumps with logistic loss on X (N, F) -> (base logit, [(column, thr, left, right)]).
 
-    Candidate thresholds are ``n_thresholds`` quantiles per column; leaf values are Newton steps with
-    ``l2`` regularisation, shrunk by ``lr``; a split needs ``min_leaf`` clips on each side.
+    Candidate thresholds are ``n_thresholds`` quantiles per column, moved halfway to the next value; leaf
+    values are Newton steps with ``l2`` regularisation, shrunk by ``lr``; a split needs ``min_leaf`` clips on
+    each side.
     """
     y = y.astype(float)
     n, d = X.shape
     base = float(np.log((y.mean() + 1e-6) / (1 - y.mean() + 1e-6)))
     F = np.full(n, base)
-    thr = [np.unique(np.quantile(X[:, j], np.linspace(0.03, 0.97, n_thresholds))) for j in range(d)]
+    qs = np.linspace(0.03, 0.97, n_thresholds)
+    thr = [_midpoints(X[:, j], np.unique(np.quantile(X[:, j], qs))) for j in range(d)]
     left = [X[:, j][None, :] <= thr[j][:, None] for j in range(d)]  # (T_j, N) each
     stumps = []
     for _ in range(rounds):
@@ -217,43 +238,55 @@ def _precision_recall(score: np.ndarray, y: np.ndarray, prevalence: float):
 
 def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], target_precision: float = 0.9,
               prevalence: float | None = None, rounds_grid: tuple[int, ...] = (100, 200, 400), lr: float = 0.1,
-              folds: int = 5, seed: int = 0, info: dict | None = None) -> FilterModel:
-    """Fit rules, the boosted score and its operating threshold on labelled signal dicts.
+              folds: int = 5, seed: int = 0, info: dict | None = None, kinds=None) -> FilterModel:
+    """Fit rules, the detectors of the score and its operating threshold on labelled signal dicts.
 
-    The number of boosting rounds is the one of ``rounds_grid`` with the best out-of-fold average precision
-    (``folds``-fold stratified cross-validation). The threshold is chosen for the whole decision (rules +
-    score; clips a rule rejects count as score 0) on the out-of-fold scores: the lowest threshold whose
-    precision reaches ``target_precision`` (highest recall), else the threshold of best F1. ``prevalence``
-    (fraction of suitable clips where the filter will run, e.g. 0.09 for Internet video; default: the
-    training fraction) re-weights precision so a training set rich in positives does not flatter it.
+    ``kinds``: the failure kind of each clip (ignored for suitable ones); one detector per kind, or a single
+    ``suitable`` detector when None. The number of boosting rounds is the one of ``rounds_grid`` with the best
+    out-of-fold average precision of the combined score (``folds``-fold cross-validation, stratified by kind).
+    The threshold is chosen for the whole decision (rules + score; clips a rule rejects count as score 0) on
+    the out-of-fold scores: the lowest threshold whose precision reaches ``target_precision`` (highest
+    recall), else the threshold of best F1. ``prevalence`` (fraction of suitable clips where the filter will
+    run, e.g. 0.09 for Internet video; default: the training fraction) re-weights precision so a training set
+    rich in positives does not flatter it.
     """
     from ..metrics import average_precision
 
     y = np.asarray(labels, dtype=bool)
+    group = np.where(y, "", np.asarray(kinds, dtype=str) if kinds is not None else "suitable")
+    names = sorted(set(group[~y]))
     X = np.array([[r[f] for f in features] for r in rows], dtype=np.float64)
     prevalence = float(y.mean()) if prevalence is None else prevalence
     rules = fit_rules(rows, y)
     passed = np.array([not any(rule.fires(r) for rule in rules) for r in rows])
     rng = np.random.default_rng(seed)
     fold = np.empty(len(y), int)
-    for cls in (True, False):
-        idx = rng.permutation(np.flatnonzero(y == cls))
+    for g in np.unique(group):
+        idx = rng.permutation(np.flatnonzero(group == g))
         fold[idx] = np.arange(len(idx)) % folds
-    oof = {r: np.zeros(len(y)) for r in rounds_grid}
+
+    def fit_all(mask, rounds):
+        return {d: fit_stumps(X[mask & (y | (group == d))], y[mask & (y | (group == d))], rounds, lr) for d in names}
+
+    oof = {r: np.full(len(y), np.inf) for r in rounds_grid}
     for k in range(folds):
         tr = fold != k
-        base, stumps = fit_stumps(X[tr], y[tr], max(rounds_grid), lr)
-        for r in rounds_grid:
-            oof[r][~tr] = _predict(base, stumps[:r], X[~tr])
+        for base, stumps in fit_all(tr, max(rounds_grid)).values():
+            for r in rounds_grid:
+                oof[r][~tr] = np.minimum(oof[r][~tr], _predict(base, stumps[:r], X[~tr]))
     rounds = max(rounds_grid, key=lambda r: average_precision(oof[r], y))
     prob = 1.0 / (1.0 + np.exp(-oof[rounds]))
     p, r, t = _precision_recall(np.where(passed, prob, 0.0), y, prevalence)
     ok = np.flatnonzero((p >= target_precision) & (t > 0))
     k = ok[np.argmax(r[ok])] if len(ok) else int(np.argmax(2 * p * r / np.maximum(p + r, 1e-9)))
-    base, stumps = fit_stumps(X, y, rounds, lr)
+    fitted = fit_all(np.ones(len(y), bool), rounds)
     info = dict(info or {})
     info.update(num_clips=int(len(y)), num_suitable=int(y.sum()), target_precision=target_precision,
                 prevalence=prevalence, rounds=rounds, lr=lr, cv_folds=folds,
                 cv_ap_score=average_precision(oof[rounds], y), cv_precision=float(p[k]), cv_recall=float(r[k]))
-    return FilterModel(tuple(features), base, tuple(Stump(features[j], t_, vl, vr) for j, t_, vl, vr in stumps),
-                       float(t[k]), rules, info)
+    merged: dict[tuple[str, int, float], np.ndarray] = {}  # the model is additive: sum repeated splits
+    for d, (_, st) in fitted.items():
+        for j, t_, vl, vr in st:
+            merged[d, j, t_] = merged.get((d, j, t_), np.zeros(2)) + (vl, vr)
+    stumps = tuple(Stump(d, features[j], t_, float(v[0]), float(v[1])) for (d, j, t_), v in merged.items())
+    return FilterModel(tuple(features), {d: b for d, (b, _) in fitted.items()}, stumps, float(t[k]), rules, info)

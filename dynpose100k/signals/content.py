@@ -22,35 +22,45 @@ def _block_sharpness(gray: np.ndarray, block: int = 16) -> np.ndarray:
     return (lap_b / (std_b + 4.0)).ravel()
 
 
+def _palette_cover(med: np.ndarray) -> float:
+    """Fraction of pixels of an RGB image (int32) in its 16 most frequent 4-bit colours, best of two bin phases
+    (a flat colour on a bin edge must not split in two)."""
+    best = 0.0
+    for offset in (0, 8):
+        q4 = np.minimum((med + offset) >> 4, 15)
+        counts = np.bincount(((q4[..., 0] << 8) | (q4[..., 1] << 4) | q4[..., 2]).ravel(), minlength=4096)
+        best = max(best, np.sort(counts)[-16:].sum() / counts.sum())
+    return best
+
+
 def content_signals(frames: np.ndarray, gray: np.ndarray) -> dict[str, float]:
     """Signals from RGB frames (N, H, W, 3) uint8 and their grey stack (N, H, W).
 
     - ``color_count``: distinct 5-bit-per-channel colours per 1000 pixels (median over 3 frames).
     - ``palette_cover``: fraction of pixels (3x3 median filtered, 4 bits per channel, best of two
-      bin phases) in the 16 most
-      frequent colours; near 1 for posterised/flat-shaded content, robust to compression noise.
+      bin phases) in the 16 most frequent colours; near 1 for posterised/flat-shaded content, robust to compression noise.
+    - ``palette_cover_norm``: the same after stretching each frame so its 99th-percentile brightest channel
+      is 255: dark (night) footage squeezed into few bins no longer looks posterised, its noise spreads.
     - ``dark_line_frac``: fraction of pixels on thin dark lines (black-hat > 40 grey levels): drawn
       outlines of cartoons and line art.
     - ``flat_frac``: fraction of pixels with grey gradient magnitude < 3.
     - ``flat_saturation``: mean HSV saturation (0-1) of flat pixels.
     - ``edge_density``: fraction of Canny edge pixels.
-    - ``static_edge_frac``: pixels that are edges in >= 90% of frames, over the mean edge count per frame
-      (near 0 when the camera moves; overlays and still cameras raise it).
+    - ``static_edge_frac``: pixels that are edges in >= 90% of frames (in connected strokes of >= 8 px, so
+      a few edge pixels that stay put by chance do not count), over the mean edge count per frame (0 when
+      the camera moves; overlays and still cameras raise it).
     - ``sharpness_median`` / ``sharpness_p90``: block sharpness over all frames (blurred background:
       low median while a sharp mover keeps the 90th percentile up).
     """
     n = len(frames)
     pick = sorted({0, n // 2, n - 1})
-    colors, flat, flat_sat, cover, dark = [], [], [], [], []
+    colors, flat, flat_sat, cover, cover_norm, dark = [], [], [], [], [], []
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     for t in pick:
         med = cv2.medianBlur(frames[t], 3).astype(np.int32)
-        best = 0.0
-        for offset in (0, 8):  # two bin phases: a flat colour on a bin edge must not split in two
-            q4 = np.minimum((med + offset) >> 4, 15)
-            counts = np.bincount(((q4[..., 0] << 8) | (q4[..., 1] << 4) | q4[..., 2]).ravel(), minlength=4096)
-            best = max(best, np.sort(counts)[-16:].sum() / counts.sum())
-        cover.append(best)
+        cover.append(_palette_cover(med))
+        gain = 255.0 / max(np.percentile(med.max(-1), 99), 16.0)
+        cover_norm.append(_palette_cover(np.minimum(med * gain, 255).astype(np.int32)) if gain > 1.05 else cover[-1])
         q = (frames[t] >> 3).astype(np.int32)
         codes = (q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]
         colors.append(len(np.unique(codes)) * 1000.0 / codes.size)
@@ -63,11 +73,13 @@ def content_signals(frames: np.ndarray, gray: np.ndarray) -> dict[str, float]:
         flat_sat.append(sat[m].mean() if m.any() else 0.0)
     edge_maps = np.stack([cv2.Canny(g, 80, 160) > 0 for g in gray])
     edges = edge_maps.mean()
-    persistent = (edge_maps.mean(0) >= 0.9).sum()
+    _, _, stats, _ = cv2.connectedComponentsWithStats((edge_maps.mean(0) >= 0.9).astype(np.uint8), connectivity=8)
+    persistent = stats[1:, cv2.CC_STAT_AREA][stats[1:, cv2.CC_STAT_AREA] >= 8].sum()  # strokes, not stray pixels
     sharp = np.concatenate([_block_sharpness(g) for g in gray[pick]])
     return {
         "color_count": float(np.median(colors)),
         "palette_cover": float(np.median(cover)),
+        "palette_cover_norm": float(np.median(cover_norm)),
         "dark_line_frac": float(np.median(dark)),
         "flat_frac": float(np.median(flat)),
         "flat_saturation": float(np.median(flat_sat)),

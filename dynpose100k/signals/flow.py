@@ -35,11 +35,15 @@ def flow_signals(gray: np.ndarray, flows: np.ndarray, dt: np.ndarray) -> dict[st
     - ``flow_peak_ratio``: max / median of the per-pair mean magnitude (a cut makes one pair jump).
     - ``flow_residual_peak``: max / (median + 2) of the warping residual (unexplained change at a cut).
     - ``frame_diff_peak``: max / (median + 2) of the mean absolute frame difference.
+    - ``hist_jump``: max / (median + 0.05) of the Hellinger distance between consecutive frames' grey-level
+      histograms (a cut swaps the whole palette at once; motion and lighting drift change it gradually).
     """
     mag = np.linalg.norm(flows, axis=-1)
     mean_mag = mag.reshape(len(mag), -1).mean(1) / dt
     med_mag = np.median(mag.reshape(len(mag), -1), axis=1) / dt
     resid = warp_residuals(gray, flows)
+    hists = [cv2.calcHist([g], [0], None, [32], [0, 256]) for g in gray]
+    hd = np.array([cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA) for a, b in zip(hists[:-1], hists[1:])])
     diff = np.abs(np.diff(gray.astype(np.float32), axis=0)).reshape(len(mag), -1).mean(1)
     return {
         "flow_mean": float(np.median(mean_mag)),
@@ -47,4 +51,5 @@ def flow_signals(gray: np.ndarray, flows: np.ndarray, dt: np.ndarray) -> dict[st
         "flow_peak_ratio": float(mean_mag.max() / (np.median(mean_mag) + 1.0)),
         "flow_residual_peak": float(resid.max() / (np.median(resid) + 2.0)),
         "frame_diff_peak": float(diff.max() / (np.median(diff) + 2.0)),
+        "hist_jump": float(hd.max() / (np.median(hd) + 0.05)),
     }

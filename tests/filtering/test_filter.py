@@ -52,6 +52,20 @@ def test_fit_model_rules_score_and_json_roundtrip(tmp_path):
     json.loads((tmp_path / "m.json").read_text())  # readable JSON
 
 
+def test_one_detector_per_failure_kind_names_the_kind(tmp_path):
+    rows, y = rows_and_labels()
+    kinds = ["good" if g else ("static" if r["flow_bg"] < 1 else "cartoon") for r, g in zip(rows, y)]
+    m = fit_model(rows, y, SIGNAL_NAMES, kinds=kinds)
+    assert set(m.bases) == {"static", "cartoon"} and {st.detector for st in m.stumps} == {"static", "cartoon"}
+    s = m.scores(m.matrix(rows))
+    assert s[y].min() > s[~y].max()
+    cfg = FilterConfig(model=str(m.to_json(tmp_path / "k.json")), use_rules=False, threshold=0.5)
+    good = next(r for r, g in zip(rows, y) if g)
+    d = decide(dict(good, color_count=1.0), cfg)
+    assert d.status == "reject" and "looks like: cartoon" in d.reasons[0] and "color_count" in d.reasons[0]
+    assert decide(dict(good, flow_bg=0.1), cfg).reasons[0].split("; ")[1] == "looks like: static"
+
+
 def test_decide_names_its_reasons(tmp_path):
     rows, y = rows_and_labels()
     path = fit_model(rows, y, SIGNAL_NAMES).to_json(tmp_path / "m.json")

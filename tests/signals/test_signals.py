@@ -52,6 +52,7 @@ def test_shot_cut_flow_spike_and_track_loss():
     assert cut["flow_residual_peak"] > 2 * good["flow_residual_peak"]
     assert cut["frame_diff_peak"] > 2 * good["frame_diff_peak"]
     assert cut["track_drop_max"] > 0.8 > 2 * good["track_drop_max"]
+    assert cut["hist_jump"] > 3 * good["hist_jump"]
 
 
 def test_zoom_rate():
@@ -72,6 +73,15 @@ def test_cartoon_flat_colours():
     good, cartoon = sig("good"), sig("cartoon")
     assert cartoon["color_count"] < 0.8 * good["color_count"]
     assert cartoon["flat_frac"] > 1.5 * good["flat_frac"]
+    assert cartoon["palette_cover_norm"] > 2 * good["palette_cover_norm"]
+
+
+def test_dark_noisy_footage_is_not_posterised_after_stretching():
+    frames, ts = toyclips.render("good")
+    noise = np.random.default_rng(0).normal(0, 3, frames.shape)
+    night = np.clip(frames * 0.3 + noise, 0, 255).astype(np.uint8)
+    s = compute_signals(SimpleNamespace(frames=night, timestamps=ts))
+    assert s["palette_cover"] > 0.7 > 0.4 > s["palette_cover_norm"]  # few bins when dark, spread once stretched
 
 
 def test_overlay_static_edges():
