@@ -2,7 +2,7 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= train,models,ray,dev
+EXTRAS ?= train,models,ray,viz,dev
 
 .PHONY: install demo test bench clean
 
@@ -15,14 +15,17 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# the virtualenv's scripts (dynpose100k, evo_*, accelerate) come first on PATH when its programs run
+RUN := PATH="$(abspath $(BIN)):$$PATH"
+
 demo: install
-	$(BIN)/dynpose100k demo --out outputs/demo
+	$(RUN) $(BIN)/dynpose100k demo --out outputs/demo
 
 test: install
-	$(BIN)/python -m pytest
+	$(RUN) $(BIN)/python -m pytest
 
 bench: install
-	$(BIN)/dynpose100k bench all --out outputs/bench
+	$(RUN) $(BIN)/dynpose100k bench all --out outputs/bench
 
 clean:
 	rm -rf outputs .pytest_cache

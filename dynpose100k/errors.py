@@ -15,3 +15,7 @@ class ShardError(DynPoseError):
 
 class CheckpointError(DynPoseError):
     """A model checkpoint whose keys or shapes do not match the model."""
+
+
+class MissingExtraError(DynPoseError, ImportError):
+    """An optional dependency is not installed; the message names the pip extra that provides it."""

@@ -1,6 +1,7 @@
 import json
 import os
 import shutil
+import sys
 import subprocess
 import zipfile
 
@@ -181,8 +182,11 @@ def test_precision_recall_toy():
 
 def test_matches_evo(tmp_path):
     """Our ATE/RPE agree with evo run as an external tool on the same TUM files."""
-    if not (shutil.which("evo_ape") and shutil.which("evo_rpe")):
-        pytest.skip("evo executables (evo_ape, evo_rpe) not on PATH: pip install evo")
+    # evo's scripts sit beside this interpreter in a virtualenv, whether or not it is activated
+    where = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    evo_ape, evo_rpe = shutil.which("evo_ape", path=where), shutil.which("evo_rpe", path=where)
+    if not (evo_ape and evo_rpe):
+        pytest.skip("evo executables (evo_ape, evo_rpe) not found: pip install evo")
     gt_w2c = trajectory(40, seed=5)
     est_w2c = sim3_transform(noisy(gt_w2c, seed=6), 0.4, *RNG_SIM3[1:])
     ts = np.arange(40) / 12.0
@@ -192,7 +196,7 @@ def test_matches_evo(tmp_path):
 
     def evo(tool, *extra):
         out = tmp_path / f"{tool}{'_'.join(extra)}.zip"
-        cmd = [tool, "tum", "gt.txt", "est.txt", "-as", *extra, "--save_results", str(out), "--no_warnings"]
+        cmd = [{"evo_ape": evo_ape, "evo_rpe": evo_rpe}[tool], "tum", "gt.txt", "est.txt", "-as", *extra, "--save_results", str(out), "--no_warnings"]
         subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=60)
         return json.loads(zipfile.ZipFile(out).read("stats.json"))["rmse"]
 

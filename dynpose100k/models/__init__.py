@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import importlib
 
+from ..errors import MissingExtraError
+
 
 def require(module: str, extra: str):
-    """Import ``module`` or raise an ImportError that names the pip extra providing it."""
+    """Import ``module`` or raise :class:`MissingExtraError` (an ImportError, and a one-line CLI error) that
+    names the pip extra providing it."""
     try:
         return importlib.import_module(module)
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError(
+    except ImportError as e:
+        raise MissingExtraError(
             f"{module} is needed for this feature: pip install 'dynpose100k[{extra}]'"
         ) from e
