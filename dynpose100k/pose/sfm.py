@@ -124,12 +124,14 @@ class _State:
             return False
         self.reg[n] = True
         self.use[n, ids[good]] = True
+        log.debug("frame %d: PnP %d of %d inliers", n, int(good.sum()), len(ids))
         return True
 
     def bridge(self, n: int) -> bool:
         """Register frame ``n`` from 2D-2D geometry with its nearest registered frame ``r`` (structure-less
         fallback when PnP has too few 3D points): relative pose from the essential matrix, translation scale
-        from the 3D points both see (median), else the scale of the motion of ``r``'s registered neighbour."""
+        from the 3D points both see (median). Refused when fewer than 6 such points exist or fewer than half
+        of the frame's 3D points reproject within the threshold (a pose the map cannot confirm)."""
         regs = np.flatnonzero(self.reg)
         r = regs[np.argmin(np.abs(regs - n))]
         both = np.flatnonzero(self.seen[r] & self.seen[n])
@@ -148,26 +150,25 @@ class _State:
             return False
         t = t.ravel()
         pts = both[self.has3d()[both] & (inl.ravel() > 0)]
-        if len(pts) >= 3:  # x_n ~ R X_r + s t  =>  s from the cross-product constraint, per point
-            Xr = self.X[pts] @ self.R[r].T + self.t[r]
-            xh = np.c_[self.undistort(self.uv[n, pts]), np.ones(len(pts))]
-            a, b = np.cross(xh, Xr @ R.T), np.cross(xh, np.broadcast_to(t, xh.shape))
-            scale = float(np.median(-(a * b).sum(1) / np.maximum((b * b).sum(1), 1e-12)))
-        else:
-            k = regs[np.argsort(np.abs(regs - r))[1:2]]
-            if not len(k):
-                return False
-            ck, cr = -self.R[k[0]].T @ self.t[k[0]], -self.R[r].T @ self.t[r]
-            scale = float(np.linalg.norm(ck - cr) / max(abs(int(k[0]) - int(r)), 1) * abs(n - r))
+        if len(pts) < 6:  # the scale and the pose could not be checked against the map
+            return False
+        # x_n ~ R X_r + s t  =>  s from the cross-product constraint, per point
+        Xr = self.X[pts] @ self.R[r].T + self.t[r]
+        xh = np.c_[self.undistort(self.uv[n, pts]), np.ones(len(pts))]
+        a, b = np.cross(xh, Xr @ R.T), np.cross(xh, np.broadcast_to(t, xh.shape))
+        scale = float(np.median(-(a * b).sum(1) / np.maximum((b * b).sum(1), 1e-12)))
+        log.debug("bridge %d<-%d: %d inliers, %d 3D points, scale %.3g", n, r, n_in, len(pts), scale)
         if not np.isfinite(scale) or scale <= 0:
             return False
         self.R[n] = R @ self.R[r]
         self.t[n] = R @ self.t[r] + scale * t
-        self.reg[n] = True
         ids = np.flatnonzero(self.seen[n] & self.has3d())
-        if len(ids):
-            err, z = self._err(n, ids)
-            self.use[n, ids] = (err < self.thr) & (z > 0)
+        err, z = self._err(n, ids)
+        good = (err < self.thr) & (z > 0)
+        if good.mean() < 0.5:  # the pose contradicts the map: not registered
+            return False
+        self.use[n, ids] = good
+        self.reg[n] = True
         log.debug("frame %d bridged from %d (%d inliers, %d 3D points)", n, r, n_in, len(pts))
         return True
 
@@ -405,7 +406,7 @@ def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) -> SfmR
     st.bundle_adjust(refine_intrinsics=True)
     st.prune()
     for n in np.flatnonzero(~st.reg):
-        st.pnp(n)
+        st.pnp(n) or st.bridge(n)
     return _finish(st)
 
 

@@ -135,7 +135,8 @@ def track_video(frames: np.ndarray, config: PoseConfig, tracker: Tracker | None 
     chunks: list[np.ndarray] = []  # per track block: (N, q, 2)
     live_ids = np.zeros(0, int)
     total = 0
-    for s in range(0, max(N - 1, 1), stride):
+    s = 0
+    while s < N - 1:
         e = min(s + config.window, N)
         if e - s < 2:
             break
@@ -146,8 +147,15 @@ def track_video(frames: np.ndarray, config: PoseConfig, tracker: Tracker | None 
         queries = np.concatenate([live_uv, new]).astype(np.float32)
         if not len(queries):
             live_ids = np.zeros(0, int)
+            s += stride
             continue
         tr, vis = tracker(grey[s:e], queries)
+        # next window: after ``stride`` frames, or earlier at the first frame that lost too many queries
+        # (fast pans, occluders), so empty cells are re-seeded there
+        short = np.flatnonzero(vis[1 : stride + 1].sum(1) < config.reseed_fraction * len(queries))
+        nxt = s + (int(short[0]) + 1 if len(short) else stride)
+        e = nxt + 1 if nxt + 1 < e else e
+        tr, vis = tr[: e - s], vis[: e - s]
         tr = np.where(vis[..., None], tr, np.nan).astype(np.float32)
         block = np.full((N, len(new), 2), np.nan, np.float32)
         block[s:e] = tr[:, len(live_uv) :]
@@ -167,6 +175,7 @@ def track_video(frames: np.ndarray, config: PoseConfig, tracker: Tracker | None 
         ids = np.concatenate([live_ids, new_ids])
         last = np.concatenate([old[-1], tr[-1, len(live_uv) :]])
         live_ids = ids[~np.isnan(last[:, 0]) & ~np.concatenate([lost[-1], np.zeros(len(new), bool)])]
+        s = nxt
     uv = np.concatenate(chunks, axis=1) if chunks else np.zeros((N, 0, 2), np.float32)
     keep = (~np.isnan(uv[..., 0])).sum(0) >= config.min_track_len
     log.debug("tracks: %d of %d kept (>= %d frames)", keep.sum(), uv.shape[1], config.min_track_len)

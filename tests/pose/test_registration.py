@@ -1,0 +1,58 @@
+"""Registration details: re-seeding after track loss, and the two-view bridge's map check."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dynpose100k.pose import PoseConfig
+from dynpose100k.pose.sfm import _State
+from dynpose100k.pose.tracking import track_video
+
+
+def _panning_clip(n: int = 16, occluded: int = 7) -> np.ndarray:
+    """Smooth random texture panning 2 px/frame; frame ``occluded`` is replaced by unrelated texture."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    big = cv2.GaussianBlur(rng.integers(0, 255, (120, 260)).astype(np.uint8), (5, 5), 1.5)
+    frames = np.stack([big[10:106, 2 * t : 2 * t + 160] for t in range(n)])
+    frames[occluded] = cv2.GaussianBlur(rng.integers(0, 255, (96, 160)).astype(np.uint8), (5, 5), 1.5)
+    return np.repeat(frames[..., None], 3, axis=-1)
+
+
+def test_reseed_after_track_loss():
+    frames = _panning_clip()
+    fixed = track_video(frames, PoseConfig(grid_step=16, reseed_fraction=0.0))
+    reseed = track_video(frames, PoseConfig(grid_step=16, reseed_fraction=0.5))
+    count = lambda uv, n: int((~np.isnan(uv[n, :, 0])).sum())  # noqa: E731
+    # fixed windows (starts 0, 5, 10): (almost) every track dies at the occluder and nothing is seeded before frame 10
+    assert count(fixed, 4) > 20 and count(fixed, 8) < 0.2 * count(fixed, 4)
+    # re-seeding starts a window right after the loss
+    assert count(reseed, 8) > 0.5 * count(reseed, 4)
+
+
+def test_bridge_needs_map_confirmation():
+    rng = np.random.default_rng(1)
+    X = rng.uniform([-2, -1, 4], [2, 1, 8], (200, 3))
+    t = np.array([[0, 0, 0], [-0.15, 0, 0], [-0.3, 0.02, 0]], float)
+    f, cx, cy = 150.0, 79.5, 47.5
+    uv = np.stack([np.c_[f * (X[:, 0] + ti[0]) / (X[:, 2] + ti[2]) + cx, f * (X[:, 1] + ti[1]) / (X[:, 2] + ti[2]) + cy] for ti in t])
+    cfg = PoseConfig()
+
+    def state(with_points: bool) -> _State:
+        st = _State(uv, (96, 160), f, cfg)
+        st.reg[:2] = True
+        st.t[:2] = t[:2]
+        if with_points:
+            st.X[:] = X
+        return st
+
+    st = state(True)
+    assert st.bridge(2) and st.reg[2]
+    c = -st.R[2].T @ st.t[2]
+    assert np.linalg.norm(c - (-t[2])) < 0.01 and np.allclose(st.R[2], np.eye(3), atol=1e-3)
+    st = state(False)  # no 3D points: neither the scale nor the pose can be checked -> refused
+    assert not st.bridge(2) and not st.reg[2]
+    st = state(True)  # a map that contradicts the frame (wrong depths) -> refused
+    st.X[:, 2] *= rng.uniform(0.3, 3.0, len(X))
+    assert not st.bridge(2) and not st.reg[2]
