@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 import multiprocessing as mp
 from collections import Counter
 from pathlib import Path
@@ -102,4 +103,8 @@ def run(args) -> int:
           f"{counts.get('error', 0)} error -> {args.out}")
     if reasons:
         print("reasons: " + ", ".join(f"{k} {v}" for k, v in reasons.most_common()))
-    return 0
+    # unreadable clips are recorded in the table (status "error") and are a user error: one line each, exit 1
+    errors = df[df["status"] == "error"]
+    for path, rs in zip(errors["video_path"], errors["reasons"]):
+        print(f"dynpose100k filter: error: {path}: {'; '.join(rs)}", file=sys.stderr)
+    return 1 if len(errors) else 0

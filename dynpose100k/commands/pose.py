@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 HELP = "estimate camera poses and intrinsics on dynamic videos"
@@ -56,12 +57,13 @@ def run(args) -> int:
     if not videos:
         raise DynPoseError(f"no video found in {' '.join(map(str, args.inputs))}")
     failures: list[str] = []
+    unreadable: list[str] = []
     ok = 0
     for path in tqdm(videos, desc="pose", unit="video", disable=len(videos) < 2):
         try:
             res = load_pose_result(pose_video(path, out, config, overwrite=args.overwrite))
-        except DynPoseError as e:
-            failures.append(f"{path}: error: {e}")
+        except DynPoseError as e:  # the message names the file
+            unreadable.append(str(e))
             continue
         if res.failure_reason:
             failures.append(f"{path}: not registered: {res.failure_reason}")
@@ -71,4 +73,8 @@ def run(args) -> int:
     print(f"pose: {ok}/{len(videos)} videos registered -> {out}")
     for line in failures:
         print(f"  {line}")
-    return 0
+    # videos whose reconstruction failed are results (written, registered all false); an input that could
+    # not be read at all is a user error: report each on one line and exit 1 once the others are done
+    for line in unreadable:
+        print(f"dynpose100k pose: error: {line}", file=sys.stderr)
+    return 1 if unreadable else 0

@@ -131,11 +131,14 @@ def test_filter_cli_writes_parquet_with_reasons(tmp_path, capsys):
     write_video(vids / "static.mp4", toy("static").frames, fps=5.0)
     (vids / "broken.mp4").write_bytes(b"junk" * 100)
     out = tmp_path / "scores.parquet"
-    assert main(["filter", str(vids), "--out", str(out)]) == 0
-    df = pd.read_parquet(out).set_index("video_id")
+    assert main(["filter", str(vids), "--out", str(out)]) == 1  # the broken clip is a user error...
+    df = pd.read_parquet(out).set_index("video_id")  # ...recorded in the table with the others
     assert set(df.index) == {"good", "static", "broken"}
     assert {"video_path", "status", "score", "reasons", "sig_flow_bg", "sig_focal_median"} <= set(df.columns)
     assert df.loc["static", "status"] == "reject" and any("static_camera" in r for r in df.loc["static", "reasons"])
     assert df.loc["broken", "status"] == "error" and len(df.loc["broken", "reasons"]) == 1
-    assert "3 clips:" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "3 clips:" in captured.out
+    errors = [line for line in captured.err.splitlines() if line.startswith("dynpose100k filter: error:")]
+    assert len(errors) == 1 and "broken.mp4" in errors[0]
     assert main(["filter", str(tmp_path / "nope"), "--out", str(out)]) == 1
