@@ -145,9 +145,13 @@ def poses_from_predictor(predict: Predictor, num_frames: int, size: tuple[int, i
                     idx = rng.choice(idx, cfg.max_points, replace=False)
                 Kf = camera.make_K(fm, fm, (w - 1) / 2, (h - 1) / 2)
                 obj = s * Xja.reshape(-1, 3)[idx].astype(np.float64)
-                okp, rvec, tvec, inliers = cv2.solvePnPRansac(
-                    obj, pix[idx], Kf, None, iterationsCount=200, reprojectionError=cfg.pnp_reproj_px,
-                    confidence=0.999, flags=cv2.SOLVEPNP_SQPNP)
+                try:
+                    okp, rvec, tvec, inliers = cv2.solvePnPRansac(
+                        obj, pix[idx], Kf, None, iterationsCount=200, reprojectionError=cfg.pnp_reproj_px,
+                        confidence=0.999, flags=cv2.SOLVEPNP_SQPNP)
+                except cv2.error as e:  # degenerate point sets (e.g. a barely trained model): reject the edge
+                    log.debug("frames %d-%d: PnP failed: %s", a, j, str(e).splitlines()[-1])
+                    continue
                 ni = 0 if inliers is None else len(inliers)
                 if not okp or ni < cfg.min_inliers:
                     continue

@@ -94,3 +94,19 @@ def test_infer_pair_official_convention(tiny_video):
     r1, r2 = infer_pair(model, tiny_video.frames[0], tiny_video.frames[3], size=(48, 64))
     assert r1["pts3d"].shape == (1, 48, 64, 3) and r2["pts3d_in_other_view"].shape == (1, 48, 64, 3)
     assert r2["conf"].shape == (1, 48, 64) and bool((r2["conf"] > 1).all())
+
+
+def test_pnp_failure_leaves_frames_unregistered(tiny_video, monkeypatch):
+    """OpenCV's PnP raises on some degenerate point sets (seen with a barely trained model): the frame
+    stays unregistered and the video goes on."""
+    import cv2
+
+    gt = tiny_video.gt
+    predict, _ = _oracle(gt, np.random.default_rng(0))
+
+    def broken_pnp(*args, **kwargs):
+        raise cv2.error("(-215:Assertion failed) ++num_null_vectors_ <= 6 in function 'computeOmega'")
+
+    monkeypatch.setattr(cv2, "solvePnPRansac", broken_pnp)
+    res = poses_from_predictor(predict, gt.num_frames, gt.image_size, ModelPoseConfig(window=2))
+    assert res.registered[0] and not res.registered[1:].any()
