@@ -10,6 +10,9 @@ import numpy as np
 KINDS = ("good", "static", "cut", "zoom", "cartoon", "fisheye", "bigobject", "blur", "overlay")
 #: kinds suitable for pose estimation (moving camera, dynamic scene, perspective, one continuous shot).
 SUITABLE_KINDS = ("good",)
+#: the ordinary moving objects of every clip (all but ``bigobject``'s card) cover at most this fraction of
+#: any frame, so suitable clips keep enough static correspondences; ``bigobject`` covers > 0.5.
+MAX_DYNAMIC_FRACTION = 0.4
 #: what each kind is, for help texts and reports.
 DESCRIPTIONS = {
     "good": "moving camera, several moving objects, pinhole perspective",

@@ -17,6 +17,9 @@ from .truth import GroundTruth, SynthError, SynthVideo
 log = logging.getLogger(__name__)
 
 CAMERA_MODES = ("walk", "orbit", "pan", "handheld", "follow")
+_CHECK_WIDTH = 160  # width of the mask render that checks the moving-object coverage cap
+_CHECK_MARGIN = 0.03  # stricter cap at that width, so the full-size clip stays under the cap
+_REDRAWS = 4  # tries at drawing a population of moving objects that respects the cap
 
 
 def render(
@@ -111,10 +114,49 @@ def _shot(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, ha
         ramp = 1 + (ratio - 1) * (3 * s**2 - 2 * s**3)
         f = f * (ramp if rng.random() < 0.5 else ramp[::-1])
     K = np.stack([camera.make_K(fi, fi, (w - 1) / 2, (h - 1) / 2) for fi in f])
-    sn.populate(rng, sc, w2c, t, hard, tex_side)
+    _populate_capped(rng, sc, w2c, K, t, hard, tex_side, h, w)
     if kind == "bigobject":
         sn.big_object(rng, sc, w2c, t)
     return render_shot(sc, w2c, K, h, w, sky_seed=int(rng.integers(2**31)))
+
+
+def _coverage(sc: sn.Scene, w2c: np.ndarray, K: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Fraction of each frame covered by each moving object, ``(N, O)``, from a mask render at most
+    :data:`_CHECK_WIDTH` pixels wide."""
+    s = min(1.0, _CHECK_WIDTH / w)
+    hs, ws = max(8, round(h * s)), max(8, round(w * s))
+    Ks = K.copy()
+    Ks[:, 0, 0] *= ws / w
+    Ks[:, 1, 1] *= hs / h
+    Ks[:, 0, 2], Ks[:, 1, 2] = (ws - 1) / 2, (hs - 1) / 2
+    surface = render_shot(sc, w2c, Ks, hs, ws).surface
+    obj_of = np.array([-1] + [p.obj for p in sc.planes])[surface] + 1  # 0 = static or sky
+    n_obj = len(sc.obj_poses) + 1
+    counts = np.stack([np.bincount(o.ravel(), minlength=n_obj) for o in obj_of])
+    return counts[:, 1:] / float(hs * ws)
+
+
+def _populate_capped(rng: np.random.Generator, sc: sn.Scene, w2c: np.ndarray, K: np.ndarray, t: np.ndarray,
+                     hard: bool, tex_side: int, h: int, w: int) -> None:
+    """``populate`` the scene such that moving objects cover at most :data:`kinds.MAX_DYNAMIC_FRACTION` of
+    every frame: redraw the whole population a few times, then drop the objects covering most of the
+    violating frames one by one. Deterministic from ``rng``; draws nothing extra when the first try fits."""
+    cap = kd.MAX_DYNAMIC_FRACTION - (_CHECK_MARGIN if w > _CHECK_WIDTH else 0.0)
+    n_planes, n_tex, n_obj = len(sc.planes), len(sc.textures), len(sc.obj_poses)
+    for _ in range(_REDRAWS):
+        del sc.planes[n_planes:], sc.textures[n_tex:], sc.obj_poses[n_obj:]
+        sn.populate(rng, sc, w2c, t, hard, tex_side)
+        cover = _coverage(sc, w2c, K, h, w)
+        if cover.sum(1).max() <= cap:
+            return
+    while True:
+        share = cover[cover.sum(1) > cap][:, n_obj:].sum(0)
+        if not share.any():  # nothing left to drop (or no violation)
+            break
+        worst = n_obj + int(np.argmax(share))
+        sc.planes[n_planes:] = [p for p in sc.planes[n_planes:] if p.obj != worst]
+        cover = _coverage(sc, w2c, K, h, w)
+    log.debug("moving-object coverage capped by dropping objects; max now %.2f", cover.sum(1).max())
 
 
 def _correspondences(shot: Shot, rng: np.random.Generator, pairs: int, per_pair: int, offset: int):

@@ -299,5 +299,5 @@ def big_object(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarr
     right = np.stack([-fwd[:, 2], np.zeros(len(t)), fwd[:, 0]], 1)
     pos = c2w[:, :3, 3] * np.array([1, 0, 1]) + fwd * dist + right * sway[:, None]
     yaw = np.arctan2(fwd[:, 0], fwd[:, 2]) + 0.2 * np.sin(2 * np.pi * 0.2 * t)
-    w, h = rng.uniform(1.0, 1.2) * dist, rng.uniform(0.6, 0.7) * dist
+    w, h = rng.uniform(1.15, 1.3) * dist, rng.uniform(0.68, 0.76) * dist
     add_billboard(sc, rng, (w, h), camera.make_w2c(_rot_y(yaw), pos), lift=max(0.0, -c2w[0, 1, 3] - h / 2))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from dynpose100k import camera
-from dynpose100k.synth import KINDS, SUITABLE_KINDS, SynthError, load_gt, render, save_gt
+from dynpose100k.synth import KINDS, MAX_DYNAMIC_FRACTION, SUITABLE_KINDS, SynthError, load_gt, render, save_gt
 
 SMALL = dict(height=96, width=160, duration=1.5)
 
@@ -69,6 +69,20 @@ def test_kind_shapes_and_properties(kind):
         assert np.mean(g.dynamic_mask.mean(axis=(1, 2)) > 0.5) > 0.8
     elif kind != "cut":
         assert len(g.corr_i) >= 200
+
+
+@pytest.mark.parametrize("seed,hard", [(0, True), (2, True), (6, True), (0, False), (4, False)])
+def test_moving_objects_respect_coverage_cap(seed, hard):
+    """Uncapped, these hard seeds drew objects covering 0.54-1.0 of some frame at this size."""
+    v = render("good", seed, height=72, width=128, duration=2.0, hard=hard)
+    cover = v.gt.dynamic_mask.mean(axis=(1, 2))
+    assert cover.max() <= MAX_DYNAMIC_FRACTION and cover.max() > 0.0
+
+
+def test_hard_bigobject_stays_above_cap():
+    """The failure card stays clearly above the cap, also for a hard seed whose card is far and small."""
+    cover = render("bigobject", 3, height=72, width=128, duration=2.0, hard=True).gt.dynamic_mask.mean(axis=(1, 2))
+    assert np.mean(cover > 0.5) > 0.8 and cover.min() > MAX_DYNAMIC_FRACTION
 
 
 def test_hard_mode_renders_every_kind():
