@@ -37,6 +37,8 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 __all__ = [
     "IMAGE_EXTS",
+    "VIDEO_EXTS",
+    "expand_inputs",
     "VideoInfo",
     "Clip",
     "parse_timestamp",
@@ -50,6 +52,9 @@ logger = logging.getLogger(__name__)
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 """File extensions read from a frames folder."""
+
+VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+"""Video file extensions picked up when a folder of videos is given."""
 
 Timestamp = float | str | None
 
@@ -142,6 +147,19 @@ def _read_bgr(path: Path) -> np.ndarray:
     if bgr is None:
         raise _fail(path, "unreadable or corrupt image")
     return bgr
+
+
+def expand_inputs(inputs: Iterable[Path | str]) -> list[Path]:
+    """Clips named on a command line: a folder holding images is one clip (a frames folder); any other folder
+    expands to the videos directly inside it (sorted); other paths are kept as given, so a missing or broken
+    one fails later with its own reason while the rest of the batch goes on."""
+    out: list[Path] = []
+    for p in map(Path, inputs):
+        if p.is_dir() and not any(f.suffix.lower() in IMAGE_EXTS for f in p.iterdir()):
+            out += sorted(f for f in p.iterdir() if f.suffix.lower() in VIDEO_EXTS and f.is_file())
+        else:
+            out.append(p)
+    return out
 
 
 def _check_exists(path: Path) -> None:

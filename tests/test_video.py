@@ -184,3 +184,17 @@ def test_bad_inputs_raise_one_line(mp4_30fps, tmp_path):
                 list(iter_frames(path))
     assert len(load_clip(one, min_frames=1)) == 1
     assert probe(tmp_path / "cut_early.mp4").num_frames == 60  # opens fine, fails only when decoding
+
+
+def test_expand_inputs_frames_folders_video_folders_and_missing(tmp_path):
+    from dynpose100k.video import expand_inputs
+
+    vids = tmp_path / "vids"
+    vids.mkdir()
+    for name in ("b.mp4", "a.MOV", "notes.txt"):
+        (vids / name).write_bytes(b"x")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "000.png").write_bytes(b"x")
+    missing = tmp_path / "missing.mp4"
+    assert expand_inputs([vids, frames, missing]) == [vids / "a.MOV", vids / "b.mp4", frames, missing]

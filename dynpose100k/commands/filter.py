@@ -21,11 +21,10 @@ EXAMPLES = """
   dynpose100k filter clip.mp4 --out scores.parquet --model my_model.json --vlm-path models/llava-tiny
   dynpose100k filter videos/ --out scores.parquet --vlm-url http://127.0.0.1:8000 --vlm-model qwen2-vl
 """
-VIDEO_EXT = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 
 
 def add_arguments(p):
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="video files or folders of videos")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="video files, frame folders or folders of videos")
     p.add_argument("--out", type=Path, required=True, help="parquet file to write (one row per clip)")
     p.add_argument("--model", type=Path, help="fusion-model JSON (default: the packaged model)")
     p.add_argument("--threshold", type=float, help="operating threshold on the score (default: the model's)")
@@ -40,13 +39,11 @@ def add_arguments(p):
 
 
 def _collect(inputs: list[Path]) -> list[Path]:
-    paths = []
-    for p in inputs:
-        if p.is_dir():
-            paths += sorted(q for q in p.iterdir() if q.suffix.lower() in VIDEO_EXT)
-        elif p.exists():
-            paths.append(p)
-        else:
+    from ..video import expand_inputs
+
+    paths = expand_inputs(inputs)
+    for p in paths:
+        if not p.exists():
             raise DynPoseError(f"{p}: no such file or folder")
     if not paths:
         raise DynPoseError(f"no videos found in {', '.join(map(str, inputs))}")

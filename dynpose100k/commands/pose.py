@@ -17,7 +17,6 @@ INPUT is a video file, a folder of frames (*.jpg/*.png), or a folder of videos. 
 recomputes). Poses are world-to-camera 4x4 (OpenCV axes), K in pixels of the decoded frames.
 """
 
-VIDEO_EXTS = (".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v")
 log = logging.getLogger(__name__)
 
 
@@ -32,24 +31,12 @@ def add_arguments(p):
     p.add_argument("--overwrite", action="store_true", help="recompute existing results")
 
 
-def expand_inputs(inputs: list[Path]) -> list[Path]:
-    """Video files and frame folders from ``inputs``; a folder without images expands to its videos."""
-    from ..video import IMAGE_EXTS
-
-    out: list[Path] = []
-    for p in inputs:
-        if p.is_dir() and not any(f.suffix.lower() in IMAGE_EXTS for f in p.iterdir()):
-            out += sorted(f for f in p.iterdir() if f.suffix.lower() in VIDEO_EXTS)
-        else:
-            out.append(p)
-    return out
-
-
 def run(args) -> int:
     from tqdm import tqdm
 
     from ..errors import DynPoseError
     from ..pose import get_preset, load_pose_result, pose_video
+    from ..video import expand_inputs
 
     config = get_preset(args.preset, fps=args.fps, short_side=args.short_side)
     out = args.out or Path("outputs") / f"poses-{config.preset}"

@@ -20,9 +20,6 @@ Appends to an existing dataset folder with new shard numbers; videos already in 
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTS = (".mp4", ".mkv", ".mov", ".avi", ".webm")
-
-
 def add_arguments(p):
     p.add_argument("poses", type=Path, help="folder of pose results (<poses>/<video_id>/poses.npz ...)")
     p.add_argument("--out", type=Path, required=True, help="dataset folder to create or append to")
@@ -37,6 +34,8 @@ def add_arguments(p):
 def _find_video(videos: Path | None, video_id: str) -> Path | None:
     if videos is None:
         return None
+    from ..video import VIDEO_EXTS
+
     for ext in VIDEO_EXTS:
         if (videos / f"{video_id}{ext}").is_file():
             return videos / f"{video_id}{ext}"

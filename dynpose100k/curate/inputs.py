@@ -30,12 +30,12 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from ..errors import DynPoseError
+from ..video import VIDEO_EXTS
 
-__all__ = ["WorkItem", "InputError", "VIDEO_EXTENSIONS", "resolve_inputs", "read_panda_csv", "index_video_root"]
+__all__ = ["WorkItem", "InputError", "resolve_inputs", "read_panda_csv", "index_video_root"]
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 _WINDOW_TOL_S = 0.05
 
 
@@ -66,7 +66,7 @@ def _safe_id(text: str) -> str:
 
 
 def _video_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTS and p.is_file())
 
 
 def _file_items(paths: list[Path]) -> list[WorkItem]:
@@ -95,7 +95,7 @@ def index_video_root(root: Path) -> dict[str, list[tuple[Path, tuple[float, floa
 
     index: dict[str, list] = {}
     for sidecar in sorted(Path(root).rglob("*.json")):
-        video = next((sidecar.with_suffix(e) for e in VIDEO_EXTENSIONS if sidecar.with_suffix(e).is_file()), None)
+        video = next((sidecar.with_suffix(e) for e in VIDEO_EXTS if sidecar.with_suffix(e).is_file()), None)
         if video is None:
             continue
         try:
