@@ -73,6 +73,14 @@ class PoseConfig:
     keyframe_step: int = 4
     """Every ``keyframe_step``-th frame is a keyframe; keyframes are reconstructed first, the other frames
     are then registered by PnP and everything is refined by one final bundle adjustment."""
+    focal_starts: tuple[float, ...] = (1.2, 0.85, 0.6)
+    """Starting focals tried, in this order, when the self-calibrated start explains too little, as multiples
+    of the long image side (about 45, 61 and 80 degrees across it); see
+    :func:`dynpose100k.pose.sfm.reconstruct`."""
+    focal_accept_support: float = 0.6
+    """A start is accepted when its map keeps at least this fraction of all static-track observations
+    (within ``max_reproj_px_720p``); on the synthetic set a wrong focal keeps 0.2-0.59, a right one
+    0.7-0.97 on suitable clips (hard clips with poor masks can stay lower whatever the start)."""
     camera_model: str = "SIMPLE_PINHOLE"
     """COLMAP camera model of the ONE camera shared by all frames: ``SIMPLE_PINHOLE`` (focal; principal
     point fixed at the centre) so ``K`` alone projects exactly, or ``SIMPLE_RADIAL`` (adds ``k1``, kept in

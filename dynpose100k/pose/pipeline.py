@@ -120,7 +120,7 @@ def estimate_poses(
 
     t = time.perf_counter()
     try:
-        sfm = reconstruct(static, (H, W), config)
+        sfm = reconstruct(static, (H, W), config, final_ba=not config.pose_check)
         if config.pose_check and not sfm.failure_reason:
             # second pass: Sampson evidence under the reconstructed cameras (exact epipolar geometry, no
             # degenerate robust fit that can absorb a large mover), then refine on the cleaner static set

@@ -2,17 +2,20 @@
 pycolmap bundle adjustment with ONE shared camera.
 
 Camera model: COLMAP ``SIMPLE_PINHOLE`` by default (one focal ``f``, principal point at the image centre;
-``SIMPLE_RADIAL`` adds ``k1``), ONE camera shared by all frames of a video; the focal is initialised by
-self-calibration from fundamental matrices (equal singular values of ``K^T F K``) and refined by bundle
-adjustment (the principal point stays at the image centre). Robust loss: Cauchy (``PoseConfig.ba_loss``).
+``SIMPLE_RADIAL`` adds ``k1``), ONE camera shared by all frames of a video; the focal starts from
+self-calibration (equal singular values of ``K^T F K``) and from a prior, the better reconstruction is
+kept, and bundle adjustment refines it (the principal point stays at the image centre). Robust loss:
+Cauchy (``PoseConfig.ba_loss``).
 
 Steps: (1) keyframes every ``keyframe_step`` frames; (2) initial pair = a keyframe and a later frame with
 enough parallax, relative pose from the essential matrix; (3) keyframes registered one by one by PnP
 (``cv2.solvePnPRansac``), then any frame when no keyframe can be; new points triangulated (widest
-baseline); bundle adjustment whenever the registered set grew by half; when PnP stalls (new tracks not
+baseline); bundle adjustment whenever the adjusted set grew by half (every registered frame while the map
+is young, later the keyframes, with motion-only refinement of the frames between); when PnP stalls (new tracks not
 yet triangulated), the next frame is bridged by two-view geometry with its registered neighbour, scale from
 shared 3D points; (4) all other frames registered by PnP; (5) remaining tracks triangulated; (6) final
-bundle adjustment, observations above ``max_reproj_px_720p`` dropped, refined once more.
+bundle adjustment over every frame, observations above ``max_reproj_px_720p`` dropped, adjusted again if
+that dropped over 1% of them.
 Inside, poses are ``w2c`` and pixels follow the project's convention (pixel centres at integers); the
 +0.5 shift to COLMAP's convention happens only when building the pycolmap reconstruction.
 """
@@ -20,6 +23,7 @@ Inside, poses are ``w2c`` and pixels follow the project's convention (pixel cent
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import cv2
@@ -35,6 +39,10 @@ __all__ = ["SfmResult", "reconstruct", "refine", "estimate_focal"]
 
 INIT_PARALLAX_DEG = 2.0
 """Median parallax (degrees) that ends the search for the initial pair."""
+
+FULL_BA_MAX_FRAMES = 40
+"""Up to this many registered frames, incremental bundle adjustments include every registered frame (a
+young map needs all the support it has); beyond it, the keyframes (see :meth:`_State.adjust`)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,9 @@ class _State:
         self.X = np.full((M, 3), np.nan)
         self.use = np.zeros((N, M), bool)  # observation used by the reconstruction
         self.thr = config.max_reproj_px_720p * hw[0] / 720.0
+        step = max(1, config.keyframe_step)
+        self.is_kf = np.zeros(N, bool)
+        self.is_kf[np.r_[np.arange(0, N, step), N - 1] if N else []] = True
 
     @property
     def K(self) -> np.ndarray:
@@ -126,6 +137,17 @@ class _State:
         self.use[n, ids[good]] = True
         log.debug("frame %d: PnP %d of %d inliers", n, int(good.sum()), len(ids))
         return True
+
+    def repose(self, frames: np.ndarray) -> None:
+        """Motion-only refinement (Levenberg-Marquardt from the current pose) of registered ``frames``
+        against their used observations of the current points; frames with too few keep their pose."""
+        for n in frames:
+            ids = np.flatnonzero(self.use[n] & self.has3d())
+            if len(ids) < self.config.min_pnp_inliers:
+                continue
+            rvec, tvec = cv2.Rodrigues(self.R[n])[0], self.t[n].reshape(3, 1).copy()
+            rvec, tvec = cv2.solvePnPRefineLM(self.X[ids], self.uv[n, ids], self.K, self.dist, rvec, tvec)
+            self.R[n], self.t[n] = cv2.Rodrigues(rvec)[0], tvec.ravel()
 
     def bridge(self, n: int) -> bool:
         """Register frame ``n`` from 2D-2D geometry with its nearest registered frame ``r`` (structure-less
@@ -228,9 +250,41 @@ class _State:
         self.use[:, few] = False
 
     # --- bundle adjustment ----------------------------------------------------------------------
-    def bundle_adjust(self, refine_intrinsics: bool, iters: int = 50) -> float:
-        """pycolmap bundle adjustment over registered frames and used observations; returns the mean
-        reprojection error (px)."""
+    def adjust(self, refine_intrinsics: bool, iters: int, full: bool = False) -> float:
+        """Bundle adjustment, then outlier pruning; returns the mean reprojection error (px) of the used
+        observations, over every registered frame (``full``) or :meth:`ba_frames`; the other registered frames follow
+        by motion-only refinement against the adjusted points (video frames between keyframes add little
+        to the structure and most of the cost)."""
+        ba = self.reg if full else self.ba_frames()
+        self.bundle_adjust(refine_intrinsics, iters, frames=np.flatnonzero(ba))
+        self.repose(np.flatnonzero(self.reg & ~ba))
+        self.prune()
+        return self.mean_error()
+
+    def ba_frames(self) -> np.ndarray:
+        """``(N,)`` bool: the frames of an incremental bundle adjustment: every registered frame while there
+        are at most :data:`FULL_BA_MAX_FRAMES`, else the registered keyframes and registered frames with no
+        registered keyframe within half a keyframe step."""
+        N = len(self.reg)
+        if self.reg.sum() <= FULL_BA_MAX_FRAMES:
+            return self.reg.copy()
+        half = max(1, self.config.keyframe_step) // 2
+        kf_reg = self.reg & self.is_kf
+        idx = np.arange(N)
+        near_kf = np.zeros(N, bool)
+        for d in range(-half, half + 1):
+            near_kf |= np.roll(kf_reg, d) & (idx - d >= 0) & (idx - d < N)
+        return self.reg & (self.is_kf | ~near_kf)
+
+    def mean_error(self) -> float:
+        """Mean reprojection error (px) over the used observations of points; NaN when there are none."""
+        errs = [self._err(n, np.flatnonzero(self.use[n] & self.has3d()))[0] for n in np.flatnonzero(self.reg)]
+        errs = np.concatenate(errs) if errs else np.zeros(0)
+        return float(errs.mean()) if len(errs) else float("nan")
+
+    def bundle_adjust(self, refine_intrinsics: bool, iters: int = 50, frames: np.ndarray | None = None) -> float:
+        """pycolmap bundle adjustment over registered ``frames`` (default: all registered) and their used
+        observations of points seen at least twice among them; returns the mean reprojection error (px)."""
         import pycolmap
 
         pycolmap.logging.minloglevel = 2
@@ -240,8 +294,8 @@ class _State:
         p[1:3] += 0.5
         camera = pycolmap.Camera(model=self.config.camera_model, width=W, height=H, params=_to_model(self.config.camera_model, p), camera_id=1)
         rec.add_camera_with_trivial_rig(camera)
-        pts = np.flatnonzero(self.has3d() & (self.use.sum(0) >= 2))
-        frames = np.flatnonzero(self.reg)
+        frames = np.flatnonzero(self.reg) if frames is None else np.asarray(frames)
+        pts = np.flatnonzero(self.has3d() & (self.use[frames].sum(0) >= 2))
         col = {}
         for n in frames:
             ids = pts[self.use[n, pts]]
@@ -270,7 +324,10 @@ class _State:
         for n in frames:
             cfg.add_image(int(n) + 1)
         cfg.fix_gauge(pycolmap.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
-        pycolmap.create_default_bundle_adjuster(opts, cfg, rec).solve()
+        t0 = time.perf_counter()
+        summary = pycolmap.create_default_bundle_adjuster(opts, cfg, rec).solve()
+        log.debug("BA: %d frames, %d points, %d observations, %s, %.2f s", len(frames), len(pts),
+                  sum(len(c) for c in col.values()), summary.brief_report(), time.perf_counter() - t0)
         for n in frames:
             M = rec.image(int(n) + 1).cam_from_world().matrix()
             self.R[n], self.t[n] = M[:, :3], M[:, 3]
@@ -358,18 +415,61 @@ def _init_pair(st: _State, kf: np.ndarray, max_gap: int) -> bool:
     return st.triangulate(np.array([a, b])) >= 20
 
 
-def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) -> SfmResult:
-    """Reconstruct cameras from static tracks ``uv`` ``(N, M, 2)`` (NaN = unobserved) of frames ``hw``."""
+def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_ba: bool = True) -> SfmResult:
+    """Reconstruct cameras from static tracks ``uv`` ``(N, M, 2)`` (NaN = unobserved) of frames ``hw``.
+
+    Self-calibration from fundamental matrices is ill-conditioned (near-planar scenes, short baselines,
+    forward motion) and a start more than about 30% from the true focal can stall registration or converge
+    to a wrong map, which explains far fewer of the observations. So the reconstruction starts from
+    self-calibration (clipped to a plausible field of view); when its map keeps less than
+    ``config.focal_accept_support`` of all static observations, the starts ``config.focal_starts``
+    (multiples of ``max(H, W)``; those within 15% of a tried one skipped) are tried in turn until one
+    reaches it, and the map with the most support wins. ``final_ba``: end with a bundle adjustment over
+    every frame (False: over the keyframes, when a :func:`refine` pass follows).
+    """
     N, M = uv.shape[:2]
-    kf = np.unique(np.r_[np.arange(0, N, max(1, config.keyframe_step)), N - 1])
     step = max(1, config.keyframe_step)
     pairs = [(i, min(i + 2 * step, N - 1)) for i in range(0, max(N - 2 * step, 1), step)]
-    # self-calibration is noisy on short baselines: keep it within a plausible field of view (~28-90 deg
-    # horizontally for landscape frames); bundle adjustment refines the focal from there
-    f0 = float(np.clip(estimate_focal(uv, hw, pairs[:: max(1, len(pairs) // 12)]), 0.5 * max(hw), 2.0 * max(hw)))
-    st = _State(uv, hw, f0, config)
+    # keep self-calibration within a plausible field of view (~28-90 deg horizontally for landscape frames)
+    f_self = float(np.clip(estimate_focal(uv, hw, pairs[:: max(1, len(pairs) // 12)]), 0.5 * max(hw), 2.0 * max(hw)))
+    tried: list[float] = []
+    best: tuple[float, _State] | None = None
+    reason = "too few static tracks with parallax to initialise"
+    for f0 in [f_self] + [g * max(hw) for g in config.focal_starts]:
+        if any(abs(np.log(f0 / f)) < np.log(1.15) for f in tried):
+            continue
+        tried.append(f0)
+        st = _State(uv, hw, f0, config)
+        out = _incremental(st)
+        if isinstance(out, str):
+            reason = out
+            log.debug("start focal %.1f: %s", f0, out)
+            continue
+        for n in np.flatnonzero(~st.reg):
+            st.pnp(n) or st.bridge(n)
+        support = float(st.use.sum() / max(1, st.seen.sum()))
+        log.debug("start focal %.1f: %d registered, support %.3f", f0, int(st.reg.sum()), support)
+        if best is None or support > best[0]:
+            best = (support, st)
+        if support >= config.focal_accept_support:
+            break
+    if best is None:
+        return _failed(_State(uv, hw, f_self, config), reason)
+    return _finish(best[1], full=final_ba)
+
+
+def _incremental(st: _State) -> float | str:
+    """Keyframe-first incremental reconstruction from the initial pair; returns the mean reprojection error
+    (px) after a bundle adjustment with the focal refined, or the reason it failed. Bundle adjustments run on
+    the registered keyframes (plus registered frames with no keyframe near); the other registered frames
+    follow by motion-only refinement against the adjusted points."""
+    config = st.config
+    N, M = st.uv.shape[:2]
+    step = max(1, config.keyframe_step)
+    kf = np.flatnonzero(st.is_kf)
     if N < 2 or M < 20 or not _init_pair(st, kf, max_gap=4 * step):
-        return _failed(st, "too few static tracks with parallax to initialise")
+        return "too few static tracks with parallax to initialise"
+
     st.bundle_adjust(refine_intrinsics=False)
     # keyframes first; when none of them can be registered (short tracks), every frame becomes a candidate
     cands, last_ba = kf, 2
@@ -390,24 +490,18 @@ def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) -> SfmR
             for n in sorted({regs.min() - 1, regs.max() + 1} & set(todo.tolist()), key=lambda n: -counts[todo == n][0]):
                 if st.bridge(n):
                     st.triangulate(np.flatnonzero(st.reg))
-                    st.bundle_adjust(refine_intrinsics=False, iters=10)
-                    st.prune()
+                    st.adjust(False, 10)
                     done = True
                     break
         if not done:
             break
-        nreg = int(st.reg.sum())
-        if nreg >= max(last_ba + 3, 1.5 * last_ba):
-            last_ba = nreg
-            st.bundle_adjust(refine_intrinsics=nreg >= 6, iters=30)
-            st.prune()
+        nba = int(st.ba_frames().sum())
+        if nba >= max(last_ba + 3, 1.5 * last_ba):
+            last_ba = nba
+            st.adjust(nba >= 6, 30)
     if st.reg.sum() < 2:
-        return _failed(st, "registration failed")
-    st.bundle_adjust(refine_intrinsics=True)
-    st.prune()
-    for n in np.flatnonzero(~st.reg):
-        st.pnp(n) or st.bridge(n)
-    return _finish(st)
+        return "registration failed"
+    return st.adjust(True, 50)
 
 
 def refine(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, init: SfmResult) -> SfmResult:
@@ -424,16 +518,19 @@ def refine(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, init: SfmRes
     st.X[init.track_ids[keep]] = init.points3d[keep]
     st.use[:, init.track_ids[keep]] = init.obs[:, keep] & st.seen[:, init.track_ids[keep]]
     st.prune()
-    return _finish(st)
+    return _finish(st, full=True)
 
 
-def _finish(st: _State) -> SfmResult:
-    """Triangulate what is left, bundle-adjust, drop outliers, refine, and package the result."""
+def _finish(st: _State, full: bool) -> SfmResult:
+    """Triangulate what is left, bundle-adjust (``full``: every registered frame; else keyframes, see
+    :meth:`_State.adjust`), drop outliers, adjust again if that dropped over 1% of the observations, and
+    package the result."""
     N = len(st.reg)
     st.triangulate(np.arange(N))
-    st.bundle_adjust(refine_intrinsics=True)
-    st.prune()
-    err = st.bundle_adjust(refine_intrinsics=True, iters=20)
+    n_obs = int(st.use.sum())
+    err = st.adjust(True, 50, full)
+    if st.use.sum() < 0.99 * n_obs:
+        err = st.adjust(True, 20, full)
     keep = st.has3d() & (st.use.sum(0) >= 2)
     w2c = cam.make_w2c(st.R, st.t)
     w2c[~st.reg] = np.eye(4)

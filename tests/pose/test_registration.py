@@ -56,3 +56,34 @@ def test_bridge_needs_map_confirmation():
     st = state(True)  # a map that contradicts the frame (wrong depths) -> refused
     st.X[:, 2] *= rng.uniform(0.3, 3.0, len(X))
     assert not st.bridge(2) and not st.reg[2]
+
+
+def _static_tracks_of(v):
+    from dynpose100k.pose.masking import motion_evidence, pixel_masks
+    from dynpose100k.pose.pipeline import static_tracks
+
+    cfg = PoseConfig()
+    hw = v.frames.shape[1:3]
+    uv = track_video(v.frames, cfg)
+    ev = motion_evidence(uv, hw, cfg)
+    dyn = ~(ev.score <= cfg.dynamic_score)
+    return static_tracks(uv, dyn, pixel_masks(v.frames, uv, dyn, ev, cfg, None), hw, cfg.min_track_len), hw
+
+
+def test_wrong_self_calibration_is_outvoted(monkeypatch):
+    """A self-calibrated focal far below the truth (as on near-planar scenes) can stall registration; the
+    prior start must win then, and the focal end near the truth."""
+    from dynpose100k.pose import sfm
+    from dynpose100k.synth import render
+
+    v = render("good", 100, height=360, width=640, fps=12.0, duration=10.0, pairs=0)
+    uv, hw = _static_tracks_of(v)
+    f_true = v.gt.K[0, 0, 0]
+    monkeypatch.setattr(sfm, "estimate_focal", lambda *a: 0.4 * f_true)
+    # the low start alone
+    alone = sfm.reconstruct(uv, hw, PoseConfig(focal_starts=()))
+    both = sfm.reconstruct(uv, hw, PoseConfig())
+    print(alone.registered.mean(), alone.K[0, 0] / f_true, both.registered.mean(), both.K[0, 0] / f_true)
+    assert both.registered.mean() >= 0.9
+    assert abs(both.K[0, 0] / f_true - 1) < 0.08
+    assert alone.registered.mean() < 0.5 or abs(alone.K[0, 0] / f_true - 1) > 0.2
