@@ -4,7 +4,8 @@ Score: one detector per failure mode of the training pool (suitable clips agains
 each gradient-boosted decision stumps (logistic loss, Newton leaf values, shrinkage): an additive model whose
 terms are one-signal steps ("zoom_rate > 0.21: -0.3"). A clip is as suitable as its weakest detector says:
 the score is the sigmoid of the lowest detector logit, and a low score names the failure mode it looks like.
-Without kind labels there is a single detector (suitable against everything else).
+Without kind labels there is a single detector (suitable against everything else). Each shipped detector is
+the average of its cross-validation fold models, the models whose out-of-fold scores set the threshold.
 Rules are one-signal thresholds (each names its reason) set from the suitable training clips with a
 margin, so they only fire far outside what a suitable clip looks like.
 """
@@ -111,11 +112,13 @@ class FilterModel:
         """Per-detector, per-feature summed stump values (D, N, F), detectors in ``bases`` order."""
         col = {f: i for i, f in enumerate(self.features)}
         det = {d: i for i, d in enumerate(self.bases)}
-        T = np.zeros((len(det),) + X.shape)
-        for st in self.stumps:
-            j = col[st.signal]
-            T[det[st.detector], :, j] += np.where(X[:, j] <= st.threshold, st.left, st.right)
-        return T
+        di = np.array([det[st.detector] for st in self.stumps], dtype=int)
+        ci = np.array([col[st.signal] for st in self.stumps], dtype=int)
+        thr, lv, rv = (np.array([getattr(st, a) for st in self.stumps], dtype=np.float64)
+                       for a in ("threshold", "left", "right"))
+        T = np.zeros((len(det), len(self.features), len(X)))
+        np.add.at(T, (di, ci), np.where(X[:, ci] <= thr, lv, rv).T)
+        return T.transpose(0, 2, 1)
 
     def _logits(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         T = self._terms(X)
@@ -183,23 +186,24 @@ def fit_stumps(X: np.ndarray, y: np.ndarray, rounds: int, lr: float = 0.1, l2: f
     F = np.full(n, base)
     qs = np.linspace(0.03, 0.97, n_thresholds)
     thr = [_midpoints(X[:, j], np.unique(np.quantile(X[:, j], qs))) for j in range(d)]
-    left = [X[:, j][None, :] <= thr[j][:, None] for j in range(d)]  # (T_j, N) each
+    col = np.concatenate([np.full(len(t), j) for j, t in enumerate(thr)])  # all candidate splits, column-major
+    cut = np.concatenate(thr)
+    left = X[:, col].T <= cut[:, None]  # (splits, N)
+    leftf = left.astype(np.float64)
+    nl = left.sum(1)
+    allowed = (nl >= min_leaf) & (n - nl >= min_leaf)
     stumps = []
     for _ in range(rounds):
         p = 1.0 / (1.0 + np.exp(-F))
         g, h = p - y, p * (1 - p)
-        best = (-np.inf, 0, 0)
-        for j in range(d):
-            GL, HL, nl = left[j] @ g, left[j] @ h, left[j].sum(1)
-            GR, HR = g.sum() - GL, h.sum() - HL
-            gain = np.where((nl >= min_leaf) & (n - nl >= min_leaf), GL**2 / (HL + l2) + GR**2 / (HR + l2), -np.inf)
-            t = int(np.argmax(gain))
-            if gain[t] > best[0]:
-                best = (gain[t], j, t)
-        _, j, t = best
-        L = left[j][t]
+        GL, HL = leftf @ g, leftf @ h
+        GR, HR = g.sum() - GL, h.sum() - HL
+        gain = np.where(allowed, GL**2 / (HL + l2) + GR**2 / (HR + l2), -np.inf)
+        s = int(np.argmax(gain))  # first best split, in column order
+        j = int(col[s])
+        L = left[s]
         vl, vr = -lr * g[L].sum() / (h[L].sum() + l2), -lr * g[~L].sum() / (h[~L].sum() + l2)
-        stumps.append((j, float(thr[j][t]), float(vl), float(vr)))
+        stumps.append((j, float(cut[s]), float(vl), float(vr)))
         F += np.where(L, vl, vr)
     return base, stumps
 
@@ -238,7 +242,8 @@ def _precision_recall(score: np.ndarray, y: np.ndarray, prevalence: float):
 
 def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], target_precision: float = 0.9,
               prevalence: float | None = None, rounds_grid: tuple[int, ...] = (100, 200, 400), lr: float = 0.1,
-              folds: int = 5, seed: int = 0, info: dict | None = None, kinds=None) -> FilterModel:
+              folds: int = 5, seed: int = 0, info: dict | None = None, kinds=None,
+              bagged: bool = True) -> FilterModel:
     """Fit rules, the detectors of the score and its operating threshold on labelled signal dicts.
 
     ``kinds``: the failure kind of each clip (ignored for suitable ones); one detector per kind, or a single
@@ -248,7 +253,10 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
     the out-of-fold scores: the lowest threshold whose precision reaches ``target_precision`` (highest
     recall), else the threshold of best F1. ``prevalence`` (fraction of suitable clips where the filter will
     run, e.g. 0.09 for Internet video; default: the training fraction) re-weights precision so a training set
-    rich in positives does not flatter it.
+    rich in positives does not flatter it. ``bagged``: the shipped detectors are the average of the ``folds``
+    cross-validation models (each fitted on (folds-1)/folds of the pool), so the scores it gives new clips are
+    distributed like the out-of-fold scores the threshold was chosen on; a refit on the whole pool would be
+    more confident than those, and the threshold optimistic for it.
     """
     from ..metrics import average_precision
 
@@ -269,9 +277,11 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
         return {d: fit_stumps(X[mask & (y | (group == d))], y[mask & (y | (group == d))], rounds, lr) for d in names}
 
     oof = {r: np.full(len(y), np.inf) for r in rounds_grid}
+    fold_models = []
     for k in range(folds):
         tr = fold != k
-        for base, stumps in fit_all(tr, max(rounds_grid)).values():
+        fold_models.append(fit_all(tr, max(rounds_grid)))
+        for base, stumps in fold_models[-1].values():
             for r in rounds_grid:
                 oof[r][~tr] = np.minimum(oof[r][~tr], _predict(base, stumps[:r], X[~tr]))
     rounds = max(rounds_grid, key=lambda r: average_precision(oof[r], y))
@@ -279,10 +289,15 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
     p, r, t = _precision_recall(np.where(passed, prob, 0.0), y, prevalence)
     ok = np.flatnonzero((p >= target_precision) & (t > 0))
     k = ok[np.argmax(r[ok])] if len(ok) else int(np.argmax(2 * p * r / np.maximum(p + r, 1e-9)))
-    fitted = fit_all(np.ones(len(y), bool), rounds)
+    if bagged:  # the average of the fold models: scored like the out-of-fold scores the threshold came from
+        fitted = {d: (np.mean([fm[d][0] for fm in fold_models]),
+                      [(j, t_, vl / folds, vr / folds) for fm in fold_models for j, t_, vl, vr in fm[d][1][:rounds]])
+                  for d in names}
+    else:
+        fitted = fit_all(np.ones(len(y), bool), rounds)
     info = dict(info or {})
     info.update(num_clips=int(len(y)), num_suitable=int(y.sum()), target_precision=target_precision,
-                prevalence=prevalence, rounds=rounds, lr=lr, cv_folds=folds,
+                prevalence=prevalence, rounds=rounds, lr=lr, cv_folds=folds, bagged=bagged,
                 cv_ap_score=average_precision(oof[rounds], y), cv_precision=float(p[k]), cv_recall=float(r[k]))
     merged: dict[tuple[str, int, float], np.ndarray] = {}  # the model is additive: sum repeated splits
     for d, (_, st) in fitted.items():

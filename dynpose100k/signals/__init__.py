@@ -15,21 +15,23 @@ import cv2
 import numpy as np
 
 from .content import content_signals
-from .flow import dense_flows, flow_signals
+from .flow import center_ring_signals, dense_flows, flow_signals, shot_block_signals
 from .geometry import dynamic_signals, geometry_signals, line_bow_signals
-from .tracks import track_points, track_signals
+from .tracks import persistence_signals, track_points, track_signals
 
 log = logging.getLogger(__name__)
 
 #: Signal names per group, in the order of the paper's ablation (content classifier first).
 SIGNAL_GROUPS: dict[str, tuple[str, ...]] = {
     "content": ("color_count", "palette_cover", "dark_line_frac", "flat_frac", "flat_saturation", "edge_density", "static_edge_frac",
-                "sharpness_median", "sharpness_p90", "palette_cover_norm"),
-    "flow": ("flow_mean", "flow_bg", "flow_peak_ratio", "flow_residual_peak", "frame_diff_peak", "hist_jump"),
-    "tracking": ("track_drop_max", "track_survival", "track_motion", "track_still_frac"),
-    "masking": ("dynamic_frac", "dynamic_frac_p90", "epipolar_inliers"),
-    "focal": ("focal_median", "focal_logstd", "focal_fail_frac", "zoom_rate", "zoom_total", "zoom_fit"),
-    "distortion": ("distortion_k", "distortion_gain", "line_bow", "line_bow_frac"),
+                "sharpness_median", "sharpness_p90", "palette_cover_norm", "flat_level_gaps"),
+    "flow": ("flow_mean", "flow_bg", "flow_peak_ratio", "flow_residual_peak", "frame_diff_peak", "hist_jump",
+             "hist_block"),
+    "tracking": ("track_drop_max", "track_survival", "track_motion", "track_still_frac", "track_persist"),
+    "masking": ("dynamic_frac", "dynamic_frac_p90", "epipolar_inliers", "center_persist"),
+    "focal": ("focal_median", "focal_logstd", "focal_fail_frac", "zoom_rate", "zoom_total", "zoom_fit",
+              "zoom_homography", "zoom_ramp"),
+    "distortion": ("distortion_k", "distortion_gain", "line_bow", "line_bow_frac", "flow_center_ring"),
 }
 SIGNAL_NAMES: tuple[str, ...] = tuple(n for g in SIGNAL_GROUPS.values() for n in g)
 
@@ -73,7 +75,10 @@ def compute_signals(clip, config: SignalConfig = SignalConfig()) -> dict[str, fl
     out: dict[str, float] = {}
     out.update(content_signals(rgb, gray))
     out.update(flow_signals(gray, flows, dt))
+    out.update(shot_block_signals(rgb))
+    out.update(center_ring_signals(flows))
     out.update(track_signals(tracks, dt))
+    out.update(persistence_signals(gray))
     out.update(dynamic_signals(flows))
     out.update(line_bow_signals(gray))
     out.update(geometry_signals(tracks, gray.shape[1:], fps=1.0 / float(np.median(dt))))

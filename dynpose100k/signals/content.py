@@ -33,6 +33,18 @@ def _palette_cover(med: np.ndarray) -> float:
     return best
 
 
+def _level_gaps(values: np.ndarray) -> float:
+    """Fraction of the 1st-99th percentile range of uint8 ``values`` with (5-level smoothed) density under
+    15% of uniform: empty gaps between a few levels (posterised) rather than a continuous spread."""
+    hist = np.bincount(values, minlength=256).astype(np.float64)
+    lo, hi = np.searchsorted(np.cumsum(hist) / max(hist.sum(), 1.0), [0.01, 0.99])
+    span = hist[lo : hi + 1] / max(hist.sum(), 1.0)
+    if len(span) < 16:  # (nearly) one colour: as posterised as it gets
+        return 1.0
+    smooth = np.convolve(span, np.ones(5) / 5, "same")
+    return float((smooth < 0.15 / len(span)).mean())
+
+
 def content_signals(frames: np.ndarray, gray: np.ndarray) -> dict[str, float]:
     """Signals from RGB frames (N, H, W, 3) uint8 and their grey stack (N, H, W).
 
@@ -43,6 +55,10 @@ def content_signals(frames: np.ndarray, gray: np.ndarray) -> dict[str, float]:
       is 255: dark (night) footage squeezed into few bins no longer looks posterised, its noise spreads.
     - ``dark_line_frac``: fraction of pixels on thin dark lines (black-hat > 40 grey levels): drawn
       outlines of cartoons and line art.
+    - ``flat_level_gaps``: in the interior of flat regions (grey gradient < 4, eroded so edge pixels that
+      resizing and compression blend do not count), the fraction of each colour channel's value range that
+      stays (nearly) empty; posterised content uses a few levels per channel with gaps between them, while
+      shading and texture of real footage fill the range (median over channels and frames).
     - ``flat_frac``: fraction of pixels with grey gradient magnitude < 3.
     - ``flat_saturation``: mean HSV saturation (0-1) of flat pixels.
     - ``edge_density``: fraction of Canny edge pixels.
@@ -54,7 +70,7 @@ def content_signals(frames: np.ndarray, gray: np.ndarray) -> dict[str, float]:
     """
     n = len(frames)
     pick = sorted({0, n // 2, n - 1})
-    colors, flat, flat_sat, cover, cover_norm, dark = [], [], [], [], [], []
+    colors, flat, flat_sat, cover, cover_norm, dark, gaps = [], [], [], [], [], [], []
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     for t in pick:
         med = cv2.medianBlur(frames[t], 3).astype(np.int32)
@@ -71,6 +87,9 @@ def content_signals(frames: np.ndarray, gray: np.ndarray) -> dict[str, float]:
         flat.append(m.mean())
         sat = cv2.cvtColor(frames[t], cv2.COLOR_RGB2HSV)[..., 1] / 255.0
         flat_sat.append(sat[m].mean() if m.any() else 0.0)
+        interior = cv2.erode((grad < 4.0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        if interior.sum() >= 200:
+            gaps += [_level_gaps(frames[t][..., ch][interior]) for ch in range(3)]
     edge_maps = np.stack([cv2.Canny(g, 80, 160) > 0 for g in gray])
     edges = edge_maps.mean()
     _, _, stats, _ = cv2.connectedComponentsWithStats((edge_maps.mean(0) >= 0.9).astype(np.uint8), connectivity=8)
@@ -81,6 +100,7 @@ def content_signals(frames: np.ndarray, gray: np.ndarray) -> dict[str, float]:
         "palette_cover": float(np.median(cover)),
         "palette_cover_norm": float(np.median(cover_norm)),
         "dark_line_frac": float(np.median(dark)),
+        "flat_level_gaps": float(np.median(gaps)) if gaps else 0.0,
         "flat_frac": float(np.median(flat)),
         "flat_saturation": float(np.median(flat_sat)),
         "edge_density": float(edges),

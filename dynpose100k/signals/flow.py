@@ -1,7 +1,8 @@
 """Dense optical flow (OpenCV DIS) between consecutive low-resolution frames and the signals drawn from it.
 
 Low mean flow means a static camera; one pair whose flow cannot explain the next frame (a spike of the
-warping residual or of the plain frame difference) means a shot cut.
+warping residual or of the plain frame difference) means a shot cut, and so does a clip whose colours fall
+into two blocks of frames.
 """
 
 from __future__ import annotations
@@ -53,3 +54,44 @@ def flow_signals(gray: np.ndarray, flows: np.ndarray, dt: np.ndarray) -> dict[st
         "frame_diff_peak": float(diff.max() / (np.median(diff) + 2.0)),
         "hist_jump": float(hd.max() / (np.median(hd) + 0.05)),
     }
+
+
+def shot_block_signals(rgb: np.ndarray) -> dict[str, float]:
+    """Shot-cut signal from RGB frames (N, H, W, 3) uint8: do the frames fall into two blocks of colour?
+
+    Each frame becomes an 8x8x8 colour histogram of a 64x36 thumbnail (the whole clip stretched by one gain
+    so dark footage still spreads over the bins). For every split k the mean Hellinger distance across it
+    (frames k-2, k-1 against k, k+1) is compared with the distance between neighbours on either side of it
+    (k-2 to k-1, k to k+1). Fast motion changes the colours of every step alike; a cut changes them once.
+
+    - ``hist_block``: max over splits of across / (beside + 0.03).
+    """
+    n = len(rgb)
+    small = np.stack([cv2.resize(f, (64, 36), interpolation=cv2.INTER_AREA) for f in rgb]).astype(np.float32)
+    small = np.minimum(small * (255.0 / max(float(np.percentile(small, 99)), 16.0)), 255).astype(np.uint8)
+    hists = np.stack([cv2.calcHist([s], [0, 1, 2], None, [8, 8, 8], [0, 256] * 3).ravel() for s in small])
+    hists = np.sqrt(hists.astype(np.float64) / hists.sum(1, keepdims=True))
+    dist = np.sqrt(np.maximum(0.0, 1.0 - hists @ hists.T))  # Hellinger distance between frames
+    best = 0.0
+    for k in range(2, n - 1):
+        across = dist[k - 2 : k, k : k + 2].mean()
+        beside = (dist[k - 2, k - 1] + dist[k, k + 1]) / 2
+        best = max(best, across / (beside + 0.03))
+    return {"hist_block": float(best)}
+
+
+def center_ring_signals(flows: np.ndarray) -> dict[str, float]:
+    """How the flow in the middle of the frame compares with the flow near its border, flows (N-1, H, W, 2).
+
+    - ``flow_center_ring``: median over pairs of log((centre + 0.3) / (ring + 0.3)), with centre the median
+      flow magnitude in the middle half (each axis) of the frame and ring the median in the outer eighth.
+      Barrel (fisheye) distortion shrinks the border and so its motion; a big object that travels with the
+      camera slows the centre.
+    """
+    h, w = flows.shape[1:3]
+    mag = np.linalg.norm(flows, axis=-1)
+    ring = np.ones((h, w), bool)
+    ring[h // 8 : h - h // 8, w // 8 : w - w // 8] = False
+    ratios = [np.log((np.median(m[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]) + 0.3) / (np.median(m[ring]) + 0.3))
+              for m in mag]
+    return {"flow_center_ring": float(np.median(ratios))}

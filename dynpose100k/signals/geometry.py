@@ -91,6 +91,12 @@ def geometry_signals(tracks: Tracks, size: tuple[int, int], fps: float, min_disp
     - ``zoom_rate``: median |log scale| per second of the best similarity between the views.
     - ``zoom_total``: |net log scale| over the clip (signed scales summed; a zoom keeps one sign).
     - ``zoom_fit``: median inlier fraction of that similarity (1 for a pure zoom/pan of a far scene).
+    - ``zoom_homography``: median |log scale| per second of the robust homography (RANSAC, 2 px) between
+      frames about one second apart (centred coordinates, scale = sqrt |det| of its linear part): a longer
+      baseline than the similarity windows, so a slow zoom stands out from tracking noise. Where fewer than
+      20 tracks span that second (a fast zoom carries them out of view) or the clip ends first, the longest
+      shorter gap that 20 tracks span.
+    - ``zoom_ramp``: see :func:`zoom_ramp`.
     - ``distortion_k``, ``distortion_gain``: see :func:`distortion_signals`.
     - ``epipolar_inliers``: median inlier fraction of the robust F (low: dynamic or non-rigid content).
     """
@@ -113,6 +119,22 @@ def geometry_signals(tracks: Tracks, size: tuple[int, int], fps: float, min_disp
             focals.append(f)
         else:
             fails += 1
+    hscale = []
+    n = tracks.uv.shape[0]
+    for i in range(0, n - 1, stride):
+        for gap in range(min(max(2, int(round(fps))), n - 1 - i), 0, -1):  # longest gap with enough tracks
+            ok = np.isfinite(tracks.uv[i, :, 0]) & np.isfinite(tracks.uv[i + gap, :, 0])
+            if ok.sum() >= 20:
+                break
+        else:
+            continue
+        H, _ = cv2.findHomography(tracks.uv[i, ok], tracks.uv[i + gap, ok], cv2.RANSAC, 2.0)
+        if H is None:
+            continue
+        A = np.array([[1, 0, w / 2], [0, 1, h / 2], [0, 0, 1.0]])
+        Hc = np.linalg.inv(A) @ H @ A
+        Hc /= Hc[2, 2]
+        hscale.append(abs(0.5 * np.log(abs(np.linalg.det(Hc[:2, :2])) + 1e-9)) * fps / gap)
     nwin = len(focals) + fails
     lf = np.log(focals) if focals else np.zeros(0)
     return {
@@ -122,9 +144,39 @@ def geometry_signals(tracks: Tracks, size: tuple[int, int], fps: float, min_disp
         "zoom_rate": float(np.median(np.abs(zoom))) if zoom else 0.0,
         "zoom_total": float(abs(np.sum(zoom)) * stride / fps) if zoom else 0.0,
         "zoom_fit": float(np.median(zfit)) if zfit else 0.0,
+        "zoom_homography": float(np.median(hscale)) if hscale else 0.0,
+        "zoom_ramp": zoom_ramp(tracks, fps),
         **distortion_signals(tracks, size, min_disp=2 * min_disp),
         "epipolar_inliers": float(np.median(inl)) if inl else 0.0,
     }
+
+
+def zoom_ramp(tracks: Tracks, fps: float, gap: int = 2, min_tracks: int = 15) -> float:
+    """Does the clip's scale change speed up and then slow down again, as a zoom eases in and out?
+
+    The log scale rate of the best similarity (RANSAC, 1 px) between frames ``gap`` apart, over the clip,
+    is fitted with a parabola in time (-1 at the start, 1 at the end). The value is minus its curvature
+    (per second), signed so that a rate peaking mid-clip in the direction of the net scale change is
+    positive: about 0 for a steady or randomly varying rate (walking at a constant speed, panning), large for
+    a zoom that starts and stops within the clip. 0 when fewer than five frame pairs have ``min_tracks``.
+    """
+    n = tracks.uv.shape[0]
+    rate, when = [], []
+    for i in range(n - gap):
+        ok = np.isfinite(tracks.uv[i, :, 0]) & np.isfinite(tracks.uv[i + gap, :, 0])
+        if ok.sum() < min_tracks:
+            continue
+        M, _ = cv2.estimateAffinePartial2D(tracks.uv[i, ok], tracks.uv[i + gap, ok], method=cv2.RANSAC,
+                                           ransacReprojThreshold=1.0)
+        if M is not None:
+            rate.append(0.5 * np.log(abs(np.linalg.det(M[:, :2])) + 1e-12) * fps / gap)
+            when.append(i + gap / 2)
+    if len(rate) < 5:
+        return 0.0
+    rate = np.asarray(rate)
+    u = 2.0 * np.asarray(when) / (n - 1) - 1.0
+    curvature = np.polyfit(u, rate, 2)[0]
+    return float(-curvature * np.sign(rate.sum()))
 
 
 def distortion_signals(tracks: Tracks, size: tuple[int, int], min_disp: float = 8.0) -> dict[str, float]:

@@ -1,6 +1,7 @@
 """Sparse point tracks (pyramidal Lucas-Kanade with a forward-backward check) and their signals.
 
-Tracks that vanish all at once mean a shot cut; tracks that barely move mean a static camera. The same
+Tracks that vanish all at once mean a shot cut; tracks that barely move mean a static camera; tracks (and
+a central patch) that stay in view all clip long mean the camera keeps seeing the same surface. The same
 tracks feed the two-view geometry signals (:mod:`.geometry`).
 """
 
@@ -61,8 +62,11 @@ def track_signals(tracks: Tracks, dt: np.ndarray) -> dict[str, float]:
     - ``track_survival``: mean per-step survival.
     - ``track_motion``: median over steps of the median track displacement (near zero: static camera).
     - ``track_still_frac``: fraction of steps whose median displacement is under 0.2 px (a locked-off shot).
+    - ``track_persist``: fraction of the first frame's tracks still alive in the last frame (the camera keeps
+      looking at the same surface: a still camera, or an object that travels with it and fills the view).
     """
     step = np.linalg.norm(np.diff(tracks.uv, axis=0), axis=-1)  # (N-1, P), NaN if not alive at both
+    first = np.isfinite(tracks.uv[0, :, 0])
     med = np.array([np.nanmedian(s) if np.isfinite(s).any() else np.nan for s in step])
     med_speed = med / dt
     valid = np.isfinite(med_speed)
@@ -71,4 +75,21 @@ def track_signals(tracks: Tracks, dt: np.ndarray) -> dict[str, float]:
         "track_survival": float(tracks.survival.mean()),
         "track_motion": float(np.median(med_speed[valid])) if valid.any() else 0.0,
         "track_still_frac": float((med[valid] < 0.2).mean()) if valid.any() else 1.0,
+        "track_persist": float((first & np.isfinite(tracks.uv[-1, :, 0])).sum() / max(first.sum(), 1)),
     }
+
+
+def persistence_signals(gray: np.ndarray) -> dict[str, float]:
+    """Does the middle of the first frame stay in view? Grey stack (N, H, W) uint8.
+
+    - ``center_persist``: the lower of the best normalised cross-correlations of the first frame's central
+      patch (half the width and height) anywhere in the middle and in the last frame. Near 1 when the
+      centre keeps showing the same surface (a still camera, or a big object that travels with the camera);
+      low once the camera has moved on.
+    """
+    n, h, w = gray.shape
+    patch = gray[0, h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]
+    if patch.std() < 1.0:  # a flat patch matches anything: no evidence either way
+        return {"center_persist": 0.0}
+    ncc = [float(cv2.matchTemplate(gray[t], patch, cv2.TM_CCOEFF_NORMED).max()) for t in (n // 2, n - 1)]
+    return {"center_persist": min(ncc)}

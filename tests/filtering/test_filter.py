@@ -52,6 +52,32 @@ def test_fit_model_rules_score_and_json_roundtrip(tmp_path):
     json.loads((tmp_path / "m.json").read_text())  # readable JSON
 
 
+_NOISY = ("flow_bg",) + tuple(f"noise_{i}" for i in range(8))
+
+
+def _overlapping(n, seed):
+    """Signal dicts whose classes overlap on flow_bg alone (the other signals are noise)."""
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.3
+    rows = [{k: float(rng.normal(0, 1)) for k in _NOISY} for _ in y]
+    for r, good in zip(rows, y):
+        r["flow_bg"] = float(rng.normal(2.5 if good else 0.0, 1.0))
+    return rows, y
+
+
+def test_bagged_model_averages_the_fold_models_and_holds_its_precision():
+    rows, y = _overlapping(200, 0)
+    bag = fit_model(rows, y, _NOISY, target_precision=0.9)
+    refit = fit_model(rows, y, _NOISY, target_precision=0.9, bagged=False)
+    assert bag.info["bagged"] and not refit.info["bagged"]
+    assert bag.threshold == refit.threshold  # both chosen on the same out-of-fold scores
+    assert len(bag.stumps) > len(refit.stumps)  # five fold models' steps, each shrunk by 1/5
+    assert max(abs(st.left) for st in bag.stumps) < max(abs(st.left) for st in refit.stumps)
+    new, y_new = _overlapping(3000, 99)
+    keep = bag.scores(bag.matrix(new)) >= bag.threshold
+    assert y_new[keep].mean() >= 0.85 and keep[y_new].mean() >= 0.4
+
+
 def test_one_detector_per_failure_kind_names_the_kind(tmp_path):
     rows, y = rows_and_labels()
     kinds = ["good" if g else ("static" if r["flow_bg"] < 1 else "cartoon") for r, g in zip(rows, y)]

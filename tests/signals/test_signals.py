@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 import toyclips
@@ -141,3 +142,82 @@ def test_distortion_recovers_division_coefficient(k_true):
     assert abs(s["distortion_k"] - k_true) <= 0.1
     assert (s["distortion_gain"] > 1.2) == (k_true != 0.0)
     assert s["distortion_gain"] < 1.1 or k_true != 0.0
+
+
+# --------------------------------------------------------------------- signals added for the confusions
+def test_posterised_levels_leave_gaps():
+    assert sig("cartoon")["flat_level_gaps"] > 0.7 > 0.5 > sig("good")["flat_level_gaps"]
+
+
+def test_shot_cut_splits_colours_into_two_blocks():
+    assert sig("cut")["hist_block"] > 2.0 > 1.2 > sig("good")["hist_block"]
+
+
+def test_zoom_homography_scale():
+    assert sig("zoom")["zoom_homography"] > 0.15 > 0.05 > sig("good")["zoom_homography"]
+
+
+def test_barrel_distortion_slows_the_border_relative_to_the_centre():
+    assert sig("fisheye")["flow_center_ring"] > sig("good")["flow_center_ring"] + 0.2
+
+
+def _scrolling(card: bool, n: int = 16, h: int = 96, w: int = 160) -> np.ndarray:
+    """Grey frames of a textured background scrolling 12 px per frame (out of view within the clip); ``card``: a textured card covering
+    most of the frame that only sways by a few pixels (an object travelling with the camera)."""
+    rng = np.random.default_rng(3)
+    bg = cv2.GaussianBlur(rng.integers(0, 255, (h, w + 12 * n)).astype(np.uint8), (0, 0), 1.5)
+    tex = cv2.GaussianBlur(rng.integers(0, 255, (h, w)).astype(np.uint8), (0, 0), 1.5)
+    frames = []
+    for i in range(n):
+        f = bg[:, 12 * i : 12 * i + w].copy()
+        if card:
+            dx = int(round(3 * np.sin(i / 3)))
+            f[h // 8 : 7 * h // 8, w // 8 + dx : 7 * w // 8 + dx] = tex[h // 8 : 7 * h // 8, w // 8 : 7 * w // 8]
+        frames.append(f)
+    return np.stack(frames)
+
+
+def test_object_travelling_with_the_camera_persists():
+    from dynpose100k.signals.tracks import persistence_signals, track_points, track_signals
+
+    dt = np.full(15, 0.2)
+    card, plain = _scrolling(True), _scrolling(False)
+    assert persistence_signals(card)["center_persist"] > 0.9 > 0.5 > persistence_signals(plain)["center_persist"]
+    assert (track_signals(track_points(card), dt)["track_persist"] > 0.3
+            > track_signals(track_points(plain), dt)["track_persist"])
+
+
+def _scaling(ramp: np.ndarray, h: int = 96, w: int = 160) -> np.ndarray:
+    """Grey frames of a textured plane scaled about the image centre by ``ramp`` (one factor per frame)."""
+    rng = np.random.default_rng(5)
+    tex = cv2.GaussianBlur(rng.integers(0, 255, (3 * h, 3 * w)).astype(np.uint8), (0, 0), 1.5)
+    c = np.array([1.5 * w, 1.5 * h])
+    out = []
+    for z in ramp:
+        M = np.array([[z, 0, w / 2 - z * c[0]], [0, z, h / 2 - z * c[1]]])
+        out.append(cv2.warpAffine(tex, M, (w, h), flags=cv2.INTER_LINEAR))
+    return np.stack(out)
+
+
+def test_zoom_that_eases_in_and_out_ramps_but_a_steady_expansion_does_not():
+    from dynpose100k.signals.geometry import zoom_ramp
+    from dynpose100k.signals.tracks import track_points
+
+    s = np.linspace(0, 1, 20)
+    eased = 1 + 1.2 * (3 * s**2 - 2 * s**3)  # a 2.2x zoom that starts and stops within the clip
+    steady = np.exp(np.log(2.2) * s)  # the same net scale at a constant rate (walking towards a wall)
+    r_eased, r_steady = (zoom_ramp(track_points(_scaling(z)), fps=5.0) for z in (eased, steady))
+    r_out = zoom_ramp(track_points(_scaling(eased[::-1])), fps=5.0)  # zooming out eases the same way
+    assert r_eased > 0.15 and r_out > 0.15
+    assert abs(r_steady) < 0.05
+
+
+def test_zoom_too_fast_for_tracks_to_span_a_second_still_gets_its_rate():
+    from dynpose100k.signals.geometry import geometry_signals
+    from dynpose100k.signals.tracks import track_points
+
+    s = np.linspace(0, 1, 20)
+    tracks = track_points(_scaling(np.exp(np.log(100.0) * s)))  # 100x in 19 frames: 1.21 log units per second
+    spanning = [(np.isfinite(tracks.uv[i, :, 0]) & np.isfinite(tracks.uv[i + 5, :, 0])).sum() for i in range(14)]
+    assert max(spanning) < 20  # no window of one second (5 frames) keeps enough tracks
+    assert geometry_signals(tracks, (96, 160), fps=5.0)["zoom_homography"] == pytest.approx(np.log(100) / 3.8, rel=0.1)
