@@ -240,10 +240,32 @@ def _precision_recall(score: np.ndarray, y: np.ndarray, prevalence: float):
     return wp * tp / (wp * tp + wn * fp), tp / y.sum(), s[last]
 
 
+def _wilson(k: np.ndarray, n: int, z: float, upper: bool) -> np.ndarray:
+    """Wilson score bound of a binomial proportion ``k / n`` at ``z`` standard errors (upper or lower)."""
+    n = max(n, 1)
+    q = k / n
+    mid = (q + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(q * (1 - q) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return np.clip(mid + half if upper else mid - half, 0.0, 1.0)
+
+
+def _precision_bound(score: np.ndarray, y: np.ndarray, prevalence: float, z: float):
+    """Conservative precision at ``prevalence`` per threshold (best score first): the precision of a clip
+    stream with that fraction of suitable clips, from the Wilson lower bound of the true-positive rate and
+    the Wilson upper bound of the false-positive rate at ``z`` (z = 0: the point estimate)."""
+    order = np.argsort(-score, kind="stable")
+    s, yy = score[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
+    tp, fp = np.cumsum(yy)[last], np.cumsum(~yy)[last]
+    tpr = _wilson(tp, int(y.sum()), z, upper=False)
+    fpr = _wilson(fp, int((~y).sum()), z, upper=True)
+    return prevalence * tpr / np.maximum(prevalence * tpr + (1 - prevalence) * fpr, 1e-12)
+
+
 def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], target_precision: float = 0.9,
               prevalence: float | None = None, rounds_grid: tuple[int, ...] = (100, 200, 400), lr: float = 0.1,
               folds: int = 5, seed: int = 0, info: dict | None = None, kinds=None,
-              bagged: bool = True) -> FilterModel:
+              bagged: bool = True, confidence: float = 0.2) -> FilterModel:
     """Fit rules, the detectors of the score and its operating threshold on labelled signal dicts.
 
     ``kinds``: the failure kind of each clip (ignored for suitable ones); one detector per kind, or a single
@@ -257,6 +279,10 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
     cross-validation models (each fitted on (folds-1)/folds of the pool), so the scores it gives new clips are
     distributed like the out-of-fold scores the threshold was chosen on; a refit on the whole pool would be
     more confident than those, and the threshold optimistic for it.
+    ``confidence``: when > 0, a threshold must reach ``target_precision`` with the true-positive rate at its
+    Wilson lower bound and the false-positive rate at its Wilson upper bound, ``confidence`` standard errors
+    out (see :func:`_precision_bound`); if none does, the threshold of the highest such bound. 0: the point
+    estimate, which the few false positives among the out-of-fold scores make optimistic on new pools.
     """
     from ..metrics import average_precision
 
@@ -287,8 +313,14 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
     rounds = max(rounds_grid, key=lambda r: average_precision(oof[r], y))
     prob = 1.0 / (1.0 + np.exp(-oof[rounds]))
     p, r, t = _precision_recall(np.where(passed, prob, 0.0), y, prevalence)
-    ok = np.flatnonzero((p >= target_precision) & (t > 0))
-    k = ok[np.argmax(r[ok])] if len(ok) else int(np.argmax(2 * p * r / np.maximum(p + r, 1e-9)))
+    pb = _precision_bound(np.where(passed, prob, 0.0), y, prevalence, confidence) if confidence > 0 else p
+    ok = np.flatnonzero((pb >= target_precision) & (t > 0))
+    if len(ok):
+        k = ok[np.argmax(r[ok])]
+    elif confidence > 0:  # no threshold is surely precise enough: the one that is most surely precise
+        k = int(np.argmax(np.where(t > 0, pb, -1.0)))
+    else:
+        k = int(np.argmax(2 * p * r / np.maximum(p + r, 1e-9)))
     if bagged:  # the average of the fold models: scored like the out-of-fold scores the threshold came from
         fitted = {d: (np.mean([fm[d][0] for fm in fold_models]),
                       [(j, t_, vl / folds, vr / folds) for fm in fold_models for j, t_, vl, vr in fm[d][1][:rounds]])

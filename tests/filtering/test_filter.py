@@ -78,6 +78,22 @@ def test_bagged_model_averages_the_fold_models_and_holds_its_precision():
     assert y_new[keep].mean() >= 0.85 and keep[y_new].mean() >= 0.4
 
 
+def test_confidence_bound_makes_the_threshold_conservative():
+    from dynpose100k.filtering.model import _precision_bound, _precision_recall
+    rng = np.random.default_rng(3)
+    score, y = rng.random(400), rng.random(400) < 0.3
+    score[y] += 0.4
+    point = _precision_recall(score, y, 0.1)[0]
+    assert np.allclose(_precision_bound(score, y, 0.1, 0.0), point)
+    bound = _precision_bound(score, y, 0.1, 1.0)
+    assert (bound <= point + 1e-12).all() and (bound < point - 0.01).any()
+    rows, y = _overlapping(200, 0)
+    plain = fit_model(rows, y, _NOISY, target_precision=0.9, confidence=0.0)
+    safe = fit_model(rows, y, _NOISY, target_precision=0.9, confidence=1.0)
+    assert safe.threshold > plain.threshold and safe.info["cv_recall"] < plain.info["cv_recall"]
+    assert safe.info["cv_precision"] >= plain.info["cv_precision"]
+
+
 def test_one_detector_per_failure_kind_names_the_kind(tmp_path):
     rows, y = rows_and_labels()
     kinds = ["good" if g else ("static" if r["flow_bg"] < 1 else "cartoon") for r, g in zip(rows, y)]
