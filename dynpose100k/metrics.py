@@ -164,8 +164,16 @@ def align(est_w2c, gt_w2c, mode: AlignMode = "sim3", registered=None) -> np.ndar
 
 
 # ----------------------------------------------------------------------------------- trajectories
+class _Summarised:
+    """``summary()``: the scalar fields of a result dataclass (per-frame or per-pair arrays left out), for JSON
+    tables."""
+
+    def summary(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if not isinstance(v, np.ndarray)}
+
+
 @dataclass(frozen=True)
-class ATEResult:
+class ATEResult(_Summarised):
     """Absolute trajectory error of camera centres after alignment."""
 
     errors: np.ndarray
@@ -187,13 +195,9 @@ class ATEResult:
     registration_rate: float
     """Fraction of the video's frames that are registered (1 when no mask was given)."""
 
-    def summary(self) -> dict:
-        """Scalars only (no per-frame arrays), for JSON tables."""
-        return {k: v for k, v in asdict(self).items() if not isinstance(v, np.ndarray)}
-
 
 @dataclass(frozen=True)
-class RPEResult:
+class RPEResult(_Summarised):
     """Relative pose error over frame pairs ``(i, i + delta)`` after alignment."""
 
     trans_errors: np.ndarray
@@ -216,10 +220,6 @@ class RPEResult:
     """Alignment mode: sim3, se3 or none."""
     registration_rate: float
     """Fraction of the video's frames that are registered (1 when no mask was given)."""
-
-    def summary(self) -> dict:
-        """Scalars only (no per-pair arrays), for JSON tables."""
-        return {k: v for k, v in asdict(self).items() if not isinstance(v, np.ndarray)}
 
 
 def ate(est_w2c, gt_w2c, align: AlignMode = "sim3", registered=None) -> ATEResult:

@@ -230,14 +230,19 @@ def fit_rules(rows: list[dict[str, float]], y: np.ndarray, margin: float = 1.0) 
     return tuple(rules)
 
 
-def _precision_recall(score: np.ndarray, y: np.ndarray, prevalence: float):
-    """Precision (re-weighted to ``prevalence`` positives), recall and thresholds, best score first."""
+def _counts(score: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True and false positives kept at each distinct threshold, and the thresholds, best score first."""
     order = np.argsort(-score, kind="stable")
     s, yy = score[order], y[order]
     last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
-    tp, fp = np.cumsum(yy)[last], np.cumsum(~yy)[last]
+    return np.cumsum(yy)[last], np.cumsum(~yy)[last], s[last]
+
+
+def _precision_recall(score: np.ndarray, y: np.ndarray, prevalence: float):
+    """Precision (re-weighted to ``prevalence`` positives), recall and thresholds, best score first."""
+    tp, fp, t = _counts(score, y)
     wp, wn = prevalence / max(y.mean(), 1e-9), (1 - prevalence) / max(1 - y.mean(), 1e-9)
-    return wp * tp / (wp * tp + wn * fp), tp / y.sum(), s[last]
+    return wp * tp / (wp * tp + wn * fp), tp / y.sum(), t
 
 
 def _wilson(k: np.ndarray, n: int, z: float, upper: bool) -> np.ndarray:
@@ -253,10 +258,7 @@ def _precision_bound(score: np.ndarray, y: np.ndarray, prevalence: float, z: flo
     """Conservative precision at ``prevalence`` per threshold (best score first): the precision of a clip
     stream with that fraction of suitable clips, from the Wilson lower bound of the true-positive rate and
     the Wilson upper bound of the false-positive rate at ``z`` (z = 0: the point estimate)."""
-    order = np.argsort(-score, kind="stable")
-    s, yy = score[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
-    tp, fp = np.cumsum(yy)[last], np.cumsum(~yy)[last]
+    tp, fp, _ = _counts(score, y)
     tpr = _wilson(tp, int(y.sum()), z, upper=False)
     fpr = _wilson(fp, int((~y).sum()), z, upper=True)
     return prevalence * tpr / np.maximum(prevalence * tpr + (1 - prevalence) * fpr, 1e-12)

@@ -250,16 +250,14 @@ class _State:
         self.use[:, few] = False
 
     # --- bundle adjustment ----------------------------------------------------------------------
-    def adjust(self, refine_intrinsics: bool, iters: int, full: bool = False) -> float:
-        """Bundle adjustment, then outlier pruning; returns the mean reprojection error (px) of the used
-        observations, over every registered frame (``full``) or :meth:`ba_frames`; the other registered frames follow
-        by motion-only refinement against the adjusted points (video frames between keyframes add little
-        to the structure and most of the cost)."""
+    def adjust(self, refine_intrinsics: bool, iters: int, full: bool = False) -> None:
+        """Bundle adjustment, then outlier pruning, over every registered frame (``full``) or :meth:`ba_frames`;
+        the other registered frames follow by motion-only refinement against the adjusted points (video
+        frames between keyframes add little to the structure and most of the cost)."""
         ba = self.reg if full else self.ba_frames()
         self.bundle_adjust(refine_intrinsics, iters, frames=np.flatnonzero(ba))
         self.repose(np.flatnonzero(self.reg & ~ba))
         self.prune()
-        return self.mean_error()
 
     def ba_frames(self) -> np.ndarray:
         """``(N,)`` bool: the frames of an incremental bundle adjustment: every registered frame while there
@@ -282,9 +280,9 @@ class _State:
         errs = np.concatenate(errs) if errs else np.zeros(0)
         return float(errs.mean()) if len(errs) else float("nan")
 
-    def bundle_adjust(self, refine_intrinsics: bool, iters: int = 50, frames: np.ndarray | None = None) -> float:
+    def bundle_adjust(self, refine_intrinsics: bool, iters: int = 50, frames: np.ndarray | None = None) -> None:
         """pycolmap bundle adjustment over registered ``frames`` (default: all registered) and their used
-        observations of points seen at least twice among them; returns the mean reprojection error (px)."""
+        observations of points seen at least twice among them."""
         import pycolmap
 
         pycolmap.logging.minloglevel = 2
@@ -336,8 +334,6 @@ class _State:
         q = _from_model(self.config.camera_model, np.asarray(rec.camera(1).params))
         q[1:3] -= 0.5
         self.params = q
-        rec.update_point_3d_errors()
-        return float(rec.compute_mean_reprojection_error())
 
 
 def _to_model(model: str, p: np.ndarray) -> list[float]:
@@ -440,10 +436,10 @@ def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_b
             continue
         tried.append(f0)
         st = _State(uv, hw, f0, config)
-        out = _incremental(st)
-        if isinstance(out, str):
-            reason = out
-            log.debug("start focal %.1f: %s", f0, out)
+        failure = _incremental(st)
+        if failure:
+            reason = failure
+            log.debug("start focal %.1f: %s", f0, failure)
             continue
         for n in np.flatnonzero(~st.reg):
             st.pnp(n) or st.bridge(n)
@@ -458,11 +454,10 @@ def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_b
     return _finish(best[1], full=final_ba)
 
 
-def _incremental(st: _State) -> float | str:
-    """Keyframe-first incremental reconstruction from the initial pair; returns the mean reprojection error
-    (px) after a bundle adjustment with the focal refined, or the reason it failed. Bundle adjustments run on
-    the registered keyframes (plus registered frames with no keyframe near); the other registered frames
-    follow by motion-only refinement against the adjusted points."""
+def _incremental(st: _State) -> str | None:
+    """Keyframe-first incremental reconstruction from the initial pair, ending with a bundle adjustment with
+    the focal refined; returns None, or the reason it failed. Bundle adjustments run on :meth:`_State.ba_frames`,
+    the other registered frames follow by motion-only refinement against the adjusted points."""
     config = st.config
     N, M = st.uv.shape[:2]
     step = max(1, config.keyframe_step)
@@ -501,7 +496,8 @@ def _incremental(st: _State) -> float | str:
             st.adjust(nba >= 6, 30)
     if st.reg.sum() < 2:
         return "registration failed"
-    return st.adjust(True, 50)
+    st.adjust(True, 50)
+    return None
 
 
 def refine(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, init: SfmResult) -> SfmResult:
@@ -528,9 +524,10 @@ def _finish(st: _State, full: bool) -> SfmResult:
     N = len(st.reg)
     st.triangulate(np.arange(N))
     n_obs = int(st.use.sum())
-    err = st.adjust(True, 50, full)
+    st.adjust(True, 50, full)
     if st.use.sum() < 0.99 * n_obs:
-        err = st.adjust(True, 20, full)
+        st.adjust(True, 20, full)
+    err = st.mean_error()
     keep = st.has3d() & (st.use.sum(0) >= 2)
     w2c = cam.make_w2c(st.R, st.t)
     w2c[~st.reg] = np.eye(4)
