@@ -41,10 +41,7 @@ def add_arguments(p):
 def _collect(inputs: list[Path]) -> list[Path]:
     from ..video import expand_inputs
 
-    paths = expand_inputs(inputs)
-    for p in paths:
-        if not p.exists():
-            raise DynPoseError(f"{p}: no such file or folder")
+    paths = expand_inputs(inputs)  # a missing path becomes an error row like any unreadable clip
     if not paths:
         raise DynPoseError(f"no videos found in {', '.join(map(str, inputs))}")
     return paths

@@ -184,3 +184,15 @@ def test_filter_cli_writes_parquet_with_reasons(tmp_path, capsys):
     errors = [line for line in captured.err.splitlines() if line.startswith("dynpose100k filter: error:")]
     assert len(errors) == 1 and "broken.mp4" in errors[0]
     assert main(["filter", str(tmp_path / "nope"), "--out", str(out)]) == 1
+
+
+def test_filter_cli_missing_file_does_not_stop_the_batch(tmp_path, capsys):
+    import pandas as pd
+
+    write_video(tmp_path / "good.mp4", toy("good").frames, fps=5.0)
+    out = tmp_path / "scores.parquet"
+    assert main(["filter", str(tmp_path / "missing.mp4"), str(tmp_path / "good.mp4"), "--out", str(out)]) == 1
+    df = pd.read_parquet(out).set_index("video_id")
+    assert df.loc["missing", "status"] == "error" and "no such file" in df.loc["missing", "reasons"][0]
+    assert df.loc["good", "status"] in ("keep", "reject")
+    assert "missing.mp4" in capsys.readouterr().err
