@@ -26,6 +26,9 @@ def add_arguments(p):
 def run(args) -> int:
     from ..shards.build import open_sample
     from ..shards.export import export_colmap, export_tum
+    from . import check_out_dir
+
+    check_out_dir(args.out)
 
     s = open_sample(args.source, key=args.key, video=args.video)
     if args.format == "colmap":

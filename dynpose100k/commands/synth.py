@@ -47,6 +47,9 @@ def add_arguments(p):
 def run(args) -> int:
     from ..synth import write_pool
 
+    from . import check_out_dir
+
+    check_out_dir(args.out)
     if args.num < 1:
         raise DynPoseError(f"--num must be at least 1, got {args.num}")
     w, h = _size(args.size)

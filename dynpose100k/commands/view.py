@@ -29,6 +29,11 @@ def run(args) -> int:
     from ..errors import ShardError
     from ..shards.build import open_sample
     from ..shards.view import log_rerun, plot_sample
+    from . import check_out_file
+
+    check_out_file(args.out, "view.png")
+    if args.rrd:
+        check_out_file(args.rrd, "view.rrd")
 
     if args.source.is_file() and args.source.suffix != ".tar":
         if args.poses is None:
