@@ -43,7 +43,7 @@ EPILOG = """examples:
   dynpose100k demo --out outputs/demo
   dynpose100k synth --out data/synth --num 20 --kind mixed --seed 0
   dynpose100k filter data/synth/*.mp4 --out outputs/scores.parquet
-  dynpose100k pose data/synth/good_0000_s0.mp4 --out outputs/poses
+  dynpose100k pose data/synth/good_0004_s4.mp4 --out outputs/poses
   dynpose100k curate data/synth --out outputs/curated --workers 2
   dynpose100k bench pose
 

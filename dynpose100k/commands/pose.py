@@ -8,7 +8,7 @@ from pathlib import Path
 
 HELP = "estimate camera poses and intrinsics on dynamic videos"
 EXAMPLES = """
-  dynpose100k pose data/synth/good_0000_s0.mp4 --out outputs/poses
+  dynpose100k pose data/synth/good_0004_s4.mp4 --out outputs/poses
   dynpose100k pose data/synth --preset klt-own-12fps --short-side 360
   dynpose100k pose clip_frames/ other.mp4 --fps 12 --out outputs/poses-klt-own-12fps
 
