@@ -49,7 +49,8 @@ class FakeStages(Stages):
         score = 0.9 if any(k in name for k in ("good", "lowreg", "posefail")) else 0.6 if "mid" in name else 0.1
         threshold = getattr(self.filter_config, "threshold", None) or 0.5
         keep = score >= threshold
-        return Decision("keep" if keep else "reject", score, [] if keep else ["static camera"], {})
+        why = [] if keep else [f"low_score: {score} < {threshold}"] + (["static camera"] if "mid" not in name else [])
+        return Decision("keep" if keep else "reject", score, why, {})
 
     def pose(self, clip, item):
         name = Path(clip.path).stem
