@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -87,6 +88,10 @@ def test_pose_rerun_reports_skipped_and_closed_pipe_is_one_line(tmp_path):
     out = tmp_path / "poses"
     r = _cli("pose", tmp_path / "pool", "--out", out)
     assert r.returncode == 0 and "skipped" not in r.stdout, r.stderr
+    (result,) = [d for d in out.iterdir() if d.is_dir()]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert result.stat().st_mode & 0o777 == 0o777 & ~umask  # like mkdir, not mkdtemp's 0700
     r = _cli("pose", tmp_path / "pool", "--out", out)
     assert r.returncode == 0 and f"skipped 1 video already done in {out} (use --overwrite" in r.stdout, r.stdout
     code, err = _closed_stdout("pose", tmp_path / "pool", "--out", out)
