@@ -101,6 +101,37 @@ def test_view_writes_png_and_rrd(dataset, tmp_path):
     assert rrd.stat().st_size > 1000 and rrd.read_bytes()[:4] == b"RRF2"
 
 
+def test_view_fits_the_cameras_not_far_points(dataset, tmp_path, monkeypatch):
+    """Far scene points must not shrink the trajectory to a dot: the 3D view is fitted to the cameras."""
+    import dataclasses
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from dynpose100k.camera import camera_centers
+    from dynpose100k.shards.view import plot_sample
+
+    _, ds = dataset
+    s = open_sample(ds, key="vid_0")
+    far = np.random.default_rng(0).uniform(-40, 40, (200, 3)).astype(np.float32)
+    s = dataclasses.replace(s, track_points=np.r_[s.track_points, far])
+    seen = {}
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (seen.setdefault("fig", fig), save(fig, *a, **k)))
+    plot_sample(s, tmp_path / "v.png")
+    ax = next(a for a in seen["fig"].axes if a.name == "3d")
+    side = ax.get_xlim()[1] - ax.get_xlim()[0]
+    c = camera_centers(s.w2c[s.registered])
+    spread = np.ptp(c, axis=0).max()
+    assert spread / side > 0.4, (spread, side)  # the trajectory fills much of the view (was 4%)
+    for lim, coord in zip((ax.get_xlim(), ax.get_ylim(), ax.get_zlim()), (c[:, 0], c[:, 2], -c[:, 1])):
+        assert lim[0] <= coord.min() and coord.max() <= lim[1]
+    pts = ax.collections[0]._offsets3d  # scene points shown as context: those inside the view only
+    assert 0 < len(pts[0]) < len(s.track_points)
+
+
 def test_view_and_export_bad_inputs(tmp_path, capsys):
     assert main(["view", str(tmp_path / "nope"), "--out", str(tmp_path / "v.png")]) == 1
     assert "nope" in capsys.readouterr().err
