@@ -63,6 +63,10 @@ def test_existing_file_or_folder_as_out_fails_before_any_work(tmp_path):
     clip = next((tmp_path / "pool").glob("*.mp4"))
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _one_line(_cli("pose", clip, empty, "--out", tmp_path / "p"), f"no videos found in {empty}")  # not skipped
+    assert not (tmp_path / "p").exists()  # refused before posing the clip
     _one_line(_cli("pose", clip, "--out", a_file), f"--out {a_file}: is a file")
     _one_line(_cli("pose", clip, "--out", a_file / "sub"), f"{a_file} is a file")
     _one_line(_cli("synth", "--out", a_file, "--num", "1"), "is a file")
