@@ -4,7 +4,10 @@ Each verb lives in its own module under :mod:`dynpose100k.commands` and is impor
 ``dynpose100k --help`` is instant and heavy dependencies (torch, pycolmap, ray) load on demand. A verb
 module defines ``HELP`` (one line), ``EXAMPLES`` (text), ``add_arguments(parser)`` and ``run(args) -> int``.
 
-Expected failures raise :class:`dynpose100k.errors.DynPoseError`; they print one line and exit 1.
+Exit codes: 0 success; 1 an expected failure (:class:`dynpose100k.errors.DynPoseError`: one line on stderr,
+no traceback) or a bad command line (argparse: 2); 130 interrupted (Ctrl-C); 141 (128 + SIGPIPE, what a shell
+reports for a process killed by a closed pipe) when standard output was closed early, e.g. piped into
+``head``: one line on stderr, the rest of the output is discarded.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from . import __version__
@@ -39,7 +43,7 @@ EPILOG = """examples:
   dynpose100k demo --out outputs/demo
   dynpose100k synth --out data/synth --num 20 --kind mixed --seed 0
   dynpose100k filter data/synth/*.mp4 --out outputs/scores.parquet
-  dynpose100k pose data/synth/good_0000.mp4 --out outputs/poses
+  dynpose100k pose data/synth/good_0004_s4.mp4 --out outputs/poses
   dynpose100k curate data/synth --out outputs/curated --workers 2
   dynpose100k bench pose
 
@@ -87,9 +91,50 @@ def _find_verb(argv: list[str]) -> str | None:
     return None
 
 
+EXIT_BROKEN_PIPE = 141
+"""Exit code when standard output is closed before the verb finished writing (128 + SIGPIPE)."""
+
+
+def _stdout_closed() -> bool:
+    """True when the reader of standard output went away (a pipe whose read end is closed)."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        if not hasattr(select, "poll"):
+            return True
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one verb; returns the exit code (see the module docstring)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     verb = _find_verb(argv)
+    try:
+        try:
+            code = _main(argv, verb)
+        except SystemExit as e:  # argparse after --help, --version or a usage error
+            if e.code is not None and not isinstance(e.code, int):
+                raise
+            code = e.code or 0
+        sys.stdout.flush()  # a closed pipe shows here for short outputs
+        return code
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise  # some other pipe broke: not ours to hide
+        # the reader of stdout went away: discard what is left (also Python's flush at exit), one line, 141
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        print(f"dynpose100k{' ' + verb if verb else ''}: output closed early (broken pipe)", file=sys.stderr)
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str], verb: str | None) -> int:
     parser = build_parser(verb)
     args = parser.parse_args(argv)
     if verb is None:

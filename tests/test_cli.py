@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -26,3 +27,84 @@ def test_missing_optional_extra_is_a_one_line_user_error():
     with pytest.raises(DynPoseError, match=r"pip install 'dynpose100k\[viz\]'") as e:
         require("no_such_module_for_this_test", "viz")
     assert isinstance(e.value, ImportError) and "\n" not in str(e.value)
+
+
+# -- one line on stderr and a non-zero exit for the expected failures, checked on the real entry point --
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "dynpose100k", *map(str, args)], capture_output=True, text=True,
+                          timeout=120, **kw)
+
+
+def _one_line(r, *needles):
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    for n in needles:
+        assert n in r.stderr, r.stderr
+
+
+def test_empty_folder_is_an_error(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for verb in ("pose", "filter"):
+        r = _cli(verb, empty, "--out", tmp_path / f"{verb}.out")
+        _one_line(r, f"no videos found in {empty}")
+
+
+def test_missing_path_is_an_error(tmp_path):
+    r = _cli("pose", tmp_path / "missing.mp4", "--out", tmp_path / "poses")
+    _one_line(r, "missing.mp4")
+
+
+def test_existing_file_or_folder_as_out_fails_before_any_work(tmp_path):
+    from dynpose100k.synth import write_pool
+
+    write_pool(tmp_path / "pool", 1, "good", seed=0, height=64, width=96, duration=1.0)
+    clip = next((tmp_path / "pool").glob("*.mp4"))
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _one_line(_cli("pose", clip, empty, "--out", tmp_path / "p"), f"no videos found in {empty}")  # not skipped
+    assert not (tmp_path / "p").exists()  # refused before posing the clip
+    _one_line(_cli("pose", clip, "--out", a_file), f"--out {a_file}: is a file")
+    _one_line(_cli("pose", clip, "--out", a_file / "sub"), f"{a_file} is a file")
+    _one_line(_cli("synth", "--out", a_file, "--num", "1"), "is a file")
+    _one_line(_cli("curate", tmp_path / "pool", "--out", a_file, "--no-progress"), "is a file")
+    _one_line(_cli("filter", clip, "--out", tmp_path), f"--out {tmp_path}: is a folder")
+    _one_line(_cli("view", tmp_path / "pool", "--out", tmp_path), "is a folder")
+
+
+def _closed_stdout(*args):
+    """Run the CLI with its standard output closed by the reader before anything is written."""
+    p = subprocess.Popen([sys.executable, "-m", "dynpose100k", *map(str, args)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    p.stdout.close()
+    err = p.stderr.read()
+    return p.wait(timeout=120), err
+
+
+def test_pose_rerun_reports_skipped_and_closed_pipe_is_one_line(tmp_path):
+    from dynpose100k.cli import EXIT_BROKEN_PIPE
+    from dynpose100k.synth import write_pool
+
+    write_pool(tmp_path / "pool", 1, "good", seed=0, height=64, width=96, duration=1.0)
+    out = tmp_path / "poses"
+    r = _cli("pose", tmp_path / "pool", "--out", out)
+    assert r.returncode == 0 and "skipped" not in r.stdout, r.stderr
+    (result,) = [d for d in out.iterdir() if d.is_dir()]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert result.stat().st_mode & 0o777 == 0o777 & ~umask  # like mkdir, not mkdtemp's 0700
+    r = _cli("pose", tmp_path / "pool", "--out", out)
+    assert r.returncode == 0 and f"skipped 1 video already done in {out} (use --overwrite" in r.stdout, r.stdout
+    code, err = _closed_stdout("pose", tmp_path / "pool", "--out", out)
+    assert code == EXIT_BROKEN_PIPE == 141, (code, err)
+    assert err.splitlines() == ["dynpose100k pose: output closed early (broken pipe)"], err
+
+
+def test_closed_pipe_during_a_verb(tmp_path):
+    code, err = _closed_stdout("synth", "--out", tmp_path / "s", "--num", "1", "--size", "64x48", "--duration", "0.5")
+    assert code == 141 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "dynpose100k synth: output closed early (broken pipe)", err
+    assert (tmp_path / "s" / "labels.csv").is_file()  # the work itself was done

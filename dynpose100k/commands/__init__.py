@@ -1,1 +1,51 @@
-"""CLI verbs, one module each (see :mod:`dynpose100k.cli`)."""
+"""CLI verbs, one module each (see :mod:`dynpose100k.cli`), and the checks they share.
+
+Verbs check their outputs before any work (:func:`check_out_file`, :func:`check_out_dir`) and expand
+their inputs with :func:`collect_videos`, so that a wrong path fails at once with one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DynPoseError
+
+
+def _check_parents(path: Path) -> None:
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DynPoseError(f"--out {path}: {parent} is a file, not a folder")
+            return
+
+
+def check_out_file(path: Path, example: str = "out.parquet") -> Path:
+    """``--out`` naming a file to write: must not be an existing folder nor lie under a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise DynPoseError(f"--out {path}: is a folder; give a file name, e.g. {path / example}")
+    _check_parents(path)
+    return path
+
+
+def check_out_dir(path: Path) -> Path:
+    """``--out`` naming a folder to write into: must not be an existing file nor lie under a file."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise DynPoseError(f"--out {path}: is a file; give a folder (existing or new)")
+    _check_parents(path)
+    return path
+
+
+def collect_videos(inputs) -> list[Path]:
+    """Clips named on a command line (:func:`dynpose100k.video.expand_inputs`); a folder holding no
+    video and no frames is an error (``no videos found in ...``). A missing path is kept: it fails later
+    with its own reason while the rest of the batch goes on."""
+    from ..video import expand_inputs
+
+    out: list[Path] = []
+    for p in map(Path, inputs):
+        got = expand_inputs([p])
+        if not got:
+            raise DynPoseError(f"no videos found in {p}")
+        out += got
+    return out

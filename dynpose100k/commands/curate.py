@@ -10,11 +10,15 @@ EXAMPLES = """
   dynpose100k curate 'videos/**/*.mp4' --out outputs/curated --min-registered 0.8
   dynpose100k curate panda70m_test.csv --csv-video-root downloads/ --out outputs/panda
   dynpose100k curate data/synth --out outputs/curated --retry-failed      # rerun failed items only
+  dynpose100k curate data/synth --out outputs/curated --filter-threshold 0.5 --reprocess  # new settings
   dynpose100k curate pool.txt --out /shared/curated --engine ray --address auto
 
 A killed run continues where it stopped when started again with the same --out. The dataset lands in
 <out>/dynpose-100k/ (from <out>: datasets.load_dataset("dynpose-100k")); per-item status is in
-<out>/ledger.sqlite and the funnel in <out>/summary.json.
+<out>/ledger.sqlite and the funnel in <out>/summary.json. Every item records the hash of the settings
+that decided it; a rerun with other decision settings (filter model/threshold, --min-registered,
+--pose-preset, --fps, --short-side) refuses to start unless --reprocess is given, which processes those
+items again (withdrawing their published samples). <out>/config.json keeps the history of runs.
 """
 
 
@@ -29,6 +33,8 @@ def add_arguments(p):
     p.add_argument("--min-registered", type=float, default=0.8,
                    help="keep a clip only if this fraction of frames is registered (default 0.8)")
     p.add_argument("--retry-failed", action="store_true", help="process items that failed before again")
+    p.add_argument("--reprocess", action="store_true",
+                   help="process again the items decided under other settings (default: refuse to run)")
     p.add_argument("--csv-video-root", type=Path, default=None,
                    help="folder of the CSV's videos in video2dataset layout (default: the CSV's folder)")
     p.add_argument("--filter-model", default=None, help="filter fusion-model JSON (default: the packaged model)")
@@ -46,6 +52,9 @@ def add_arguments(p):
 def run(args) -> int:
     from ..curate import CurateConfig, curate
     from ..errors import DynPoseError
+    from . import check_out_dir
+
+    check_out_dir(args.out)
 
     if not 0.0 <= args.min_registered <= 1.0:
         raise DynPoseError(f"--min-registered must be in [0, 1], got {args.min_registered}")
@@ -53,7 +62,8 @@ def run(args) -> int:
         raise DynPoseError("--workers and --shard-size must be at least 1")
     config = CurateConfig(
         out=args.out, workers=args.workers, engine=args.engine, address=args.address,
-        min_registered=args.min_registered, retry_failed=args.retry_failed, csv_video_root=args.csv_video_root,
+        min_registered=args.min_registered, retry_failed=args.retry_failed, reprocess=args.reprocess,
+        csv_video_root=args.csv_video_root,
         filter_model=args.filter_model, filter_threshold=args.filter_threshold, pose_preset=args.pose_preset, fps=args.fps, short_side=args.short_side, shard_size=args.shard_size,
         item_timeout=args.item_timeout, dataset_name=args.dataset_name,
     )

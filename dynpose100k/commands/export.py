@@ -6,10 +6,10 @@ from pathlib import Path
 
 HELP = "export one video's poses as COLMAP text model or TUM trajectory"
 EXAMPLES = """
-  dynpose100k export outputs/poses/good_0000 --format colmap --out outputs/colmap/good_0000
-  dynpose100k export outputs/dynpose-100k --key good_0003 --format tum --out outputs/tum
-  evo_traj tum outputs/tum/good_0003.txt --plot          # evo reads the TUM file (camera-to-world)
-  colmap gui --import_path outputs/colmap/good_0000 --image_path outputs/colmap/good_0000/images
+  dynpose100k export outputs/poses/good_0004_s4 --format colmap --out outputs/colmap/good_0004_s4
+  dynpose100k export outputs/dynpose-100k --key good_0016_s16 --format tum --out outputs/tum
+  evo_traj tum outputs/tum/good_0016_s16.txt --plot          # evo reads the TUM file (camera-to-world)
+  colmap gui --import_path outputs/colmap/good_0004_s4 --image_path outputs/colmap/good_0004_s4/images
 
 SOURCE is a pose result folder, a .tar shard or a dataset folder (--key picks the video; default first).
 """
@@ -26,6 +26,9 @@ def add_arguments(p):
 def run(args) -> int:
     from ..shards.build import open_sample
     from ..shards.export import export_colmap, export_tum
+    from . import check_out_dir
+
+    check_out_dir(args.out)
 
     s = open_sample(args.source, key=args.key, video=args.video)
     if args.format == "colmap":

@@ -10,7 +10,6 @@ import multiprocessing as mp
 from collections import Counter
 from pathlib import Path
 
-from ..errors import DynPoseError
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +37,6 @@ def add_arguments(p):
     p.add_argument("--vlm-model", default="default", help="model name sent to --vlm-url")
 
 
-def _collect(inputs: list[Path]) -> list[Path]:
-    from ..video import expand_inputs
-
-    paths = expand_inputs(inputs)  # a missing path becomes an error row like any unreadable clip
-    if not paths:
-        raise DynPoseError(f"no videos found in {', '.join(map(str, inputs))}")
-    return paths
-
-
 def _judge(item):
     from ..filtering import filter_video
 
@@ -59,11 +49,13 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..filtering import FilterConfig, filter_video, load_model
+    from . import check_out_file, collect_videos
 
+    check_out_file(args.out, "scores.parquet")  # before any work
     config = FilterConfig(fps=args.fps, short_side=args.short_side, threshold=args.threshold,
                           use_rules=not args.no_rules, model=str(args.model) if args.model else None)
     load_model(config.model)  # fail early on a bad model file
-    paths = _collect(args.inputs)
+    paths = collect_videos(args.inputs)  # a missing path becomes an error row like any unreadable clip
     vlm = None
     if args.vlm_path:
         from ..models.vlm import TransformersVLM

@@ -28,6 +28,9 @@ def run(args) -> int:
     from builder.release_import import import_release
 
     from ..shards import ShardConfig
+    from . import check_out_dir
+
+    check_out_dir(args.out)
 
     r = import_release(args.release, args.out, frame_short_side=args.frame_short_side, limit=args.limit,
                        config=ShardConfig(maxcount=args.maxcount))

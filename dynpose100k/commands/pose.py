@@ -8,13 +8,13 @@ from pathlib import Path
 
 HELP = "estimate camera poses and intrinsics on dynamic videos"
 EXAMPLES = """
-  dynpose100k pose data/synth/good_0000.mp4 --out outputs/poses
+  dynpose100k pose data/synth/good_0004_s4.mp4 --out outputs/poses
   dynpose100k pose data/synth --preset klt-own-12fps --short-side 360
   dynpose100k pose clip_frames/ other.mp4 --fps 12 --out outputs/poses-klt-own-12fps
 
 INPUT is a video file, a folder of frames (*.jpg/*.png), or a folder of videos. Each video gets
-<out>/<video_id>/{poses.npz,tracks.npz,masks.npz,result.json}; existing results are skipped (--overwrite
-recomputes). Poses are world-to-camera 4x4 (OpenCV axes), K in pixels of the decoded frames.
+<out>/<video_id>/{poses.npz,tracks.npz,masks.npz,result.json}; existing results are skipped and counted
+in the report (--overwrite recomputes). A folder with no video or frames in it is an error. Poses are world-to-camera 4x4 (OpenCV axes), K in pixels of the decoded frames.
 """
 
 log = logging.getLogger(__name__)
@@ -35,18 +35,17 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..errors import DynPoseError
-    from ..pose import get_preset, load_pose_result, pose_video
-    from ..video import expand_inputs
+    from ..pose import get_preset, load_pose_result, pose_video, result_exists, video_id_of
+    from . import check_out_dir, collect_videos
 
     config = get_preset(args.preset, fps=args.fps, short_side=args.short_side)
-    out = args.out or Path("outputs") / f"poses-{config.preset}"
-    videos = expand_inputs(args.inputs)
-    if not videos:
-        raise DynPoseError(f"no video found in {' '.join(map(str, args.inputs))}")
+    out = check_out_dir(args.out or Path("outputs") / f"poses-{config.preset}")
+    videos = collect_videos(args.inputs)
     failures: list[str] = []
     unreadable: list[str] = []
-    ok = 0
+    ok = skipped = 0
     for path in tqdm(videos, desc="pose", unit="video", disable=len(videos) < 2):
+        skipped += not args.overwrite and result_exists(out, video_id_of(path))
         try:
             res = load_pose_result(pose_video(path, out, config, overwrite=args.overwrite))
         except DynPoseError as e:  # the message names the file
@@ -58,6 +57,8 @@ def run(args) -> int:
             ok += 1
             log.info("%s: %.0f%% registered, reprojection %.2f px (720p)", res.video_id, 100 * res.registered_fraction, res.reproj_error_px_720p)
     print(f"pose: {ok}/{len(videos)} videos registered -> {out}")
+    if skipped:
+        print(f"skipped {skipped} video{'s' * (skipped != 1)} already done in {out} (use --overwrite to recompute)")
     for line in failures:
         print(f"  {line}")
     # videos whose reconstruction failed are results (written, registered all false); an input that could

@@ -65,6 +65,9 @@ def run(args) -> int:
 
     from ..shards import DatasetWriter, ShardConfig, build_sample, safe_key
 
+    from . import check_out_dir
+
+    check_out_dir(args.out)
     if not args.poses.is_dir():
         raise ShardError(f"{args.poses}: no such folder of pose results")
     dirs = sorted(p.parent for p in args.poses.glob("*/poses.npz"))

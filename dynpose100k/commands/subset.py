@@ -28,6 +28,9 @@ def run(args) -> int:
 
     from ..shards import ShardConfig
     from ..shards.subset import make_subset
+    from . import check_out_dir
+
+    check_out_dir(args.dst)
 
     r = make_subset(args.src, args.dst, max_reproj_px=args.max_reproj_px, min_registered=args.min_registered,
                     config=ShardConfig(maxcount=args.maxcount))

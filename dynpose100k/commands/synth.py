@@ -14,7 +14,9 @@ EXAMPLES = """
   dynpose100k synth --out data/hard --num 10 --kind good --hard      # night, fast pans, big fast objects
 
 writes <out>/<video_id>.mp4, <out>/<video_id>.gt.npz (load with dynpose100k.synth.load_gt) and
-<out>/labels.csv (video_id,kind,suitable). Re-running skips clips already written.
+<out>/labels.csv (video_id,kind,suitable). Clip ids are <kind>_<index>_s<render seed> (render seed =
+10000 * seed + index): the pool of the first example holds good_0004_s4 and good_0016_s16. Re-running
+skips clips already written; another pool written into the same folder adds its rows to labels.csv.
 Ground truth: w2c (N,4,4) world-to-camera (OpenCV axes), K (N,3,3), exact depth, dynamic masks, static
 correspondences. Kinds (only "good" is suitable for pose estimation):
 """ + "\n".join(f"  {k:<10} {d}" for k, d in DESCRIPTIONS.items()) + "\n"
@@ -47,6 +49,9 @@ def add_arguments(p):
 def run(args) -> int:
     from ..synth import write_pool
 
+    from . import check_out_dir
+
+    check_out_dir(args.out)
     if args.num < 1:
         raise DynPoseError(f"--num must be at least 1, got {args.num}")
     w, h = _size(args.size)

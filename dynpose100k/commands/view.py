@@ -6,9 +6,9 @@ from pathlib import Path
 
 HELP = "plot a trajectory with frusta and a frame strip to PNG"
 EXAMPLES = """
-  dynpose100k view outputs/poses/good_0000 --video data/synth/good_0000.mp4 --out outputs/view.png
-  dynpose100k view outputs/dynpose-100k --key good_0003 --out outputs/view.png --rrd outputs/view.rrd
-  dynpose100k view data/synth/good_0000.mp4 --poses outputs/poses/good_0000 --out outputs/view.png
+  dynpose100k view outputs/poses/good_0004_s4 --video data/synth/good_0004_s4.mp4 --out outputs/view.png
+  dynpose100k view outputs/dynpose-100k --key good_0016_s16 --out outputs/view.png --rrd outputs/view.rrd
+  dynpose100k view data/synth/good_0004_s4.mp4 --poses outputs/poses/good_0004_s4 --out outputs/view.png
 
 SOURCE is a pose result folder, a .tar shard, a dataset folder, or a video with --poses. The .rrd is
 written to a file (no viewer is started); open it later with `rerun outputs/view.rrd`.
@@ -29,6 +29,11 @@ def run(args) -> int:
     from ..errors import ShardError
     from ..shards.build import open_sample
     from ..shards.view import log_rerun, plot_sample
+    from . import check_out_file
+
+    check_out_file(args.out, "view.png")
+    if args.rrd:
+        check_out_file(args.rrd, "view.rrd")
 
     if args.source.is_file() and args.source.suffix != ".tar":
         if args.poses is None:

@@ -7,11 +7,12 @@ worker fails one item), with local worker processes or Ray Data. See :mod:`dynpo
 from .engines import LocalEngine, RayEngine, make_engine, process_item
 from .inputs import InputError, WorkItem, resolve_inputs
 from .ledger import ItemResult, Ledger
-from .runner import CurateConfig, CurateError, DatasetSink, Stages, curate, default_stages, stage_sample
+from .runner import (CurateConfig, CurateError, DatasetSink, SettingsChanged, Stages, curate, decision_settings,
+                     default_stages, settings_hash, stage_sample)
 from .stats import format_summary, summarize
 
 __all__ = [
     "CurateConfig", "CurateError", "DatasetSink", "InputError", "ItemResult", "Ledger", "LocalEngine", "RayEngine",
-    "Stages", "WorkItem", "curate", "default_stages", "format_summary", "make_engine", "process_item",
+    "SettingsChanged", "Stages", "WorkItem", "curate", "decision_settings", "settings_hash", "default_stages", "format_summary", "make_engine", "process_item",
     "resolve_inputs", "stage_sample", "summarize",
 ]

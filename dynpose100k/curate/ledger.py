@@ -42,11 +42,18 @@ CREATE TABLE IF NOT EXISTS items (
     pose_dir TEXT,
     shard TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
-    updated REAL
+    updated REAL,
+    config_hash TEXT,
+    run INTEGER
 );
 CREATE INDEX IF NOT EXISTS items_status ON items(status);
-CREATE TABLE IF NOT EXISTS runs (run INTEGER PRIMARY KEY AUTOINCREMENT, started REAL, config TEXT);
+CREATE TABLE IF NOT EXISTS runs (run INTEGER PRIMARY KEY AUTOINCREMENT, started REAL, config TEXT,
+                                 config_hash TEXT, settings TEXT, finished REAL);
+CREATE TABLE IF NOT EXISTS processed (run INTEGER NOT NULL, item_id TEXT NOT NULL, status TEXT NOT NULL);
 """
+# columns added after the first release: (table, column, type); older ledgers are migrated on open
+_ADDED = (("items", "config_hash", "TEXT"), ("items", "run", "INTEGER"), ("runs", "config_hash", "TEXT"),
+          ("runs", "settings", "TEXT"), ("runs", "finished", "REAL"))
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,11 @@ class ItemResult:
 class Ledger:
     """Per-item status store of one curation output folder."""
 
+    run: int | None = None
+    """Id of the run started by :meth:`start_run` (recorded with every item it processes)."""
+    config_hash: str | None = None
+    """Settings hash of that run (recorded with every item it processes)."""
+
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,12 +92,55 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
+        for table, col, typ in _ADDED:
+            if col not in {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {col} {typ}")
 
     def close(self) -> None:
         self.db.close()
 
-    def start_run(self, config: dict) -> None:
-        self.db.execute("INSERT INTO runs(started, config) VALUES (?, ?)", (time.time(), json.dumps(config)))
+    def start_run(self, config: dict, config_hash: str | None = None, settings: dict | None = None) -> int:
+        """Record a run and its settings; items processed from now on carry its id and ``config_hash``."""
+        cur = self.db.execute("INSERT INTO runs(started, config, config_hash, settings) VALUES (?, ?, ?, ?)",
+                              (time.time(), json.dumps(config), config_hash, json.dumps(settings)))
+        self.run, self.config_hash = int(cur.lastrowid), config_hash
+        return self.run
+
+    def finish_run(self) -> None:
+        if self.run is not None:
+            self.db.execute("UPDATE runs SET finished=? WHERE run=?", (time.time(), self.run))
+
+    def runs(self) -> list[dict]:
+        """Every run, oldest first: ``run``, ``started``, ``finished``, ``config``, ``config_hash``,
+        ``settings`` and ``items`` (ids of the items that run processed, in order)."""
+        out = []
+        for r in self.db.execute("SELECT * FROM runs ORDER BY run").fetchall():
+            ids = [x[0] for x in self.db.execute("SELECT item_id FROM processed WHERE run=? ORDER BY rowid", (r["run"],))]
+            out.append({"run": r["run"], "started": r["started"], "finished": r["finished"],
+                        "config_hash": r["config_hash"], "settings": json.loads(r["settings"] or "null"),
+                        "config": json.loads(r["config"] or "null"), "items": ids})
+        return out
+
+    def adopt_unhashed(self, config_hash: str) -> int:
+        """Give items processed before hashes were recorded (``config_hash`` NULL, not pending) ``config_hash``
+        (the settings of the last run that touched them). Returns how many."""
+        cur = self.db.execute("UPDATE items SET config_hash=? WHERE config_hash IS NULL AND status != 'pending'",
+                              (config_hash,))
+        return cur.rowcount
+
+    def stale(self, config_hash: str) -> dict[str, list[str]]:
+        """``{other_hash: [item_id, ...]}`` of processed (not pending) items decided under other settings."""
+        out: dict[str, list[str]] = {}
+        q = "SELECT item_id, config_hash FROM items WHERE status != 'pending' AND config_hash IS NOT ? ORDER BY item_id"
+        for r in self.db.execute(q, (config_hash,)):
+            out.setdefault(r["config_hash"], []).append(r["item_id"])
+        return out
+
+    def settings_of(self, config_hash: str | None) -> dict | None:
+        """The settings recorded for ``config_hash`` by the latest run that used it (None if unknown)."""
+        r = self.db.execute("SELECT settings FROM runs WHERE config_hash IS ? AND settings IS NOT NULL "
+                            "ORDER BY run DESC LIMIT 1", (config_hash,)).fetchone()
+        return json.loads(r[0]) if r and r[0] else None
 
     def register(self, items: list[WorkItem], retry_failed: bool = False) -> None:
         """Add new items; with ``retry_failed`` send failed items back to ``pending``. Items that are still
@@ -107,21 +162,31 @@ class Ledger:
                     (it.path, it.start, it.end, json.dumps(it.meta), it.item_id),
                 )
                 if it.error is not None:
-                    self.db.execute(
-                        "UPDATE items SET status='error', reason=?, attempts=attempts+1, updated=? "
-                        "WHERE item_id=? AND status='pending'",
-                        (it.error, time.time(), it.item_id),
+                    cur = self.db.execute(
+                        "UPDATE items SET status='error', reason=?, attempts=attempts+1, updated=?, config_hash=?, "
+                        "run=? WHERE item_id=? AND status='pending'",
+                        (it.error, time.time(), self.config_hash, self.run, it.item_id),
                     )
+                    if cur.rowcount and self.run is not None:
+                        self.db.execute("INSERT INTO processed(run, item_id, status) VALUES (?,?,'error')",
+                                        (self.run, it.item_id))
 
     def record(self, r: ItemResult) -> None:
-        """Store the outcome of one processed item (one committed transaction)."""
-        self.db.execute(
-            "UPDATE items SET status=?, reason=?, filter_score=?, filter_reasons=?, registered_fraction=?, "
-            "reproj_error_px_720p=?, num_frames=?, timings=?, pose_dir=?, attempts=attempts+1, updated=? "
-            "WHERE item_id=?",
-            (r.status, r.reason, r.filter_score, json.dumps(list(r.filter_reasons)), r.registered_fraction,
-             r.reproj_error_px_720p, r.num_frames, json.dumps(r.timings), r.pose_dir, time.time(), r.item_id),
-        )
+        """Store the outcome of one processed item with the current run's id and settings hash (one
+        committed transaction)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute(
+                "UPDATE items SET status=?, reason=?, filter_score=?, filter_reasons=?, registered_fraction=?, "
+                "reproj_error_px_720p=?, num_frames=?, timings=?, pose_dir=?, attempts=attempts+1, updated=?, "
+                "config_hash=?, run=? WHERE item_id=?",
+                (r.status, r.reason, r.filter_score, json.dumps(list(r.filter_reasons)), r.registered_fraction,
+                 r.reproj_error_px_720p, r.num_frames, json.dumps(r.timings), r.pose_dir, time.time(),
+                 self.config_hash, self.run, r.item_id),
+            )
+            if self.run is not None:
+                self.db.execute("INSERT INTO processed(run, item_id, status) VALUES (?,?,?)",
+                                (self.run, r.item_id, r.status))
 
     def mark_sharded(self, shards: dict[str, str]) -> None:
         """Mark kept items ``{item_id: shard}`` as published (one transaction)."""
@@ -136,7 +201,7 @@ class Ledger:
         """Send items back to ``pending`` (their work is redone on this run)."""
         with self.db:
             self.db.execute("BEGIN")
-            self.db.executemany("UPDATE items SET status='pending', reason=NULL WHERE item_id=?",
+            self.db.executemany("UPDATE items SET status='pending', reason=NULL, shard=NULL WHERE item_id=?",
                                 [(i,) for i in item_ids])
 
     def reconcile(self, published: dict[str, str]) -> tuple[int, int]:

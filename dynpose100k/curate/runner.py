@@ -3,7 +3,8 @@
 Output folder layout::
 
     <out>/ledger.sqlite          per-item status, reason, scores, timings (SQLite WAL)
-    <out>/config.json            the resolved configuration of the latest run
+    <out>/config.json            the latest configuration, its settings hash, and the history of runs
+                                 (settings, start/end time, ids of the items each run processed)
     <out>/poses/<preset>/<id>/   pose results (poses.npz, tracks.npz, masks.npz, result.json)
     <out>/staging/<id>.tar       encoded shard sample of a kept item, until its shard is published
     <out>/<dataset_name>/        WebDataset shards + manifest + card: ``load_dataset("<dataset_name>")``
@@ -13,6 +14,12 @@ Workers run decode -> filter -> pose -> registration rule -> sample encoding; th
 ledger and, in batches of ``shard_size`` kept items, the shards. An item becomes ``sharded`` only after the
 shard that holds it is published, and on start the ledger is reconciled with the shard manifest, so a run
 killed at any moment and started again neither loses nor duplicates a sample.
+
+Every processed item records the hash of the settings that decided it (:func:`decision_settings`: filter
+model and threshold, registration rule, pose preset, frame rate and size), in the ledger and in its
+sample's ``meta.json``. A run whose settings differ from those of items already processed in ``out``
+refuses to start (:class:`SettingsChanged`) unless ``reprocess`` is set; then those items are processed
+again and samples already published are withdrawn from the dataset first.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -34,13 +42,18 @@ from .inputs import WorkItem, resolve_inputs
 from .ledger import FINAL, Ledger
 from .stats import format_summary, summarize
 
-__all__ = ["CurateConfig", "CurateError", "Stages", "DatasetSink", "default_stages", "curate"]
+__all__ = ["CurateConfig", "CurateError", "SettingsChanged", "Stages", "DatasetSink", "decision_settings",
+           "settings_hash", "default_stages", "curate"]
 
 log = logging.getLogger(__name__)
 
 
 class CurateError(DynPoseError):
     """The run cannot go on (output folder busy, disk full); the ledger stays consistent."""
+
+
+class SettingsChanged(CurateError):
+    """The output folder holds items decided under other settings and ``reprocess`` was not asked for."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,8 @@ class CurateConfig:
     """Seconds after which a local worker stuck on one item is killed and the item fails."""
     dataset_name: str = "dynpose-100k"
     """Name of the dataset directory inside ``out``."""
+    reprocess: bool = False
+    """Process again the items of ``out`` that were decided under other settings (default: refuse to run)."""
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
@@ -96,6 +111,8 @@ class Stages:
     """:class:`dynpose100k.filtering.FilterConfig` (None: its defaults; its own analysis rate and size)."""
     min_registered: float = 0.8
     """Registration rule threshold (fraction of frames)."""
+    config_hash: str | None = None
+    """Settings hash of the run (:func:`settings_hash`), stored in each sample's ``meta.json``."""
 
     def check(self) -> None:
         """Fail fast on configuration errors (a missing or broken filter model) before any item runs."""
@@ -135,7 +152,8 @@ class Stages:
         m = item.meta
         meta = {"source_url": m.get("url") or m.get("source"), "caption": m.get("caption") or None,
                 "source_start_s": item.start, "source_end_s": item.end,
-                "filter_score": float(decision.score), "filter_reasons": list(decision.reasons)}
+                "filter_score": float(decision.score), "filter_reasons": list(decision.reasons),
+                "curate_config_hash": self.config_hash}
         stage_sample(Path(self.staging_dir), encode_sample(build_sample(pose_dir, clip.frames, meta)))
 
 
@@ -193,11 +211,112 @@ class DatasetSink:
             (self.staging / f"{i}.tar").unlink(missing_ok=True)
         return done
 
+    def withdraw(self, keys) -> list[str]:
+        """Take samples ``keys`` out of staging and of the dataset: every shard holding one of them is
+        removed, and its other samples go back to staging (to be published again). Returns the removed shards.
+
+        Order for crash safety: other samples staged first, then the manifest rewritten without those
+        shards, then their files deleted; the ledger is reconciled with the manifest afterwards."""
+        from ..shards.reader import MANIFEST, iter_raw, read_manifest
+        from ..shards.writer import DatasetWriter
+
+        keys = set(keys)
+        for k in keys:  # staged, not yet published
+            (self.staging / f"{k}.tar").unlink(missing_ok=True)
+        if not keys or not (self.dir / "data").is_dir():
+            return []
+        writer = DatasetWriter(self.dir)  # holds the dataset lock and recovers an interrupted write
+        try:
+            entries = read_manifest(self.dir)
+            hit = [e for e in entries if keys & {s["key"] for s in e["samples"]}]
+            for e in hit:
+                for raw in iter_raw(self.dir / e["shard"]):
+                    if raw["__key__"] not in keys:
+                        stage_sample(self.staging, raw)
+            gone = {e["shard"] for e in hit}
+            man = self.dir / MANIFEST
+            tmp = man.with_name(f".{man.name}.tmp")
+            tmp.write_text("".join(json.dumps(e) + "\n" for e in entries if e["shard"] not in gone))
+            os.replace(tmp, man)
+            for rel in gone:
+                (self.dir / rel).unlink(missing_ok=True)
+        finally:
+            writer.close()
+        return sorted(gone)
+
     def finalize(self) -> None:
         from builder.card import write_card
 
         if (self.dir / "data").is_dir():
             write_card(self.dir)
+
+
+DECISION_FIELDS = ("filter_model", "filter_threshold", "min_registered", "pose_preset", "fps", "short_side")
+"""Fields of :class:`CurateConfig` that decide an item's outcome (the others only change speed or place)."""
+
+
+def decision_settings(config: CurateConfig | dict) -> dict:
+    """The settings that decide an item's outcome, resolved: the filter threshold actually applied (the
+    model's own when none is given) and a digest of the filter model file's content."""
+    from ..filtering.decide import DEFAULT_MODEL, load_model
+
+    d = config.to_json() if isinstance(config, CurateConfig) else dict(config)
+    s = {k: d.get(k) for k in DECISION_FIELDS}
+    path = Path(s["filter_model"] or DEFAULT_MODEL)
+    try:
+        s["filter_model_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        if s["filter_threshold"] is None:
+            s["filter_threshold"] = float(load_model(s["filter_model"]).threshold)
+    except (OSError, DynPoseError):  # a model gone since an older run: compared by path only
+        s["filter_model_sha256"] = None
+    s["filter_model"] = s["filter_model"] or "packaged"
+    return s
+
+
+def settings_hash(settings: dict) -> str:
+    """Short stable hash of :func:`decision_settings`."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _differences(old: dict | None, new: dict) -> str:
+    if not old:
+        return "earlier settings not recorded"
+    diff = [f"{k} {old.get(k)} -> {new.get(k)}" for k in new if old.get(k) != new.get(k)]
+    return ", ".join(diff) or "same settings, different hash"
+
+
+def _write_config_json(out: Path, config: CurateConfig, config_hash: str, settings: dict, ledger: Ledger) -> None:
+    """``config.json``: the current configuration and settings hash, and every run of this folder with its
+    settings, times (UTC) and the ids of the items it processed (from the ledger, so a killed run counts)."""
+    def iso(t):
+        return None if t is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+    runs = [dict(r, started=iso(r["started"]), finished=iso(r["finished"]), num_items=len(r["items"]))
+            for r in ledger.runs()]
+    doc = {"config": config.to_json(), "config_hash": config_hash, "settings": settings, "runs": runs}
+    tmp = out / ".config.json.tmp"
+    tmp.write_text(json.dumps(doc, indent=2))
+    os.replace(tmp, out / "config.json")
+
+
+def _check_settings(ledger: Ledger, config_hash: str, settings: dict, config: CurateConfig) -> dict[str, list[str]]:
+    """Items decided under other settings ``{hash: ids}``; raises :class:`SettingsChanged` unless reprocessing.
+    Items from ledgers older than settings hashes take the hash of the last recorded run's configuration."""
+    last = ledger.db.execute("SELECT config, config_hash FROM runs ORDER BY run DESC LIMIT 1").fetchone()
+    if last is not None:
+        legacy = last["config_hash"] or settings_hash(decision_settings(json.loads(last["config"])))
+        if not last["config_hash"]:
+            ledger.db.execute("UPDATE runs SET config_hash=?, settings=? WHERE config_hash IS NULL",
+                              (legacy, json.dumps(decision_settings(json.loads(last["config"])))))
+        ledger.adopt_unhashed(legacy)
+    stale = ledger.stale(config_hash)
+    if stale and not config.reprocess:
+        n = sum(map(len, stale.values()))
+        what = "; ".join(_differences(ledger.settings_of(h), settings) for h in stale)
+        raise SettingsChanged(
+            f"{config.out}: {n} item(s) were processed with other settings ({what}); rerun with --reprocess to "
+            f"process them again with these settings, or use another --out")
+    return stale
 
 
 def default_stages(config: CurateConfig) -> Stages:
@@ -213,6 +332,7 @@ def default_stages(config: CurateConfig) -> Stages:
         pose_config=pose_cfg,
         filter_config=FilterConfig(model=config.filter_model, threshold=config.filter_threshold),
         min_registered=config.min_registered,
+        config_hash=settings_hash(decision_settings(config)),
     )
 
 
@@ -249,10 +369,20 @@ def curate(inputs, config: CurateConfig, *, stages=None, sink=None, engine=None,
         sink = sink or DatasetSink(out / config.dataset_name, out / "staging")
         engine = engine or make_engine(config.engine, config.workers, config.address, config.item_timeout)
         stages.check()
-        (out / "config.json").write_text(json.dumps(config.to_json(), indent=2))
-        ledger.start_run(config.to_json())
+        settings = decision_settings(config)
+        h = settings_hash(settings)
+        stale = _check_settings(ledger, h, settings, config)
+        ledger.start_run(config.to_json(), h, settings)
+        _write_config_json(out, config, h, settings, ledger)
         ledger.register(items, retry_failed=config.retry_failed)
         promoted, demoted = ledger.reconcile(sink.published())
+        if stale:
+            ids = sorted(i for v in stale.values() for i in v)
+            gone = sink.withdraw(ids)
+            ledger.reconcile(sink.published())
+            ledger.requeue(ids)
+            log.warning("reprocessing %d item(s) decided under other settings (%d shard(s) withdrawn)",
+                        len(ids), len(gone))
         if promoted or demoted:
             log.info("reconciled with the shard manifest: %d marked sharded, %d to write again", promoted, demoted)
         backlog = [r["item_id"] for r in ledger.items("kept")]
@@ -303,6 +433,8 @@ def curate(inputs, config: CurateConfig, *, stages=None, sink=None, engine=None,
                 publish(batch)
         finally:
             bar.close()
+            ledger.finish_run()
+            _write_config_json(out, config, h, settings, ledger)
         sink.finalize()
         summary = summarize(ledger.items(), wall_s=time.time() - t_start, processed=len(todo),
                             workers=config.workers, min_registered=config.min_registered)

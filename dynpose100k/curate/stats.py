@@ -1,7 +1,8 @@
 """Funnel statistics of a curation run, computed from the ledger rows (never from memory of the run).
 
 The funnel follows the paper's: pool -> decoded -> passed filter -> posed -> kept (>= min registered) ->
-in shards; rejections are counted per reason; throughput is given per stage as clips per hour per core
+in shards; clips not kept are counted once each by outcome (``rejections``), and the reasons cited by
+filtered clips separately (``filter_reasons``: a clip may cite several); throughput is given per stage as clips per hour per core
 (from the stage timings of each item) and for the run as a whole (clips per hour of wall time).
 """
 
@@ -35,12 +36,14 @@ def summarize(rows, wall_s: float, processed: int, workers: int, min_registered:
         "kept": status["kept"] + status["sharded"],
         "in_shards": status["sharded"],
     }
-    reasons: Counter = Counter()
+    reasons: Counter = Counter()  # clips, each counted once, by outcome
+    filter_reasons: Counter = Counter()  # filtered clips citing each filter reason (a clip may cite several)
     for r in rows:
         s = r["status"]
         if s == "filtered_out":
-            for x in json.loads(r["filter_reasons"] or "[]") or ["rejected"]:
-                reasons[f"filter: {_category(x)}"] += 1
+            reasons["filtered out"] += 1
+            for x in dict.fromkeys(_category(x) for x in json.loads(r["filter_reasons"] or "[]")) or ["rejected"]:
+                filter_reasons[x] += 1
         elif s == "error":
             reasons[f"error: {_category(r['reason'])}"] += 1
         elif s == "pose_failed":
@@ -58,6 +61,7 @@ def summarize(rows, wall_s: float, processed: int, workers: int, min_registered:
         "funnel": funnel,
         "status": {k: status[k] for k in sorted(status)},
         "rejections": dict(reasons.most_common()),
+        "filter_reasons": dict(filter_reasons.most_common()),
         "throughput": throughput,
         "run": {"processed": processed, "wall_s": round(wall_s, 2), "workers": workers,
                 "clips_per_hour": round(3600 * processed / wall_s, 1) if wall_s > 0 and processed else None},
@@ -74,8 +78,12 @@ def format_summary(s: dict) -> str:
                      ("posed", "posed"), ("kept", f"kept (>={s['min_registered']:.0%} reg)"), ("in_shards", "in shards")):
         lines.append(f"  {label:<16}{f[k]:>8}{100 * f[k] / pool:>8.1f}%")
     if s["rejections"]:
-        lines.append("not kept, by reason")
-        lines += [f"  {v:>5}  {k}" for k, v in s["rejections"].items()]
+        lines.append("not kept, by reason (clips)")
+        for k, v in s["rejections"].items():
+            lines.append(f"  {v:>5}  {k}")
+            if k == "filtered out" and s.get("filter_reasons"):
+                lines.append("         reasons cited (a clip may cite several): "
+                             + ", ".join(f"{r} {n}" for r, n in s["filter_reasons"].items()))
     if s["throughput"]:
         lines.append(f"  {'stage':<14}{'clips':>7}{'s/clip':>9}{'clips/h/core':>14}")
         lines[-1] = "throughput per stage\n" + lines[-1]

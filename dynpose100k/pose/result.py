@@ -132,6 +132,9 @@ def save_pose_result(out_dir: str | os.PathLike, result: PoseResult) -> Path:
     final = out_dir / result.video_id
     tmp = Path(tempfile.mkdtemp(prefix=f".{result.video_id}.", suffix=".tmp", dir=out_dir))
     try:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private (0700); the result follows the umask like mkdir
         H, W = result.image_size
         np.savez_compressed(
             tmp / "poses.npz", w2c=result.w2c.astype(np.float64), K=result.K.astype(np.float64),

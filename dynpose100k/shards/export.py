@@ -2,7 +2,8 @@
 
 Conversions happen only here, at the boundary: COLMAP's ``cam_from_world`` equals our ``w2c`` but its
 pixel origin is the top-left pixel's corner (principal point and observations +0.5); TUM rows are
-camera-to-world. Unregistered frames are left out of both.
+camera-to-world. Unregistered frames are left out of both. The COLMAP model is built as a
+``pycolmap.Reconstruction`` (cameras as the pose engine builds them) and written by pycolmap itself.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 from pathlib import Path
 
 
-from ..camera import K_to_colmap, rotmat_to_quat, write_tum
+from ..camera import K_to_colmap, write_tum
 from ..errors import ShardError
 from .schema import VideoSample
 
@@ -30,12 +31,19 @@ def export_tum(sample: VideoSample, path) -> Path:
 
 
 def export_colmap(sample: VideoSample, out_dir, *, write_images: bool = True) -> Path:
-    """Write ``cameras.txt``, ``images.txt``, ``points3D.txt`` (static track points and their
-    observations when present) and, with ``write_images``, ``images/<frame>.jpg`` into ``out_dir``.
+    """Write a COLMAP text model (``cameras.txt``, ``images.txt``, ``points3D.txt``, as pycolmap writes it)
+    and, with ``write_images``, ``images/<frame>.jpg`` into ``out_dir``.
 
-    One PINHOLE camera per registered frame (intrinsics may vary over time); image ids are frame
-    index + 1; image names ``%06d.jpg`` by frame index.
+    One camera shared by all registered frames when their intrinsics are equal (SIMPLE_PINHOLE when
+    ``fx == fy``, else PINHOLE), else one per frame. Image ids are frame index + 1, names ``%06d.jpg``.
+    Points are the static tracks seen in at least two registered frames, with their reprojection errors
+    and, when the sample has frames, colours sampled from them.
     """
+    import numpy as np
+    import pycolmap
+
+    from ..pose.sfm import _to_model
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     reg = sample.registered
@@ -45,34 +53,47 @@ def export_colmap(sample: VideoSample, out_dir, *, write_images: bool = True) ->
     if H is None:
         raise ShardError(f"{sample.key}: image size unknown (meta.frame_size / meta.pose_size missing)")
     frames = [int(i) for i in reg.nonzero()[0]]
-    # observations per frame: (point2D index) -> point3D id; tracks per point
-    obs_by_frame: dict[int, list[tuple[float, float, int]]] = {i: [] for i in frames}
-    tracks: dict[int, list[tuple[int, int]]] = {}
-    if sample.track_points is not None and sample.track_obs is not None:
-        for t, f, u, v in sample.track_obs:
-            f, t = int(f), int(t)
-            if f in obs_by_frame and 0 <= t < len(sample.track_points):
-                obs_by_frame[f].append((u + 0.5, v + 0.5, t + 1))
-                tracks.setdefault(t + 1, []).append((f + 1, len(obs_by_frame[f]) - 1))
-    with open(out / "cameras.txt", "w") as fc:
-        fc.write("# CAMERA_ID MODEL WIDTH HEIGHT PARAMS[] (dynpose100k export, PINHOLE fx fy cx cy)\n")
-        for i in frames:
-            fc.write(f"{i + 1} PINHOLE {W} {H} " + " ".join(f"{p:.9g}" for p in K_to_colmap(sample.K[i])) + "\n")
-    with open(out / "images.txt", "w") as fi:
-        fi.write("# IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME (cam_from_world = w2c)\n# POINTS2D[] as (X Y POINT3D_ID)\n")
-        for i in frames:
-            qx, qy, qz, qw = rotmat_to_quat(sample.w2c[i, :3, :3])
-            tx, ty, tz = sample.w2c[i, :3, 3]
-            fi.write(f"{i + 1} {qw:.12g} {qx:.12g} {qy:.12g} {qz:.12g} {tx:.12g} {ty:.12g} {tz:.12g} {i + 1} {i:06d}.jpg\n")
-            fi.write(" ".join(f"{u:.6f} {v:.6f} {pid}" for u, v, pid in obs_by_frame[i]) + "\n")
-    with open(out / "points3D.txt", "w") as fp:
-        fp.write("# POINT3D_ID X Y Z R G B ERROR TRACK[] as (IMAGE_ID POINT2D_IDX)\n")
-        for pid, track in sorted(tracks.items()):
-            x, y, z = sample.track_points[pid - 1]
-            fp.write(f"{pid} {x:.9g} {y:.9g} {z:.9g} 128 128 128 0 " + " ".join(f"{a} {b}" for a, b in track) + "\n")
+    K = sample.K
+    shared = bool(np.allclose(K[frames], K[frames[0]], rtol=1e-9, atol=1e-9))
+
+    def camera(k: np.ndarray, camera_id: int):
+        if abs(k[0, 0] - k[1, 1]) <= 1e-9 * abs(k[0, 0]):
+            model, params = "SIMPLE_PINHOLE", _to_model("SIMPLE_PINHOLE", [k[0, 0], k[0, 2] + 0.5, k[1, 2] + 0.5])
+        else:
+            model, params = "PINHOLE", list(K_to_colmap(k))
+        return pycolmap.Camera(model=model, width=int(W), height=int(H), params=params, camera_id=camera_id)
+
+    # observations of the registered frames, COLMAP pixel convention (+0.5), grouped by track
+    obs = np.zeros((0, 4))
+    if sample.track_points is not None and sample.track_obs is not None and len(sample.track_obs):
+        obs = np.asarray(sample.track_obs, np.float64)
+        ok = reg[np.clip(obs[:, 1].astype(int), 0, len(reg) - 1)] & (obs[:, 0] >= 0) & (obs[:, 0] < len(sample.track_points))
+        obs = obs[ok & (obs[:, 1] >= 0) & (obs[:, 1] < len(reg))]
+        n_views = np.bincount(obs[:, 0].astype(int), minlength=len(sample.track_points))
+        obs = obs[n_views[obs[:, 0].astype(int)] >= 2]  # a COLMAP point needs two views
+    rec = pycolmap.Reconstruction()
+    if shared:
+        rec.add_camera_with_trivial_rig(camera(K[frames[0]], 1))
+    elements: dict[int, list] = {}
+    for i in frames:
+        mine = obs[obs[:, 1].astype(int) == i]
+        if not shared:
+            rec.add_camera_with_trivial_rig(camera(K[i], i + 1))
+        img = pycolmap.Image(name=f"{i:06d}.jpg", keypoints=mine[:, 2:4] + 0.5, camera_id=1 if shared else i + 1,
+                             image_id=i + 1)
+        rec.add_image_with_trivial_frame(img, pycolmap.Rigid3d(sample.w2c[i, :3]))
+        for k, t in enumerate(mine[:, 0].astype(int).tolist()):
+            elements.setdefault(t, []).append(pycolmap.TrackElement(i + 1, k))
+    for t in sorted(elements):
+        rec.add_point3D(np.asarray(sample.track_points[t], np.float64), pycolmap.Track(elements[t]),
+                        np.array([128, 128, 128], np.uint8))
+    rec.update_point_3d_errors()
     if write_images and sample.frames:
         (out / "images").mkdir(exist_ok=True)
         for i in frames:
             (out / "images" / f"{i:06d}.jpg").write_bytes(sample.frames[i])
-    logger.info("COLMAP text model with %d images and %d points in %s", len(frames), len(tracks), out)
+        rec.extract_colors_for_all_images(str(out / "images"))
+    rec.write_text(str(out))
+    logger.info("COLMAP text model with %d images, %d camera(s) and %d points in %s", len(frames),
+                rec.num_cameras(), rec.num_points3D(), out)
     return out

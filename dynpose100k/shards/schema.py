@@ -59,6 +59,7 @@ META_FIELDS: dict[str, tuple[str, Any, str]] = {
     "caption": ("string", None, "clip caption"),
     "filter_score": ("float64", None, "suitability filter score (higher = more suitable)"),
     "filter_reasons": ("list:string", [], "reasons recorded by the filter"),
+    "curate_config_hash": ("string", None, "hash of the curation settings that decided this clip (config.json)"),
     "num_frames": ("int64", None, "N"),
     "registered_fraction": ("float64", None, "share of frames registered by bundle adjustment"),
     "reproj_error_px": ("float64", None, "mean reprojection error of static tracks, px at pose_size"),

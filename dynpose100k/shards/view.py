@@ -29,9 +29,30 @@ def _up(X: np.ndarray) -> np.ndarray:
     return np.stack([X[..., 0], X[..., 2], -X[..., 1]], axis=-1)
 
 
+def view_box(centers: np.ndarray, pts: np.ndarray | None) -> tuple[np.ndarray, float, float]:
+    """The cube shown by :func:`plot_sample`: ``(centre, half side, frustum size)`` in world units.
+
+    The cube holds the camera centres and the scene points near them (within twice the trajectory's extent,
+    or 0.3 of the median camera-to-point distance for a camera that barely moves), not every point: far or
+    badly triangulated points would shrink the trajectory to a dot."""
+    if not len(centers):
+        return np.zeros(3), 1.0, 0.1
+    lo, hi = centers.min(0), centers.max(0)
+    extent = float((hi - lo).max())
+    if pts is not None and len(pts):
+        dist = np.linalg.norm(pts - centers.mean(0), axis=1)
+        near = pts[dist <= max(2 * extent, 0.3 * float(np.median(dist)))]
+        if len(near):
+            lo, hi = np.minimum(lo, near.min(0)), np.maximum(hi, near.max(0))
+    side = float((hi - lo).max())
+    size = max(0.15 * extent, 0.05 * side, 1e-3)
+    return (lo + hi) / 2, 0.5 * side + size, size
+
+
 def plot_sample(sample: VideoSample, out_png, *, num_frames: int = 6, max_frusta: int = 20) -> Path:
-    """Write a PNG: 3D trajectory (registered camera centres coloured by time, frusta, static points)
-    above a strip of up to ``num_frames`` frames with the dynamic mask outlined (when present)."""
+    """Write a PNG: 3D trajectory (registered camera centres coloured by time, frusta, and the static points
+    around them; the view is fitted to the cameras, see :func:`view_box`) above a strip of up to
+    ``num_frames`` frames with the dynamic mask outlined (when present)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -46,25 +67,24 @@ def plot_sample(sample: VideoSample, out_png, *, num_frames: int = 6, max_frusta
     ax = fig.add_subplot(grid[0, :], projection="3d")
     centers = camera_centers(sample.w2c[reg])
     pts = sample.track_points if sample.track_points is not None and len(sample.track_points) else None
+    mid, r, size = view_box(centers, pts)
     cmap = plt.get_cmap("rainbow")
     colors = cmap(np.linspace(0, 1, n))[reg]
-    if pts is not None:
-        ax.scatter(*_up(pts).T, s=2, c="0.5", alpha=0.6, label=f"{len(pts)} static points")
+    if pts is not None:  # scene context: the points inside the box (mplot3d does not clip what lies outside)
+        inside = pts[(np.abs(pts - mid) <= r).all(1)]
+        ax.scatter(*_up(inside).T, s=2, c="0.5", alpha=0.6,
+                   label=f"{len(inside)} of {len(pts)} static points (those in view)")
     ax.plot(*_up(centers).T, c="0.3", lw=1)
     ax.scatter(*_up(centers).T, c=colors, s=12, depthshade=False, label=f"{reg.sum()}/{n} registered cameras")
-    # scene bounds: cameras plus the bulk of the static points
-    bulk = centers if pts is None else np.r_[centers, np.quantile(pts, [0.05, 0.95], axis=0)]
-    lo, hi = (bulk.min(0), bulk.max(0)) if len(bulk) else (np.zeros(3), np.ones(3))
-    r = 0.55 * max(float((hi - lo).max()), 1e-3)
-    mid = _up((lo + hi)[None] / 2)[0]
-    extent = float(np.ptp(centers, axis=0).max()) if len(centers) > 1 else r
     c2w = w2c_to_c2w(sample.w2c)
     for i in np.flatnonzero(reg)[:: max(1, int(np.ceil(reg.sum() / max_frusta)))]:
-        for seg in _frustum_lines(c2w[i], sample.K[i], hw, max(0.15 * extent, 0.06 * r)):
+        for seg in _frustum_lines(c2w[i], sample.K[i], hw, size):
             ax.plot(*_up(seg).T, c=cmap(i / max(n - 1, 1)), lw=0.8)
-    ax.set_xlim(mid[0] - r, mid[0] + r)
-    ax.set_ylim(mid[1] - r, mid[1] + r)
-    ax.set_zlim(mid[2] - r, mid[2] + r)
+    lo, hi = _up(mid - r), _up(mid + r)
+    lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_zlim(lo[2], hi[2])
     ax.set_box_aspect((1, 1, 1))
     ax.set_xlabel("x (right)")
     ax.set_ylabel("z (forward)")

@@ -42,7 +42,7 @@ def pool_plan(num: int, kind: str = "mixed", seed: int = 0) -> list[tuple[str, s
 def write_pool(out_dir, num: int, kind: str = "mixed", seed: int = 0, *, progress: bool = False,
                **render_kw) -> list[str]:
     """Render ``num`` clips into ``out_dir`` as ``<id>.mp4`` + ``<id>.gt.npz`` and write ``labels.csv``
-    (``video_id,kind,suitable``). Clips whose two files already exist are not rendered again, so an
+    (``video_id,kind,suitable``), keeping the rows of clips written there before by other pools. Clips whose two files already exist are not rendered again, so an
     interrupted run resumes. ``render_kw`` goes to :func:`render` (height, width, fps, duration, hard).
     Returns the video ids in order."""
     from ..video import write_video
@@ -70,11 +70,17 @@ def write_pool(out_dir, num: int, kind: str = "mixed", seed: int = 0, *, progres
         save_gt(gtp.with_suffix(".tmp.npz"), clip.gt).replace(gtp)
         write_video(mp4.with_suffix(".tmp.mp4"), clip.frames, fps).replace(mp4)
         log.debug("wrote %s (%s)", vid, k)
-    with open(out / "labels.csv", "w", newline="") as f:
+    # merge with the labels of clips written before (another --num, --kind or --seed into the same folder):
+    # their rows stay, rows of this pool's clips are replaced, new ones appended
+    rows = {vid: (k, s) for vid, (k, s) in read_labels(out).items()} if (out / "labels.csv").is_file() else {}
+    rows.update({vid: (k, k in kd.SUITABLE_KINDS) for vid, k, _ in plan})
+    tmp = out / ".labels.csv.tmp"
+    with open(tmp, "w", newline="") as f:
         wr = csv.writer(f)
         wr.writerow(["video_id", "kind", "suitable"])
-        for vid, k, _ in plan:
-            wr.writerow([vid, k, int(k in kd.SUITABLE_KINDS)])
+        for vid, (k, suitable) in rows.items():
+            wr.writerow([vid, k, int(suitable)])
+    tmp.replace(out / "labels.csv")
     return [vid for vid, _, _ in plan]
 
 

@@ -1,7 +1,8 @@
 """Fast stand-ins for the filter and pose stages (the runner's own logic is what these tests exercise).
 
 Behaviour is chosen by the clip id: ``good`` -> kept (all frames registered), ``lowreg`` -> 50% registered,
-``posefail`` -> pose failure, ``crash`` -> the worker process dies, anything else -> filtered out as static.
+``posefail`` -> pose failure, ``crash`` -> the worker process dies, ``mid`` -> filter score 0.6 (kept at
+thresholds up to 0.6), anything else -> filtered out as static.
 Decoding is the real :func:`dynpose100k.video.load_clip`.
 """
 
@@ -45,8 +46,11 @@ class FakeStages(Stages):
         name = Path(clip.path).stem
         if "crash" in name:
             os._exit(3)
-        keep = any(k in name for k in ("good", "lowreg", "posefail"))
-        return Decision("keep" if keep else "reject", 0.9 if keep else 0.1, [] if keep else ["static camera"], {})
+        score = 0.9 if any(k in name for k in ("good", "lowreg", "posefail")) else 0.6 if "mid" in name else 0.1
+        threshold = getattr(self.filter_config, "threshold", None) or 0.5
+        keep = score >= threshold
+        why = [] if keep else [f"low_score: {score} < {threshold}"] + (["static camera"] if "mid" not in name else [])
+        return Decision("keep" if keep else "reject", score, why, {})
 
     def pose(self, clip, item):
         name = Path(clip.path).stem
@@ -72,6 +76,9 @@ class FakeStages(Stages):
         stage_sample(Path(self.staging_dir), encode_sample(s))
 
 
-def fake_stages(out: Path, delay: float = 0.0, min_registered: float = 0.8) -> FakeStages:
+def fake_stages(out: Path, delay: float = 0.0, min_registered: float = 0.8, threshold: float | None = None) -> FakeStages:
+    from dynpose100k.filtering import FilterConfig
+
     return FakeStages(pose_root=str(out / "poses" / "fake"), staging_dir=str(out / "staging"),
-                      pose_config=PoseConfigStub(), min_registered=min_registered, delay=delay)
+                      pose_config=PoseConfigStub(), min_registered=min_registered, delay=delay,
+                      filter_config=FilterConfig(threshold=threshold))

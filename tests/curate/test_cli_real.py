@@ -33,6 +33,10 @@ def test_cli_real_stages_end_to_end(tmp_path):
 
         ds = load_dataset(str(out / "dynpose-100k"), split="train")
         assert sorted(m["video_id"] for m in ds["meta.json"]) == sorted(kept)
+        # provenance: each sample carries the settings hash its ledger row and config.json record
+        hashes = dict(sqlite3.connect(out / "ledger.sqlite").execute("SELECT item_id, config_hash FROM items"))
+        current = json.loads((out / "config.json").read_text())["config_hash"]
+        assert {m["curate_config_hash"] for m in ds["meta.json"]} == {current} == set(hashes.values())
     r2 = _cli(pool, "--out", out, "--no-progress")  # resume: nothing to redo
     assert r2.returncode == 0 and json.loads((out / "summary.json").read_text())["run"]["processed"] == 0
 

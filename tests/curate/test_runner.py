@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 from curate_fakes import fake_stages
 
-from dynpose100k.curate import CurateConfig, CurateError, LocalEngine, curate
+from dynpose100k.curate import CurateConfig, CurateError, LocalEngine, curate, format_summary
 from dynpose100k.shards.reader import iter_raw, read_manifest
 
 
@@ -32,7 +32,12 @@ def test_mixed_pool_with_broken_files(make_pool, tmp_path, monkeypatch):
                   "truncated": "error", "corrupt": "error", "notavideo": "error"}
     assert sorted(_shard_keys(out / "dynpose-100k")) == ["good_a", "good_b"]
     assert s["funnel"] == {"pool": 8, "decoded": 5, "passed_filter": 4, "posed": 3, "kept": 2, "in_shards": 2}
-    assert s["rejections"]["error: decode"] == 3 and s["rejections"]["filter: static camera"] == 1
+    assert s["rejections"] == {"error: decode": 3, "filtered out": 1, "pose failed: too few static tracks": 1,
+                               "registered < 80%": 1}  # clips, each once: they add up to the pool minus kept
+    assert sum(s["rejections"].values()) == s["funnel"]["pool"] - s["funnel"]["kept"]
+    assert s["filter_reasons"] == {"low_score": 1, "static camera": 1}  # static_c cites both
+    text = format_summary(s)
+    assert "      1  filtered out\n" in text and "low_score 1, static camera 1" in text
     assert json.loads((out / "summary.json").read_text())["funnel"]["kept"] == 2
     assert (out / "dynpose-100k" / "README.md").exists() and not list((out / "staging").glob("*.tar"))
     db = sqlite3.connect(out / "ledger.sqlite")

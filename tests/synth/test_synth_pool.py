@@ -51,3 +51,31 @@ def test_shared_fixtures(synth_good, synth_pool):
     assert synth_good.video.exists() and gt.suitable and gt.depth.shape == (24, 144, 256)
     labels = read_labels(synth_pool)
     assert len(labels) == 10 and {k for k, _ in labels.values()} == set(KINDS)
+
+
+def test_second_pool_into_the_same_folder_keeps_old_labels(tmp_path):
+    first = write_pool(tmp_path, 2, kind="zoom", seed=0, height=48, width=64, duration=0.5)
+    second = write_pool(tmp_path, 1, kind="good", seed=1, height=48, width=64, duration=0.5)
+    labels = read_labels(tmp_path)
+    assert list(labels) == first + second
+    assert labels[first[0]] == ("zoom", False) and labels[second[0]] == ("good", True)
+    # the first pool again: its rows are rewritten in place, the other pool's row stays
+    assert write_pool(tmp_path, 2, kind="zoom", seed=0, height=48, width=64, duration=0.5) == first
+    assert list(read_labels(tmp_path)) == first + second
+
+
+def test_help_examples_name_clips_that_synth_writes():
+    """Clip names in the help examples and README exist in the pool of the `synth` example they follow."""
+    import re
+    from pathlib import Path
+
+    from dynpose100k.cli import EPILOG, VERBS, build_parser
+
+    texts = [EPILOG, (Path(__file__).parents[2] / "README.md").read_text()]
+    texts += [build_parser(v)._subparsers._group_actions[0].choices[v].epilog for v in VERBS]
+    assert "synth --out data/synth --num 20 --kind mixed --seed 0" in EPILOG
+    ids = {vid for vid, _, _ in pool_plan(20, "mixed", 0)}
+    pattern = re.compile(r"\b(?:%s)_\d{4}\w*" % "|".join(KINDS))
+    named = {m for t in texts for m in pattern.findall(t)}
+    assert named, "no clip named in the examples"
+    assert named <= ids, sorted(named - ids)

@@ -1,0 +1,103 @@
+"""Reruns with other decision settings: refused by default, reprocessed with ``reprocess``; config history."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from curate_fakes import fake_stages
+from test_runner import _shard_keys, _status
+
+from dynpose100k.curate import CurateConfig, SettingsChanged, curate
+from dynpose100k.shards.reader import iter_raw, read_manifest
+
+
+def _hashes(out):
+    db = sqlite3.connect(out / "ledger.sqlite")
+    return dict(db.execute("SELECT item_id, config_hash FROM items").fetchall())
+
+
+def _run(pool, out, threshold, **kw):
+    cfg = CurateConfig(out=out, workers=1, shard_size=2, filter_threshold=threshold, **kw)
+    return curate(pool, cfg, stages=fake_stages(out, threshold=threshold), progress=False)
+
+
+def test_rerun_with_other_threshold_refuses_then_reprocesses(make_pool, tmp_path):
+    pool = make_pool(["good_a", "good_b", "mid_c", "mid_d", "static_e"], broken=False)
+    out = tmp_path / "out"
+    _run(pool, out, 0.5)
+    first = _status(out)
+    assert sorted(k for k, v in first.items() if v == "sharded") == ["good_a", "good_b", "mid_c", "mid_d"]
+    h1 = set(_hashes(out).values())
+    assert len(h1) == 1 and None not in h1
+    hist = json.loads((out / "config.json").read_text())
+    assert hist["config_hash"] in h1 and len(hist["runs"]) == 1
+    assert sorted(hist["runs"][0]["items"]) == sorted(first) and hist["runs"][0]["settings"]["filter_threshold"] == 0.5
+
+    # other threshold without --reprocess: one-line refusal naming the difference and the way out, nothing changed
+    with pytest.raises(SettingsChanged, match=r"5 item\(s\).*filter_threshold 0.5 -> 0.7.*--reprocess") as e:
+        _run(pool, out, 0.7)
+    assert "\n" not in str(e.value)
+    assert _status(out) == first and set(_hashes(out).values()) == h1
+    assert len(json.loads((out / "config.json").read_text())["runs"]) == 1
+
+    # with --reprocess: every item decided again under 0.7; the mid clips leave the dataset, nothing doubles
+    s = _run(pool, out, 0.7, reprocess=True)
+    st = _status(out)
+    assert st == {"good_a": "sharded", "good_b": "sharded", "mid_c": "filtered_out", "mid_d": "filtered_out",
+                  "static_e": "filtered_out"}
+    assert sorted(_shard_keys(out / "dynpose-100k")) == ["good_a", "good_b"]
+    assert s["funnel"]["in_shards"] == 2 and s["run"]["processed"] == 5
+    h2 = set(_hashes(out).values())
+    assert len(h2) == 1 and h2 != h1
+    hist = json.loads((out / "config.json").read_text())
+    assert [r["settings"]["filter_threshold"] for r in hist["runs"]] == [0.5, 0.7]
+    assert sorted(hist["runs"][1]["items"]) == sorted(st) and hist["runs"][1]["finished"]
+    assert hist["config"]["filter_threshold"] == 0.7 and hist["config_hash"] in h2
+
+    # same settings again: nothing to do, no refusal
+    assert _run(pool, out, 0.7)["run"]["processed"] == 0
+
+
+def test_reprocess_restages_untouched_samples_of_a_withdrawn_shard(make_pool, tmp_path):
+    """A shard holding one withdrawn clip and one clip not in the stale set keeps the latter."""
+    pool = make_pool(["good_a", "mid_b"], broken=False)
+    out = tmp_path / "out"
+    _run(pool, out, 0.5)
+    assert len(read_manifest(out / "dynpose-100k")) == 1  # both in one shard
+    db = sqlite3.connect(out / "ledger.sqlite")  # pretend good_a was already decided under the new settings
+    from dynpose100k.curate.runner import decision_settings, settings_hash
+
+    h = settings_hash(decision_settings(CurateConfig(out=out, filter_threshold=0.7)))
+    db.execute("UPDATE items SET config_hash=? WHERE item_id='good_a'", (h,))
+    db.commit()
+    s = _run(pool, out, 0.7, reprocess=True)
+    assert s["run"]["processed"] == 1  # only mid_b
+    assert _status(out) == {"good_a": "sharded", "mid_b": "filtered_out"}
+    assert _shard_keys(out / "dynpose-100k") == ["good_a"]
+    (e,) = read_manifest(out / "dynpose-100k")
+    assert [r["__key__"] for r in iter_raw(out / "dynpose-100k" / e["shard"])] == ["good_a"]
+
+
+def test_ledger_without_hashes_adopts_the_last_run(make_pool, tmp_path):
+    pool = make_pool(["good_a", "static_b"], broken=False)
+    out = tmp_path / "out"
+    _run(pool, out, 0.5)
+    db = sqlite3.connect(out / "ledger.sqlite")  # as written before hashes were recorded
+    db.execute("UPDATE items SET config_hash=NULL")
+    db.execute("UPDATE runs SET config_hash=NULL, settings=NULL")
+    db.commit()
+    assert _run(pool, out, 0.5)["run"]["processed"] == 0
+    with pytest.raises(SettingsChanged, match="filter_threshold 0.5 -> 0.7"):
+        _run(pool, out, 0.7)
+
+
+def test_cli_refusal_is_one_line(make_pool, tmp_path):
+    pool = make_pool(["good_a", "static_b"], broken=False)
+    out = tmp_path / "out"
+    _run(pool, out, 0.5)
+    r = subprocess.run([sys.executable, "-m", "dynpose100k", "curate", str(pool), "--out", str(out),
+                        "--filter-threshold", "0.7", "--no-progress"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and "--reprocess" in r.stderr and "filter_threshold 0.5 -> 0.7" in r.stderr
