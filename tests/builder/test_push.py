@@ -3,7 +3,8 @@ import pytest
 import builder.hub as hub
 from dynpose100k.cli import main
 from dynpose100k.errors import DynPoseError
-from dynpose100k.shards import build_sample, write_shards
+from builder import write_dataset
+from dynpose100k.shards import build_sample
 from dynpose100k.shards.testing import write_pose_dir
 
 
@@ -12,7 +13,7 @@ def dataset(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))  # no saved login
     d, frames = write_pose_dir(tmp_path / "p", "v0", n=4)
-    write_shards([build_sample(d, frames)], tmp_path / "ds")
+    write_dataset([build_sample(d, frames)], tmp_path / "ds")
     return tmp_path / "ds"
 
 
@@ -49,8 +50,9 @@ def test_push_calls_hub_api(dataset, monkeypatch):
     plan = hub.push(dataset, "org/name", token="hf_test", private=True)
     assert calls[0] == ("init", "hf_test")
     assert calls[1] == ("create_repo", "org/name", {"repo_type": "dataset", "private": True, "exist_ok": True})
-    up = calls[2][1]
-    assert up["repo_type"] == "dataset" and up["allow_patterns"] == hub.ALLOW_PATTERNS and up["folder_path"] == str(dataset)
+    shards, card = calls[2][1], calls[3][1]  # shards first, the card and manifest last
+    assert shards["repo_type"] == "dataset" and shards["folder_path"] == str(dataset)
+    assert shards["allow_patterns"] == ["data/train-*.tar"] and card["allow_patterns"] == ["README.md", "manifest.jsonl"]
     assert plan.files == ("README.md", "manifest.jsonl", "data/train-000000.tar")
 
 
