@@ -59,7 +59,8 @@ def _client_errors() -> tuple[type[BaseException], ...]:
     """Exceptions the Hub client raises for network and HTTP failures (its HTTP library differs by version)."""
     import importlib
 
-    
+    from huggingface_hub.errors import HfHubHTTPError
+
     errors: list[type[BaseException]] = [HfHubHTTPError, OSError, ValueError]
     for module, name in (("httpx2", "HTTPError"), ("httpx", "HTTPError"), ("requests", "RequestException")):
         try:

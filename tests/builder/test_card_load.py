@@ -10,18 +10,6 @@ from dynpose100k.shards.testing import write_pose_dir
 
 
 @pytest.fixture
-def offline(monkeypatch, tmp_path):
-    import datasets.config
-    import huggingface_hub.constants
-
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    return {"cache_dir": str(tmp_path / "hf_cache")}
-
-
-@pytest.fixture
 def dataset(tmp_path):
     samples = []
     for i in range(3):
@@ -105,3 +93,23 @@ def test_render_card_unknown_placeholder(dataset, tmp_path):
     t.write_text("{{ nope }}")
     with pytest.raises(ShardError, match="nope"):
         render_card(out, template=t)
+
+
+def test_few_shards_keep_the_schema_with_features(mixed_dataset, offline):
+    """`data_files=[one tar]` bypasses the card: without the features, frames come back as bytes and poses
+    as nested lists; with `builder.features()` the columns are the card's."""
+    from datasets import Array3D, Image, List, load_dataset
+
+    from builder import features
+
+    tar = str(mixed_dataset / "data" / "train-000001.tar")  # vid_2, and vid_3 with a null reprojection error
+    bare = load_dataset("webdataset", data_files=[tar], split="train", **offline)
+    assert bare.features["frames.mp"] != List(Image()) and not isinstance(bare.features["w2c.npy"], Array3D)
+    typed = load_dataset("webdataset", data_files=[tar], split="train", features=features(), **offline)
+    assert typed.features == features()
+    assert typed.features["frames.mp"] == List(Image()) and isinstance(typed.features["w2c.npy"], Array3D)
+    row = {r["__key__"]: r for r in typed}["vid_3"]
+    assert row["meta.json"]["reproj_error_px_720p"] is None and row["meta.json"]["caption"] is None
+    assert row["frames.mp"][0].size == (160, 96)
+    good = typed.filter(QualityRule(max_reproj_px=2.0), input_columns="meta.json")  # None fails, no crash
+    assert list(good["__key__"]) == ["vid_2"]

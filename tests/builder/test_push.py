@@ -61,3 +61,48 @@ def test_push_refuses_modified_shard(dataset):
     tar.write_bytes(tar.read_bytes()[:-2048])
     with pytest.raises(DynPoseError, match="sha256"):
         hub.push(dataset, "org/name", dry_run=True)
+
+
+def test_push_without_network_is_one_line(dataset, tmp_path):
+    """An unreachable Hub endpoint: one line on stderr and exit 1, no traceback (HF_ENDPOINT is read when
+    huggingface_hub is imported, hence a fresh process)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_TOKEN="hf_unused", HF_HOME=str(tmp_path / "hf_home"))
+    r = subprocess.run([sys.executable, "-m", "dynpose100k", "push", str(dataset), "--repo", "org/name"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "upload to org/name at http://127.0.0.1:9 failed" in lines[0]
+
+
+def test_large_push_uses_upload_large_folder_when_available(dataset, monkeypatch):
+    calls = []
+
+    class FakeApi:
+        def __init__(self, token):
+            pass
+
+        def create_repo(self, repo_id, **kw):
+            pass
+
+        def upload_large_folder(self, **kw):
+            calls.append(("large", kw["allow_patterns"]))
+
+        def upload_folder(self, **kw):
+            calls.append(("folder", kw["allow_patterns"]))
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setattr(hub, "LARGE_BYTES", 1)
+    hub.push(dataset, "org/name", token="hf_test")
+    assert calls == [("large", hub.SHARD_PATTERNS), ("folder", hub.CARD_PATTERNS)]
+    calls.clear()
+    monkeypatch.setattr(hub, "LARGE_BYTES", 10**12)
+    hub.push(dataset, "org/name", token="hf_test")
+    assert calls == [("folder", hub.SHARD_PATTERNS), ("folder", hub.CARD_PATTERNS)]
