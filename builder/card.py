@@ -6,9 +6,10 @@ Markdown body made from the packaged template ``builder/dataset_card.md``. With 
 ``webdataset`` builder of ``datasets`` loads the directory -- also with ``streaming=True`` -- and returns
 typed columns: frames as images, poses as float arrays.
 
-Writing again (an append, a new licence) regenerates the YAML header and the body's generated blocks
-(between ``<!-- BEGIN generated:NAME ... -->`` and ``<!-- END generated:NAME -->``: title and
-description, statistics, field tables); the rest of the body is left as the user edited it. The settings
+Writing again (an append, a new licence) regenerates the YAML keys that follow the data and the
+settings (``GENERATED_KEYS``) and the body's generated blocks (between ``<!-- BEGIN generated:NAME ... -->``
+and ``<!-- END generated:NAME -->``: title and description, statistics, field tables, licence); other
+YAML keys and the rest of the body are left as the user edited them. The settings
 (licence, pretty name, description, the rule of a quality subset) live in ``<dir>/card.json``: a
 setting given once is kept by every later write of the card.
 """
@@ -191,22 +192,29 @@ def _subset_note(subset: dict | None) -> str:
 # -- rendering ----------------------------------------------------------------------------------------
 
 
-def _header(stats: dict, s: CardSettings) -> str:
+# YAML keys that follow the data and the settings; other keys (tags, task_categories, language, ...) keep
+# what the previous card says, so a hand edit of them survives.
+GENERATED_KEYS = {"pretty_name", "license", "license_name", "license_link", "size_categories", "configs",
+                  "dataset_info"}
+
+
+def _header(stats: dict, s: CardSettings, previous: dict | None = None) -> str:
     from datasets import DatasetInfo, SplitDict, SplitInfo
     from datasets.info import DatasetInfosDict
     from huggingface_hub import DatasetCardData
 
     from .load import features
 
+    kept = {k: v for k, v in (previous or {}).items() if k not in GENERATED_KEYS}
+    defaults = {"task_categories": ["image-to-3d"],
+                "tags": ["camera-pose", "video", "dynamic-scenes", "webdataset", "structure-from-motion"]}
     extra = {"license_name": s.license_name, "license_link": s.license_link} if s.license == "other" else {}
     data = DatasetCardData(
         pretty_name=s.pretty_name,
         license=s.license,
-        task_categories=["image-to-3d"],
-        tags=["camera-pose", "video", "dynamic-scenes", "webdataset", "structure-from-motion"],
         size_categories=[_size_category(stats["num_videos"])],
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": DATA_FILES}]}],
-        **extra,
+        **{**defaults, **kept}, **extra,
     )
     # The split size and byte counts make the card differ between datasets: `datasets` keys its cache on
     # the card, so two folders with the same name and identical cards would share (and return) one cache
@@ -229,10 +237,19 @@ def _fill(template: Path, values: dict) -> str:
     return re.sub(r"\{\{\s*(\w+)\s*\}\}", fill, template.read_text())
 
 
-def _split_header(text: str) -> str:
-    """The body of a card (the text after its YAML header)."""
-    m = re.match(r"---\n.*?\n---\n\n?", text, re.S)
-    return text[m.end():] if m else text
+def _split_header(text: str) -> tuple[dict, str]:
+    """The YAML header (as a dict; empty if absent or unreadable) and the body of a card."""
+    import yaml
+
+    m = re.match(r"---\n(.*?)\n---\n\n?", text, re.S)
+    if not m:
+        return {}, text
+    try:
+        head = yaml.safe_load(m.group(1))
+    except yaml.YAMLError:
+        logger.warning("the card's YAML header is unreadable; it is written anew")
+        head = None
+    return (head if isinstance(head, dict) else {}), text[m.end():]
 
 
 def _merge(old_body: str, new_body: str) -> str:
@@ -244,8 +261,8 @@ def _merge(old_body: str, new_body: str) -> str:
 def render_card(dataset_dir, settings: CardSettings | None = None, *, template: Path | None = None,
                 previous: str | None = None) -> str:
     """The card text for ``dataset_dir`` (``settings``: default the stored ones). With ``previous`` (the
-    current card), only its YAML header and generated blocks are replaced; a previous card without
-    generated blocks keeps its body as it is."""
+    current card), only the generated YAML keys (``GENERATED_KEYS``) and body blocks are replaced; a
+    previous card without generated blocks keeps its body as it is."""
     template = Path(template or template_path())
     if not template.is_file():
         raise ShardError(f"{template}: dataset card template not found")
@@ -256,15 +273,16 @@ def render_card(dataset_dir, settings: CardSettings | None = None, *, template: 
               "reproj_note": reproj_note, "license_text": _license_text(s), "subset_note": _subset_note(s.subset),
               "filter_example": QualityRule(max_reproj_px=1.2, min_registered=0.8).snippet()}
     body = _fill(template, values)
+    old_head = {}
     if previous is not None:
-        old = _split_header(previous)
+        old_head, old = _split_header(previous)
         if BLOCK_RE.search(old):
             body = _merge(old, body)
         else:
             logger.warning("%s: the card has no generated blocks; its body is kept and only the YAML header "
                            "is rewritten", dataset_dir)
             body = old
-    return f"{_header(stats, s)}\n{body}"
+    return f"{_header(stats, s, old_head)}\n{body}"
 
 
 def write_card(dataset_dir, *, template: Path | None = None, **settings) -> Path:

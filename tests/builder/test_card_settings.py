@@ -46,7 +46,8 @@ def test_card_options_persist_and_hand_edits_survive_append(tmp_path):
     assert head["pretty_name"] == "Street poses" and "# Street poses\n\nClips of **city streets**" in card.read_text()
     # a hand edit outside the generated blocks, and one inside (which the next write replaces)
     text = card.read_text().replace("## Limitations", "## Our notes\n\nRecorded on rainy days only.\n\n## Limitations")
-    card.write_text(text.replace("| 1 | 5 | 1 |", "| 999 | 5 | 1 |"))
+    text = text.replace("| 1 | 5 | 1 |", "| 999 | 5 | 1 |").replace("tags:\n", "language:\n- en\ntags:\n- streets\n")
+    card.write_text(text.replace("num_examples: 1", "num_examples: 7"))
     write_pose_dir(poses, "v1", n=7, seed=1)
     assert _shard(poses, out) == 0  # append without options
     text = card.read_text()
@@ -55,6 +56,7 @@ def test_card_options_persist_and_hand_edits_survive_append(tmp_path):
     head = _yaml(card)
     assert head["license"] == "other" and head["license_name"] == "my-data-1.0" and head["pretty_name"] == "Street poses"
     assert head["dataset_info"]["splits"][0]["num_examples"] == 2
+    assert head["language"] == ["en"] and head["tags"][0] == "streets"  # YAML keys the data does not set are kept
     assert "Clips of **city streets**" in text
     # sizes are real: payload bytes (tar members) and shard bytes
     members = sum(m.size for t in sorted((out / "data").glob("*.tar")) for m in tarfile.open(t))

@@ -20,8 +20,14 @@ def dataset(tmp_path, monkeypatch):
 def test_dry_run_lists_published_files_only(dataset, capsys):
     (dataset / "data" / ".train-000009.tar.tmp").write_bytes(b"partial")
     assert main(["push", str(dataset), "--repo", "org/name", "--dry-run"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "would upload 3 file(s)" in out and "data/train-000000.tar" in out and ".tmp" not in out
+    assert "licence is 'unknown'" in err  # a reminder before publishing
+    from builder.card import write_card
+
+    write_card(dataset, license="cc-by-4.0")
+    assert main(["push", str(dataset), "--repo", "org/name", "--dry-run"]) == 0
+    assert "licence" not in capsys.readouterr().err
 
 
 def test_push_needs_token_and_valid_repo(dataset, capsys):
