@@ -324,5 +324,8 @@ def card_options(args) -> dict:
 
 
 def check_card_options(dataset_dir, options: dict) -> None:
-    """Fail before any work when the card options (with the stored settings) would be refused."""
+    """Fail before any work when the card could not be written: options refused (with the stored
+    settings), or no template in the installed package."""
+    if not template_path().is_file():
+        raise ShardError(f"{template_path()}: dataset card template not found (a broken install?)")
     _apply(read_settings(dataset_dir), options)

@@ -60,9 +60,10 @@ def run(args) -> int:
         filter_model=args.filter_model, filter_threshold=args.filter_threshold, pose_preset=args.pose_preset, fps=args.fps, short_side=args.short_side, shard_size=args.shard_size,
         item_timeout=args.item_timeout, dataset_name=args.dataset_name,
     )
-    from builder.card import card_options, update_settings
+    from builder.card import card_options, check_card_options, update_settings
 
     card = card_options(args)
+    check_card_options(args.out / args.dataset_name, card)
     if any(v is not None for v in card.values()):  # stored now; the run's card step reads them
         (args.out / args.dataset_name).mkdir(parents=True, exist_ok=True)
         update_settings(args.out / args.dataset_name, **card)
