@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -33,6 +35,7 @@ def test_readme_dataset_snippets_run(mixed_dataset, offline):
     assert "K" in ns["ds"].column_names and ns["pipe"] is not None
 
 
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")  # the card's num_workers=4, never iterated
 def test_card_snippets_run(mixed_dataset, offline):
     card = (mixed_dataset / "README.md").read_text()
     blocks = [b for b in _blocks(card) if "load_dataset" in b or "make_pipeline" in b or "QualityRule" in b]
