@@ -1,4 +1,11 @@
-"""Loading helpers around ``datasets.load_dataset`` for dataset directories made by dynpose100k."""
+"""Loading helpers around ``datasets.load_dataset`` for dataset directories made by dynpose100k.
+
+``features()`` is the schema the card declares. A whole dataset folder (or Hub repo) is typed by its card;
+loading a few shard files directly needs it passed explicitly, or ``datasets`` infers frames as bytes,
+poses as nested lists and never-filled ``meta.json`` keys as ``null``::
+
+    load_dataset("webdataset", data_files=["data/train-000000.tar"], split="train", features=features())
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from dynpose100k.errors import ShardError
+from dynpose100k.shards.schema import META_FIELDS
 
 # WebDataset column -> bare name
 COLUMNS = {
@@ -14,6 +22,30 @@ COLUMNS = {
     "timestamps.npy": "timestamps", "track_points.npy": "track_points", "track_obs.npy": "track_obs",
     "masks.mp": "masks", "meta.json": "meta",
 }
+
+
+def features():
+    """The ``datasets.Features`` of a dynpose100k dataset (column names keep the WebDataset extensions):
+    frames and masks as lists of images, poses and intrinsics as float64 arrays, ``meta.json`` typed."""
+    from datasets import Array2D, Array3D, Features, Image, List, Value
+
+    def meta_type(t: str):
+        return List(Value(t.split(":")[1])) if t.startswith("list:") else Value(t)
+
+    return Features(
+        {
+            "__key__": Value("string"),
+            "frames.mp": List(Image()),
+            "w2c.npy": Array3D(shape=(None, 4, 4), dtype="float64"),
+            "k.npy": Array3D(shape=(None, 3, 3), dtype="float64"),
+            "registered.npy": List(Value("bool")),
+            "timestamps.npy": List(Value("float64")),
+            "track_points.npy": Array2D(shape=(None, 3), dtype="float32"),
+            "track_obs.npy": Array2D(shape=(None, 4), dtype="float32"),
+            "masks.mp": List(Image()),
+            "meta.json": {k: meta_type(t) for k, (t, _, _) in META_FIELDS.items()},
+        }
+    )
 
 
 def load(path="dynpose-100k", *, split: str = "train", streaming: bool = False, bare_names: bool = True, **kwargs):
@@ -32,18 +64,6 @@ def load(path="dynpose-100k", *, split: str = "train", streaming: bool = False, 
     if bare_names:
         ds = ds.rename_columns({k: v for k, v in COLUMNS.items() if k in (ds.column_names or COLUMNS)})
     return ds
-
-
-def quality_predicate(max_reproj_px: float | None = None, min_registered: float | None = None):
-    """A predicate on ``meta`` dicts for ``ds.filter(pred, input_columns="meta")`` (or ``"meta.json"``)."""
-
-    def keep(meta: dict) -> bool:
-        r, f = meta.get("reproj_error_px_720p"), meta.get("registered_fraction")
-        if max_reproj_px is not None and (r is None or not r < max_reproj_px):
-            return False
-        return min_registered is None or (f is not None and f >= min_registered)
-
-    return keep
 
 
 def to_arrays(example: dict) -> dict:

@@ -90,7 +90,7 @@ def run(args) -> dict:
 
             shards = out / "train-shards"
             recs = [record_from_synth(v) for v in _render(args.train_videos, 1000 + args.seed, args.hw, args.duration)]
-            write_shards([shard_sample_from_record(r) for r in recs], shards, card=False)
+            write_shards([shard_sample_from_record(r) for r in recs], shards)
         cfg = load_config(args.train_config, init=str(base_path), data_source="shards", train_shards=str(shards),
                           output_dir=str(out / "finetune"), max_steps=args.steps, size=tuple(args.size),
                           eval_every=0, save_every=args.steps, log_every=max(1, args.steps // 5),

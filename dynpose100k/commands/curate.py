@@ -47,6 +47,9 @@ def add_arguments(p):
     p.add_argument("--item-timeout", type=float, default=None, help="fail an item after this many seconds")
     p.add_argument("--dataset-name", default="dynpose-100k", help="dataset folder name inside --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or summary printout")
+    from builder.card import add_card_arguments
+
+    add_card_arguments(p)
 
 
 def run(args) -> int:
@@ -67,6 +70,13 @@ def run(args) -> int:
         filter_model=args.filter_model, filter_threshold=args.filter_threshold, pose_preset=args.pose_preset, fps=args.fps, short_side=args.short_side, shard_size=args.shard_size,
         item_timeout=args.item_timeout, dataset_name=args.dataset_name,
     )
+    from builder.card import card_options, check_card_options, update_settings
+
+    card = card_options(args)
+    check_card_options(args.out / args.dataset_name, card)
+    if any(v is not None for v in card.values()):  # stored now; the run's card step reads them
+        (args.out / args.dataset_name).mkdir(parents=True, exist_ok=True)
+        update_settings(args.out / args.dataset_name, **card)
     curate(args.input, config, progress=not args.no_progress)
     print(f"ledger: {args.out / 'ledger.sqlite'}\nsummary: {args.out / 'summary.json'}\n"
           f"dataset: {args.out / args.dataset_name}")

@@ -22,18 +22,25 @@ def add_arguments(p):
     p.add_argument("--frame-short-side", type=int, help="store frames resized to this short side (K follows)")
     p.add_argument("--limit", type=int, help="import at most this many clips (in uid_mapping order)")
     p.add_argument("--maxcount", type=int, default=1000, help="most videos per shard (default 1000)")
+    from builder.card import add_card_arguments
+
+    add_card_arguments(p)
 
 
 def run(args) -> int:
-    from builder.release_import import import_release
+    from builder.card import card_options, check_card_options, write_card
 
     from ..shards import ShardConfig
+    from ..shards.release import import_release
     from . import check_out_dir
 
     check_out_dir(args.out)
 
+    card = card_options(args)
+    check_card_options(args.out, card)
     r = import_release(args.release, args.out, frame_short_side=args.frame_short_side, limit=args.limit,
                        config=ShardConfig(maxcount=args.maxcount))
+    write_card(args.out, **card)
     print(f"{args.out}: imported {r.write.written} clip(s) in {len(r.write.shards)} new shard(s); "
           f"{len(r.write.skipped)} already present; {len(r.failed)} failed")
     for uid, why in r.failed:

@@ -26,10 +26,16 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    import sys
+
+    from builder.card import read_settings
     from builder.hub import push
 
     plan = push(args.dataset, args.repo, token=args.token, private=args.private, revision=args.revision,
                 dry_run=args.dry_run)
+    if read_settings(args.dataset).license == "unknown":
+        print("note: the card's licence is 'unknown'; set it with --license on shard/curate/subset/import-release",
+              file=sys.stderr)
     verb = "would upload" if args.dry_run else "uploaded"
     print(f"{verb} {len(plan.files)} file(s), {plan.bytes / 1e6:.1f} MB to datasets/{plan.repo_id}:")
     for f in plan.files:

@@ -13,9 +13,13 @@ EXAMPLES = """
   dynpose100k shard outputs/poses --videos data/synth --out outputs/dynpose-100k
   dynpose100k shard outputs/poses --videos data/synth --out outputs/dynpose-100k --frame-short-side 360 --maxcount 500
   dynpose100k shard outputs/poses --out outputs/poses-only            # poses, tracks, masks; no frames
+  dynpose100k shard outputs/poses --videos data/synth --out outputs/dynpose-100k --license cc-by-4.0 \
+      --pretty-name "My DynPose build" --description-file about.md
   python -c "from datasets import load_dataset; print(load_dataset('outputs/dynpose-100k', split='train'))"
 
 Appends to an existing dataset folder with new shard numbers; videos already in its manifest are skipped.
+Card options are stored in <out>/card.json and kept by later appends; hand edits of the card's text outside
+its generated blocks survive appends.
 """
 
 logger = logging.getLogger(__name__)
@@ -29,6 +33,9 @@ def add_arguments(p):
     p.add_argument("--frame-short-side", type=int, help="store frames resized to this short side (K follows)")
     p.add_argument("--maxcount", type=int, default=1000, help="most videos per shard (default 1000)")
     p.add_argument("--maxsize", type=float, default=1e9, help="most bytes per shard (default 1e9)")
+    from builder.card import add_card_arguments
+
+    add_card_arguments(p)
 
 
 def _find_video(videos: Path | None, video_id: str) -> Path | None:
@@ -61,7 +68,7 @@ def _read_meta(path: Path | None) -> dict[str, dict]:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from builder.card import write_card
+    from builder.card import card_options, check_card_options, write_card
 
     from ..shards import DatasetWriter, ShardConfig, build_sample, safe_key
 
@@ -74,6 +81,8 @@ def run(args) -> int:
     if not dirs:
         raise ShardError(f"{args.poses}: no <video_id>/poses.npz inside")
     meta = _read_meta(args.meta)
+    card = card_options(args)
+    check_card_options(args.out, card)
     failed: list[tuple[str, str]] = []
     with DatasetWriter(args.out, ShardConfig(args.maxcount, int(args.maxsize))) as w:
         for d in tqdm(dirs, desc="shard", unit="video"):
@@ -89,7 +98,7 @@ def run(args) -> int:
                 failed.append((d.name, str(e)))
                 logger.warning("%s: skipped (%s)", d, e)
     res = w.close()
-    write_card(args.out)
+    write_card(args.out, **card)
     print(f"{args.out}: wrote {res.written} video(s) in {len(res.shards)} new shard(s); "
           f"{len(res.skipped)} already present; {len(failed)} failed")
     for vid, why in failed:

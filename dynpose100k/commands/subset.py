@@ -10,8 +10,12 @@ EXAMPLES = """
   dynpose100k subset outputs/dynpose-100k outputs/dynpose-100k-reg90 --min-registered 0.9
 
 The same selection on a loaded dataset (printed at the end of a run):
-  ds.filter(lambda m: m["reproj_error_px_720p"] is not None and m["reproj_error_px_720p"] < 1.18
-            and m["registered_fraction"] >= 0.8, input_columns="meta.json")
+  from dynpose100k.shards import QualityRule
+  ds.filter(QualityRule(max_reproj_px=1.18, min_registered=0.8), input_columns="meta.json")
+
+A video without a value (e.g. the reprojection error of an imported release clip) fails a set threshold.
+The new card records the thresholds and keeps the source's licence, name and description unless the card
+options below are given.
 """
 
 
@@ -21,20 +25,31 @@ def add_arguments(p):
     p.add_argument("--max-reproj-px", type=float, help="keep videos with reprojection error (px @720p) below this")
     p.add_argument("--min-registered", type=float, help="keep videos with at least this registered fraction")
     p.add_argument("--maxcount", type=int, default=1000, help="most videos per shard (default 1000)")
+    from builder.card import add_card_arguments
+
+    add_card_arguments(p)
 
 
 def run(args) -> int:
-    from builder.card import quality_filter_expression
+    import dataclasses
 
-    from ..shards import ShardConfig
-    from ..shards.subset import make_subset
+    from builder.card import card_options, check_card_options, read_settings, write_card
+
+    from ..shards import QualityRule, ShardConfig, make_subset
     from . import check_out_dir
 
     check_out_dir(args.dst)
 
-    r = make_subset(args.src, args.dst, max_reproj_px=args.max_reproj_px, min_registered=args.min_registered,
-                    config=ShardConfig(maxcount=args.maxcount))
+    rule = QualityRule(args.max_reproj_px, args.min_registered)
+    given = {k: v for k, v in card_options(args).items() if v is not None}
+    drop = {"subset"} | ({"license_name", "license_link"} if "license" in given else set())
+    inherited = {k: v for k, v in dataclasses.asdict(read_settings(args.src)).items() if k not in drop}
+    card = {**inherited, **given}
+    check_card_options(args.dst, card)
+    r = make_subset(args.src, args.dst, rule, config=ShardConfig(maxcount=args.maxcount))
+    write_card(args.dst, **card, subset={"source": args.src.resolve().name, **rule.thresholds(),
+                                         "kept": r.kept, "total": r.total})
     pct = 100.0 * r.kept / r.total if r.total else 0.0
     print(f"{r.out_dir}: kept {r.kept} of {r.total} videos ({pct:.1f}%) in {len(r.shards)} shard(s)")
-    print("same selection with datasets: " + quality_filter_expression(args.max_reproj_px, args.min_registered))
+    print("same selection with datasets: from dynpose100k.shards import QualityRule; " + rule.snippet())
     return 0

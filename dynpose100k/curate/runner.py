@@ -204,7 +204,7 @@ class DatasetSink:
         from ..shards.writer import ShardConfig, write_shards
 
         samples = (raw for i in item_ids for raw in iter_raw(self.staging / f"{i}.tar"))
-        write_shards(samples, self.dir, ShardConfig(maxcount=len(item_ids)), card=False)
+        write_shards(samples, self.dir, ShardConfig(maxcount=len(item_ids)))
         published = self.published()
         done = {i: published[i] for i in item_ids if i in published}
         for i in done:

@@ -3,18 +3,21 @@
 Writing: ``build_sample(pose_dir, video_or_frames, meta)`` -> ``write_shards(samples, out_dir)`` (or a
 ``DatasetWriter`` for incremental appends; ``existing_keys(out_dir)`` lists what is published).
 Reading: ``iter_samples(dir_or_tar)`` (checked, decoded), ``make_pipeline(dir)`` (training),
-``open_sample(path, key=...)``; the Hugging Face side lives in the top-level ``builder`` package.
+``open_sample(path, key=...)``. Selection: ``QualityRule`` (``make_subset`` and ``ds.filter`` both use it).
+Nothing here imports the Hugging Face side (the top-level ``builder`` package: card, features, Hub
+upload); the orchestrators (``dynpose100k`` verbs, the curation runner) call it after writing shards.
 """
 
 from .build import PoseFiles, build_sample, open_sample, read_pose_dir, resize_frames
 from .reader import existing_keys, iter_raw, iter_samples, make_pipeline, read_manifest, shard_paths
 from .schema import (FIELDS, META_FIELDS, VideoSample, decode_sample, encode_sample, safe_key,
                      validate_sample)
+from .subset import QualityRule, make_subset
 from .writer import DatasetWriter, ShardConfig, WriteResult, write_shards
 
 __all__ = [
     "FIELDS", "META_FIELDS", "VideoSample", "PoseFiles", "ShardConfig", "WriteResult", "DatasetWriter",
     "build_sample", "open_sample", "read_pose_dir", "resize_frames", "write_shards", "existing_keys",
     "read_manifest", "iter_samples", "iter_raw", "make_pipeline", "shard_paths", "decode_sample",
-    "encode_sample", "validate_sample", "safe_key",
+    "encode_sample", "validate_sample", "safe_key", "QualityRule", "make_subset",
 ]

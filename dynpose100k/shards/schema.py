@@ -240,26 +240,3 @@ def decode_sample(raw: dict[str, Any], source: str = "<sample>") -> VideoSample:
     except ShardError as e:
         raise ShardError(f"{source}: {e}") from None
     return sample
-
-
-def hf_features():
-    """The ``datasets.Features`` declared in the dataset card (column names keep the extensions)."""
-    from datasets import Array2D, Array3D, Features, Image, List, Value
-
-    def meta_type(t: str):
-        return List(Value(t.split(":")[1])) if t.startswith("list:") else Value(t)
-
-    return Features(
-        {
-            "__key__": Value("string"),
-            "frames.mp": List(Image()),
-            "w2c.npy": Array3D(shape=(None, 4, 4), dtype="float64"),
-            "k.npy": Array3D(shape=(None, 3, 3), dtype="float64"),
-            "registered.npy": List(Value("bool")),
-            "timestamps.npy": List(Value("float64")),
-            "track_points.npy": Array2D(shape=(None, 3), dtype="float32"),
-            "track_obs.npy": Array2D(shape=(None, 4), dtype="float32"),
-            "masks.mp": List(Image()),
-            "meta.json": {k: meta_type(t) for k, (t, _, _) in META_FIELDS.items()},
-        }
-    )

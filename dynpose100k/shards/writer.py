@@ -4,7 +4,9 @@ Layout of a dataset directory::
 
     <dir>/data/train-000000.tar     WebDataset shards (one video per sample)
     <dir>/manifest.jsonl            one line per published shard: file, bytes, sha256, per-sample summary
-    <dir>/README.md                 dataset card (YAML configs + features), see ``builder.card``
+                                    (key, video_id, num_frames, quality flags, payload bytes)
+    <dir>/README.md                 dataset card (YAML configs + features), written by ``builder.card``
+    <dir>/card.json                 the card's settings (license, name, description), kept on appends
 
 Each shard is written to a hidden temporary name and hard-linked to its final name only when complete
 (the link fails instead of overwriting), then recorded in the manifest. A crash therefore never publishes
@@ -71,6 +73,7 @@ def _summary(raw: dict) -> dict:
         "num_frames": n,
         "registered_fraction": meta.get("registered_fraction"),
         "reproj_error_px_720p": meta.get("reproj_error_px_720p"),
+        "bytes": sum(len(v) for k, v in raw.items() if not k.startswith("__")),
     }
 
 
@@ -223,18 +226,14 @@ def decode_and_keep(raw: dict, source) -> dict:
     return raw
 
 
-def write_shards(samples, out_dir, config: ShardConfig = ShardConfig(), *, card: bool = True) -> WriteResult:
+def write_shards(samples, out_dir, config: ShardConfig = ShardConfig()) -> WriteResult:
     """Append ``samples`` (``VideoSample`` or raw dicts) to the dataset directory ``out_dir``.
 
-    New shards get new indices; keys already published are skipped (exactly-once). With ``card`` the
-    dataset card ``README.md`` is regenerated from the manifest afterwards.
+    New shards get new indices; keys already published are skipped (exactly-once). Shards only: the
+    dataset card that makes the folder loadable with ``load_dataset`` is written by
+    ``builder.card.write_card`` (or ``builder.write_dataset``, which does both).
     """
     with DatasetWriter(out_dir, config) as w:
         for s in samples:
             w.add(s)
-    result = w.close()
-    if card:
-        from builder.card import write_card
-
-        write_card(out_dir)
-    return result
+    return w.close()

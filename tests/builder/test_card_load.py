@@ -1,23 +1,12 @@
 import numpy as np
 import pytest
 
-from builder.card import quality_filter_expression, render_card
-from builder.load import load, quality_predicate, to_arrays
+from builder import write_dataset
+from builder.card import render_card
+from builder.load import load, to_arrays
 from dynpose100k.errors import ShardError
-from dynpose100k.shards import ShardConfig, build_sample, write_shards
+from dynpose100k.shards import QualityRule, ShardConfig, build_sample
 from dynpose100k.shards.testing import write_pose_dir
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    import datasets.config
-    import huggingface_hub.constants
-
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    return {"cache_dir": str(tmp_path / "hf_cache")}
 
 
 @pytest.fixture
@@ -27,7 +16,7 @@ def dataset(tmp_path):
         d, frames = write_pose_dir(tmp_path / "poses", f"vid_{i}", n=6 + i, seed=i, reproj_px_720p=0.8 + 0.3 * i)
         samples.append(build_sample(d, frames, {"filter_reasons": ["ok"], "source_url": f"https://x/{i}"}))
     out = tmp_path / "dynpose-100k"
-    write_shards(samples, out, ShardConfig(maxcount=2))
+    write_dataset(samples, out, ShardConfig(maxcount=2))
     return out, {s.key: s for s in samples}
 
 
@@ -36,7 +25,6 @@ def test_card_has_configs_features_and_stats(dataset):
     text = (out / "README.md").read_text()
     assert "path: data/train-*.tar" in text and "array3_d" in text and "{{" not in text
     assert "| 3 | 21 | 2 |" in text  # videos, frames, shards
-    assert 'input_columns="meta.json"' in quality_filter_expression(1.2, 0.8)
 
 
 def test_load_dataset_roundtrip_typed(dataset, offline):
@@ -57,8 +45,8 @@ def test_load_dataset_roundtrip_typed(dataset, offline):
     np.testing.assert_array_equal(r["track_obs.npy"], s.track_obs)
     np.testing.assert_array_equal(np.asarray(r["masks.mp"]).astype(bool), np.stack([s.mask(i) for i in range(len(s.w2c))]))
     assert r["meta.json"]["filter_reasons"] == ["ok"]
-    # the README filter expression works as written
-    kept = eval(quality_filter_expression(1.2, 0.8), {"ds": ds})
+    # the printed filter snippet works as written
+    kept = eval(QualityRule(1.2, 0.8).snippet(), {"ds": ds, "QualityRule": QualityRule})
     assert sorted(kept["__key__"]) == ["vid_0", "vid_1"]
 
 
@@ -71,7 +59,7 @@ def test_streaming_and_bare_names(dataset, offline):
     np.testing.assert_array_equal(a["w2c"], samples["vid_2"].w2c)
     np.testing.assert_array_equal(a["timestamps"], samples["vid_2"].timestamps)
     assert a["frames"].shape == (8, 96, 160, 3)
-    assert quality_predicate(1.0)(rows["vid_0"]["meta"]) and not quality_predicate(1.0)(rows["vid_1"]["meta"])
+    assert QualityRule(1.0)(rows["vid_0"]["meta"]) and not QualityRule(1.0)(rows["vid_1"]["meta"])
 
 
 def test_load_by_name_from_parent_dir(dataset, offline, monkeypatch):
@@ -88,7 +76,7 @@ def test_same_name_in_two_places_loads_each_own_data(dataset, offline, monkeypat
     assert sorted(load("dynpose-100k", **offline)["__key__"]) == sorted(samples)
     other = tmp_path / "elsewhere"
     d, frames = write_pose_dir(other / "poses", "other_0", n=5, seed=7)
-    write_shards([build_sample(d, frames)], other / "dynpose-100k", ShardConfig(maxcount=2))
+    write_dataset([build_sample(d, frames)], other / "dynpose-100k", ShardConfig(maxcount=2))
     monkeypatch.chdir(other)
     assert list(load("dynpose-100k", **offline)["__key__"]) == ["other_0"]
 
@@ -105,3 +93,23 @@ def test_render_card_unknown_placeholder(dataset, tmp_path):
     t.write_text("{{ nope }}")
     with pytest.raises(ShardError, match="nope"):
         render_card(out, template=t)
+
+
+def test_few_shards_keep_the_schema_with_features(mixed_dataset, offline):
+    """`data_files=[one tar]` bypasses the card: without the features, frames come back as bytes and poses
+    as nested lists; with `builder.features()` the columns are the card's."""
+    from datasets import Array3D, Image, List, load_dataset
+
+    from builder import features
+
+    tar = str(mixed_dataset / "data" / "train-000001.tar")  # vid_2, and vid_3 with a null reprojection error
+    bare = load_dataset("webdataset", data_files=[tar], split="train", **offline)
+    assert bare.features["frames.mp"] != List(Image()) and not isinstance(bare.features["w2c.npy"], Array3D)
+    typed = load_dataset("webdataset", data_files=[tar], split="train", features=features(), **offline)
+    assert typed.features == features()
+    assert typed.features["frames.mp"] == List(Image()) and isinstance(typed.features["w2c.npy"], Array3D)
+    row = {r["__key__"]: r for r in typed}["vid_3"]
+    assert row["meta.json"]["reproj_error_px_720p"] is None and row["meta.json"]["caption"] is None
+    assert row["frames.mp"][0].size == (160, 96)
+    good = typed.filter(QualityRule(max_reproj_px=2.0), input_columns="meta.json")  # None fails, no crash
+    assert list(good["__key__"]) == ["vid_2"]

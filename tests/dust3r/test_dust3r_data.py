@@ -62,7 +62,7 @@ def test_records_from_our_shards(tmp_path, tiny_record):
     from dynpose100k.shards.reader import iter_samples
     from dynpose100k.shards.writer import write_shards
 
-    write_shards([shard_sample_from_record(tiny_record)], tmp_path / "ds", card=False)
+    write_shards([shard_sample_from_record(tiny_record)], tmp_path / "ds")
     (sample,) = list(iter_samples(tmp_path / "ds"))
     rec = record_from_shard(sample)
     assert isinstance(rec["frames"][0], bytes)

@@ -16,7 +16,7 @@ from dynpose100k.shards.testing import write_pose_dir
 @pytest.fixture
 def dataset(tmp_path):
     d, frames = write_pose_dir(tmp_path / "poses", "vid_0", n=10, registered_fraction=0.8)
-    write_shards([build_sample(d, frames, frame_short_side=48)], tmp_path / "ds", card=False)
+    write_shards([build_sample(d, frames, frame_short_side=48)], tmp_path / "ds")
     return d, tmp_path / "ds"
 
 

@@ -36,7 +36,7 @@ def test_write_read_rollover_append_exactly_once(tmp_path, pose_dirs):
     samples = [build_sample(d, f) for d, f in pose_dirs]
     r = write_shards(samples[:2], out, ShardConfig(maxcount=1))
     assert r.shards == ("data/train-000000.tar", "data/train-000001.tar") and r.written == 2
-    assert (out / "README.md").is_file()
+    assert not (out / "README.md").exists()  # shards only: the card is builder's step
     before = (out / "data/train-000000.tar").read_bytes()
     r2 = write_shards(samples, out, ShardConfig(maxcount=10))  # two already present
     assert r2.shards == ("data/train-000002.tar",) and r2.written == 1 and set(r2.skipped) == {"vid_0", "vid_1"}
@@ -63,7 +63,7 @@ def test_crash_never_publishes_partial_shard(tmp_path, pose_dirs):
             raise RuntimeError("crash")
     assert list((out / "data").iterdir()) == [] and read_manifest(out) == []
     # a shard published but not yet recorded is recovered on the next open
-    write_shards([s], out, card=False)
+    write_shards([s], out)
     line = (out / "manifest.jsonl").read_text()
     (out / "manifest.jsonl").write_text(line[: len(line) // 2])  # crash while recording the shard
     with DatasetWriter(out) as w:
@@ -80,7 +80,7 @@ def test_concurrent_writer_refused(tmp_path):
 
 def test_webdataset_pipeline_decodes(tmp_path, pose_dirs):
     out = tmp_path / "ds"
-    write_shards([build_sample(d, f) for d, f in pose_dirs], out, ShardConfig(maxcount=2), card=False)
+    write_shards([build_sample(d, f) for d, f in pose_dirs], out, ShardConfig(maxcount=2))
     items = list(make_pipeline(out, shuffle=0))
     assert sorted(i["key"] for i in items) == ["vid_0", "vid_1", "vid_2"]
     it = next(i for i in items if i["key"] == "vid_1")
@@ -109,7 +109,7 @@ def test_webdataset_pipeline_skips_a_broken_sample(tmp_path, pose_dirs):
     from dynpose100k.shards import shard_paths
 
     out = tmp_path / "ds"
-    write_shards([build_sample(d, f) for d, f in pose_dirs], out, ShardConfig(maxcount=10), card=False)
+    write_shards([build_sample(d, f) for d, f in pose_dirs], out, ShardConfig(maxcount=10))
     bad = tmp_path / "bad.tar"
     with tarfile.open(bad, "w") as tf:  # a sample with only metadata: cannot be decoded for training
         data = b'{"video_id": "broken"}'

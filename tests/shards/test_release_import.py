@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
-from builder.release_import import UnsafePickleError, load_release_camera, safe_load_pickle
+from dynpose100k.shards.release import UnsafePickleError, load_release_camera, safe_load_pickle
 from dynpose100k.camera import look_at, make_K, resize_K
 from dynpose100k.cli import main
 from dynpose100k.errors import ShardError

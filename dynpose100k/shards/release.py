@@ -1,4 +1,4 @@
-"""Import the official DynPose-100K release layout into dynpose100k shards.
+"""Import the official DynPose-100K release layout into dynpose100k shards (a converter: it writes shards only).
 
 Expected layout (what the public release provides once frames are extracted)::
 
@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dynpose100k.camera import make_K, make_w2c, resize_K
-from dynpose100k.errors import DynPoseError, ShardError
-from dynpose100k.shards.schema import VideoSample, safe_key
-from dynpose100k.shards.writer import DatasetWriter, ShardConfig, WriteResult
+from ..camera import make_K, make_w2c, resize_K
+from ..errors import DynPoseError, ShardError
+from .schema import VideoSample, safe_key
+from .writer import DatasetWriter, ShardConfig, WriteResult
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def _col(row: dict, names: tuple[str, ...], path: Path):
 
 
 def _seconds(value: str) -> float:
-    from dynpose100k.video import parse_timestamp
+    from ..video import parse_timestamp
 
     return float(parse_timestamp(value))
 
@@ -182,9 +182,9 @@ def read_release_index(release_dir) -> list[ReleaseClip]:
 
 
 def _clip_sample(root: Path, clip: ReleaseClip, frame_short_side: int | None, release_hw) -> VideoSample:
-    from dynpose100k.shards.build import resize_frames
-    from dynpose100k.shards.schema import encode_jpeg
-    from dynpose100k.video import load_clip
+    from ..video import load_clip
+    from .build import resize_frames
+    from .schema import encode_jpeg
 
     cam = load_release_camera(root / "cameras" / f"{clip.uid}.pkl", release_hw)
     n = len(cam.w2c)
@@ -223,9 +223,9 @@ class ImportResult:
 
 
 def import_release(release_dir, out_dir, *, frame_short_side: int | None = None, limit: int | None = None,
-                   config: ShardConfig = ShardConfig(), release_hw: tuple[int, int] = RELEASE_HW,
-                   card: bool = True) -> ImportResult:
-    """Convert a release folder into a dataset directory (appending; uids already present are skipped).
+                   config: ShardConfig = ShardConfig(), release_hw: tuple[int, int] = RELEASE_HW) -> ImportResult:
+    """Convert a release folder into shards of a dataset directory (appending; uids already present are
+    skipped). The dataset card is written by the caller (``builder.card.write_card``).
 
     A clip that fails (missing or refused pickle, frame count mismatch) is recorded and skipped.
     """
@@ -243,9 +243,4 @@ def import_release(release_dir, out_dir, *, frame_short_side: int | None = None,
             except DynPoseError as e:
                 failed.append((clip.uid, str(e)))
                 logger.warning("%s: skipped (%s)", clip.uid, e)
-    result = w.close()
-    if card:
-        from .card import write_card
-
-        write_card(out_dir)
-    return ImportResult(result, tuple(failed))
+    return ImportResult(w.close(), tuple(failed))
