@@ -2,16 +2,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from dynpose100k.video import write_video
-
-
-def tiny_video(path: Path, n: int = 12, seed: int = 0, fps: float = 12.0) -> Path:
-    """A 160x96 clip of a texture sliding sideways."""
-    rng = np.random.default_rng(seed)
-    tex = (rng.random((96, 400, 3)) * 255).astype(np.uint8)
-    write_video(path, np.stack([tex[:, 4 * i: 4 * i + 160] for i in range(n)]), fps)
-    return path
+from curate_fakes import tiny_video
 
 
 @pytest.fixture

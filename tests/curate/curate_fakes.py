@@ -82,3 +82,13 @@ def fake_stages(out: Path, delay: float = 0.0, min_registered: float = 0.8, thre
     return FakeStages(pose_root=str(out / "poses" / "fake"), staging_dir=str(out / "staging"),
                       pose_config=PoseConfigStub(), min_registered=min_registered, delay=delay,
                       filter_config=FilterConfig(threshold=threshold))
+
+
+def tiny_video(path: Path, n: int = 12, seed: int = 0, fps: float = 12.0) -> Path:
+    """A 160x96 clip of a texture sliding sideways."""
+    from dynpose100k.video import write_video
+
+    rng = np.random.default_rng(seed)
+    tex = (rng.random((96, 400, 3)) * 255).astype(np.uint8)
+    write_video(path, np.stack([tex[:, 4 * i: 4 * i + 160] for i in range(n)]), fps)
+    return path

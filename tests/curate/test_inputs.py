@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from conftest import tiny_video
+from curate_fakes import tiny_video
 
 from dynpose100k.curate import InputError, resolve_inputs
 from dynpose100k.curate.inputs import read_panda_csv
