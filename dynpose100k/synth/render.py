@@ -49,14 +49,16 @@ class Variation:
     mode_p_hard: tuple[float, ...] = (0.15, 0.15, 0.4, 0.1, 0.2)
     """The same for ``hard`` clips."""
     mosaic: bool = False
-    """Whether surfaces get non-repeating mosaic textures (random crops per tile) instead of tiled ones."""
+    """Whether surfaces get mosaic textures (a random crop, flip and colour per tile) instead of one image."""
+    tile_scale: float = 1.0
+    """Factor on the distance after which a surface's texture repeats (2-4 m in rooms, 3-6 m on streets)."""
     realism: float = 0.0
     """Strength of the camera effects of :func:`effects.realism` (0 = none)."""
 
 
 DEV_A = Variation()
 HELDOUT_A = Variation(hfov_deg=(38.0, 90.0), mode_p=(0.2, 0.2, 0.2, 0.25, 0.15),
-                      mode_p_hard=(0.2, 0.15, 0.3, 0.2, 0.15), mosaic=True, realism=0.5)
+                      mode_p_hard=(0.2, 0.15, 0.3, 0.2, 0.15), mosaic=True, tile_scale=3.0, realism=0.5)
 
 
 def render(
@@ -202,7 +204,7 @@ def _shot(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, ha
         return _shot_b(rng, t, kind, h, w, hard, tex_side, cut_at)
     texture = _mosaic_a if var.mosaic else None
     sc = (sn.room if rng.random() < 0.5 else sn.street)(rng, cartoon=kind == "cartoon", tex_side=tex_side,
-                                                        texture=texture)
+                                                        texture=texture, tile_scale=var.tile_scale)
     if kind == "static":
         mode = "still"
     elif kind in ("zoomwalk",):
@@ -226,7 +228,7 @@ def _shot(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, ha
 def _mosaic_a(rng: np.random.Generator, max_side: int) -> np.ndarray:
     """Held-out style a: a non-repeating texture from random crops of the style-a photos and patterns."""
     srcs = [tx.random_texture(rng, max_side=max_side) for _ in range(3)]
-    return tx.mosaic(rng, srcs, max_side, int(rng.integers(2, 4)))
+    return tx.mosaic(rng, srcs, max_side, int(rng.integers(3, 5)))
 
 
 def _shot_b(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, hard: bool, tex_side: int,

@@ -81,9 +81,11 @@ def _rot_y(yaw: np.ndarray) -> np.ndarray:
     return R
 
 
-def room(rng: np.random.Generator, cartoon: bool = False, tex_side: int = 512, texture=None) -> Scene:
+def room(rng: np.random.Generator, cartoon: bool = False, tex_side: int = 512, texture=None,
+         tile_scale: float = 1.0) -> Scene:
     """A closed box-shaped room: floor, ceiling and four walls, each with its own texture (longest side
-    ``tex_side`` pixels; ``texture(rng, max_side)`` draws them, default :func:`textures.random_texture`)."""
+    ``tex_side`` pixels; ``texture(rng, max_side)`` draws them, default :func:`textures.random_texture`),
+    repeating every 2-4 metres times ``tile_scale``."""
     texture = texture or (lambda r, max_side: tx.random_texture(r, max_side=max_side))
     wx, dz, hy = rng.uniform(4.0, 6.0), rng.uniform(5.0, 8.0), rng.uniform(2.8, 4.0)
     sc = Scene(sky=False, bounds=(-wx, wx, -dz, dz))
@@ -98,7 +100,7 @@ def room(rng: np.random.Generator, cartoon: bool = False, tex_side: int = 512, t
     for o, u, v in corners.values():
         t = sc.add_texture(_maybe_cartoon(texture(rng, tex_side), cartoon))
         lu, lv = np.linalg.norm(u), np.linalg.norm(v)
-        tile = rng.uniform(2.0, 4.0)
+        tile = rng.uniform(2.0, 4.0) * tile_scale
         sc.planes.append(
             Plane(np.array(o, float), np.array(u, float), np.array(v, float), t,
                   (max(1.0, lu / tile), max(1.0, lv / tile)), shade=rng.uniform(0.65, 1.0))
@@ -106,7 +108,8 @@ def room(rng: np.random.Generator, cartoon: bool = False, tex_side: int = 512, t
     return sc
 
 
-def street(rng: np.random.Generator, cartoon: bool = False, tex_side: int = 512, texture=None) -> Scene:
+def street(rng: np.random.Generator, cartoon: bool = False, tex_side: int = 512, texture=None,
+           tile_scale: float = 1.0) -> Scene:
     """An open street: a long ground plane lined with building facades of varied height, set-back and
     material (drawn from a palette of textures with longest side ``tex_side``, by ``texture`` as in
     :func:`room`)."""
@@ -116,19 +119,19 @@ def street(rng: np.random.Generator, cartoon: bool = False, tex_side: int = 512,
     for _ in range(9):
         sc.add_texture(_maybe_cartoon(texture(rng, tex_side), cartoon))
     sc.planes.append(Plane(np.array([-half - 4, 0, z0]), np.array([2 * half + 8, 0, 0]), np.array([0, 0, z1 - z0]),
-                           0, ((2 * half + 8) / 3.0, (z1 - z0) / 3.0), shade=0.9))
+                           0, ((2 * half + 8) / (3.0 * tile_scale), (z1 - z0) / (3.0 * tile_scale)), shade=0.9))
     for side in (-1.0, 1.0):
         z = z0
         while z < z1:
             length, height = rng.uniform(6.0, 16.0), rng.uniform(5.0, 18.0)
             x = side * (half + rng.uniform(0.0, 2.0))
-            tile = rng.uniform(3.0, 6.0)
+            tile = rng.uniform(3.0, 6.0) * tile_scale
             sc.planes.append(Plane(np.array([x, -height, z]), np.array([0, 0, length]), np.array([0, height, 0]),
                                    int(rng.integers(1, 9)), (length / tile, height / tile),
                                    shade=rng.uniform(0.6, 1.0)))
             z += length
     sc.planes.append(Plane(np.array([-half - 4, -20.0, z1]), np.array([2 * half + 8, 0, 0]), np.array([0, 20.0, 0]),
-                           int(rng.integers(1, 9)), (6.0, 6.0), shade=0.8))
+                           int(rng.integers(1, 9)), (6.0 / tile_scale, 6.0 / tile_scale), shade=0.8))
     return sc
 
 

@@ -12,15 +12,16 @@ from .render import STYLES, render
 
 
 def contact_sheet(path, kinds=None, styles=STYLES, seed: int = 0, size: tuple[int, int] = (320, 180),
-                  columns: int = 8) -> Path:
+                  columns: int = 9) -> Path:
     """Render a short clip per ``(style, kind)`` (``size`` = width, height; also a portrait ``good`` clip per
-    style) and save the middle frame of each, labelled, as a grid PNG at ``path``."""
+    style) and save the middle frame of each, labelled, as a grid PNG at ``path`` (each style starts a row)."""
     kinds = list(kinds or kd.KINDS)
     w, h = size
     tiles = []
+    per_style = -(-(len(kinds) + 1) // columns) * columns
     for style in styles:
         for kind in kinds + ["good"]:
-            portrait = kind == "good" and len(tiles) % (len(kinds) + 1) == len(kinds)
+            portrait = kind == "good" and len(tiles) % per_style == len(kinds)
             ww, hh = (h, w) if portrait else (w, h)
             v = render(kind, seed, height=hh, width=ww, fps=6.0, duration=1.5, style=style, pairs=0)
             img = v.frames[len(v.frames) // 2]
@@ -34,9 +35,12 @@ def contact_sheet(path, kinds=None, styles=STYLES, seed: int = 0, size: tuple[in
             cv2.rectangle(img, (0, 0), (w, 18), (0, 0, 0), -1)
             cv2.putText(img, label, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
             tiles.append(img)
+        tiles += [None] * (-len(tiles) % columns)  # the next style starts a new row
     rows = -(-len(tiles) // columns)
     sheet = np.full((rows * (h + 4), columns * (w + 4), 3), 255, np.uint8)
     for i, img in enumerate(tiles):
+        if img is None:
+            continue
         r, c = divmod(i, columns)
         sheet[r * (h + 4) : r * (h + 4) + h, c * (w + 4) : c * (w + 4) + w] = img
     path = Path(path)

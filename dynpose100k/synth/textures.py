@@ -178,7 +178,7 @@ def _fbm(rng: np.random.Generator, h: int, w: int, octaves: int = 6, gain: float
 def natural(rng: np.random.Generator, size: int, palette: str | None = None) -> np.ndarray:
     """Grass, earth, rock, sand, plaster or wood: fractal noise through a colour ramp, with fine grain."""
     palette = palette or str(rng.choice(list(_PALETTES)))
-    x = _fbm(rng, size, size)
+    x = _fbm(rng, size, size, gain=0.7)
     if palette == "wood":
         yy = np.arange(size, dtype=np.float32)[:, None]
         x = 0.5 + 0.5 * np.sin(yy * rng.uniform(0.08, 0.2) + 12 * x)

@@ -159,4 +159,5 @@ def test_cli_style_split_and_contact_sheet(tmp_path, capsys):
 
     img = cv2.imread(str(png))
     assert img.shape == (2 * 40, 3 * 68, 3)  # 2 styles x (2 kinds + portrait good) tiles
+    assert img[:36, :64].std() > 5 and img[40:76, 136:200].std() > 5  # first and last tiles are drawn
     assert main(["synth", "--num", "2"]) == 1 and "--out" in capsys.readouterr().err
