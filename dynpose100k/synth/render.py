@@ -249,7 +249,8 @@ def _shot_b(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, 
     K = _intrinsics(rng, kind, _focal_track(rng, kind, sb.focal_px(rng, w, h), t), t, h, w)
     if mode in ("walkpan", "vehicle", "dolly", "handheld") and rng.random() < 0.4:
         sb.occluder(rng, sc, w2c, tex_side)
-    _populate_capped(rng, sc, w2c, K, t, h, w, lambda: sb.populate(rng, sc, w2c, t, hard, tex_side))
+    tan_half = float(w / 2 / K[:, 0, 0].min())
+    _populate_capped(rng, sc, w2c, K, t, h, w, lambda: sb.populate(rng, sc, w2c, t, hard, tex_side, tan_half))
     if kind == "bigobject":
         sb.big_object(rng, sc, w2c, K, t, h, w, tex_side)
     return render_shot(sc, w2c, K, h, w, sky_seed=int(rng.integers(2**31))), tod

@@ -257,10 +257,12 @@ def _ground_path(sc: Scene, xz: np.ndarray) -> np.ndarray:
 
 
 def mover_path(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarray, speed: float, pattern: str,
-               clearance: float) -> tuple[np.ndarray, np.ndarray]:
+               clearance: float, tan_half: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
     """Ground positions ``(N, 3)`` and per-frame speeds ``(N,)`` of a mover following ``pattern``: cross
-    (walks across the view, entering and leaving), stop (walks, then stops and stays), circle, bounce,
-    approach (comes towards the camera and turns away) or chase (travels with the camera, ahead of it)."""
+    (walks across the view mid-clip, entering and leaving it when the clip is long enough), stop (walks,
+    then stops and stays), circle, bounce, approach (comes towards the camera and turns away) or chase
+    (travels with the camera, ahead of it). ``tan_half``: tangent of the camera's half horizontal field of
+    view."""
     s = sc.scale
     xmin, xmax, zmin, zmax = sc.bounds
     c2w = camera.invert(w2c)
@@ -274,6 +276,14 @@ def mover_path(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarr
         tt = t - t[f]
         p = eyes[f] + fwd * rng.uniform(3.0, 12.0) * s + right * rng.uniform(-2.5, 2.5) * s
         v = np.full(n, speed)
+        if pattern == "cross":  # near enough to cross the whole view in the clip, centred on its middle
+            f = n // 2
+            fwd = c2w[f, :3, 2] * [1, 0, 1]
+            fwd = fwd / max(np.linalg.norm(fwd), 1e-9)
+            right = np.array([-fwd[2], 0.0, fwd[0]])
+            tt = t - t[f]
+            reach = (0.8 * speed * (t[-1] - t[0]) - 1.0 * s) / (2 * tan_half)
+            p = eyes[f] + fwd * float(np.clip(rng.uniform(3.0, 12.0) * s, 2.0 * s, max(reach, 2.0 * s)))
         if pattern == "chase":  # same velocity as the camera, a few metres ahead along its travel
             travel = eyes[-1] - eyes[0]
             head = travel / np.linalg.norm(travel) if np.linalg.norm(travel) > 0.5 * s else fwd
@@ -309,7 +319,7 @@ def mover_path(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarr
             x = xmin + 0.3 * s + _tri(p[0] - xmin - 0.3 * s + speed * np.sin(ang) * tt, span_x)
             z = zmin + 0.3 * s + _tri(p[2] - zmin - 0.3 * s + speed * np.cos(ang) * tt, span_z)
             xz = np.stack([x, z], 1)
-        if pattern != "cross":  # crossing movers may leave the walkable area (they leave the view)
+        if pattern != "cross" or not sc.sky:  # outdoors, crossing movers may walk off (they leave the view)
             xz[:, 0] = np.clip(xz[:, 0], xmin + 0.3 * s, xmax - 0.3 * s)
             xz[:, 1] = np.clip(xz[:, 1], zmin + 0.3 * s, zmax - 0.3 * s)
         pos = _ground_path(sc, xz)
@@ -333,9 +343,10 @@ def _heading(pos: np.ndarray, fallback: float) -> np.ndarray:
     return np.unwrap(yaw)
 
 
-def populate(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarray, hard: bool, tex_side: int) -> None:
+def populate(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarray, hard: bool, tex_side: int,
+             tan_half: float = 0.6) -> None:
     """Add style-b movers: people and animals (articulated), balls, cars, a crowd of small walkers, and
-    sometimes a mover that travels with the camera."""
+    sometimes a mover that travels with the camera (``tan_half``: see :func:`mover_path`)."""
     s = sc.scale
     texs = [sc.add_texture(tx.mosaic(rng, [tx.photo_b(str(n)) for n in rng.choice(tx.SUBJECTS_B, 2, replace=False)],
                                      tex_side // 2, 2)) for _ in range(3)]
@@ -347,17 +358,17 @@ def populate(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarray
                                  p=[0.3, 0.15, 0.15, 0.2, 0.1, 0.1]))
         if r < 0.45:  # person
             speed = rng.uniform(0.8, 1.8) * s * fast
-            pos, v = mover_path(rng, sc, w2c, t, speed, pattern, 1.5)
+            pos, v = mover_path(rng, sc, w2c, t, speed, pattern, 1.5, tan_half)
             sh.figure(sc, rng, sh.yaw_poses(pos, _heading(pos, rng.uniform(0, 6.3))), v / s,
                       [texs[int(i)] for i in rng.permutation(3)], rng.uniform(1.5, 1.9) * s)
         elif r < 0.6:  # animal
             speed = rng.uniform(0.8, 3.0) * s * fast
-            pos, v = mover_path(rng, sc, w2c, t, speed, pattern, 1.5)
+            pos, v = mover_path(rng, sc, w2c, t, speed, pattern, 1.5, tan_half)
             sh.figure(sc, rng, sh.yaw_poses(pos, _heading(pos, rng.uniform(0, 6.3))), v / s,
                       [texs[int(i)] for i in rng.permutation(3)], rng.uniform(0.35, 1.2) * s, animal=True)
         elif r < 0.8:  # ball: rolls and bounces
             rad = rng.uniform(0.15, 0.45) * s
-            pos, _ = mover_path(rng, sc, w2c, t, rng.uniform(1.0, 4.0) * s * fast, pattern, 1.5)
+            pos, _ = mover_path(rng, sc, w2c, t, rng.uniform(1.0, 4.0) * s * fast, pattern, 1.5, tan_half)
             hop = rng.uniform(0.0, 1.0) * s * np.abs(np.sin(2 * np.pi * rng.uniform(0.5, 1.5) * t))
             roll = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(pos, axis=0), axis=1))] / rad
             P = sh.yaw_poses(pos - hop[:, None] * [0, 1, 0], _heading(pos, 0.0)) @ sh._rot_x(roll)
@@ -366,7 +377,7 @@ def populate(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarray
             sh.sphere(sc, rad, _tex(sc, rng, tex_side // 2), obj, centre=(0.0, -rad, 0.0), n_lon=8, n_lat=5)
         else:  # car or cart
             size = np.array([rng.uniform(1.5, 2.0), rng.uniform(1.2, 1.7), rng.uniform(3.5, 4.8)]) * s
-            pos, _ = mover_path(rng, sc, w2c, t, rng.uniform(2.0, 8.0) * s * fast, pattern, 3.0)
+            pos, _ = mover_path(rng, sc, w2c, t, rng.uniform(2.0, 8.0) * s * fast, pattern, 3.0, tan_half)
             obj = len(sc.obj_poses)
             sc.obj_poses.append(sh.yaw_poses(pos, _heading(pos, 0.0)))
             sh.box(sc, size, _tex(sc, rng, tex_side // 2, "photos"), obj, centre=(0.0, -size[1] / 2 - 0.2 * s, 0.0))

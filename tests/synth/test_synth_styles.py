@@ -55,7 +55,8 @@ def test_ground_truth_exact_for_every_kind_and_style(kind, style, seed):
     assert (g.style, g.split, g.kind) == (style, split_of(seed), kind)
     np.testing.assert_allclose(np.linalg.det(g.w2c[:, :3, :3]), 1.0, atol=1e-9)
     err = _reprojection_error(g)
-    assert len(err) >= 20 and err.max() < 0.5
+    assert len(err) >= (20 if kind != "bigobject" else 0)  # (a card may leave no static pair on 64x48)
+    assert len(err) == 0 or err.max() < 0.5
     cover = g.dynamic_mask.mean(axis=(1, 2))
     if kind == "bigobject":
         assert np.mean(cover > 0.5) > 0.5
@@ -161,3 +162,40 @@ def test_cli_style_split_and_contact_sheet(tmp_path, capsys):
     assert img.shape == (2 * 40, 3 * 68, 3)  # 2 styles x (2 kinds + portrait good) tiles
     assert img[:36, :64].std() > 5 and img[40:76, 136:200].std() > 5  # first and last tiles are drawn
     assert main(["synth", "--num", "2"]) == 1 and "--out" in capsys.readouterr().err
+
+
+def test_style_b_movers_and_lenses():
+    """Movers that stop stay put, movers that chase keep their distance to a travelling camera, crossing
+    movers leave the view; lenses span 20-100 mm equivalent."""
+    from dynpose100k.synth import styleb
+
+    rng = np.random.default_rng(3)
+    sc = styleb.outdoor(rng, "day", 64)
+    t = np.arange(60) / 12.0
+    w2c = styleb.camera_path(rng, sc, t, "vehicle")
+    eyes = camera.camera_centers(w2c)
+    assert np.linalg.norm(eyes[-1] - eyes[0]) > 5.0  # the vehicle travels
+    pos, v = styleb.mover_path(rng, sc, w2c, t, 1.5, "stop", 1.5)
+    assert v[0] == 1.5 and v[-1] == 0.0 and np.abs(pos[-10:] - pos[-1]).max() < 1e-9
+    pos, _ = styleb.mover_path(rng, sc, w2c, t, 1.5, "chase", 1.5)
+    gap = np.linalg.norm((pos - eyes)[:, [0, 2]], axis=1)
+    assert np.ptp(gap) < 1.0 and np.linalg.norm(pos[-1] - pos[0]) > 5.0
+    pos, _ = styleb.mover_path(rng, sc, w2c, t, 1.5, "cross", 1.5, tan_half=64 / 100)
+    K = camera.make_K(100.0, 100.0, 63.5, 35.5)
+    uv, z = zip(*(camera.project(K, w2c[k], pos[k][None] + [0, -0.9, 0]) for k in range(len(t))))
+    inside = [(zk[0] > 0) and (0 <= u[0, 0] < 128) for u, zk in zip(uv, z)]
+    assert any(inside) and not all(inside)
+    f = np.array([styleb.focal_px(np.random.default_rng(s), 640, 360) for s in range(200)]) / 640 * 36
+    assert 20 <= f.min() < 25 and 85 < f.max() <= 100
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_style_b_hard_respects_cap_and_sizes_vary(seed, tmp_path):
+    cover = render("good", seed, style="b", hard=True, height=48, width=80, duration=1.0, fps=6).gt.dynamic_mask
+    assert cover.mean(axis=(1, 2)).max() <= MAX_DYNAMIC_FRACTION
+    if seed == 0:
+        from dynpose100k.synth import write_pool
+
+        ids = write_pool(tmp_path, 4, "good", seed=1, sizes=[(64, 48), (48, 64)], duration=0.5, fps=4)
+        shapes = {load_gt(tmp_path / f"{i}.gt.npz").image_size for i in ids}
+        assert shapes == {(48, 64), (64, 48)}  # landscape and portrait
