@@ -371,10 +371,11 @@ def populate(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarray
             pos, _ = mover_path(rng, sc, w2c, t, rng.uniform(1.0, 4.0) * s * fast, pattern, 1.5, tan_half)
             hop = rng.uniform(0.0, 1.0) * s * np.abs(np.sin(2 * np.pi * rng.uniform(0.5, 1.5) * t))
             roll = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(pos, axis=0), axis=1))] / rad
-            P = sh.yaw_poses(pos - hop[:, None] * [0, 1, 0], _heading(pos, 0.0)) @ sh._rot_x(roll)
+            centre = pos - (hop + rad)[:, None] * [0, 1, 0]  # the ball spins about its centre
+            P = sh.yaw_poses(centre, _heading(pos, 0.0)) @ sh._rot_x(roll)
             obj = len(sc.obj_poses)
             sc.obj_poses.append(P)
-            sh.sphere(sc, rad, _tex(sc, rng, tex_side // 2), obj, centre=(0.0, -rad, 0.0), n_lon=8, n_lat=5)
+            sh.sphere(sc, rad, _tex(sc, rng, tex_side // 2), obj, n_lon=8, n_lat=5)
         else:  # car or cart
             size = np.array([rng.uniform(1.5, 2.0), rng.uniform(1.2, 1.7), rng.uniform(3.5, 4.8)]) * s
             pos, _ = mover_path(rng, sc, w2c, t, rng.uniform(2.0, 8.0) * s * fast, pattern, 3.0, tan_half)

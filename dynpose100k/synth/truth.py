@@ -26,9 +26,11 @@ class SynthError(DynPoseError):
 class GroundTruth:
     """Exact ground truth of one synthetic video (``N`` frames of ``H x W`` pixels).
 
-    For ``fisheye`` clips the frames are a radially distorted version of the pinhole render that this
-    ground truth describes (``K`` is the undistorted pinhole intrinsics). ``overlay`` graphics, ``blur``
-    and ``cartoon`` styling are image effects on top of the same geometry.
+    For ``fisheye`` and ``darkfisheye`` clips the frames are a radially distorted version of the pinhole
+    render that this ground truth describes (``K`` is the undistorted pinhole intrinsics). ``overlay``
+    graphics, ``blur``, ``cartoon`` styling, the ``splitscreen`` layouts and the ``screen`` recording
+    window are image effects on top of the same geometry (the ground truth describes the full-frame render
+    underneath). ``stabilised`` clips are exact: their ``K`` has a drifting principal point.
     """
 
     video_id: str

@@ -199,3 +199,25 @@ def test_style_b_hard_respects_cap_and_sizes_vary(seed, tmp_path):
         ids = write_pool(tmp_path, 4, "good", seed=1, sizes=[(64, 48), (48, 64)], duration=0.5, fps=4)
         shapes = {load_gt(tmp_path / f"{i}.gt.npz").image_size for i in ids}
         assert shapes == {(48, 64), (64, 48)}  # landscape and portrait
+
+
+def test_style_b_balls_roll_on_the_ground():
+    """A rolling ball spins about its own centre: it never sinks into the ground however far it rolls."""
+    from dynpose100k.synth import styleb
+
+    found = 0
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        sc = styleb.outdoor(rng, "day", 64)
+        t = np.arange(24) / 6.0
+        w2c = styleb.camera_path(rng, sc, t, "walkpan")
+        styleb.populate(rng, sc, w2c, t, True, 64)
+        balls = {p.obj for p in sc.planes if p.obj >= 0 and p.corners is not None}
+        for o in balls:
+            found += 1
+            pts = np.concatenate([[p.origin + s * p.u + q * p.v for s, q in p.corners]
+                                  for p in sc.planes if p.obj == o])
+            world = np.einsum("nij,pj->npi", sc.obj_poses[o][:, :3, :3], pts) + sc.obj_poses[o][:, None, :3, 3]
+            below = world[..., 1] - sc.ground_y(world[..., 0], world[..., 2])  # y points down
+            assert below.max() < 0.05
+    assert found >= 1
