@@ -41,6 +41,7 @@ BASELINE_SIGNALS = ("flow_bg", "track_motion", "color_count", "dynamic_frac", "f
 
 def _render_one(args) -> None:
     from ..synth import render
+    from ..synth.pool import clip_crf
     from ..video import write_video
 
     path, kind, seed, hard, size, fps, duration, *rest = args
@@ -48,7 +49,7 @@ def _render_one(args) -> None:
         return
     v = render(kind, seed, height=size[0], width=size[1], fps=fps, duration=duration, hard=hard, pairs=0,
                style=rest[0] if rest else "a")
-    write_video(path.with_suffix(".tmp.mp4"), v.frames, fps).replace(path)
+    write_video(path.with_suffix(".tmp.mp4"), v.frames, fps, crf=clip_crf(seed, rest[0] if rest else "a")).replace(path)
 
 
 def make_pool(out, num: int, seed: int = 0, extra_good: int = 0, size=(180, 320), fps: float = 5.0,

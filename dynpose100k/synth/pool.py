@@ -22,6 +22,14 @@ POOL_STRIDE = 10000
 MIXED_SIZES = ((640, 360), (854, 480), (1280, 720), (1920, 1080), (360, 640), (480, 854), (720, 1280))
 
 
+def clip_crf(seed: int, style: str = "a") -> int:
+    """H.264 quality (CRF) a clip is stored at: 18 (near lossless) for style a dev clips, as always; for
+    held-out and style-b clips a streaming-like 20-34 drawn from the render seed."""
+    if style == "a" and int(seed) < HELDOUT_SEED_BASE:
+        return 18
+    return int(np.random.default_rng([int(seed), 17]).integers(20, 35))
+
+
 def mixed_kinds(style: str = "a", split: str = "dev", all_kinds: bool | None = None) -> tuple[str, ...]:
     """The kinds a ``mixed`` pool draws from: the first nine for style a / dev (so that pool is what it always
     was), every kind for held-out and style-b pools (or when ``all_kinds``)."""
@@ -98,7 +106,7 @@ def write_pool(out_dir, num: int, kind: str = "mixed", seed: int = 0, *, progres
         kw = {**render_kw, "width": size_of[vid][0], "height": size_of[vid][1]}
         clip = render(k, s, video_id=vid, style=style, **kw)
         save_gt(gtp.with_suffix(".tmp.npz"), clip.gt).replace(gtp)
-        write_video(mp4.with_suffix(".tmp.mp4"), clip.frames, fps).replace(mp4)
+        write_video(mp4.with_suffix(".tmp.mp4"), clip.frames, fps, crf=clip_crf(s, style)).replace(mp4)
         log.debug("wrote %s (%s)", vid, k)
     with open(out / "labels.csv", "w", newline="") as f:
         wr = csv.writer(f)

@@ -14,7 +14,7 @@ from .render import STYLES, render
 def contact_sheet(path, kinds=None, styles=STYLES, seed: int = 0, size: tuple[int, int] = (320, 180),
                   columns: int = 9) -> Path:
     """Render a short clip per ``(style, kind)`` (``size`` = width, height; also a portrait ``good`` clip per
-    style) and save the middle frame of each, labelled, as a grid PNG at ``path`` (each style starts a row)."""
+    style) and save the frame of each where movers cover most (else the middle frame), labelled, as a grid PNG at ``path`` (each style starts a row)."""
     kinds = list(kinds or kd.KINDS)
     w, h = size
     tiles = []
@@ -24,7 +24,8 @@ def contact_sheet(path, kinds=None, styles=STYLES, seed: int = 0, size: tuple[in
             portrait = kind == "good" and len(tiles) % per_style == len(kinds)
             ww, hh = (h, w) if portrait else (w, h)
             v = render(kind, seed, height=hh, width=ww, fps=6.0, duration=1.5, style=style, pairs=0)
-            img = v.frames[len(v.frames) // 2]
+            cover = v.gt.dynamic_mask.mean(axis=(1, 2))
+            img = v.frames[int(np.argmax(cover)) if cover.max() > 0.005 else len(v.frames) // 2]  # show movers
             if portrait:  # a portrait frame, letterboxed into the tile
                 small = cv2.resize(img, (h * h // w, h), interpolation=cv2.INTER_AREA)
                 img = np.zeros((h, w, 3), np.uint8)

@@ -155,6 +155,10 @@ def test_cli_style_split_and_contact_sheet(tmp_path, capsys):
     assert all(int(r["video_id"].split("_s")[1].split("_")[0]) >= HELDOUT_SEED_BASE for r in rows)
     gt = load_gt(out / f"{rows[0]['video_id']}.gt.npz")
     assert (gt.style, gt.split) == ("b", "heldout")
+    from dynpose100k.synth.pool import clip_crf
+
+    assert clip_crf(5) == 18 and {clip_crf(HELDOUT_SEED_BASE + s) for s in range(30)} <= set(range(20, 35))
+    assert len({clip_crf(s, "b") for s in range(30)}) > 3
     png = contact_sheet(tmp_path / "sheet.png", kinds=["good", "screen"], size=(64, 36), columns=3)
     import cv2
 
