@@ -8,6 +8,10 @@ scored on the second. Reports the
 held-out PR curve and the operating point, the paper's cumulative ablation (content classifier, + flow,
 + tracking, + masking, + focal, + distortion) and single-signal baselines, plus throughput of
 ``filter_video`` on 5 s 640x360 mp4 clips (decode included) with 1 and 2 processes.
+The fitted model is also scored, unchanged, on two more test pools (:data:`EVAL_SETS`): ``heldout``
+(style a, held-out seeds and scene parameters) and ``style_b`` (the other scene family); both draw from
+every failure kind, including the ones the training pool never shows, and each set also reports its
+figures on the first nine kinds only (``classic_kinds``). ``sets`` in the JSON; printed side by side.
 Saves ``<out>/filter.json``, ``<out>/filter_pr.png`` and the fitted ``<out>/filter_model.json``.
 """
 
@@ -27,34 +31,42 @@ from ..signals import SIGNAL_GROUPS, SIGNAL_NAMES
 
 TARGET_PRECISION = 0.9
 PREVALENCE = 0.1  # suitable fraction of the held-out pool (the paper's test set: 9%)
+#: (test, train, extra suitable) pool sizes for a quick and a full run.
+POOL_SIZES = {True: (40, 60, 12), False: (200, 300, 60)}
+#: test pools: name -> (split, style). ``dev`` is the usual held-out test pool of the dev split.
+EVAL_SETS = {"dev": ("dev", "a"), "heldout": ("heldout", "a"), "style_b": ("heldout", "b")}
 BASELINE_SIGNALS = ("flow_bg", "track_motion", "color_count", "dynamic_frac", "focal_logstd", "distortion_k",
                     "flow_residual_peak", "sharpness_median")
 
 
 def _render_one(args) -> None:
     from ..synth import render
+    from ..synth.pool import clip_crf
     from ..video import write_video
 
-    path, kind, seed, hard, size, fps, duration = args
+    path, kind, seed, hard, size, fps, duration, *rest = args
     if path.exists():
         return
-    v = render(kind, seed, height=size[0], width=size[1], fps=fps, duration=duration, hard=hard, pairs=0)
-    write_video(path.with_suffix(".tmp.mp4"), v.frames, fps).replace(path)
+    v = render(kind, seed, height=size[0], width=size[1], fps=fps, duration=duration, hard=hard, pairs=0,
+               style=rest[0] if rest else "a")
+    write_video(path.with_suffix(".tmp.mp4"), v.frames, fps, crf=clip_crf(seed, rest[0] if rest else "a")).replace(path)
 
 
 def make_pool(out, num: int, seed: int = 0, extra_good: int = 0, size=(180, 320), fps: float = 5.0,
-              duration: float = 4.0, workers: int = 2) -> Path:
+              duration: float = 4.0, workers: int = 2, split: str = "dev", style: str = "a") -> Path:
     """Render a labelled mixed pool (``<id>.mp4`` + ``labels.csv``; about half the clips ``hard``), resumable.
 
     ``extra_good`` adds that many more suitable clips (a training pool with more positives to learn from).
+    ``split`` and ``style``: see :func:`dynpose100k.synth.pool_plan`.
     """
     from ..synth import SUITABLE_KINDS, pool_plan
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    plan = pool_plan(num, "mixed", seed) + (pool_plan(extra_good, "good", seed + 1) if extra_good else [])
+    plan = pool_plan(num, "mixed", seed, split, style) + (
+        pool_plan(extra_good, "good", seed + 1, split, style) if extra_good else [])
     hard = np.random.default_rng([seed, 11]).random(len(plan)) < 0.5
-    jobs = [(out / f"{vid}.mp4", k, s, bool(h), size, fps, duration) for (vid, k, s), h in zip(plan, hard)]
+    jobs = [(out / f"{vid}.mp4", k, s, bool(h), size, fps, duration, style) for (vid, k, s), h in zip(plan, hard)]
     with mp.get_context("spawn").Pool(workers) as pool:
         list(pool.imap_unordered(_render_one, jobs))
     with open(out / "labels.csv", "w", newline="") as f:
@@ -76,6 +88,26 @@ def _evaluate(model, rows, y) -> dict:
     return {"ap": average_precision(score, y), "precision": prec, "recall": rec, "threshold": model.threshold,
             f"recall_at_p{TARGET_PRECISION}": float(r[ok].max()) if ok.any() else 0.0,
             "curve": (p.tolist(), r.tolist()), "kept": int((score >= model.threshold).sum())}
+
+
+def _per_kind(model, rows, kinds) -> dict:
+    passed = np.array([not any(r.fires(s) for r in model.rules) for s in rows])
+    kept = passed & (model.scores(model.matrix(rows)) >= model.threshold)
+    return {k: {"n": int((kinds == k).sum()), "kept": int(kept[kinds == k].sum())} for k in sorted(set(kinds))}
+
+
+def _set_figures(model, rows, y, kinds) -> dict:
+    """A test pool's figures under the fitted model: all clips, the first nine kinds only, kept per kind."""
+    from ..synth import CLASSIC_KINDS
+
+    def figures(sel):
+        if not sel.any() or not y[sel].any():
+            return {}
+        r = _evaluate(model, [rows[i] for i in np.nonzero(sel)[0]], y[sel])
+        return {k: v for k, v in r.items() if k != "curve"} | {"clips": int(sel.sum()), "suitable": int(y[sel].sum())}
+
+    return {**figures(np.ones(len(rows), bool)), "classic_kinds": figures(np.isin(kinds, CLASSIC_KINDS)),
+            "per_kind_kept": _per_kind(model, rows, kinds)}
 
 
 def _single_baseline(name, rows_tr, y_tr, rows_te, y_te) -> dict:
@@ -134,13 +166,17 @@ def _measure_pool(pool: Path) -> tuple[list[dict], np.ndarray, np.ndarray, float
 def run(out, quick: bool = False, seed: int = 0) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    n_test, n_train, n_extra = (40, 60, 12) if quick else (200, 300, 60)
+    n_test, n_train, n_extra = POOL_SIZES[bool(quick)]
     t0 = time.perf_counter()
     test_pool = make_pool(out / f"filter_pool_test_{n_test}_s{seed}", n_test, seed)
+    other_pools = {name: make_pool(out / f"filter_pool_test_{split}_{style}_{n_test}_s{seed}", n_test, seed,
+                                   split=split, style=style)
+                   for name, (split, style) in EVAL_SETS.items() if name != "dev"}
     train_pool = make_pool(out / f"filter_pool_train_{n_train}+{n_extra}_s{seed + 1000}", n_train, seed + 1000, n_extra)
     t_render = time.perf_counter() - t0
     rows_tr, y_tr, kinds_tr, t_sig_tr = _measure_pool(train_pool)
     rows_te, y_te, kinds_te, t_sig_te = _measure_pool(test_pool)
+    other = {name: _measure_pool(p)[:3] for name, p in other_pools.items()}
 
     def fit_eval(features):
         m = fit_model(rows_tr, y_tr, tuple(features), TARGET_PRECISION, prevalence=PREVALENCE, kinds=kinds_tr)
@@ -149,9 +185,9 @@ def run(out, quick: bool = False, seed: int = 0) -> dict:
     model, full = fit_eval(SIGNAL_NAMES)
     model.info.update(pool=train_pool.name, fps=FilterConfig().fps, short_side=FilterConfig().short_side)
     model.to_json(out / "filter_model.json")
-    passed = np.array([not any(r.fires(s) for r in model.rules) for s in rows_te])
-    kept = passed & (model.scores(model.matrix(rows_te)) >= model.threshold)
-    per_kind = {k: {"n": int((kinds_te == k).sum()), "kept": int(kept[kinds_te == k].sum())} for k in sorted(set(kinds_te))}
+    per_kind = _per_kind(model, rows_te, kinds_te)
+    sets = {"dev": _set_figures(model, rows_te, y_te, kinds_te)}
+    sets.update({name: _set_figures(model, *data) for name, data in other.items()})
     ablation, feats = {}, []
     for group, names in SIGNAL_GROUPS.items():
         feats += list(names)
@@ -168,6 +204,11 @@ def run(out, quick: bool = False, seed: int = 0) -> dict:
         "model": {"threshold": model.threshold, "rounds": model.info["rounds"], "cv_precision": model.info["cv_precision"],
                   "cv_recall": model.info["cv_recall"]},
         "heldout": strip(full), "per_kind_kept": per_kind,
+        "sets_protocol": "the model fitted on the dev training pool, scored unchanged on: dev = the usual test "
+                         "pool; heldout = style a, held-out seeds and scene parameters, all kinds; style_b = the "
+                         "other scene family, held-out seeds, all kinds; classic_kinds = the same on the first nine "
+                         "kinds only",
+        "sets": sets,
         "ablation": {k: strip(v) for k, v in ablation.items()},
         "baselines": {k: strip(v) for k, v in baselines.items()},
         "throughput": throughput,
@@ -215,6 +256,17 @@ def _print(res: dict) -> None:
     for name, r in res["baselines"].items():
         print(f"{'signal ' + name:28s} {r['ap']:6.3f} {'':6s} {'':6s} {r['recall_at_p0.9']:7.3f}")
     print(f"AP ratio vs best single signal ({best}): {h['ap'] / max(base['ap'], 1e-9):.2f}x")
+    if "sets" in res:
+        names = list(res["sets"])
+        print(f"\n{'test pool':28s} " + " ".join(f"{n:>24s}" for n in names))
+        print(f"{'':28s} " + " ".join(f"{'AP   P@op  R@op R@P0.9':>24s}" for _ in names))
+        for label, key in (("all kinds", None), ("first nine kinds", "classic_kinds")):
+            cells = []
+            for n in names:
+                r = res["sets"][n] if key is None else res["sets"][n].get(key, {})
+                cells.append(f"{r['ap']:5.3f} {r['precision']:5.3f} {r['recall']:5.3f} {r['recall_at_p0.9']:6.3f}"
+                             if r else f"{'-':>24s}")
+            print(f"{label:28s} " + " ".join(f"{c:>24s}" for c in cells))
     t = res["throughput"]
     print(f"throughput (5 s 640x360 mp4, decode included): {t['clips_per_s_1proc']:.2f} clips/s on 1 process, "
           f"{t['clips_per_s_2proc']:.2f} on 2 ({t['clips_per_s_2proc'] / t['clips_per_s_1proc']:.2f}x)")

@@ -5,6 +5,11 @@ paper does: :mod:`dynpose100k.pose.evaluate`) over all videos and over the subse
 Panda-Test-style Sampson table (per-video mean Sampson error of GT static correspondences, 720p: % < 5 / 10
 / 30 px, mean); our motion-mask IoU and static-track precision; seconds per video per method; and the
 wall time + peak memory of one 10 s 640x360 12 fps clip (separate process). Saves ``<out>/pose.json``.
+
+The same clip specs are rendered for three sets (:data:`SETS`): ``dev`` (style a, dev seeds: what the
+engine is tuned on; the top-level tables), ``heldout`` (style a, held-out seeds and scene parameters) and
+``style_b`` (the other scene family, held-out seeds); ``sets`` in the JSON has every table per set and the
+printout puts the three side by side.
 """
 
 from __future__ import annotations
@@ -22,9 +27,17 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 METHODS = ("ours", "colmap", "colmap_mask", "floor")
+#: benchmark sets: name -> (synth style, first render seed).
+SETS = {"dev": ("a", 0), "heldout": ("a", 1_000_000_000), "style_b": ("b", 1_000_000_000)}
 
 
-def _clips(quick: bool) -> list[dict]:
+def _clips(quick: bool, sets=tuple(SETS)) -> list[dict]:
+    """The clip specs of every set: the same sizes and hardness, the set's style and seed range."""
+    return [{**c, "set": name, "style": SETS[name][0], "seed": SETS[name][1] + c["seed"]}
+            for name in sets for c in _base_clips(quick)]
+
+
+def _base_clips(quick: bool) -> list[dict]:
     if quick:
         return [dict(seed=0, hard=False, height=180, width=320, duration=3.0),
                 dict(seed=1, hard=True, height=180, width=320, duration=3.0)]
@@ -39,9 +52,10 @@ def _run_clip(spec: dict) -> dict:
     from ..synth import render
 
     v = render("good", spec["seed"], height=spec["height"], width=spec["width"], fps=12.0,
-               duration=spec["duration"], hard=spec["hard"])
+               duration=spec["duration"], hard=spec["hard"], style=spec.get("style", "a"))
     gt, frames = v.gt, v.frames
-    row: dict = {"video_id": gt.video_id, "hard": spec["hard"], "frames": len(frames)}
+    row: dict = {"video_id": gt.video_id + ("" if spec.get("style", "a") == "a" else "_" + spec["style"]),
+                 "set": spec.get("set", "dev"), "hard": spec["hard"], "frames": len(frames)}
     t = time.perf_counter()
     res = estimate_poses(frames, gt.timestamps, PoseConfig(), video_id=gt.video_id)
     row["ours"] = {**evaluate(res.w2c, res.K, res.registered, gt), "seconds": time.perf_counter() - t}
@@ -106,21 +120,12 @@ def _table(rows: list[dict], key: str) -> dict:
     return out
 
 
-def run(out: Path, quick: bool = False) -> dict:
+def _summary(rows: list[dict]) -> dict:
+    """Tables of one set of videos: all, the subset every method registers, Sampson, our masks."""
     from ..metrics import sampson_summary
 
-    rows = []
-    for spec in _clips(quick):
-        rows.append(_run_clip(spec))
-        log.info("%s done", rows[-1]["video_id"])
-        print(f"  {rows[-1]['video_id']}: " + ", ".join(f"{m} ATE {rows[-1][m]['ate']:.3f} ({rows[-1][m]['seconds']:.0f}s)" for m in METHODS), flush=True)
     both = [r for r in rows if all(r[m]["registration_rate"] >= 0.5 for m in ("ours", "colmap", "colmap_mask"))]
-    result = {
-        "protocol": "synthetic 'good' clips at 12 fps; Sim(3) ATE/RPE (pairs i,i+1); failed frames filled "
-                    "(nearest registered pose; failed video: identity rotation + random centres); a video counts "
-                    "as registered when any frame is; subset = videos where ours, COLMAP and COLMAP+Mask each "
-                    "register >= 50% of frames (scored on all frames, filled)",
-        "clips": _clips(quick),
+    return {
         "all": _table(rows, ""),
         "subset": _table(both, "") if both else {},
         "subset_videos": [r["video_id"] for r in both],
@@ -130,6 +135,27 @@ def run(out: Path, quick: bool = False) -> dict:
             "static_track_precision": float(np.nanmean([r["ours"]["static_track_precision"] for r in rows])),
             "static_obs_precision": float(np.nanmean([r["ours"]["static_obs_precision"] for r in rows])),
         },
+    }
+
+
+def run(out: Path, quick: bool = False) -> dict:
+    rows = []
+    for spec in _clips(quick):
+        rows.append(_run_clip(spec))
+        log.info("%s done", rows[-1]["video_id"])
+        print(f"  [{spec['set']}] {rows[-1]['video_id']}: " + ", ".join(
+            f"{m} ATE {rows[-1][m]['ate']:.3f} ({rows[-1][m]['seconds']:.0f}s)" for m in METHODS), flush=True)
+    sets = {name: _summary([r for r in rows if r["set"] == name]) for name in SETS}
+    result = {
+        "protocol": "synthetic 'good' clips at 12 fps; Sim(3) ATE/RPE (pairs i,i+1); failed frames filled "
+                    "(nearest registered pose; failed video: identity rotation + random centres); a video counts "
+                    "as registered when any frame is; subset = videos where ours, COLMAP and COLMAP+Mask each "
+                    "register >= 50% of frames (scored on all frames, filled)",
+        "clips": _clips(quick),
+        **sets["dev"],  # the top-level tables are the dev set's, as before
+        "sets_protocol": "dev = style a, dev seeds (tuned on); heldout = style a, held-out seeds and scene "
+                         "parameters; style_b = the other scene family (never tuned on), held-out seeds",
+        "sets": sets,
         "videos": rows,
     }
     result["timing_10s_640x360"] = _timing_10s(quick)
@@ -137,6 +163,18 @@ def run(out: Path, quick: bool = False) -> dict:
     (Path(out) / "pose.json").write_text(json.dumps(result, indent=2, default=float))
     print(f"saved {Path(out) / 'pose.json'}")
     return result
+
+
+def _print_sets(r: dict) -> None:
+    """dev / heldout / style-b side by side: ATE and % frames registered per method, our mask IoU."""
+    names = {"ours": "ours", "colmap": "COLMAP", "colmap_mask": "COLMAP+Mask", "floor": "floor"}
+    sets = list(r["sets"])
+    print(f"\n{'ATE / %frames registered':<28} " + " ".join(f"{s:>18}" for s in sets))
+    for m in METHODS:
+        print(f"{names[m]:<28} " + " ".join(
+            f"{r['sets'][s]['all'][m]['ate']:9.4f} {r['sets'][s]['all'][m]['frames_registered_pct']:7.1f}%"
+            for s in sets))
+    print(f"{'ours mask IoU':<28} " + " ".join(f"{r['sets'][s]['ours_masks']['mask_iou']:18.3f}" for s in sets))
 
 
 def _print(r: dict) -> None:
@@ -157,6 +195,8 @@ def _print(r: dict) -> None:
     o = r["ours_masks"]
     print(f"\nours: motion-mask IoU {o['mask_iou']:.3f}, static-track precision {o['static_track_precision']:.3f} "
           f"(observations {o['static_obs_precision']:.3f})")
+    if "sets" in r:
+        _print_sets(r)
     for t in r["timing_10s_640x360"]:
         print(f"10 s 640x360 clip {t['video_id']}{' (hard)' if t['hard'] else ''} ({t['frames']} frames): {t['seconds']:.1f} s "
               f"wall, peak RSS {t['peak_rss_gib']:.2f} GiB, {100 * t['registered_fraction']:.0f}% registered, ATE {t['ate']:.3f}, "

@@ -6,8 +6,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+#: the first kinds; a default ``mixed`` pool (style a, dev split) draws only from these, so it stays the
+#: pool it always was.
+CLASSIC_KINDS = ("good", "static", "cut", "zoom", "cartoon", "fisheye", "bigobject", "blur", "overlay")
+#: failure kinds closer to what real footage gets wrong (harder to tell from ``good``).
+REALISTIC_FAILURE_KINDS = ("zoomwalk", "slowzoom", "similarcut", "darkfisheye", "splitscreen", "stabilised",
+                           "screen")
 #: every kind ``render`` knows. Each failure kind otherwise looks like a ``good`` clip.
-KINDS = ("good", "static", "cut", "zoom", "cartoon", "fisheye", "bigobject", "blur", "overlay")
+KINDS = CLASSIC_KINDS + REALISTIC_FAILURE_KINDS
 #: kinds suitable for pose estimation (moving camera, dynamic scene, perspective, one continuous shot).
 SUITABLE_KINDS = ("good",)
 #: the ordinary moving objects of every clip (all but ``bigobject``'s card) cover at most this fraction of
@@ -24,6 +30,13 @@ DESCRIPTIONS = {
     "bigobject": "a moving object covers most of the frame for most of the clip",
     "blur": "defocused background, only the moving objects are sharp",
     "overlay": "on-screen graphics: news banner with ticker, logo, picture-in-picture",
+    "zoomwalk": "zooming in or out while moving forward",
+    "slowzoom": "slow, steady focal-length change (1.25-1.5x over the clip)",
+    "similarcut": "a cut to another viewpoint of the same scene",
+    "darkfisheye": "fisheye distortion at night (dark, noisy)",
+    "splitscreen": "letterbox with an inset, or two shots side by side or stacked",
+    "stabilised": "stabilised clip: a crop window moving over the frame (principal point drifts)",
+    "screen": "screen recording: the clip plays in a window on a desktop, with a moving cursor",
 }
 
 
@@ -113,3 +126,59 @@ def overlay(frames: np.ndarray, rng: np.random.Generator) -> None:
             y0, x0 = int(12 * scale), int(12 * scale)
             cv2.rectangle(img, (x0 - 2, y0 - 2), (x0 + pw + 1, y0 + ph + 1), (255, 255, 255), -1)
             img[y0 : y0 + ph, x0 : x0 + pw] = inset
+
+
+def splitscreen(frames: np.ndarray, other: np.ndarray, rng: np.random.Generator) -> str:
+    """In place: letterbox bars with a picture-in-picture of ``other`` (another shot), or ``other`` side by
+    side with / stacked under the clip. Returns the layout drawn."""
+    n, h, w = frames.shape[:3]
+    layout = str(rng.choice(["letterbox", "side", "stack"]))
+    bar = int(h * rng.uniform(0.12, 0.18))
+    for k in range(n):
+        img, o = frames[k], other[k % len(other)]
+        if layout == "letterbox":
+            img[:bar] = 0
+            img[h - bar :] = 0
+            ph, pw = h // 3, w // 3
+            img[bar + 4 : bar + 4 + ph, w - pw - 6 : w - 6] = cv2.resize(o, (pw, ph), interpolation=cv2.INTER_AREA)
+        elif layout == "side":
+            half = cv2.resize(o[:, w // 4 : w // 4 + w // 2], (w - w // 2, h), interpolation=cv2.INTER_AREA)
+            img[:, w // 2 :] = half
+            img[:, w // 2 - 1 : w // 2 + 1] = 255
+        else:
+            img[h // 2 :] = cv2.resize(o[h // 4 : h // 4 + h // 2], (w, h - h // 2), interpolation=cv2.INTER_AREA)
+            img[h // 2 - 1 : h // 2 + 1] = 255
+    return layout
+
+
+def screen(frames: np.ndarray, rng: np.random.Generator) -> None:
+    """In place: a desktop screen recording: the clip shrunk into a player window (title bar, controls) on a
+    flat desktop with icons and a taskbar, and a mouse cursor wandering over it."""
+    n, h, w = frames.shape[:3]
+    s = rng.uniform(0.55, 0.8)
+    pw, ph = int(w * s), int(h * s)
+    x0, y0 = int(rng.integers(0, w - pw + 1)), int(rng.integers(int(0.06 * h), max(int(0.06 * h) + 1, h - ph - int(0.08 * h))))
+    desk = np.empty((h, w, 3), np.uint8)
+    desk[:] = rng.integers(30, 200, 3)
+    for _ in range(6):  # icons
+        ix, iy = int(rng.integers(0, w - 20)), int(rng.integers(0, h - 20))
+        cv2.rectangle(desk, (ix, iy), (ix + max(4, w // 40), iy + max(4, w // 40)), tuple(int(c) for c in rng.integers(0, 255, 3)), -1)
+    desk[h - int(0.06 * h) :] = (40, 40, 45)
+    bar = max(3, int(0.05 * h))
+    cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+    vx, vy = rng.normal(0, 0.02 * w, 2)
+    for k in range(n):
+        img = desk.copy()
+        y1 = max(0, y0 - bar)
+        img[y1:y0, x0 : x0 + pw] = (225, 225, 230)
+        img[y0 : y0 + ph, x0 : x0 + pw] = cv2.resize(frames[k], (pw, ph), interpolation=cv2.INTER_AREA)
+        img[y0 + ph - max(2, bar // 2) : y0 + ph, x0 : x0 + pw] = (20, 20, 20)  # player controls
+        prog = x0 + int(pw * (k + 1) / n)
+        img[y0 + ph - max(2, bar // 4) : y0 + ph, x0:prog] = (220, 30, 30)
+        vx, vy = 0.9 * vx + rng.normal(0, 0.01 * w), 0.9 * vy + rng.normal(0, 0.01 * h)
+        cx, cy = float(np.clip(cx + vx, 0, w - 1)), float(np.clip(cy + vy, 0, h - 1))
+        size = max(4, h // 25)
+        tri = np.array([[cx, cy], [cx, cy + size], [cx + 0.7 * size, cy + 0.7 * size]], np.int32)
+        cv2.fillConvexPoly(img, tri, (255, 255, 255))
+        cv2.polylines(img, [tri], True, (0, 0, 0), 1)
+        frames[k] = img

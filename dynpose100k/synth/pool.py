@@ -9,54 +9,92 @@ from pathlib import Path
 import numpy as np
 
 from . import kinds as kd
-from .render import render
+from .render import HELDOUT_SEED_BASE, SPLITS, STYLES, render
 from .truth import SynthError, save_gt
 
 log = logging.getLogger(__name__)
 
 #: fraction of suitable clips in a ``mixed`` pool (the paper's test set has ~9% positives).
 MIXED_GOOD_FRACTION = 0.1
+#: pool seeds map to render seeds ``pool_seed * POOL_STRIDE + i`` (+ :data:`HELDOUT_SEED_BASE` for held-out).
+POOL_STRIDE = 10000
+#: frame sizes (width, height) of ``sizes="mixed"`` pools: 360p-1080p, landscape 16:9 and portrait 9:16.
+MIXED_SIZES = ((640, 360), (854, 480), (1280, 720), (1920, 1080), (360, 640), (480, 854), (720, 1280))
 
 
-def pool_plan(num: int, kind: str = "mixed", seed: int = 0) -> list[tuple[str, str, int]]:
+def clip_crf(seed: int, style: str = "a") -> int:
+    """H.264 quality (CRF) a clip is stored at: 18 (near lossless) for style a dev clips, as always; for
+    held-out and style-b clips a streaming-like 20-34 drawn from the render seed."""
+    if style == "a" and int(seed) < HELDOUT_SEED_BASE:
+        return 18
+    return int(np.random.default_rng([int(seed), 17]).integers(20, 35))
+
+
+def mixed_kinds(style: str = "a", split: str = "dev", all_kinds: bool | None = None) -> tuple[str, ...]:
+    """The kinds a ``mixed`` pool draws from: the first nine for style a / dev (so that pool is what it always
+    was), every kind for held-out and style-b pools (or when ``all_kinds``)."""
+    if all_kinds is None:
+        all_kinds = style != "a" or split != "dev"
+    return kd.KINDS if all_kinds else kd.CLASSIC_KINDS
+
+
+def pool_plan(num: int, kind: str = "mixed", seed: int = 0, split: str = "dev", style: str = "a",
+              all_kinds: bool | None = None) -> list[tuple[str, str, int]]:
     """``(video_id, kind, render_seed)`` for each clip of a pool, deterministic from ``seed``.
 
-    ``mixed``: about 10% ``good`` (at least one), the rest spread evenly over the failure kinds, shuffled.
+    ``mixed``: about 10% ``good`` (at least one), the rest spread evenly over the failure kinds of
+    :func:`mixed_kinds`, shuffled. Render seeds are ``seed * 10000 + i`` for the ``dev`` split and
+    :data:`HELDOUT_SEED_BASE` more for ``heldout``, so the two never share a clip. Style-b ids end in ``_b``.
     """
     if kind != "mixed" and kind not in kd.KINDS:
         raise SynthError(f"unknown kind {kind!r} (choose from mixed, {', '.join(kd.KINDS)})")
+    if split not in SPLITS or style not in STYLES:
+        raise SynthError(f"unknown split {split!r} or style {style!r} (splits: {', '.join(SPLITS)}; styles: "
+                         f"{', '.join(STYLES)})")
+    if seed < 0 or (seed + 1) * POOL_STRIDE > HELDOUT_SEED_BASE or num > POOL_STRIDE:
+        raise SynthError(f"pool seed must be in [0, {HELDOUT_SEED_BASE // POOL_STRIDE}) and num <= {POOL_STRIDE}, "
+                         f"got seed {seed}, num {num}")
     if kind == "mixed":
         n_good = min(num, max(1, int(round(MIXED_GOOD_FRACTION * num))))
-        bad = [k for k in kd.KINDS if k not in kd.SUITABLE_KINDS]
+        bad = [k for k in mixed_kinds(style, split, all_kinds) if k not in kd.SUITABLE_KINDS]
         kinds = ["good"] * n_good + [bad[i % len(bad)] for i in range(num - n_good)]
         kinds = [kinds[i] for i in np.random.default_rng([int(seed), 7]).permutation(num)]
     else:
         kinds = [kind] * num
     plan = []
+    base = HELDOUT_SEED_BASE if split == "heldout" else 0
     for i, k in enumerate(kinds):
-        s = int(seed) * 10000 + i
-        plan.append((f"{k}_{i:04d}_s{s}", k, s))
+        s = base + int(seed) * POOL_STRIDE + i
+        plan.append((f"{k}_{i:04d}_s{s}" + ("" if style == "a" else f"_{style}"), k, s))
     return plan
 
 
 def write_pool(out_dir, num: int, kind: str = "mixed", seed: int = 0, *, progress: bool = False,
+               split: str = "dev", style: str = "a", all_kinds: bool | None = None, sizes=None,
                **render_kw) -> list[str]:
     """Render ``num`` clips into ``out_dir`` as ``<id>.mp4`` + ``<id>.gt.npz`` and write ``labels.csv``
-    (``video_id,kind,suitable``), keeping the rows of clips written there before by other pools. Clips whose two files already exist are not rendered again, so an
-    interrupted run resumes. ``render_kw`` goes to :func:`render` (height, width, fps, duration, hard).
-    Returns the video ids in order."""
+    (``video_id,kind,suitable,style,split,width,height``), keeping the rows of clips written there before
+    by other pools. Clips whose two files already exist are not
+    rendered again, so an interrupted run resumes. ``split``, ``style``, ``all_kinds``: see
+    :func:`pool_plan`. ``sizes``: a list of ``(width, height)`` to draw each clip's size from (deterministic),
+    or ``"mixed"`` for :data:`MIXED_SIZES`. ``render_kw`` goes to :func:`render` (height, width, fps,
+    duration, hard, rolling_shutter). Returns the video ids in order."""
     from ..video import write_video
 
     h, w = int(render_kw.get("height", 360)), int(render_kw.get("width", 640))
-    if h % 2 or w % 2:
-        raise SynthError(f"frame size {w}x{h}: width and height must be even for H.264 video")
+    sizes = MIXED_SIZES if sizes == "mixed" else sizes
+    for sw, sh in list(sizes or []) + [(w, h)]:
+        if sh % 2 or sw % 2:
+            raise SynthError(f"frame size {sw}x{sh}: width and height must be even for H.264 video")
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise SynthError(f"{out}: cannot create output folder ({e.strerror or e})") from None
-    plan = pool_plan(num, kind, seed)
+    plan = pool_plan(num, kind, seed, split, style, all_kinds)
     fps = float(render_kw.get("fps", 12.0))
+    pick = np.random.default_rng([int(seed), 13]).integers(0, len(sizes), num) if sizes else None
+    size_of = {vid: (sizes[int(pick[i])] if sizes else (w, h)) for i, (vid, _, _) in enumerate(plan)}
     items = plan
     if progress:
         from tqdm import tqdm
@@ -66,22 +104,36 @@ def write_pool(out_dir, num: int, kind: str = "mixed", seed: int = 0, *, progres
         mp4, gtp = out / f"{vid}.mp4", out / f"{vid}.gt.npz"
         if mp4.exists() and gtp.exists():
             continue
-        clip = render(k, s, video_id=vid, **render_kw)
+        kw = {**render_kw, "width": size_of[vid][0], "height": size_of[vid][1]}
+        clip = render(k, s, video_id=vid, style=style, **kw)
         save_gt(gtp.with_suffix(".tmp.npz"), clip.gt).replace(gtp)
-        write_video(mp4.with_suffix(".tmp.mp4"), clip.frames, fps).replace(mp4)
+        write_video(mp4.with_suffix(".tmp.mp4"), clip.frames, fps, crf=clip_crf(s, style)).replace(mp4)
         log.debug("wrote %s (%s)", vid, k)
     # merge with the labels of clips written before (another --num, --kind or --seed into the same folder):
     # their rows stay, rows of this pool's clips are replaced, new ones appended
-    rows = {vid: (k, s) for vid, (k, s) in read_labels(out).items()} if (out / "labels.csv").is_file() else {}
-    rows.update({vid: (k, k in kd.SUITABLE_KINDS) for vid, k, _ in plan})
+    rows = _label_rows(out / "labels.csv")
+    rows.update({vid: {"video_id": vid, "kind": k, "suitable": int(k in kd.SUITABLE_KINDS), "style": style,
+                       "split": split, "width": size_of[vid][0], "height": size_of[vid][1]} for vid, k, _ in plan})
     tmp = out / ".labels.csv.tmp"
     with open(tmp, "w", newline="") as f:
         wr = csv.writer(f)
-        wr.writerow(["video_id", "kind", "suitable"])
-        for vid, (k, suitable) in rows.items():
-            wr.writerow([vid, k, int(suitable)])
+        wr.writerow(LABEL_COLUMNS)
+        for row in rows.values():
+            wr.writerow([row.get(c, "") for c in LABEL_COLUMNS])
     tmp.replace(out / "labels.csv")
     return [vid for vid, _, _ in plan]
+
+
+LABEL_COLUMNS = ("video_id", "kind", "suitable", "style", "split", "width", "height")
+
+
+def _label_rows(path: Path) -> dict[str, dict]:
+    """The rows of an existing ``labels.csv`` by video id (empty when there is none); columns an older file
+    lacks stay empty."""
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        return {r["video_id"]: r for r in csv.DictReader(f)}
 
 
 def read_labels(path) -> dict[str, tuple[str, bool]]:

@@ -25,7 +25,7 @@ class Shot:
     frames: np.ndarray
     """``(N, H, W, 3)`` uint8 RGB, before lighting and post effects."""
     surface: np.ndarray
-    """``(N, H, W)`` uint8 surface index per pixel (0 = nothing/sky, else plane index + 1)."""
+    """``(N, H, W)`` surface index per pixel (0 = nothing/sky, else plane index + 1); uint8, uint16 past 254 planes."""
     planes: np.ndarray
     """``(N, S + 1, 3)`` float64 inverse-depth plane ``(a, b, c)`` of each surface in each frame."""
     dynamic: np.ndarray
@@ -49,19 +49,22 @@ def _clip(poly: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
     return np.array(out).reshape(-1, poly.shape[1])
 
 
-def render_shot(sc: Scene, w2c: np.ndarray, K: np.ndarray, height: int, width: int, sky_seed: int = 0) -> Shot:
-    """Render every frame of ``sc`` seen by cameras ``w2c`` ``(N, 4, 4)`` with intrinsics ``K`` ``(N, 3, 3)``."""
+def render_shot(sc: Scene, w2c: np.ndarray, K: np.ndarray, height: int, width: int, sky_seed: int = 0,
+                textured: bool = True) -> Shot:
+    """Render every frame of ``sc`` seen by cameras ``w2c`` ``(N, 4, 4)`` with intrinsics ``K`` ``(N, 3, 3)``;
+    ``textured=False`` fills only the surface ids and planes (the frames stay black)."""
     n, S = len(w2c), len(sc.planes)
-    if S > 254:
-        raise ValueError("too many planes for uint8 surface ids")
+    if S > 65534:
+        raise ValueError("too many planes for uint16 surface ids")
     frames = np.empty((n, height, width, 3), np.uint8)
-    surface = np.zeros((n, height, width), np.uint8)
+    surface = np.zeros((n, height, width), np.uint8 if S <= 254 else np.uint16)
     planes = np.zeros((n, S + 1, 3))
     dynamic = np.array([False] + [p.obj >= 0 for p in sc.planes])
     us = np.arange(width, dtype=np.float32)
     vs = np.arange(height, dtype=np.float32)
-    sky = _sky(height, width, sky_seed) if sc.sky else np.zeros((height, width, 3), np.uint8)
-    local = np.array([[p.origin, p.origin + p.u, p.origin + p.u + p.v, p.origin + p.v] for p in sc.planes])
+    sky = _sky(height, width, sky_seed, sc.sky_colours) if sc.sky else np.zeros((height, width, 3), np.uint8)
+    local = np.array([_outline(p) for p in sc.planes]).reshape(S, 4, 3)
+    frame = np.array([[p.origin, p.u, p.v] for p in sc.planes]).reshape(S, 3, 3)  # origin, u, v (object frame)
     objs = np.array([p.obj for p in sc.planes])
     for f in range(n):
         img, sid = frames[f], surface[f]
@@ -79,21 +82,27 @@ def render_shot(sc: Scene, w2c: np.ndarray, K: np.ndarray, height: int, width: i
         order = np.argsort(np.maximum(z, NEAR).min(1))  # nearest first: occluded planes skip texturing
         for k in order[~outside[order]].tolist():
             pl = sc.planes[k]
-            o, u, v = C[k, 0], C[k, 1] - C[k, 0], C[k, 3] - C[k, 0]
+            if pl.corners is None:
+                o, u, v = C[k, 0], C[k, 1] - C[k, 0], C[k, 3] - C[k, 0]
+            else:
+                o = T[k, :3, :3] @ frame[k, 0] + T[k, :3, 3]
+                u, v = T[k, :3, :3] @ frame[k, 1], T[k, :3, :3] @ frame[k, 2]
             nrm = np.array([u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]])
             d = float(nrm @ o)
             if abs(d) < 1e-12 or (not pl.two_sided and d >= 0):
                 continue
-            poly = _clip(C[k], np.array([0.0, 0.0, 1.0]), -NEAR)
+            poly = C[k] if (C[k, :, 2] >= NEAR).all() else _clip(C[k], np.array([0.0, 0.0, 1.0]), -NEAR)
             if len(poly) < 3:
                 continue
             uv = (poly[:, :2] / poly[:, 2:]) @ Kf[:2, :2].T + Kf[:2, 2]
-            for nx, ny, off in ((1, 0, 1.0), (-1, 0, width), (0, 1, 1.0), (0, -1, height)):
-                uv = _clip(uv, np.array([nx, ny], float), off)
+            if not ((uv[:, 0] >= -1.0).all() and (uv[:, 0] <= width).all() and (uv[:, 1] >= -1.0).all()
+                    and (uv[:, 1] <= height).all()):  # (clipping a polygon that is inside changes nothing)
+                for nx, ny, off in ((1, 0, 1.0), (-1, 0, width), (0, 1, 1.0), (0, -1, height)):
+                    uv = _clip(uv, np.array([nx, ny], float), off)
+                    if len(uv) < 3:
+                        break
                 if len(uv) < 3:
-                    break
-            if len(uv) < 3:
-                continue
+                    continue
             x0, y0 = max(int(np.floor(uv[:, 0].min())), 0), max(int(np.floor(uv[:, 1].min())), 0)
             x1, y1 = min(int(np.ceil(uv[:, 0].max())), width - 1), min(int(np.ceil(uv[:, 1].max())), height - 1)
             if x1 < x0 or y1 < y0:
@@ -108,6 +117,10 @@ def render_shot(sc: Scene, w2c: np.ndarray, K: np.ndarray, height: int, width: i
             m = (mask > 0) & (inv > ib)
             if not m.any():
                 continue
+            np.copyto(ib, inv, where=m)
+            np.copyto(sid[y0 : y1 + 1, x0 : x1 + 1], k + 1, where=m)
+            if not textured:
+                continue
             # homography texture pixel -> image pixel, at the right mip level
             H0 = Kf @ np.stack([u, v, o], 1)
             pyr = sc.textures[pl.tex]
@@ -120,9 +133,7 @@ def render_shot(sc: Scene, w2c: np.ndarray, K: np.ndarray, height: int, width: i
             warped = _sample(pyr, M0, w, h, tw, th, uv - [x0, y0])
             if pl.shade != 1.0:
                 warped = cv2.convertScaleAbs(warped, alpha=pl.shade)
-            np.copyto(ib, inv, where=m)
             np.copyto(img[y0 : y1 + 1, x0 : x1 + 1], warped, where=m[..., None])
-            np.copyto(sid[y0 : y1 + 1, x0 : x1 + 1], k + 1, where=m)
     return Shot(frames, surface, planes, dynamic, np.asarray(w2c, np.float64), np.asarray(K, np.float64))
 
 
@@ -167,9 +178,17 @@ def _sample(pyr: list[np.ndarray], M0: np.ndarray, w: int, h: int, tw: int, th: 
     return out
 
 
-def _sky(height: int, width: int, seed: int) -> np.ndarray:
+def _outline(p) -> np.ndarray:
+    """The four corners of a plane's face in its object frame."""
+    st = ((0, 0), (1, 0), (1, 1), (0, 1)) if p.corners is None else p.corners
+    return np.array([p.origin + s * p.u + t * p.v for s, t in st])
+
+
+def _sky(height: int, width: int, seed: int, colours=None) -> np.ndarray:
     rng = np.random.default_rng(seed)
     top, bottom = rng.uniform([60, 90, 160], [120, 150, 230]), rng.uniform([170, 190, 210], [220, 230, 250])
+    if colours is not None:
+        top, bottom = (np.asarray(c, float) for c in colours)
     a = np.linspace(0, 1, height)[:, None, None]
     return np.broadcast_to(top * (1 - a) + bottom * a, (height, width, 3)).astype(np.uint8)
 

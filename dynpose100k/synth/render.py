@@ -4,13 +4,17 @@ truth (poses, intrinsics, depth, dynamic masks, static correspondences)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from .. import camera
+from . import effects as ef
 from . import kinds as kd
 from . import scene as sn
+from . import styleb as sb
+from . import textures as tx
 from .raster import NEAR, Shot, depth_from_planes, render_shot
 from .truth import GroundTruth, SynthError, SynthVideo
 
@@ -20,6 +24,41 @@ CAMERA_MODES = ("walk", "orbit", "pan", "handheld", "follow")
 _CHECK_WIDTH = 160  # width of the mask render that checks the moving-object coverage cap
 _CHECK_MARGIN = 0.03  # stricter cap at that width, so the full-size clip stays under the cap
 _REDRAWS = 4  # tries at drawing a population of moving objects that respects the cap
+
+#: scene families: ``a`` (the one everything is tuned on) and ``b`` (other textures, light, objects,
+#: cameras and movers; never used for tuning).
+STYLES = ("a", "b")
+#: seed ranges: ``dev`` seeds are ``[0, HELDOUT_SEED_BASE)``, ``heldout`` seeds ``[HELDOUT_SEED_BASE, 2**32)``.
+SPLITS = ("dev", "heldout")
+HELDOUT_SEED_BASE = 1_000_000_000
+
+
+def split_of(seed: int) -> str:
+    """``dev`` or ``heldout``: which seed range ``seed`` lies in (held-out seeds also vary the scene)."""
+    return "heldout" if int(seed) >= HELDOUT_SEED_BASE else "dev"
+
+
+@dataclass(frozen=True)
+class Variation:
+    """Scene parameters of style ``a`` that the split sets (``dev`` = the values everything was tuned on)."""
+
+    hfov_deg: tuple[float, float] = (55.0, 75.0)
+    """Range of the horizontal field of view, degrees."""
+    mode_p: tuple[float, ...] = (0.25, 0.2, 0.25, 0.15, 0.15)
+    """Probabilities of the camera modes walk, orbit, pan, handheld, follow (normal clips)."""
+    mode_p_hard: tuple[float, ...] = (0.15, 0.15, 0.4, 0.1, 0.2)
+    """The same for ``hard`` clips."""
+    mosaic: bool = False
+    """Whether surfaces get mosaic textures (a random crop, flip and colour per tile) instead of one image."""
+    tile_scale: float = 1.0
+    """Factor on the distance after which a surface's texture repeats (2-4 m in rooms, 3-6 m on streets)."""
+    realism: float = 0.0
+    """Strength of the camera effects of :func:`effects.realism` (0 = none)."""
+
+
+DEV_A = Variation()
+HELDOUT_A = Variation(hfov_deg=(38.0, 90.0), mode_p=(0.2, 0.2, 0.2, 0.25, 0.15),
+                      mode_p_hard=(0.2, 0.15, 0.3, 0.2, 0.15), mosaic=True, tile_scale=3.0, realism=0.5)
 
 
 def render(
@@ -34,28 +73,46 @@ def render(
     video_id: str | None = None,
     pairs: int = 16,
     per_pair: int = 50,
+    style: str = "a",
+    rolling_shutter: float = 0.0,
 ) -> SynthVideo:
     """Render a clip of ``kind`` (see :data:`KINDS`) from ``seed``.
 
     ``hard`` makes objects larger and faster, pans faster and (half of the time) sets the clip at night.
     ``pairs`` frame pairs with varied gaps get up to ``per_pair`` ground-truth static correspondences each.
+    ``style``: ``a`` (default) or ``b`` (:mod:`.styleb`). Seeds from :data:`HELDOUT_SEED_BASE` on are the
+    held-out split: style ``a`` then also draws wider fields of view, other camera-mode mixes,
+    non-repeating textures and camera effects. ``rolling_shutter``: readout time as a fraction of a frame
+    (0 = global shutter; > 0 shears moving images, the ground truth stays the mid-frame pose).
     The same arguments always give the same frames and ground truth.
     """
     if kind not in kd.KINDS:
         raise SynthError(f"unknown kind {kind!r} (choose from {', '.join(kd.KINDS)})")
-    if seed < 0:
-        raise SynthError(f"seed must be non-negative, got {seed}")
+    if style not in STYLES:
+        raise SynthError(f"unknown style {style!r} (choose from {', '.join(STYLES)})")
+    if seed < 0 or seed >= 2**32:
+        raise SynthError(f"seed must be in [0, 2**32), got {seed}")
     if height < 16 or width < 16 or fps <= 0 or duration <= 0:
         raise SynthError(f"bad size/fps/duration: {width}x{height}, {fps} fps, {duration} s")
-    rng = np.random.default_rng([int(seed), kd.KINDS.index(kind), int(hard)])
+    split = split_of(seed)
+    key = [int(seed), kd.KINDS.index(kind), int(hard)] + ([] if style == "a" else [100 + STYLES.index(style)])
+    rng = np.random.default_rng(key)
+    var = HELDOUT_A if split == "heldout" else DEV_A
     n = max(2, int(round(duration * fps)))
     t = np.arange(n) / fps
+    tod = None
     if kind == "cut":
         k = int(np.clip(round(n * rng.uniform(0.35, 0.65)), 1, n - 1))
-        shots = [_shot(rng, t[:k], kind, height, width, hard), _shot(rng, t[k:], kind, height, width, hard)]
-        starts = [0, k]
+        (a, tod), (b, _) = (_shot(rng, t[:k], kind, height, width, hard, style, var),
+                            _shot(rng, t[k:], kind, height, width, hard, style, var))
+        shots, starts = [a, b], [0, k]
+    elif kind == "similarcut":
+        k = int(np.clip(round(n * rng.uniform(0.35, 0.65)), 1, n - 1))
+        whole, tod = _shot(rng, t, kind, height, width, hard, style, var, cut_at=k)
+        shots, starts = [_slice(whole, 0, k), _slice(whole, k, n)], [0, k]
     else:
-        shots, starts = [_shot(rng, t, kind, height, width, hard)], [0]
+        shot, tod = _shot(rng, t, kind, height, width, hard, style, var)
+        shots, starts = [shot], [0]
     frames = np.concatenate([s.frames for s in shots])
     surface = np.concatenate([s.surface for s in shots])
     dynamic = np.concatenate([s.dynamic[s.surface] for s in shots])
@@ -63,26 +120,41 @@ def render(
     planes = np.concatenate([np.pad(s.planes, ((0, 0), (0, smax - s.planes.shape[1]), (0, 0))) for s in shots])
     corr = [_correspondences(s, rng, max(1, pairs // len(shots)), per_pair, off) for s, off in zip(shots, starts)]
     corr_i, corr_j, uv_i, uv_j = (np.concatenate(c) for c in zip(*corr))
+    w2c = np.concatenate([s.w2c for s in shots])
+    K = np.concatenate([s.K for s in shots])
+    depth = depth_from_planes(surface, planes)
 
-    night = hard and rng.random() < 0.5
-    kd.apply_lighting(frames, rng, t, night)
+    if style == "a":
+        night = hard and rng.random() < 0.5
+        kd.apply_lighting(frames, rng, t, night or kind == "darkfisheye")
+        if var.realism:
+            ef.realism(frames, rng, t, depth, w2c, K, "night" if night else "day", var.realism, rolling_shutter)
+        elif rolling_shutter:
+            ef.rolling_shutter(frames, ef.image_motion(depth, w2c, K), rolling_shutter)
+    else:
+        ef.realism(frames, rng, t, depth, w2c, K, tod, 1.0, rolling_shutter)
     if kind == "cartoon":
         kd.cartoon(frames, surface)
-    elif kind == "fisheye":
+    elif kind in ("fisheye", "darkfisheye"):
         kd.fisheye(frames, rng)
     elif kind == "blur":
         kd.background_blur(frames, dynamic)
     elif kind == "overlay":
         kd.overlay(frames, rng)
+    elif kind == "splitscreen":
+        other, _ = _shot(rng, t, "good", height, width, hard, style, var)
+        kd.splitscreen(frames, other.frames, rng)
+    elif kind == "screen":
+        kd.screen(frames, rng)
 
     gt = GroundTruth(
         video_id=video_id or f"{kind}_s{seed}",
         kind=kind,
         suitable=kind in kd.SUITABLE_KINDS,
-        w2c=np.concatenate([s.w2c for s in shots]),
-        K=np.concatenate([s.K for s in shots]),
+        w2c=w2c,
+        K=K,
         timestamps=t,
-        depth=depth_from_planes(surface, planes),
+        depth=depth,
         dynamic_mask=dynamic,
         corr_i=corr_i,
         corr_j=corr_j,
@@ -90,34 +162,98 @@ def render(
         corr_uv_j=uv_j,
         surface=surface,
         planes=planes,
+        style=style,
+        split=split,
     )
     log.debug("rendered %s: %d frames %dx%d, %d correspondences", gt.video_id, n, width, height, len(corr_i))
     return SynthVideo(frames, gt)
 
 
-def _shot(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, hard: bool) -> Shot:
-    """Build a scene, a camera path and moving objects for times ``t`` and rasterise them."""
-    tex_side = int(np.clip(2 * max(h, w), 128, 512))
-    sc = (sn.room if rng.random() < 0.5 else sn.street)(rng, cartoon=kind == "cartoon", tex_side=tex_side)
-    if kind == "static":
-        mode = "still"
-    else:
-        p = [0.25, 0.2, 0.25, 0.15, 0.15] if not hard else [0.15, 0.15, 0.4, 0.1, 0.2]
-        mode = str(rng.choice(CAMERA_MODES, p=p))
-    w2c = sn.camera_path(rng, sc, t, mode, hard, tex_side)
-    hfov = np.deg2rad(rng.uniform(55.0, 75.0))
-    f = np.full(len(t), (w / 2) / np.tan(hfov / 2))
-    if kind == "zoom":
-        ratio = rng.uniform(2.0, 3.0)
+def _slice(shot: Shot, a: int, b: int) -> Shot:
+    return Shot(shot.frames[a:b], shot.surface[a:b], shot.planes[a:b], shot.dynamic, shot.w2c[a:b], shot.K[a:b])
+
+
+def _focal_track(rng: np.random.Generator, kind: str, f0: float, t: np.ndarray) -> np.ndarray:
+    """Per-frame focal length: constant, or the zoom of the zoom kinds (in or out at random)."""
+    f = np.full(len(t), f0)
+    if kind in ("zoom", "zoomwalk", "slowzoom"):
+        ratio = {"zoom": (2.0, 3.0), "zoomwalk": (1.8, 2.5), "slowzoom": (1.25, 1.5)}[kind]
+        ratio = rng.uniform(*ratio)
         s = t - t[0]
         s = s / max(s[-1], 1e-9)
-        ramp = 1 + (ratio - 1) * (3 * s**2 - 2 * s**3)
+        ramp = 1 + (ratio - 1) * ((3 * s**2 - 2 * s**3) if kind != "slowzoom" else s)
         f = f * (ramp if rng.random() < 0.5 else ramp[::-1])
-    K = np.stack([camera.make_K(fi, fi, (w - 1) / 2, (h - 1) / 2) for fi in f])
-    _populate_capped(rng, sc, w2c, K, t, hard, tex_side, h, w)
+    return f
+
+
+def _intrinsics(rng: np.random.Generator, kind: str, f: np.ndarray, t: np.ndarray, h: int, w: int) -> np.ndarray:
+    cx, cy = np.full(len(t), (w - 1) / 2), np.full(len(t), (h - 1) / 2)
+    if kind == "stabilised":  # the crop window wanders: the principal point drifts over the frame
+        d = sn._smooth_noise(rng, t, 2, (0.05, 0.4))
+        cx, cy = cx + 0.12 * w * d[:, 0], cy + 0.1 * h * d[:, 1]
+    return np.stack([camera.make_K(fi, fi, x, y) for fi, x, y in zip(f, cx, cy)])
+
+
+def _shot(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, hard: bool, style: str = "a",
+          var: Variation = DEV_A, cut_at: int | None = None) -> tuple[Shot, str | None]:
+    """Build a scene, a camera path and moving objects for times ``t`` and rasterise them; ``cut_at``: the
+    camera jumps to a second path through the same scene at that frame. Returns the shot and (style b)
+    its time of day."""
+    tex_side = int(np.clip(2 * max(h, w), 128, 512))
+    if style == "b":
+        return _shot_b(rng, t, kind, h, w, hard, tex_side, cut_at)
+    texture = _mosaic_a if var.mosaic else None
+    sc = (sn.room if rng.random() < 0.5 else sn.street)(rng, cartoon=kind == "cartoon", tex_side=tex_side,
+                                                        texture=texture, tile_scale=var.tile_scale)
+    if kind == "static":
+        mode = "still"
+    elif kind in ("zoomwalk",):
+        mode = "walk"
+    elif kind in ("similarcut", "stabilised"):
+        mode = str(rng.choice(CAMERA_MODES[:4]))
+    else:
+        mode = str(rng.choice(CAMERA_MODES, p=var.mode_p_hard if hard else var.mode_p))
+    w2c = sn.camera_path(rng, sc, t, mode, hard, tex_side)
+    if cut_at is not None:
+        w2c = np.concatenate([w2c[:cut_at], sn.camera_path(rng, sc, t, str(rng.choice(CAMERA_MODES[:4])), hard,
+                                                           tex_side)[cut_at:]])
+    hfov = np.deg2rad(rng.uniform(*var.hfov_deg))
+    K = _intrinsics(rng, kind, _focal_track(rng, kind, (w / 2) / np.tan(hfov / 2), t), t, h, w)
+    _populate_capped(rng, sc, w2c, K, t, h, w, lambda: sn.populate(rng, sc, w2c, t, hard, tex_side))
     if kind == "bigobject":
         sn.big_object(rng, sc, w2c, t)
-    return render_shot(sc, w2c, K, h, w, sky_seed=int(rng.integers(2**31)))
+    return render_shot(sc, w2c, K, h, w, sky_seed=int(rng.integers(2**31))), "day"
+
+
+def _mosaic_a(rng: np.random.Generator, max_side: int) -> np.ndarray:
+    """Held-out style a: a non-repeating texture from random crops of the style-a photos and patterns."""
+    srcs = [tx.random_texture(rng, max_side=max_side) for _ in range(3)]
+    return tx.mosaic(rng, srcs, max_side, int(rng.integers(3, 5)))
+
+
+def _shot_b(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, hard: bool, tex_side: int,
+            cut_at: int | None) -> tuple[Shot, str]:
+    tod = "night" if kind == "darkfisheye" else str(rng.choice(sb.TIMES_OF_DAY, p=[0.45, 0.25, 0.3] if hard
+                                                                               else [0.6, 0.2, 0.2]))
+    sc = sb.build_scene(rng, tod, tex_side)
+    if kind == "static":
+        mode = "still"
+    elif kind == "zoomwalk":
+        mode = str(rng.choice(["vehicle", "dolly"]))
+    else:
+        p = [0.2, 0.2, 0.1, 0.15, 0.2, 0.15] if not hard else [0.15, 0.2, 0.25, 0.2, 0.1, 0.1]
+        mode = str(rng.choice(sb.CAMERA_MODES, p=p))
+    w2c = sb.camera_path(rng, sc, t, mode, hard)
+    if cut_at is not None:
+        w2c = np.concatenate([w2c[:cut_at], sb.camera_path(rng, sc, t, str(rng.choice(sb.CAMERA_MODES)), hard)[cut_at:]])
+    K = _intrinsics(rng, kind, _focal_track(rng, kind, sb.focal_px(rng, w, h), t), t, h, w)
+    if mode in ("walkpan", "vehicle", "dolly", "handheld") and rng.random() < 0.4:
+        sb.occluder(rng, sc, w2c, tex_side)
+    tan_half = float(w / 2 / K[:, 0, 0].min())
+    _populate_capped(rng, sc, w2c, K, t, h, w, lambda: sb.populate(rng, sc, w2c, t, hard, tex_side, tan_half))
+    if kind == "bigobject":
+        sb.big_object(rng, sc, w2c, K, t, h, w, tex_side)
+    return render_shot(sc, w2c, K, h, w, sky_seed=int(rng.integers(2**31))), tod
 
 
 def _coverage(sc: sn.Scene, w2c: np.ndarray, K: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -129,23 +265,25 @@ def _coverage(sc: sn.Scene, w2c: np.ndarray, K: np.ndarray, h: int, w: int) -> n
     Ks[:, 0, 0] *= ws / w
     Ks[:, 1, 1] *= hs / h
     Ks[:, 0, 2], Ks[:, 1, 2] = (ws - 1) / 2, (hs - 1) / 2
-    surface = render_shot(sc, w2c, Ks, hs, ws).surface
-    obj_of = np.array([-1] + [p.obj for p in sc.planes])[surface] + 1  # 0 = static or sky
-    n_obj = len(sc.obj_poses) + 1
+    surface = render_shot(sc, w2c, Ks, hs, ws, textured=False).surface
+    group = [-1] + [sc.group_of(p.obj) if p.obj >= 0 else -1 for p in sc.planes]
+    obj_of = np.array(group)[surface] + 1  # 0 = static or sky
+    n_obj = max(group + [len(sc.obj_poses) - 1]) + 2
     counts = np.stack([np.bincount(o.ravel(), minlength=n_obj) for o in obj_of])
     return counts[:, 1:] / float(hs * ws)
 
 
 def _populate_capped(rng: np.random.Generator, sc: sn.Scene, w2c: np.ndarray, K: np.ndarray, t: np.ndarray,
-                     hard: bool, tex_side: int, h: int, w: int) -> None:
-    """``populate`` the scene such that moving objects cover at most :data:`kinds.MAX_DYNAMIC_FRACTION` of
-    every frame: redraw the whole population a few times, then drop the objects covering most of the
-    violating frames one by one. Deterministic from ``rng``; draws nothing extra when the first try fits."""
+                     h: int, w: int, populate) -> None:
+    """``populate()`` the scene such that moving objects cover at most :data:`kinds.MAX_DYNAMIC_FRACTION`
+    of every frame: redraw the whole population a few times, then drop the movers (an articulated figure
+    is one mover) covering most of the violating frames one by one. Deterministic from ``rng``; draws
+    nothing extra when the first try fits."""
     cap = kd.MAX_DYNAMIC_FRACTION - (_CHECK_MARGIN if w > _CHECK_WIDTH else 0.0)
     n_planes, n_tex, n_obj = len(sc.planes), len(sc.textures), len(sc.obj_poses)
     for _ in range(_REDRAWS):
-        del sc.planes[n_planes:], sc.textures[n_tex:], sc.obj_poses[n_obj:]
-        sn.populate(rng, sc, w2c, t, hard, tex_side)
+        del sc.planes[n_planes:], sc.textures[n_tex:], sc.obj_poses[n_obj:], sc.obj_group[n_obj:]
+        populate()
         cover = _coverage(sc, w2c, K, h, w)
         if cover.sum(1).max() <= cap:
             return
@@ -154,7 +292,7 @@ def _populate_capped(rng: np.random.Generator, sc: sn.Scene, w2c: np.ndarray, K:
         if not share.any():  # nothing left to drop (or no violation)
             break
         worst = n_obj + int(np.argmax(share))
-        sc.planes[n_planes:] = [p for p in sc.planes[n_planes:] if p.obj != worst]
+        sc.planes[n_planes:] = [p for p in sc.planes[n_planes:] if p.obj < 0 or sc.group_of(p.obj) != worst]
         cover = _coverage(sc, w2c, K, h, w)
     log.debug("moving-object coverage capped by dropping objects; max now %.2f", cover.sum(1).max())
 

@@ -35,6 +35,9 @@ class Plane:
     """Brightness factor of this face (fake diffuse lighting)."""
     two_sided: bool = True
     """False for closed-box faces, whose outward normal is ``u x v``: culled when facing away."""
+    corners: tuple | None = None
+    """The face's outline as four ``(s, t)`` points (a repeated point makes a triangle), or None for the
+    whole rectangle. Meshes (spheres, cylinders, terrain, limbs) are built from triangles this way."""
 
 
 @dataclass
@@ -50,6 +53,21 @@ class Scene:
     """Whether the scene is open (pixels hitting nothing show a sky gradient, depth 0)."""
     bounds: tuple[float, float, float, float] = (-1.0, 1.0, -1.0, 1.0)
     """Walkable area ``(xmin, xmax, zmin, zmax)`` of the ground plane."""
+    obj_group: list[int] = field(default_factory=list)
+    """Per moving object, the mover it is part of (limbs of one figure share a group); empty = each object
+    is its own mover. The coverage cap drops whole movers."""
+    sky_colours: tuple | None = None
+    """``(top, bottom)`` RGB of the sky gradient, or None for a random daylight sky."""
+    ground: object = None
+    """``ground(x, z) -> y`` of uneven terrain (arrays in, array out), or None for the flat ``y = 0``."""
+    scale: float = 1.0
+    """Size of the scene's things relative to a human-scale scene (close-ups are smaller)."""
+
+    def ground_y(self, x, z) -> np.ndarray:
+        return np.zeros(np.broadcast(x, z).shape) if self.ground is None else self.ground(x, z)
+
+    def group_of(self, obj: int) -> int:
+        return self.obj_group[obj] if obj < len(self.obj_group) else obj
 
     def add_texture(self, img: np.ndarray) -> int:
         self.textures.append(tx.pyramid(img))
@@ -63,9 +81,12 @@ def _rot_y(yaw: np.ndarray) -> np.ndarray:
     return R
 
 
-def room(rng: np.random.Generator, cartoon: bool = False, tex_side: int = 512) -> Scene:
+def room(rng: np.random.Generator, cartoon: bool = False, tex_side: int = 512, texture=None,
+         tile_scale: float = 1.0) -> Scene:
     """A closed box-shaped room: floor, ceiling and four walls, each with its own texture (longest side
-    ``tex_side`` pixels)."""
+    ``tex_side`` pixels; ``texture(rng, max_side)`` draws them, default :func:`textures.random_texture`),
+    repeating every 2-4 metres times ``tile_scale``."""
+    texture = texture or (lambda r, max_side: tx.random_texture(r, max_side=max_side))
     wx, dz, hy = rng.uniform(4.0, 6.0), rng.uniform(5.0, 8.0), rng.uniform(2.8, 4.0)
     sc = Scene(sky=False, bounds=(-wx, wx, -dz, dz))
     corners = {
@@ -77,9 +98,9 @@ def room(rng: np.random.Generator, cartoon: bool = False, tex_side: int = 512) -
         "right": ((wx, -hy, dz), (0, 0, -2 * dz), (0, hy, 0)),
     }
     for o, u, v in corners.values():
-        t = sc.add_texture(_maybe_cartoon(tx.random_texture(rng, max_side=tex_side), cartoon))
+        t = sc.add_texture(_maybe_cartoon(texture(rng, tex_side), cartoon))
         lu, lv = np.linalg.norm(u), np.linalg.norm(v)
-        tile = rng.uniform(2.0, 4.0)
+        tile = rng.uniform(2.0, 4.0) * tile_scale
         sc.planes.append(
             Plane(np.array(o, float), np.array(u, float), np.array(v, float), t,
                   (max(1.0, lu / tile), max(1.0, lv / tile)), shade=rng.uniform(0.65, 1.0))
@@ -87,27 +108,30 @@ def room(rng: np.random.Generator, cartoon: bool = False, tex_side: int = 512) -
     return sc
 
 
-def street(rng: np.random.Generator, cartoon: bool = False, tex_side: int = 512) -> Scene:
+def street(rng: np.random.Generator, cartoon: bool = False, tex_side: int = 512, texture=None,
+           tile_scale: float = 1.0) -> Scene:
     """An open street: a long ground plane lined with building facades of varied height, set-back and
-    material (drawn from a palette of textures with longest side ``tex_side``)."""
+    material (drawn from a palette of textures with longest side ``tex_side``, by ``texture`` as in
+    :func:`room`)."""
+    texture = texture or (lambda r, max_side: tx.random_texture(r, max_side=max_side))
     half, z0, z1 = rng.uniform(6.0, 9.0), -20.0, 100.0
     sc = Scene(sky=True, bounds=(-half + 1.0, half - 1.0, z0 + 5.0, z1 - 10.0))
     for _ in range(9):
-        sc.add_texture(_maybe_cartoon(tx.random_texture(rng, max_side=tex_side), cartoon))
+        sc.add_texture(_maybe_cartoon(texture(rng, tex_side), cartoon))
     sc.planes.append(Plane(np.array([-half - 4, 0, z0]), np.array([2 * half + 8, 0, 0]), np.array([0, 0, z1 - z0]),
-                           0, ((2 * half + 8) / 3.0, (z1 - z0) / 3.0), shade=0.9))
+                           0, ((2 * half + 8) / (3.0 * tile_scale), (z1 - z0) / (3.0 * tile_scale)), shade=0.9))
     for side in (-1.0, 1.0):
         z = z0
         while z < z1:
             length, height = rng.uniform(6.0, 16.0), rng.uniform(5.0, 18.0)
             x = side * (half + rng.uniform(0.0, 2.0))
-            tile = rng.uniform(3.0, 6.0)
+            tile = rng.uniform(3.0, 6.0) * tile_scale
             sc.planes.append(Plane(np.array([x, -height, z]), np.array([0, 0, length]), np.array([0, height, 0]),
                                    int(rng.integers(1, 9)), (length / tile, height / tile),
                                    shade=rng.uniform(0.6, 1.0)))
             z += length
     sc.planes.append(Plane(np.array([-half - 4, -20.0, z1]), np.array([2 * half + 8, 0, 0]), np.array([0, 20.0, 0]),
-                           int(rng.integers(1, 9)), (6.0, 6.0), shade=0.8))
+                           int(rng.integers(1, 9)), (6.0 / tile_scale, 6.0 / tile_scale), shade=0.8))
     return sc
 
 

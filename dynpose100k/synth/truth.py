@@ -26,9 +26,11 @@ class SynthError(DynPoseError):
 class GroundTruth:
     """Exact ground truth of one synthetic video (``N`` frames of ``H x W`` pixels).
 
-    For ``fisheye`` clips the frames are a radially distorted version of the pinhole render that this
-    ground truth describes (``K`` is the undistorted pinhole intrinsics). ``overlay`` graphics, ``blur``
-    and ``cartoon`` styling are image effects on top of the same geometry.
+    For ``fisheye`` and ``darkfisheye`` clips the frames are a radially distorted version of the pinhole
+    render that this ground truth describes (``K`` is the undistorted pinhole intrinsics). ``overlay``
+    graphics, ``blur``, ``cartoon`` styling, the ``splitscreen`` layouts and the ``screen`` recording
+    window are image effects on top of the same geometry (the ground truth describes the full-frame render
+    underneath). ``stabilised`` clips are exact: their ``K`` has a drifting principal point.
     """
 
     video_id: str
@@ -56,9 +58,13 @@ class GroundTruth:
     corr_uv_j: np.ndarray
     """``(M, 2)`` float64 exact projection of the same 3D point into frame ``corr_j`` (visible there)."""
     surface: np.ndarray
-    """``(N, H, W)`` uint8 surface index per pixel (0 = none); indexes ``planes``."""
+    """``(N, H, W)`` surface index per pixel (0 = none; uint8, or uint16 past 254 surfaces); indexes ``planes``."""
     planes: np.ndarray
     """``(N, S, 3)`` float64 inverse-depth plane ``(a, b, c)`` per surface: ``1/z = a*u + b*v + c``."""
+    style: str = "a"
+    """Scene family, ``a`` or ``b`` (see :data:`dynpose100k.synth.STYLES`)."""
+    split: str = "dev"
+    """Seed range: ``dev`` or ``heldout`` (see :func:`dynpose100k.synth.split_of`)."""
 
     @property
     def num_frames(self) -> int:
@@ -101,6 +107,8 @@ def save_gt(path: str | Path, gt: GroundTruth) -> Path:
         corr_j=gt.corr_j.astype(np.int32),
         corr_uv_i=gt.corr_uv_i,
         corr_uv_j=gt.corr_uv_j,
+        style=np.str_(gt.style),
+        split=np.str_(gt.split),
     )
     return path
 
@@ -132,4 +140,6 @@ def load_gt(path: str | Path) -> GroundTruth:
         corr_uv_j=d["corr_uv_j"],
         surface=d["surface"],
         planes=d["planes"],
+        style=str(d.get("style", "a")),
+        split=str(d.get("split", "dev")),
     )

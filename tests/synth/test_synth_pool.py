@@ -3,14 +3,14 @@ import csv
 import cv2
 
 from dynpose100k.cli import main
-from dynpose100k.synth import KINDS, SUITABLE_KINDS, load_gt, pool_plan, read_labels, write_pool
+from dynpose100k.synth import CLASSIC_KINDS, KINDS, SUITABLE_KINDS, load_gt, pool_plan, read_labels, write_pool
 
 
 def test_mixed_plan_is_deterministic_and_mostly_failures():
     plan = pool_plan(50, "mixed", seed=3)
     assert plan == pool_plan(50, "mixed", seed=3) and plan != pool_plan(50, "mixed", seed=4)
     kinds = [k for _, k, _ in plan]
-    assert kinds.count("good") == 5 and set(kinds) == set(KINDS)
+    assert kinds.count("good") == 5 and set(kinds) == set(CLASSIC_KINDS)
     assert all("." not in vid for vid, _, _ in plan)
     assert len({vid for vid, _, _ in plan}) == 50
 
@@ -50,7 +50,7 @@ def test_shared_fixtures(synth_good, synth_pool):
     gt = load_gt(synth_good.gt)
     assert synth_good.video.exists() and gt.suitable and gt.depth.shape == (24, 144, 256)
     labels = read_labels(synth_pool)
-    assert len(labels) == 10 and {k for k, _ in labels.values()} == set(KINDS)
+    assert len(labels) == 10 and {k for k, _ in labels.values()} == set(CLASSIC_KINDS)
 
 
 def test_second_pool_into_the_same_folder_keeps_old_labels(tmp_path):

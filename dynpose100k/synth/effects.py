@@ -1,0 +1,111 @@
+"""Camera realism for style ``b`` (and held-out style ``a``): time-of-day light, auto-exposure drift,
+white-balance drift, vignetting, camera motion blur, sensor noise, optional rolling shutter and JPEG-like
+compression. All are image effects: the geometry (poses, intrinsics, depth) is unchanged, except that with
+a rolling shutter each row is seen a little earlier or later than the frame's timestamp."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .. import camera
+
+
+def image_motion(depth: np.ndarray, w2c: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Per frame, the mean image motion ``(N, 2)`` in pixels per frame of a 6 x 6 grid of pixels (static
+    geometry at its true depth; sky at 1 km), central differences."""
+    n, h, w = depth.shape
+    gx, gy = np.meshgrid(np.linspace(0.1, 0.9, 6) * (w - 1), np.linspace(0.1, 0.9, 6) * (h - 1))
+    uv = np.stack([gx.ravel(), gy.ravel()], 1)
+    px = np.round(uv).astype(int)
+    out = np.zeros((n, 2))
+    for k in range(n):
+        z = depth[k][px[:, 1], px[:, 0]].astype(np.float64)
+        z = np.where(z > 0, z, 1000.0)
+        X = camera.unproject(K[k], w2c[k], uv, z)
+        a, b = max(k - 1, 0), min(k + 1, n - 1)
+        if a == b:
+            continue
+        pa, za = camera.project(K[a], w2c[a], X)
+        pb, zb = camera.project(K[b], w2c[b], X)
+        ok = (za > 0) & (zb > 0)
+        if ok.any():
+            out[k] = np.median((pb[ok] - pa[ok]) / (b - a), axis=0)
+    return out
+
+
+def motion_blur(img: np.ndarray, flow: np.ndarray, exposure: float) -> np.ndarray:
+    """Blur along the image motion ``flow`` (pixels per frame) over ``exposure`` (fraction of a frame)."""
+    L = float(np.hypot(*flow)) * exposure
+    if L < 1.0:
+        return img
+    size = int(np.ceil(L)) | 1
+    k = np.zeros((size, size), np.float32)
+    c = size // 2
+    d = flow / max(np.hypot(*flow), 1e-9)
+    for s in np.linspace(-L / 2, L / 2, 4 * size):
+        k[int(round(c + s * d[1])), int(round(c + s * d[0]))] += 1
+    return cv2.filter2D(img, -1, k / k.sum(), borderType=cv2.BORDER_REFLECT)
+
+
+def rolling_shutter(frames: np.ndarray, flow: np.ndarray, readout: float) -> None:
+    """In place: each row ``r`` shifted by the image motion over its readout delay
+    ``readout * (r / H - 0.5)`` frames (top rows earlier, bottom rows later)."""
+    n, h, w = frames.shape[:3]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    delay = (readout * (ys / max(h - 1, 1) - 0.5)).astype(np.float32)
+    for k in range(n):
+        mx = xs - delay * np.float32(flow[k, 0])
+        my = ys - delay * np.float32(flow[k, 1])
+        frames[k] = cv2.remap(frames[k], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    """Compress and decompress like a low-bitrate stream (8x8 blocks, chroma subsampling)."""
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else img
+
+
+def realism(frames: np.ndarray, rng: np.random.Generator, t: np.ndarray, depth: np.ndarray, w2c: np.ndarray,
+            K: np.ndarray, tod: str = "day", strength: float = 1.0, rolling: float = 0.0) -> dict:
+    """In place: the camera and light effects of style ``b`` (``strength`` scales them; 0.5 for held-out
+    style ``a``). ``tod`` in day | dusk | night. ``rolling``: rolling-shutter readout time as a fraction of
+    a frame (0 = global shutter). Returns the drawn settings."""
+    n, h, w = frames.shape[:3]
+    base = {"day": rng.uniform(0.9, 1.15), "dusk": rng.uniform(0.45, 0.7), "night": rng.uniform(0.15, 0.3)}[tod]
+    tint = {"day": np.ones(3), "dusk": np.array([1.15, 0.95, 0.8]), "night": np.array([1.1, 0.9, 0.75])}[tod]
+    tint = tint * (1 + 0.05 * strength * rng.standard_normal(3))
+    wb_amp, wb_f, wb_ph = 0.06 * strength * rng.random(), rng.uniform(0.03, 0.2), rng.uniform(0, 2 * np.pi)
+    vig = strength * rng.uniform(0.1, 0.45)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r2 = ((xx - (w - 1) / 2) ** 2 + (yy - (h - 1) / 2) ** 2) / (((w - 1) / 2) ** 2 + ((h - 1) / 2) ** 2)
+    vmap = (1.0 - vig * r2)[..., None]
+    # shutter time (s): short by day, long at night; blur = image motion during it
+    shutter = float(np.exp(rng.uniform(np.log(1 / 400), np.log(1 / 40)))) if tod == "day" else \
+        float(np.exp(rng.uniform(np.log(1 / 60), np.log(1 / 15))))
+    fps = 1.0 / max(float(np.median(np.diff(t))), 1e-6) if n > 1 else 30.0
+    exposure = strength * shutter * fps  # fraction of the frame interval
+    flow = image_motion(depth, w2c, K)
+    read_noise = strength * (rng.uniform(1.0, 3.0) if tod == "day" else rng.uniform(2.5, 5.0))
+    ae_lag = rng.uniform(0.08, 0.3)
+    quality = int(rng.integers(25, 80)) if rng.random() < 0.7 * strength else 0
+    gain = None
+    for k in range(n):
+        lin = (frames[k].astype(np.float32) / 255.0) ** 2.2
+        wb = 1 + wb_amp * np.sin(2 * np.pi * wb_f * t[k] + wb_ph) * np.array([1.0, 0.0, -1.0])
+        lin = lin * (base * tint * wb).astype(np.float32) * vmap
+        lin = motion_blur(lin, flow[k], exposure)
+        target = float(np.clip(0.18 / max(float(lin.mean()), 1e-4), 0.5, 4.0 if tod == "night" else 2.0))
+        gain = target if gain is None else gain + ae_lag * (target - gain)  # auto exposure catches up slowly
+        lin = lin * gain
+        shot = np.sqrt(np.maximum(lin, 0) / max(gain, 1e-3)) * 0.02 * strength * gain
+        lin = lin + shot * rng.standard_normal(lin.shape, dtype=np.float32)
+        img = 255.0 * np.clip(lin, 0, 1) ** (1 / 2.2) + read_noise * gain * rng.standard_normal(lin.shape,
+                                                                                             dtype=np.float32)
+        frames[k] = np.clip(img, 0, 255).astype(np.uint8)
+    if rolling > 0:
+        rolling_shutter(frames, flow, rolling)
+    if quality:
+        for k in range(n):
+            frames[k] = jpeg(frames[k], quality)
+    return {"tod": tod, "vignetting": vig, "shutter_s": shutter, "jpeg_quality": quality, "rolling": rolling}
