@@ -163,7 +163,7 @@ def _consensus(cands: list[tuple[np.ndarray, int, np.ndarray, float]], cfg: Mode
 
 
 def _reason(num_frames: int, reg: np.ndarray, rejected: dict[str, int], n_edges: int, disagree: int,
-            bad_focals: list[float], focal_bounds: tuple[float, float]) -> str:
+            orphans: int, bad_focals: list[float], focal_bounds: tuple[float, float]) -> str:
     if reg.all():
         return ""
     causes = []
@@ -177,7 +177,9 @@ def _reason(num_frames: int, reg: np.ndarray, rejected: dict[str, int], n_edges:
     if causes:
         msg += " (" + ", ".join(causes) + ")"
     if disagree:
-        msg += f"; {disagree} frames whose edges disagree"
+        msg += f"; edges disagree at {disagree} frame(s)"
+    if orphans:
+        msg += f"; {orphans} frame(s) without a registered frame in the window before them"
     if num_frames > 1 and not reg[1:].any():
         msg += "; no frame could be registered against frame 0"
     return msg
@@ -201,7 +203,7 @@ def poses_from_predictor(predict: Predictor, num_frames: int, size: tuple[int, i
     focals: list[float] = []
     bad_focals: list[float] = []
     rejected: dict[str, int] = {}
-    disagree = 0
+    disagree = orphans = 0
     n_pairs = 0
 
     def reject(cause: str) -> None:
@@ -209,6 +211,7 @@ def poses_from_predictor(predict: Predictor, num_frames: int, size: tuple[int, i
 
     for j in range(1, num_frames):
         edges = [(a, j) for a in range(j - 1, max(-1, j - 1 - cfg.window), -1) if reg[a]]
+        orphans += not edges
         cands = []
         for b0 in range(0, len(edges), cfg.batch_pairs):
             chunk = edges[b0:b0 + cfg.batch_pairs]
@@ -278,7 +281,7 @@ def poses_from_predictor(predict: Predictor, num_frames: int, size: tuple[int, i
         for old in [k for k in depth if k < j - cfg.window]:
             del depth[old]
     reg[0] = num_frames == 1 or bool(reg[1:].any())
-    reason = _reason(num_frames, reg, rejected, n_pairs, disagree, bad_focals, (f_lo, f_hi))
+    reason = _reason(num_frames, reg, rejected, n_pairs, disagree, orphans, bad_focals, (f_lo, f_hi))
     if reason:
         log.info("poses from pairs: %s", reason)
     # no plausible focal at all (e.g. an untrained network): report max(h, w), ~53 deg field of view

@@ -126,7 +126,7 @@ def test_disagreeing_edges_leave_the_frame_unregistered(tiny_video):
     res = poses_from_predictor(predict, gt.num_frames, gt.image_size, ModelPoseConfig(window=2))
     assert not res.registered[5] and res.registered[:5].all() and res.registered[6:].all()
     assert res.reason == f"1 of {gt.num_frames} frames unregistered; 0 of {res.num_pairs} edges rejected; " \
-                         "1 frames whose edges disagree"
+                         "edges disagree at 1 frame(s)"
 
 
 def test_implausible_geometry_is_rejected(tiny_video):
@@ -137,6 +137,8 @@ def test_implausible_geometry_is_rejected(tiny_video):
     predict, _ = _oracle(gt, np.random.default_rng(0), corrupt=squash)
     res = poses_from_predictor(predict, gt.num_frames, gt.image_size, ModelPoseConfig(window=2))
     assert not res.registered.any() and "focal outside [19.2, 480] px (median 1." in res.reason
+    # frames 1 and 2 fail against frame 0, so frames 3.. have no registered frame within the window
+    assert f"{gt.num_frames - 3} frame(s) without a registered frame in the window" in res.reason
     perm = np.random.default_rng(1).permutation(h * w)  # view j's points no longer match its pixels
     shuffle = lambda a, j, Xaa, Xja: (Xaa, Xja.reshape(-1, 3)[perm].reshape(h, w, 3))  # noqa: E731
     predict, _ = _oracle(gt, np.random.default_rng(0), corrupt=shuffle)
