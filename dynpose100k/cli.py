@@ -28,6 +28,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "pose": ("dynpose100k.commands.pose", "estimate camera poses and intrinsics on dynamic videos"),
     "shard": ("dynpose100k.commands.shard", "pack pose results into WebDataset shards + a loadable dataset card"),
     "subset": ("dynpose100k.commands.subset", "write a quality subset of a dataset (reprojection error, registration)"),
+    "split": ("dynpose100k.commands.split", "split a dataset into train/ and val/ dataset folders for fine-tuning"),
     "import-release": ("dynpose100k.commands.import_release", "convert the official DynPose-100K release layout to shards"),
     "export": ("dynpose100k.commands.export", "export one video's poses as COLMAP text model or TUM trajectory"),
     "push": ("dynpose100k.commands.push", "upload a generated dataset directory to the Hugging Face Hub"),

@@ -30,6 +30,11 @@ __all__ = ["parse_constructor", "config_from_kwargs", "load_checkpoint", "load_s
 log = logging.getLogger(__name__)
 
 _NAMES = {"inf": math.inf, "nan": math.nan, "Infinity": math.inf, "True": True, "False": False, "None": None}
+OFFICIAL_MODEL_ARGS = frozenset({
+    "output_mode", "head_type", "depth_mode", "conf_mode", "freeze", "landscape_only", "patch_embed_cls",
+    "img_size", "patch_size", "mask_ratio", "enc_embed_dim", "enc_depth", "enc_num_heads", "dec_embed_dim",
+    "dec_depth", "dec_num_heads", "mlp_ratio", "norm_im2_in_dec", "pos_embed"})
+"""Keyword arguments the official ``AsymmetricCroCo3DStereo`` constructor accepts (its own and CroCo's)."""
 _IGNORED = {"output_mode", "patch_embed_cls", "landscape_only", "freeze", "norm_im2_in_dec", "mask_ratio",
             "pos_embed"}
 
@@ -208,15 +213,17 @@ def load_checkpoint(path, *, strict: bool = True, trust_remote_pickle: bool = Fa
     return model.eval(), rep
 
 
-def save_checkpoint(path, model: DUSt3R, **extra) -> Path:
-    """Write ``{"model": state_dict, "args": Namespace(model=<constructor string>), **extra}`` (official
-    layout; ``extra`` must be plain tensors/numbers/strings so the file stays ``weights_only``-loadable)."""
+def save_checkpoint(path, model: DUSt3R, *, epoch: int = 0, **extra) -> Path:
+    """Write ``{"model": state_dict, "args": Namespace(model=<constructor string>), "epoch": epoch, **extra}``,
+    the layout of the official training code, so the file also loads there (``eval(args.model)`` then a
+    strict ``load_state_dict``). ``extra`` must be plain tensors/numbers/strings so the file stays
+    ``weights_only``-loadable."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     args = argparse.Namespace(model=model.cfg.constructor_string())
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"model": sd, "args": args, **extra}, tmp)
+    torch.save({"model": sd, "args": args, "epoch": int(epoch), **extra}, tmp)
     tmp.replace(path)
     return path
 

@@ -21,6 +21,12 @@ from torch import nn
 __all__ = ["DUSt3RConfig", "PRESETS", "DUSt3R", "build_model", "normalize_images"]
 
 INF = float("inf")
+DPT_LAYER_DIMS = (96, 192, 384, 768)
+"""Widths of the DPT head's four re-assembled feature maps (fixed in the official head)."""
+DPT_FEATURE_DIM = 256
+"""Width of the DPT fusion stages (fixed in the official head); the last two convolutions use half of it."""
+DPT_MIN_DEC_DEPTH = 10
+"""Fewest decoder blocks the official DPT head accepts."""
 
 
 @dataclass(frozen=True)
@@ -53,13 +59,10 @@ class DUSt3RConfig:
     """Post-process of the 3D points: keep the direction, map the norm ``n`` to ``expm1(n)``."""
     conf_mode: tuple = ("exp", 1.0, INF)
     """Post-process of the confidence: ``vmin + exp(x)`` (so > 1)."""
-    dpt_feature_dim: int = 256
-    """DPT fusion width."""
-    dpt_layer_dims: tuple[int, int, int, int] = (96, 192, 384, 768)
-    """DPT per-hook widths after re-assembly."""
 
     def constructor_string(self) -> str:
-        """The official ``args.model`` string that rebuilds this model."""
+        """The official ``args.model`` string that rebuilds this model (only official constructor arguments,
+        so ``eval`` in the official code builds the same architecture)."""
         kw = dict(
             pos_embed=f"RoPE{self.rope_freq:g}",
             patch_embed_cls="PatchEmbedDust3R",
@@ -77,8 +80,6 @@ class DUSt3RConfig:
             patch_size=self.patch_size,
             mlp_ratio=self.mlp_ratio,
         )
-        if self.dpt_layer_dims != (96, 192, 384, 768) or self.dpt_feature_dim != 256:
-            kw.update(dpt_layer_dims=tuple(self.dpt_layer_dims), dpt_feature_dim=self.dpt_feature_dim)
         return "AsymmetricCroCo3DStereo(" + ", ".join(f"{k}={v!r}" for k, v in kw.items()) + ")"
 
     def to_dict(self) -> dict:
@@ -94,11 +95,12 @@ PRESETS: dict[str, DUSt3RConfig] = {
     "tiny_linear": DUSt3RConfig(img_size=(64, 96), enc_embed_dim=64, enc_depth=2, enc_num_heads=4,
                                 dec_embed_dim=48, dec_depth=2, dec_num_heads=4, mlp_ratio=2.0,
                                 head_type="linear"),
+    # The official DPT head has fixed widths (below) and needs at least 10 decoder blocks.
     "tiny_dpt": DUSt3RConfig(img_size=(64, 96), enc_embed_dim=64, enc_depth=2, enc_num_heads=4,
-                             dec_embed_dim=48, dec_depth=4, dec_num_heads=4, mlp_ratio=2.0, head_type="dpt",
-                             dpt_feature_dim=32, dpt_layer_dims=(16, 24, 32, 48)),
+                             dec_embed_dim=48, dec_depth=10, dec_num_heads=4, mlp_ratio=2.0, head_type="dpt"),
 }
-"""Named configs: the three public variants and two tiny ones."""
+"""Named configs: the three public variants and two tiny ones. Every field is an official constructor
+argument, so a saved file's ``args.model`` string also builds the model in the official code."""
 
 
 def normalize_images(rgb: torch.Tensor) -> torch.Tensor:
@@ -305,12 +307,16 @@ class _Upsample(nn.Module):
 
 
 class _DPT(nn.Module):
+    """The official DPT head: fixed widths (``DPT_LAYER_DIMS`` after re-assembly, ``DPT_FEATURE_DIM`` in the
+    fusion stages, ``DPT_FEATURE_DIM // 2`` in the last two convolutions), hooks on the encoder output and
+    decoder layers ``[d/2, 3d/4, d]``."""
+
     def __init__(self, cfg: DUSt3RConfig):
         super().__init__()
         d = cfg.dec_depth
         self.hooks = [0, d * 2 // 4, d * 3 // 4, d]
         dims_in = [cfg.enc_embed_dim] + [cfg.dec_embed_dim] * 3
-        ld, c = list(cfg.dpt_layer_dims), cfg.dpt_feature_dim
+        ld, c = list(DPT_LAYER_DIMS), DPT_FEATURE_DIM
         self.patch = cfg.patch_size
         self.act_postprocess = nn.ModuleList([
             nn.Sequential(nn.Conv2d(dims_in[0], ld[0], 1), nn.ConvTranspose2d(ld[0], ld[0], 4, stride=4)),
@@ -320,8 +326,8 @@ class _DPT(nn.Module):
         ])
         self.scratch = _Scratch(ld, c)
         self.head = nn.Sequential(
-            nn.Conv2d(c, c // 2, 3, padding=1), _Upsample(), nn.Conv2d(c // 2, 32, 3, padding=1),
-            nn.ReLU(True), nn.Conv2d(32, 4, 1),
+            nn.Conv2d(c, c // 2, 3, padding=1), _Upsample(), nn.Conv2d(c // 2, c // 2, 3, padding=1),
+            nn.ReLU(True), nn.Conv2d(c // 2, 4, 1),
         )
 
     def forward(self, tokens, hw):
@@ -341,8 +347,8 @@ class _DPT(nn.Module):
 class DPTHead(nn.Module):
     def __init__(self, cfg: DUSt3RConfig):
         super().__init__()
-        if cfg.dec_depth < 4:
-            raise ValueError("the dpt head needs a decoder with at least 4 blocks")
+        if cfg.dec_depth < DPT_MIN_DEC_DEPTH:  # the official constructor refuses these too
+            raise ValueError(f"the dpt head needs dec_depth >= {DPT_MIN_DEC_DEPTH} (got {cfg.dec_depth})")
         self.dpt = _DPT(cfg)
 
     def forward(self, tokens, hw):

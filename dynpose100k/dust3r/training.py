@@ -287,7 +287,7 @@ def train(cfg: TrainConfig) -> dict:
         acc.save_state(str(state_dir))
         if main:
             (state_dir / "progress.json").write_text(json.dumps({"step": prog.step}))
-            save_checkpoint(out / "checkpoint-last.pth", acc.unwrap_model(model), step=prog.step)
+            save_checkpoint(out / "checkpoint-last.pth", acc.unwrap_model(model), epoch=epoch, step=prog.step)
 
     logf = (out / "log.jsonl").open("a") if main else None
     try:

@@ -1,12 +1,15 @@
-"""Quality subsets: the quality rule, and copying the samples of a dataset directory that pass it.
+"""Selections of a dataset directory, copied byte for byte into new dataset directories: quality subsets
+(the quality rule) and a deterministic train/val split.
 
-:class:`QualityRule` is the one implementation of the selection: ``dynpose100k subset`` applies it to the
-manifest's per-sample summaries, and the same object filters a loaded dataset
-(``ds.filter(rule, input_columns="meta.json")``), as the README and the dataset card show.
+:class:`QualityRule` is the one implementation of the quality selection: ``dynpose100k subset`` applies it to
+the manifest's per-sample summaries, and the same object filters a loaded dataset
+(``ds.filter(rule, input_columns="meta.json")``), as the README and the dataset card show. Shards only: the
+callers write the cards (``builder.card.write_card``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,8 +79,25 @@ class SubsetResult:
     """Videos in the source."""
     shards: tuple[str, ...]
     """Shards written, relative to ``out_dir``."""
-    rule: QualityRule
-    """The rule that selected them."""
+    rule: QualityRule | None = None
+    """The rule that selected them (``None`` for a split)."""
+
+
+def _copy_samples(src: Path, dst: Path, keep: set[str], config: ShardConfig):
+    """Copy the samples of ``src`` whose key is in ``keep`` into the new dataset directory ``dst`` (byte for
+    byte, in the source's order); returns the writer's result. ``dst`` must not exist or be empty."""
+    if dst.exists() and any(dst.iterdir()):
+        raise ShardError(f"{dst}: exists and is not empty; refusing to overwrite")
+    if src.resolve() == dst.resolve():
+        raise ShardError(f"{dst}: destination equals the source")
+    with DatasetWriter(dst, config) as w:
+        for entry, tar in zip(read_manifest(src), shard_paths(src)):
+            if not keep.intersection(s["key"] for s in entry["samples"]):
+                continue
+            for raw in iter_raw(tar):
+                if raw["__key__"] in keep:
+                    w.add(raw)
+    return w.close()
 
 
 def make_subset(src, dst, rule: QualityRule, *, config: ShardConfig = ShardConfig()) -> SubsetResult:
@@ -87,21 +107,59 @@ def make_subset(src, dst, rule: QualityRule, *, config: ShardConfig = ShardConfi
     the caller writes the card (``builder.card.write_card``, which records the rule).
     """
     src, dst = Path(src), Path(dst)
-    if dst.exists() and any(dst.iterdir()):
-        raise ShardError(f"{dst}: exists and is not empty; refusing to overwrite")
-    if src.resolve() == dst.resolve():
-        raise ShardError(f"{dst}: subset destination equals the source")
-    paths = shard_paths(src)
+    shard_paths(src)  # a clear error for a folder that is not a dataset
     entries = read_manifest(src)
     total = sum(e["num_samples"] for e in entries)
-    with DatasetWriter(dst, config) as w:
-        for entry, tar in zip(entries, paths):
-            keep = {s["key"] for s in entry["samples"] if rule(s)}
-            if not keep:
-                continue
-            for raw in iter_raw(tar):
-                if raw["__key__"] in keep:
-                    w.add(raw)
-    result = w.close()
+    keep = {s["key"] for e in entries for s in e["samples"] if rule(s)}
+    result = _copy_samples(src, dst, keep, config)
     logger.info("subset %s -> %s: kept %d of %d videos", src, dst, result.written, total)
     return SubsetResult(dst, result.written, total, result.shards, rule)
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    """Outcome of :func:`split_dataset`."""
+
+    train: SubsetResult
+    """The training dataset directory (``<dst>/train``)."""
+    val: SubsetResult
+    """The held-out dataset directory (``<dst>/val``)."""
+
+
+def split_order(keys, seed: int = 0) -> list[str]:
+    """``keys`` in a pseudo-random order fixed by ``seed`` and each key alone (sha256 of ``"seed:key"``), so a
+    video's side of a split does not depend on shard order or on which other videos are present."""
+    return sorted(set(keys), key=lambda k: hashlib.sha256(f"{seed}:{k}".encode()).hexdigest())
+
+
+def split_dataset(src, dst, *, val_fraction: float = 0.05, max_videos: int | None = None, seed: int = 0,
+                  config: ShardConfig = ShardConfig()) -> SplitResult:
+    """Split the dataset directory ``src`` into two new ones, ``<dst>/train`` and ``<dst>/val`` (the layout
+    the fine-tuning configs read as ``train_shards`` / ``val_shards``).
+
+    Videos are taken in :func:`split_order`; the first ``max_videos`` (all when ``None``) are used, and of
+    those the first ``round(val_fraction * n)`` (at least one when ``val_fraction > 0``) go to ``val``.
+    Samples are copied byte for byte; neither output folder may hold anything yet. Shards only: the caller
+    writes the cards.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise ShardError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if max_videos is not None and max_videos < 1:
+        raise ShardError(f"max_videos must be at least 1, got {max_videos}")
+    src, dst = Path(src), Path(dst)
+    shard_paths(src)
+    keys = split_order((s["key"] for e in read_manifest(src) for s in e["samples"]), seed)
+    total = len(keys)
+    keys = keys[:max_videos] if max_videos is not None else keys
+    n_val = max(1, round(val_fraction * len(keys))) if val_fraction > 0 else 0
+    if len(keys) - n_val < 1:
+        raise ShardError(f"{src}: {len(keys)} videos leave none for training with val_fraction={val_fraction}")
+    for part in ("train", "val"):
+        if (dst / part).exists() and any((dst / part).iterdir()):
+            raise ShardError(f"{dst / part}: exists and is not empty; refusing to overwrite")
+    out = {}
+    for part, sel in (("val", keys[:n_val]), ("train", keys[n_val:])):
+        r = _copy_samples(src, dst / part, set(sel), config)
+        out[part] = SubsetResult(dst / part, r.written, total, r.shards)
+    logger.info("split %s -> %s: %d train, %d val of %d videos", src, dst, out["train"].kept, out["val"].kept, total)
+    return SplitResult(out["train"], out["val"])

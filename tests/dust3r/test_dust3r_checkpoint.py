@@ -5,8 +5,8 @@ import pickle
 import pytest
 import torch
 
-from dynpose100k.dust3r.checkpoint import (config_from_kwargs, load_checkpoint, parse_constructor, save_checkpoint,
-                                           save_safetensors)
+from dynpose100k.dust3r.checkpoint import (OFFICIAL_MODEL_ARGS, config_from_kwargs, load_checkpoint, parse_constructor,
+                                           save_checkpoint, save_safetensors)
 from dynpose100k.dust3r.model import PRESETS, build_model
 from dynpose100k.errors import CheckpointError
 
@@ -23,23 +23,67 @@ def tiny_dpt():
     return build_model("tiny_dpt").eval()
 
 
+# small inputs keep the (official-width) DPT head cheap; any multiple of the patch size works
+X1, X2 = torch.rand(1, 3, 32, 48, generator=torch.Generator().manual_seed(1)) * 2 - 1, torch.zeros(1, 3, 32, 48)
+
+
 def _same_outputs(a, b):
-    x1, x2 = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(1)), torch.zeros(1, 3, 64, 96)
     with torch.no_grad():
-        return torch.equal(a(x1, x2)[1]["pts3d_in_other_view"], b(x1, x2)[1]["pts3d_in_other_view"])
+        (a1, a2), (b1, b2) = a(X1, X2), b(X1, X2)
+    return all(torch.equal(a1[k], b1[k]) for k in a1) and all(torch.equal(a2[k], b2[k]) for k in a2)
 
 
-def test_official_layout_roundtrip_with_weights_only(tmp_path, tiny_dpt):
-    path = save_checkpoint(tmp_path / "tiny.pth", tiny_dpt)
+@pytest.mark.parametrize("preset", ["tiny_linear", "tiny_dpt"])
+def test_saved_checkpoint_reloads_strictly_with_identical_outputs(tmp_path, preset):
+    torch.manual_seed(0)
+    m = build_model(preset).eval()
+    with torch.no_grad():  # non-trivial biases and norms, so a mis-assigned tensor would show
+        for p in m.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    path = save_checkpoint(tmp_path / "m.pth", m, epoch=3)
     raw = torch.load(path, weights_only=False)
-    assert set(raw) == {"model", "args"} and isinstance(raw["args"], argparse.Namespace)
-    assert raw["args"].model.startswith("AsymmetricCroCo3DStereo(")
+    assert set(raw) == {"model", "args", "epoch"} and raw["epoch"] == 3
+    assert isinstance(raw["args"], argparse.Namespace) and raw["args"].model.startswith("AsymmetricCroCo3DStereo(")
     with pytest.raises(pickle.UnpicklingError):  # the Namespace really needs the allow-list
         torch.load(path, weights_only=True)
     model, rep = load_checkpoint(path)
     assert rep.missing == rep.unexpected == rep.mismatched == ()
     assert set(model.state_dict()) == set(raw["model"])
-    assert model.cfg == tiny_dpt.cfg and _same_outputs(model, tiny_dpt)
+    assert model.cfg == m.cfg and _same_outputs(model, m)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_constructor_string_uses_only_official_arguments(preset):
+    """The saved ``args.model`` must build the same model in the official code: only its keyword
+    arguments, and it must round-trip to the same config here."""
+    cfg = PRESETS[preset]
+    name, kw = parse_constructor(cfg.constructor_string())
+    assert name == "AsymmetricCroCo3DStereo" and set(kw) <= OFFICIAL_MODEL_ARGS
+    assert isinstance(kw["img_size"], tuple)  # the official constructor indexes img_size[0], img_size[1]
+    assert config_from_kwargs(kw) == cfg
+    if cfg.head_type == "dpt":
+        assert kw["dec_depth"] >= 10  # the official DPT head asserts dec_depth > 9
+
+
+def test_official_training_file_loads_with_weights_only(tmp_path, tiny_dpt, caplog):
+    """A file laid out as the official training code writes it: the model, optimizer and scaler states, the
+    whole training ``argparse.Namespace``, the epoch and the best loss so far."""
+    model_str = tiny_dpt.cfg.constructor_string().replace("PatchEmbedDust3R", "ManyAR_PatchEmbed")
+    opt = torch.optim.AdamW([p for p in tiny_dpt.parameters()][:4], lr=1e-4)
+    for p in opt.param_groups[0]["params"]:
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    args = argparse.Namespace(model=model_str, train_criterion="ConfLoss(Regr3D(L21, norm_mode='avg_dis'), alpha=0.2)",
+                              test_criterion=None, train_dataset="1000 @ Co3d(split='train')", lr=1e-4,
+                              min_lr=1e-6, blr=1.5e-4, betas=None, epochs=10, batch_size=4, accum_iter=1,
+                              weight_decay=0.05, amp=0, seed=0, output_dir=str(tmp_path), resume=None,
+                              pretrained=None, disable_cudnn_benchmark=False, eval_freq=1, print_freq=20)
+    torch.save({"model": tiny_dpt.state_dict(), "optimizer": opt.state_dict(), "scaler": {"scale": 65536.0},
+                "args": args, "epoch": 9, "best_so_far": 0.25}, tmp_path / "checkpoint-best.pth")
+    with caplog.at_level("WARNING"):
+        model, rep = load_checkpoint(tmp_path / "checkpoint-best.pth")
+    assert "full unpickling" not in caplog.text  # read with weights_only=True and Namespace allow-listed
+    assert rep.missing == rep.unexpected == rep.mismatched == () and _same_outputs(model, tiny_dpt)
 
 
 def test_safetensors_folder_roundtrip(tmp_path, tiny_dpt):
