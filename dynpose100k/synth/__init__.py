@@ -8,7 +8,7 @@ In every clip the ordinary moving objects cover at most :data:`MAX_DYNAMIC_FRACT
 clips keep enough static correspondences; only ``bigobject`` adds a card covering more than half.
 """
 
-from .kinds import DESCRIPTIONS, KINDS, MAX_DYNAMIC_FRACTION, SUITABLE_KINDS
+from .kinds import DESCRIPTIONS, KINDS, MAX_DYNAMIC_FRACTION, POSE_DEGENERATE_KINDS, SUITABLE_KINDS
 from .pool import pool_plan, read_labels, write_pool
 from .render import render
 from .truth import GroundTruth, SynthError, SynthVideo, load_gt, save_gt
@@ -16,6 +16,7 @@ from .truth import GroundTruth, SynthError, SynthVideo, load_gt, save_gt
 __all__ = [
     "KINDS",
     "SUITABLE_KINDS",
+    "POSE_DEGENERATE_KINDS",
     "MAX_DYNAMIC_FRACTION",
     "DESCRIPTIONS",
     "GroundTruth",

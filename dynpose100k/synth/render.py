@@ -41,13 +41,14 @@ def render(
     ``pairs`` frame pairs with varied gaps get up to ``per_pair`` ground-truth static correspondences each.
     The same arguments always give the same frames and ground truth.
     """
-    if kind not in kd.KINDS:
-        raise SynthError(f"unknown kind {kind!r} (choose from {', '.join(kd.KINDS)})")
+    known = kd.KINDS + kd.POSE_DEGENERATE_KINDS
+    if kind not in known:
+        raise SynthError(f"unknown kind {kind!r} (choose from {', '.join(known)})")
     if seed < 0:
         raise SynthError(f"seed must be non-negative, got {seed}")
     if height < 16 or width < 16 or fps <= 0 or duration <= 0:
         raise SynthError(f"bad size/fps/duration: {width}x{height}, {fps} fps, {duration} s")
-    rng = np.random.default_rng([int(seed), kd.KINDS.index(kind), int(hard)])
+    rng = np.random.default_rng([int(seed), known.index(kind), int(hard)])
     n = max(2, int(round(duration * fps)))
     t = np.arange(n) / fps
     if kind == "cut":
@@ -74,6 +75,10 @@ def render(
         kd.background_blur(frames, dynamic)
     elif kind == "overlay":
         kd.overlay(frames, rng)
+    elif kind == "lowres":
+        kd.degrade(frames, (176, 144) if width >= height else (144, 176), quality=10, blur_px=0.8)
+    elif kind == "compressed":
+        kd.degrade(frames, None, quality=4, scale=0.5)
 
     gt = GroundTruth(
         video_id=video_id or f"{kind}_s{seed}",
@@ -101,6 +106,10 @@ def _shot(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, ha
     sc = (sn.room if rng.random() < 0.5 else sn.street)(rng, cartoon=kind == "cartoon", tex_side=tex_side)
     if kind == "static":
         mode = "still"
+    elif kind == "tripod":
+        mode = str(rng.choice(["still", "tripod_pan"]))
+    elif kind == "incar":
+        mode = "walk"
     else:
         p = [0.25, 0.2, 0.25, 0.15, 0.15] if not hard else [0.15, 0.15, 0.4, 0.1, 0.2]
         mode = str(rng.choice(CAMERA_MODES, p=p))
@@ -117,6 +126,8 @@ def _shot(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, ha
     _populate_capped(rng, sc, w2c, K, t, hard, tex_side, h, w)
     if kind == "bigobject":
         sn.big_object(rng, sc, w2c, t)
+    elif kind == "incar":
+        sn.cabin(rng, sc, w2c, np.tan(hfov / 2), h / w, tex_side)
     return render_shot(sc, w2c, K, h, w, sky_seed=int(rng.integers(2**31)))
 
 
