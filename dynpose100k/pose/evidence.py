@@ -68,10 +68,10 @@ def verdict(ev: dict[str, float], config: PoseConfig) -> str | None:
     if ev["median_angle_deg"] < config.min_median_angle_deg:
         return (f"no parallax (camera did not move): median triangulation angle {ev['median_angle_deg']:.3g} deg "
                 f"< {config.min_median_angle_deg:g}")
+    if ev["median_points_per_frame"] < config.min_points_per_frame:
+        return (f"too few static tracks: median {ev['median_points_per_frame']:.3g} points per registered frame "
+                f"< {config.min_points_per_frame:g}")
     if ev["median_obs_per_point"] < config.min_obs_per_point:
         return (f"too little redundancy: median {ev['median_obs_per_point']:.3g} observations per point "
                 f"< {config.min_obs_per_point:g}")
-    if ev["median_points_per_frame"] < config.min_points_per_frame:
-        return (f"too little redundancy: median {ev['median_points_per_frame']:.3g} points per registered frame "
-                f"< {config.min_points_per_frame:g}")
     return None
