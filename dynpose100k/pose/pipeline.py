@@ -3,9 +3,13 @@ pose check (every track re-scored by its Sampson error under the reconstructed c
 -> warm-started refinement on the cleaner static tracks.
 
 :func:`estimate_poses` is arrays in, :class:`PoseResult` out; :func:`pose_video` is the resumable stage
-(decode at ``config.fps``, estimate, save to ``<out_dir>/<video_id>/``; skipped when the result exists).
-Bad input (one frame, no texture, no static background, reconstruction failure) gives a result with all
-frames unregistered and ``failure_reason`` set, never an exception.
+(streaming decode at ``config.fps``, each frame brought to the working size as it arrives; estimate; save
+to ``<out_dir>/<video_id>/``; skipped when the result exists). The analysis runs at
+``config.work_short_side``; K, observations and errors are reported in pixels of the input frames.
+Bad input (one frame, no texture, no static background, reconstruction failure) and reconstructions
+without the minimum evidence (:mod:`dynpose100k.pose.evidence`: too few static points, no parallax, too
+little redundancy) give a result with all frames unregistered and ``failure_reason`` set, never an
+exception.
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ import numpy as np
 from .. import __version__
 from ..camera import resize_K
 from .config import PoseConfig
-from .masking import mask_shape, motion_evidence, pixel_masks
-from .result import PoseResult, result_exists, save_pose_result
 from .evidence import measure as measure_evidence
 from .evidence import verdict as evidence_verdict
+from .masking import mask_shape, motion_evidence, pixel_masks
+from .result import PoseResult, result_exists, save_pose_result
 from .sfm import reconstruct, refine
 from .tracking import Tracker, track_video
 

@@ -48,7 +48,7 @@ def degrade(frames: np.ndarray, size: tuple[int, int] | None, quality: int, scal
         img = cv2.resize(frames[k], (sw, sh), interpolation=cv2.INTER_AREA) if (sw, sh) != (w, h) else frames[k]
         if blur_px > 0:
             img = cv2.GaussianBlur(img, (0, 0), blur_px)
-        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        _, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
         frames[k] = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR) if (sw, sh) != (w, h) else img
 
