@@ -113,10 +113,12 @@ class PoseConfig:
     # resolution (176x144) and heavily compressed clips, 3 seeds each; margins in the README (pose engine).
     min_static_points: int = 60
     """Below this many triangulated static points no frame counts as registered ("too few static tracks").
-    Good clips: 646-2342 points (94 on a 256x144, 2 s clip); compressed clips: 6-7 (and 92)."""
-    min_points_per_frame: float = 40.0
+    Good clips: 646-2342 points (94 on a 256x144, 2 s clip); compressed clips: 6-7 (and 92); 176x144
+    low-quality clips: 53-54."""
+    min_points_per_frame: float = 20.0
     """Below this median number of points per registered frame no frame counts as registered ("too few
-    static tracks"). Good clips: 65-857 (49 on a 256x144, 2 s clip); 176x144 clips: 21-37.5."""
+    static tracks"). Good clips: 65-857 (49 on a 256x144, 2 s clip; 26 on a 10 s clip upscaled to 1080p);
+    compressed clips: 0-21; 176x144 low-quality clips: 14-22."""
     min_median_angle_deg: float = 0.35
     """Below this median triangulation angle (degrees; rays from the first and last frame seeing each point)
     no frame counts as registered ("no parallax"). Good clips: 0.68-7.1; tripod and in-car clips: 0.01-0.18

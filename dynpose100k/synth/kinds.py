@@ -32,7 +32,7 @@ DESCRIPTIONS.update({
     "tripod": "camera on a tripod: fixed position, either still or panning (pure rotation); no parallax",
     "incar": "camera fixed to a subject inside a moving vehicle: the textured cabin and the person fill most of "
              "the frame and are static in the image; only the scenery seen through the windows moves",
-    "lowres": "176x144 worth of detail (area-downscaled, blurred, JPEG quality 10), scaled back to the frame size",
+    "lowres": "176x144 worth of detail (area-downscaled, blurred, JPEG quality 6), scaled back to the frame size",
     "compressed": "heavy per-frame JPEG compression (quality 2) of a 4x-downscaled copy: flat 32-px blocks",
 })
 

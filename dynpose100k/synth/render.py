@@ -76,7 +76,7 @@ def render(
     elif kind == "overlay":
         kd.overlay(frames, rng)
     elif kind == "lowres":
-        kd.degrade(frames, (176, 144) if width >= height else (144, 176), quality=10, blur_px=0.8)
+        kd.degrade(frames, (176, 144) if width >= height else (144, 176), quality=6, blur_px=1.2)
     elif kind == "compressed":
         kd.degrade(frames, None, quality=4, scale=0.5)
 

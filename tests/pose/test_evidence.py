@@ -17,7 +17,7 @@ from dynpose100k.pose.evidence import measure, verdict
 DEGENERATE = {
     "tripod": ((360, 640), (0, 1), "no parallax (camera did not move)"),
     "incar": ((360, 640), (0, 1), "no parallax (camera did not move)"),
-    "lowres": ((144, 176), (0, 1, 2), "too few static tracks"),
+    "lowres": ((144, 176), (0, 2), "too few static tracks"),
     "compressed": ((360, 640), (0, 1), "too few static tracks"),
 }
 
