@@ -9,10 +9,13 @@ a folder with ``result.json`` is always complete):
 * ``tracks.npz``: static tracks used by bundle adjustment: ``points3d`` (P,3) float32 world,
   ``obs_track`` (Q,) int32 index into ``points3d``, ``obs_frame`` (Q,) int32, ``obs_uv`` (Q,2) float32 pixels.
 * ``masks.npz``: ``dynamic`` = ``np.packbits(masks, axis=-1)`` of the (N,h,w) bool dynamic masks, ``shape``
-  (3,) = ``(N, h, w)``; ``(h, w)`` is a downscaled grid of the input frames (``image_size`` in the file).
+  (3,) = ``(N, h, w)``; ``(h, w)`` is a downscaled grid of the input frames (``image_size`` in the file;
+  ``mask_scale`` of the analysed working frames).
 * ``result.json``: video_id, num_frames, registered_fraction, reproj_error_px, reproj_error_px_720p,
   num_static_tracks, camera_model, camera_params, timings (seconds per stage), preset, version,
-  failure_reason (null when frames were registered), config (the resolved :class:`PoseConfig`).
+  failure_reason (null when frames were registered; ``"<category>: <details>"`` or ``"<category> (<count>)"``),
+  evidence (what the reconstruction rests on, :mod:`dynpose100k.pose.evidence`), config (the resolved
+  :class:`PoseConfig`).
 """
 
 from __future__ import annotations
@@ -78,6 +81,10 @@ class PoseResult:
     """Seconds per stage (``decode``, ``track``, ``mask``, ``sfm``, ``total``)."""
     config: dict = field(default_factory=dict)
     """The resolved configuration (``dataclasses.asdict(PoseConfig)``)."""
+    evidence: dict = field(default_factory=dict)
+    """What the reconstruction rests on (:mod:`dynpose100k.pose.evidence`): ``static_tracks`` and, once a
+    reconstruction was built, ``points``, ``median_angle_deg``, ``baseline_over_depth``,
+    ``median_obs_per_point``, ``median_points_per_frame`` (also when it was refused)."""
 
     @property
     def num_frames(self) -> int:
@@ -115,6 +122,7 @@ class PoseResult:
             "preset": self.preset,
             "version": self.version,
             "failure_reason": self.failure_reason,
+            "evidence": {k: float(v) for k, v in self.evidence.items()},
             "conventions": "w2c world-to-camera 4x4, OpenCV axes (x right, y down, z forward); K in input-frame pixels",
             "config": self.config,
         }
@@ -181,5 +189,5 @@ def load_pose_result(path: str | os.PathLike) -> PoseResult:
             reproj_error_px=float("nan") if reproj is None else float(reproj), camera_model=meta["camera_model"],
             camera_params=tuple(meta.get("camera_params", ())), preset=meta.get("preset", ""),
             version=meta.get("version", ""), failure_reason=meta.get("failure_reason"),
-            timings=meta.get("timings", {}), config=meta.get("config", {}),
+            timings=meta.get("timings", {}), config=meta.get("config", {}), evidence=meta.get("evidence", {}),
         )
