@@ -99,6 +99,9 @@ class PoseConfig:
     """A frame is registered only with at least this many PnP inliers."""
     threads: int = 2
     """CPU threads for bundle adjustment."""
+    confidence: bool = True
+    """Compute the calibrated ``confidence`` / ``frame_confidence`` (:mod:`dynpose100k.pose.confidence`;
+    two warm-started split-half bundle adjustments). False: ``confidence`` is NaN (unknown)."""
 
 
 PRESETS: dict[str, PoseConfig] = {

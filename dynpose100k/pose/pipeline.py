@@ -1,6 +1,7 @@
 """The dynamic pose engine: tracks -> dynamic masks -> static tracks -> SfM + bundle adjustment ->
 pose check (every track re-scored by its Sampson error under the reconstructed cameras, masks updated)
--> warm-started refinement on the cleaner static tracks.
+-> warm-started refinement on the cleaner static tracks -> calibrated confidence
+(:mod:`dynpose100k.pose.confidence`).
 
 :func:`estimate_poses` is arrays in, :class:`PoseResult` out; :func:`pose_video` is the resumable stage
 (decode at ``config.fps``, estimate, save to ``<out_dir>/<video_id>/``; skipped when the result exists).
@@ -19,6 +20,7 @@ import cv2
 import numpy as np
 
 from .. import __version__
+from .confidence import score
 from .config import PoseConfig
 from .masking import mask_shape, motion_evidence, pixel_masks
 from .result import PoseResult, result_exists, save_pose_result
@@ -78,13 +80,20 @@ def estimate_poses(
         )
         if reason is not None:
             log.info("%s: %s", video_id, reason)
-            return PoseResult(
+            return PoseResult(confidence=0.0, frame_confidence=np.zeros(N, np.float32),
                 w2c=np.tile(np.eye(4), (N, 1, 1)), registered=np.zeros(N, bool), points3d=np.zeros((0, 3), np.float32),
                 obs_track=np.zeros(0, np.int32), obs_frame=np.zeros(0, np.int32), obs_uv=np.zeros((0, 2), np.float32),
                 reproj_error_px=float("nan"), camera_model=config.camera_model, failure_reason=reason, **common,
             )
         f, p = np.nonzero(sfm.obs)
-        return PoseResult(
+        conf = {}
+        if config.confidence:
+            t = time.perf_counter()
+            c, fc, ev = score(sfm, uv, (H, W), config)
+            conf = dict(confidence=c, frame_confidence=fc, confidence_evidence=ev)
+            timings["confidence"] = time.perf_counter() - t
+            common["timings"] = dict(timings, total=time.perf_counter() - t_start)
+        return PoseResult(**conf,
             w2c=sfm.w2c, registered=sfm.registered, points3d=sfm.points3d.astype(np.float32), obs_track=p.astype(np.int32),
             obs_frame=f.astype(np.int32), obs_uv=uv[f, sfm.track_ids[p]].astype(np.float32),
             reproj_error_px=sfm.reproj_error_px, camera_model=sfm.camera_model,
