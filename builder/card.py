@@ -25,9 +25,12 @@ TEMPLATE = Path(__file__).resolve().parent.parent / "dataset_card.md"
 DATA_FILES = "data/train-*.tar"
 
 
-def quality_filter_expression(max_reproj_px: float | None = None, min_registered: float | None = None) -> str:
+def quality_filter_expression(max_reproj_px: float | None = None, min_registered: float | None = None,
+                              min_confidence: float | None = None) -> str:
     """A ``datasets`` filter call equivalent to ``dynpose100k subset`` with the same thresholds."""
     conds = []
+    if min_confidence is not None:
+        conds.append(f'm["confidence"] is not None and m["confidence"] >= {min_confidence:g}')
     if max_reproj_px is not None:
         conds.append(f'm["reproj_error_px_720p"] is not None and m["reproj_error_px_720p"] < {max_reproj_px:g}')
     if min_registered is not None:

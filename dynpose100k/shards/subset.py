@@ -27,16 +27,21 @@ class SubsetResult:
     """Shards written, relative to ``out_dir``."""
 
 
-def passes(summary: dict, max_reproj_px: float | None, min_registered: float | None) -> bool:
+def passes(summary: dict, max_reproj_px: float | None, min_registered: float | None,
+           min_confidence: float | None = None) -> bool:
     """Whether a manifest sample summary passes the thresholds (missing values fail a set threshold)."""
     r, f = summary.get("reproj_error_px_720p"), summary.get("registered_fraction")
     if max_reproj_px is not None and (r is None or not r < max_reproj_px):
+        return False
+    c = summary.get("confidence")
+    if min_confidence is not None and (c is None or not c >= min_confidence):
         return False
     return min_registered is None or (f is not None and f >= min_registered)
 
 
 def make_subset(src, dst, *, max_reproj_px: float | None = None, min_registered: float | None = None,
-                config: ShardConfig = ShardConfig(), card: bool = True) -> SubsetResult:
+                min_confidence: float | None = None, config: ShardConfig = ShardConfig(),
+                card: bool = True) -> SubsetResult:
     """Write a new dataset directory ``dst`` with the samples of ``src`` passing the thresholds.
 
     Samples are copied byte for byte (no re-encoding). ``dst`` must not exist or be empty.
@@ -51,7 +56,7 @@ def make_subset(src, dst, *, max_reproj_px: float | None = None, min_registered:
     total = sum(e["num_samples"] for e in entries)
     with DatasetWriter(dst, config) as w:
         for entry, tar in zip(entries, paths):
-            keep = {s["key"] for s in entry["samples"] if passes(s, max_reproj_px, min_registered)}
+            keep = {s["key"] for s in entry["samples"] if passes(s, max_reproj_px, min_registered, min_confidence)}
             if not keep:
                 continue
             for raw in iter_raw(tar):

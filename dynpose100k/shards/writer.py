@@ -71,6 +71,7 @@ def _summary(raw: dict) -> dict:
         "num_frames": n,
         "registered_fraction": meta.get("registered_fraction"),
         "reproj_error_px_720p": meta.get("reproj_error_px_720p"),
+        "confidence": meta.get("confidence"),
     }
 
 
