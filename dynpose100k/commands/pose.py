@@ -56,7 +56,8 @@ def run(args) -> int:
             failures.append(f"{path}: not registered: {res.failure_reason}")
         else:
             ok += 1
-            log.info("%s: %.0f%% registered, reprojection %.2f px (720p)", res.video_id, 100 * res.registered_fraction, res.reproj_error_px_720p)
+            log.info("%s: %.0f%% registered, reprojection %.2f px (720p), confidence %.2f", res.video_id,
+                     100 * res.registered_fraction, res.reproj_error_px_720p, res.confidence)
     print(f"pose: {ok}/{len(videos)} videos registered -> {out}")
     for line in failures:
         print(f"  {line}")

@@ -14,8 +14,11 @@ sub-pixel error. The confidence combines evidence that does see such failures:
   observations the final map keeps, 3D points shared by consecutive frames (weakest link), track length.
 * **geometry** -- median triangulation angle of the points, focal in units of the long image side and its
   gap to the self-calibrated focal, the reprojection error.
-* **residual structure** -- a per-frame scale mismatch fitted to the residuals (what a focal change or a
-  wrong shared focal leaves behind), and how much the worst frame's error exceeds the median frame's.
+* **residual structure** -- the epipolar excess: on frame pairs 8 frames apart, the median Sampson error
+  of the shared static tracks under the pair's fundamental matrix from the reconstructed poses over that
+  under a free robust fit (near 1 when the poses are right; a wrong focal or a bent trajectory explains
+  the tracks worse than free two-view geometry does, even at a low reprojection error); a per-frame
+  scale mismatch fitted to the residuals (a focal change); the worst frame's error over the median's.
 
 :func:`confidence_evidence` gathers these into a flat dict of features (stored in ``result.json`` as
 ``confidence_evidence`` so the calibration can be refitted from saved results). A logistic model
@@ -76,6 +79,7 @@ FEATURES = (
     "reproj_720p",
     "zoom_residual_log",
     "residual_peak",
+    "epipolar_excess_log",
 )
 """Evidence features, in the order the model's weights use (see :func:`confidence_evidence`)."""
 
@@ -163,6 +167,34 @@ def _residual_structure(sfm, static: np.ndarray, hw: tuple[int, int]) -> dict:
             "residual_peak": float(np.percentile(errs, 95) / max(np.median(errs), 1e-9))}
 
 
+def _epipolar_excess(sfm, static: np.ndarray, hw: tuple[int, int], gap: int, stride: int) -> float:
+    """Log of the median over registered pairs ``(i, i + gap)`` (every ``stride``-th ``i``, >= 30 shared
+    points) of the median Sampson error under the poses' fundamental matrix over that under a robust free
+    fit; NaN when no pair qualifies."""
+    from ..camera import fundamental_from
+    from ..metrics import sampson_errors
+    from .masking import fit_fundamental
+
+    reg = sfm.registered
+    ratios = []
+    for i in range(0, len(reg) - gap, max(1, stride)):
+        j = i + gap
+        if not (reg[i] and reg[j]):
+            continue
+        both = np.flatnonzero(sfm.obs[i] & sfm.obs[j])
+        if len(both) < 30:
+            continue
+        xi = static[i, sfm.track_ids[both]].astype(np.float64)
+        xj = static[j, sfm.track_ids[both]].astype(np.float64)
+        F = fit_fundamental(xi, xj, hw[0] / 720.0)
+        Fp = fundamental_from(sfm.K, sfm.K, sfm.w2c[i], sfm.w2c[j])
+        if F is None or not np.any(Fp):
+            continue
+        free = float(np.median(sampson_errors(F, xi, xj)))
+        ratios.append(float(np.median(sampson_errors(Fp, xi, xj))) / max(free, 1e-6))
+    return float(np.log(np.median(ratios))) if ratios else float("nan")
+
+
 def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config, split_half: bool = True) -> tuple[dict, np.ndarray]:
     """``(features, per_frame_gap)``: the evidence features (:data:`FEATURES`, plus ``seconds``) of a
     reconstruction ``sfm`` (:class:`~dynpose100k.pose.sfm.SfmResult`) built from static tracks ``static``
@@ -207,6 +239,7 @@ def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config, sp
     feats["focal_self_gap"] = float(abs(np.log(f / f_self)))
     feats["reproj_720p"] = float(sfm.reproj_error_px * 720.0 / H) if math.isfinite(sfm.reproj_error_px) else 10.0
     feats.update(_residual_structure(sfm, static, hw))
+    feats["epipolar_excess_log"] = _epipolar_excess(sfm, static, hw, 2 * step, step)
     if split_half:
         gap, per_frame = split_half_gap(static, hw, config, sfm)
     else:
