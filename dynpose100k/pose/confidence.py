@@ -29,7 +29,7 @@ split-half gap is large or whose pose rests on few points, and 0 for unregistere
 
 Refit the packaged calibration from pose results of synthetic clips with ground truth::
 
-    python -m dynpose100k.pose.confidence fit POSE_DIR GT_DIR [OUT.json]
+    python -m dynpose100k.pose.fit_confidence fit POSE_DIR GT_DIR [OUT.json]
 """
 
 from __future__ import annotations
@@ -46,17 +46,21 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "FEATURES",
-    "ConfidenceModel",
-    "DEFAULT_CONFIDENCE",
     "ATE_PATH_FRACTION",
+    "DEFAULT_CONFIDENCE",
+    "FEATURES",
     "MIN_REGISTERED",
+    "MODEL_FEATURES",
+    "ConfidenceModel",
+    "calibration_report",
+    "calibration_rows",
     "confidence_evidence",
-    "split_half_gap",
-    "frame_confidence",
-    "load_confidence_model",
     "fit_confidence",
+    "frame_confidence",
     "is_good",
+    "load_confidence_model",
+    "score",
+    "split_half_gap",
 ]
 
 DEFAULT_CONFIDENCE = Path(__file__).with_name("default_confidence.json")
@@ -81,7 +85,22 @@ FEATURES = (
     "residual_peak",
     "epipolar_excess_log",
 )
-"""Evidence features, in the order the model's weights use (see :func:`confidence_evidence`)."""
+"""Evidence features computed for every video (see :func:`confidence_evidence`; all stored in ``result.json``)."""
+MODEL_FEATURES = (
+    "split_half_log",
+    "registered_fraction",
+    "gap_fraction",
+    "support",
+    "shared_p10_log",
+    "focal_log",
+    "zoom_residual_log",
+    "residual_peak",
+    "epipolar_excess_log",
+)
+"""Features the packaged calibration uses (chosen by leave-one-out on the calibration clips and on a
+validation seed range; the rest added nothing there)."""
+BAD_WEIGHT = 3.0
+"""Default weight of a bad video in the fit (see :func:`fit_confidence`)."""
 
 
 def is_good(ate: float, path_length: float, registered_fraction: float) -> bool:
@@ -105,6 +124,8 @@ def split_half_gap(static: np.ndarray, hw: tuple[int, int], config, sfm) -> tupl
     disjoint halves of the static tracks (warm-started from ``sfm``, Sim(3)-aligned to each other) over
     the estimated path length, and the per-frame distance ``(N,)`` on the same scale (NaN where a frame is
     not registered). ``(inf, NaN...)`` when a half cannot be adjusted or aligned."""
+    import cv2
+
     from ..metrics import umeyama
     from .sfm import refine
 
@@ -123,7 +144,7 @@ def split_half_gap(static: np.ndarray, hw: tuple[int, int], config, sfm) -> tupl
         uv[:, ~h] = np.nan
         try:
             r = refine(uv, hw, config, sfm)
-        except (RuntimeError, ValueError, np.linalg.LinAlgError) as e:
+        except (cv2.error, RuntimeError, ValueError, np.linalg.LinAlgError) as e:
             log.debug("split half failed: %s", e)
             return float("inf"), out
         cs.append(_centres(r.w2c))
@@ -280,7 +301,7 @@ class ConfidenceModel:
                 "weights": list(self.weights), "bias": self.bias, "info": self.info}
 
     @classmethod
-    def from_json(cls, d: dict) -> "ConfidenceModel":
+    def from_json(cls, d: dict) -> ConfidenceModel:
         return cls(tuple(d["features"]), tuple(d["mean"]), tuple(d["scale"]), tuple(d["weights"]), float(d["bias"]),
                    d.get("info", {}))
 
@@ -316,10 +337,12 @@ def score(sfm, static: np.ndarray, hw: tuple[int, int], config, model: Confidenc
 
 
 # ----------------------------------------------------------------------------------------- fitting
-def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100) -> tuple[np.ndarray, float]:
-    """L2-regularised logistic regression (Newton's method) on standardised ``X`` ``(n, d)``, ``y`` ``(n,)``
-    bool; returns ``(weights, bias)``. The bias is not penalised."""
+def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100,
+                 sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """L2-regularised, optionally weighted logistic regression (Newton's method) on standardised ``X``
+    ``(n, d)``, ``y`` ``(n,)`` bool; returns ``(weights, bias)``. The bias is not penalised."""
     n, d = X.shape
+    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
     A = np.c_[X, np.ones(n)]
     w = np.zeros(d + 1)
     P = np.eye(d + 1) * l2
@@ -327,8 +350,8 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100
     y = y.astype(float)
     for _ in range(iters):
         p = 1.0 / (1.0 + np.exp(-np.clip(A @ w, -30, 30)))
-        g = A.T @ (p - y) + P @ w
-        Hs = (A * (p * (1 - p))[:, None]).T @ A + P + 1e-9 * np.eye(d + 1)
+        g = A.T @ (sw * (p - y)) + P @ w
+        Hs = (A * (sw * p * (1 - p))[:, None]).T @ A + P + 1e-9 * np.eye(d + 1)
         step = np.linalg.solve(Hs, g)
         w -= step
         if np.abs(step).max() < 1e-8:
@@ -336,8 +359,11 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100
     return w[:-1], float(w[-1])
 
 
-def fit_confidence(rows: list[dict], features=FEATURES, l2: float = 1.0, info: dict | None = None) -> ConfidenceModel:
-    """Fit the calibration on ``rows`` (each: the evidence features and ``good`` bool)."""
+def fit_confidence(rows: list[dict], features=FEATURES, l2: float = 1.0, bad_weight: float = 1.0,
+                   info: dict | None = None) -> ConfidenceModel:
+    """Fit the calibration on ``rows`` (each: the evidence features and ``good`` bool). ``bad_weight``: the
+    weight of a bad video in the fit relative to a good one (the cost of passing a bad video over that of
+    rejecting a good one; above 1 the 0.5 cut becomes stricter and the probability conservative)."""
     from ..errors import DynPoseError
 
     y = np.array([bool(r["good"]) for r in rows])
@@ -348,9 +374,10 @@ def fit_confidence(rows: list[dict], features=FEATURES, l2: float = 1.0, info: d
     X = np.where(np.isfinite(X), X, mu)
     sd = X.std(0)
     sd = np.where(sd > 1e-9, sd, 1.0)
-    w, b = fit_logistic((X - mu) / sd, y, l2)
+    w, b = fit_logistic((X - mu) / sd, y, l2, sample_weight=np.where(y, 1.0, bad_weight))
     return ConfidenceModel(tuple(features), tuple(float(v) for v in mu), tuple(float(v) for v in sd),
-                           tuple(float(v) for v in w), b, dict(info or {}, num_videos=len(rows), num_good=int(y.sum())))
+                           tuple(float(v) for v in w), b, dict(info or {}, num_videos=len(rows), num_good=int(y.sum()),
+                                                                  bad_weight=bad_weight))
 
 
 # ------------------------------------------------------------------------------ calibration on data
@@ -363,7 +390,7 @@ def calibration_rows(pose_dir, gt_dir) -> list[dict]:
     rows = []
     for v in score_videos(pose_dir, gt_dir):
         rj = Path(pose_dir) / v.video_id / "result.json"
-        ev = json.loads(rj.read_text()).get("confidence_evidence") or {} if rj.is_file() else {}
+        ev = (json.loads(rj.read_text()).get("confidence_evidence") or {}) if rj.is_file() else {}
         ev = {k: float("nan") if x is None else float(x) for k, x in ev.items()}
         rows.append(dict(ev, video_id=v.video_id, ate=v.ate_m, path=v.path_m, registered_fraction=v.registered_fraction,
                          reproj=v.reproj_px_720p, confidence=v.confidence, evidence=bool(ev),
@@ -395,49 +422,3 @@ def calibration_report(rows: list[dict], model: ConfidenceModel | None = None) -
         "good_at_least_half": float(np.mean(conf[good] >= 0.5)) if good.any() else float("nan"),
         "bad_videos_missed": [r["video_id"] for r, c in zip(rows, conf) if not r["good"] and c >= 0.5],
     }
-
-
-def main(argv=None) -> int:
-    """``python -m dynpose100k.pose.confidence fit|report POSE_DIR GT_DIR [...]``."""
-    import argparse
-    import sys
-
-    from ..errors import DynPoseError
-
-    p = argparse.ArgumentParser(prog="python -m dynpose100k.pose.confidence",
-                                description="refit or check the confidence calibration on posed synthetic clips")
-    sub = p.add_subparsers(dest="verb", required=True)
-    f = sub.add_parser("fit", help="fit the logistic calibration and save it as JSON")
-    f.add_argument("pose_dir", help="pose results (<id>/result.json with confidence_evidence)")
-    f.add_argument("gt_dir", help="<id>.gt.npz ground truth (dynpose100k synth)")
-    f.add_argument("out", nargs="?", default=str(DEFAULT_CONFIDENCE), help="output JSON (default: the packaged one)")
-    f.add_argument("--l2", type=float, default=1.0, help="L2 penalty on the standardised weights (default 1)")
-    f.add_argument("--note", default="", help="free text stored in the model's info (e.g. the clips used)")
-    r = sub.add_parser("report", help="figures of a calibration on (held-out) posed clips")
-    r.add_argument("pose_dir")
-    r.add_argument("gt_dir")
-    r.add_argument("--model", help="calibration JSON (default: the confidence stored in result.json)")
-    args = p.parse_args(argv)
-    try:
-        rows = calibration_rows(args.pose_dir, args.gt_dir)
-        if args.verb == "fit":
-            used = [x for x in rows if x["evidence"]]
-            m = fit_confidence(used, l2=args.l2, info={
-                "target": f"ATE < {ATE_PATH_FRACTION:g} x path length and registered >= {MIN_REGISTERED:g}",
-                "l2": args.l2, "note": args.note})
-            rep = calibration_report(used, m)
-            m = ConfidenceModel(m.features, m.mean, m.scale, m.weights, m.bias, dict(m.info, fit_report=rep))
-            Path(args.out).write_text(json.dumps(m.to_json(), indent=1) + "\n")
-            print(json.dumps(rep, indent=1))
-            print(f"saved {args.out}")
-        else:
-            model = load_confidence_model(args.model) if args.model else None
-            print(json.dumps(calibration_report(rows, model), indent=1))
-    except DynPoseError as e:
-        print(f"confidence: error: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from dynpose100k import camera
-from dynpose100k.pose import PoseConfig, estimate_poses, load_pose_result, save_pose_result
+from dynpose100k.pose import (
+    PoseConfig,
+    estimate_poses,
+    load_pose_result,
+    save_pose_result,
+)
 from dynpose100k.pose import confidence as conf
 from dynpose100k.pose.evaluate import evaluate
 
