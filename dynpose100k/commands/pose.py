@@ -60,7 +60,8 @@ def run(args) -> int:
             failures.append(f"{path}: not registered: {res.failure_reason}")
         else:
             ok += 1
-            log.info("%s: %.0f%% registered, reprojection %.2f px (720p)", res.video_id, 100 * res.registered_fraction, res.reproj_error_px_720p)
+            log.info("%s: %.0f%% registered, reprojection %.2f px (720p), confidence %.2f", res.video_id,
+                     100 * res.registered_fraction, res.reproj_error_px_720p, res.confidence)
     print(f"pose: {ok}/{len(videos)} videos registered -> {out}")
     if skipped:
         print(f"skipped {skipped} video{'s' * (skipped != 1)} already done in {out} (use --overwrite to recompute)")

@@ -107,6 +107,9 @@ class PoseConfig:
     """A frame is registered only with at least this many PnP inliers."""
     threads: int = 2
     """CPU threads for bundle adjustment."""
+    confidence: bool = True
+    """Compute the calibrated ``confidence`` / ``frame_confidence`` (:mod:`dynpose100k.pose.confidence`;
+    two warm-started split-half bundle adjustments). False: ``confidence`` is NaN (unknown)."""
 
     # --- minimum evidence (see dynpose100k.pose.evidence) ---------------------------------------
     # Chosen on synthetic clips analysed at 640x360 (5 s, 12 fps): 9 good clips vs tripod, in-car, low-

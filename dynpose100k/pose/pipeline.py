@@ -1,6 +1,7 @@
 """The dynamic pose engine: tracks -> dynamic masks -> static tracks -> SfM + bundle adjustment ->
 pose check (every track re-scored by its Sampson error under the reconstructed cameras, masks updated)
--> warm-started refinement on the cleaner static tracks.
+-> warm-started refinement on the cleaner static tracks -> calibrated confidence
+(:mod:`dynpose100k.pose.confidence`).
 
 :func:`estimate_poses` is arrays in, :class:`PoseResult` out; :func:`pose_video` is the resumable stage
 (streaming decode at ``config.fps``, each frame brought to the working size as it arrives; estimate; save
@@ -24,6 +25,7 @@ import numpy as np
 
 from .. import __version__
 from ..camera import resize_K
+from .confidence import score
 from .config import PoseConfig
 from .evidence import measure as measure_evidence
 from .evidence import verdict as evidence_verdict
@@ -128,7 +130,7 @@ def analyse(
         )
         if reason is not None:
             log.info("%s: %s", video_id, reason)
-            return PoseResult(
+            return PoseResult(confidence=0.0, frame_confidence=np.zeros(N, np.float32),
                 w2c=np.tile(np.eye(4), (N, 1, 1)), registered=np.zeros(N, bool), points3d=np.zeros((0, 3), np.float32),
                 obs_track=np.zeros(0, np.int32), obs_frame=np.zeros(0, np.int32), obs_uv=np.zeros((0, 2), np.float32),
                 reproj_error_px=float("nan"), camera_model=config.camera_model, failure_reason=reason, **common,
@@ -138,7 +140,14 @@ def analyse(
         params = np.asarray(sfm.camera_params, np.float64).copy()  # COLMAP convention: f, cx, cy[, k1]
         params[0] *= (sx + sy) / 2
         params[1:3] *= (sx, sy)
-        return PoseResult(
+        conf = {}
+        if config.confidence:
+            t = time.perf_counter()
+            c, fc, ev = score(sfm, uv, (H, W), config)
+            conf = dict(confidence=c, frame_confidence=fc, confidence_evidence=ev)
+            timings["confidence"] = time.perf_counter() - t
+            common["timings"] = dict(timings, total=time.perf_counter() - t_start)
+        return PoseResult(**conf,
             w2c=sfm.w2c, registered=sfm.registered, points3d=sfm.points3d.astype(np.float32), obs_track=p.astype(np.int32),
             obs_frame=f.astype(np.int32), obs_uv=obs_uv.astype(np.float32),
             reproj_error_px=sfm.reproj_error_px * (sx + sy) / 2, camera_model=sfm.camera_model,
