@@ -65,9 +65,9 @@ def test_failed_video_has_zero_confidence():
 def test_confidence_off_is_unknown():
     from dynpose100k.synth import render
 
-    v = render("good", 1, height=96, width=160, duration=1.5, pairs=0)
+    v = render("good", 1, height=180, width=320, duration=2.0, pairs=0)  # enough evidence to register
     res = estimate_poses(v.frames, v.gt.timestamps, PoseConfig(confidence=False))
-    assert np.isnan(res.confidence) and res.frame_confidence is None and "confidence" not in res.timings
+    assert res.failure_reason is None and np.isnan(res.confidence) and res.frame_confidence is None and "confidence" not in res.timings
 
 
 @pytest.mark.parametrize("corruption", ["slow_zoom", "slow_mover"])
