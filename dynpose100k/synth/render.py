@@ -152,7 +152,7 @@ def render(
     elif kind == "lowres":
         kd.degrade(frames, (176, 144) if width >= height else (144, 176), quality=6, blur_px=1.2)
     elif kind == "compressed":
-        kd.degrade(frames, None, quality=4, scale=0.5)
+        kd.degrade(frames, None, quality=2, scale=0.25)
 
     gt = GroundTruth(
         video_id=video_id or f"{kind}_s{seed}",
