@@ -115,7 +115,8 @@ def _centres(w2c: np.ndarray) -> np.ndarray:
     return camera_centers(w2c)
 
 
-def _path_length(c: np.ndarray) -> float:
+def path_length(c: np.ndarray) -> float:
+    """Length of the polyline through the camera centres ``c`` ``(N, 3)``."""
     return float(np.linalg.norm(np.diff(c, axis=0), axis=1).sum()) if len(c) > 1 else 0.0
 
 
@@ -154,7 +155,7 @@ def split_half_gap(static: np.ndarray, hw: tuple[int, int], config, sfm) -> tupl
     except ValueError:
         return float("inf"), out
     d = np.linalg.norm(a @ (s * R).T + t - b, axis=1)
-    path = _path_length(b)
+    path = path_length(b)
     if not path > 0:
         return float("inf"), out
     out[reg] = d / path

@@ -19,7 +19,7 @@ from dynpose100k.pose import confidence as conf
 from dynpose100k.pose.evaluate import evaluate
 
 
-def _path_length(gt_w2c) -> float:
+def path_length(gt_w2c) -> float:
     return float(np.linalg.norm(np.diff(camera.camera_centers(gt_w2c), axis=0), axis=1).sum())
 
 
@@ -35,7 +35,7 @@ def good():
 def test_good_clip_has_high_confidence(good):
     v, res = good
     ev = evaluate(res.w2c, res.K, res.registered, v.gt)
-    assert conf.is_good(ev["ate"], _path_length(v.gt.w2c), res.registered_fraction)  # the premise
+    assert conf.is_good(ev["ate"], path_length(v.gt.w2c), res.registered_fraction)  # the premise
     assert 0.5 <= res.confidence <= 1.0
     assert set(conf.FEATURES) <= set(res.confidence_evidence)
     assert res.frame_confidence.shape == (v.gt.num_frames,) and res.frame_confidence.dtype == np.float32
@@ -92,7 +92,7 @@ def test_broken_reconstruction_gets_low_confidence(good, clean, corruption):
         seen = ~np.isnan(uv[..., 0])
         right = np.nansum(uv[..., 0], 0) > centre[0] * seen.sum(0)  # mean column right of the centre
         bad_uv[:, right, 0] += 0.05 * hw[1] * drift
-    path = _path_length(v.gt.w2c)
+    path = path_length(v.gt.w2c)
     out = {}
     for name, tracks in (("clean", uv), ("broken", bad_uv)):
         r = clean_sfm if name == "clean" else reconstruct(tracks, hw, cfg)
