@@ -1,7 +1,7 @@
 """Reproduce the paper's last table (data kept vs pose error at reprojection-error thresholds) on
-synthetic videos with known poses.
+synthetic videos with known poses, and the same table for the calibrated ``confidence`` flag.
 
-    python eval/quality_subsets.py POSE_DIR GT_DIR [--json out.json]
+    python eval/quality_subsets.py POSE_DIR GT_DIR [--flag reproj|confidence|both] [--json out.json]
 
 POSE_DIR holds ``<id>/poses.npz + result.json`` (from ``dynpose100k pose``), GT_DIR the ``<id>.gt.npz``
 files of ``dynpose100k synth``. See :mod:`dynpose100k.shards.quality` for the protocol.
@@ -15,26 +15,34 @@ import json
 import sys
 
 from dynpose100k.errors import DynPoseError
-from dynpose100k.shards.quality import format_table, quality_subset_table
+from dynpose100k.shards.quality import DATA_FRACTIONS, format_table, score_videos, table_from_videos
 
-__all__ = ["quality_subset_table", "format_table"]
+__all__ = ["main"]
+
+CONFIDENCE_THRESHOLDS = (0.5,)
+"""Fixed confidence thresholds added to the confidence table (0.5: the calibrated "probably good" cut)."""
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("pose_dir")
     p.add_argument("gt_dir")
-    p.add_argument("--json", help="also save the rows as JSON here")
+    p.add_argument("--flag", choices=("reproj", "confidence", "both"), default="both",
+                   help="selection signal of the thresholds (default: both tables)")
+    p.add_argument("--json", help="also save the rows as JSON here ({flag: rows})")
     args = p.parse_args(argv)
+    flags = ("reproj", "confidence") if args.flag == "both" else (args.flag,)
     try:
-        rows = quality_subset_table(args.pose_dir, args.gt_dir)
+        videos = score_videos(args.pose_dir, args.gt_dir)
+        tables = {f: table_from_videos(videos, DATA_FRACTIONS, 0.8, f, CONFIDENCE_THRESHOLDS if f == "confidence" else ())
+                  for f in flags}
     except DynPoseError as e:
         print(f"quality_subsets: error: {e}", file=sys.stderr)
         return 1
-    print(format_table(rows))
+    print("\n\n".join(format_table(rows) for rows in tables.values()))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump([dataclasses.asdict(r) for r in rows], f, indent=2)
+            json.dump({k: [dataclasses.asdict(r) for r in rows] for k, rows in tables.items()}, f, indent=2)
     return 0
 
 

@@ -4,6 +4,7 @@ baseline in the same run, prints a table with ratios and saves ``<out>/<name>.js
 BENCHES = {
     "decode": "dynpose100k.bench.decode",
     "pose": "dynpose100k.bench.pose",
+    "pose-speed": "dynpose100k.bench.pose_speed",
     "filter": "dynpose100k.bench.filter",
     "curate": "dynpose100k.bench.curate",
     "train": "dynpose100k.bench.train",

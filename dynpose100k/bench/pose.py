@@ -46,8 +46,10 @@ def _base_clips(quick: bool) -> list[dict]:
 
 
 def _run_clip(spec: dict) -> dict:
+    from ..camera import camera_centers
     from ..pose import PoseConfig, estimate_poses
     from ..pose.baselines import colmap, floor
+    from ..pose.confidence import path_length, is_good
     from ..pose.evaluate import evaluate, mask_iou, static_track_precision
     from ..synth import render
 
@@ -63,6 +65,11 @@ def _run_clip(spec: dict) -> dict:
     row["ours"]["static_track_precision"], row["ours"]["static_obs_precision"] = static_track_precision(
         res.obs_track, res.obs_frame, res.obs_uv, res.num_static_tracks, gt.dynamic_mask)
     row["ours"]["num_static_tracks"] = res.num_static_tracks
+    row["ours"]["confidence"] = float(res.confidence)
+    row["ours"]["reproj_error_px_720p"] = float(res.reproj_error_px_720p)
+    row["ours"]["failure_reason"] = res.failure_reason
+    row["path_length"] = path_length(camera_centers(gt.w2c))
+    row["ours"]["good"] = is_good(row["ours"]["ate"], row["path_length"], row["ours"]["registration_rate"])
     for name, masks in (("colmap", None), ("colmap_mask", res.dynamic_masks)):
         t = time.perf_counter()
         w2c, K, reg = colmap(frames, masks)
@@ -120,6 +127,31 @@ def _table(rows: list[dict], key: str) -> dict:
     return out
 
 
+def _self_assessment(rows: list[dict]) -> dict:
+    """How well our ``confidence`` flags our own failures: bad = ATE above 2 % of the path length or < 80 %
+    of frames registered; Spearman rank correlations with ATE of the confidence and of the reprojection error
+    (per video; a useful flag correlates negatively for confidence, positively for the error)."""
+    from scipy.stats import spearmanr
+
+    good = [r for r in rows if r["ours"]["good"]]
+    bad = [r for r in rows if not r["ours"]["good"]]
+    ate = [r["ours"]["ate"] for r in rows]
+    conf = [r["ours"]["confidence"] for r in rows]
+    rep = [r["ours"]["reproj_error_px_720p"] for r in rows]
+    rep = [x if np.isfinite(x) else 1e3 for x in rep]  # a failed video: worst error
+
+    def rho(x):
+        return float(spearmanr(x, ate).statistic) if len(rows) > 2 and np.ptp(x) > 0 else float("nan")
+
+    return {
+        "bad": len(bad), "bad_flagged": sum(r["ours"]["confidence"] < 0.5 for r in bad),
+        "good": len(good), "good_passed": sum(r["ours"]["confidence"] >= 0.5 for r in good),
+        "spearman_confidence_ate": rho(conf), "spearman_reproj_ate": rho(rep),
+        "min_frames_registered_pct": 100 * min(r["ours"]["registration_rate"] for r in rows),
+        "ate_ratio_vs_colmap": float(np.mean(ate) / np.mean([r["colmap"]["ate"] for r in rows])),
+    }
+
+
 def _summary(rows: list[dict]) -> dict:
     """Tables of one set of videos: all, the subset every method registers, Sampson, our masks."""
     from ..metrics import sampson_summary
@@ -130,6 +162,7 @@ def _summary(rows: list[dict]) -> dict:
         "subset": _table(both, "") if both else {},
         "subset_videos": [r["video_id"] for r in both],
         "sampson": {m: sampson_summary([r[m]["sampson"]["mean"] for r in rows]) for m in METHODS},
+        "self_assessment": _self_assessment(rows),
         "ours_masks": {
             "mask_iou": float(np.nanmean([r["ours"]["mask_iou"] for r in rows])),
             "static_track_precision": float(np.nanmean([r["ours"]["static_track_precision"] for r in rows])),
@@ -175,6 +208,13 @@ def _print_sets(r: dict) -> None:
             f"{r['sets'][s]['all'][m]['ate']:9.4f} {r['sets'][s]['all'][m]['frames_registered_pct']:7.1f}%"
             for s in sets))
     print(f"{'ours mask IoU':<28} " + " ".join(f"{r['sets'][s]['ours_masks']['mask_iou']:18.3f}" for s in sets))
+    sa = {s: r["sets"][s]["self_assessment"] for s in sets}
+    print(f"{'ours ATE / COLMAP ATE':<28} " + " ".join(f"{sa[s]['ate_ratio_vs_colmap']:18.2f}" for s in sets))
+    print(f"{'ours min % frames registered':<28} " + " ".join(f"{sa[s]['min_frames_registered_pct']:17.0f}%" for s in sets))
+    print(f"{'bad clips with conf < 0.5':<28} " + " ".join(f"{sa[s]['bad_flagged']:>14d} / {sa[s]['bad']:<2d}" for s in sets))
+    print(f"{'good clips with conf >= 0.5':<28} " + " ".join(f"{sa[s]['good_passed']:>14d} / {sa[s]['good']:<2d}" for s in sets))
+    print(f"{'Spearman(confidence, ATE)':<28} " + " ".join(f"{sa[s]['spearman_confidence_ate']:18.2f}" for s in sets))
+    print(f"{'Spearman(reproj err, ATE)':<28} " + " ".join(f"{sa[s]['spearman_reproj_ate']:18.2f}" for s in sets))
 
 
 def _print(r: dict) -> None:

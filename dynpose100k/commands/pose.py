@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -28,6 +29,8 @@ def add_arguments(p):
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS), help="configuration preset")
     p.add_argument("--fps", type=float, default=None, help="sampling rate (default: the preset's, 12)")
     p.add_argument("--short-side", type=int, default=None, help="resize frames to this short side (px)")
+    p.add_argument("--work-short-side", type=int, default=None,
+                   help="analyse at this short side (default: the preset's, 360; 0: at the decoded size)")
     p.add_argument("--overwrite", action="store_true", help="recompute existing results")
 
 
@@ -39,6 +42,8 @@ def run(args) -> int:
     from . import check_out_dir, collect_videos
 
     config = get_preset(args.preset, fps=args.fps, short_side=args.short_side)
+    if args.work_short_side is not None:
+        config = dataclasses.replace(config, work_short_side=args.work_short_side or None)
     out = check_out_dir(args.out or Path("outputs") / f"poses-{config.preset}")
     videos = collect_videos(args.inputs)
     failures: list[str] = []
@@ -55,7 +60,8 @@ def run(args) -> int:
             failures.append(f"{path}: not registered: {res.failure_reason}")
         else:
             ok += 1
-            log.info("%s: %.0f%% registered, reprojection %.2f px (720p)", res.video_id, 100 * res.registered_fraction, res.reproj_error_px_720p)
+            log.info("%s: %.0f%% registered, reprojection %.2f px (720p), confidence %.2f", res.video_id,
+                     100 * res.registered_fraction, res.reproj_error_px_720p, res.confidence)
     print(f"pose: {ok}/{len(videos)} videos registered -> {out}")
     if skipped:
         print(f"skipped {skipped} video{'s' * (skipped != 1)} already done in {out} (use --overwrite to recompute)")

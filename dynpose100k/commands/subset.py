@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-HELP = "write a quality subset of a dataset (reprojection error, registration)"
+HELP = "write a quality subset of a dataset (reprojection error, registration, confidence)"
 EXAMPLES = """
   dynpose100k subset outputs/dynpose-100k outputs/dynpose-100k-hq --max-reproj-px 1.18 --min-registered 0.8
   dynpose100k subset outputs/dynpose-100k outputs/dynpose-100k-reg90 --min-registered 0.9
+  dynpose100k subset outputs/dynpose-100k outputs/dynpose-100k-conf --min-confidence 0.5 --min-registered 0.8
 
 The same selection on a loaded dataset (printed at the end of a run):
   from dynpose100k.shards import QualityRule
@@ -24,6 +25,8 @@ def add_arguments(p):
     p.add_argument("dst", type=Path, help="new dataset folder (must not exist or be empty)")
     p.add_argument("--max-reproj-px", type=float, help="keep videos with reprojection error (px @720p) below this")
     p.add_argument("--min-registered", type=float, help="keep videos with at least this registered fraction")
+    p.add_argument("--min-confidence", type=float,
+                   help="keep videos with calibrated pose confidence at least this (0.5: probably ATE < 2%% of the path)")
     p.add_argument("--maxcount", type=int, default=1000, help="most videos per shard (default 1000)")
     from builder.card import add_card_arguments
 
@@ -40,7 +43,7 @@ def run(args) -> int:
 
     check_out_dir(args.dst)
 
-    rule = QualityRule(args.max_reproj_px, args.min_registered)
+    rule = QualityRule(args.max_reproj_px, args.min_registered, args.min_confidence)
     given = {k: v for k, v in card_options(args).items() if v is not None}
     drop = {"subset"} | ({"license_name", "license_link"} if "license" in given else set())
     inherited = {k: v for k, v in dataclasses.asdict(read_settings(args.src)).items() if k not in drop}

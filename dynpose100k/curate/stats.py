@@ -9,6 +9,7 @@ filtered clips separately (``filter_reasons``: a clip may cite several); through
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 
 __all__ = ["summarize", "format_summary"]
@@ -19,8 +20,11 @@ GROUPS = {"filter stage": ("decode", "filter"), "pose stage": ("decode_pose", "p
 
 
 def _category(reason: str | None) -> str:
-    """Reason name without its details: ``"low_score: 0.01 < 0.03"`` -> ``"low_score"``."""
-    return (reason or "unknown").split(":", 1)[0].strip()
+    """Reason name without its details: ``"low_score: 0.01 < 0.03"`` -> ``"low_score"``, ``"no trackable
+    texture (5 tracks)"`` -> ``"no trackable texture"`` (a trailing parenthesis holding a number is a detail;
+    ``"no parallax (camera did not move)"`` stays whole)."""
+    head = (reason or "unknown").split(":", 1)[0].strip()
+    return re.sub(r"\s*\([^()]*\d[^()]*\)$", "", head) or head
 
 
 def summarize(rows, wall_s: float, processed: int, workers: int, min_registered: float) -> dict:

@@ -14,15 +14,23 @@ __all__ = ["PoseConfig", "PRESETS", "DEFAULT_PRESET", "get_preset"]
 
 @dataclass(frozen=True)
 class PoseConfig:
-    """All knobs of :func:`dynpose100k.pose.estimate_poses`. Pixel values are in input-frame pixels
-    unless a field says ``_720p`` (then they are scaled by ``H / 720`` for the actual frame height)."""
+    """All knobs of :func:`dynpose100k.pose.estimate_poses`. Pixel values are in pixels of the analysed
+    frames (the input, or its ``work_short_side`` copy) unless a field says ``_720p`` (then they are scaled by
+    ``H / 720`` for the analysed frame height)."""
 
     preset: str = "klt-own-12fps"
     """Name recorded in ``result.json`` and used for output folder names."""
     fps: float = 12.0
     """Sampling rate (frames per second) used when decoding a video."""
     short_side: int | None = None
-    """Resize decoded frames so their short side has this many pixels (None: keep the source size)."""
+    """Resize decoded frames so their short side has this many pixels (None: keep the source size). This
+    sets the stored frames that ``K`` refers to; the analysis itself runs at ``work_short_side``."""
+    work_short_side: int | None = 360
+    """Working resolution: frames whose short side is larger are area-downscaled to this short side for
+    tracking, masking and SfM; ``K``, observations and reprojection errors are reported in pixels of the
+    input (stored) frames, the dynamic masks on a grid of them. Pixel fields below then apply to the working
+    frames. None: analyse at the input size. 360 was chosen by measurement on 1280x720 synthetic clips:
+    same accuracy as analysing at 720, several times faster (README, pose engine)."""
 
     # --- tracking -------------------------------------------------------------------------------
     tracker: str = "klt"
@@ -99,6 +107,28 @@ class PoseConfig:
     """A frame is registered only with at least this many PnP inliers."""
     threads: int = 2
     """CPU threads for bundle adjustment."""
+    confidence: bool = True
+    """Compute the calibrated ``confidence`` / ``frame_confidence`` (:mod:`dynpose100k.pose.confidence`;
+    two warm-started split-half bundle adjustments). False: ``confidence`` is NaN (unknown)."""
+
+    # --- minimum evidence (see dynpose100k.pose.evidence) ---------------------------------------
+    # Chosen on synthetic clips analysed at 640x360 (5 s, 12 fps): 9 good clips vs tripod, in-car, low-
+    # resolution (176x144) and heavily compressed clips, 3 seeds each; margins in the README (pose engine).
+    min_static_points: int = 60
+    """Below this many triangulated static points no frame counts as registered ("too few static tracks").
+    Good clips: 646-2342 points (94 on a 256x144, 2 s clip); compressed clips: 6-7 (and 92); 176x144
+    low-quality clips: 53-54."""
+    min_points_per_frame: float = 20.0
+    """Below this median number of points per registered frame no frame counts as registered ("too few
+    static tracks"). Good clips: 65-857 (49 on a 256x144, 2 s clip; 26 on a 10 s clip upscaled to 1080p);
+    compressed clips: 0-21; 176x144 low-quality clips: 14-22."""
+    min_median_angle_deg: float = 0.35
+    """Below this median triangulation angle (degrees; rays from the first and last frame seeing each point)
+    no frame counts as registered ("no parallax"). Good clips: 0.68-7.1; tripod and in-car clips: 0.01-0.18
+    whatever their reprojection error (0.1-0.3 px)."""
+    min_obs_per_point: float = 3.0
+    """Below this median number of frames observing a point no frame counts as registered ("too little
+    redundancy": a point seen twice is fitted exactly and checks nothing). Good clips: 4-25; compressed: 2."""
 
 
 PRESETS: dict[str, PoseConfig] = {

@@ -139,7 +139,8 @@ def pixel_masks(
     config: PoseConfig,
     semantic: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per-frame dynamic masks ``(N, h, w)`` bool at :func:`mask_shape`.
+    """Per-frame dynamic masks ``(N, h, w)`` bool at :func:`mask_shape` of ``frames`` ``(N, H, W, 3)`` RGB
+    or ``(N, H, W)`` grey.
 
     ``dynamic`` ``(M,)`` bool marks dynamic tracks; ``semantic`` ``(N, h, w)`` bool (optional) is united in.
     """
@@ -169,7 +170,8 @@ def _dense_evidence(frames, Fs, hw, s, config) -> np.ndarray:
     h, w = hw
     N, H = frames.shape[:2]
     thr = 2.0 * config.sampson_px_720p * H / 720.0 * s[0]
-    small = np.stack([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA) for f in frames])
+    small = np.stack([cv2.resize(f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA)
+                      for f in frames])
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
     grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).reshape(-1, 2).astype(np.float64)
     out = np.zeros((N, h, w), np.uint8)

@@ -1,11 +1,16 @@
 """The dynamic pose engine: tracks -> dynamic masks -> static tracks -> SfM + bundle adjustment ->
 pose check (every track re-scored by its Sampson error under the reconstructed cameras, masks updated)
--> warm-started refinement on the cleaner static tracks.
+-> warm-started refinement on the cleaner static tracks -> calibrated confidence
+(:mod:`dynpose100k.pose.confidence`).
 
 :func:`estimate_poses` is arrays in, :class:`PoseResult` out; :func:`pose_video` is the resumable stage
-(decode at ``config.fps``, estimate, save to ``<out_dir>/<video_id>/``; skipped when the result exists).
-Bad input (one frame, no texture, no static background, reconstruction failure) gives a result with all
-frames unregistered and ``failure_reason`` set, never an exception.
+(streaming decode at ``config.fps``, each frame brought to the working size as it arrives; estimate; save
+to ``<out_dir>/<video_id>/``; skipped when the result exists). The analysis runs at
+``config.work_short_side``; K, observations and errors are reported in pixels of the input frames.
+Bad input (one frame, no texture, no static background, reconstruction failure) and reconstructions
+without the minimum evidence (:mod:`dynpose100k.pose.evidence`: too few static points, no parallax, too
+little redundancy) give a result with all frames unregistered and ``failure_reason`` set, never an
+exception.
 """
 
 from __future__ import annotations
@@ -19,7 +24,11 @@ import cv2
 import numpy as np
 
 from .. import __version__
+from ..camera import resize_K
+from .confidence import score
 from .config import PoseConfig
+from .evidence import measure as measure_evidence
+from .evidence import verdict as evidence_verdict
 from .masking import mask_shape, motion_evidence, pixel_masks
 from .result import PoseResult, result_exists, save_pose_result
 from .sfm import reconstruct, refine
@@ -27,7 +36,7 @@ from .tracking import Tracker, track_video
 
 log = logging.getLogger(__name__)
 
-__all__ = ["estimate_poses", "pose_video", "pose_fundamentals", "static_tracks", "video_id_of"]
+__all__ = ["estimate_poses", "analyse", "pose_video", "pose_fundamentals", "static_tracks", "video_id_of", "work_shape"]
 
 
 def static_tracks(uv: np.ndarray, dynamic: np.ndarray, masks: np.ndarray, image_hw: tuple[int, int], min_len: int) -> np.ndarray:
@@ -46,6 +55,24 @@ def static_tracks(uv: np.ndarray, dynamic: np.ndarray, masks: np.ndarray, image_
     return out
 
 
+def work_shape(image_hw: tuple[int, int], config: PoseConfig) -> tuple[int, int]:
+    """``(h, w)`` of the frames the engine analyses for input frames of ``image_hw``: the input size, or
+    its downscaled copy with short side ``config.work_short_side`` when the input is larger."""
+    H, W = image_hw
+    s = config.work_short_side
+    if s is None or min(H, W) <= s:
+        return int(H), int(W)
+    scale = s / min(H, W)
+    return max(1, round(H * scale)), max(1, round(W * scale))
+
+
+def to_work(frame: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """``frame`` area-downscaled to ``hw`` (returned as is when it has that size already)."""
+    if frame.shape[:2] == tuple(hw):
+        return frame
+    return cv2.resize(frame, (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
+
+
 def estimate_poses(
     frames: np.ndarray,
     timestamps: np.ndarray,
@@ -56,42 +83,78 @@ def estimate_poses(
 ) -> PoseResult:
     """Camera poses and shared intrinsics of ``frames`` ``(N, H, W, 3)`` uint8 RGB at ``timestamps`` ``(N,)``.
 
-    ``segmenter`` (optional) is a callable ``frames -> (N, h, w) bool`` movable-class masks, e.g.
-    :class:`dynpose100k.models.segmentation.MovableSegmenter`; built from ``config.semantic_model`` when
-    that is set and no segmenter is given.
+    The analysis runs at :func:`work_shape` (``config.work_short_side``); the result is in pixels of
+    ``frames``. ``segmenter`` (optional) is a callable ``frames -> (N, h, w) bool`` movable-class masks,
+    e.g. :class:`dynpose100k.models.segmentation.MovableSegmenter`; built from ``config.semantic_model``
+    when that is set and no segmenter is given.
     """
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or len(frames) < 2:
+        return analyse(frames, timestamps, config, video_id, frames.shape[1:3] if frames.ndim == 4 else (0, 0))
+    hw = work_shape(frames.shape[1:3], config)
+    work = frames if hw == frames.shape[1:3] else np.stack([to_work(f, hw) for f in frames])
+    return analyse(work, timestamps, config, video_id, frames.shape[1:3], tracker, segmenter)
+
+
+def analyse(
+    frames: np.ndarray,
+    timestamps: np.ndarray,
+    config: PoseConfig,
+    video_id: str,
+    input_hw: tuple[int, int],
+    tracker: Tracker | None = None,
+    segmenter=None,
+) -> PoseResult:
+    """:func:`estimate_poses` on frames already at the working size: ``frames`` ``(N, h, w, 3)`` RGB or
+    ``(N, h, w)`` grey (no ``segmenter`` then) downscaled from input frames of ``input_hw`` ``(H, W)``; the
+    result (K, observations, reprojection error) is in pixels of the input frames."""
     t_start = time.perf_counter()
     frames = np.asarray(frames)
     N = len(frames)
-    H, W = frames.shape[1:3] if frames.ndim == 4 else (0, 0)
+    ok_shape = frames.ndim in (3, 4) and N >= 2
+    H, W = frames.shape[1:3] if frames.ndim in (3, 4) else (0, 0)
+    Hi, Wi = (int(input_hw[0]), int(input_hw[1])) if H and W else (H, W)
+    sx, sy = (Wi / W, Hi / H) if H and W else (1.0, 1.0)
     timings: dict[str, float] = {}
     hm, wm = mask_shape((max(H, 1), max(W, 1)), config)
     masks = np.zeros((N, hm, wm), bool)
+    evidence: dict[str, float] = {}
 
     def result(reason: str | None, sfm=None, uv=None) -> PoseResult:
         timings["total"] = time.perf_counter() - t_start
-        K0 = np.eye(3) if sfm is None else sfm.K
+        K0 = np.eye(3) if sfm is None else resize_K(sfm.K, (H, W), (Hi, Wi))
         common = dict(
             video_id=video_id, K=np.tile(K0, (N, 1, 1)), timestamps=np.asarray(timestamps, np.float64),
-            image_size=(int(H), int(W)), dynamic_masks=masks, preset=config.preset, version=__version__,
-            timings=dict(timings), config=dataclasses.asdict(config),
+            image_size=(Hi, Wi), dynamic_masks=masks, preset=config.preset, version=__version__,
+            timings=dict(timings), config=dataclasses.asdict(config), evidence=dict(evidence),
         )
         if reason is not None:
             log.info("%s: %s", video_id, reason)
-            return PoseResult(
+            return PoseResult(confidence=0.0, frame_confidence=np.zeros(N, np.float32),
                 w2c=np.tile(np.eye(4), (N, 1, 1)), registered=np.zeros(N, bool), points3d=np.zeros((0, 3), np.float32),
                 obs_track=np.zeros(0, np.int32), obs_frame=np.zeros(0, np.int32), obs_uv=np.zeros((0, 2), np.float32),
                 reproj_error_px=float("nan"), camera_model=config.camera_model, failure_reason=reason, **common,
             )
         f, p = np.nonzero(sfm.obs)
-        return PoseResult(
+        obs_uv = (uv[f, sfm.track_ids[p]].astype(np.float64) + 0.5) * (sx, sy) - 0.5
+        params = np.asarray(sfm.camera_params, np.float64).copy()  # COLMAP convention: f, cx, cy[, k1]
+        params[0] *= (sx + sy) / 2
+        params[1:3] *= (sx, sy)
+        conf = {}
+        if config.confidence:
+            t = time.perf_counter()
+            c, fc, ev = score(sfm, uv, (H, W), config)
+            conf = dict(confidence=c, frame_confidence=fc, confidence_evidence=ev)
+            timings["confidence"] = time.perf_counter() - t
+            common["timings"] = dict(timings, total=time.perf_counter() - t_start)
+        return PoseResult(**conf,
             w2c=sfm.w2c, registered=sfm.registered, points3d=sfm.points3d.astype(np.float32), obs_track=p.astype(np.int32),
-            obs_frame=f.astype(np.int32), obs_uv=uv[f, sfm.track_ids[p]].astype(np.float32),
-            reproj_error_px=sfm.reproj_error_px, camera_model=sfm.camera_model,
-            camera_params=tuple(float(x) for x in sfm.camera_params), failure_reason=None, **common,
+            obs_frame=f.astype(np.int32), obs_uv=obs_uv.astype(np.float32),
+            reproj_error_px=sfm.reproj_error_px * (sx + sy) / 2, camera_model=sfm.camera_model,
+            camera_params=tuple(float(x) for x in params), failure_reason=None, **common,
         )
 
-    if frames.ndim != 4 or N < 2:
+    if not ok_shape:
         return result(f"need at least 2 frames of shape (H, W, 3), got {frames.shape}")
 
     t = time.perf_counter()
@@ -109,11 +172,14 @@ def estimate_poses(
 
         segmenter = MovableSegmenter(config.semantic_model)
     if segmenter is not None:
+        if frames.ndim != 4:
+            raise ValueError("a segmenter needs RGB frames")
         semantic = np.stack([cv2.resize(s.astype(np.uint8), (wm, hm), interpolation=cv2.INTER_NEAREST) for s in segmenter(frames)]).astype(bool)
     masks = pixel_masks(frames, uv, dynamic, ev, config, semantic)
     static = static_tracks(uv, dynamic, masks, (H, W), config.min_track_len)
     timings["mask"] = time.perf_counter() - t
     n_static = int((~np.isnan(static[..., 0])).any(0).sum())
+    evidence["static_tracks"] = float(n_static)
     log.debug("%s: %d tracks, %d dynamic, %d static", video_id, uv.shape[1], int(dynamic.sum()), n_static)
     if n_static < 20:
         return result(f"no static background ({n_static} static of {uv.shape[1]} tracks)")
@@ -138,6 +204,11 @@ def estimate_poses(
     timings["sfm"] = time.perf_counter() - t
     if sfm.failure_reason:
         return result(sfm.failure_reason)
+    # minimum evidence: a low reprojection error alone proves nothing (see dynpose100k.pose.evidence)
+    evidence.update(measure_evidence(sfm.w2c, sfm.registered, sfm.points3d, sfm.obs))
+    reason = evidence_verdict(evidence, config)
+    if reason:
+        return result(reason)
     return result(None, sfm, static)
 
 
@@ -164,16 +235,30 @@ def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseC
     Skips the work when a complete result already exists (unless ``overwrite``). Raises
     :class:`~dynpose100k.errors.VideoError` only when the video cannot be decoded.
     """
-    from ..video import load_clip
+    from ..errors import VideoError
+    from ..video import iter_frames
 
     video_id = video_id or video_id_of(path)
     if not overwrite and result_exists(out_dir, video_id):
         log.info("%s: result exists, skipped", video_id)
         return Path(out_dir) / video_id
+    # streaming decode: each frame is brought to the working size (grey unless a segmenter needs colour) as
+    # it arrives, so full-resolution frames are never held together
+    rgb_needed = segmenter is not None or bool(config.semantic_model)
     t = time.perf_counter()
-    clip = load_clip(path, fps=config.fps, short_side=config.short_side)
+    work, stamps, input_hw, hw = [], [], (0, 0), (0, 0)
+    for ts, rgb in iter_frames(path, fps=config.fps, short_side=config.short_side):
+        if not stamps:
+            input_hw = rgb.shape[:2]
+            hw = work_shape(input_hw, config)
+        small = to_work(rgb, hw)
+        work.append(small if rgb_needed else cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+        stamps.append(ts)
+    if len(stamps) < 2:
+        raise VideoError(f"{path}: only {len(stamps)} frame(s) decoded, at least 2 needed")
+    frames = np.stack(work)
+    del work
     decode = time.perf_counter() - t
-    res = estimate_poses(clip.frames, clip.timestamps, config, video_id=video_id, segmenter=segmenter)
+    res = analyse(frames, np.asarray(stamps, np.float64), config, video_id, input_hw, segmenter=segmenter)
     res = dataclasses.replace(res, timings={"decode": decode, **res.timings})
     return save_pose_result(out_dir, res)
-

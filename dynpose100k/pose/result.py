@@ -5,14 +5,20 @@ a folder with ``result.json`` is always complete):
 
 * ``poses.npz``: ``w2c`` (N,4,4) float64 world-to-camera (OpenCV axes), ``K`` (N,3,3) float64 in pixels of
   the input frames, ``registered`` (N,) bool, ``timestamps`` (N,) float64 seconds, ``image_size`` (2,) int
-  ``(H, W)``. One row per sampled frame; unregistered rows hold identity ``w2c`` and ``registered=False``.
+  ``(H, W)``, ``frame_confidence`` (N,) float32 in [0, 1] (0 where unregistered; see ``confidence``). One
+  row per sampled frame; unregistered rows hold identity ``w2c`` and ``registered=False``.
 * ``tracks.npz``: static tracks used by bundle adjustment: ``points3d`` (P,3) float32 world,
   ``obs_track`` (Q,) int32 index into ``points3d``, ``obs_frame`` (Q,) int32, ``obs_uv`` (Q,2) float32 pixels.
 * ``masks.npz``: ``dynamic`` = ``np.packbits(masks, axis=-1)`` of the (N,h,w) bool dynamic masks, ``shape``
-  (3,) = ``(N, h, w)``; ``(h, w)`` is a downscaled grid of the input frames (``image_size`` in the file).
+  (3,) = ``(N, h, w)``; ``(h, w)`` is a downscaled grid of the input frames (``image_size`` in the file;
+  ``mask_scale`` of the analysed working frames).
 * ``result.json``: video_id, num_frames, registered_fraction, reproj_error_px, reproj_error_px_720p,
-  num_static_tracks, camera_model, camera_params, timings (seconds per stage), preset, version,
-  failure_reason (null when frames were registered), config (the resolved :class:`PoseConfig`).
+  num_static_tracks, confidence (calibrated P(ATE < 2 % of the path and >= 80 % registered), in [0, 1];
+  null when not computed; :mod:`dynpose100k.pose.confidence`), confidence_evidence (the features it was
+  computed from), camera_model, camera_params, timings (seconds per stage), preset, version,
+  failure_reason (null when frames were registered; ``"<category>: <details>"`` or ``"<category> (<count>)"``),
+  evidence (what the reconstruction rests on, :mod:`dynpose100k.pose.evidence`), config (the resolved
+  :class:`PoseConfig`).
 """
 
 from __future__ import annotations
@@ -78,6 +84,17 @@ class PoseResult:
     """Seconds per stage (``decode``, ``track``, ``mask``, ``sfm``, ``total``)."""
     config: dict = field(default_factory=dict)
     """The resolved configuration (``dataclasses.asdict(PoseConfig)``)."""
+    evidence: dict = field(default_factory=dict)
+    """What the reconstruction rests on (:mod:`dynpose100k.pose.evidence`): ``static_tracks`` and, once a
+    reconstruction was built, ``points``, ``median_angle_deg``, ``baseline_over_depth``,
+    ``median_obs_per_point``, ``median_points_per_frame`` (also when it was refused)."""
+    confidence: float = float("nan")
+    """Calibrated probability in [0, 1] that the poses are good (ATE below 2 % of the path length, >= 80 %
+    of frames registered): ``>= 0.5`` means probably good; 0 for a failed video, NaN when not computed."""
+    frame_confidence: np.ndarray | None = None
+    """``(N,)`` float32 per-frame confidence in [0, 1] (0 where unregistered); None when not computed."""
+    confidence_evidence: dict = field(default_factory=dict)
+    """The ground-truth-free evidence features ``confidence`` was computed from."""
 
     @property
     def num_frames(self) -> int:
@@ -108,6 +125,8 @@ class PoseResult:
             "reproj_error_px": num(self.reproj_error_px),
             "reproj_error_px_720p": num(self.reproj_error_px_720p),
             "num_static_tracks": self.num_static_tracks,
+            "confidence": num(self.confidence),
+            "confidence_evidence": {k: num(v) for k, v in self.confidence_evidence.items()},
             "camera_model": self.camera_model,
             "camera_params": [float(p) for p in self.camera_params],
             "image_size": [int(self.image_size[0]), int(self.image_size[1])],
@@ -115,6 +134,7 @@ class PoseResult:
             "preset": self.preset,
             "version": self.version,
             "failure_reason": self.failure_reason,
+            "evidence": {k: float(v) for k, v in self.evidence.items()},
             "conventions": "w2c world-to-camera 4x4, OpenCV axes (x right, y down, z forward); K in input-frame pixels",
             "config": self.config,
         }
@@ -139,7 +159,7 @@ def save_pose_result(out_dir: str | os.PathLike, result: PoseResult) -> Path:
         np.savez_compressed(
             tmp / "poses.npz", w2c=result.w2c.astype(np.float64), K=result.K.astype(np.float64),
             registered=result.registered.astype(bool), timestamps=np.asarray(result.timestamps, np.float64),
-            image_size=np.array([H, W], np.int64),
+            image_size=np.array([H, W], np.int64), frame_confidence=_frame_confidence(result),
         )
         np.savez_compressed(
             tmp / "tracks.npz", points3d=result.points3d.astype(np.float32), obs_track=result.obs_track.astype(np.int32),
@@ -164,6 +184,13 @@ def save_pose_result(out_dir: str | os.PathLike, result: PoseResult) -> Path:
     return final
 
 
+def _frame_confidence(result: PoseResult) -> np.ndarray:
+    """The stored ``frame_confidence``: the result's, else NaN per frame (not computed)."""
+    if result.frame_confidence is None:
+        return np.full(result.num_frames, np.nan, np.float32)
+    return np.asarray(result.frame_confidence, np.float32)
+
+
 def load_pose_result(path: str | os.PathLike) -> PoseResult:
     """Read a result folder written by :func:`save_pose_result`."""
     path = Path(path)
@@ -181,5 +208,8 @@ def load_pose_result(path: str | os.PathLike) -> PoseResult:
             reproj_error_px=float("nan") if reproj is None else float(reproj), camera_model=meta["camera_model"],
             camera_params=tuple(meta.get("camera_params", ())), preset=meta.get("preset", ""),
             version=meta.get("version", ""), failure_reason=meta.get("failure_reason"),
-            timings=meta.get("timings", {}), config=meta.get("config", {}),
+            timings=meta.get("timings", {}), config=meta.get("config", {}), evidence=meta.get("evidence", {}),
+            confidence=float("nan") if meta.get("confidence") is None else float(meta["confidence"]),
+            frame_confidence=p["frame_confidence"] if "frame_confidence" in p.files else None,
+            confidence_evidence={k: float("nan") if v is None else v for k, v in meta.get("confidence_evidence", {}).items()},
         )

@@ -199,12 +199,15 @@ class _State:
         return np.linalg.norm(p - self.uv[n, ids], axis=1), z
 
     # --- triangulation --------------------------------------------------------------------------
-    def triangulate(self, frames: np.ndarray) -> int:
-        """Triangulate tracks without a point that are seen in >= 2 of the registered ``frames``: DLT on
-        each track's first and last observation (widest baseline), kept when the rays' angle reaches
-        ``min_parallax_deg`` and at least two registered frames see it within the reprojection threshold."""
+    def triangulate(self, frames: np.ndarray, via: int | None = None) -> int:
+        """Triangulate tracks without a point that are seen in >= 2 of the registered ``frames`` (and, with
+        ``via``, in that newly registered frame: only its tracks gained an observation, which keeps the cost
+        of each registration independent of the clip length): DLT on each track's first and last
+        observation (widest baseline), kept when the rays' angle reaches ``min_parallax_deg`` and at least
+        two registered frames see it within the reprojection threshold."""
         frames = frames[self.reg[frames]]
-        cand = np.flatnonzero(~self.has3d() & (self.seen[frames].sum(0) >= 2))
+        pool = np.flatnonzero(~self.has3d() & self.seen[via]) if via is not None else np.flatnonzero(~self.has3d())
+        cand = pool[self.seen[np.ix_(frames, pool)].sum(0) >= 2]
         if not len(cand):
             return 0
         S = self.seen[np.ix_(frames, cand)]
@@ -474,7 +477,7 @@ def _incremental(st: _State) -> str | None:
         done = False
         for n in todo[np.argsort(-counts)][:3]:
             if counts.max() >= config.min_pnp_inliers and st.pnp(n):
-                st.triangulate(np.flatnonzero(st.reg))
+                st.triangulate(np.flatnonzero(st.reg), via=n)
                 done = True
                 break
         if not done and len(cands) < N:
@@ -484,7 +487,7 @@ def _incremental(st: _State) -> str | None:
             regs = np.flatnonzero(st.reg)
             for n in sorted({regs.min() - 1, regs.max() + 1} & set(todo.tolist()), key=lambda n: -counts[todo == n][0]):
                 if st.bridge(n):
-                    st.triangulate(np.flatnonzero(st.reg))
+                    st.triangulate(np.flatnonzero(st.reg), via=n)
                     st.adjust(False, 10)
                     done = True
                     break

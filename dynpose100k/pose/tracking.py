@@ -127,12 +127,14 @@ def _grid_queries(grey: np.ndarray, live_uv: np.ndarray, step: int, min_texture:
 
 
 def track_video(frames: np.ndarray, config: PoseConfig, tracker: Tracker | None = None) -> np.ndarray:
-    """Long-term tracks for ``frames`` ``(N, H, W, 3)`` -> ``uv`` ``(N, M, 2)`` float32, NaN = unobserved."""
+    """Long-term tracks for ``frames`` ``(N, H, W, 3)`` RGB or ``(N, H, W)`` grey -> ``uv`` ``(N, M, 2)``
+    float32, NaN = unobserved. Storage grows by doubling, so a window costs the same early or late in a
+    long clip."""
     tracker = tracker or make_tracker(config)
-    grey = np.stack([_grey(f) for f in frames])
-    N = len(grey)
+    N = len(frames)
+    grey = frames if frames.ndim == 3 else None
     stride = max(1, min(config.window_stride, config.window - 1))
-    chunks: list[np.ndarray] = []  # per track block: (N, q, 2)
+    uv_all = np.full((N, 256, 2), np.nan, np.float32)
     live_ids = np.zeros(0, int)
     total = 0
     s = 0
@@ -140,16 +142,16 @@ def track_video(frames: np.ndarray, config: PoseConfig, tracker: Tracker | None 
         e = min(s + config.window, N)
         if e - s < 2:
             break
-        uv_all = np.concatenate(chunks, axis=1) if chunks else np.zeros((N, 0, 2), np.float32)
+        win = grey[s:e] if grey is not None else np.stack([_grey(f) for f in frames[s:e]])
         live_ids = live_ids[~np.isnan(uv_all[s, live_ids, 0])] if len(live_ids) else live_ids
         live_uv = uv_all[s, live_ids] if len(live_ids) else np.zeros((0, 2), np.float32)
-        new = _grid_queries(grey[s], live_uv, config.grid_step, config.min_texture)
+        new = _grid_queries(win[0], live_uv, config.grid_step, config.min_texture)
         queries = np.concatenate([live_uv, new]).astype(np.float32)
         if not len(queries):
             live_ids = np.zeros(0, int)
             s += stride
             continue
-        tr, vis = tracker(grey[s:e], queries)
+        tr, vis = tracker(win, queries)
         # next window: after ``stride`` frames, or earlier at the first frame that lost too many queries
         # (fast pans, occluders), so empty cells are re-seeded there
         short = np.flatnonzero(vis[1 : stride + 1].sum(1) < config.reseed_fraction * len(queries))
@@ -157,12 +159,13 @@ def track_video(frames: np.ndarray, config: PoseConfig, tracker: Tracker | None 
         e = nxt + 1 if nxt + 1 < e else e
         tr, vis = tr[: e - s], vis[: e - s]
         tr = np.where(vis[..., None], tr, np.nan).astype(np.float32)
-        block = np.full((N, len(new), 2), np.nan, np.float32)
-        block[s:e] = tr[:, len(live_uv) :]
-        chunks.append(block)
+        if total + len(new) > uv_all.shape[1]:
+            grown = np.full((N, max(2 * uv_all.shape[1], total + len(new)), 2), np.nan, np.float32)
+            grown[:, :total] = uv_all[:, :total]
+            uv_all = grown
         new_ids = np.arange(total, total + len(new))
+        uv_all[s:e, new_ids] = tr[:, len(live_uv) :]
         total += len(new)
-        uv_all = np.concatenate(chunks, axis=1)
         # continued tracks: fill only frames no earlier window filled
         old = tr[:, : len(live_uv)]
         seg = uv_all[s:e, live_ids]
@@ -171,21 +174,12 @@ def track_video(frames: np.ndarray, config: PoseConfig, tracker: Tracker | None 
         lost = np.cumsum(np.isnan(old[..., 0]), axis=0) > 0
         fill &= ~lost
         seg[fill] = old[fill]
-        _scatter(chunks, live_ids, s, e, seg)
+        uv_all[s:e, live_ids] = seg
         ids = np.concatenate([live_ids, new_ids])
         last = np.concatenate([old[-1], tr[-1, len(live_uv) :]])
         live_ids = ids[~np.isnan(last[:, 0]) & ~np.concatenate([lost[-1], np.zeros(len(new), bool)])]
         s = nxt
-    uv = np.concatenate(chunks, axis=1) if chunks else np.zeros((N, 0, 2), np.float32)
+    uv = uv_all[:, :total]
     keep = (~np.isnan(uv[..., 0])).sum(0) >= config.min_track_len
     log.debug("tracks: %d of %d kept (>= %d frames)", keep.sum(), uv.shape[1], config.min_track_len)
     return uv[:, keep]
-
-
-def _scatter(chunks: list[np.ndarray], ids: np.ndarray, s: int, e: int, seg: np.ndarray) -> None:
-    """Write ``seg`` ``(e-s, len(ids), 2)`` back into the per-block arrays at global track ``ids``."""
-    offsets = np.cumsum([0] + [c.shape[1] for c in chunks])
-    for b, c in enumerate(chunks):
-        sel = (ids >= offsets[b]) & (ids < offsets[b + 1])
-        if sel.any():
-            c[s:e, ids[sel] - offsets[b]] = seg[:, sel]

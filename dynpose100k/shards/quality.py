@@ -1,10 +1,11 @@
 """Quality subsets vs pose error: the paper's last table, on videos whose true poses are known.
 
-For every video with a pose result and ground truth: the bundle-adjustment reprojection error
-(``result.json``: ``reproj_error_px_720p``) is the selection signal; the pose error is the Sampson error
+For every video with a pose result and ground truth: the selection signal (``flag``) is the
+bundle-adjustment reprojection error (``result.json``: ``reproj_error_px_720p``; keep below a threshold) or
+the calibrated ``confidence`` (keep at or above a threshold, :mod:`dynpose100k.pose.confidence`); the pose error is the Sampson error
 of the ground-truth static correspondences under the estimated poses and intrinsics, normalised to 720p
 (unregistered frames filled by ``metrics.fill_failed``; a failed video keeps its row). Thresholds are
-quantiles of the reprojection error chosen to keep about 70 / 40 / 25 % of the videos that pass the
+quantiles of the flag chosen to keep about 70 / 40 / 25 % of the videos that pass the
 dataset's registration filter (>= 80 % of frames registered), like the paper's 1.37 / 1.18 / 1.00 px. Per-video statistic = mean Sampson error of the video's correspondences; columns
 ``%<5`` / ``%<10`` are the share of videos whose mean is below 5 / 10 px (the paper's "mean per-video
 reprojection error" protocol), ``Mean`` their mean; ``ATE`` is the mean per-video Sim(3)-aligned RMSE.
@@ -40,6 +41,10 @@ class VideoQuality:
     """Sim(3)-aligned ATE RMSE over registered frames (random-filled when fewer than 3); NaN for a still
     ground-truth camera (left out of the ATE column's mean)."""
     registered_fraction: float
+    confidence: float | None = None
+    """Calibrated confidence from ``result.json`` (None when failed or not computed)."""
+    path_m: float = float("nan")
+    """Ground-truth path length (sum of camera-centre steps), for ATE / path-length labels."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ class SubsetRow:
     """One row of the table."""
 
     name: str
-    """``Full set`` or ``Reproj. err. < X``."""
+    """``Full set``, ``Registered >= X``, ``Reproj. err. < X`` or ``Confidence >= X``."""
     threshold_px: float | None
     pct_data: float
     pct_lt_5: float
@@ -70,10 +75,12 @@ def video_quality(pose_dir, gt) -> VideoQuality:
                            "ground-truth frames (pose at the ground truth's frame rate)")
     failed = bool(pf.result.get("failure_reason")) or not pf.registered.any()
     reproj = None if failed else pf.result.get("reproj_error_px_720p")
-    return _score(gt, pf.w2c, pf.registered, resize_K(pf.K, pf.image_size, gt.image_size), reproj)
+    conf = None if failed else pf.result.get("confidence")
+    return _score(gt, pf.w2c, pf.registered, resize_K(pf.K, pf.image_size, gt.image_size), reproj, conf)
 
 
-def _score(gt, w2c, registered, K, reproj) -> VideoQuality:
+def _score(gt, w2c, registered, K, reproj, confidence=None) -> VideoQuality:
+    from ..camera import camera_centers
     from ..metrics import ate, fill_failed, sampson_from_poses
 
     w2c = fill_failed(w2c, registered)
@@ -86,7 +93,9 @@ def _score(gt, w2c, registered, K, reproj) -> VideoQuality:
         ate_m = ate(w2c, gt.w2c, "sim3").rmse
     except ValueError:  # a still ground-truth camera: Sim(3) alignment, hence ATE, is undefined
         ate_m = float("nan")
-    return VideoQuality(gt.video_id, reproj, float(np.concatenate(errs).mean()), ate_m, float(np.mean(registered)))
+    path = float(np.linalg.norm(np.diff(camera_centers(gt.w2c), axis=0), axis=1).sum())
+    return VideoQuality(gt.video_id, reproj, float(np.concatenate(errs).mean()), ate_m, float(np.mean(registered)),
+                        confidence, path)
 
 
 def _row(name: str, thr, sel: list[VideoQuality], total: int) -> SubsetRow:
@@ -95,11 +104,19 @@ def _row(name: str, thr, sel: list[VideoQuality], total: int) -> SubsetRow:
                      float(m.mean()), float(np.nanmean([v.ate_m for v in sel])), len(sel))
 
 
+FLAGS = ("reproj", "confidence")
+"""Selection signals of :func:`table_from_videos`."""
+
+
 def table_from_videos(videos: list[VideoQuality], fractions=DATA_FRACTIONS,
-                      min_registered: float | None = 0.8) -> list[SubsetRow]:
+                      min_registered: float | None = 0.8, flag: str = "reproj",
+                      thresholds: tuple[float, ...] = ()) -> list[SubsetRow]:
     """Rows: the full set (failures included); with ``min_registered``, the videos passing that
-    registration filter (the dataset's own, 0.8 in the paper); then reprojection-error thresholds keeping
-    about ``fractions`` of those. ``%Data`` is always relative to the full set."""
+    registration filter (the dataset's own, 0.8 in the paper); then thresholds of ``flag`` (``reproj``:
+    reprojection error below; ``confidence``: confidence at or above) keeping about ``fractions`` of
+    those, then the fixed ``thresholds`` of the flag. ``%Data`` is always relative to the full set."""
+    if flag not in FLAGS:
+        raise DynPoseError(f"quality table: flag must be one of {FLAGS}, got {flag!r}")
     if not videos:
         raise DynPoseError("quality table: no video to score")
     rows = [_row("Full set", None, videos, len(videos))]
@@ -108,37 +125,54 @@ def table_from_videos(videos: list[VideoQuality], fractions=DATA_FRACTIONS,
         ok = [v for v in ok if v.registered_fraction >= min_registered]
         if ok:
             rows.append(_row(f"Registered >= {min_registered:.0%}", None, ok, len(videos)))
-    ok.sort(key=lambda v: v.reproj_px_720p)
-    errs = np.array([v.reproj_px_720p for v in ok])
+    if flag == "confidence":
+        ok = [v for v in ok if v.confidence is not None]
+        sign, name, op = -1.0, "Confidence", ">="
+    else:
+        sign, name, op = 1.0, "Reproj. err.", "<"
+    # sorted best first: increasing error, or decreasing confidence
+    ok.sort(key=lambda v: sign * (v.confidence if flag == "confidence" else v.reproj_px_720p))
+    vals = np.array([v.confidence if flag == "confidence" else v.reproj_px_720p for v in ok])
     used = {len(ok)}
     for frac in fractions:
         k = int(round(frac * len(ok)))
         if k < 1 or k in used:
             continue
         used.add(k)
-        # midway between the k-th and (k+1)-th error, so that "< thr" keeps exactly k videos
-        thr = float((errs[k - 1] + errs[k]) / 2)
-        rows.append(_row(f"Reproj. err. < {thr:.2f}", thr, ok[:k], len(videos)))
+        # midway between the k-th and (k+1)-th value, so that the threshold keeps exactly k videos
+        thr = float((vals[k - 1] + vals[k]) / 2)
+        rows.append(_row(f"{name} {op} {thr:.2f}", thr, ok[:k], len(videos)))
+    for thr in thresholds:
+        sel = [v for v, x in zip(ok, vals) if (x >= thr if flag == "confidence" else x < thr)]
+        if sel:
+            rows.append(_row(f"{name} {op} {thr:g}", float(thr), sel, len(videos)))
     return rows
 
 
-def quality_subset_table(pose_dir, gt_dir, fractions=DATA_FRACTIONS, min_registered: float | None = 0.8) -> list[SubsetRow]:
-    """The table for every ``<gt_dir>/<id>.gt.npz`` that has a ``<pose_dir>/<id>/poses.npz``.
+def quality_subset_table(pose_dir, gt_dir, fractions=DATA_FRACTIONS, min_registered: float | None = 0.8,
+                         flag: str = "reproj", thresholds: tuple[float, ...] = ()) -> list[SubsetRow]:
+    """The table for every ``<gt_dir>/<id>.gt.npz`` that has a ``<pose_dir>/<id>/poses.npz`` (see
+    :func:`table_from_videos` for ``flag`` and ``thresholds``).
 
     Ground truth without a pose result counts as a failed video (identity/random poses), never dropped.
     """
+    return table_from_videos(score_videos(pose_dir, gt_dir), fractions, min_registered, flag, thresholds)
+
+
+def score_videos(pose_dir, gt_dir) -> list[VideoQuality]:
+    """:func:`video_quality` of every ``<gt_dir>/<id>.gt.npz`` against ``<pose_dir>/<id>``."""
     from ..synth import load_gt
 
     gts = sorted(Path(gt_dir).glob("*.gt.npz"))
     if not gts:
         raise DynPoseError(f"{gt_dir}: no <id>.gt.npz ground-truth files")
-    videos = [video_quality(Path(pose_dir) / gt.video_id, gt) for gt in map(load_gt, gts)]
-    return table_from_videos(videos, fractions, min_registered)
+    return [video_quality(Path(pose_dir) / gt.video_id, gt) for gt in map(load_gt, gts)]
 
 
 def format_table(rows: list[SubsetRow]) -> str:
     """The table as text (paper's columns + ATE and the number of videos)."""
-    lines = [f"{'Reprojection error':<24}{'%Data':>7}{'%<5':>7}{'%<10':>7}{'Mean':>8}{'ATE':>8}{'videos':>8}"]
+    title = "Confidence" if any(r.name.startswith("Confidence") for r in rows) else "Reprojection error"
+    lines = [f"{title:<24}{'%Data':>7}{'%<5':>7}{'%<10':>7}{'Mean':>8}{'ATE':>8}{'videos':>8}"]
     for r in rows:
         lines.append(f"{r.name:<24}{r.pct_data:7.1f}{r.pct_lt_5:7.1f}{r.pct_lt_10:7.1f}{r.mean_px:8.2f}"
                      f"{r.ate_m:8.3f}{r.num_videos:8d}")

@@ -65,6 +65,7 @@ META_FIELDS: dict[str, tuple[str, Any, str]] = {
     "reproj_error_px": ("float64", None, "mean reprojection error of static tracks, px at pose_size"),
     "reproj_error_px_720p": ("float64", None, "the same error rescaled to 720p (quality flag)"),
     "num_static_tracks": ("int64", None, "static tracks used by bundle adjustment"),
+    "confidence": ("float64", None, "calibrated P(ATE < 2% of path, >= 80% registered) in [0, 1] (quality flag)"),
     "fps": ("float64", 12.0, "frame sampling rate"),
     "frame_size": ("list:int64", None, "[H, W] of the stored frames (K is in these pixels)"),
     "pose_size": ("list:int64", None, "[H, W] of the frames the poses were estimated on"),

@@ -23,9 +23,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class QualityRule:
-    """Keep a video when its reprojection error is below ``max_reproj_px`` and its registered fraction is at
-    least ``min_registered``. A threshold left at ``None`` is not applied; a missing value (``None``, e.g.
-    the reprojection error of an imported release clip) fails a threshold that is set.
+    """Keep a video when its reprojection error is below ``max_reproj_px``, its registered fraction is at
+    least ``min_registered`` and its pose confidence is at least ``min_confidence``. A threshold left at ``None`` is not applied;
+    a missing value (``None``, e.g. the reprojection error of an imported release clip) fails a threshold
+    that is set.
 
     Called on a ``meta.json`` dict or a manifest sample summary; picklable, so ``ds.filter(rule,
     input_columns="meta.json", num_proc=8)`` works.
@@ -35,16 +36,24 @@ class QualityRule:
     """Keep ``reproj_error_px_720p < max_reproj_px`` (pixels at 720p)."""
     min_registered: float | None = None
     """Keep ``registered_fraction >= min_registered`` (0..1)."""
+    min_confidence: float | None = None
+    """Keep ``confidence >= min_confidence`` (the pose engine's calibrated confidence, 0..1; 0.5: probably
+    ATE below 2 % of the path length)."""
 
     def __post_init__(self):
         if self.min_registered is not None and not 0.0 <= self.min_registered <= 1.0:
             raise DynPoseError(f"min_registered must be in [0, 1], got {self.min_registered}")
+        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
+            raise DynPoseError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
         if self.max_reproj_px is not None and not self.max_reproj_px > 0:
             raise DynPoseError(f"max_reproj_px must be positive, got {self.max_reproj_px}")
 
     def __call__(self, meta: dict) -> bool:
         r, f = meta.get("reproj_error_px_720p"), meta.get("registered_fraction")
         if self.max_reproj_px is not None and (r is None or not r < self.max_reproj_px):
+            return False
+        c = meta.get("confidence")
+        if self.min_confidence is not None and (c is None or not c >= self.min_confidence):
             return False
         return self.min_registered is None or (f is not None and f >= self.min_registered)
 
@@ -55,6 +64,8 @@ class QualityRule:
             conds.append(f"reproj_error_px_720p < {self.max_reproj_px:g}")
         if self.min_registered is not None:
             conds.append(f"registered_fraction >= {self.min_registered:g}")
+        if self.min_confidence is not None:
+            conds.append(f"confidence >= {self.min_confidence:g}")
         return " and ".join(conds) or "all videos"
 
     def snippet(self, ds: str = "ds") -> str:
@@ -64,7 +75,8 @@ class QualityRule:
 
     def thresholds(self) -> dict:
         """``{"max_reproj_px": ..., "min_registered": ...}``."""
-        return {"max_reproj_px": self.max_reproj_px, "min_registered": self.min_registered}
+        return {"max_reproj_px": self.max_reproj_px, "min_registered": self.min_registered,
+                "min_confidence": self.min_confidence}
 
 
 @dataclass(frozen=True)

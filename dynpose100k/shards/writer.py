@@ -74,6 +74,7 @@ def _summary(raw: dict) -> dict:
         "registered_fraction": meta.get("registered_fraction"),
         "reproj_error_px_720p": meta.get("reproj_error_px_720p"),
         "bytes": sum(len(v) for k, v in raw.items() if not k.startswith("__")),
+        "confidence": meta.get("confidence"),
     }
 
 

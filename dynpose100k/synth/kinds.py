@@ -38,6 +38,32 @@ DESCRIPTIONS = {
     "stabilised": "stabilised clip: a crop window moving over the frame (principal point drifts)",
     "screen": "screen recording: the clip plays in a window on a desktop, with a moving cursor",
 }
+#: kinds from which camera poses cannot honestly be recovered: the pose engine must refuse them with a
+#: reason. Rendered by ``render`` like any kind, but kept out of ``mixed`` pools (the filter's label set).
+POSE_DEGENERATE_KINDS = ("tripod", "incar", "lowres", "compressed")
+DESCRIPTIONS.update({
+    "tripod": "camera on a tripod: fixed position, either still or panning (pure rotation); no parallax",
+    "incar": "camera fixed to a subject inside a moving vehicle: the textured cabin and the person fill most of "
+             "the frame and are static in the image; only the scenery seen through the windows moves",
+    "lowres": "176x144 worth of detail (area-downscaled, blurred, JPEG quality 6), scaled back to the frame size",
+    "compressed": "heavy per-frame JPEG compression (quality 2) of a 4x-downscaled copy: flat 32-px blocks",
+})
+
+
+def degrade(frames: np.ndarray, size: tuple[int, int] | None, quality: int, scale: float = 1.0,
+            blur_px: float = 0.0) -> None:
+    """In place: area-downscale each frame to ``size`` ``(w, h)`` (or by ``scale``), blur by ``blur_px``,
+    JPEG-encode at ``quality`` and scale back up (bilinear): a low-resolution, badly compressed upload."""
+    h, w = frames.shape[1:3]
+    sw, sh = size if size is not None else (max(8, round(w * scale)), max(8, round(h * scale)))
+    sw, sh = min(sw, w), min(sh, h)
+    for k in range(len(frames)):
+        img = cv2.resize(frames[k], (sw, sh), interpolation=cv2.INTER_AREA) if (sw, sh) != (w, h) else frames[k]
+        if blur_px > 0:
+            img = cv2.GaussianBlur(img, (0, 0), blur_px)
+        _, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        frames[k] = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR) if (sw, sh) != (w, h) else img
 
 
 def apply_lighting(frames: np.ndarray, rng: np.random.Generator, t: np.ndarray, night: bool) -> None:

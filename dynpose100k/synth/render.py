@@ -86,16 +86,19 @@ def render(
     (0 = global shutter; > 0 shears moving images, the ground truth stays the mid-frame pose).
     The same arguments always give the same frames and ground truth.
     """
-    if kind not in kd.KINDS:
-        raise SynthError(f"unknown kind {kind!r} (choose from {', '.join(kd.KINDS)})")
+    known = kd.KINDS + kd.POSE_DEGENERATE_KINDS
+    if kind not in known:
+        raise SynthError(f"unknown kind {kind!r} (choose from {', '.join(known)})")
     if style not in STYLES:
         raise SynthError(f"unknown style {style!r} (choose from {', '.join(STYLES)})")
+    if style != "a" and kind in kd.POSE_DEGENERATE_KINDS:
+        raise SynthError(f"kind {kind!r} exists in style a only")
     if seed < 0 or seed >= 2**32:
         raise SynthError(f"seed must be in [0, 2**32), got {seed}")
     if height < 16 or width < 16 or fps <= 0 or duration <= 0:
         raise SynthError(f"bad size/fps/duration: {width}x{height}, {fps} fps, {duration} s")
     split = split_of(seed)
-    key = [int(seed), kd.KINDS.index(kind), int(hard)] + ([] if style == "a" else [100 + STYLES.index(style)])
+    key = [int(seed), known.index(kind), int(hard)] + ([] if style == "a" else [100 + STYLES.index(style)])
     rng = np.random.default_rng(key)
     var = HELDOUT_A if split == "heldout" else DEV_A
     n = max(2, int(round(duration * fps)))
@@ -146,6 +149,10 @@ def render(
         kd.splitscreen(frames, other.frames, rng)
     elif kind == "screen":
         kd.screen(frames, rng)
+    elif kind == "lowres":
+        kd.degrade(frames, (176, 144) if width >= height else (144, 176), quality=6, blur_px=1.2)
+    elif kind == "compressed":
+        kd.degrade(frames, None, quality=2, scale=0.25)
 
     gt = GroundTruth(
         video_id=video_id or f"{kind}_s{seed}",
@@ -207,7 +214,9 @@ def _shot(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, ha
                                                         texture=texture, tile_scale=var.tile_scale)
     if kind == "static":
         mode = "still"
-    elif kind in ("zoomwalk",):
+    elif kind == "tripod":
+        mode = str(rng.choice(["still", "tripod_pan"]))
+    elif kind in ("zoomwalk", "incar"):
         mode = "walk"
     elif kind in ("similarcut", "stabilised"):
         mode = str(rng.choice(CAMERA_MODES[:4]))
@@ -222,6 +231,8 @@ def _shot(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, ha
     _populate_capped(rng, sc, w2c, K, t, h, w, lambda: sn.populate(rng, sc, w2c, t, hard, tex_side))
     if kind == "bigobject":
         sn.big_object(rng, sc, w2c, t)
+    elif kind == "incar":
+        sn.cabin(rng, sc, w2c, np.tan(hfov / 2), h / w, tex_side)
     return render_shot(sc, w2c, K, h, w, sky_seed=int(rng.integers(2**31))), "day"
 
 

@@ -149,7 +149,7 @@ def _smooth_noise(rng: np.random.Generator, t: np.ndarray, dims: int, freqs=(0.3
 def camera_path(rng: np.random.Generator, sc: Scene, t: np.ndarray, mode: str, hard: bool = False,
                 tex_side: int = 512) -> np.ndarray:
     """World-to-camera poses ``(N, 4, 4)`` for trajectory ``mode`` in walk | orbit | pan | handheld | follow |
-    still. ``follow`` is a third-person chase camera behind an RC car driving a circle; it adds the car to
+    still | tripod_pan (fixed position, rotating). ``follow`` is a third-person chase camera behind an RC car driving a circle; it adds the car to
     ``sc``."""
     xmin, xmax, zmin, zmax = sc.bounds
     m = 1.2
@@ -202,6 +202,11 @@ def camera_path(rng: np.random.Generator, sc: Scene, t: np.ndarray, mode: str, h
         pitch = np.full_like(t, np.arctan2(up - 0.15, back + 1.0))
         add_box(sc, rng, (rng.uniform(0.35, 0.6), rng.uniform(0.2, 0.35), rng.uniform(0.6, 0.9)),
                 camera.make_w2c(_rot_y(yaw), car), tex_side)
+    elif mode == "tripod_pan":  # fixed position, smooth pan and tilt: pure rotation
+        eye = np.tile([rng.uniform(xmin, xmax) * 0.5, height, rng.uniform(zmin, zmax) * 0.5], (len(t), 1))
+        yaw = rng.uniform(0, 2 * np.pi) + rng.uniform(0.3, 0.6) * np.sin(2 * np.pi * rng.uniform(0.08, 0.15) * t)
+        pitch = pitch + 0.05 * np.sin(2 * np.pi * rng.uniform(0.1, 0.2) * t)
+        shake_amp = (0.0, 0.0)
     elif mode == "still":
         eye = np.tile([rng.uniform(xmin, xmax) * 0.5, height, rng.uniform(zmin, zmax) * 0.5], (len(t), 1))
         yaw = np.full_like(t, rng.uniform(0, 2 * np.pi))
@@ -325,3 +330,28 @@ def big_object(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarr
     yaw = np.arctan2(fwd[:, 0], fwd[:, 2]) + 0.2 * np.sin(2 * np.pi * 0.2 * t)
     w, h = rng.uniform(1.15, 1.3) * dist, rng.uniform(0.68, 0.76) * dist
     add_billboard(sc, rng, (w, h), camera.make_w2c(_rot_y(yaw), pos), lift=max(0.0, -c2w[0, 1, 3] - h / 2))
+
+
+def cabin(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, tan_half_hfov: float, aspect: float,
+          tex_side: int = 512) -> None:
+    """A vehicle interior rigidly attached to the camera: roof, dashboard and side pillars framing the
+    windows, and a person (textured card) in front; together they fill most of the frame and never move in
+    the image. ``tan_half_hfov``: ``tan`` of half the horizontal field of view; ``aspect``: ``H / W``."""
+    c2w = camera.invert(w2c)
+    obj = len(sc.obj_poses)
+    sc.obj_poses.append(c2w)  # object frame = camera frame (x right, y down, z forward)
+    a, b = tan_half_hfov, tan_half_hfov * aspect  # half extents of the view at depth 1
+
+    def card(z: float, x0: float, x1: float, y0: float, y1: float, tex: int) -> None:
+        sc.planes.append(Plane(np.array([x0 * z, y0 * z, z]), np.array([(x1 - x0) * z, 0, 0]),
+                               np.array([0, (y1 - y0) * z, 0]), tex, (1.0, 1.0), obj, rng.uniform(0.6, 1.0)))
+
+    inner = [sc.add_texture(tx.random_texture(rng, max_side=tex_side)) for _ in range(3)]
+    z = rng.uniform(0.8, 1.2)
+    card(z, -1.5 * a, 1.5 * a, -1.5 * b, -0.6 * b, inner[0])  # roof
+    card(z, -1.5 * a, 1.5 * a, 0.5 * b, 1.5 * b, inner[1])  # dashboard
+    card(z, -1.5 * a, -0.75 * a, -1.5 * b, 1.5 * b, inner[2])  # left pillar
+    card(z, 0.75 * a, 1.5 * a, -1.5 * b, 1.5 * b, inner[2])  # right pillar
+    person = sc.add_texture(tx.photo(str(rng.choice(tx.SUBJECTS))))
+    zp = 0.6 * z
+    card(zp, -0.25 * a, 0.25 * a, -0.4 * b, 1.5 * b, person)

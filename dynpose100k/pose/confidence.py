@@ -1,0 +1,425 @@
+"""Calibrated confidence of a pose result, from evidence the engine has without ground truth.
+
+The reprojection error of bundle adjustment says how well the cameras explain the tracks they kept, not
+whether the trajectory is right: a drifting walk or a wrong focal can keep every frame registered at a
+sub-pixel error. The confidence combines evidence that does see such failures:
+
+* **split-half agreement** -- the static points are split into two disjoint halves (alternating track
+  ids) and each half re-estimates every camera by a warm-started bundle adjustment
+  (:func:`dynpose100k.pose.sfm.refine`); the two trajectories are Sim(3)-aligned
+  (:func:`dynpose100k.metrics.umeyama`) and their RMS camera-centre gap, divided by the estimated path
+  length, is a ground-truth-free stand-in for ATE / path length (a bootstrap of how well the data pin
+  the trajectory down). The per-frame gap feeds ``frame_confidence``.
+* **support and coverage** -- registered fraction, longest unregistered run, share of the static-track
+  observations the final map keeps, 3D points shared by consecutive frames (weakest link), track length.
+* **geometry** -- median triangulation angle of the points, focal in units of the long image side and its
+  gap to the self-calibrated focal, the reprojection error.
+* **residual structure** -- the epipolar excess: on frame pairs 8 frames apart, the median Sampson error
+  of the shared static tracks under the pair's fundamental matrix from the reconstructed poses over that
+  under a free robust fit (near 1 when the poses are right; a wrong focal or a bent trajectory explains
+  the tracks worse than free two-view geometry does, even at a low reprojection error); a per-frame
+  scale mismatch fitted to the residuals (a focal change); the worst frame's error over the median's.
+
+:func:`confidence_evidence` gathers these into a flat dict of features (stored in ``result.json`` as
+``confidence_evidence`` so the calibration can be refitted from saved results). A logistic model
+(:class:`ConfidenceModel`, packaged as ``default_confidence.json``) maps them to the probability that the
+video's ATE is below 2 % of its path length with >= 80 % of frames registered: ``confidence >= 0.5``
+means "probably good". ``frame_confidence`` (N,) is the video's confidence scaled down for frames whose
+split-half gap is large or whose pose rests on few points, and 0 for unregistered frames.
+
+Refit the packaged calibration from pose results of synthetic clips with ground truth::
+
+    python -m dynpose100k.pose.fit_confidence fit POSE_DIR GT_DIR [OUT.json]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ATE_PATH_FRACTION",
+    "DEFAULT_CONFIDENCE",
+    "FEATURES",
+    "MIN_REGISTERED",
+    "MODEL_FEATURES",
+    "ConfidenceModel",
+    "calibration_report",
+    "calibration_rows",
+    "confidence_evidence",
+    "fit_confidence",
+    "frame_confidence",
+    "is_good",
+    "load_confidence_model",
+    "score",
+    "split_half_gap",
+]
+
+DEFAULT_CONFIDENCE = Path(__file__).with_name("default_confidence.json")
+"""The packaged calibration."""
+ATE_PATH_FRACTION = 0.02
+"""A video is good when its ATE is below this fraction of its (ground-truth) path length ..."""
+MIN_REGISTERED = 0.8
+"""... and at least this fraction of its frames is registered (the dataset's registration filter)."""
+
+FEATURES = (
+    "split_half_log",
+    "registered_fraction",
+    "gap_fraction",
+    "support",
+    "shared_p10_log",
+    "track_len_median",
+    "parallax_log",
+    "focal_log",
+    "focal_self_gap",
+    "reproj_720p",
+    "zoom_residual_log",
+    "residual_peak",
+    "epipolar_excess_log",
+)
+"""Evidence features computed for every video (see :func:`confidence_evidence`; all stored in ``result.json``)."""
+MODEL_FEATURES = (
+    "split_half_log",
+    "registered_fraction",
+    "gap_fraction",
+    "support",
+    "shared_p10_log",
+    "focal_log",
+    "zoom_residual_log",
+    "residual_peak",
+    "epipolar_excess_log",
+)
+"""Features the packaged calibration uses (chosen by leave-one-out on the calibration clips and on a
+validation seed range; the rest added nothing there)."""
+BAD_WEIGHT = 3.0
+"""Default weight of a bad video in the fit (see :func:`fit_confidence`)."""
+
+
+def is_good(ate: float, path_length: float, registered_fraction: float) -> bool:
+    """The calibration target: ATE below :data:`ATE_PATH_FRACTION` of the path, enough frames registered."""
+    return bool(registered_fraction >= MIN_REGISTERED and math.isfinite(ate) and ate < ATE_PATH_FRACTION * path_length)
+
+
+# ------------------------------------------------------------------------------------------ evidence
+def _centres(w2c: np.ndarray) -> np.ndarray:
+    from ..camera import camera_centers
+
+    return camera_centers(w2c)
+
+
+def path_length(c: np.ndarray) -> float:
+    """Length of the polyline through the camera centres ``c`` ``(N, 3)``."""
+    return float(np.linalg.norm(np.diff(c, axis=0), axis=1).sum()) if len(c) > 1 else 0.0
+
+
+def split_half_gap(static: np.ndarray, hw: tuple[int, int], config, sfm) -> tuple[float, np.ndarray]:
+    """``(gap, per_frame)``: RMS camera-centre distance between the trajectories re-estimated from two
+    disjoint halves of the static tracks (warm-started from ``sfm``, Sim(3)-aligned to each other) over
+    the estimated path length, and the per-frame distance ``(N,)`` on the same scale (NaN where a frame is
+    not registered). ``(inf, NaN...)`` when a half cannot be adjusted or aligned."""
+    import cv2
+
+    from ..metrics import umeyama
+    from .sfm import refine
+
+    N = len(sfm.registered)
+    reg = sfm.registered
+    out = np.full(N, np.nan)
+    if reg.sum() < 3:
+        return float("inf"), out
+    # alternate the reconstructed tracks between the halves (neighbouring ids are spatial neighbours from
+    # the seeding grid, so each half covers the whole frame); the rest follow their id's parity
+    half = np.arange(static.shape[1]) % 2 == 0
+    half[sfm.track_ids] = np.arange(len(sfm.track_ids)) % 2 == 0
+    cs = []
+    for h in (half, ~half):
+        uv = static.copy()
+        uv[:, ~h] = np.nan
+        try:
+            r = refine(uv, hw, config, sfm)
+        except (cv2.error, RuntimeError, ValueError, np.linalg.LinAlgError) as e:
+            log.debug("split half failed: %s", e)
+            return float("inf"), out
+        cs.append(_centres(r.w2c))
+    a, b = cs[0][reg], cs[1][reg]
+    try:
+        s, R, t = umeyama(a, b)
+    except ValueError:
+        return float("inf"), out
+    d = np.linalg.norm(a @ (s * R).T + t - b, axis=1)
+    path = path_length(b)
+    if not path > 0:
+        return float("inf"), out
+    out[reg] = d / path
+    return float(np.sqrt(np.mean(d**2)) / path), out
+
+
+def _residual_structure(sfm, static: np.ndarray, hw: tuple[int, int]) -> dict:
+    """``zoom_residual_log``: log of the RMS over frames of the per-frame scale mismatch ``s_n`` (least
+    squares ``residual ~ s_n (uv - centre)``) times the half-diagonal, in 720p pixels (a frame whose
+    true focal differs from the shared one has residuals pointing radially); ``residual_peak``: the
+    95th-percentile per-frame mean reprojection error over the median frame's."""
+    from ..camera import project
+
+    H, W = hw
+    c = np.array([(W - 1) / 2, (H - 1) / 2])
+    half_diag = 0.5 * math.hypot(H, W)
+    scales, errs = [], []
+    for n in np.flatnonzero(sfm.registered):
+        ids = np.flatnonzero(sfm.obs[n])
+        if len(ids) < 6:
+            continue
+        uv = static[n, sfm.track_ids[ids]].astype(np.float64)
+        p, _ = project(sfm.K, sfm.w2c[n], sfm.points3d[ids])
+        e, d = p - uv, uv - c
+        scales.append(float((e * d).sum() / max((d * d).sum(), 1e-9)))
+        errs.append(float(np.linalg.norm(e, axis=1).mean()))
+    if len(scales) < 3:
+        return {"zoom_residual_log": float("nan"), "residual_peak": float("nan")}
+    zoom = math.sqrt(float(np.mean(np.square(scales)))) * half_diag * 720.0 / H
+    return {"zoom_residual_log": float(np.log(max(zoom, 1e-4))),
+            "residual_peak": float(np.percentile(errs, 95) / max(np.median(errs), 1e-9))}
+
+
+def _epipolar_excess(sfm, static: np.ndarray, hw: tuple[int, int], gap: int, stride: int) -> float:
+    """Log of the median over registered pairs ``(i, i + gap)`` (every ``stride``-th ``i``, >= 30 shared
+    points) of the median Sampson error under the poses' fundamental matrix over that under a robust free
+    fit; NaN when no pair qualifies."""
+    from ..camera import fundamental_from
+    from ..metrics import sampson_errors
+    from .masking import fit_fundamental
+
+    reg = sfm.registered
+    ratios = []
+    for i in range(0, len(reg) - gap, max(1, stride)):
+        j = i + gap
+        if not (reg[i] and reg[j]):
+            continue
+        both = np.flatnonzero(sfm.obs[i] & sfm.obs[j])
+        if len(both) < 30:
+            continue
+        xi = static[i, sfm.track_ids[both]].astype(np.float64)
+        xj = static[j, sfm.track_ids[both]].astype(np.float64)
+        F = fit_fundamental(xi, xj, hw[0] / 720.0)
+        Fp = fundamental_from(sfm.K, sfm.K, sfm.w2c[i], sfm.w2c[j])
+        if F is None or not np.any(Fp):
+            continue
+        free = float(np.median(sampson_errors(F, xi, xj)))
+        ratios.append(float(np.median(sampson_errors(Fp, xi, xj))) / max(free, 1e-6))
+    return float(np.log(np.median(ratios))) if ratios else float("nan")
+
+
+def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config, split_half: bool = True) -> tuple[dict, np.ndarray]:
+    """``(features, per_frame_gap)``: the evidence features (:data:`FEATURES`, plus ``seconds``) of a
+    reconstruction ``sfm`` (:class:`~dynpose100k.pose.sfm.SfmResult`) built from static tracks ``static``
+    ``(N, M, 2)`` of frames ``hw``, and the per-frame split-half gap ``(N,)``."""
+    from .sfm import estimate_focal
+
+    t0 = time.perf_counter()
+    H, W = hw
+    N = len(sfm.registered)
+    reg = sfm.registered
+    obs = sfm.obs
+    seen = ~np.isnan(static[..., 0])
+    feats: dict[str, float] = {}
+    feats["registered_fraction"] = float(reg.mean())
+    run = best = 0
+    for r in reg:
+        run = 0 if r else run + 1
+        best = max(best, run)
+    feats["gap_fraction"] = best / N
+    feats["support"] = float(obs.sum() / max(1, seen.sum()))
+    idx = np.flatnonzero(reg)
+    shared = (obs[idx[:-1]] & obs[idx[1:]]).sum(1) if len(idx) > 1 else np.zeros(1)
+    feats["shared_p10_log"] = float(np.log1p(np.percentile(shared, 10)))
+    lens = obs.sum(0)
+    feats["track_len_median"] = float(np.median(lens)) if len(lens) else 0.0
+    # triangulation angle of each point between its first and last observing cameras
+    if obs.shape[1]:
+        c = _centres(sfm.w2c)
+        first = np.argmax(obs, axis=0)
+        last = N - 1 - np.argmax(obs[::-1], axis=0)
+        da, db = sfm.points3d - c[first], sfm.points3d - c[last]
+        cos = (da * db).sum(1) / (np.linalg.norm(da, axis=1) * np.linalg.norm(db, axis=1) + 1e-12)
+        par = float(np.degrees(np.median(np.arccos(np.clip(cos, -1, 1)))))
+    else:
+        par = 0.0
+    feats["parallax_log"] = float(np.log(max(par, 1e-3)))
+    f = float(sfm.K[0, 0])
+    feats["focal_log"] = float(np.log(f / max(H, W)))
+    step = max(1, config.keyframe_step)
+    pairs = [(i, min(i + 2 * step, N - 1)) for i in range(0, max(N - 2 * step, 1), step)]
+    f_self = estimate_focal(static, hw, pairs[:: max(1, len(pairs) // 12)])
+    feats["focal_self_gap"] = float(abs(np.log(f / f_self)))
+    feats["reproj_720p"] = float(sfm.reproj_error_px * 720.0 / H) if math.isfinite(sfm.reproj_error_px) else 10.0
+    feats.update(_residual_structure(sfm, static, hw))
+    feats["epipolar_excess_log"] = _epipolar_excess(sfm, static, hw, 2 * step, step)
+    if split_half:
+        gap, per_frame = split_half_gap(static, hw, config, sfm)
+    else:
+        gap, per_frame = float("nan"), np.full(N, np.nan)
+    feats["split_half_log"] = float(np.log(min(max(gap, 1e-5), 10.0))) if not math.isnan(gap) else float("nan")
+    feats["seconds"] = time.perf_counter() - t0
+    return feats, per_frame
+
+
+# ----------------------------------------------------------------------------------------- the model
+@dataclass(frozen=True)
+class ConfidenceModel:
+    """Logistic map from standardised evidence features to P(good)."""
+
+    features: tuple[str, ...]
+    """Feature names (a subset of :data:`FEATURES`)."""
+    mean: tuple[float, ...]
+    """Per-feature mean used for standardisation."""
+    scale: tuple[float, ...]
+    """Per-feature standard deviation used for standardisation."""
+    weights: tuple[float, ...]
+    """Logistic weights on the standardised features."""
+    bias: float
+    """Logistic intercept."""
+    info: dict
+    """How it was fitted (data, target, figures); informational."""
+
+    def predict(self, feats: dict) -> float:
+        """P(good) in [0, 1]; a missing or non-finite feature takes the training mean (no evidence)."""
+        x = np.array([float(feats.get(k, float("nan"))) for k in self.features])
+        mu, sd = np.array(self.mean), np.array(self.scale)
+        x = np.where(np.isfinite(x), x, mu)
+        z = float(np.dot(self.weights, (x - mu) / sd) + self.bias)
+        return float(1.0 / (1.0 + math.exp(-z))) if z > -700 else 0.0
+
+    def to_json(self) -> dict:
+        return {"features": list(self.features), "mean": list(self.mean), "scale": list(self.scale),
+                "weights": list(self.weights), "bias": self.bias, "info": self.info}
+
+    @classmethod
+    def from_json(cls, d: dict) -> ConfidenceModel:
+        return cls(tuple(d["features"]), tuple(d["mean"]), tuple(d["scale"]), tuple(d["weights"]), float(d["bias"]),
+                   d.get("info", {}))
+
+
+_MODEL_CACHE: dict[str, ConfidenceModel] = {}
+
+
+def load_confidence_model(path: str | Path | None = None) -> ConfidenceModel:
+    """The calibration at ``path`` (default: the packaged ``default_confidence.json``)."""
+    p = str(path or DEFAULT_CONFIDENCE)
+    if p not in _MODEL_CACHE:
+        _MODEL_CACHE[p] = ConfidenceModel.from_json(json.loads(Path(p).read_text()))
+    return _MODEL_CACHE[p]
+
+
+def frame_confidence(video_confidence: float, per_frame_gap: np.ndarray, registered: np.ndarray,
+                     points_per_frame: np.ndarray, min_points: int) -> np.ndarray:
+    """``(N,)`` per-frame confidence: ``video_confidence`` times ``exp(-gap / 0.02)`` (the frame's split-half
+    gap in path lengths, 2 % costs a factor e) times ``min(1, points / (3 * min_points))``; 0 where not
+    registered. Relative within the video; not separately calibrated."""
+    g = np.where(np.isfinite(per_frame_gap), per_frame_gap, 0.0)
+    w = np.exp(-g / ATE_PATH_FRACTION) * np.minimum(1.0, points_per_frame / max(1.0, 3.0 * min_points))
+    return np.where(registered, video_confidence * w, 0.0).astype(np.float32)
+
+
+def score(sfm, static: np.ndarray, hw: tuple[int, int], config, model: ConfidenceModel | None = None) -> tuple[float, np.ndarray, dict]:
+    """``(confidence, frame_confidence (N,), evidence)`` of a reconstruction (see the module docstring)."""
+    model = model or load_confidence_model()
+    feats, per_frame = confidence_evidence(sfm, static, hw, config)
+    c = model.predict(feats)
+    fc = frame_confidence(c, per_frame, sfm.registered, sfm.obs.sum(1), config.min_pnp_inliers)
+    return c, fc, feats
+
+
+# ----------------------------------------------------------------------------------------- fitting
+def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100,
+                 sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """L2-regularised, optionally weighted logistic regression (Newton's method) on standardised ``X``
+    ``(n, d)``, ``y`` ``(n,)`` bool; returns ``(weights, bias)``. The bias is not penalised."""
+    n, d = X.shape
+    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+    A = np.c_[X, np.ones(n)]
+    w = np.zeros(d + 1)
+    P = np.eye(d + 1) * l2
+    P[-1, -1] = 0.0
+    y = y.astype(float)
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(A @ w, -30, 30)))
+        g = A.T @ (sw * (p - y)) + P @ w
+        Hs = (A * (sw * p * (1 - p))[:, None]).T @ A + P + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(Hs, g)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w[:-1], float(w[-1])
+
+
+def fit_confidence(rows: list[dict], features=FEATURES, l2: float = 1.0, bad_weight: float = 1.0,
+                   info: dict | None = None) -> ConfidenceModel:
+    """Fit the calibration on ``rows`` (each: the evidence features and ``good`` bool). ``bad_weight``: the
+    weight of a bad video in the fit relative to a good one (the cost of passing a bad video over that of
+    rejecting a good one; above 1 the 0.5 cut becomes stricter and the probability conservative)."""
+    from ..errors import DynPoseError
+
+    y = np.array([bool(r["good"]) for r in rows])
+    if len(rows) < 4 or y.all() or not y.any():
+        raise DynPoseError(f"confidence fit: need good and bad videos, got {int(y.sum())} good of {len(rows)}")
+    X = np.array([[float(r.get(k, float("nan"))) for k in features] for r in rows])
+    mu = np.nanmean(X, 0)
+    X = np.where(np.isfinite(X), X, mu)
+    sd = X.std(0)
+    sd = np.where(sd > 1e-9, sd, 1.0)
+    w, b = fit_logistic((X - mu) / sd, y, l2, sample_weight=np.where(y, 1.0, bad_weight))
+    return ConfidenceModel(tuple(features), tuple(float(v) for v in mu), tuple(float(v) for v in sd),
+                           tuple(float(v) for v in w), b, dict(info or {}, num_videos=len(rows), num_good=int(y.sum()),
+                                                                  bad_weight=bad_weight))
+
+
+# ------------------------------------------------------------------------------ calibration on data
+def calibration_rows(pose_dir, gt_dir) -> list[dict]:
+    """One row per ``<gt_dir>/<id>.gt.npz``: the evidence of ``<pose_dir>/<id>/result.json`` and the truth
+    (``ate``, ``path``, ``registered_fraction``, ``good``, ``reproj``, ``confidence``). Scoring is
+    :func:`dynpose100k.shards.quality.score_videos` (failed frames filled as in the paper)."""
+    from ..shards.quality import score_videos
+
+    rows = []
+    for v in score_videos(pose_dir, gt_dir):
+        rj = Path(pose_dir) / v.video_id / "result.json"
+        ev = (json.loads(rj.read_text()).get("confidence_evidence") or {}) if rj.is_file() else {}
+        ev = {k: float("nan") if x is None else float(x) for k, x in ev.items()}
+        rows.append(dict(ev, video_id=v.video_id, ate=v.ate_m, path=v.path_m, registered_fraction=v.registered_fraction,
+                         reproj=v.reproj_px_720p, confidence=v.confidence, evidence=bool(ev),
+                         good=is_good(v.ate_m, v.path_m, v.registered_fraction)))
+    return rows
+
+
+def calibration_report(rows: list[dict], model: ConfidenceModel | None = None) -> dict:
+    """Figures of ``rows`` (see :func:`calibration_rows`; confidence re-predicted with ``model`` when given):
+    Spearman rank correlation of confidence and of reprojection error with ATE / path length, share of bad
+    videos with confidence < 0.5 and of good ones with confidence >= 0.5. Failed videos count with
+    confidence 0 and an infinite reprojection error."""
+    from scipy.stats import spearmanr
+
+    if model is not None:
+        conf = np.array([model.predict(r) if r["evidence"] else 0.0 for r in rows])
+    else:
+        conf = np.array([0.0 if r["confidence"] is None else r["confidence"] for r in rows])
+    reproj = np.array([np.inf if r["reproj"] is None else r["reproj"] for r in rows])
+    err = np.array([r["ate"] / r["path"] if r["path"] > 0 else np.nan for r in rows])
+    good = np.array([r["good"] for r in rows])
+    ok = np.isfinite(err)
+    return {
+        "num_videos": len(rows),
+        "num_good": int(good.sum()),
+        "spearman_confidence_ate": float(spearmanr(conf[ok], err[ok])[0]),
+        "spearman_reproj_ate": float(spearmanr(reproj[ok], err[ok])[0]),
+        "bad_below_half": float(np.mean(conf[~good] < 0.5)) if (~good).any() else float("nan"),
+        "good_at_least_half": float(np.mean(conf[good] >= 0.5)) if good.any() else float("nan"),
+        "bad_videos_missed": [r["video_id"] for r, c in zip(rows, conf) if not r["good"] and c >= 0.5],
+    }

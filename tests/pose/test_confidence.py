@@ -1,0 +1,199 @@
+"""Calibrated pose confidence: fields and ranges, a good clip scores high, broken reconstructions score
+low, the calibration fit, the quality table by confidence and the subset option."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dynpose100k import camera
+from dynpose100k.pose import (
+    PoseConfig,
+    estimate_poses,
+    load_pose_result,
+    save_pose_result,
+)
+from dynpose100k.pose import confidence as conf
+from dynpose100k.pose.evaluate import evaluate
+
+
+def path_length(gt_w2c) -> float:
+    return float(np.linalg.norm(np.diff(camera.camera_centers(gt_w2c), axis=0), axis=1).sum())
+
+
+@pytest.fixture(scope="module")
+def good():
+    """A good synthetic clip (320x180, 4 s at 12 fps) through the engine: (video, result)."""
+    from dynpose100k.synth import render
+
+    v = render("good", 0, height=180, width=320, fps=12.0, duration=4.0)
+    return v, estimate_poses(v.frames, v.gt.timestamps, PoseConfig(), video_id="good")
+
+
+def test_good_clip_has_high_confidence(good):
+    v, res = good
+    ev = evaluate(res.w2c, res.K, res.registered, v.gt)
+    assert conf.is_good(ev["ate"], path_length(v.gt.w2c), res.registered_fraction)  # the premise
+    assert 0.5 <= res.confidence <= 1.0
+    assert set(conf.FEATURES) <= set(res.confidence_evidence)
+    assert res.frame_confidence.shape == (v.gt.num_frames,) and res.frame_confidence.dtype == np.float32
+    assert ((res.frame_confidence >= 0) & (res.frame_confidence <= res.confidence + 1e-6)).all()
+    assert (res.frame_confidence[~res.registered] == 0).all()
+    assert "confidence" in res.timings
+
+
+def test_confidence_is_saved_and_loaded(good, tmp_path):
+    _, res = good
+    d = save_pose_result(tmp_path, res)
+    meta = json.loads((d / "result.json").read_text())
+    assert 0.0 <= meta["confidence"] <= 1.0 and set(conf.FEATURES) <= set(meta["confidence_evidence"])
+    with np.load(d / "poses.npz") as p:
+        assert p["frame_confidence"].shape == (res.num_frames,)
+    back = load_pose_result(d)
+    assert back.confidence == pytest.approx(res.confidence)
+    np.testing.assert_allclose(back.frame_confidence, res.frame_confidence)
+
+
+def test_failed_video_has_zero_confidence():
+    res = estimate_poses(np.zeros((5, 64, 96, 3), np.uint8), np.arange(5) / 12.0)
+    assert res.failure_reason and res.confidence == 0.0
+    assert res.frame_confidence.shape == (5,) and not res.frame_confidence.any()
+
+
+def test_confidence_off_is_unknown():
+    from dynpose100k.synth import render
+
+    v = render("good", 1, height=180, width=320, duration=2.0, pairs=0)  # enough evidence to register
+    res = estimate_poses(v.frames, v.gt.timestamps, PoseConfig(confidence=False))
+    assert res.failure_reason is None and np.isnan(res.confidence) and res.frame_confidence is None and "confidence" not in res.timings
+
+
+@pytest.mark.parametrize("corruption", ["slow_zoom", "slow_mover"])
+def test_broken_reconstruction_gets_low_confidence(good, clean, corruption):
+    """Tracks that no single rigid scene and shared focal explain, over the second half of the clip: the
+    whole image slowly zooms (a focal change), or the right half of the view slides sideways (a slow mover
+    the masks missed). The engine's bundle adjustment still fits them at a low reprojection error, but
+    the trajectory is off by several percent of the path, and the confidence must say so."""
+    from dynpose100k.metrics import ate, fill_failed
+    from dynpose100k.pose.sfm import reconstruct
+
+    v, _ = good
+    uv, hw, clean_sfm = clean
+    cfg = PoseConfig()
+    N = len(uv)
+    drift = np.clip((np.arange(N) - N / 2) / (N / 2), 0, None)[:, None]  # 0 ... 1 over the second half
+    centre = np.array([(hw[1] - 1) / 2, (hw[0] - 1) / 2])
+    bad_uv = uv.copy()
+    if corruption == "slow_zoom":
+        bad_uv = centre + (uv - centre) * (1 + 0.15 * drift[..., None])
+    else:
+        seen = ~np.isnan(uv[..., 0])
+        right = np.nansum(uv[..., 0], 0) > centre[0] * seen.sum(0)  # mean column right of the centre
+        bad_uv[:, right, 0] += 0.05 * hw[1] * drift
+    path = path_length(v.gt.w2c)
+    out = {}
+    for name, tracks in (("clean", uv), ("broken", bad_uv)):
+        r = clean_sfm if name == "clean" else reconstruct(tracks, hw, cfg)
+        c, fc, _ = conf.score(r, tracks, hw, cfg)
+        out[name] = (ate(fill_failed(r.w2c, r.registered), v.gt.w2c).rmse / path, r.reproj_error_px, c, fc)
+    (e_clean, px_clean, c_clean, _), (e_bad, px_bad, c_bad, fc_bad) = out["clean"], out["broken"]
+    assert e_clean < conf.ATE_PATH_FRACTION < e_bad, out  # the premise: the corruption breaks the poses
+    assert px_bad < 2 * px_clean + 0.2  # ... silently: the reprojection error hardly moves
+    assert c_clean >= 0.5 > c_bad, (c_clean, c_bad)
+    assert fc_bad.shape == (N,) and fc_bad.max() < 0.5
+
+
+@pytest.fixture(scope="module")
+def clean(good):
+    """Static tracks of the good clip and the engine's reconstruction from them: (uv, hw, sfm)."""
+    from dynpose100k.pose.sfm import reconstruct
+
+    uv, hw = _static_tracks(good[0])
+    return uv, hw, reconstruct(uv, hw, PoseConfig())
+
+
+def _static_tracks(v):
+    from dynpose100k.pose.masking import motion_evidence, pixel_masks
+    from dynpose100k.pose.pipeline import static_tracks
+    from dynpose100k.pose.tracking import track_video
+
+    cfg = PoseConfig()
+    hw = v.frames.shape[1:3]
+    uv = track_video(v.frames, cfg)
+    ev = motion_evidence(uv, hw, cfg)
+    dyn = ~(ev.score <= cfg.dynamic_score)
+    return static_tracks(uv, dyn, pixel_masks(v.frames, uv, dyn, ev, cfg, None), hw, cfg.min_track_len), hw
+
+
+# --------------------------------------------------------------------------------------- the model
+def test_packaged_model_is_a_valid_calibration():
+    m = conf.load_confidence_model()
+    assert set(m.features) <= set(conf.FEATURES) and len(m.weights) == len(m.features)
+    assert m.info["num_videos"] >= 20 and 0 < m.info["num_good"] < m.info["num_videos"]
+    feats = dict(zip(m.features, m.mean))
+    assert 0.0 <= m.predict(feats) <= 1.0
+    assert m.predict({}) == pytest.approx(m.predict(feats))  # missing evidence = the training mean
+
+
+def test_fit_learns_the_direction_of_evidence():
+    rng = np.random.default_rng(0)
+    gap = rng.normal(-6, 1.5, 200)
+    rows = [dict(split_half_log=g, registered_fraction=1.0, good=bool(g + rng.normal(0, 0.3) < -5)) for g in gap]
+    m = conf.fit_confidence(rows, features=("split_half_log", "registered_fraction"))
+    assert m.weights[0] < 0
+    assert m.predict({"split_half_log": -8.0}) > 0.9 and m.predict({"split_half_log": -3.0}) < 0.1
+    back = conf.ConfidenceModel.from_json(json.loads(json.dumps(m.to_json())))
+    assert back.predict({"split_half_log": -5.5}) == pytest.approx(m.predict({"split_half_log": -5.5}))
+    with pytest.raises(Exception, match="good and bad"):
+        conf.fit_confidence([dict(r, good=True) for r in rows], features=("split_half_log",))
+
+
+def test_calibration_report_counts_flags():
+    rows = [dict(video_id=f"v{i}", ate=a, path=10.0, registered_fraction=1.0, reproj=r, confidence=c, evidence=True,
+                 good=conf.is_good(a, 10.0, 1.0))
+            for i, (a, r, c) in enumerate([(0.01, 0.5, 0.9), (0.05, 0.6, 0.8), (0.5, 0.4, 0.3), (1.0, 0.7, 0.1)])]
+    rep = conf.calibration_report(rows)
+    assert rep["num_good"] == 2 and rep["bad_below_half"] == 1.0 and rep["good_at_least_half"] == 1.0
+    assert rep["spearman_confidence_ate"] == pytest.approx(-1.0) and rep["spearman_reproj_ate"] < 0.5
+
+
+# ------------------------------------------------------------------------- quality table and subset
+def test_quality_table_by_confidence():
+    from dynpose100k.shards.quality import VideoQuality, format_table, table_from_videos
+
+    rng = np.random.default_rng(1)
+    c = rng.uniform(0, 1, 20)
+    videos = [VideoQuality(f"v{i}", 1.0, float(10 * (1 - x)), float(1 - x), 1.0, float(x)) for i, x in enumerate(c)]
+    videos.append(VideoQuality("failed", None, 80.0, 1.0, 0.0))
+    rows = table_from_videos(videos, flag="confidence", thresholds=(0.5,))
+    assert [r.num_videos for r in rows[:5]] == [21, 20, 14, 8, 5]
+    assert all(a.mean_px > b.mean_px for a, b in zip(rows[1:5], rows[2:5]))  # error falls as confidence rises
+    assert rows[-1].name == "Confidence >= 0.5" and rows[-1].num_videos == int((c >= 0.5).sum())
+    assert format_table(rows).startswith("Confidence")
+    with pytest.raises(Exception, match="flag"):
+        table_from_videos(videos, flag="nope")
+
+
+def test_subset_min_confidence(tmp_path, capsys):
+    from dynpose100k.cli import main
+    from dynpose100k.shards import iter_samples
+    from dynpose100k.shards import QualityRule
+    from dynpose100k.shards.testing import write_pose_dir
+
+    rule = QualityRule(min_confidence=0.5)
+    assert rule({"confidence": 0.7}) and not rule({"confidence": 0.3})
+    assert not rule({}) and QualityRule()({})
+    for i, c in enumerate([0.9, 0.2, None]):
+        d, _ = write_pose_dir(tmp_path / "poses", f"v{i}", n=6, seed=i)
+        meta = json.loads((d / "result.json").read_text())
+        (d / "result.json").write_text(json.dumps(dict(meta, confidence=c)))
+    ds = tmp_path / "ds"
+    assert main(["shard", str(tmp_path / "poses"), "--out", str(ds)]) == 0
+    assert {s.key: s.meta["confidence"] for s in iter_samples(ds)} == {"v0": 0.9, "v1": 0.2, "v2": None}
+    assert main(["subset", str(ds), str(tmp_path / "hq"), "--min-confidence", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "kept 1 of 3" in out and "QualityRule(min_confidence=0.5)" in out
+    assert [s.key for s in iter_samples(tmp_path / "hq")] == ["v0"]
+
