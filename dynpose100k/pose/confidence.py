@@ -25,7 +25,12 @@ sub-pixel error. The confidence combines evidence that does see such failures:
 (:class:`ConfidenceModel`, packaged as ``default_confidence.json``) maps them to the probability that the
 video's ATE is below 2 % of its path length with >= 80 % of frames registered: ``confidence >= 0.5``
 means "probably good". ``frame_confidence`` (N,) is the video's confidence scaled down for frames whose
-split-half gap is large or whose pose rests on few points, and 0 for unregistered frames.
+split-half gap is large or whose pose rests on few points, and 0 for unregistered frames (relative within
+a video, not separately calibrated).
+
+The packaged model (:data:`MODEL_FEATURES`, bad videos weighted :data:`BAD_WEIGHT`:1) was fitted on
+synthetic "good" clips, normal and hard, 640x360, 5 s at 12 fps, seeds 0-39; its ``info`` records the
+data and the in-sample figures. The split-half adjustments cost about a sixth of the engine's time.
 
 Refit the packaged calibration from pose results of synthetic clips with ground truth::
 

@@ -141,7 +141,7 @@ def table_from_videos(videos: list[VideoQuality], fractions=DATA_FRACTIONS,
         used.add(k)
         # midway between the k-th and (k+1)-th value, so that the threshold keeps exactly k videos
         thr = float((vals[k - 1] + vals[k]) / 2)
-        rows.append(_row(f"{name} {op} {thr:.2f}", thr, ok[:k], len(videos)))
+        rows.append(_row(f"{name} {op} {thr:.{3 if flag == 'confidence' else 2}f}", thr, ok[:k], len(videos)))
     for thr in thresholds:
         sel = [v for v, x in zip(ok, vals) if (x >= thr if flag == "confidence" else x < thr)]
         if sel:

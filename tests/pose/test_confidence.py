@@ -197,3 +197,35 @@ def test_subset_min_confidence(tmp_path, capsys):
     assert "kept 1 of 3" in out and "QualityRule(min_confidence=0.5)" in out
     assert [s.key for s in iter_samples(tmp_path / "hq")] == ["v0"]
 
+
+
+def test_refit_cli_on_saved_results(tmp_path, capsys):
+    """``fit`` reads the evidence from result.json and the truth from the ground truth; ``report`` scores
+    a model on another set. Here the evidence is the trajectory noise the poses really carry."""
+    from dynpose100k.pose.fit_confidence import main
+    from dynpose100k.synth import render, save_gt
+
+    gt_dir, pose_dir = tmp_path / "gt", tmp_path / "poses"
+    gt_dir.mkdir()
+    for k, noise in enumerate([0.0, 0.001, 0.003, 0.3, 0.5, 1.0]):
+        v = render("good", k, height=96, width=160, duration=1.0, pairs=2, per_pair=10, video_id=f"g{k}")
+        save_gt(gt_dir / f"g{k}.gt.npz", v.gt)
+        w2c = v.gt.w2c.copy()
+        w2c[:, :3, 3] += np.random.default_rng(k).normal(0, noise, w2c[:, :3, 3].shape)
+        d = pose_dir / f"g{k}"
+        d.mkdir(parents=True)
+        np.savez(d / "poses.npz", w2c=w2c, K=v.gt.K, registered=np.ones(len(w2c), bool), timestamps=v.gt.timestamps,
+                 image_size=np.array(v.gt.image_size))
+        ev = {"split_half_log": float(np.log(noise + 1e-4)), "registered_fraction": 1.0}
+        (d / "result.json").write_text(json.dumps({"video_id": f"g{k}", "reproj_error_px_720p": 0.5 + 0.01 * k,
+                                                   "confidence": None, "confidence_evidence": ev}))
+    out = tmp_path / "model.json"
+    assert main(["fit", str(pose_dir), str(gt_dir), str(out), "--features", "split_half_log,registered_fraction",
+                 "--l2", "0.1"]) == 0
+    m = conf.load_confidence_model(out)
+    assert m.features == ("split_half_log", "registered_fraction") and m.info["num_videos"] == 6
+    capsys.readouterr()
+    assert main(["report", str(pose_dir), str(gt_dir), "--model", str(out)]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["bad_below_half"] == 1.0 and rep["good_at_least_half"] == 1.0 and rep["spearman_confidence_ate"] < -0.8
+    assert main(["fit", str(pose_dir), str(gt_dir), str(out), "--features", "nope"]) == 1
