@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from .stages import ItemStatus as S
+
 __all__ = ["summarize", "format_summary"]
 
 STAGES = ("decode", "filter", "decode_pose", "pose", "package")
@@ -25,30 +27,31 @@ def _category(reason: str | None) -> str:
 
 def summarize(rows, wall_s: float, processed: int, workers: int, min_registered: float) -> dict:
     """Summary dict of ledger rows (``sqlite3.Row`` or dicts with the ledger columns)."""
-    status = Counter(r["status"] for r in rows)
+    status = Counter(S(r["status"]) for r in rows)
     timings = [json.loads(r["timings"] or "{}") for r in rows]
     n = len(rows)
+    kept = status[S.KEPT] + status[S.SHARDED]
     funnel = {
         "pool": n,
         "decoded": sum("decode" in t for t in timings),
-        "passed_filter": status["pose_failed"] + status["rejected_registration"] + status["kept"] + status["sharded"],
-        "posed": status["rejected_registration"] + status["kept"] + status["sharded"],
-        "kept": status["kept"] + status["sharded"],
-        "in_shards": status["sharded"],
+        "passed_filter": status[S.POSE_FAILED] + status[S.REJECTED_REGISTRATION] + kept,
+        "posed": status[S.REJECTED_REGISTRATION] + kept,
+        "kept": kept,
+        "in_shards": status[S.SHARDED],
     }
     reasons: Counter = Counter()  # clips, each counted once, by outcome
     filter_reasons: Counter = Counter()  # filtered clips citing each filter reason (a clip may cite several)
     for r in rows:
-        s = r["status"]
-        if s == "filtered_out":
+        s = S(r["status"])
+        if s is S.FILTERED_OUT:
             reasons["filtered out"] += 1
             for x in dict.fromkeys(_category(x) for x in json.loads(r["filter_reasons"] or "[]")) or ["rejected"]:
                 filter_reasons[x] += 1
-        elif s == "error":
+        elif s is S.ERROR:
             reasons[f"error: {_category(r['reason'])}"] += 1
-        elif s == "pose_failed":
+        elif s is S.POSE_FAILED:
             reasons[f"pose failed: {_category(r['reason'])}"] += 1
-        elif s == "rejected_registration":
+        elif s is S.REJECTED_REGISTRATION:
             reasons[f"registered < {min_registered:.0%}"] += 1
     throughput = {}
     for st, parts in [(s, (s,)) for s in STAGES] + list(GROUPS.items()):
@@ -59,7 +62,7 @@ def summarize(rows, wall_s: float, processed: int, workers: int, min_registered:
                               "clips_per_hour_per_core": round(3600 * len(secs) / total, 1) if total > 0 else None}
     return {
         "funnel": funnel,
-        "status": {k: status[k] for k in sorted(status)},
+        "status": {k.value: status[k] for k in sorted(status)},
         "rejections": dict(reasons.most_common()),
         "filter_reasons": dict(filter_reasons.most_common()),
         "throughput": throughput,

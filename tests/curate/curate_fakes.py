@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dynpose100k.curate.runner import Stages, stage_sample
+from dynpose100k.curate.stages import Stages, stage_sample
 from dynpose100k.shards.schema import VideoSample, encode_jpeg, encode_sample
 
 
