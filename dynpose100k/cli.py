@@ -25,6 +25,7 @@ from .errors import DynPoseError
 VERBS: dict[str, tuple[str, str]] = {
     "synth": ("dynpose100k.commands.synth", "render synthetic dynamic videos with exact ground truth"),
     "filter": ("dynpose100k.commands.filter", "score clips for pose-estimation suitability (keep/reject + reasons)"),
+    "fit-filter": ("dynpose100k.commands.fit_filter", "fit the clip filter's fusion model on a labelled pool (labels.csv + videos)"),
     "pose": ("dynpose100k.commands.pose", "estimate camera poses and intrinsics on dynamic videos"),
     "shard": ("dynpose100k.commands.shard", "pack pose results into WebDataset shards + a loadable dataset card"),
     "subset": ("dynpose100k.commands.subset", "write a quality subset of a dataset (reprojection error, registration)"),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..filtering import FilterConfig, filter_video, fit_model, measure_paths
+from ..filtering import FilterConfig, FitConfig, filter_video, fit_model, measure_paths
 from ..metrics import average_precision, pr_at, precision_recall
 from ..signals import SIGNAL_GROUPS, SIGNAL_NAMES
 
@@ -143,7 +143,8 @@ def run(out, quick: bool = False, seed: int = 0) -> dict:
     rows_te, y_te, kinds_te, t_sig_te = _measure_pool(test_pool)
 
     def fit_eval(features):
-        m = fit_model(rows_tr, y_tr, tuple(features), TARGET_PRECISION, prevalence=PREVALENCE, kinds=kinds_tr)
+        fit = FitConfig(features=tuple(features), target_precision=TARGET_PRECISION, prevalence=PREVALENCE)
+        m = fit_model(rows_tr, y_tr, fit, kinds=kinds_tr)
         return m, _evaluate(m, rows_te, y_te)
 
     model, full = fit_eval(SIGNAL_NAMES)
