@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from .. import __version__
+from ..ids import video_id_of
 from .config import PoseConfig
 from .masking import mask_shape, motion_evidence, pixel_masks
 from .result import PoseResult, result_exists, save_pose_result
@@ -148,13 +149,6 @@ def pose_fundamentals(w2c: np.ndarray, K: np.ndarray, registered: np.ndarray, ga
     N = len(w2c)
     return {(i, i + g): fundamental_from(K, K, w2c[i], w2c[i + g]) for g in gaps for i in range(N - g)
             if registered[i] and registered[i + g]}
-
-
-def video_id_of(path: str | Path) -> str:
-    """Result folder name of a video file (its stem) or frames folder (its name); dots become ``_``."""
-    p = Path(path)
-    name = p.name if p.is_dir() else p.stem
-    return name.replace(".", "_")
 
 
 def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseConfig(), video_id: str | None = None,
