@@ -21,7 +21,7 @@ def mixed_dataset(tmp_path):
     clip as the official-release importer writes it (no reprojection error); 2 videos per shard."""
     from builder import write_dataset
     from dynpose100k.shards import ShardConfig, build_sample
-    from dynpose100k.shards.testing import write_pose_dir
+    from pose_fixtures import write_pose_dir
 
     samples = []
     for i in range(4):

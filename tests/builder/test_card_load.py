@@ -6,7 +6,7 @@ from builder.card import render_card
 from builder.load import load, to_arrays
 from dynpose100k.errors import ShardError
 from dynpose100k.shards import QualityRule, ShardConfig, build_sample
-from dynpose100k.shards.testing import write_pose_dir
+from pose_fixtures import write_pose_dir
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import yaml
 from builder.card import template_path
 from dynpose100k.cli import main
 from dynpose100k.shards import iter_samples
-from dynpose100k.shards.testing import write_pose_dir
+from pose_fixtures import write_pose_dir
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ from dynpose100k.cli import main
 from dynpose100k.errors import DynPoseError
 from builder import write_dataset
 from dynpose100k.shards import build_sample
-from dynpose100k.shards.testing import write_pose_dir
+from pose_fixtures import write_pose_dir
 
 
 @pytest.fixture

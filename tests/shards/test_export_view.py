@@ -10,7 +10,7 @@ from dynpose100k.cli import main
 from dynpose100k.errors import ShardError
 from dynpose100k.shards import build_sample, write_shards
 from dynpose100k.shards.build import open_sample
-from dynpose100k.shards.testing import write_pose_dir
+from pose_fixtures import write_pose_dir
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from dynpose100k.camera import resize_K
 from dynpose100k.errors import ShardError
 from dynpose100k.shards import (DatasetWriter, ShardConfig, build_sample, existing_keys, iter_samples,
                                 make_pipeline, read_manifest, read_pose_dir, write_shards)
-from dynpose100k.shards.testing import write_pose_dir
+from pose_fixtures import write_pose_dir
 
 
 @pytest.fixture
