@@ -86,7 +86,8 @@ def _single_baseline(name, rows_tr, y_tr, rows_te, y_te) -> dict:
     p, r, _ = precision_recall(sign * te, y_te)
     ok = p >= TARGET_PRECISION
     return {"ap": average_precision(sign * te, y_te), "sign": sign, "best_precision": float(p.max()),
-            f"recall_at_p{TARGET_PRECISION}": float(r[ok].max()) if ok.any() else 0.0, "curve": (p.tolist(), r.tolist())}
+            f"recall_at_p{TARGET_PRECISION}": float(r[ok].max()) if ok.any() else 0.0,
+            "curve": (p.tolist(), r.tolist())}
 
 
 def _throughput(folder: Path, n: int, quick: bool) -> dict:
@@ -152,7 +153,8 @@ def run(out, quick: bool = False, seed: int = 0) -> dict:
     model.to_json(out / "filter_model.json")
     passed = np.array([not any(r.fires(s) for r in model.rules) for s in rows_te])
     kept = passed & (model.scores(model.matrix(rows_te)) >= model.threshold)
-    per_kind = {k: {"n": int((kinds_te == k).sum()), "kept": int(kept[kinds_te == k].sum())} for k in sorted(set(kinds_te))}
+    per_kind = {k: {"n": int((kinds_te == k).sum()), "kept": int(kept[kinds_te == k].sum())}
+                for k in sorted(set(kinds_te))}
     ablation, feats = {}, []
     for group, names in SIGNAL_GROUPS.items():
         feats += list(names)
@@ -166,7 +168,8 @@ def run(out, quick: bool = False, seed: int = 0) -> dict:
         "pools": {"train": {"clips": len(rows_tr), "suitable": int(y_tr.sum()), "signals_s": t_sig_tr},
                   "test": {"clips": len(rows_te), "suitable": int(y_te.sum()), "signals_s": t_sig_te},
                   "clip": "320x180, 5 fps, 4 s, half of the clips hard", "render_s": t_render},
-        "model": {"threshold": model.threshold, "rounds": model.info["rounds"], "cv_precision": model.info["cv_precision"],
+        "model": {"threshold": model.threshold, "rounds": model.info["rounds"],
+                  "cv_precision": model.info["cv_precision"],
                   "cv_recall": model.info["cv_recall"]},
         "heldout": strip(full), "per_kind_kept": per_kind,
         "ablation": {k: strip(v) for k, v in ablation.items()},

@@ -72,7 +72,6 @@ def run(args) -> int:
 
     from ..ids import safe_id
     from ..shards import DatasetWriter, ShardConfig, build_sample
-
     from . import check_out_dir
 
     check_out_dir(args.out)

@@ -48,7 +48,6 @@ def add_arguments(p):
 
 def run(args) -> int:
     from ..synth import write_pool
-
     from . import check_out_dir
 
     check_out_dir(args.out)

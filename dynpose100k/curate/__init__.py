@@ -7,8 +7,16 @@ worker fails one item), with local worker processes or Ray Data. See :mod:`dynpo
 from .engines import LocalEngine, RayEngine, make_engine
 from .inputs import InputError, WorkItem, resolve_inputs
 from .ledger import Ledger
-from .runner import (CurateConfig, CurateError, DatasetSink, SettingsChanged, curate, decision_settings,
-                     default_stages, settings_hash)
+from .runner import (
+                     CurateConfig,
+                     CurateError,
+                     DatasetSink,
+                     SettingsChanged,
+                     curate,
+                     decision_settings,
+                     default_stages,
+                     settings_hash,
+)
 from .stages import ItemResult, ItemStatus, Stages, process_item, registration_rule, stage_sample
 from .stats import format_summary, summarize
 

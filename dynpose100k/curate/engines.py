@@ -107,7 +107,7 @@ class LocalEngine:
                 if not busy:
                     return
                 wait([s.conn for s in busy] + [s.proc.sentinel for s in busy], timeout=1.0)
-                for i, s in enumerate(slots):
+                for s in slots:
                     if s.item is None:
                         continue
                     result = None

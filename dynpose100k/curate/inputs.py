@@ -13,8 +13,9 @@ Accepted inputs:
   the CSV window with the same bounds.
 
 Every clip window is one :class:`WorkItem` with a stable id (:func:`dynpose100k.ids.safe_id`:
-``<videoID>_<clipidx>`` for CSV rows, the file stem otherwise, made unique). Rows that cannot be parsed and rows whose video is missing become items with
-``error`` set, so they are recorded as failed instead of stopping the run.
+``<videoID>_<clipidx>`` for CSV rows, the file stem otherwise, made unique). Rows that cannot be parsed and
+rows whose video is missing become items with ``error`` set, so they are recorded as failed instead of
+stopping the run.
 """
 
 from __future__ import annotations
@@ -156,7 +157,8 @@ def read_panda_csv(csv_path: Path, video_root: Path | None = None) -> list[WorkI
                 captions = ast.literal_eval(row["caption"]) if row.get("caption") else []
             except (ValueError, TypeError, SyntaxError, DynPoseError) as exc:
                 reason = f"input: malformed CSV row {lineno} of {csv_path.name}: {str(exc).splitlines()[0]}"
-                items.append(WorkItem(f"{base}_row{lineno}" if vid else base, "", meta={"url": url, "videoID": vid}, error=reason))
+                items.append(WorkItem(f"{base}_row{lineno}" if vid else base, "", meta={"url": url, "videoID": vid},
+                                      error=reason))
                 continue
             seen[base] = lineno
             row_ids = [x for x in (url, vid, _youtube_id(url) or "") if x]

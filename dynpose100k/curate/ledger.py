@@ -91,7 +91,8 @@ class Ledger:
         ``settings`` and ``items`` (ids of the items that run processed, in order)."""
         out = []
         for r in self.db.execute("SELECT * FROM runs ORDER BY run").fetchall():
-            ids = [x[0] for x in self.db.execute("SELECT item_id FROM processed WHERE run=? ORDER BY rowid", (r["run"],))]
+            q = "SELECT item_id FROM processed WHERE run=? ORDER BY rowid"
+            ids = [x[0] for x in self.db.execute(q, (r["run"],))]
             out.append({"run": r["run"], "started": r["started"], "finished": r["finished"],
                         "config_hash": r["config_hash"], "settings": json.loads(r["settings"] or "null"),
                         "config": json.loads(r["config"] or "null"), "items": ids})
@@ -191,7 +192,8 @@ class Ledger:
             for row in rows.fetchall():
                 key, status = row["item_id"], row["status"]
                 if status == KEPT and key in published:
-                    self.db.execute("UPDATE items SET status=?, shard=? WHERE item_id=?", (SHARDED, published[key], key))
+                    self.db.execute("UPDATE items SET status=?, shard=? WHERE item_id=?",
+                                    (SHARDED, published[key], key))
                     promoted += 1
                 elif status == SHARDED and key not in published:
                     self.db.execute("UPDATE items SET status=?, shard=NULL WHERE item_id=?", (KEPT, key))
@@ -209,7 +211,8 @@ class Ledger:
     def counts(self) -> dict[ItemStatus, int]:
         """Items per status (every status present, zero when none)."""
         c = dict.fromkeys(ItemStatus, 0)
-        c.update({ItemStatus(r[0]): r[1] for r in self.db.execute("SELECT status, COUNT(*) FROM items GROUP BY status")})
+        rows = self.db.execute("SELECT status, COUNT(*) FROM items GROUP BY status")
+        c.update({ItemStatus(r[0]): r[1] for r in rows})
         return c
 
     def work_item(self, row: sqlite3.Row) -> WorkItem:

@@ -2,8 +2,9 @@
 
 The funnel follows the paper's: pool -> decoded -> passed filter -> posed -> kept (>= min registered) ->
 in shards; clips not kept are counted once each by outcome (``rejections``), and the reasons cited by
-filtered clips separately (``filter_reasons``: a clip may cite several); throughput is given per stage as clips per hour per core
-(from the stage timings of each item) and for the run as a whole (clips per hour of wall time).
+filtered clips separately (``filter_reasons``: a clip may cite several); throughput is given per stage as
+clips per hour per core (from the stage timings of each item) and for the run as a whole (clips per hour of
+wall time).
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def format_summary(s: dict) -> str:
     pool = max(f["pool"], 1)
     lines = ["curation funnel", f"  {'stage':<16}{'clips':>8}{'% pool':>9}"]
     for k, label in (("pool", "pool"), ("decoded", "decoded"), ("passed_filter", "passed filter"),
-                     ("posed", "posed"), ("kept", f"kept (>={s['min_registered']:.0%} reg)"), ("in_shards", "in shards")):
+                     ("posed", "posed"), ("kept", f"kept (>={s['min_registered']:.0%} reg)"),
+                     ("in_shards", "in shards")):
         lines.append(f"  {label:<16}{f[k]:>8}{100 * f[k] / pool:>8.1f}%")
     if s["rejections"]:
         lines.append("not kept, by reason (clips)")
@@ -94,7 +96,8 @@ def format_summary(s: dict) -> str:
             lines.append(f"  {st:<14}{t['clips']:>7}{t['s_per_clip']:>9.2f}{t['clips_per_hour_per_core'] or 0:>14.0f}")
     r = s["run"]
     if not r["processed"]:
-        lines.append("this run: nothing left to process (finished items are not redone; --retry-failed reruns failures)")
+        lines.append("this run: nothing left to process "
+                     "(finished items are not redone; --retry-failed reruns failures)")
     else:
         lines.append(f"this run: {r['processed']} clips in {r['wall_s']:.1f} s with {r['workers']} worker(s) "
                      f"= {r['clips_per_hour']:.0f} clips/h")

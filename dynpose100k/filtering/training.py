@@ -247,7 +247,8 @@ def read_pool_labels(pool_dir) -> list[tuple[str, bool, str]]:
     path = Path(pool_dir) / "labels.csv"
     try:
         with open(path, newline="") as f:
-            return [(r["video_id"], r["suitable"] in ("1", "True", "true"), r.get("kind", "")) for r in csv.DictReader(f)]
+            return [(r["video_id"], r["suitable"] in ("1", "True", "true"), r.get("kind", ""))
+                    for r in csv.DictReader(f)]
     except (OSError, KeyError) as e:
         raise DynPoseError(f"{path}: cannot read pool labels ({e})") from None
 

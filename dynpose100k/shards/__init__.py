@@ -16,7 +16,8 @@ from .writer import DatasetWriter, ShardConfig, WriteResult, write_sample_tar, w
 
 __all__ = [
     "FIELDS", "META_FIELDS", "VideoSample", "PoseFiles", "ShardConfig", "WriteResult", "DatasetWriter",
-    "build_sample", "open_sample", "read_pose_dir", "resize_frames", "write_shards", "write_sample_tar", "existing_keys",
+    "build_sample", "open_sample", "read_pose_dir", "resize_frames", "write_shards", "write_sample_tar",
+    "existing_keys",
     "read_manifest", "iter_samples", "iter_raw", "make_pipeline", "shard_paths", "decode_sample",
     "encode_sample", "validate_sample", "QualityRule", "make_subset",
 ]

@@ -5,7 +5,8 @@ For every video with a pose result and ground truth: the bundle-adjustment repro
 of the ground-truth static correspondences under the estimated poses and intrinsics, normalised to 720p
 (unregistered frames filled by ``metrics.fill_failed``; a failed video keeps its row). Thresholds are
 quantiles of the reprojection error chosen to keep about 70 / 40 / 25 % of the videos that pass the
-dataset's registration filter (>= 80 % of frames registered), like the paper's 1.37 / 1.18 / 1.00 px. Per-video statistic = mean Sampson error of the video's correspondences; columns
+dataset's registration filter (>= 80 % of frames registered), like the paper's 1.37 / 1.18 / 1.00 px.
+Per-video statistic = mean Sampson error of the video's correspondences; columns
 ``%<5`` / ``%<10`` are the share of videos whose mean is below 5 / 10 px (the paper's "mean per-video
 reprojection error" protocol), ``Mean`` their mean; ``ATE`` is the mean per-video Sim(3)-aligned RMSE.
 """
@@ -122,7 +123,8 @@ def table_from_videos(videos: list[VideoQuality], fractions=DATA_FRACTIONS,
     return rows
 
 
-def quality_subset_table(pose_dir, gt_dir, fractions=DATA_FRACTIONS, min_registered: float | None = 0.8) -> list[SubsetRow]:
+def quality_subset_table(pose_dir, gt_dir, fractions=DATA_FRACTIONS,
+                         min_registered: float | None = 0.8) -> list[SubsetRow]:
     """The table for every ``<gt_dir>/<id>.gt.npz`` that has a ``<pose_dir>/<id>/poses.npz``.
 
     Ground truth without a pose result counts as a failed video (identity/random poses), never dropped.

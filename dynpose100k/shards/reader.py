@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import ShardError
 from ..ids import ID_RE
-from .schema import VideoSample, decode_sample, decode_jpeg
+from .schema import VideoSample, decode_jpeg, decode_sample
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,8 @@ def make_pipeline(
     Shards are split across nodes (``wds.split_by_node``) and data-loader workers
     (``wds.split_by_worker``); shard order is shuffled with ``seed`` and samples through a buffer of
     ``shuffle`` (0 disables both). ``resampled=True`` draws shards with replacement forever and then needs
-    ``epoch_samples`` (samples per epoch). Unreadable shards or samples are skipped with a warning. Each item is a dict from :func:`decode_for_training`.
+    ``epoch_samples`` (samples per epoch). Unreadable shards or samples are skipped with a warning. Each item
+    is a dict from :func:`decode_for_training`.
     Use with ``torch.utils.data.DataLoader(pipeline, batch_size=None, num_workers=...)``.
     """
     import webdataset as wds

@@ -76,7 +76,8 @@ class FakeStages(Stages):
         stage_sample(Path(self.staging_dir), encode_sample(s))
 
 
-def fake_stages(out: Path, delay: float = 0.0, min_registered: float = 0.8, threshold: float | None = None) -> FakeStages:
+def fake_stages(out: Path, delay: float = 0.0, min_registered: float = 0.8,
+                threshold: float | None = None) -> FakeStages:
     from dynpose100k.filtering import FilterConfig
 
     return FakeStages(pose_root=str(out / "poses" / "fake"), staging_dir=str(out / "staging"),

@@ -15,8 +15,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "signals"))
 import toyclips  # noqa: E402
 
 from dynpose100k.cli import main  # noqa: E402
-from dynpose100k.filtering import (DEFAULT_MODEL, FilterConfig, FilterModel, FilterModelError, decide,  # noqa: E402
-                                   FitConfig, filter_clip, filter_video, fit_model)
+from dynpose100k.filtering import (  # noqa: E402
+    DEFAULT_MODEL,
+    FilterConfig,
+    FilterModel,
+    FilterModelError,
+    FitConfig,
+    decide,
+    filter_clip,
+    filter_video,
+    fit_model,
+)
 from dynpose100k.signals import SIGNAL_NAMES  # noqa: E402
 from dynpose100k.video import write_video  # noqa: E402
 
