@@ -94,6 +94,10 @@ def test_confidence_bound_makes_the_threshold_conservative():
     score[y] += 0.4
     point = _precision_recall(score, y, 0.1)[0]
     assert np.allclose(_precision_bound(score, y, 0.1, 0.0), point)
+    from dynpose100k.metrics import precision_recall  # at the training prevalence: the metrics module's figures
+
+    for a, b in zip(_precision_recall(score, y, float(y.mean())), precision_recall(score, y)):
+        assert np.array_equal(a, b)
     bound = _precision_bound(score, y, 0.1, 1.0)
     assert (bound <= point + 1e-12).all() and (bound < point - 0.01).any()
     rows, y = _overlapping(200, 0)

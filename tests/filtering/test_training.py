@@ -9,7 +9,6 @@ import sys
 from dataclasses import FrozenInstanceError
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "signals"))
@@ -18,7 +17,6 @@ from test_filter import _NOISY, _overlapping, rows_and_labels  # noqa: E402
 
 from dynpose100k.cli import main  # noqa: E402
 from dynpose100k.filtering import FilterConfig, FilterModel, FitConfig, fit_filter_model, fit_model  # noqa: E402
-from dynpose100k.metrics import precision_recall  # noqa: E402
 from dynpose100k.video import write_video  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
@@ -68,17 +66,6 @@ def test_fit_config_is_frozen_and_its_defaults_are_the_shipped_ones():
     assert (c.target_precision, c.lr, c.folds, c.bagged) == (info["target_precision"], info["lr"], info["cv_folds"],
                                                             info["bagged"])
     assert info["rounds"] in c.rounds_grid
-
-
-def test_training_precision_is_the_metrics_one_at_the_training_prevalence():
-    from dynpose100k.filtering.training import _precision_recall
-
-    rng = np.random.default_rng(5)
-    score, y = rng.random(300), rng.random(300) < 0.3
-    score[y] += 0.3
-    p, r, t = _precision_recall(score, y, float(y.mean()))
-    p0, r0, t0 = precision_recall(score, y)
-    assert np.array_equal(p, p0) and np.array_equal(r, r0) and np.array_equal(t, t0)
 
 
 def _pool(folder: Path) -> Path:
