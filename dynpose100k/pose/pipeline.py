@@ -31,8 +31,7 @@ log = logging.getLogger(__name__)
 __all__ = ["estimate_poses", "pose_video", "pose_fundamentals", "static_tracks", "video_id_of"]
 
 
-def static_tracks(uv: np.ndarray, dynamic: np.ndarray, masks: np.ndarray, image_hw: tuple[int, int],
-                  min_len: int) -> np.ndarray:
+def static_tracks(uv: np.ndarray, dynamic: np.ndarray, masks: np.ndarray, image_hw: tuple[int, int], min_len: int) -> np.ndarray:
     """Tracks ``uv`` ``(N, M, 2)`` with dynamic tracks and observations inside ``masks`` ``(N, h, w)``
     removed (set to NaN); tracks left with fewer than ``min_len`` observations are removed too."""
     out = uv.copy()
@@ -87,8 +86,7 @@ def estimate_poses(
             )
         f, p = np.nonzero(sfm.obs)
         return PoseResult(
-            w2c=sfm.w2c, registered=sfm.registered, points3d=sfm.points3d.astype(np.float32),
-            obs_track=p.astype(np.int32),
+            w2c=sfm.w2c, registered=sfm.registered, points3d=sfm.points3d.astype(np.float32), obs_track=p.astype(np.int32),
             obs_frame=f.astype(np.int32), obs_uv=uv[f, sfm.track_ids[p]].astype(np.float32),
             reproj_error_px=sfm.reproj_error_px, camera_model=sfm.camera_model,
             camera_params=tuple(float(x) for x in sfm.camera_params), failure_reason=None, **common,
@@ -112,8 +110,7 @@ def estimate_poses(
 
         segmenter = MovableSegmenter(config.semantic_model)
     if segmenter is not None:
-        semantic = np.stack([cv2.resize(s.astype(np.uint8), (wm, hm), interpolation=cv2.INTER_NEAREST)
-                             for s in segmenter(frames)]).astype(bool)
+        semantic = np.stack([cv2.resize(s.astype(np.uint8), (wm, hm), interpolation=cv2.INTER_NEAREST) for s in segmenter(frames)]).astype(bool)
     masks = pixel_masks(frames, uv, dynamic, ev, config, semantic)
     static = static_tracks(uv, dynamic, masks, (H, W), config.min_track_len)
     timings["mask"] = time.perf_counter() - t
@@ -145,8 +142,7 @@ def estimate_poses(
     return result(None, sfm, static)
 
 
-def pose_fundamentals(w2c: np.ndarray, K: np.ndarray, registered: np.ndarray,
-                      gaps) -> dict[tuple[int, int], np.ndarray]:
+def pose_fundamentals(w2c: np.ndarray, K: np.ndarray, registered: np.ndarray, gaps) -> dict[tuple[int, int], np.ndarray]:
     """Fundamental matrices ``x_j^T F x_i = 0`` of registered frame pairs ``(i, i + gap)`` from poses."""
     from ..camera import fundamental_from
 

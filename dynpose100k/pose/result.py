@@ -142,8 +142,7 @@ def save_pose_result(out_dir: str | os.PathLike, result: PoseResult) -> Path:
             image_size=np.array([H, W], np.int64),
         )
         np.savez_compressed(
-            tmp / "tracks.npz", points3d=result.points3d.astype(np.float32),
-            obs_track=result.obs_track.astype(np.int32),
+            tmp / "tracks.npz", points3d=result.points3d.astype(np.float32), obs_track=result.obs_track.astype(np.int32),
             obs_frame=result.obs_frame.astype(np.int32), obs_uv=result.obs_uv.astype(np.float32),
         )
         m = result.dynamic_masks.astype(bool)

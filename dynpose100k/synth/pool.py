@@ -42,9 +42,9 @@ def pool_plan(num: int, kind: str = "mixed", seed: int = 0) -> list[tuple[str, s
 def write_pool(out_dir, num: int, kind: str = "mixed", seed: int = 0, *, progress: bool = False,
                **render_kw) -> list[str]:
     """Render ``num`` clips into ``out_dir`` as ``<id>.mp4`` + ``<id>.gt.npz`` and write ``labels.csv``
-    (``video_id,kind,suitable``), keeping the rows of clips written there before by other pools. Clips whose
-    two files already exist are not rendered again, so an interrupted run resumes. ``render_kw`` goes to
-    :func:`render` (height, width, fps, duration, hard). Returns the video ids in order."""
+    (``video_id,kind,suitable``), keeping the rows of clips written there before by other pools. Clips whose two files already exist are not rendered again, so an
+    interrupted run resumes. ``render_kw`` goes to :func:`render` (height, width, fps, duration, hard).
+    Returns the video ids in order."""
     from ..video import write_video
 
     h, w = int(render_kw.get("height", 360)), int(render_kw.get("width", 640))

@@ -5,13 +5,8 @@ import pickle
 import pytest
 import torch
 
-from dynpose100k.dust3r.checkpoint import (
-    config_from_kwargs,
-    load_checkpoint,
-    parse_constructor,
-    save_checkpoint,
-    save_safetensors,
-)
+from dynpose100k.dust3r.checkpoint import (config_from_kwargs, load_checkpoint, parse_constructor, save_checkpoint,
+                                           save_safetensors)
 from dynpose100k.dust3r.model import PRESETS, build_model
 from dynpose100k.errors import CheckpointError
 
