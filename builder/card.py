@@ -269,7 +269,8 @@ def render_card(dataset_dir, settings: CardSettings | None = None, *, template: 
     s = settings or read_settings(dataset_dir)
     stats = dataset_stats(dataset_dir)
     reproj_note = (f" ({stats['reproj_missing']} without a value)" if stats["reproj_missing"] else "")
-    values = {**stats, **_tables(), "pretty_name": s.pretty_name, "description": f"\n{s.description.strip()}\n" if (s.description or "").strip() else "",
+    description = f"\n{s.description.strip()}\n" if (s.description or "").strip() else ""
+    values = {**stats, **_tables(), "pretty_name": s.pretty_name, "description": description,
               "reproj_note": reproj_note, "license_text": _license_text(s), "subset_note": _subset_note(s.subset),
               "filter_example": QualityRule(max_reproj_px=1.2, min_registered=0.8).snippet()}
     body = _fill(template, values)

@@ -1,7 +1,8 @@
 """Upload a dataset directory to the Hugging Face Hub (``HfApi.create_repo``, then the shards, then the card).
 
 Only the published files travel: ``README.md`` (the card), ``manifest.jsonl`` and ``data/train-*.tar``;
-lock and temporary files and the card settings ``card.json`` stay behind. Shards are checked against the manifest before anything is sent.
+lock and temporary files and the card settings ``card.json`` stay behind. Shards are checked against the
+manifest before anything is sent.
 """
 
 from __future__ import annotations

@@ -61,6 +61,7 @@ __all__ = [
     "sampson_errors",
     "sampson_from_poses",
     "sampson_summary",
+    "pr_counts",
     "precision_recall",
     "pr_at",
     "average_precision",
@@ -400,19 +401,26 @@ def _scores_labels(scores, labels) -> tuple[np.ndarray, np.ndarray]:
     return s, y
 
 
+def pr_counts(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True positives, false positives and thresholds ``(T,)`` for keeping items with ``score >= threshold``.
+
+    Thresholds are the distinct scores in decreasing order (the counts are cumulative, so the last entry
+    counts every item)."""
+    s, y = _scores_labels(scores, labels)
+    order = np.argsort(-s, kind="stable")
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]  # last item of each run of equal scores
+    return np.cumsum(y)[last], np.cumsum(~y)[last], s[last]
+
+
 def precision_recall(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precision, recall and thresholds ``(T,)`` for keeping items with ``score >= threshold``.
 
     ``scores`` ``(N,)`` (higher = keep), ``labels`` ``(N,)`` bool (True = suitable). Thresholds are the
     distinct scores in decreasing order, so recall is non-decreasing.
     """
-    s, y = _scores_labels(scores, labels)
-    order = np.argsort(-s, kind="stable")
-    s, y = s[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]  # last item of each run of equal scores
-    tp = np.cumsum(y)[last]
-    kept = last + 1
-    return tp / kept, tp / y.sum(), s[last]
+    tp, fp, t = pr_counts(scores, labels)
+    return tp / (tp + fp), tp / tp[-1], t
 
 
 def pr_at(scores, labels, threshold: float) -> tuple[float, float]:

@@ -1,8 +1,8 @@
 import json
 import os
 import shutil
-import sys
 import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -196,7 +196,8 @@ def test_matches_evo(tmp_path):
 
     def evo(tool, *extra):
         out = tmp_path / f"{tool}{'_'.join(extra)}.zip"
-        cmd = [{"evo_ape": evo_ape, "evo_rpe": evo_rpe}[tool], "tum", "gt.txt", "est.txt", "-as", *extra, "--save_results", str(out), "--no_warnings"]
+        cmd = [{"evo_ape": evo_ape, "evo_rpe": evo_rpe}[tool], "tum", "gt.txt", "est.txt", "-as", *extra,
+               "--save_results", str(out), "--no_warnings"]
         subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=60)
         return json.loads(zipfile.ZipFile(out).read("stats.json"))["rmse"]
 

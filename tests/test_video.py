@@ -136,7 +136,7 @@ def test_streaming_memory(tmp_path):
     assert isinstance(it, types.GeneratorType)
     tracemalloc.start()
     n = 0
-    for _, rgb in it:
+    for _ in it:
         n += 1
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

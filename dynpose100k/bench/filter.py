@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..filtering import FilterConfig, filter_video, fit_model, measure_paths
+from ..filtering import FilterConfig, FitConfig, filter_video, fit_model, measure_paths
 from ..metrics import average_precision, pr_at, precision_recall
 from ..signals import SIGNAL_GROUPS, SIGNAL_NAMES
 
@@ -118,7 +118,8 @@ def _single_baseline(name, rows_tr, y_tr, rows_te, y_te) -> dict:
     p, r, _ = precision_recall(sign * te, y_te)
     ok = p >= TARGET_PRECISION
     return {"ap": average_precision(sign * te, y_te), "sign": sign, "best_precision": float(p.max()),
-            f"recall_at_p{TARGET_PRECISION}": float(r[ok].max()) if ok.any() else 0.0, "curve": (p.tolist(), r.tolist())}
+            f"recall_at_p{TARGET_PRECISION}": float(r[ok].max()) if ok.any() else 0.0,
+            "curve": (p.tolist(), r.tolist())}
 
 
 def _throughput(folder: Path, n: int, quick: bool) -> dict:
@@ -179,7 +180,8 @@ def run(out, quick: bool = False, seed: int = 0) -> dict:
     other = {name: _measure_pool(p)[:3] for name, p in other_pools.items()}
 
     def fit_eval(features):
-        m = fit_model(rows_tr, y_tr, tuple(features), TARGET_PRECISION, prevalence=PREVALENCE, kinds=kinds_tr)
+        fit = FitConfig(features=tuple(features), target_precision=TARGET_PRECISION, prevalence=PREVALENCE)
+        m = fit_model(rows_tr, y_tr, fit, kinds=kinds_tr)
         return m, _evaluate(m, rows_te, y_te)
 
     model, full = fit_eval(SIGNAL_NAMES)
@@ -201,7 +203,8 @@ def run(out, quick: bool = False, seed: int = 0) -> dict:
         "pools": {"train": {"clips": len(rows_tr), "suitable": int(y_tr.sum()), "signals_s": t_sig_tr},
                   "test": {"clips": len(rows_te), "suitable": int(y_te.sum()), "signals_s": t_sig_te},
                   "clip": "320x180, 5 fps, 4 s, half of the clips hard", "render_s": t_render},
-        "model": {"threshold": model.threshold, "rounds": model.info["rounds"], "cv_precision": model.info["cv_precision"],
+        "model": {"threshold": model.threshold, "rounds": model.info["rounds"],
+                  "cv_precision": model.info["cv_precision"],
                   "cv_recall": model.info["cv_recall"]},
         "heldout": strip(full), "per_kind_kept": per_kind,
         "sets_protocol": "the model fitted on the dev training pool, scored unchanged on: dev = the usual test "

@@ -118,7 +118,8 @@ def _table(rows: list[dict], key: str) -> dict:
         vals = [r[m] for r in rows]
         out[m] = {
             "videos_registered_pct": 100 * float(np.mean([v["success"] for v in vals])) if vals else float("nan"),
-            "frames_registered_pct": 100 * float(np.mean([v["registration_rate"] for v in vals])) if vals else float("nan"),
+            "frames_registered_pct": (100 * float(np.mean([v["registration_rate"] for v in vals])) if vals
+                                      else float("nan")),
             "ate": float(np.mean([v[f"ate{key}"] for v in vals])) if vals else float("nan"),
             "rpe_trans": float(np.mean([v[f"rpe_trans{key}"] for v in vals])) if vals else float("nan"),
             "rpe_rot_deg": float(np.mean([v[f"rpe_rot_deg{key}"] for v in vals])) if vals else float("nan"),
@@ -223,11 +224,13 @@ def _print(r: dict) -> None:
         if not r[key]:
             continue
         ref = r[key]["colmap_mask"]["ate"]
-        print(f"\n{title:<28} {'%vid reg':>8} {'%frm reg':>8} {'ATE':>8} {'RPE-t':>8} {'RPE-r°':>7} {'s/video':>8} {'ATE/ColMask':>11}")
+        print(f"\n{title:<28} {'%vid reg':>8} {'%frm reg':>8} {'ATE':>8} {'RPE-t':>8} {'RPE-r°':>7} "
+              f"{'s/video':>8} {'ATE/ColMask':>11}")
         for m in METHODS:
             t = r[key][m]
             print(f"{names[m]:<28} {t['videos_registered_pct']:8.0f} {t['frames_registered_pct']:8.1f} {t['ate']:8.4f} "
-                  f"{t['rpe_trans']:8.4f} {t['rpe_rot_deg']:7.3f} {t['seconds_per_video']:8.1f} {t['ate'] / ref if ref else float('nan'):11.2f}")
+                  f"{t['rpe_trans']:8.4f} {t['rpe_rot_deg']:7.3f} {t['seconds_per_video']:8.1f} "
+                  f"{t['ate'] / ref if ref else float('nan'):11.2f}")
     print(f"\n{'Sampson (720p px)':<28} {'%<5':>6} {'%<10':>6} {'%<30':>6} {'mean':>8}")
     for m in METHODS:
         s = r["sampson"][m]
@@ -238,6 +241,7 @@ def _print(r: dict) -> None:
     if "sets" in r:
         _print_sets(r)
     for t in r["timing_10s_640x360"]:
-        print(f"10 s 640x360 clip {t['video_id']}{' (hard)' if t['hard'] else ''} ({t['frames']} frames): {t['seconds']:.1f} s "
-              f"wall, peak RSS {t['peak_rss_gib']:.2f} GiB, {100 * t['registered_fraction']:.0f}% registered, ATE {t['ate']:.3f}, "
+        print(f"10 s 640x360 clip {t['video_id']}{' (hard)' if t['hard'] else ''} ({t['frames']} frames): "
+              f"{t['seconds']:.1f} s wall, peak RSS {t['peak_rss_gib']:.2f} GiB, "
+              f"{100 * t['registered_fraction']:.0f}% registered, ATE {t['ate']:.3f}, "
               f"stages {json.dumps({k: round(v, 1) for k, v in t['timings'].items()})}")

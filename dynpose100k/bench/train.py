@@ -91,12 +91,11 @@ def _time_steps(preset, frozen: bool, size, n_pairs: int, steps: int, device: st
 
 
 def _data_rate(n: int) -> dict:
-    from ..dust3r.data import PairConfig, record_from_synth, sample_pair
-    from ..synth import render
-
     import cv2
 
     from .. import camera
+    from ..dust3r.data import PairConfig, record_from_synth, sample_pair
+    from ..synth import render
 
     rec = record_from_synth(render("good", 0, height=90, width=160, duration=1.5))  # upscaled to 360x640
     rec["frames"] = [cv2.resize(f, (640, 360), interpolation=cv2.INTER_LINEAR) for f in rec["frames"]]

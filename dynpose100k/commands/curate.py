@@ -67,7 +67,8 @@ def run(args) -> int:
         out=args.out, workers=args.workers, engine=args.engine, address=args.address,
         min_registered=args.min_registered, retry_failed=args.retry_failed, reprocess=args.reprocess,
         csv_video_root=args.csv_video_root,
-        filter_model=args.filter_model, filter_threshold=args.filter_threshold, pose_preset=args.pose_preset, fps=args.fps, short_side=args.short_side, shard_size=args.shard_size,
+        filter_model=args.filter_model, filter_threshold=args.filter_threshold, pose_preset=args.pose_preset,
+        fps=args.fps, short_side=args.short_side, shard_size=args.shard_size,
         item_timeout=args.item_timeout, dataset_name=args.dataset_name,
     )
     from builder.card import card_options, check_card_options, update_settings

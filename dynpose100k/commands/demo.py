@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..curate.stages import ItemStatus
+
 HELP = "render a synthetic pool, curate it, load it, print the paper-style tables"
 EXAMPLES = """
   dynpose100k demo --out outputs/demo
@@ -142,13 +144,14 @@ def run(args) -> int:
         else:
             res = load_pose_result(r["pose_dir"])
             w2c, reg = res.w2c, res.registered
-        table.append({"video": vid, "kind": labels[vid][0], "status": r["status"], **_pose_row(w2c, reg, gt)})
+        table.append({"video": vid, "kind": labels[vid][0], "status": ItemStatus(r["status"]),
+                      **_pose_row(w2c, reg, gt)})
     print(f"  {'video':<22}{'kind':<10}{'status':<23}{'reg %':>6}{'ATE m':>8}{'RPE m':>8}{'RPE deg':>8}")
     for t in table:
-        shown_status = "kept" if t["status"] == "sharded" else t["status"]
+        shown_status = ItemStatus.KEPT if t["status"] is ItemStatus.SHARDED else t["status"]
         print(f"  {t['video']:<22}{t['kind']:<10}{shown_status:<23}{100 * t['registered']:>6.0f}"
               f"{_fmt(t['ate']):>8}{_fmt(t['rpe_t'], '.4f'):>8}{_fmt(t['rpe_r'], '.2f'):>8}")
-    kept = [t for t in table if t["status"] in ("kept", "sharded")]
+    kept = [t for t in table if t["status"] in (ItemStatus.KEPT, ItemStatus.SHARDED)]
     pose_summary = {}
     for name, group in (("kept", kept), ("all posed", table)):
         if group:
@@ -197,7 +200,8 @@ def _filter_pr(rows, labels, out: Path) -> dict:
 
     ids = [i for i in rows if i in labels]
     y = np.array([labels[i][1] for i in ids], bool)
-    passed = np.array([rows[i]["status"] not in ("filtered_out", "error") for i in ids], bool)
+    passed = np.array([ItemStatus(rows[i]["status"]) not in (ItemStatus.FILTERED_OUT, ItemStatus.ERROR) for i in ids],
+                      bool)
     scores = np.array([rows[i]["filter_score"] if rows[i]["filter_score"] is not None else -1.0 for i in ids], float)
     scores = np.where(np.isnan(scores), -1.0, scores)
     per_kind: dict[str, list[int]] = {}
@@ -258,7 +262,7 @@ def _plots(out: Path, table, rows, gts, loaded, pr) -> list[str]:
 
     paths = []
     shown = sorted((t for t in table if not math.isnan(t["ate"])),
-                   key=lambda t: (t["status"] != "sharded", t["kind"] != "good", t["video"]))[:6]
+                   key=lambda t: (t["status"] is not ItemStatus.SHARDED, t["kind"] != "good", t["video"]))[:6]
     if shown:
         cols = min(3, len(shown))
         rows_ = (len(shown) + cols - 1) // cols
@@ -276,7 +280,7 @@ def _plots(out: Path, table, rows, gts, loaded, pr) -> list[str]:
             g = camera_centers(gt.w2c)
             ax.plot(g[:, 0], g[:, 2], "k-", lw=2, label="ground truth")
             ax.plot(est[:, 0], est[:, 2], "r.", ms=3, label="estimate (Sim3)")
-            status = "kept" if t["status"] == "sharded" else t["status"]
+            status = ItemStatus.KEPT if t["status"] is ItemStatus.SHARDED else t["status"]
             ax.set_title(f"{t['video']}\nATE {t['ate']:.3f} m, {status}", fontsize=8)
             ax.set_aspect("equal", adjustable="datalim")
             ax.tick_params(labelsize=6)

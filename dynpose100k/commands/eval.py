@@ -50,12 +50,14 @@ def run(args) -> int:
         rows[d.name] = r
     if not rows:
         raise DynPoseError("no pose result had matching ground truth")
-    head = f"{'video':<24} {'reg%':>6} {'ATE':>8} {'RPE-t':>8} {'RPE-r°':>7} {'S<5%':>6} {'S<10%':>6} {'S<30%':>6} {'S mean':>7} {'maskIoU':>7}"
+    head = (f"{'video':<24} {'reg%':>6} {'ATE':>8} {'RPE-t':>8} {'RPE-r°':>7} {'S<5%':>6} {'S<10%':>6} {'S<30%':>6} "
+            f"{'S mean':>7} {'maskIoU':>7}")
     print(head)
     for vid, r in rows.items():
         s = r.get("sampson", {})
-        print(f"{vid:<24} {100 * r['registration_rate']:6.1f} {r['ate']:8.4f} {r['rpe_trans']:8.4f} {r['rpe_rot_deg']:7.3f} "
-              f"{s.get('pct_lt_5', np.nan):6.1f} {s.get('pct_lt_10', np.nan):6.1f} {s.get('pct_lt_30', np.nan):6.1f} {s.get('mean', np.nan):7.2f} {r['mask_iou']:7.3f}")
+        print(f"{vid:<24} {100 * r['registration_rate']:6.1f} {r['ate']:8.4f} {r['rpe_trans']:8.4f} "
+              f"{r['rpe_rot_deg']:7.3f} {s.get('pct_lt_5', np.nan):6.1f} {s.get('pct_lt_10', np.nan):6.1f} "
+              f"{s.get('pct_lt_30', np.nan):6.1f} {s.get('mean', np.nan):7.2f} {r['mask_iou']:7.3f}")
     vals = list(rows.values())
     summary = {
         "videos": len(vals),
@@ -68,9 +70,11 @@ def run(args) -> int:
     means = [v["sampson"]["mean"] for v in vals if "sampson" in v]
     if means:
         summary["sampson_per_video"] = sampson_summary(means)
-    print(f"{'mean':<24} {summary['frames_registered_pct']:6.1f} {summary['ate']:8.4f} {summary['rpe_trans']:8.4f} {summary['rpe_rot_deg']:7.3f}"
-          f"   ({summary['registered_videos_pct']:.0f}% of {len(vals)} videos registered; failed videos filled, see --help)")
+    print(f"{'mean':<24} {summary['frames_registered_pct']:6.1f} {summary['ate']:8.4f} {summary['rpe_trans']:8.4f} "
+          f"{summary['rpe_rot_deg']:7.3f}   ({summary['registered_videos_pct']:.0f}% of {len(vals)} videos "
+          f"registered; failed videos filled, see --help)")
     path = args.json or args.pose_dir / "eval.json"
-    path.write_text(json.dumps({"protocol": "sim3 ATE/RPE on filled poses; Sampson 720p", "summary": summary, "videos": rows}, indent=2))
+    doc = {"protocol": "sim3 ATE/RPE on filled poses; Sampson 720p", "summary": summary, "videos": rows}
+    path.write_text(json.dumps(doc, indent=2))
     print(f"saved {path}")
     return 0

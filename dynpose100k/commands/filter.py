@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
 import multiprocessing as mp
+import sys
 from collections import Counter
 from pathlib import Path
-
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +22,8 @@ EXAMPLES = """
 
 
 def add_arguments(p):
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="video files, frame folders or folders of videos")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                   help="video files, frame folders or folders of videos")
     p.add_argument("--out", type=Path, required=True, help="parquet file to write (one row per clip)")
     p.add_argument("--model", type=Path, help="fusion-model JSON (default: the packaged model)")
     p.add_argument("--threshold", type=float, help="operating threshold on the score (default: the model's)")

@@ -15,7 +15,8 @@ EXAMPLES = """
 
 INPUT is a video file, a folder of frames (*.jpg/*.png), or a folder of videos. Each video gets
 <out>/<video_id>/{poses.npz,tracks.npz,masks.npz,result.json}; existing results are skipped and counted
-in the report (--overwrite recomputes). A folder with no video or frames in it is an error. Poses are world-to-camera 4x4 (OpenCV axes), K in pixels of the decoded frames.
+in the report (--overwrite recomputes). A folder with no video or frames in it is an error. Poses are
+world-to-camera 4x4 (OpenCV axes), K in pixels of the decoded frames.
 """
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 def add_arguments(p):
     from ..pose.config import DEFAULT_PRESET, PRESETS
 
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="video files, frame folders or folders of videos")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                   help="video files, frame folders or folders of videos")
     p.add_argument("--out", type=Path, default=None, help="output folder (default outputs/poses-<preset>)")
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS), help="configuration preset")
     p.add_argument("--fps", type=float, default=None, help="sampling rate (default: the preset's, 12)")

@@ -70,8 +70,8 @@ def run(args) -> int:
 
     from builder.card import card_options, check_card_options, write_card
 
-    from ..shards import DatasetWriter, ShardConfig, build_sample, safe_key
-
+    from ..ids import safe_id
+    from ..shards import DatasetWriter, ShardConfig, build_sample
     from . import check_out_dir
 
     check_out_dir(args.out)
@@ -86,7 +86,7 @@ def run(args) -> int:
     failed: list[tuple[str, str]] = []
     with DatasetWriter(args.out, ShardConfig(args.maxcount, int(args.maxsize))) as w:
         for d in tqdm(dirs, desc="shard", unit="video"):
-            if safe_key(d.name) in w.keys:
+            if safe_id(d.name) in w.keys:
                 continue
             try:
                 result = json.loads((d / "result.json").read_text()) if (d / "result.json").is_file() else {}

@@ -4,15 +4,25 @@ Resumable (SQLite ledger reconciled with the shard manifest), fault-isolated (on
 worker fails one item), with local worker processes or Ray Data. See :mod:`dynpose100k.curate.runner`.
 """
 
-from .engines import LocalEngine, RayEngine, make_engine, process_item
+from .engines import LocalEngine, RayEngine, make_engine
 from .inputs import InputError, WorkItem, resolve_inputs
-from .ledger import ItemResult, Ledger
-from .runner import (CurateConfig, CurateError, DatasetSink, SettingsChanged, Stages, curate, decision_settings,
-                     default_stages, settings_hash, stage_sample)
+from .ledger import Ledger
+from .runner import (
+                     CurateConfig,
+                     CurateError,
+                     DatasetSink,
+                     SettingsChanged,
+                     curate,
+                     decision_settings,
+                     default_stages,
+                     settings_hash,
+)
+from .stages import ItemResult, ItemStatus, Stages, process_item, registration_rule, stage_sample
 from .stats import format_summary, summarize
 
 __all__ = [
-    "CurateConfig", "CurateError", "DatasetSink", "InputError", "ItemResult", "Ledger", "LocalEngine", "RayEngine",
-    "SettingsChanged", "Stages", "WorkItem", "curate", "decision_settings", "settings_hash", "default_stages", "format_summary", "make_engine", "process_item",
-    "resolve_inputs", "stage_sample", "summarize",
+    "CurateConfig", "CurateError", "DatasetSink", "InputError", "ItemResult", "ItemStatus", "Ledger", "LocalEngine",
+    "RayEngine", "SettingsChanged", "Stages", "WorkItem", "curate", "decision_settings", "default_stages",
+    "format_summary", "make_engine", "process_item", "registration_rule", "resolve_inputs", "settings_hash",
+    "stage_sample", "summarize",
 ]

@@ -1,9 +1,7 @@
-"""Execution engines of the curation runner: what runs one work item, and where.
+"""Execution engines of the curation runner: where the per-item route runs.
 
-:func:`process_item` runs the per-item stages (decode -> filter -> [kept clips:] decode at pose resolution
--> pose -> registration rule -> package the shard sample) and always returns an :class:`~dynpose100k.curate.ledger.ItemResult`; expected failures
-become ``error``/``pose_failed`` results, never exceptions. Engines map it over items and yield results to
-the parent, which alone writes the ledger and the shards:
+Engines map :func:`dynpose100k.curate.stages.process_item` over work items and yield its results to the
+parent, which alone writes the ledger and the shards:
 
 - :class:`LocalEngine`: N worker processes, each fed one item at a time over its own pipe, so a worker that
   dies (segfault, ``os._exit``, out-of-memory kill) or exceeds the per-item timeout fails exactly the item
@@ -16,84 +14,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import multiprocessing as mp
 import signal
 import time
 from collections import deque
 from collections.abc import Iterator
 from multiprocessing.connection import wait
-from typing import Protocol
 
 from ..errors import DynPoseError
 from .inputs import WorkItem
-from .ledger import ItemResult
+from .stages import ItemResult, ItemStatus, process_item
 
-__all__ = ["StagesLike", "process_item", "LocalEngine", "RayEngine", "make_engine"]
-
-log = logging.getLogger(__name__)
-
-
-class StagesLike(Protocol):
-    """The per-item stages the engines call (see :class:`dynpose100k.curate.runner.Stages`)."""
-
-    min_registered: float
-
-    def check(self) -> None: ...
-    def decode(self, item: WorkItem): ...
-    def filter(self, clip): ...
-    def decode_pose(self, item: WorkItem): ...
-    def pose(self, clip, item: WorkItem) -> tuple[str, dict]: ...
-    def package(self, clip, item: WorkItem, pose_dir: str, decision) -> None: ...
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
-
-
-def process_item(stages: StagesLike, item: WorkItem) -> ItemResult:
-    """Run all stages on one item and classify the outcome (see the module docstring).
-
-    Stage timings (seconds): ``decode`` + ``filter`` (every clip, at the filter's analysis rate and size),
-    ``decode_pose`` + ``pose`` + ``package`` (kept clips, at the pose engine's rate and size)."""
-    t: dict[str, float] = {}
-    stage = "decode"
-    base = dict(item_id=item.item_id, timings=t)
-
-    def timed(name, fn, *args):
-        nonlocal stage
-        stage, t0 = name, time.perf_counter()
-        out = fn(*args)
-        t[name] = time.perf_counter() - t0
-        return out
-
-    try:
-        clip = timed("decode", stages.decode, item)
-        d = timed("filter", stages.filter, clip)
-        fields = dict(base, filter_score=float(d.score), filter_reasons=tuple(d.reasons))
-        if d.status == "error":
-            return ItemResult(status="error", reason="filter: " + "; ".join(d.reasons), **fields)
-        if d.status != "keep":
-            return ItemResult(status="filtered_out", reason="; ".join(d.reasons) or "rejected", **fields)
-        clip = timed("decode_pose", stages.decode_pose, item)
-        pose_dir, res = timed("pose", stages.pose, clip, item)
-        frac = float(res.get("registered_fraction") or 0.0)
-        fields.update(pose_dir=pose_dir, registered_fraction=frac, num_frames=len(clip.frames),
-                      reproj_error_px_720p=res.get("reproj_error_px_720p"))
-        if res.get("failure_reason"):
-            return ItemResult(status="pose_failed", reason=str(res["failure_reason"]), **fields)
-        if frac < stages.min_registered:
-            return ItemResult(status="rejected_registration", **fields,
-                              reason=f"registered {frac:.0%} of frames < {stages.min_registered:.0%}")
-        timed("package", stages.package, clip, item, pose_dir, d)
-        return ItemResult(status="kept", **fields)
-    except Exception as e:  # noqa: BLE001 - one bad item never stops a batch
-        if not isinstance(e, DynPoseError):
-            log.warning("%s: unexpected %s in %s", item.item_id, type(e).__name__, stage, exc_info=True)
-        msg = _one_line(e) if isinstance(e, DynPoseError) else f"{type(e).__name__}: {_one_line(e)}"
-        status = "pose_failed" if stage == "pose" else "error"
-        return ItemResult(status=status, reason=f"{stage}: {msg}", **base)
+__all__ = ["LocalEngine", "RayEngine", "make_engine"]
 
 
 def _worker_main(conn, stages, single_thread: bool) -> None:
@@ -154,7 +86,8 @@ class LocalEngine:
         it = slot.item
         slot.item = None
         slot.conn.close()
-        return ItemResult(item_id=it.item_id, status="error", reason=f"worker: process {why} on {it.path or it.item_id}")
+        return ItemResult(item_id=it.item_id, status=ItemStatus.ERROR,
+                          reason=f"worker: process {why} on {it.path or it.item_id}")
 
     def run(self, stages, items: list[WorkItem]) -> Iterator[ItemResult]:
         """Yield one result per item, in completion order."""
@@ -174,7 +107,7 @@ class LocalEngine:
                 if not busy:
                     return
                 wait([s.conn for s in busy] + [s.proc.sentinel for s in busy], timeout=1.0)
-                for i, s in enumerate(slots):
+                for s in slots:
                     if s.item is None:
                         continue
                     result = None
@@ -253,12 +186,12 @@ class RayEngine:
         seen = set()
         for row in ds.iter_rows():
             d = json.loads(row["result"])
-            d["filter_reasons"] = tuple(d["filter_reasons"])
             seen.add(d["item_id"])
             yield ItemResult(**d)
         for it in items:
             if it.item_id not in seen:
-                yield ItemResult(item_id=it.item_id, status="error", reason="worker: ray task failed (worker lost or crashed)")
+                yield ItemResult(item_id=it.item_id, status=ItemStatus.ERROR,
+                                 reason="worker: ray task failed (worker lost or crashed)")
 
 
 def make_engine(name: str, workers: int = 2, address: str | None = None, item_timeout: float | None = None):

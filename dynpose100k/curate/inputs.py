@@ -12,9 +12,10 @@ Accepted inputs:
   window is read from it by time; a sidecar with ``clips: [[start, end]]`` is an already cut clip and serves
   the CSV window with the same bounds.
 
-Every clip window is one :class:`WorkItem` with a stable id without dots (``<videoID>_<clipidx>`` for CSV
-rows, the file stem otherwise, made unique). Rows that cannot be parsed and rows whose video is missing become items with
-``error`` set, so they are recorded as failed instead of stopping the run.
+Every clip window is one :class:`WorkItem` with a stable id (:func:`dynpose100k.ids.safe_id`:
+``<videoID>_<clipidx>`` for CSV rows, the file stem otherwise, made unique). Rows that cannot be parsed and
+rows whose video is missing become items with ``error`` set, so they are recorded as failed instead of
+stopping the run.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ import csv
 import glob
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from ..errors import DynPoseError
+from ..ids import safe_id
 from ..video import VIDEO_EXTS
 
 __all__ = ["WorkItem", "InputError", "resolve_inputs", "read_panda_csv", "index_video_root"]
@@ -61,10 +62,6 @@ class WorkItem:
     """Why this item cannot be processed (malformed CSV row, missing video); None when it is runnable."""
 
 
-def _safe_id(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "item"
-
-
 def _video_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTS and p.is_file())
 
@@ -72,7 +69,7 @@ def _video_files(root: Path) -> list[Path]:
 def _file_items(paths: list[Path]) -> list[WorkItem]:
     items, seen = [], {}
     for p in paths:
-        base = _safe_id(p.stem)
+        base = safe_id(p.stem, fallback="item")
         n = seen.get(base, 0)
         seen[base] = n + 1
         items.append(WorkItem(base if n == 0 else f"{base}_{n}", str(p.resolve()), meta={"source": str(p)}))
@@ -145,7 +142,7 @@ def read_panda_csv(csv_path: Path, video_root: Path | None = None) -> list[WorkI
         for lineno, row in enumerate(reader, start=2):
             vid = (row.get("videoID") or "").strip()
             url = (row.get("url") or "").strip()
-            base = _safe_id(vid) if vid else f"row{lineno}"
+            base = safe_id(vid, fallback="item") if vid else f"row{lineno}"
             try:
                 windows = ast.literal_eval(row["timestamp"] or "")
                 if not isinstance(windows, (list, tuple)) or not windows:
@@ -160,7 +157,8 @@ def read_panda_csv(csv_path: Path, video_root: Path | None = None) -> list[WorkI
                 captions = ast.literal_eval(row["caption"]) if row.get("caption") else []
             except (ValueError, TypeError, SyntaxError, DynPoseError) as exc:
                 reason = f"input: malformed CSV row {lineno} of {csv_path.name}: {str(exc).splitlines()[0]}"
-                items.append(WorkItem(f"{base}_row{lineno}" if vid else base, "", meta={"url": url, "videoID": vid}, error=reason))
+                items.append(WorkItem(f"{base}_row{lineno}" if vid else base, "", meta={"url": url, "videoID": vid},
+                                      error=reason))
                 continue
             seen[base] = lineno
             row_ids = [x for x in (url, vid, _youtube_id(url) or "") if x]

@@ -1,10 +1,8 @@
 """The curation ledger: one SQLite row per work item, written by the parent process only.
 
 SQLite in WAL mode with ``synchronous=FULL``, one transaction per update, so a run killed at any moment
-leaves every committed row intact and at most the items in flight still ``pending``. An item's life:
-
-``pending`` -> ``filtered_out`` | ``pose_failed`` | ``rejected_registration`` | ``error`` | ``kept``
--> ``sharded`` (set only after the shard holding the sample is published).
+leaves every committed row intact and at most the items in flight still ``pending``. An item's life is
+:class:`~dynpose100k.curate.stages.ItemStatus`; the ``status`` column holds its plain string value.
 """
 
 from __future__ import annotations
@@ -12,17 +10,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .inputs import WorkItem
+from .stages import FAILED, ItemResult, ItemStatus
 
-__all__ = ["Ledger", "ItemResult", "STATUSES", "FAILED", "FINAL"]
+__all__ = ["Ledger"]
 
-STATUSES = ("pending", "filtered_out", "pose_failed", "rejected_registration", "error", "kept", "sharded")
-FAILED = ("pose_failed", "error")
-"""Statuses that ``--retry-failed`` sends back to ``pending`` (decisions are not failures)."""
-FINAL = ("filtered_out", "rejected_registration", "sharded") + FAILED
+PENDING, ERROR, KEPT, SHARDED = (ItemStatus.PENDING.value, ItemStatus.ERROR.value, ItemStatus.KEPT.value,
+                                 ItemStatus.SHARDED.value)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -31,7 +27,7 @@ CREATE TABLE IF NOT EXISTS items (
     start REAL,
     end_ REAL,
     meta TEXT NOT NULL DEFAULT '{}',
-    status TEXT NOT NULL DEFAULT 'pending',
+    status TEXT NOT NULL DEFAULT 'pending',  -- ItemStatus.PENDING
     reason TEXT,
     filter_score REAL,
     filter_reasons TEXT,
@@ -54,26 +50,6 @@ CREATE TABLE IF NOT EXISTS processed (run INTEGER NOT NULL, item_id TEXT NOT NUL
 # columns added after the first release: (table, column, type); older ledgers are migrated on open
 _ADDED = (("items", "config_hash", "TEXT"), ("items", "run", "INTEGER"), ("runs", "config_hash", "TEXT"),
           ("runs", "settings", "TEXT"), ("runs", "finished", "REAL"))
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    """What processing one item produced (returned by a worker to the parent)."""
-
-    item_id: str
-    status: str
-    """One of ``filtered_out``, ``pose_failed``, ``rejected_registration``, ``error``, ``kept``."""
-    reason: str | None = None
-    """One line: why the item was not kept (filter reasons joined, failure message)."""
-    filter_score: float | None = None
-    filter_reasons: tuple[str, ...] = ()
-    registered_fraction: float | None = None
-    reproj_error_px_720p: float | None = None
-    num_frames: int | None = None
-    timings: dict = field(default_factory=dict)
-    """Seconds per stage (``decode``, ``filter``, ``pose``)."""
-    pose_dir: str | None = None
-    """Folder of the pose result (``poses.npz`` + ``result.json``) when pose estimation ran."""
 
 
 class Ledger:
@@ -115,7 +91,8 @@ class Ledger:
         ``settings`` and ``items`` (ids of the items that run processed, in order)."""
         out = []
         for r in self.db.execute("SELECT * FROM runs ORDER BY run").fetchall():
-            ids = [x[0] for x in self.db.execute("SELECT item_id FROM processed WHERE run=? ORDER BY rowid", (r["run"],))]
+            q = "SELECT item_id FROM processed WHERE run=? ORDER BY rowid"
+            ids = [x[0] for x in self.db.execute(q, (r["run"],))]
             out.append({"run": r["run"], "started": r["started"], "finished": r["finished"],
                         "config_hash": r["config_hash"], "settings": json.loads(r["settings"] or "null"),
                         "config": json.loads(r["config"] or "null"), "items": ids})
@@ -124,15 +101,15 @@ class Ledger:
     def adopt_unhashed(self, config_hash: str) -> int:
         """Give items processed before hashes were recorded (``config_hash`` NULL, not pending) ``config_hash``
         (the settings of the last run that touched them). Returns how many."""
-        cur = self.db.execute("UPDATE items SET config_hash=? WHERE config_hash IS NULL AND status != 'pending'",
-                              (config_hash,))
+        cur = self.db.execute("UPDATE items SET config_hash=? WHERE config_hash IS NULL AND status != ?",
+                              (config_hash, PENDING))
         return cur.rowcount
 
     def stale(self, config_hash: str) -> dict[str, list[str]]:
         """``{other_hash: [item_id, ...]}`` of processed (not pending) items decided under other settings."""
         out: dict[str, list[str]] = {}
-        q = "SELECT item_id, config_hash FROM items WHERE status != 'pending' AND config_hash IS NOT ? ORDER BY item_id"
-        for r in self.db.execute(q, (config_hash,)):
+        q = "SELECT item_id, config_hash FROM items WHERE status != ? AND config_hash IS NOT ? ORDER BY item_id"
+        for r in self.db.execute(q, (PENDING, config_hash)):
             out.setdefault(r["config_hash"], []).append(r["item_id"])
         return out
 
@@ -149,8 +126,8 @@ class Ledger:
             self.db.execute("BEGIN")
             if retry_failed:
                 self.db.execute(
-                    f"UPDATE items SET status='pending', reason=NULL WHERE status IN ({','.join('?' * len(FAILED))})",
-                    FAILED,
+                    f"UPDATE items SET status=?, reason=NULL WHERE status IN ({','.join('?' * len(FAILED))})",
+                    (PENDING, *(f.value for f in FAILED)),
                 )
             for it in items:
                 self.db.execute(
@@ -158,18 +135,18 @@ class Ledger:
                     (it.item_id, it.path, it.start, it.end, json.dumps(it.meta), time.time()),
                 )
                 self.db.execute(
-                    "UPDATE items SET path=?, start=?, end_=?, meta=? WHERE item_id=? AND status='pending'",
-                    (it.path, it.start, it.end, json.dumps(it.meta), it.item_id),
+                    "UPDATE items SET path=?, start=?, end_=?, meta=? WHERE item_id=? AND status=?",
+                    (it.path, it.start, it.end, json.dumps(it.meta), it.item_id, PENDING),
                 )
                 if it.error is not None:
                     cur = self.db.execute(
-                        "UPDATE items SET status='error', reason=?, attempts=attempts+1, updated=?, config_hash=?, "
-                        "run=? WHERE item_id=? AND status='pending'",
-                        (it.error, time.time(), self.config_hash, self.run, it.item_id),
+                        "UPDATE items SET status=?, reason=?, attempts=attempts+1, updated=?, config_hash=?, "
+                        "run=? WHERE item_id=? AND status=?",
+                        (ERROR, it.error, time.time(), self.config_hash, self.run, it.item_id, PENDING),
                     )
                     if cur.rowcount and self.run is not None:
-                        self.db.execute("INSERT INTO processed(run, item_id, status) VALUES (?,?,'error')",
-                                        (self.run, it.item_id))
+                        self.db.execute("INSERT INTO processed(run, item_id, status) VALUES (?,?,?)",
+                                        (self.run, it.item_id, ERROR))
 
     def record(self, r: ItemResult) -> None:
         """Store the outcome of one processed item with the current run's id and settings hash (one
@@ -180,29 +157,29 @@ class Ledger:
                 "UPDATE items SET status=?, reason=?, filter_score=?, filter_reasons=?, registered_fraction=?, "
                 "reproj_error_px_720p=?, num_frames=?, timings=?, pose_dir=?, attempts=attempts+1, updated=?, "
                 "config_hash=?, run=? WHERE item_id=?",
-                (r.status, r.reason, r.filter_score, json.dumps(list(r.filter_reasons)), r.registered_fraction,
+                (r.status.value, r.reason, r.filter_score, json.dumps(list(r.filter_reasons)), r.registered_fraction,
                  r.reproj_error_px_720p, r.num_frames, json.dumps(r.timings), r.pose_dir, time.time(),
                  self.config_hash, self.run, r.item_id),
             )
             if self.run is not None:
                 self.db.execute("INSERT INTO processed(run, item_id, status) VALUES (?,?,?)",
-                                (self.run, r.item_id, r.status))
+                                (self.run, r.item_id, r.status.value))
 
     def mark_sharded(self, shards: dict[str, str]) -> None:
         """Mark kept items ``{item_id: shard}`` as published (one transaction)."""
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany(
-                "UPDATE items SET status='sharded', shard=?, updated=? WHERE item_id=? AND status='kept'",
-                [(shard, time.time(), i) for i, shard in shards.items()],
+                "UPDATE items SET status=?, shard=?, updated=? WHERE item_id=? AND status=?",
+                [(SHARDED, shard, time.time(), i, KEPT) for i, shard in shards.items()],
             )
 
     def requeue(self, item_ids: list[str]) -> None:
         """Send items back to ``pending`` (their work is redone on this run)."""
         with self.db:
             self.db.execute("BEGIN")
-            self.db.executemany("UPDATE items SET status='pending', reason=NULL, shard=NULL WHERE item_id=?",
-                                [(i,) for i in item_ids])
+            self.db.executemany("UPDATE items SET status=?, reason=NULL, shard=NULL WHERE item_id=?",
+                                [(PENDING, i) for i in item_ids])
 
     def reconcile(self, published: dict[str, str]) -> tuple[int, int]:
         """Make the ledger agree with the shard manifest ``{key: shard}``: kept items already in a published
@@ -211,26 +188,31 @@ class Ledger:
         promoted = demoted = 0
         with self.db:
             self.db.execute("BEGIN")
-            for row in self.db.execute("SELECT item_id, status, shard FROM items WHERE status IN ('kept','sharded')").fetchall():
+            rows = self.db.execute("SELECT item_id, status FROM items WHERE status IN (?,?)", (KEPT, SHARDED))
+            for row in rows.fetchall():
                 key, status = row["item_id"], row["status"]
-                if status == "kept" and key in published:
-                    self.db.execute("UPDATE items SET status='sharded', shard=? WHERE item_id=?", (published[key], key))
+                if status == KEPT and key in published:
+                    self.db.execute("UPDATE items SET status=?, shard=? WHERE item_id=?",
+                                    (SHARDED, published[key], key))
                     promoted += 1
-                elif status == "sharded" and key not in published:
-                    self.db.execute("UPDATE items SET status='kept', shard=NULL WHERE item_id=?", (key,))
+                elif status == SHARDED and key not in published:
+                    self.db.execute("UPDATE items SET status=?, shard=NULL WHERE item_id=?", (KEPT, key))
                     demoted += 1
         return promoted, demoted
 
-    def items(self, status: str | tuple[str, ...] | None = None) -> list[sqlite3.Row]:
+    def items(self, status: ItemStatus | tuple[ItemStatus, ...] | None = None) -> list[sqlite3.Row]:
+        """Rows of the items with ``status`` (one or several; all items when None), by id."""
         if status is None:
             return self.db.execute("SELECT * FROM items ORDER BY item_id").fetchall()
-        sts = (status,) if isinstance(status, str) else tuple(status)
+        sts = tuple(ItemStatus(s).value for s in ((status,) if isinstance(status, str) else status))
         q = f"SELECT * FROM items WHERE status IN ({','.join('?' * len(sts))}) ORDER BY item_id"
         return self.db.execute(q, sts).fetchall()
 
-    def counts(self) -> dict[str, int]:
-        c = dict.fromkeys(STATUSES, 0)
-        c.update({r[0]: r[1] for r in self.db.execute("SELECT status, COUNT(*) FROM items GROUP BY status")})
+    def counts(self) -> dict[ItemStatus, int]:
+        """Items per status (every status present, zero when none)."""
+        c = dict.fromkeys(ItemStatus, 0)
+        rows = self.db.execute("SELECT status, COUNT(*) FROM items GROUP BY status")
+        c.update({ItemStatus(r[0]): r[1] for r in rows})
         return c
 
     def work_item(self, row: sqlite3.Row) -> WorkItem:

@@ -10,7 +10,8 @@ Output folder layout::
     <out>/<dataset_name>/        WebDataset shards + manifest + card: ``load_dataset("<dataset_name>")``
     <out>/summary.json           funnel, rejection reasons, throughput
 
-Workers run decode -> filter -> pose -> registration rule -> sample encoding; the parent alone writes the
+Workers run the per-item route of :mod:`dynpose100k.curate.stages` (decode -> filter -> pose -> registration
+rule -> staged sample) where :mod:`dynpose100k.curate.engines` puts them; the parent alone writes the
 ledger and, in batches of ``shard_size`` kept items, the shards. An item becomes ``sharded`` only after the
 shard that holds it is published, and on start the ledger is reconciled with the shard manifest, so a run
 killed at any moment and started again neither loses nor duplicates a sample.
@@ -34,15 +35,15 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import DynPoseError
 from .engines import make_engine
-from .inputs import WorkItem, resolve_inputs
-from .ledger import FINAL, Ledger
+from .inputs import resolve_inputs
+from .ledger import Ledger
+from .stages import FINAL, MIN_REGISTERED, ItemStatus, Stages, stage_sample
 from .stats import format_summary, summarize
 
-__all__ = ["CurateConfig", "CurateError", "SettingsChanged", "Stages", "DatasetSink", "decision_settings",
+__all__ = ["CurateConfig", "CurateError", "SettingsChanged", "DatasetSink", "decision_settings",
            "settings_hash", "default_stages", "curate"]
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class CurateConfig:
     """``local`` (processes on this machine) or ``ray`` (Ray Data)."""
     address: str | None = None
     """Ray cluster address (``auto``, ``ray://host:10001``); None starts a local Ray."""
-    min_registered: float = 0.8
+    min_registered: float = MIN_REGISTERED
     """Keep a posed clip only if at least this fraction of its frames is registered (paper: 80%)."""
     retry_failed: bool = False
     """Send ``error``/``pose_failed`` items back to ``pending`` before running."""
@@ -95,88 +96,6 @@ class CurateConfig:
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
-
-
-@dataclass(frozen=True)
-class Stages:
-    """The real per-item stages, picklable so that worker processes and Ray tasks can run them."""
-
-    pose_root: str
-    """Folder receiving ``<item_id>/`` pose results."""
-    staging_dir: str
-    """Folder receiving ``<item_id>.tar`` encoded samples of kept items."""
-    pose_config: Any
-    """:class:`dynpose100k.pose.PoseConfig` (its ``fps``/``short_side`` drive decoding for the pose stage)."""
-    filter_config: Any = None
-    """:class:`dynpose100k.filtering.FilterConfig` (None: its defaults; its own analysis rate and size)."""
-    min_registered: float = 0.8
-    """Registration rule threshold (fraction of frames)."""
-    config_hash: str | None = None
-    """Settings hash of the run (:func:`settings_hash`), stored in each sample's ``meta.json``."""
-
-    def check(self) -> None:
-        """Fail fast on configuration errors (a missing or broken filter model) before any item runs."""
-        from ..filtering import FilterConfig, load_model
-
-        load_model((self.filter_config or FilterConfig()).model)
-
-    def decode(self, item: WorkItem):
-        """The clip at the filter's analysis rate and size (cheap; runs on every item)."""
-        from ..filtering import FilterConfig
-        from ..filtering.decide import load_for_filter
-
-        return load_for_filter(item.path, self.filter_config or FilterConfig(), item.start, item.end)
-
-    def filter(self, clip):
-        from ..filtering import FilterConfig, filter_clip
-
-        return filter_clip(clip, self.filter_config or FilterConfig())
-
-    def decode_pose(self, item: WorkItem):
-        """The clip at the pose engine's rate and size (kept clips only)."""
-        from ..video import load_clip
-
-        return load_clip(item.path, fps=self.pose_config.fps, short_side=self.pose_config.short_side,
-                         start=item.start, end=item.end)
-
-    def pose(self, clip, item: WorkItem) -> tuple[str, dict]:
-        from ..pose import estimate_poses, save_pose_result
-
-        result = estimate_poses(clip.frames, clip.timestamps, self.pose_config, video_id=item.item_id)
-        final = save_pose_result(self.pose_root, result)  # atomic
-        return str(final), json.loads((final / "result.json").read_text())
-
-    def package(self, clip, item: WorkItem, pose_dir: str, decision) -> None:
-        from ..shards import build_sample, encode_sample
-
-        m = item.meta
-        meta = {"source_url": m.get("url") or m.get("source"), "caption": m.get("caption") or None,
-                "source_start_s": item.start, "source_end_s": item.end,
-                "filter_score": float(decision.score), "filter_reasons": list(decision.reasons),
-                "curate_config_hash": self.config_hash}
-        stage_sample(Path(self.staging_dir), encode_sample(build_sample(pose_dir, clip.frames, meta)))
-
-
-def stage_sample(staging_dir: Path, raw: dict) -> Path:
-    """Write one encoded sample (``{"__key__": key, field: bytes}``) to ``<staging_dir>/<key>.tar``
-    atomically, as a one-sample WebDataset tar."""
-    import io
-    import tarfile
-
-    staging_dir.mkdir(parents=True, exist_ok=True)
-    key = raw["__key__"]
-    final = staging_dir / f"{key}.tar"
-    tmp = staging_dir / f".{key}.{os.getpid()}.tmp"
-    with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tf:
-        for name, data in raw.items():
-            if name.startswith("__"):
-                continue
-            data = data.encode() if isinstance(data, str) else data
-            info = tarfile.TarInfo(f"{key}.{name}")
-            info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
-            tf.addfile(info, io.BytesIO(data))
-    os.replace(tmp, final)
-    return final
 
 
 class DatasetSink:
@@ -346,8 +265,8 @@ def _lock(out: Path):
     return f
 
 
-_SHORT = {"kept": "kept", "filtered_out": "filtered", "rejected_registration": "low_reg",
-          "pose_failed": "pose_fail", "error": "error"}
+_SHORT = {ItemStatus.KEPT: "kept", ItemStatus.FILTERED_OUT: "filtered", ItemStatus.REJECTED_REGISTRATION: "low_reg",
+          ItemStatus.POSE_FAILED: "pose_fail", ItemStatus.ERROR: "error"}
 
 
 def curate(inputs, config: CurateConfig, *, stages=None, sink=None, engine=None, progress: bool = True) -> dict:
@@ -385,12 +304,12 @@ def curate(inputs, config: CurateConfig, *, stages=None, sink=None, engine=None,
                         len(ids), len(gone))
         if promoted or demoted:
             log.info("reconciled with the shard manifest: %d marked sharded, %d to write again", promoted, demoted)
-        backlog = [r["item_id"] for r in ledger.items("kept")]
+        backlog = [r["item_id"] for r in ledger.items(ItemStatus.KEPT)]
         lost = [i for i in backlog if not sink.staged(i)]
         if lost:  # staged sample gone (deleted staging folder): run those items again
             ledger.requeue(lost)
             backlog = [i for i in backlog if i not in set(lost)]
-        todo = [ledger.work_item(r) for r in ledger.items("pending")]
+        todo = [ledger.work_item(r) for r in ledger.items(ItemStatus.PENDING)]
         counts = ledger.counts()
         done_before = sum(counts[s] for s in FINAL)
         log.info("%d items: %d done, %d to process, %d kept awaiting a shard", len(items), done_before,
@@ -422,9 +341,10 @@ def curate(inputs, config: CurateConfig, *, stages=None, sink=None, engine=None,
                 ledger.record(res)
                 counts[res.status] += 1
                 bar.update(1)
-                bar.set_postfix({_SHORT[k]: counts[k] + (counts["sharded"] if k == "kept" else 0) for k in _SHORT},
+                kept = counts[ItemStatus.KEPT] + counts[ItemStatus.SHARDED]
+                bar.set_postfix({v: kept if k is ItemStatus.KEPT else counts[k] for k, v in _SHORT.items()},
                                 refresh=False)
-                if res.status == "kept":
+                if res.status is ItemStatus.KEPT:
                     batch.append(res.item_id)
                     if len(batch) >= config.shard_size:
                         publish(batch)

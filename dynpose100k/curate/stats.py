@@ -2,8 +2,9 @@
 
 The funnel follows the paper's: pool -> decoded -> passed filter -> posed -> kept (>= min registered) ->
 in shards; clips not kept are counted once each by outcome (``rejections``), and the reasons cited by
-filtered clips separately (``filter_reasons``: a clip may cite several); throughput is given per stage as clips per hour per core
-(from the stage timings of each item) and for the run as a whole (clips per hour of wall time).
+filtered clips separately (``filter_reasons``: a clip may cite several); throughput is given per stage as
+clips per hour per core (from the stage timings of each item) and for the run as a whole (clips per hour of
+wall time).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+
+from .stages import ItemStatus as S
 
 __all__ = ["summarize", "format_summary"]
 
@@ -29,30 +32,31 @@ def _category(reason: str | None) -> str:
 
 def summarize(rows, wall_s: float, processed: int, workers: int, min_registered: float) -> dict:
     """Summary dict of ledger rows (``sqlite3.Row`` or dicts with the ledger columns)."""
-    status = Counter(r["status"] for r in rows)
+    status = Counter(S(r["status"]) for r in rows)
     timings = [json.loads(r["timings"] or "{}") for r in rows]
     n = len(rows)
+    kept = status[S.KEPT] + status[S.SHARDED]
     funnel = {
         "pool": n,
         "decoded": sum("decode" in t for t in timings),
-        "passed_filter": status["pose_failed"] + status["rejected_registration"] + status["kept"] + status["sharded"],
-        "posed": status["rejected_registration"] + status["kept"] + status["sharded"],
-        "kept": status["kept"] + status["sharded"],
-        "in_shards": status["sharded"],
+        "passed_filter": status[S.POSE_FAILED] + status[S.REJECTED_REGISTRATION] + kept,
+        "posed": status[S.REJECTED_REGISTRATION] + kept,
+        "kept": kept,
+        "in_shards": status[S.SHARDED],
     }
     reasons: Counter = Counter()  # clips, each counted once, by outcome
     filter_reasons: Counter = Counter()  # filtered clips citing each filter reason (a clip may cite several)
     for r in rows:
-        s = r["status"]
-        if s == "filtered_out":
+        s = S(r["status"])
+        if s is S.FILTERED_OUT:
             reasons["filtered out"] += 1
             for x in dict.fromkeys(_category(x) for x in json.loads(r["filter_reasons"] or "[]")) or ["rejected"]:
                 filter_reasons[x] += 1
-        elif s == "error":
+        elif s is S.ERROR:
             reasons[f"error: {_category(r['reason'])}"] += 1
-        elif s == "pose_failed":
+        elif s is S.POSE_FAILED:
             reasons[f"pose failed: {_category(r['reason'])}"] += 1
-        elif s == "rejected_registration":
+        elif s is S.REJECTED_REGISTRATION:
             reasons[f"registered < {min_registered:.0%}"] += 1
     throughput = {}
     for st, parts in [(s, (s,)) for s in STAGES] + list(GROUPS.items()):
@@ -63,7 +67,7 @@ def summarize(rows, wall_s: float, processed: int, workers: int, min_registered:
                               "clips_per_hour_per_core": round(3600 * len(secs) / total, 1) if total > 0 else None}
     return {
         "funnel": funnel,
-        "status": {k: status[k] for k in sorted(status)},
+        "status": {k.value: status[k] for k in sorted(status)},
         "rejections": dict(reasons.most_common()),
         "filter_reasons": dict(filter_reasons.most_common()),
         "throughput": throughput,
@@ -79,7 +83,8 @@ def format_summary(s: dict) -> str:
     pool = max(f["pool"], 1)
     lines = ["curation funnel", f"  {'stage':<16}{'clips':>8}{'% pool':>9}"]
     for k, label in (("pool", "pool"), ("decoded", "decoded"), ("passed_filter", "passed filter"),
-                     ("posed", "posed"), ("kept", f"kept (>={s['min_registered']:.0%} reg)"), ("in_shards", "in shards")):
+                     ("posed", "posed"), ("kept", f"kept (>={s['min_registered']:.0%} reg)"),
+                     ("in_shards", "in shards")):
         lines.append(f"  {label:<16}{f[k]:>8}{100 * f[k] / pool:>8.1f}%")
     if s["rejections"]:
         lines.append("not kept, by reason (clips)")
@@ -95,7 +100,8 @@ def format_summary(s: dict) -> str:
             lines.append(f"  {st:<14}{t['clips']:>7}{t['s_per_clip']:>9.2f}{t['clips_per_hour_per_core'] or 0:>14.0f}")
     r = s["run"]
     if not r["processed"]:
-        lines.append("this run: nothing left to process (finished items are not redone; --retry-failed reruns failures)")
+        lines.append("this run: nothing left to process "
+                     "(finished items are not redone; --retry-failed reruns failures)")
     else:
         lines.append(f"this run: {r['processed']} clips in {r['wall_s']:.1f} s with {r['workers']} worker(s) "
                      f"= {r['clips_per_hour']:.0f} clips/h")

@@ -2,12 +2,13 @@
 
 ``filter_clip(clip, config, vlm=None)`` and ``filter_video(path, config, start, end)`` return a
 :class:`Decision`; the fusion model (rules + calibrated logistic score + operating threshold) is a readable
-JSON file, by default the packaged ``default_model.json`` fitted with :func:`fit_filter_model`.
+JSON file, by default the packaged ``default_model.json``. Inference (:mod:`.model`, :mod:`.decide`) is
+separate from fitting (:mod:`.training`: :func:`fit_model`, :func:`fit_filter_model`, ``dynpose100k fit-filter``).
 """
 
 from .decide import DEFAULT_MODEL, Decision, FilterConfig, decide, filter_clip, filter_video, load_model, measure_clip
-from .fit import fit_filter_model, measure_paths, read_pool_labels
-from .model import FilterModel, FilterModelError, Rule, fit_model
+from .model import FilterModel, FilterModelError, Rule
+from .training import FitConfig, fit_filter_model, fit_model, measure_paths, read_pool_labels
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -15,6 +16,7 @@ __all__ = [
     "FilterConfig",
     "FilterModel",
     "FilterModelError",
+    "FitConfig",
     "Rule",
     "decide",
     "filter_clip",

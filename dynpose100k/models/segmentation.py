@@ -49,7 +49,8 @@ class MovableSegmenter:
         transformers = require("transformers", "models")
         self.torch = require("torch", "models")
         self.processor = transformers.AutoImageProcessor.from_pretrained(path, local_files_only=True)
-        self.model = transformers.AutoModelForUniversalSegmentation.from_pretrained(path, local_files_only=True).to(device).eval()
+        model = transformers.AutoModelForUniversalSegmentation.from_pretrained(path, local_files_only=True)
+        self.model = model.to(device).eval()
         self.device = device
         self.batch_size = batch_size
         self.ids = movable_ids(self.model.config.id2label, names)

@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import __version__
 from ..camera import resize_K
+from ..ids import video_id_of
 from .confidence import score
 from .config import PoseConfig
 from .evidence import measure as measure_evidence
@@ -219,13 +220,6 @@ def pose_fundamentals(w2c: np.ndarray, K: np.ndarray, registered: np.ndarray, ga
     N = len(w2c)
     return {(i, i + g): fundamental_from(K, K, w2c[i], w2c[i + g]) for g in gaps for i in range(N - g)
             if registered[i] and registered[i + g]}
-
-
-def video_id_of(path: str | Path) -> str:
-    """Result folder name of a video file (its stem) or frames folder (its name); dots become ``_``."""
-    p = Path(path)
-    name = p.name if p.is_dir() else p.stem
-    return name.replace(".", "_")
 
 
 def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseConfig(), video_id: str | None = None,

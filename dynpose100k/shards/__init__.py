@@ -10,14 +10,14 @@ upload); the orchestrators (``dynpose100k`` verbs, the curation runner) call it 
 
 from .build import PoseFiles, build_sample, open_sample, read_pose_dir, resize_frames
 from .reader import existing_keys, iter_raw, iter_samples, make_pipeline, read_manifest, shard_paths
-from .schema import (FIELDS, META_FIELDS, VideoSample, decode_sample, encode_sample, safe_key,
-                     validate_sample)
+from .schema import FIELDS, META_FIELDS, VideoSample, decode_sample, encode_sample, validate_sample
 from .subset import QualityRule, make_subset
-from .writer import DatasetWriter, ShardConfig, WriteResult, write_shards
+from .writer import DatasetWriter, ShardConfig, WriteResult, write_sample_tar, write_shards
 
 __all__ = [
     "FIELDS", "META_FIELDS", "VideoSample", "PoseFiles", "ShardConfig", "WriteResult", "DatasetWriter",
-    "build_sample", "open_sample", "read_pose_dir", "resize_frames", "write_shards", "existing_keys",
+    "build_sample", "open_sample", "read_pose_dir", "resize_frames", "write_shards", "write_sample_tar",
+    "existing_keys",
     "read_manifest", "iter_samples", "iter_raw", "make_pipeline", "shard_paths", "decode_sample",
-    "encode_sample", "validate_sample", "safe_key", "QualityRule", "make_subset",
+    "encode_sample", "validate_sample", "QualityRule", "make_subset",
 ]

@@ -12,7 +12,8 @@ import numpy as np
 
 from ..camera import resize_K
 from ..errors import DynPoseError, ShardError
-from .schema import META_FIELDS, VideoSample, encode_jpeg, encode_png_mask, safe_key
+from ..ids import safe_id
+from .schema import META_FIELDS, VideoSample, encode_jpeg, encode_png_mask
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ def build_sample(
     if unknown:
         raise ShardError(f"{pose_dir}: unknown meta field(s) {sorted(unknown)}")
     return VideoSample(
-        key=safe_key(video_id),
+        key=safe_id(video_id),
         w2c=pf.w2c, K=K, registered=pf.registered, timestamps=pf.timestamps, meta=m,
         frames=[encode_jpeg(f, jpeg_quality) for f in frames] if frames is not None else [],
         track_points=pf.points3d, track_obs=obs,

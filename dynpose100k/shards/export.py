@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-
 from ..camera import K_to_colmap, write_tum
 from ..errors import ShardError
 from .schema import VideoSample
@@ -67,7 +66,8 @@ def export_colmap(sample: VideoSample, out_dir, *, write_images: bool = True) ->
     obs = np.zeros((0, 4))
     if sample.track_points is not None and sample.track_obs is not None and len(sample.track_obs):
         obs = np.asarray(sample.track_obs, np.float64)
-        ok = reg[np.clip(obs[:, 1].astype(int), 0, len(reg) - 1)] & (obs[:, 0] >= 0) & (obs[:, 0] < len(sample.track_points))
+        in_range = (obs[:, 0] >= 0) & (obs[:, 0] < len(sample.track_points))
+        ok = reg[np.clip(obs[:, 1].astype(int), 0, len(reg) - 1)] & in_range
         obs = obs[ok & (obs[:, 1] >= 0) & (obs[:, 1] < len(reg))]
         n_views = np.bincount(obs[:, 0].astype(int), minlength=len(sample.track_points))
         obs = obs[n_views[obs[:, 0].astype(int)] >= 2]  # a COLMAP point needs two views

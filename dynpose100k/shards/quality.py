@@ -6,7 +6,8 @@ the calibrated ``confidence`` (keep at or above a threshold, :mod:`dynpose100k.p
 of the ground-truth static correspondences under the estimated poses and intrinsics, normalised to 720p
 (unregistered frames filled by ``metrics.fill_failed``; a failed video keeps its row). Thresholds are
 quantiles of the flag chosen to keep about 70 / 40 / 25 % of the videos that pass the
-dataset's registration filter (>= 80 % of frames registered), like the paper's 1.37 / 1.18 / 1.00 px. Per-video statistic = mean Sampson error of the video's correspondences; columns
+dataset's registration filter (>= 80 % of frames registered), like the paper's 1.37 / 1.18 / 1.00 px.
+Per-video statistic = mean Sampson error of the video's correspondences; columns
 ``%<5`` / ``%<10`` are the share of videos whose mean is below 5 / 10 px (the paper's "mean per-video
 reprojection error" protocol), ``Mean`` their mean; ``ATE`` is the mean per-video Sim(3)-aligned RMSE.
 """

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import ShardError
-from .schema import KEY_RE, VideoSample, decode_sample, decode_jpeg
+from ..ids import ID_RE
+from .schema import VideoSample, decode_jpeg, decode_sample
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def iter_raw(tar_path) -> Iterator[dict[str, bytes | str]]:
                 if name.startswith("/") or "/" in name or "\\" in name or ".." in name.split("."):
                     raise ShardError(f"{tar_path}: unsafe member name {name!r} (path traversal or nested path)")
                 key, dot, fld = name.partition(".")
-                if not dot or not KEY_RE.match(key):
+                if not dot or not ID_RE.match(key):
                     raise ShardError(f"{tar_path}: member {name!r} is not '<key>.<field>' with a key without dots")
                 if current and current["__key__"] != key:
                     yield current
@@ -161,7 +162,8 @@ def make_pipeline(
     Shards are split across nodes (``wds.split_by_node``) and data-loader workers
     (``wds.split_by_worker``); shard order is shuffled with ``seed`` and samples through a buffer of
     ``shuffle`` (0 disables both). ``resampled=True`` draws shards with replacement forever and then needs
-    ``epoch_samples`` (samples per epoch). Unreadable shards or samples are skipped with a warning. Each item is a dict from :func:`decode_for_training`.
+    ``epoch_samples`` (samples per epoch). Unreadable shards or samples are skipped with a warning. Each item
+    is a dict from :func:`decode_for_training`.
     Use with ``torch.utils.data.DataLoader(pipeline, batch_size=None, num_workers=...)``.
     """
     import webdataset as wds

@@ -31,7 +31,8 @@ import numpy as np
 
 from ..camera import make_K, make_w2c, resize_K
 from ..errors import DynPoseError, ShardError
-from .schema import VideoSample, safe_key
+from ..ids import safe_id
+from .schema import VideoSample
 from .writer import DatasetWriter, ShardConfig, WriteResult
 
 logger = logging.getLogger(__name__)
@@ -200,7 +201,7 @@ def _clip_sample(root: Path, clip: ReleaseClip, frame_short_side: int | None, re
     K = resize_K(cam.K, release_hw, hw)
     start = clip.start_s or 0.0
     return VideoSample(
-        key=safe_key(clip.uid), w2c=cam.w2c, K=K, registered=cam.registered,
+        key=safe_id(clip.uid), w2c=cam.w2c, K=K, registered=cam.registered,
         timestamps=start + np.arange(n) / RELEASE_FPS, frames=jpegs,
         meta={
             "video_id": clip.uid, "source_url": clip.url, "source_start_s": clip.start_s,
@@ -236,7 +237,7 @@ def import_release(release_dir, out_dir, *, frame_short_side: int | None = None,
     failed = []
     with DatasetWriter(out_dir, config) as w:
         for clip in tqdm(clips, desc="import", unit="clip"):
-            if safe_key(clip.uid) in w.keys:
+            if safe_id(clip.uid) in w.keys:
                 continue
             try:
                 w.add(_clip_sample(root, clip, frame_short_side, release_hw))

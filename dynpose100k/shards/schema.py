@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +31,9 @@ import msgpack
 import numpy as np
 
 from ..errors import ShardError
+from ..ids import ID_RE
 
 SCHEMA_VERSION = 1
-KEY_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
 
 # field -> (kind, description). kind: "jpegs" | "pngs" | "npy" | "json"
 FIELDS: dict[str, tuple[str, str]] = {
@@ -110,14 +109,6 @@ class VideoSample:
         return decode_png_mask(self.masks[i])
 
 
-def safe_key(video_id: str) -> str:
-    """A sample key from a video id: characters other than ``[A-Za-z0-9_-]`` become ``_`` (no dots)."""
-    key = re.sub(r"[^A-Za-z0-9_\-]", "_", str(video_id))
-    if not key:
-        raise ShardError(f"empty sample key from video id {video_id!r}")
-    return key
-
-
 def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
@@ -167,8 +158,8 @@ def normalize_meta(meta: dict) -> dict:
 def validate_sample(s: VideoSample) -> None:
     """Raise ``ShardError`` unless the key has no dots and all per-frame fields agree on ``N``."""
     n = len(s.w2c)
-    if not KEY_RE.match(s.key):
-        raise ShardError(f"sample key {s.key!r} must match {KEY_RE.pattern} (no dots)")
+    if not ID_RE.match(s.key):
+        raise ShardError(f"sample key {s.key!r} must match {ID_RE.pattern} (no dots)")
     checks = {
         "w2c": s.w2c.shape == (n, 4, 4),
         "K": s.K.shape == (n, 3, 3),

@@ -136,17 +136,8 @@ class DatasetWriter:
         self._final = self.out / DATA_DIR / f"train-{idx:06d}.tar"
         self._tmp = self.out / DATA_DIR / f".train-{idx:06d}.tar.tmp"
         self._stream = open(self._tmp, "xb")
-        self._tar = tarfile.open(fileobj=self._stream, mode="w", format=tarfile.PAX_FORMAT)
+        self._tar = _open_tar(self._stream)
         self._count, self._bytes, self._samples = 0, 0, []
-
-    def _write_members(self, raw: dict) -> None:
-        """Members ``<key>.<field>`` in sorted field order (what ``webdataset.TarWriter`` writes),
-        with a fixed mtime so equal inputs give equal shards."""
-        for field in sorted(k for k in raw if not k.startswith("__")):
-            data = raw[field]
-            ti = tarfile.TarInfo(f"{raw['__key__']}.{field}")
-            ti.size, ti.mode, ti.mtime = len(data), 0o444, 0
-            self._tar.addfile(ti, io.BytesIO(data))
 
     def _close_shard(self) -> None:
         if self._tar is None:
@@ -212,13 +203,46 @@ class DatasetWriter:
             self._close_shard()
         if self._tar is None:
             self._open_shard()
-        self._write_members(raw)
+        _write_members(self._tar, raw)
         self._count += 1
         self._bytes += size
         self._samples.append(_summary(raw))
         self.keys.add(key)
         self._written += 1
         return True
+
+
+def _open_tar(stream) -> tarfile.TarFile:
+    return tarfile.open(fileobj=stream, mode="w", format=tarfile.PAX_FORMAT)
+
+
+def _write_members(tar: tarfile.TarFile, raw: dict) -> None:
+    """Members ``<key>.<field>`` in sorted field order (what ``webdataset.TarWriter`` writes), read-only,
+    with a fixed mtime so equal inputs give equal tars."""
+    for field in sorted(k for k in raw if not k.startswith("__")):
+        data = raw[field]
+        data = data.encode() if isinstance(data, str) else data
+        ti = tarfile.TarInfo(f"{raw['__key__']}.{field}")
+        ti.size, ti.mode, ti.mtime = len(data), 0o444, 0
+        tar.addfile(ti, io.BytesIO(data))
+
+
+def write_sample_tar(raw: dict, path) -> Path:
+    """Write one raw sample as a one-sample tar at ``path``, atomically (temporary file, fsync, rename),
+    with the same members a shard holds for it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            with _open_tar(f) as tar:
+                _write_members(tar, raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def decode_and_keep(raw: dict, source) -> dict:

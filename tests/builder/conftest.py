@@ -19,9 +19,10 @@ def offline(monkeypatch, tmp_path):
 def mixed_dataset(tmp_path):
     """A dataset folder with 3 posed clips (reprojection 0.8 / 1.1 / 1.4 px, one half registered) and one
     clip as the official-release importer writes it (no reprojection error); 2 videos per shard."""
+    from pose_fixtures import write_pose_dir
+
     from builder import write_dataset
     from dynpose100k.shards import ShardConfig, build_sample
-    from dynpose100k.shards.testing import write_pose_dir
 
     samples = []
     for i in range(4):

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
+from pose_fixtures import write_pose_dir
 
 from builder import write_dataset
 from builder.card import render_card
 from builder.load import load, to_arrays
 from dynpose100k.errors import ShardError
 from dynpose100k.shards import QualityRule, ShardConfig, build_sample
-from dynpose100k.shards.testing import write_pose_dir
 
 
 @pytest.fixture
@@ -43,7 +43,8 @@ def test_load_dataset_roundtrip_typed(dataset, offline):
     assert r["w2c.npy"].shape == s.w2c.shape and r["frames.mp"].shape == (len(s.w2c), 96, 160, 3)
     np.testing.assert_allclose(r["w2c.npy"], s.w2c, atol=1e-6)
     np.testing.assert_array_equal(r["track_obs.npy"], s.track_obs)
-    np.testing.assert_array_equal(np.asarray(r["masks.mp"]).astype(bool), np.stack([s.mask(i) for i in range(len(s.w2c))]))
+    masks = np.stack([s.mask(i) for i in range(len(s.w2c))])
+    np.testing.assert_array_equal(np.asarray(r["masks.mp"]).astype(bool), masks)
     assert r["meta.json"]["filter_reasons"] == ["ok"]
     # the printed filter snippet works as written
     kept = eval(QualityRule(1.2, 0.8).snippet(), {"ds": ds, "QualityRule": QualityRule})

@@ -6,13 +6,12 @@ import re
 import tarfile
 from pathlib import Path
 
-import pytest
 import yaml
+from pose_fixtures import write_pose_dir
 
 from builder.card import template_path
 from dynpose100k.cli import main
 from dynpose100k.shards import iter_samples
-from dynpose100k.shards.testing import write_pose_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,7 +53,8 @@ def test_card_options_persist_and_hand_edits_survive_append(tmp_path):
     assert "Recorded on rainy days only." in text and text.index("## Our notes") < text.index("## Limitations")
     assert "| 2 | 12 | 2 |" in text and "999" not in text  # statistics regenerated
     head = _yaml(card)
-    assert head["license"] == "other" and head["license_name"] == "my-data-1.0" and head["pretty_name"] == "Street poses"
+    assert head["license"] == "other" and head["license_name"] == "my-data-1.0"
+    assert head["pretty_name"] == "Street poses"
     assert head["dataset_info"]["splits"][0]["num_examples"] == 2
     assert head["language"] == ["en"] and head["tags"][0] == "streets"  # YAML keys the data does not set are kept
     assert "Clips of **city streets**" in text

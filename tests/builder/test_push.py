@@ -1,11 +1,11 @@
 import pytest
+from pose_fixtures import write_pose_dir
 
 import builder.hub as hub
+from builder import write_dataset
 from dynpose100k.cli import main
 from dynpose100k.errors import DynPoseError
-from builder import write_dataset
 from dynpose100k.shards import build_sample
-from dynpose100k.shards.testing import write_pose_dir
 
 
 @pytest.fixture
@@ -58,7 +58,8 @@ def test_push_calls_hub_api(dataset, monkeypatch):
     assert calls[1] == ("create_repo", "org/name", {"repo_type": "dataset", "private": True, "exist_ok": True})
     shards, card = calls[2][1], calls[3][1]  # shards first, the card and manifest last
     assert shards["repo_type"] == "dataset" and shards["folder_path"] == str(dataset)
-    assert shards["allow_patterns"] == ["data/train-*.tar"] and card["allow_patterns"] == ["README.md", "manifest.jsonl"]
+    assert shards["allow_patterns"] == ["data/train-*.tar"]
+    assert card["allow_patterns"] == ["README.md", "manifest.jsonl"]
     assert plan.files == ("README.md", "manifest.jsonl", "data/train-000000.tar")
 
 

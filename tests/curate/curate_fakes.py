@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dynpose100k.curate.runner import Stages, stage_sample
+from dynpose100k.curate.stages import Stages, stage_sample
 from dynpose100k.shards.schema import VideoSample, encode_jpeg, encode_sample
 
 
@@ -76,7 +76,8 @@ class FakeStages(Stages):
         stage_sample(Path(self.staging_dir), encode_sample(s))
 
 
-def fake_stages(out: Path, delay: float = 0.0, min_registered: float = 0.8, threshold: float | None = None) -> FakeStages:
+def fake_stages(out: Path, delay: float = 0.0, min_registered: float = 0.8,
+                threshold: float | None = None) -> FakeStages:
     from dynpose100k.filtering import FilterConfig
 
     return FakeStages(pose_root=str(out / "poses" / "fake"), staging_dir=str(out / "staging"),

@@ -6,8 +6,9 @@ from curate_fakes import tiny_video
 from dynpose100k.curate import InputError, resolve_inputs
 from dynpose100k.curate.inputs import read_panda_csv
 
-CSV = '''videoID,url,timestamp,caption
-vidA,https://www.youtube.com/watch?v=vidA,"[['0:00:00.000', '0:00:00.500'], ['0:00:00.500', '0:00:01.000']]","['a', 'b']"
+_TWO_WINDOWS = "[['0:00:00.000', '0:00:00.500'], ['0:00:00.500', '0:00:01.000']]"
+CSV = f'''videoID,url,timestamp,caption
+vidA,https://www.youtube.com/watch?v=vidA,"{_TWO_WINDOWS}","['a', 'b']"
 vidB,https://www.youtube.com/watch?v=vidB,"[['0:00:00.000', '0:00:00.800']]","['cut clip']"
 vidC,https://www.youtube.com/watch?v=vidC,"[['0:00:00.000', '0:00:02.000']]","['not downloaded']"
 vidD,https://www.youtube.com/watch?v=vidD,"[['0:00:00.000', oops",x
@@ -27,7 +28,8 @@ def panda(tmp_path):
         {"url": "https://www.youtube.com/watch?v=vidA", "key": "000000000", "status": "success"}))
     tiny_video(root / "00001" / "000010000_0.mp4", n=10)
     (root / "00001" / "000010000_0.json").write_text(json.dumps(
-        {"url": "https://www.youtube.com/watch?v=vidB", "key": "000010000_0", "clips": [["0:00:00.000", "0:00:00.800"]]}))
+        {"url": "https://www.youtube.com/watch?v=vidB", "key": "000010000_0",
+         "clips": [["0:00:00.000", "0:00:00.800"]]}))
     (root / "00001" / "000010001.json").write_text(json.dumps({"url": "x", "status": "failed_to_download"}))
     csv = tmp_path / "panda.csv"
     csv.write_text(CSV)

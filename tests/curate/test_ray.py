@@ -22,5 +22,6 @@ def test_ray_engine_matches_local_engine(make_pool, tmp_path):
         ray.shutdown()
         cloudpickle.unregister_pickle_by_value(curate_fakes)
     assert _status(local) == _status(rayed)
-    assert sorted(_shard_keys(rayed / "dynpose-100k")) == sorted(_shard_keys(local / "dynpose-100k")) == ["good_a", "good_d"]
+    keys = sorted(_shard_keys(rayed / "dynpose-100k"))
+    assert keys == sorted(_shard_keys(local / "dynpose-100k")) == ["good_a", "good_d"]
 

@@ -15,8 +15,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "signals"))
 import toyclips  # noqa: E402
 
 from dynpose100k.cli import main  # noqa: E402
-from dynpose100k.filtering import (DEFAULT_MODEL, FilterConfig, FilterModel, FilterModelError, decide,  # noqa: E402
-                                   filter_clip, filter_video, fit_model)
+from dynpose100k.filtering import (  # noqa: E402
+    DEFAULT_MODEL,
+    FilterConfig,
+    FilterModel,
+    FilterModelError,
+    FitConfig,
+    decide,
+    filter_clip,
+    filter_video,
+    fit_model,
+)
 from dynpose100k.signals import SIGNAL_NAMES  # noqa: E402
 from dynpose100k.video import write_video  # noqa: E402
 
@@ -41,7 +50,7 @@ def rows_and_labels(n=120, seed=0):
 
 def test_fit_model_rules_score_and_json_roundtrip(tmp_path):
     rows, y = rows_and_labels()
-    m = fit_model(rows, y, SIGNAL_NAMES, target_precision=0.9)
+    m = fit_model(rows, y, FitConfig(target_precision=0.9))
     by_signal = {r.signal: r for r in m.rules}
     assert by_signal["flow_bg"].name == "static_camera" and 1 < by_signal["flow_bg"].threshold < 20
     s = m.scores(m.matrix(rows))
@@ -67,8 +76,8 @@ def _overlapping(n, seed):
 
 def test_bagged_model_averages_the_fold_models_and_holds_its_precision():
     rows, y = _overlapping(200, 0)
-    bag = fit_model(rows, y, _NOISY, target_precision=0.9)
-    refit = fit_model(rows, y, _NOISY, target_precision=0.9, bagged=False)
+    bag = fit_model(rows, y, FitConfig(_NOISY, target_precision=0.9))
+    refit = fit_model(rows, y, FitConfig(_NOISY, target_precision=0.9, bagged=False))
     assert bag.info["bagged"] and not refit.info["bagged"]
     assert bag.threshold == refit.threshold  # both chosen on the same out-of-fold scores
     assert len(bag.stumps) > len(refit.stumps)  # five fold models' steps, each shrunk by 1/5
@@ -79,17 +88,21 @@ def test_bagged_model_averages_the_fold_models_and_holds_its_precision():
 
 
 def test_confidence_bound_makes_the_threshold_conservative():
-    from dynpose100k.filtering.model import _precision_bound, _precision_recall
+    from dynpose100k.filtering.training import _precision_bound, _precision_recall
     rng = np.random.default_rng(3)
     score, y = rng.random(400), rng.random(400) < 0.3
     score[y] += 0.4
     point = _precision_recall(score, y, 0.1)[0]
     assert np.allclose(_precision_bound(score, y, 0.1, 0.0), point)
+    from dynpose100k.metrics import precision_recall  # at the training prevalence: the metrics module's figures
+
+    for a, b in zip(_precision_recall(score, y, float(y.mean())), precision_recall(score, y)):
+        assert np.array_equal(a, b)
     bound = _precision_bound(score, y, 0.1, 1.0)
     assert (bound <= point + 1e-12).all() and (bound < point - 0.01).any()
     rows, y = _overlapping(200, 0)
-    plain = fit_model(rows, y, _NOISY, target_precision=0.9, confidence=0.0)
-    safe = fit_model(rows, y, _NOISY, target_precision=0.9, confidence=1.0)
+    plain = fit_model(rows, y, FitConfig(_NOISY, target_precision=0.9, confidence=0.0))
+    safe = fit_model(rows, y, FitConfig(_NOISY, target_precision=0.9, confidence=1.0))
     assert safe.threshold > plain.threshold and safe.info["cv_recall"] < plain.info["cv_recall"]
     assert safe.info["cv_precision"] >= plain.info["cv_precision"]
 
@@ -97,7 +110,7 @@ def test_confidence_bound_makes_the_threshold_conservative():
 def test_one_detector_per_failure_kind_names_the_kind(tmp_path):
     rows, y = rows_and_labels()
     kinds = ["good" if g else ("static" if r["flow_bg"] < 1 else "cartoon") for r, g in zip(rows, y)]
-    m = fit_model(rows, y, SIGNAL_NAMES, kinds=kinds)
+    m = fit_model(rows, y, kinds=kinds)
     assert set(m.bases) == {"static", "cartoon"} and {st.detector for st in m.stumps} == {"static", "cartoon"}
     s = m.scores(m.matrix(rows))
     assert s[y].min() > s[~y].max()
@@ -110,7 +123,7 @@ def test_one_detector_per_failure_kind_names_the_kind(tmp_path):
 
 def test_decide_names_its_reasons(tmp_path):
     rows, y = rows_and_labels()
-    path = fit_model(rows, y, SIGNAL_NAMES).to_json(tmp_path / "m.json")
+    path = fit_model(rows, y).to_json(tmp_path / "m.json")
     cfg = FilterConfig(model=str(path))
     good = dict(rows[int(np.flatnonzero(y)[0])])
     assert decide(good, cfg).status == "keep" and decide(good, cfg).reasons == []
@@ -144,7 +157,7 @@ def test_vlm_answers_become_features(tmp_path):
     assert d.signals["vlm_cartoon"] == 0.9 and d.status in ("keep", "reject")
     rows, y = rows_and_labels()
     rows = [dict(r, vlm_cartoon=0.9 if r["color_count"] < 5 else 0.1) for r in rows]
-    path = fit_model(rows, y, SIGNAL_NAMES + ("vlm_cartoon",)).to_json(tmp_path / "vlm.json")
+    path = fit_model(rows, y, FitConfig(SIGNAL_NAMES + ("vlm_cartoon",))).to_json(tmp_path / "vlm.json")
     with pytest.raises(FilterModelError, match="vlm_cartoon"):
         filter_clip(toy("good"), FilterConfig(model=str(path)))
 

@@ -180,7 +180,7 @@ def test_subset_min_confidence(tmp_path, capsys):
     from dynpose100k.cli import main
     from dynpose100k.shards import iter_samples
     from dynpose100k.shards import QualityRule
-    from dynpose100k.shards.testing import write_pose_dir
+    from pose_fixtures import write_pose_dir
 
     rule = QualityRule(min_confidence=0.5)
     assert rule({"confidence": 0.7}) and not rule({"confidence": 0.3})

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pose_fixtures import write_pose_dir
 
 from dynpose100k.camera import K_from_colmap
 from dynpose100k.cli import main
 from dynpose100k.errors import ShardError
 from dynpose100k.shards import build_sample, write_shards
 from dynpose100k.shards.build import open_sample
-from dynpose100k.shards.testing import write_pose_dir
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_colmap_export_shared_camera_real_errors_and_colours(dataset, tmp_path):
     assert rec.num_cameras() == 1 and {im.camera_id for im in rec.images.values()} == {1}
     # each point's ERROR is its mean reprojection error over the registered views, computed here independently
     reg = s.registered
-    for pid, p in rec.points3D.items():
+    for p in rec.points3D.values():
         t = int(np.argmin(np.linalg.norm(s.track_points - p.xyz, axis=1)))
         mine = obs[(obs[:, 0] == t) & reg[obs[:, 1].astype(int)]]
         errs = [np.linalg.norm(project(s.K[int(f)], s.w2c[int(f)], s.track_points[t:t + 1])[0][0] - uv)

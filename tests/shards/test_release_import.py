@@ -5,11 +5,11 @@ import pickle
 import numpy as np
 import pytest
 
-from dynpose100k.shards.release import UnsafePickleError, load_release_camera, safe_load_pickle
 from dynpose100k.camera import look_at, make_K, resize_K
 from dynpose100k.cli import main
 from dynpose100k.errors import ShardError
 from dynpose100k.shards import iter_samples, read_manifest
+from dynpose100k.shards.release import UnsafePickleError, load_release_camera, safe_load_pickle
 
 
 def _release(root, n=6):
@@ -96,7 +96,8 @@ def test_malicious_pickle_refused_and_not_executed(tmp_path, capsys):
 
 def test_camera_pickle_variants(tmp_path):
     p = tmp_path / "c.pkl"
-    p.write_bytes(pickle.dumps({"poses": np.tile(np.eye(4)[:3], (3, 1, 1)), "intrinsics": np.array([0.8, 1.4, 0.5, 0.5])}))
+    poses = np.tile(np.eye(4)[:3], (3, 1, 1))
+    p.write_bytes(pickle.dumps({"poses": poses, "intrinsics": np.array([0.8, 1.4, 0.5, 0.5])}))
     cam = load_release_camera(p)
     np.testing.assert_allclose(cam.K[0], make_K(0.8 * 1280, 1.4 * 720, 640, 360))  # normalised intrinsics
     p.write_bytes(pickle.dumps({"poses": np.zeros((3, 2, 2)), "K": np.eye(3)}))

@@ -1,16 +1,16 @@
 import io
-import shutil
 import json
+import shutil
 import tarfile
 
 import numpy as np
 import pytest
+from pose_fixtures import write_pose_dir
 
 from dynpose100k.cli import main
 from dynpose100k.errors import ShardError
 from dynpose100k.shards import iter_samples, read_manifest
 from dynpose100k.shards.reader import iter_raw
-from dynpose100k.shards.testing import write_pose_dir
 from dynpose100k.video import write_video
 
 

@@ -2,12 +2,21 @@ import json
 
 import numpy as np
 import pytest
+from pose_fixtures import write_pose_dir
 
 from dynpose100k.camera import resize_K
 from dynpose100k.errors import ShardError
-from dynpose100k.shards import (DatasetWriter, ShardConfig, build_sample, existing_keys, iter_samples,
-                                make_pipeline, read_manifest, read_pose_dir, write_shards)
-from dynpose100k.shards.testing import write_pose_dir
+from dynpose100k.shards import (
+    DatasetWriter,
+    ShardConfig,
+    build_sample,
+    existing_keys,
+    iter_samples,
+    make_pipeline,
+    read_manifest,
+    read_pose_dir,
+    write_shards,
+)
 
 
 @pytest.fixture

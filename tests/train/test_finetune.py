@@ -12,8 +12,7 @@ torch = pytest.importorskip("torch")
 from dynpose100k.dust3r.checkpoint import load_checkpoint  # noqa: E402
 from dynpose100k.dust3r.data import PairConfig, PairDataset, collate_pairs, record_from_synth, symmetrize  # noqa: E402
 from dynpose100k.dust3r.model import build_model  # noqa: E402
-from dynpose100k.dust3r.training import (ConfigError, TrainConfig, compute_loss, load_config, lr_at,  # noqa: E402
-                                         param_groups, train)
+from dynpose100k.dust3r.training import ConfigError, TrainConfig, compute_loss, load_config, lr_at, param_groups, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 

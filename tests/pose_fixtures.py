@@ -1,4 +1,5 @@
-"""Tiny pose result folders that follow the pose-result contract, for tests and examples."""
+"""Tiny pose result folders that follow the pose-result contract, written by tests (``from pose_fixtures import
+write_pose_dir``: ``tests/`` is on the test path through its conftest)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..camera import look_at, make_K, project
+from dynpose100k.camera import look_at, make_K, project
 
 
 def write_pose_dir(out, video_id: str = "vid_0", *, n: int = 12, hw: tuple[int, int] = (96, 160),

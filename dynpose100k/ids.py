@@ -1,0 +1,38 @@
+"""Ids of videos: one rule for pose result folder names, curation item ids and shard sample keys.
+
+An id is made of ``[A-Za-z0-9_-]`` only (no dots, so ``<id>.<field>`` tar member names split at the first
+dot, and no path separators). :func:`safe_id` turns any text into one: each run of other characters inside
+the text becomes a single ``_``, runs at its ends are dropped. Text that is already an id is returned
+unchanged (so synthetic clip names such as ``good_0004_s4`` and YouTube ids keep their id), and
+``safe_id(safe_id(x)) == safe_id(x)``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .errors import DynPoseError
+
+__all__ = ["ID_RE", "safe_id", "video_id_of"]
+
+ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+"""What a valid id (and shard sample key) matches."""
+_UNSAFE = "[^A-Za-z0-9_-]+"
+
+
+def safe_id(text: str, fallback: str | None = None) -> str:
+    """The id of ``text`` (see the module docstring). When no allowed character is left, ``fallback`` if
+    given, else :class:`~dynpose100k.errors.DynPoseError`."""
+    s = re.sub(_UNSAFE, "_", re.sub(f"^{_UNSAFE}|{_UNSAFE}$", "", str(text)))
+    if s:
+        return s
+    if fallback is not None:
+        return fallback
+    raise DynPoseError(f"cannot make an id from {str(text)!r}: it has no letter, digit, '_' or '-'")
+
+
+def video_id_of(path: str | Path) -> str:
+    """Id of a video file (from its stem) or frames folder (from its name)."""
+    p = Path(path)
+    return safe_id(p.name if p.is_dir() else p.stem)
