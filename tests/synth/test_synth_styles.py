@@ -13,6 +13,7 @@ from dynpose100k.synth import (
     HELDOUT_SEED_BASE,
     KINDS,
     MAX_DYNAMIC_FRACTION,
+    POSE_DEGENERATE_KINDS,
     SynthError,
     contact_sheet,
     load_gt,
@@ -62,6 +63,22 @@ def test_ground_truth_exact_for_every_kind_and_style(kind, style, seed):
         assert np.mean(cover > 0.5) > 0.5
     else:
         assert cover.max() <= MAX_DYNAMIC_FRACTION
+
+
+@pytest.mark.parametrize("seed", [7, HELDOUT_SEED_BASE + 7], ids=["a-dev", "a-heldout"])
+@pytest.mark.parametrize("kind", POSE_DEGENERATE_KINDS)
+def test_ground_truth_exact_for_pose_degenerate_kinds(kind, seed):
+    """The kinds the pose engine must refuse (style a only) keep exact ground truth too; in ``incar`` the cabin
+    travels with the camera, so it is dynamic and covers most of the frame; the others are refused in style b."""
+    v = render(kind, seed, **TINY)
+    g = v.gt
+    assert g.kind == kind and g.depth.shape == (6, 48, 64)
+    err = _reprojection_error(g)
+    assert len(err) == 0 or err.max() < 0.5
+    if kind == "incar":
+        assert g.dynamic_mask.mean() > 0.4
+    with pytest.raises(SynthError, match="style a only"):
+        render(kind, seed, style="b", **TINY)
 
 
 def test_style_b_geometry_movers_and_roundtrip(tmp_path):
