@@ -34,7 +34,8 @@ def main(argv=None) -> int:
     flags = ("reproj", "confidence") if args.flag == "both" else (args.flag,)
     try:
         videos = score_videos(args.pose_dir, args.gt_dir)
-        tables = {f: table_from_videos(videos, DATA_FRACTIONS, 0.8, f, CONFIDENCE_THRESHOLDS if f == "confidence" else ())
+        tables = {f: table_from_videos(videos, DATA_FRACTIONS, 0.8, f,
+                                       CONFIDENCE_THRESHOLDS if f == "confidence" else ())
                   for f in flags}
     except DynPoseError as e:
         print(f"quality_subsets: error: {e}", file=sys.stderr)

@@ -49,7 +49,7 @@ def _run_clip(spec: dict) -> dict:
     from ..camera import camera_centers
     from ..pose import PoseConfig, estimate_poses
     from ..pose.baselines import colmap, floor
-    from ..pose.confidence import path_length, is_good
+    from ..pose.confidence import is_good, path_length
     from ..pose.evaluate import evaluate, mask_iou, static_track_precision
     from ..synth import render
 
@@ -211,9 +211,12 @@ def _print_sets(r: dict) -> None:
     print(f"{'ours mask IoU':<28} " + " ".join(f"{r['sets'][s]['ours_masks']['mask_iou']:18.3f}" for s in sets))
     sa = {s: r["sets"][s]["self_assessment"] for s in sets}
     print(f"{'ours ATE / COLMAP ATE':<28} " + " ".join(f"{sa[s]['ate_ratio_vs_colmap']:18.2f}" for s in sets))
-    print(f"{'ours min % frames registered':<28} " + " ".join(f"{sa[s]['min_frames_registered_pct']:17.0f}%" for s in sets))
-    print(f"{'bad clips with conf < 0.5':<28} " + " ".join(f"{sa[s]['bad_flagged']:>14d} / {sa[s]['bad']:<2d}" for s in sets))
-    print(f"{'good clips with conf >= 0.5':<28} " + " ".join(f"{sa[s]['good_passed']:>14d} / {sa[s]['good']:<2d}" for s in sets))
+    print(f"{'ours min % frames registered':<28} "
+          + " ".join(f"{sa[s]['min_frames_registered_pct']:17.0f}%" for s in sets))
+    print(f"{'bad clips with conf < 0.5':<28} "
+          + " ".join(f"{sa[s]['bad_flagged']:>14d} / {sa[s]['bad']:<2d}" for s in sets))
+    print(f"{'good clips with conf >= 0.5':<28} "
+          + " ".join(f"{sa[s]['good_passed']:>14d} / {sa[s]['good']:<2d}" for s in sets))
     print(f"{'Spearman(confidence, ATE)':<28} " + " ".join(f"{sa[s]['spearman_confidence_ate']:18.2f}" for s in sets))
     print(f"{'Spearman(reproj err, ATE)':<28} " + " ".join(f"{sa[s]['spearman_reproj_ate']:18.2f}" for s in sets))
 

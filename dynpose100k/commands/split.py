@@ -18,7 +18,8 @@ A video's side of the split depends only on its key and --seed, not on shard ord
 
 
 def add_arguments(p):
-    p.add_argument("src", type=Path, help="source dataset folder (with manifest.jsonl), e.g. <curate --out>/dynpose-100k")
+    p.add_argument("src", type=Path,
+                   help="source dataset folder (with manifest.jsonl), e.g. <curate --out>/dynpose-100k")
     p.add_argument("dst", type=Path, help="output folder; <dst>/train and <dst>/val must not exist or be empty")
     p.add_argument("--val-fraction", type=float, default=0.05,
                    help="share of the used videos held out for validation (default 0.05, at least one video)")

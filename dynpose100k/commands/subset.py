@@ -26,7 +26,8 @@ def add_arguments(p):
     p.add_argument("--max-reproj-px", type=float, help="keep videos with reprojection error (px @720p) below this")
     p.add_argument("--min-registered", type=float, help="keep videos with at least this registered fraction")
     p.add_argument("--min-confidence", type=float,
-                   help="keep videos with calibrated pose confidence at least this (0.5: probably ATE < 2%% of the path)")
+                   help="keep videos with calibrated pose confidence at least this "
+                        "(0.5: probably ATE < 2%% of the path)")
     p.add_argument("--maxcount", type=int, default=1000, help="most videos per shard (default 1000)")
     from builder.card import add_card_arguments
 

@@ -56,7 +56,9 @@ def _literal(node: ast.AST, text: str):
     try:
         return ast.literal_eval(node)
     except ValueError:
-        raise CheckpointError(f"constructor string holds a non-literal value {ast.unparse(node)!r}: {text[:120]}")
+        raise CheckpointError(
+            f"constructor string holds a non-literal value {ast.unparse(node)!r}: {text[:120]}"
+        ) from None
 
 
 def parse_constructor(text: str) -> tuple[str, dict]:
@@ -64,7 +66,7 @@ def parse_constructor(text: str) -> tuple[str, dict]:
     try:
         node = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as e:
-        raise CheckpointError(f"cannot parse model constructor string: {e.msg}: {text[:120]}")
+        raise CheckpointError(f"cannot parse model constructor string: {e.msg}: {text[:120]}") from None
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name) or node.args:
         raise CheckpointError(f"model constructor string is not 'Name(key=value, ...)': {text[:120]}")
     return node.func.id, {kw.arg: _literal(kw.value, text) for kw in node.keywords}

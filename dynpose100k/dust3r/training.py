@@ -179,7 +179,6 @@ def _synth_records(n: int, seed0: int, cfg: TrainConfig) -> list[dict]:
 
 def _shard_records(source, limit: int) -> list[dict]:
     from ..shards.reader import iter_samples
-
     from .data import record_from_shard
 
     out = []

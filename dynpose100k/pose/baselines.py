@@ -85,4 +85,5 @@ def floor(num_frames: int, seed: int = 0):
     from ..metrics import fill_failed
 
     reg = np.zeros(num_frames, bool)
-    return fill_failed(np.tile(np.eye(4), (num_frames, 1, 1)), reg, seed=seed), np.tile(np.eye(3), (num_frames, 1, 1)), reg
+    return (fill_failed(np.tile(np.eye(4), (num_frames, 1, 1)), reg, seed=seed), np.tile(np.eye(3), (num_frames, 1, 1)),
+            reg)

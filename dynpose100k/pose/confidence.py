@@ -222,7 +222,8 @@ def _epipolar_excess(sfm, static: np.ndarray, hw: tuple[int, int], gap: int, str
     return float(np.log(np.median(ratios))) if ratios else float("nan")
 
 
-def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config, split_half: bool = True) -> tuple[dict, np.ndarray]:
+def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config,
+                        split_half: bool = True) -> tuple[dict, np.ndarray]:
     """``(features, per_frame_gap)``: the evidence features (:data:`FEATURES`, plus ``seconds``) of a
     reconstruction ``sfm`` (:class:`~dynpose100k.pose.sfm.SfmResult`) built from static tracks ``static``
     ``(N, M, 2)`` of frames ``hw``, and the per-frame split-half gap ``(N,)``."""
@@ -333,7 +334,8 @@ def frame_confidence(video_confidence: float, per_frame_gap: np.ndarray, registe
     return np.where(registered, video_confidence * w, 0.0).astype(np.float32)
 
 
-def score(sfm, static: np.ndarray, hw: tuple[int, int], config, model: ConfidenceModel | None = None) -> tuple[float, np.ndarray, dict]:
+def score(sfm, static: np.ndarray, hw: tuple[int, int], config,
+          model: ConfidenceModel | None = None) -> tuple[float, np.ndarray, dict]:
     """``(confidence, frame_confidence (N,), evidence)`` of a reconstruction (see the module docstring)."""
     model = model or load_confidence_model()
     feats, per_frame = confidence_evidence(sfm, static, hw, config)

@@ -134,7 +134,8 @@ class PoseConfig:
 PRESETS: dict[str, PoseConfig] = {
     "klt-own-12fps": PoseConfig(),
     "klt-own-12fps-semantic": PoseConfig(preset="klt-own-12fps-semantic", semantic_model="models/segmentation"),
-    "klt-own-12fps-nomask": PoseConfig(preset="klt-own-12fps-nomask", dynamic_score=2.0, dense_flow=False, pose_check=False),
+    "klt-own-12fps-nomask": PoseConfig(preset="klt-own-12fps-nomask", dynamic_score=2.0, dense_flow=False,
+                                       pose_check=False),
 }
 DEFAULT_PRESET = "klt-own-12fps"
 

@@ -54,11 +54,13 @@ def evaluate(w2c: np.ndarray, K: np.ndarray, registered: np.ndarray, gt, seed: i
     out.update(ate=s["ate"], rpe_trans=s["rpe_trans"], rpe_rot_deg=s["rpe_rot_deg"])
     if registered.sum() >= 3:
         s = metrics.trajectory_summary(w2c, gt.w2c, registered=registered)
-        out.update(ate_registered=s["ate"], rpe_trans_registered=s["rpe_trans"], rpe_rot_deg_registered=s["rpe_rot_deg"])
+        out.update(ate_registered=s["ate"], rpe_trans_registered=s["rpe_trans"],
+                   rpe_rot_deg_registered=s["rpe_rot_deg"])
     errs = []
     for i, j in set(zip(gt.corr_i.tolist(), gt.corr_j.tolist())):
         sel = (gt.corr_i == i) & (gt.corr_j == j)
-        errs.append(metrics.sampson_from_poses(Kf[i], Kf[j], filled[i], filled[j], gt.corr_uv_i[sel], gt.corr_uv_j[sel], gt.image_size))
+        errs.append(metrics.sampson_from_poses(Kf[i], Kf[j], filled[i], filled[j], gt.corr_uv_i[sel], gt.corr_uv_j[sel],
+                                               gt.image_size))
     if errs:
         e = np.concatenate(errs)
         out["sampson"] = metrics.sampson_summary(e)

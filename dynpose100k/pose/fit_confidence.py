@@ -44,7 +44,8 @@ def main(argv=None) -> int:
     f.add_argument("--bad-weight", type=float, default=BAD_WEIGHT,
                    help=f"weight of a bad video relative to a good one (default {BAD_WEIGHT:g})")
     f.add_argument("--features", default=",".join(MODEL_FEATURES),
-                   help=f"comma-separated evidence features (default: {','.join(MODEL_FEATURES)}; all: {','.join(FEATURES)})")
+                   help=f"comma-separated evidence features (default: {','.join(MODEL_FEATURES)}; "
+                        f"all: {','.join(FEATURES)})")
     f.add_argument("--note", default="", help="free text stored in the model's info (e.g. the clips used)")
     r = sub.add_parser("report", help="figures of a calibration on (held-out) posed clips")
     r.add_argument("pose_dir")

@@ -170,7 +170,8 @@ def _dense_evidence(frames, Fs, hw, s, config) -> np.ndarray:
     h, w = hw
     N, H = frames.shape[:2]
     thr = 2.0 * config.sampson_px_720p * H / 720.0 * s[0]
-    small = np.stack([cv2.resize(f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA)
+    small = np.stack([cv2.resize(f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (w, h),
+                                 interpolation=cv2.INTER_AREA)
                       for f in frames])
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
     grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).reshape(-1, 2).astype(np.float64)
@@ -181,7 +182,8 @@ def _dense_evidence(frames, Fs, hw, s, config) -> np.ndarray:
         back = dis.calc(small[j], small[i], None)
         tgt = grid + flow.reshape(-1, 2)
         # forward-backward flow consistency: unreliable flow (occlusions, no texture) is not evidence
-        bx = cv2.remap(back, tgt[:, 0].reshape(h, w).astype(np.float32), tgt[:, 1].reshape(h, w).astype(np.float32), cv2.INTER_LINEAR)
+        bx = cv2.remap(back, tgt[:, 0].reshape(h, w).astype(np.float32), tgt[:, 1].reshape(h, w).astype(np.float32),
+                       cv2.INTER_LINEAR)
         ok = np.linalg.norm(flow + bx, axis=-1).ravel() < 1.0
         err = sampson_px(_scale_F(F, s), grid, tgt)
         m = ((err > thr) & ok).reshape(h, w).astype(np.uint8)

@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 __all__ = ["estimate_poses", "analyse", "pose_video", "pose_fundamentals", "static_tracks", "video_id_of", "work_shape"]
 
 
-def static_tracks(uv: np.ndarray, dynamic: np.ndarray, masks: np.ndarray, image_hw: tuple[int, int], min_len: int) -> np.ndarray:
+def static_tracks(uv: np.ndarray, dynamic: np.ndarray, masks: np.ndarray, image_hw: tuple[int, int],
+                  min_len: int) -> np.ndarray:
     """Tracks ``uv`` ``(N, M, 2)`` with dynamic tracks and observations inside ``masks`` ``(N, h, w)``
     removed (set to NaN); tracks left with fewer than ``min_len`` observations are removed too."""
     out = uv.copy()
@@ -149,7 +150,8 @@ def analyse(
             timings["confidence"] = time.perf_counter() - t
             common["timings"] = dict(timings, total=time.perf_counter() - t_start)
         return PoseResult(**conf,
-            w2c=sfm.w2c, registered=sfm.registered, points3d=sfm.points3d.astype(np.float32), obs_track=p.astype(np.int32),
+            w2c=sfm.w2c, registered=sfm.registered, points3d=sfm.points3d.astype(np.float32),
+            obs_track=p.astype(np.int32),
             obs_frame=f.astype(np.int32), obs_uv=obs_uv.astype(np.float32),
             reproj_error_px=sfm.reproj_error_px * (sx + sy) / 2, camera_model=sfm.camera_model,
             camera_params=tuple(float(x) for x in params), failure_reason=None, **common,
@@ -175,7 +177,8 @@ def analyse(
     if segmenter is not None:
         if frames.ndim != 4:
             raise ValueError("a segmenter needs RGB frames")
-        semantic = np.stack([cv2.resize(s.astype(np.uint8), (wm, hm), interpolation=cv2.INTER_NEAREST) for s in segmenter(frames)]).astype(bool)
+        semantic = np.stack([cv2.resize(s.astype(np.uint8), (wm, hm), interpolation=cv2.INTER_NEAREST)
+                             for s in segmenter(frames)]).astype(bool)
     masks = pixel_masks(frames, uv, dynamic, ev, config, semantic)
     static = static_tracks(uv, dynamic, masks, (H, W), config.min_track_len)
     timings["mask"] = time.perf_counter() - t
@@ -213,7 +216,8 @@ def analyse(
     return result(None, sfm, static)
 
 
-def pose_fundamentals(w2c: np.ndarray, K: np.ndarray, registered: np.ndarray, gaps) -> dict[tuple[int, int], np.ndarray]:
+def pose_fundamentals(w2c: np.ndarray, K: np.ndarray, registered: np.ndarray,
+                      gaps) -> dict[tuple[int, int], np.ndarray]:
     """Fundamental matrices ``x_j^T F x_i = 0`` of registered frame pairs ``(i, i + gap)`` from poses."""
     from ..camera import fundamental_from
 

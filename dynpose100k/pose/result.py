@@ -162,7 +162,8 @@ def save_pose_result(out_dir: str | os.PathLike, result: PoseResult) -> Path:
             image_size=np.array([H, W], np.int64), frame_confidence=_frame_confidence(result),
         )
         np.savez_compressed(
-            tmp / "tracks.npz", points3d=result.points3d.astype(np.float32), obs_track=result.obs_track.astype(np.int32),
+            tmp / "tracks.npz", points3d=result.points3d.astype(np.float32),
+            obs_track=result.obs_track.astype(np.int32),
             obs_frame=result.obs_frame.astype(np.int32), obs_uv=result.obs_uv.astype(np.float32),
         )
         m = result.dynamic_masks.astype(bool)
@@ -211,5 +212,6 @@ def load_pose_result(path: str | os.PathLike) -> PoseResult:
             timings=meta.get("timings", {}), config=meta.get("config", {}), evidence=meta.get("evidence", {}),
             confidence=float("nan") if meta.get("confidence") is None else float(meta["confidence"]),
             frame_confidence=p["frame_confidence"] if "frame_confidence" in p.files else None,
-            confidence_evidence={k: float("nan") if v is None else v for k, v in meta.get("confidence_evidence", {}).items()},
+            confidence_evidence={k: float("nan") if v is None else v
+                                 for k, v in meta.get("confidence_evidence", {}).items()},
         )

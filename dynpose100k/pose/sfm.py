@@ -293,7 +293,8 @@ class _State:
         rec = pycolmap.Reconstruction()
         p = self.params.copy()
         p[1:3] += 0.5
-        camera = pycolmap.Camera(model=self.config.camera_model, width=W, height=H, params=_to_model(self.config.camera_model, p), camera_id=1)
+        camera = pycolmap.Camera(model=self.config.camera_model, width=W, height=H,
+                                 params=_to_model(self.config.camera_model, p), camera_id=1)
         rec.add_camera_with_trivial_rig(camera)
         frames = np.flatnonzero(self.reg) if frames is None else np.asarray(frames)
         pts = np.flatnonzero(self.has3d() & (self.use[frames].sum(0) >= 2))

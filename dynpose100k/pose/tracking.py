@@ -62,7 +62,8 @@ class LKTracker:
             # (fast pans move points further than the pyramid reaches)
             moved = np.any(vel[alive] != 0, axis=1)
             guess = p0 + np.where(moved[:, None], vel[alive], _global_shift(grey[t - 1], grey[t]))
-            p1, st1, _ = cv2.calcOpticalFlowPyrLK(grey[t - 1], grey[t], p0.reshape(-1, 1, 2), guess.reshape(-1, 1, 2).copy(),
+            p1, st1, _ = cv2.calcOpticalFlowPyrLK(grey[t - 1], grey[t], p0.reshape(-1, 1, 2),
+                                                  guess.reshape(-1, 1, 2).copy(),
                                                   flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **self.params)
             p1 = p1.reshape(-1, 2)
             back = (p1 - (guess - p0)).reshape(-1, 1, 2).astype(np.float32)

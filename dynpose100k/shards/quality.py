@@ -2,9 +2,9 @@
 
 For every video with a pose result and ground truth: the selection signal (``flag``) is the
 bundle-adjustment reprojection error (``result.json``: ``reproj_error_px_720p``; keep below a threshold) or
-the calibrated ``confidence`` (keep at or above a threshold, :mod:`dynpose100k.pose.confidence`); the pose error is the Sampson error
-of the ground-truth static correspondences under the estimated poses and intrinsics, normalised to 720p
-(unregistered frames filled by ``metrics.fill_failed``; a failed video keeps its row). Thresholds are
+the calibrated ``confidence`` (keep at or above a threshold, :mod:`dynpose100k.pose.confidence`); the pose error is
+the Sampson error of the ground-truth static correspondences under the estimated poses and intrinsics, normalised to
+720p (unregistered frames filled by ``metrics.fill_failed``; a failed video keeps its row). Thresholds are
 quantiles of the flag chosen to keep about 70 / 40 / 25 % of the videos that pass the
 dataset's registration filter (>= 80 % of frames registered), like the paper's 1.37 / 1.18 / 1.00 px.
 Per-video statistic = mean Sampson error of the video's correspondences; columns

@@ -24,8 +24,8 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class QualityRule:
     """Keep a video when its reprojection error is below ``max_reproj_px``, its registered fraction is at
-    least ``min_registered`` and its pose confidence is at least ``min_confidence``. A threshold left at ``None`` is not applied;
-    a missing value (``None``, e.g. the reprojection error of an imported release clip) fails a threshold
+    least ``min_registered`` and its pose confidence is at least ``min_confidence``. A threshold left at ``None`` is
+    not applied; a missing value (``None``, e.g. the reprojection error of an imported release clip) fails a threshold
     that is set.
 
     Called on a ``meta.json`` dict or a manifest sample summary; picklable, so ``ds.filter(rule,

@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 
 #: Signal names per group, in the order of the paper's ablation (content classifier first).
 SIGNAL_GROUPS: dict[str, tuple[str, ...]] = {
-    "content": ("color_count", "palette_cover", "dark_line_frac", "flat_frac", "flat_saturation", "edge_density", "static_edge_frac",
-                "sharpness_median", "sharpness_p90", "palette_cover_norm", "flat_level_gaps"),
+    "content": ("color_count", "palette_cover", "dark_line_frac", "flat_frac", "flat_saturation", "edge_density",
+                "static_edge_frac", "sharpness_median", "sharpness_p90", "palette_cover_norm", "flat_level_gaps"),
     "flow": ("flow_mean", "flow_bg", "flow_peak_ratio", "flow_residual_peak", "frame_diff_peak", "hist_jump",
              "hist_block"),
     "tracking": ("track_drop_max", "track_survival", "track_motion", "track_still_frac", "track_persist"),

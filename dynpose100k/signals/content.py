@@ -50,7 +50,8 @@ def content_signals(frames: np.ndarray, gray: np.ndarray) -> dict[str, float]:
 
     - ``color_count``: distinct 5-bit-per-channel colours per 1000 pixels (median over 3 frames).
     - ``palette_cover``: fraction of pixels (3x3 median filtered, 4 bits per channel, best of two
-      bin phases) in the 16 most frequent colours; near 1 for posterised/flat-shaded content, robust to compression noise.
+      bin phases) in the 16 most frequent colours; near 1 for posterised/flat-shaded content, robust to compression
+      noise.
     - ``palette_cover_norm``: the same after stretching each frame so its 99th-percentile brightest channel
       is 255: dark (night) footage squeezed into few bins no longer looks posterised, its noise spreads.
     - ``dark_line_frac``: fraction of pixels on thin dark lines (black-hat > 40 grey levels): drawn

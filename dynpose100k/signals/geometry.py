@@ -101,7 +101,6 @@ def geometry_signals(tracks: Tracks, size: tuple[int, int], fps: float, min_disp
     - ``epipolar_inliers``: median inlier fraction of the robust F (low: dynamic or non-rigid content).
     """
     h, w = size
-    center = np.array([w / 2, h / 2])
     focals, fails, zoom, zfit, inl = [], 0, [], [], []
     stride = 2
     for i, j, p, q in windows(tracks, min_disp=min_disp, stride=stride):

@@ -183,12 +183,14 @@ def screen(frames: np.ndarray, rng: np.random.Generator) -> None:
     n, h, w = frames.shape[:3]
     s = rng.uniform(0.55, 0.8)
     pw, ph = int(w * s), int(h * s)
-    x0, y0 = int(rng.integers(0, w - pw + 1)), int(rng.integers(int(0.06 * h), max(int(0.06 * h) + 1, h - ph - int(0.08 * h))))
+    x0, y0 = (int(rng.integers(0, w - pw + 1)),
+              int(rng.integers(int(0.06 * h), max(int(0.06 * h) + 1, h - ph - int(0.08 * h)))))
     desk = np.empty((h, w, 3), np.uint8)
     desk[:] = rng.integers(30, 200, 3)
     for _ in range(6):  # icons
         ix, iy = int(rng.integers(0, w - 20)), int(rng.integers(0, h - 20))
-        cv2.rectangle(desk, (ix, iy), (ix + max(4, w // 40), iy + max(4, w // 40)), tuple(int(c) for c in rng.integers(0, 255, 3)), -1)
+        cv2.rectangle(desk, (ix, iy), (ix + max(4, w // 40), iy + max(4, w // 40)),
+                      tuple(int(c) for c in rng.integers(0, 255, 3)), -1)
     desk[h - int(0.06 * h) :] = (40, 40, 45)
     bar = max(3, int(0.05 * h))
     cx, cy = rng.uniform(0, w), rng.uniform(0, h)

@@ -256,7 +256,8 @@ def _shot_b(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, 
         mode = str(rng.choice(sb.CAMERA_MODES, p=p))
     w2c = sb.camera_path(rng, sc, t, mode, hard)
     if cut_at is not None:
-        w2c = np.concatenate([w2c[:cut_at], sb.camera_path(rng, sc, t, str(rng.choice(sb.CAMERA_MODES)), hard)[cut_at:]])
+        w2c = np.concatenate([w2c[:cut_at],
+                              sb.camera_path(rng, sc, t, str(rng.choice(sb.CAMERA_MODES)), hard)[cut_at:]])
     K = _intrinsics(rng, kind, _focal_track(rng, kind, sb.focal_px(rng, w, h), t), t, h, w)
     if mode in ("walkpan", "vehicle", "dolly", "handheld") and rng.random() < 0.4:
         sb.occluder(rng, sc, w2c, tex_side)

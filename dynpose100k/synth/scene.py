@@ -149,8 +149,8 @@ def _smooth_noise(rng: np.random.Generator, t: np.ndarray, dims: int, freqs=(0.3
 def camera_path(rng: np.random.Generator, sc: Scene, t: np.ndarray, mode: str, hard: bool = False,
                 tex_side: int = 512) -> np.ndarray:
     """World-to-camera poses ``(N, 4, 4)`` for trajectory ``mode`` in walk | orbit | pan | handheld | follow |
-    still | tripod_pan (fixed position, rotating). ``follow`` is a third-person chase camera behind an RC car driving a circle; it adds the car to
-    ``sc``."""
+    still | tripod_pan (fixed position, rotating). ``follow`` is a third-person chase camera behind an RC car driving
+    a circle; it adds the car to ``sc``."""
     xmin, xmax, zmin, zmax = sc.bounds
     m = 1.2
     xmin, xmax, zmin, zmax = xmin + m, xmax - m, zmin + m, zmax - m

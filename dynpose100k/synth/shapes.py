@@ -150,8 +150,8 @@ def _translate(p) -> np.ndarray:
 def figure(sc: Scene, rng: np.random.Generator, root: np.ndarray, speed: np.ndarray, texs: list[int],
            height: float = 1.75, animal: bool = False, sun: np.ndarray = SUN) -> None:
     """An articulated walker moving with ``root`` poses ``(N, 4, 4)`` (object-to-world of a point on the
-    ground under it, facing +z) at ``speed`` m/s per frame ``(N,)`` (sets the swing amplitude): a person (torso, head, two arms, two
-    legs) or, with ``animal``, a four-legged body with a head. Each limb is its own moving object swinging
+    ground under it, facing +z) at ``speed`` m/s per frame ``(N,)`` (sets the swing amplitude): a person (torso, head,
+    two arms, two legs) or, with ``animal``, a four-legged body with a head. Each limb is its own moving object swinging
     about its hip or shoulder with a gait phase that advances with the distance walked, so the figure
     deforms; all parts share one mover group."""
     group = max([sc.group_of(o) for o in range(len(sc.obj_poses))], default=-1) + 1

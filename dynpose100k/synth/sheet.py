@@ -14,7 +14,8 @@ from .render import STYLES, render
 def contact_sheet(path, kinds=None, styles=STYLES, seed: int = 0, size: tuple[int, int] = (320, 180),
                   columns: int = 9) -> Path:
     """Render a short clip per ``(style, kind)`` (``size`` = width, height; also a portrait ``good`` clip per
-    style) and save the frame of each where movers cover most (else the middle frame), labelled, as a grid PNG at ``path`` (each style starts a row)."""
+    style) and save the frame of each where movers cover most (else the middle frame), labelled, as a grid PNG at
+    ``path`` (each style starts a row)."""
     kinds = list(kinds or kd.KINDS)
     w, h = size
     tiles = []

@@ -59,7 +59,7 @@ def outdoor(rng: np.random.Generator, tod: str, tex_side: int) -> Scene:
         sc.planes.append(Plane(c - u / 2 + [0, -height, 0], u, np.array([0.0, height + 5, 0.0]),
                                _tex(sc, rng, tex_side // 2, "facade"), shade=rng.uniform(0.6, 1.0)))
     hill_tex = _tex(sc, rng, tex_side // 2, "natural")
-    for k in range(int(rng.integers(3, 6))):
+    for _ in range(int(rng.integers(3, 6))):
         a = rng.uniform(0, 2 * np.pi)
         dist, width, height = rng.uniform(300, 500), rng.uniform(150, 300), rng.uniform(30, 90)
         c, side = np.array([np.sin(a), 0.0, np.cos(a)]) * dist, np.array([np.cos(a), 0.0, -np.sin(a)]) * width / 2

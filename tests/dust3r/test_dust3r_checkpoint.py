@@ -5,8 +5,14 @@ import pickle
 import pytest
 import torch
 
-from dynpose100k.dust3r.checkpoint import (OFFICIAL_MODEL_ARGS, config_from_kwargs, load_checkpoint, parse_constructor,
-                                           save_checkpoint, save_safetensors)
+from dynpose100k.dust3r.checkpoint import (
+    OFFICIAL_MODEL_ARGS,
+    config_from_kwargs,
+    load_checkpoint,
+    parse_constructor,
+    save_checkpoint,
+    save_safetensors,
+)
 from dynpose100k.dust3r.model import PRESETS, build_model
 from dynpose100k.errors import CheckpointError
 

@@ -3,9 +3,19 @@ import pytest
 import torch
 
 from dynpose100k import camera
-from dynpose100k.dust3r.data import (PairConfig, PairDataset, SupervisionError, check_record, collate_pairs,
-                                     gap_probabilities, make_pair, record_from_shard, sample_pair,
-                                     shard_sample_from_record, symmetrize)
+from dynpose100k.dust3r.data import (
+    PairConfig,
+    PairDataset,
+    SupervisionError,
+    check_record,
+    collate_pairs,
+    gap_probabilities,
+    make_pair,
+    record_from_shard,
+    sample_pair,
+    shard_sample_from_record,
+    symmetrize,
+)
 
 CFG = PairConfig(size=(48, 64), scale_aug=1.3)
 

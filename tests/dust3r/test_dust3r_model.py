@@ -8,7 +8,8 @@ import torch
 from dynpose100k.dust3r.model import PRESETS, DUSt3R, RoPE2D, build_model, postprocess
 
 OFFICIAL_SHAPES = Path(__file__).parent / "data" / "official_state_dict_shapes.json"
-PUBLIC = {"224_linear": "DUSt3R_ViTLarge_BaseDecoder_224_linear", "512_linear": "DUSt3R_ViTLarge_BaseDecoder_512_linear",
+PUBLIC = {"224_linear": "DUSt3R_ViTLarge_BaseDecoder_224_linear",
+          "512_linear": "DUSt3R_ViTLarge_BaseDecoder_512_linear",
           "512_dpt": "DUSt3R_ViTLarge_BaseDecoder_512_dpt"}
 
 

@@ -6,8 +6,14 @@ import torch
 
 from dynpose100k import camera, metrics
 from dynpose100k.dust3r.model import build_model
-from dynpose100k.dust3r.poses import (ModelPoseConfig, estimate_focal, infer_pair, poses_from_model,
-                                      poses_from_predictor, score_poses)
+from dynpose100k.dust3r.poses import (
+    ModelPoseConfig,
+    estimate_focal,
+    infer_pair,
+    poses_from_model,
+    poses_from_predictor,
+    score_poses,
+)
 
 
 def _oracle(gt, rng, noise=0.0, corrupt=None):

@@ -67,7 +67,8 @@ def test_confidence_off_is_unknown():
 
     v = render("good", 1, height=180, width=320, duration=2.0, pairs=0)  # enough evidence to register
     res = estimate_poses(v.frames, v.gt.timestamps, PoseConfig(confidence=False))
-    assert res.failure_reason is None and np.isnan(res.confidence) and res.frame_confidence is None and "confidence" not in res.timings
+    assert (res.failure_reason is None and np.isnan(res.confidence) and res.frame_confidence is None
+            and "confidence" not in res.timings)
 
 
 @pytest.mark.parametrize("corruption", ["slow_zoom", "slow_mover"])
@@ -177,10 +178,10 @@ def test_quality_table_by_confidence():
 
 
 def test_subset_min_confidence(tmp_path, capsys):
-    from dynpose100k.cli import main
-    from dynpose100k.shards import iter_samples
-    from dynpose100k.shards import QualityRule
     from pose_fixtures import write_pose_dir
+
+    from dynpose100k.cli import main
+    from dynpose100k.shards import QualityRule, iter_samples
 
     rule = QualityRule(min_confidence=0.5)
     assert rule({"confidence": 0.7}) and not rule({"confidence": 0.3})

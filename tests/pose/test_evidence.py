@@ -94,7 +94,8 @@ def test_refusal_reaches_result_json_and_funnel(tmp_path):
     assert load_pose_result(d).evidence == meta["evidence"]
     rows = [dict(status="pose_failed", reason=r, timings="{}", filter_reasons=None) for r in (
         meta["failure_reason"], "no parallax (camera did not move): median triangulation angle 0.01 deg < 0.5",
-        "too few static tracks: 5 3D points < 60", "no trackable texture (3 tracks)", "no trackable texture (7 tracks)")]
+        "too few static tracks: 5 3D points < 60", "no trackable texture (3 tracks)",
+        "no trackable texture (7 tracks)")]
     rej = summarize(rows, wall_s=1.0, processed=5, workers=1, min_registered=0.5)["rejections"]
     assert rej == {"pose failed: no parallax (camera did not move)": 2, "pose failed: no trackable texture": 2,
                    "pose failed: too few static tracks": 1}

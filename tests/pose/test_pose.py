@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from dynpose100k import camera, metrics
+from dynpose100k import camera
 from dynpose100k.cli import main
 from dynpose100k.pose import PoseConfig, estimate_poses, load_pose_result, pose_video, save_pose_result
 from dynpose100k.pose.evaluate import evaluate, mask_iou, static_track_precision

@@ -36,7 +36,8 @@ def test_bridge_needs_map_confirmation():
     X = rng.uniform([-2, -1, 4], [2, 1, 8], (200, 3))
     t = np.array([[0, 0, 0], [-0.15, 0, 0], [-0.3, 0.02, 0]], float)
     f, cx, cy = 150.0, 79.5, 47.5
-    uv = np.stack([np.c_[f * (X[:, 0] + ti[0]) / (X[:, 2] + ti[2]) + cx, f * (X[:, 1] + ti[1]) / (X[:, 2] + ti[2]) + cy] for ti in t])
+    uv = np.stack([np.c_[f * (X[:, 0] + ti[0]) / (X[:, 2] + ti[2]) + cx, f * (X[:, 1] + ti[1]) / (X[:, 2] + ti[2]) + cy]
+                   for ti in t])
     cfg = PoseConfig()
 
     def state(with_points: bool) -> _State:

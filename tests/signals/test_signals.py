@@ -162,8 +162,8 @@ def test_barrel_distortion_slows_the_border_relative_to_the_centre():
 
 
 def _scrolling(card: bool, n: int = 16, h: int = 96, w: int = 160) -> np.ndarray:
-    """Grey frames of a textured background scrolling 12 px per frame (out of view within the clip); ``card``: a textured card covering
-    most of the frame that only sways by a few pixels (an object travelling with the camera)."""
+    """Grey frames of a textured background scrolling 12 px per frame (out of view within the clip); ``card``: a
+    textured card covering most of the frame that only sways by a few pixels (an object travelling with the camera)."""
     rng = np.random.default_rng(3)
     bg = cv2.GaussianBlur(rng.integers(0, 255, (h, w + 12 * n)).astype(np.uint8), (0, 0), 1.5)
     tex = cv2.GaussianBlur(rng.integers(0, 255, (h, w)).astype(np.uint8), (0, 0), 1.5)
