@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= train,models,ray,viz,dev
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,9 @@ demo: install
 
 test: install
 	$(RUN) $(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check dynpose100k builder train eval tests
 
 bench: install
 	$(RUN) $(BIN)/dynpose100k bench all --out outputs/bench
