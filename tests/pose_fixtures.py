@@ -47,3 +47,19 @@ def write_pose_dir(out, video_id: str = "vid_0", *, n: int = 12, hw: tuple[int, 
     frames = np.stack([np.dstack([(xx * 255 // W + 10 * i) % 256, yy * 255 // H, np.full_like(xx, 40 * i % 256)])
                        for i in range(n)]).astype(np.uint8)
     return d, frames
+
+
+def static_tracks_of(frames):
+    """The engine's static tracks of ``frames`` (tracking, motion evidence, pixel masks, as the pipeline
+    runs them with the default config) and the frame size."""
+    from dynpose100k.pose import PoseConfig
+    from dynpose100k.pose.masking import motion_evidence, pixel_masks
+    from dynpose100k.pose.pipeline import static_tracks
+    from dynpose100k.pose.tracking import track_video
+
+    cfg = PoseConfig()
+    hw = frames.shape[1:3]
+    uv = track_video(frames, cfg)
+    ev = motion_evidence(uv, hw, cfg)
+    dyn = ~(ev.score <= cfg.dynamic_score)
+    return static_tracks(uv, dyn, pixel_masks(frames, uv, dyn, ev, cfg, None), hw, cfg.min_track_len), hw

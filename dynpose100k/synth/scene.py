@@ -81,6 +81,19 @@ def _rot_y(yaw: np.ndarray) -> np.ndarray:
     return R
 
 
+def room_walls(wx: float, hy: float, dz: float) -> dict[str, tuple[tuple, tuple, tuple]]:
+    """The six faces of a room ``x`` in [-wx, wx], ``y`` in [-hy, 0] (y down: the floor at 0), ``z`` in
+    [-dz, dz], as name -> (corner, u edge, v edge), every face seen from inside."""
+    return {
+        "floor": ((-wx, 0, -dz), (2 * wx, 0, 0), (0, 0, 2 * dz)),
+        "ceiling": ((-wx, -hy, -dz), (2 * wx, 0, 0), (0, 0, 2 * dz)),
+        "back": ((-wx, -hy, dz), (2 * wx, 0, 0), (0, hy, 0)),
+        "front": ((wx, -hy, -dz), (-2 * wx, 0, 0), (0, hy, 0)),
+        "left": ((-wx, -hy, -dz), (0, 0, 2 * dz), (0, hy, 0)),
+        "right": ((wx, -hy, dz), (0, 0, -2 * dz), (0, hy, 0)),
+    }
+
+
 def room(rng: np.random.Generator, cartoon: bool = False, tex_side: int = 512, texture=None,
          tile_scale: float = 1.0) -> Scene:
     """A closed box-shaped room: floor, ceiling and four walls, each with its own texture (longest side
@@ -89,15 +102,7 @@ def room(rng: np.random.Generator, cartoon: bool = False, tex_side: int = 512, t
     texture = texture or (lambda r, max_side: tx.random_texture(r, max_side=max_side))
     wx, dz, hy = rng.uniform(4.0, 6.0), rng.uniform(5.0, 8.0), rng.uniform(2.8, 4.0)
     sc = Scene(sky=False, bounds=(-wx, wx, -dz, dz))
-    corners = {
-        "floor": ((-wx, 0, -dz), (2 * wx, 0, 0), (0, 0, 2 * dz)),
-        "ceiling": ((-wx, -hy, -dz), (2 * wx, 0, 0), (0, 0, 2 * dz)),
-        "back": ((-wx, -hy, dz), (2 * wx, 0, 0), (0, hy, 0)),
-        "front": ((wx, -hy, -dz), (-2 * wx, 0, 0), (0, hy, 0)),
-        "left": ((-wx, -hy, -dz), (0, 0, 2 * dz), (0, hy, 0)),
-        "right": ((wx, -hy, dz), (0, 0, -2 * dz), (0, hy, 0)),
-    }
-    for o, u, v in corners.values():
+    for o, u, v in room_walls(wx, hy, dz).values():
         t = sc.add_texture(_maybe_cartoon(texture(rng, tex_side), cartoon))
         lu, lv = np.linalg.norm(u), np.linalg.norm(v)
         tile = rng.uniform(2.0, 4.0) * tile_scale

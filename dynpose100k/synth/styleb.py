@@ -17,7 +17,7 @@ import numpy as np
 from .. import camera
 from . import shapes as sh
 from . import textures as tx
-from .scene import Plane, Scene, _smooth_noise
+from .scene import Plane, Scene, _smooth_noise, room_walls
 
 SCENES = ("outdoor", "hall", "closeup")
 CAMERA_MODES = ("walkpan", "handheld", "fastpan", "vehicle", "orbit", "dolly")
@@ -97,15 +97,7 @@ def hall(rng: np.random.Generator, tod: str, tex_side: int) -> Scene:
     wx, dz, hy = rng.uniform(6, 10), rng.uniform(8, 14), rng.uniform(4, 7)
     light = np.array([0.2, -0.95, 0.1]) / np.linalg.norm([0.2, -0.95, 0.1])
     sc = Scene(sky=False, bounds=(-wx, wx, -dz, dz))
-    walls = {
-        "floor": ((-wx, 0, -dz), (2 * wx, 0, 0), (0, 0, 2 * dz)),
-        "ceiling": ((-wx, -hy, -dz), (2 * wx, 0, 0), (0, 0, 2 * dz)),
-        "back": ((-wx, -hy, dz), (2 * wx, 0, 0), (0, hy, 0)),
-        "front": ((wx, -hy, -dz), (-2 * wx, 0, 0), (0, hy, 0)),
-        "left": ((-wx, -hy, -dz), (0, 0, 2 * dz), (0, hy, 0)),
-        "right": ((wx, -hy, dz), (0, 0, -2 * dz), (0, hy, 0)),
-    }
-    for name, (o, u, v) in walls.items():
+    for name, (o, u, v) in room_walls(wx, hy, dz).items():
         t = _tex(sc, rng, tex_side)
         reps = (1.0, 1.0) if rng.random() < 0.6 else (2.0, 1.0)
         shade = 0.95 if name == "floor" else (0.55 if name == "ceiling" else rng.uniform(0.65, 0.9))
@@ -348,7 +340,7 @@ def populate(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarray
     """Add style-b movers: people and animals (articulated), balls, cars, a crowd of small walkers, and
     sometimes a mover that travels with the camera (``tan_half``: see :func:`mover_path`)."""
     s = sc.scale
-    texs = [sc.add_texture(tx.mosaic(rng, [tx.photo_b(str(n)) for n in rng.choice(tx.SUBJECTS_B, 2, replace=False)],
+    texs = [sc.add_texture(tx.mosaic(rng, [tx.photo(str(n)) for n in rng.choice(tx.SUBJECTS_B, 2, replace=False)],
                                      tex_side // 2, 2)) for _ in range(3)]
     n = int(rng.integers(3, 7) if hard else rng.integers(2, 5))
     fast = 1.8 if hard else 1.0

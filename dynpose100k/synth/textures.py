@@ -14,22 +14,29 @@ PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "brick", "grass", "gravel"
 SUBJECTS = ("astronaut", "chelsea", "coffee", "rocket", "grace_hopper", "camera")
 
 
+#: sample images shipped by matplotlib (name -> file); every other name is a ``skimage.data`` image.
+MPL_SAMPLES = {"grace_hopper": "grace_hopper.jpg", "Minduka_Present_Blue_Pack": "Minduka_Present_Blue_Pack.png"}
+
+
 @functools.lru_cache(maxsize=None)
 def photo(name: str) -> np.ndarray:
-    """A named sample photo as RGB ``(H, W, 3)`` uint8 (grey images are replicated to 3 channels)."""
-    if name == "grace_hopper":
+    """A named sample photo as RGB ``(H, W, 3)`` uint8 (grey images are replicated to 3 channels, alpha is
+    dropped, of a stereo pair the left image is kept)."""
+    if name in MPL_SAMPLES:
         import matplotlib.cbook
 
-        img = cv2.imread(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+        img = cv2.imread(str(matplotlib.cbook.get_sample_data(MPL_SAMPLES[name], asfileobj=False)))
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     else:
         import skimage.data
 
         img = getattr(skimage.data, name)()
+        if isinstance(img, tuple):
+            img = img[0]
     img = np.asarray(img)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
-    img = img[..., :3]
+    img = np.ascontiguousarray(img[..., :3])
     img.flags.writeable = False
     return img
 
@@ -118,28 +125,6 @@ PHOTOS_B = ("coins", "clock", "page", "text", "hubble_deep_field", "immunohistoc
             "cell", "stereo_motorcycle", "Minduka_Present_Blue_Pack")
 #: style-b images that look like a subject (clothes and fur of the articulated figures).
 SUBJECTS_B = ("cat", "stereo_motorcycle", "Minduka_Present_Blue_Pack", "immunohistochemistry", "coins")
-
-
-@functools.lru_cache(maxsize=None)
-def photo_b(name: str) -> np.ndarray:
-    """A style-b sample image as RGB uint8 (grey replicated, alpha dropped)."""
-    if name == "Minduka_Present_Blue_Pack":
-        import matplotlib.cbook
-
-        img = cv2.imread(str(matplotlib.cbook.get_sample_data("Minduka_Present_Blue_Pack.png", asfileobj=False)))
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    else:
-        import skimage.data
-
-        img = getattr(skimage.data, name)()
-        if name == "stereo_motorcycle":
-            img = img[0]
-    img = np.asarray(img)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    img = np.ascontiguousarray(img[..., :3])
-    img.flags.writeable = False
-    return img
 
 
 _PALETTES = {  # colour ramps (dark -> light) for procedural natural materials
@@ -257,4 +242,4 @@ def random_texture_b(rng: np.random.Generator, max_side: int = 512, kind: str | 
     if kind == "facade":
         return facade(rng, max_side, max_side)
     names = rng.choice(PHOTOS_B, size=3, replace=False)
-    return mosaic(rng, [photo_b(str(n)) for n in names], max_side)
+    return mosaic(rng, [photo(str(n)) for n in names], max_side)

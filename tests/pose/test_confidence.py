@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from pose_fixtures import static_tracks_of
 
 from dynpose100k import camera
 from dynpose100k.pose import (
@@ -111,21 +112,8 @@ def clean(good):
     """Static tracks of the good clip and the engine's reconstruction from them: (uv, hw, sfm)."""
     from dynpose100k.pose.sfm import reconstruct
 
-    uv, hw = _static_tracks(good[0])
+    uv, hw = static_tracks_of(good[0].frames)
     return uv, hw, reconstruct(uv, hw, PoseConfig())
-
-
-def _static_tracks(v):
-    from dynpose100k.pose.masking import motion_evidence, pixel_masks
-    from dynpose100k.pose.pipeline import static_tracks
-    from dynpose100k.pose.tracking import track_video
-
-    cfg = PoseConfig()
-    hw = v.frames.shape[1:3]
-    uv = track_video(v.frames, cfg)
-    ev = motion_evidence(uv, hw, cfg)
-    dyn = ~(ev.score <= cfg.dynamic_score)
-    return static_tracks(uv, dyn, pixel_masks(v.frames, uv, dyn, ev, cfg, None), hw, cfg.min_track_len), hw
 
 
 # --------------------------------------------------------------------------------------- the model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from pose_fixtures import static_tracks_of
 
 from dynpose100k.pose import PoseConfig
 from dynpose100k.pose.sfm import _State
@@ -59,18 +60,6 @@ def test_bridge_needs_map_confirmation():
     assert not st.bridge(2) and not st.reg[2]
 
 
-def _static_tracks_of(v):
-    from dynpose100k.pose.masking import motion_evidence, pixel_masks
-    from dynpose100k.pose.pipeline import static_tracks
-
-    cfg = PoseConfig()
-    hw = v.frames.shape[1:3]
-    uv = track_video(v.frames, cfg)
-    ev = motion_evidence(uv, hw, cfg)
-    dyn = ~(ev.score <= cfg.dynamic_score)
-    return static_tracks(uv, dyn, pixel_masks(v.frames, uv, dyn, ev, cfg, None), hw, cfg.min_track_len), hw
-
-
 def test_wrong_self_calibration_is_outvoted(monkeypatch):
     """A self-calibrated focal far below the truth (as on near-planar scenes) can stall registration; the
     prior start must win then, and the focal end near the truth."""
@@ -78,7 +67,7 @@ def test_wrong_self_calibration_is_outvoted(monkeypatch):
     from dynpose100k.synth import render
 
     v = render("good", 100, height=360, width=640, fps=12.0, duration=10.0, pairs=0)
-    uv, hw = _static_tracks_of(v)
+    uv, hw = static_tracks_of(v.frames)
     f_true = v.gt.K[0, 0, 0]
     monkeypatch.setattr(sfm, "estimate_focal", lambda *a: 0.4 * f_true)
     # the low start alone

@@ -154,7 +154,7 @@ def test_effects_change_images_not_geometry():
 def test_textures_do_not_repeat():
     """Mosaic and style-b textures: no two tiles of a mosaic are alike, masonry bricks all differ."""
     rng = np.random.default_rng(1)
-    m = tx.mosaic(rng, [tx.photo_b("coins"), tx.photo_b("cat")], 96, 3).astype(float)
+    m = tx.mosaic(rng, [tx.photo("coins"), tx.photo("cat")], 96, 3).astype(float)
     tiles = [m[i * 32 : (i + 1) * 32, j * 32 : (j + 1) * 32] for i in range(3) for j in range(3)]
     diffs = [np.abs(a - b).mean() for k, a in enumerate(tiles) for b in tiles[k + 1 :]]
     assert min(diffs) > 5
