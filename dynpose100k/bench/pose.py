@@ -45,7 +45,7 @@ def _base_clips(quick: bool) -> list[dict]:
             [(0, False), (1, False), (2, False), (3, True), (4, True), (5, True)]]
 
 
-def _run_clip(spec: dict) -> dict:
+def _run_clip(spec: dict, baselines: bool = True) -> dict:
     from ..camera import camera_centers
     from ..pose import PoseConfig, estimate_poses
     from ..pose.baselines import colmap, floor
@@ -70,7 +70,7 @@ def _run_clip(spec: dict) -> dict:
     row["ours"]["failure_reason"] = res.failure_reason
     row["path_length"] = path_length(camera_centers(gt.w2c))
     row["ours"]["good"] = is_good(row["ours"]["ate"], row["path_length"], row["ours"]["registration_rate"])
-    for name, masks in (("colmap", None), ("colmap_mask", res.dynamic_masks)):
+    for name, masks in (("colmap", None), ("colmap_mask", res.dynamic_masks)) if baselines else ():
         t = time.perf_counter()
         w2c, K, reg = colmap(frames, masks)
         row[name] = {**evaluate(w2c, K, reg, gt), "seconds": time.perf_counter() - t}
@@ -112,9 +112,14 @@ def _timing_10s(quick: bool = False) -> list[dict]:
     return rows
 
 
+def _methods(rows: list[dict]) -> tuple[str, ...]:
+    """The methods the rows were scored with (COLMAP's are left out by ``run(..., baselines=False)``)."""
+    return tuple(m for m in METHODS if rows and m in rows[0])
+
+
 def _table(rows: list[dict], key: str) -> dict:
     out = {}
-    for m in METHODS:
+    for m in _methods(rows):
         vals = [r[m] for r in rows]
         out[m] = {
             "videos_registered_pct": 100 * float(np.mean([v["success"] for v in vals])) if vals else float("nan"),
@@ -149,7 +154,8 @@ def _self_assessment(rows: list[dict]) -> dict:
         "good": len(good), "good_passed": sum(r["ours"]["confidence"] >= 0.5 for r in good),
         "spearman_confidence_ate": rho(conf), "spearman_reproj_ate": rho(rep),
         "min_frames_registered_pct": 100 * min(r["ours"]["registration_rate"] for r in rows),
-        "ate_ratio_vs_colmap": float(np.mean(ate) / np.mean([r["colmap"]["ate"] for r in rows])),
+        "ate_ratio_vs_colmap": (float(np.mean(ate) / np.mean([r["colmap"]["ate"] for r in rows]))
+                                if "colmap" in rows[0] else float("nan")),
     }
 
 
@@ -157,12 +163,13 @@ def _summary(rows: list[dict]) -> dict:
     """Tables of one set of videos: all, the subset every method registers, Sampson, our masks."""
     from ..metrics import sampson_summary
 
-    both = [r for r in rows if all(r[m]["registration_rate"] >= 0.5 for m in ("ours", "colmap", "colmap_mask"))]
+    both = [r for r in rows if "colmap" in r
+            and all(r[m]["registration_rate"] >= 0.5 for m in ("ours", "colmap", "colmap_mask"))]
     return {
         "all": _table(rows, ""),
         "subset": _table(both, "") if both else {},
         "subset_videos": [r["video_id"] for r in both],
-        "sampson": {m: sampson_summary([r[m]["sampson"]["mean"] for r in rows]) for m in METHODS},
+        "sampson": {m: sampson_summary([r[m]["sampson"]["mean"] for r in rows]) for m in _methods(rows)},
         "self_assessment": _self_assessment(rows),
         "ours_masks": {
             "mask_iou": float(np.nanmean([r["ours"]["mask_iou"] for r in rows])),
@@ -172,13 +179,16 @@ def _summary(rows: list[dict]) -> dict:
     }
 
 
-def run(out: Path, quick: bool = False) -> dict:
+def run(out: Path, quick: bool = False, baselines: bool = True) -> dict:
+    """The benchmark; ``baselines=False`` leaves COLMAP and COLMAP+Mask out (ours and the floor only: minutes
+    instead of hours on 2 cores)."""
     rows = []
     for spec in _clips(quick):
-        rows.append(_run_clip(spec))
+        rows.append(_run_clip(spec, baselines))
         log.info("%s done", rows[-1]["video_id"])
         print(f"  [{spec['set']}] {rows[-1]['video_id']}: " + ", ".join(
-            f"{m} ATE {rows[-1][m]['ate']:.3f} ({rows[-1][m]['seconds']:.0f}s)" for m in METHODS), flush=True)
+            f"{m} ATE {rows[-1][m]['ate']:.3f} ({rows[-1][m]['seconds']:.0f}s)" for m in _methods(rows)),
+            flush=True)
     sets = {name: _summary([r for r in rows if r["set"] == name]) for name in SETS}
     result = {
         "protocol": "synthetic 'good' clips at 12 fps; Sim(3) ATE/RPE (pairs i,i+1); failed frames filled "
@@ -204,7 +214,7 @@ def _print_sets(r: dict) -> None:
     names = {"ours": "ours", "colmap": "COLMAP", "colmap_mask": "COLMAP+Mask", "floor": "floor"}
     sets = list(r["sets"])
     print(f"\n{'ATE / %frames registered':<28} " + " ".join(f"{s:>18}" for s in sets))
-    for m in METHODS:
+    for m in (m for m in METHODS if m in r["sets"][sets[0]]["all"]):
         print(f"{names[m]:<28} " + " ".join(
             f"{r['sets'][s]['all'][m]['ate']:9.4f} {r['sets'][s]['all'][m]['frames_registered_pct']:7.1f}%"
             for s in sets))
@@ -226,16 +236,16 @@ def _print(r: dict) -> None:
     for title, key in (("all videos", "all"), (f"subset all succeed ({len(r['subset_videos'])})", "subset")):
         if not r[key]:
             continue
-        ref = r[key]["colmap_mask"]["ate"]
+        ref = r[key]["colmap_mask"]["ate"] if "colmap_mask" in r[key] else float("nan")
         print(f"\n{title:<28} {'%vid reg':>8} {'%frm reg':>8} {'ATE':>8} {'RPE-t':>8} {'RPE-r°':>7} "
               f"{'s/video':>8} {'ATE/ColMask':>11}")
-        for m in METHODS:
+        for m in (m for m in METHODS if m in r[key]):
             t = r[key][m]
             print(f"{names[m]:<28} {t['videos_registered_pct']:8.0f} {t['frames_registered_pct']:8.1f} {t['ate']:8.4f} "
                   f"{t['rpe_trans']:8.4f} {t['rpe_rot_deg']:7.3f} {t['seconds_per_video']:8.1f} "
                   f"{t['ate'] / ref if ref else float('nan'):11.2f}")
     print(f"\n{'Sampson (720p px)':<28} {'%<5':>6} {'%<10':>6} {'%<30':>6} {'mean':>8}")
-    for m in METHODS:
+    for m in (m for m in METHODS if m in r["sampson"]):
         s = r["sampson"][m]
         print(f"{names[m]:<28} {s['pct_lt_5']:6.0f} {s['pct_lt_10']:6.0f} {s['pct_lt_30']:6.0f} {s['mean']:8.2f}")
     o = r["ours_masks"]
