@@ -256,10 +256,17 @@ class _State:
     def adjust(self, refine_intrinsics: bool, iters: int, full: bool = False) -> None:
         """Bundle adjustment, then outlier pruning, over every registered frame (``full``) or :meth:`ba_frames`;
         the other registered frames follow by motion-only refinement against the adjusted points (video
-        frames between keyframes add little to the structure and most of the cost)."""
-        ba = self.reg if full else self.ba_frames()
-        self.bundle_adjust(refine_intrinsics, iters, frames=np.flatnonzero(ba))
-        self.repose(np.flatnonzero(self.reg & ~ba))
+        frames between keyframes add little to the structure and most of the cost). A ``full`` adjustment
+        of more than ``config.global_ba_max_frames`` frames adjusts the :meth:`ba_frames` with the others
+        held at their motion-only refined poses (their observations still constrain the points), then
+        refines those again."""
+        anchored = full and self.reg.sum() > self.config.global_ba_max_frames
+        ba = self.reg if full and not anchored else self.ba_frames()
+        fixed = np.flatnonzero(self.reg & ~ba)
+        if anchored:
+            self.repose(fixed)
+        self.bundle_adjust(refine_intrinsics, iters, frames=np.flatnonzero(ba), fixed=fixed if anchored else None)
+        self.repose(fixed)
         self.prune()
 
     def ba_frames(self) -> np.ndarray:
@@ -283,9 +290,11 @@ class _State:
         errs = np.concatenate(errs) if errs else np.zeros(0)
         return float(errs.mean()) if len(errs) else float("nan")
 
-    def bundle_adjust(self, refine_intrinsics: bool, iters: int = 50, frames: np.ndarray | None = None) -> None:
+    def bundle_adjust(self, refine_intrinsics: bool, iters: int = 50, frames: np.ndarray | None = None,
+                      fixed: np.ndarray | None = None) -> None:
         """pycolmap bundle adjustment over registered ``frames`` (default: all registered) and their used
-        observations of points seen at least twice among them."""
+        observations of points seen at least twice among them; registered frames ``fixed`` join with
+        constant poses (they fix the gauge then)."""
         import pycolmap
 
         pycolmap.logging.minloglevel = 2
@@ -296,6 +305,9 @@ class _State:
         camera = pycolmap.Camera(model=self.config.camera_model, width=W, height=H, params=_to_model(self.config.camera_model, p), camera_id=1)
         rec.add_camera_with_trivial_rig(camera)
         frames = np.flatnonzero(self.reg) if frames is None else np.asarray(frames)
+        n_var = len(frames)
+        if fixed is not None and len(fixed):
+            frames = np.r_[frames, np.asarray(fixed)]
         pts = np.flatnonzero(self.has3d() & (self.use[frames].sum(0) >= 2))
         col = {}
         for n in frames:
@@ -324,12 +336,16 @@ class _State:
         cfg = pycolmap.BundleAdjustmentConfig()
         for n in frames:
             cfg.add_image(int(n) + 1)
-        cfg.fix_gauge(pycolmap.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
+        if n_var < len(frames):
+            for n in frames[n_var:]:
+                cfg.set_constant_rig_from_world_pose(int(n) + 1)  # trivial frames share the image's id
+        else:
+            cfg.fix_gauge(pycolmap.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
         t0 = time.perf_counter()
         summary = pycolmap.create_default_bundle_adjuster(opts, cfg, rec).solve()
         log.debug("BA: %d frames, %d points, %d observations, %s, %.2f s", len(frames), len(pts),
                   sum(len(c) for c in col.values()), summary.brief_report(), time.perf_counter() - t0)
-        for n in frames:
+        for n in frames[:n_var]:
             M = rec.image(int(n) + 1).cam_from_world().matrix()
             self.R[n], self.t[n] = M[:, :3], M[:, 3]
         for m, pid in pid_of.items():
