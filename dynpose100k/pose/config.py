@@ -90,6 +90,14 @@ class PoseConfig:
     """A start is accepted when its map keeps at least this fraction of all static-track observations
     (within ``max_reproj_px_720p``); on the synthetic set a wrong focal keeps 0.2-0.59, a right one
     0.7-0.97 on suitable clips (hard clips with poor masks can stay lower whatever the start)."""
+    focal_trial_frames: int = 96
+    """On clips longer than this many frames the other ``focal_starts`` compete on a window of this many
+    frames (the one with the most static observations) instead of the whole clip, and the whole clip is
+    reconstructed again only from a start that wins there; 0: every start on the whole clip."""
+    global_ba_max_frames: int = 240
+    """Bundle adjustments over every registered frame adjust all their poses up to this many frames; beyond,
+    the keyframes' poses, the frames between held at their motion-only refined poses (a 720-frame
+    adjustment took 80 s on a loaded 2-core machine; its cost grows faster than the frame count)."""
     camera_model: str = "SIMPLE_PINHOLE"
     """COLMAP camera model of the ONE camera shared by all frames: ``SIMPLE_PINHOLE`` (focal; principal
     point fixed at the centre) so ``K`` alone projects exactly, or ``SIMPLE_RADIAL`` (adds ``k1``, kept in

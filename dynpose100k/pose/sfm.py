@@ -234,7 +234,7 @@ class _State:
         with np.errstate(divide="ignore", invalid="ignore"):
             xy = Xc[..., :2] / z[..., None]
         xy = xy * (1 + self.params[3] * (xy**2).sum(-1, keepdims=True))
-        err = np.linalg.norm(xy * self.params[0] + self.params[1:3] - self.uv[frames][:, ids], axis=-1)
+        err = np.linalg.norm(xy * self.params[0] + self.params[1:3] - self.uv[np.ix_(frames, ids)], axis=-1)
         use = self.seen[np.ix_(frames, ids)] & (err < self.thr) & (z > 0)
         good = use.sum(0) >= 2
         self.X[ids[good]] = X[good]
@@ -256,10 +256,17 @@ class _State:
     def adjust(self, refine_intrinsics: bool, iters: int, full: bool = False) -> None:
         """Bundle adjustment, then outlier pruning, over every registered frame (``full``) or :meth:`ba_frames`;
         the other registered frames follow by motion-only refinement against the adjusted points (video
-        frames between keyframes add little to the structure and most of the cost)."""
-        ba = self.reg if full else self.ba_frames()
-        self.bundle_adjust(refine_intrinsics, iters, frames=np.flatnonzero(ba))
-        self.repose(np.flatnonzero(self.reg & ~ba))
+        frames between keyframes add little to the structure and most of the cost). A ``full`` adjustment
+        of more than ``config.global_ba_max_frames`` frames adjusts the :meth:`ba_frames` with the others
+        held at their motion-only refined poses (their observations still constrain the points), then
+        refines those again."""
+        anchored = full and self.reg.sum() > self.config.global_ba_max_frames
+        ba = self.reg if full and not anchored else self.ba_frames()
+        fixed = np.flatnonzero(self.reg & ~ba)
+        if anchored:
+            self.repose(fixed)
+        self.bundle_adjust(refine_intrinsics, iters, frames=np.flatnonzero(ba), fixed=fixed if anchored else None)
+        self.repose(fixed)
         self.prune()
 
     def ba_frames(self) -> np.ndarray:
@@ -283,9 +290,11 @@ class _State:
         errs = np.concatenate(errs) if errs else np.zeros(0)
         return float(errs.mean()) if len(errs) else float("nan")
 
-    def bundle_adjust(self, refine_intrinsics: bool, iters: int = 50, frames: np.ndarray | None = None) -> None:
+    def bundle_adjust(self, refine_intrinsics: bool, iters: int = 50, frames: np.ndarray | None = None,
+                      fixed: np.ndarray | None = None) -> None:
         """pycolmap bundle adjustment over registered ``frames`` (default: all registered) and their used
-        observations of points seen at least twice among them."""
+        observations of points seen at least twice among them; registered frames ``fixed`` join with
+        constant poses (they fix the gauge then)."""
         import pycolmap
 
         pycolmap.logging.minloglevel = 2
@@ -297,6 +306,9 @@ class _State:
                                  params=_to_model(self.config.camera_model, p), camera_id=1)
         rec.add_camera_with_trivial_rig(camera)
         frames = np.flatnonzero(self.reg) if frames is None else np.asarray(frames)
+        n_var = len(frames)
+        if fixed is not None and len(fixed):
+            frames = np.r_[frames, np.asarray(fixed)]
         pts = np.flatnonzero(self.has3d() & (self.use[frames].sum(0) >= 2))
         col = {}
         for n in frames:
@@ -325,12 +337,16 @@ class _State:
         cfg = pycolmap.BundleAdjustmentConfig()
         for n in frames:
             cfg.add_image(int(n) + 1)
-        cfg.fix_gauge(pycolmap.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
+        if n_var < len(frames):
+            for n in frames[n_var:]:
+                cfg.set_constant_rig_from_world_pose(int(n) + 1)  # trivial frames share the image's id
+        else:
+            cfg.fix_gauge(pycolmap.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
         t0 = time.perf_counter()
         summary = pycolmap.create_default_bundle_adjuster(opts, cfg, rec).solve()
         log.debug("BA: %d frames, %d points, %d observations, %s, %.2f s", len(frames), len(pts),
                   sum(len(c) for c in col.values()), summary.brief_report(), time.perf_counter() - t0)
-        for n in frames:
+        for n in frames[:n_var]:
             M = rec.image(int(n) + 1).cam_from_world().matrix()
             self.R[n], self.t[n] = M[:, :3], M[:, 3]
         for m, pid in pid_of.items():
@@ -424,7 +440,9 @@ def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_b
     self-calibration (clipped to a plausible field of view); when its map keeps less than
     ``config.focal_accept_support`` of all static observations, the starts ``config.focal_starts``
     (multiples of ``max(H, W)``; those within 15% of a tried one skipped) are tried in turn until one
-    reaches it, and the map with the most support wins. ``final_ba``: end with a bundle adjustment over
+    reaches it, and the map with the most support wins. On clips longer than ``config.focal_trial_frames``
+    the other starts compete on a window of that length, and the whole clip is reconstructed at most twice
+    (self-calibrated start, then the window's winner when that is another start). ``final_ba``: end with a bundle adjustment over
     every frame (False: over the keyframes, when a :func:`refine` pass follows).
     """
     N, M = uv.shape[:2]
@@ -432,11 +450,46 @@ def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_b
     pairs = [(i, min(i + 2 * step, N - 1)) for i in range(0, max(N - 2 * step, 1), step)]
     # keep self-calibration within a plausible field of view (~28-90 deg horizontally for landscape frames)
     f_self = float(np.clip(estimate_focal(uv, hw, pairs[:: max(1, len(pairs) // 12)]), 0.5 * max(hw), 2.0 * max(hw)))
+    starts = [f_self] + [g * max(hw) for g in config.focal_starts]
+    L = config.focal_trial_frames
+    if not L or N <= L:
+        best, reason = _try_starts(uv, hw, starts, config)
+        return _finish(best[1], full=final_ba) if best else _failed(_State(uv, hw, f_self, config), reason)
+    # long clip: the self-calibrated start on the whole clip; when its map explains too little, the starts
+    # compete on the L-frame window with the most static observations, and the whole clip is reconstructed
+    # again only when another start wins there (from that window's adjusted focal); the map with the most
+    # support on the whole clip is kept
+    full, reason = _try_starts(uv, hw, starts[:1], config)
+    if full is not None and full[0] >= config.focal_accept_support:
+        return _finish(full[1], full=final_ba)
+    per_frame = (~np.isnan(uv[..., 0])).sum(1)
+    c = np.r_[0, np.cumsum(per_frame)]
+    s0 = int(np.argmax(c[L:] - c[:-L]))
+    sub = uv[s0 : s0 + L]
+    sub = sub[:, (~np.isnan(sub[..., 0])).sum(0) >= config.min_track_len]
+    win, _ = _try_starts(sub, hw, starts, config)
+    log.debug("focal trial on frames %d-%d: %s", s0, s0 + L - 1, "failed" if win is None else f"start {win[2]:.1f}, support {win[0]:.3f}")
+    if win is not None and (full is None or win[2] != f_self):
+        other, reason2 = _try_starts(uv, hw, [float(win[1].params[0])], config, dedupe=False)
+        if other is not None and (full is None or other[0] > full[0]):
+            full = other
+        reason = reason if full is not None or other is not None else reason2
+    if full is None:
+        return _failed(_State(uv, hw, f_self, config), reason)
+    return _finish(full[1], full=final_ba)
+
+
+def _try_starts(uv: np.ndarray, hw: tuple[int, int], starts: list[float], config: PoseConfig,
+                dedupe: bool = True) -> tuple[tuple[float, _State, float] | None, str]:
+    """Incremental reconstructions of ``uv`` from the focal ``starts`` in turn (those within 15% of a tried
+    one skipped unless not ``dedupe``), every frame then offered to PnP / bridging, until one keeps
+    ``config.focal_accept_support`` of the static observations; returns ``(support, state, start)`` of the
+    best (None when all failed) and the last failure reason."""
     tried: list[float] = []
-    best: tuple[float, _State] | None = None
+    best: tuple[float, _State, float] | None = None
     reason = "too few static tracks with parallax to initialise"
-    for f0 in [f_self] + [g * max(hw) for g in config.focal_starts]:
-        if any(abs(np.log(f0 / f)) < np.log(1.15) for f in tried):
+    for f0 in starts:
+        if dedupe and any(abs(np.log(f0 / f)) < np.log(1.15) for f in tried):
             continue
         tried.append(f0)
         st = _State(uv, hw, f0, config)
@@ -450,12 +503,10 @@ def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_b
         support = float(st.use.sum() / max(1, st.seen.sum()))
         log.debug("start focal %.1f: %d registered, support %.3f", f0, int(st.reg.sum()), support)
         if best is None or support > best[0]:
-            best = (support, st)
+            best = (support, st, f0)
         if support >= config.focal_accept_support:
             break
-    if best is None:
-        return _failed(_State(uv, hw, f_self, config), reason)
-    return _finish(best[1], full=final_ba)
+    return best, reason
 
 
 def _incremental(st: _State) -> str | None:

@@ -77,3 +77,41 @@ def test_wrong_self_calibration_is_outvoted(monkeypatch):
     assert both.registered.mean() >= 0.9
     assert abs(both.K[0, 0] / f_true - 1) < 0.08
     assert alone.registered.mean() < 0.5 or abs(alone.K[0, 0] / f_true - 1) > 0.2
+    # a long clip (120 frames > focal_trial_frames) reconstructs the whole clip at most twice even when no
+    # start is accepted: the other starts compete on a window
+    runs = []
+    incremental = sfm._incremental
+    monkeypatch.setattr(sfm, "_incremental", lambda st: runs.append(len(st.reg)) or incremental(st))
+    cfg = PoseConfig(focal_accept_support=1.01, focal_trial_frames=48)
+    none_accepted = sfm.reconstruct(uv, hw, cfg)
+    assert runs.count(len(uv)) <= 2 and runs.count(48) == 1 + len(cfg.focal_starts)
+    assert none_accepted.registered.mean() >= 0.9 and abs(none_accepted.K[0, 0] / f_true - 1) < 0.08
+
+
+def test_long_global_adjustment_holds_the_frames_between(monkeypatch):
+    """Past ``global_ba_max_frames`` a full adjustment varies only the keyframes' poses; the frames between
+    join with constant poses and are refined motion-only, and the poses stay exact on exact tracks."""
+    from dynpose100k.pose import sfm
+
+    rng = np.random.default_rng(2)
+    N, f, hw = 24, 150.0, (96, 160)
+    X = rng.uniform([-3, -1, 4], [5, 1, 9], (400, 3))
+    t = np.c_[-0.08 * np.arange(N), np.zeros(N), np.zeros(N)]
+    uv = np.stack([np.c_[f * (X[:, 0] + ti[0]) / X[:, 2] + 79.5, f * (X[:, 1] + ti[1]) / X[:, 2] + 47.5] for ti in t])
+    cfg = PoseConfig(global_ba_max_frames=10, keyframe_step=4)
+    st = _State(uv, hw, f, cfg)
+    st.reg[:] = True
+    st.t[:] = t + rng.normal(0, 0.005, t.shape)
+    st.X[:] = X
+    st.use[:] = True
+    calls = []
+    adjust = sfm._State.bundle_adjust
+    monkeypatch.setattr(sfm._State, "bundle_adjust", lambda self, *a, **k: calls.append(k) or adjust(self, *a, **k))
+    monkeypatch.setattr(sfm, "FULL_BA_MAX_FRAMES", 4)
+    st.adjust(False, 30, full=True)
+    varied, held = calls[0]["frames"], calls[0]["fixed"]
+    assert set(varied) == set(np.flatnonzero(st.is_kf)) and set(held) == set(range(N)) - set(varied)
+    c = -np.einsum("nji,nj->ni", st.R, st.t)
+    c_true = -t
+    # up to the gauge the adjustment cannot see (held frames fix it), centres match the truth
+    assert np.abs(c - c_true).max() < 0.01
