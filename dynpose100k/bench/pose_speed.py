@@ -48,7 +48,8 @@ t, c = time.perf_counter(), time.process_time()
 d = pose_video(sys.argv[1], sys.argv[2], PoseConfig(threads=int(sys.argv[3])), overwrite=True)
 s, c = time.perf_counter() - t, time.process_time() - c
 r = load_pose_result(d)
-print(json.dumps({"seconds": s, "cpu_seconds": c, "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+print(json.dumps({"seconds": s, "cpu_seconds": c, "peak_rss_gib": rss,
                   "registered_fraction": r.registered_fraction, "frames": r.num_frames, "timings": r.timings,
                   "failure_reason": r.failure_reason}))
 """
@@ -86,7 +87,8 @@ def run(out: Path, quick: bool = False) -> dict:
     for case in QUICK_CASES if quick else CASES:
         rows.append(measure(*case))
         r = rows[-1]
-        print(f"  {r['label']:<12} {r['size']:>10} {r['frames']:>5} frames  {r['seconds']:7.1f} s (CPU {r['cpu_seconds']:.1f} s)  "
+        print(f"  {r['label']:<12} {r['size']:>10} {r['frames']:>5} frames  {r['seconds']:7.1f} s "
+              f"(CPU {r['cpu_seconds']:.1f} s)  "
               f"peak RSS {r['peak_rss_gib']:.2f} GiB  {100 * r['registered_fraction']:3.0f}% registered  "
               f"ATE {r['ate_registered']:.3f}  stages {json.dumps({k: round(v, 1) for k, v in r['timings'].items()})}",
               flush=True)

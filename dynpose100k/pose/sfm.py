@@ -442,8 +442,8 @@ def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_b
     (multiples of ``max(H, W)``; those within 15% of a tried one skipped) are tried in turn until one
     reaches it, and the map with the most support wins. On clips longer than ``config.focal_trial_frames``
     the other starts compete on a window of that length, and the whole clip is reconstructed at most twice
-    (self-calibrated start, then the window's winner when that is another start). ``final_ba``: end with a bundle adjustment over
-    every frame (False: over the keyframes, when a :func:`refine` pass follows).
+    (self-calibrated start, then the window's winner when that is another start). ``final_ba``: end with a
+    bundle adjustment over every frame (False: over the keyframes, when a :func:`refine` pass follows).
     """
     N, M = uv.shape[:2]
     step = max(1, config.keyframe_step)
@@ -468,7 +468,8 @@ def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_b
     sub = uv[s0 : s0 + L]
     sub = sub[:, (~np.isnan(sub[..., 0])).sum(0) >= config.min_track_len]
     win, _ = _try_starts(sub, hw, starts, config)
-    log.debug("focal trial on frames %d-%d: %s", s0, s0 + L - 1, "failed" if win is None else f"start {win[2]:.1f}, support {win[0]:.3f}")
+    log.debug("focal trial on frames %d-%d: %s", s0, s0 + L - 1,
+              "failed" if win is None else f"start {win[2]:.1f}, support {win[0]:.3f}")
     if win is not None and (full is None or win[2] != f_self):
         other, reason2 = _try_starts(uv, hw, [float(win[1].params[0])], config, dedupe=False)
         if other is not None and (full is None or other[0] > full[0]):
