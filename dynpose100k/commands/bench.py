@@ -21,12 +21,16 @@ def add_arguments(p):
     p.add_argument("--quick", action="store_true", help="a smaller set, for a smoke run")
     p.add_argument("--no-baselines", action="store_true",
                    help="pose: leave COLMAP and COLMAP+Mask out (ours and the floor only; minutes instead of hours)")
+    p.add_argument("--sets", default="dev,heldout,style_b",
+                   help="pose: comma-separated benchmark sets (default dev,heldout,style_b)")
 
 
 def run(args) -> int:
     names = list(BENCHES) if args.name == "all" else [args.name]
     args.out.mkdir(parents=True, exist_ok=True)
     for name in names:
-        extra = {"baselines": False} if args.no_baselines and name == "pose" else {}
+        extra = {}
+        if name == "pose":
+            extra = {"baselines": not args.no_baselines, "sets": tuple(x for x in args.sets.split(",") if x)}
         importlib.import_module(BENCHES[name]).run(args.out, quick=args.quick, **extra)
     return 0
