@@ -440,10 +440,11 @@ def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_b
     self-calibration (clipped to a plausible field of view); when its map keeps less than
     ``config.focal_accept_support`` of all static observations, the starts ``config.focal_starts``
     (multiples of ``max(H, W)``; those within 15% of a tried one skipped) are tried in turn until one
-    reaches it, and the map with the most support wins. On clips longer than ``config.focal_trial_frames``
-    the other starts compete on a window of that length, and the whole clip is reconstructed at most twice
-    (self-calibrated start, then the window's winner when that is another start). ``final_ba``: end with a
-    bundle adjustment over every frame (False: over the keyframes, when a :func:`refine` pass follows).
+    reaches it, and the map with the most support wins. On clips longer than ``config.focal_trial_after``
+    the other starts compete on a window of ``config.focal_trial_frames``, and the whole clip is
+    reconstructed at most twice (self-calibrated start, then the window's winner when that is another
+    start). ``final_ba``: end with a bundle adjustment over every frame (False: over the keyframes, when a
+    :func:`refine` pass follows).
     """
     N, M = uv.shape[:2]
     step = max(1, config.keyframe_step)
@@ -452,7 +453,7 @@ def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_b
     f_self = float(np.clip(estimate_focal(uv, hw, pairs[:: max(1, len(pairs) // 12)]), 0.5 * max(hw), 2.0 * max(hw)))
     starts = [f_self] + [g * max(hw) for g in config.focal_starts]
     L = config.focal_trial_frames
-    if not L or N <= L:
+    if not L or N <= max(L, config.focal_trial_after):
         best, reason = _try_starts(uv, hw, starts, config)
         return _finish(best[1], full=final_ba) if best else _failed(_State(uv, hw, f_self, config), reason)
     # long clip: the self-calibrated start on the whole clip; when its map explains too little, the starts

@@ -77,12 +77,12 @@ def test_wrong_self_calibration_is_outvoted(monkeypatch):
     assert both.registered.mean() >= 0.9
     assert abs(both.K[0, 0] / f_true - 1) < 0.08
     assert alone.registered.mean() < 0.5 or abs(alone.K[0, 0] / f_true - 1) > 0.2
-    # a long clip (120 frames > focal_trial_frames) reconstructs the whole clip at most twice even when no
+    # a long clip (120 frames > focal_trial_after) reconstructs the whole clip at most twice even when no
     # start is accepted: the other starts compete on a window
     runs = []
     incremental = sfm._incremental
     monkeypatch.setattr(sfm, "_incremental", lambda st: runs.append(len(st.reg)) or incremental(st))
-    cfg = PoseConfig(focal_accept_support=1.01, focal_trial_frames=48)
+    cfg = PoseConfig(focal_accept_support=1.01, focal_trial_frames=48, focal_trial_after=48)
     none_accepted = sfm.reconstruct(uv, hw, cfg)
     assert runs.count(len(uv)) <= 2 and runs.count(48) == 1 + len(cfg.focal_starts)
     assert none_accepted.registered.mean() >= 0.9 and abs(none_accepted.K[0, 0] / f_true - 1) < 0.08
