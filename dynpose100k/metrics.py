@@ -114,6 +114,11 @@ def _is_static(x: np.ndarray) -> bool:
 
 
 # --------------------------------------------------------------------------------------- alignment
+def path_length(centres: np.ndarray) -> float:
+    """Length of the polyline through camera centres ``centres`` ``(N, 3)`` (0 for fewer than two)."""
+    return float(np.linalg.norm(np.diff(centres, axis=0), axis=1).sum()) if len(centres) > 1 else 0.0
+
+
 def umeyama(src, dst, with_scale: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
     """Least-squares similarity ``dst ~ s R src + t`` between point sets ``(N, 3)`` (Umeyama 1991).
 

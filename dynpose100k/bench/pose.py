@@ -47,9 +47,10 @@ def _base_clips(quick: bool) -> list[dict]:
 
 def _run_clip(spec: dict, baselines: bool = True) -> dict:
     from ..camera import camera_centers
+    from ..metrics import path_length
     from ..pose import PoseConfig, estimate_poses
     from ..pose.baselines import colmap, floor
-    from ..pose.confidence import is_good, path_length
+    from ..pose.confidence import is_good
     from ..pose.evaluate import evaluate, mask_iou, static_track_precision
     from ..synth import render
 

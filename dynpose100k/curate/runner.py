@@ -223,10 +223,12 @@ def _check_settings(ledger: Ledger, config_hash: str, settings: dict, config: Cu
     Items from ledgers older than settings hashes take the hash of the last recorded run's configuration."""
     last = ledger.db.execute("SELECT config, config_hash FROM runs ORDER BY run DESC LIMIT 1").fetchone()
     if last is not None:
-        legacy = last["config_hash"] or settings_hash(decision_settings(json.loads(last["config"])))
-        if not last["config_hash"]:
+        legacy = last["config_hash"]
+        if not legacy:
+            old = decision_settings(json.loads(last["config"]))
+            legacy = settings_hash(old)
             ledger.db.execute("UPDATE runs SET config_hash=?, settings=? WHERE config_hash IS NULL",
-                              (legacy, json.dumps(decision_settings(json.loads(last["config"])))))
+                              (legacy, json.dumps(old)))
         ledger.adopt_unhashed(legacy)
     stale = ledger.stale(config_hash)
     if stale and not config.reprocess:

@@ -48,6 +48,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..camera import camera_centers
+from ..metrics import path_length
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -114,15 +117,6 @@ def is_good(ate: float, path_length: float, registered_fraction: float) -> bool:
 
 
 # ------------------------------------------------------------------------------------------ evidence
-def _centres(w2c: np.ndarray) -> np.ndarray:
-    from ..camera import camera_centers
-
-    return camera_centers(w2c)
-
-
-def path_length(c: np.ndarray) -> float:
-    """Length of the polyline through the camera centres ``c`` ``(N, 3)``."""
-    return float(np.linalg.norm(np.diff(c, axis=0), axis=1).sum()) if len(c) > 1 else 0.0
 
 
 def split_half_gap(static: np.ndarray, hw: tuple[int, int], config, sfm) -> tuple[float, np.ndarray]:
@@ -153,7 +147,7 @@ def split_half_gap(static: np.ndarray, hw: tuple[int, int], config, sfm) -> tupl
         except (cv2.error, RuntimeError, ValueError, np.linalg.LinAlgError) as e:
             log.debug("split half failed: %s", e)
             return float("inf"), out
-        cs.append(_centres(r.w2c))
+        cs.append(camera_centers(r.w2c))
     a, b = cs[0][reg], cs[1][reg]
     try:
         s, R, t = umeyama(a, b)
@@ -250,7 +244,7 @@ def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config,
     feats["track_len_median"] = float(np.median(lens)) if len(lens) else 0.0
     # triangulation angle of each point between its first and last observing cameras
     if obs.shape[1]:
-        c = _centres(sfm.w2c)
+        c = camera_centers(sfm.w2c)
         first = np.argmax(obs, axis=0)
         last = N - 1 - np.argmax(obs[::-1], axis=0)
         da, db = sfm.points3d - c[first], sfm.points3d - c[last]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..camera import camera_centers
 from .config import PoseConfig
 
 __all__ = ["measure", "verdict", "EVIDENCE_KEYS"]
@@ -40,7 +41,7 @@ def measure(w2c: np.ndarray, registered: np.ndarray, points3d: np.ndarray, obs: 
         return out
     obs = obs & registered[:, None]
     R, t = w2c[:, :3, :3], w2c[:, :3, 3]
-    C = -np.einsum("nji,nj->ni", R, t)  # camera centres
+    C = camera_centers(w2c)
     X = np.asarray(points3d, np.float64)
     seen = obs.any(0)
     first = np.argmax(obs, axis=0)

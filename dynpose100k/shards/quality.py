@@ -82,7 +82,7 @@ def video_quality(pose_dir, gt) -> VideoQuality:
 
 def _score(gt, w2c, registered, K, reproj, confidence=None) -> VideoQuality:
     from ..camera import camera_centers
-    from ..metrics import ate, fill_failed, sampson_from_poses
+    from ..metrics import ate, fill_failed, path_length, sampson_from_poses
 
     w2c = fill_failed(w2c, registered)
     errs = []
@@ -94,7 +94,7 @@ def _score(gt, w2c, registered, K, reproj, confidence=None) -> VideoQuality:
         ate_m = ate(w2c, gt.w2c, "sim3").rmse
     except ValueError:  # a still ground-truth camera: Sim(3) alignment, hence ATE, is undefined
         ate_m = float("nan")
-    path = float(np.linalg.norm(np.diff(camera_centers(gt.w2c), axis=0), axis=1).sum())
+    path = path_length(camera_centers(gt.w2c))
     return VideoQuality(gt.video_id, reproj, float(np.concatenate(errs).mean()), ate_m, float(np.mean(registered)),
                         confidence, path)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DynPoseError, ShardError
-from .reader import iter_raw, read_manifest, shard_paths
+from .reader import existing_keys, iter_raw, read_manifest, shard_paths
 from .writer import DatasetWriter, ShardConfig
 
 logger = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def split_dataset(src, dst, *, val_fraction: float = 0.05, max_videos: int | Non
         raise ShardError(f"max_videos must be at least 1, got {max_videos}")
     src, dst = Path(src), Path(dst)
     shard_paths(src)
-    keys = split_order((s["key"] for e in read_manifest(src) for s in e["samples"]), seed)
+    keys = split_order(existing_keys(src), seed)
     total = len(keys)
     keys = keys[:max_videos] if max_videos is not None else keys
     n_val = max(1, round(val_fraction * len(keys))) if val_fraction > 0 else 0
