@@ -72,6 +72,9 @@ def test_existing_file_or_folder_as_out_fails_before_any_work(tmp_path):
     _one_line(_cli("synth", "--out", a_file, "--num", "1"), "is a file")
     _one_line(_cli("curate", tmp_path / "pool", "--out", a_file, "--no-progress"), "is a file")
     _one_line(_cli("filter", clip, "--out", tmp_path), f"--out {tmp_path}: is a folder")
+    before = clip.read_bytes()
+    _one_line(_cli("filter", clip, "--out", clip), "is one of the inputs")  # the video is not overwritten
+    assert clip.read_bytes() == before
     _one_line(_cli("view", tmp_path / "pool", "--out", tmp_path), "is a folder")
 
 

@@ -27,6 +27,16 @@ def check_out_file(path: Path, example: str = "out.parquet") -> Path:
     return path
 
 
+def check_out_not_input(path: Path, inputs) -> Path:
+    """``--out`` naming a file to write must not be one of the inputs: writing it would destroy that input."""
+    path = Path(path)
+    target = path.resolve()
+    for p in inputs:
+        if Path(p).resolve() == target:
+            raise DynPoseError(f"--out {path}: is one of the inputs; writing it would overwrite that video")
+    return path
+
+
 def check_out_dir(path: Path) -> Path:
     """``--out`` naming a folder to write into: must not be an existing file nor lie under a file."""
     path = Path(path)
