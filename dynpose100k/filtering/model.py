@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DynPoseError
+from ..signals import DETECTOR_SIGNALS
 
 
 class FilterModelError(DynPoseError):
@@ -53,7 +54,7 @@ RULE_SPECS: tuple[tuple[str, str, str], ...] = (
     ("static_camera", "flow_bg", "<"),
     ("static_camera", "track_still_frac", ">"),
     ("shot_cut", "flow_residual_peak", ">"),
-    ("shot_cut", "frame_diff_peak", ">"),
+    ("shot_cut", "cut_track_loss", ">"),
     ("zoom", "zoom_rate", ">"),
     ("focal_variance", "focal_logstd", ">"),
     ("long_focal", "focal_median", ">"),
@@ -64,7 +65,7 @@ RULE_SPECS: tuple[tuple[str, str, str], ...] = (
     ("cartoon", "dark_line_frac", ">"),
     ("distortion", "line_bow_frac", ">"),
     ("overlay", "static_edge_frac", ">"),
-    ("blurry_background", "sharpness_median", "<"),
+    ("blurry_background", "sharpness_rel", "<"),
 )
 
 
@@ -215,7 +216,7 @@ def _predict(base: float, stumps, X: np.ndarray) -> np.ndarray:
     return F
 
 
-def fit_rules(rows: list[dict[str, float]], y: np.ndarray, margin: float = 1.0) -> tuple[Rule, ...]:
+def fit_rules(rows: list[dict[str, float]], y: np.ndarray, margin: float = 2.0) -> tuple[Rule, ...]:
     """Rule thresholds: the most extreme value among suitable clips, pushed out by ``margin`` standard
     deviations (of the suitable clips, in sign-log units) so a rule fires only far outside them."""
     rules = []
@@ -245,6 +246,22 @@ def _precision_recall(score: np.ndarray, y: np.ndarray, prevalence: float):
     return wp * tp / (wp * tp + wn * fp), tp / y.sum(), t
 
 
+def _platt(logit: np.ndarray, y: np.ndarray, iters: int = 50) -> tuple[float, float]:
+    """(a, b) of P(y) = sigmoid(a * logit + b) by Newton's method on the log loss (a kept > 0), with
+    Platt's target smoothing so a separable pool does not send a to infinity."""
+    n1, n0 = int(y.sum()), int((~y).sum())
+    target = np.where(y, (n1 + 1) / (n1 + 2), 1 / (n0 + 2))
+    z = np.clip(logit, -30, 30)
+    w = np.zeros(2)
+    A = np.column_stack([z, np.ones_like(z)])
+    for _ in range(iters):
+        pr = 1 / (1 + np.exp(-(A @ w)))
+        g = A.T @ (pr - target)
+        Hs = A.T @ (A * (pr * (1 - pr))[:, None]) + 1e-6 * np.eye(2)
+        w -= np.linalg.solve(Hs, g)
+    return max(float(w[0]), 1e-3), float(w[1])
+
+
 def _wilson(k: np.ndarray, n: int, z: float, upper: bool) -> np.ndarray:
     """Wilson score bound of a binomial proportion ``k / n`` at ``z`` standard errors (upper or lower)."""
     n = max(n, 1)
@@ -267,7 +284,8 @@ def _precision_bound(score: np.ndarray, y: np.ndarray, prevalence: float, z: flo
 def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], target_precision: float = 0.9,
               prevalence: float | None = None, rounds_grid: tuple[int, ...] = (100, 200, 400), lr: float = 0.1,
               folds: int = 5, seed: int = 0, info: dict | None = None, kinds=None,
-              bagged: bool = True, confidence: float = 0.2) -> FilterModel:
+              bagged: bool = True, confidence: float = 0.2, detector_signals: dict | None = DETECTOR_SIGNALS,
+              shift_margin: float = 1.0, calibrate: bool = True) -> FilterModel:
     """Fit rules, the detectors of the score and its operating threshold on labelled signal dicts.
 
     ``kinds``: the failure kind of each clip (ignored for suitable ones); one detector per kind, or a single
@@ -285,6 +303,16 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
     Wilson lower bound and the false-positive rate at its Wilson upper bound, ``confidence`` standard errors
     out (see :func:`_precision_bound`); if none does, the threshold of the highest such bound. 0: the point
     estimate, which the few false positives among the out-of-fold scores make optimistic on new pools.
+    ``detector_signals``: kind -> the signals its detector may split on (default: the physical evidence per
+    failure kind, :data:`dynpose100k.signals.DETECTOR_SIGNALS`); kinds not listed, and all when None, may use
+    every feature.
+    ``calibrate``: map the lowest detector logit through a logistic fit (Platt) of the out-of-fold labels, folded
+    into every detector (a positive scale and one offset keep the minimum), so the score is P(suitable) at
+    the training pool's suitable fraction.
+    ``shift_margin``: the threshold must reach the target precision with every unsuitable clip's out-of-fold
+    logit (after calibration) raised by this much: room for footage on which failures look more suitable
+    than in training. The default, 1 logit, lets each failure look e (2.7) times likelier suitable than it
+    did in cross-validation; 0 turns it off.
     """
     from ..metrics import average_precision
 
@@ -301,8 +329,15 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
         idx = rng.permutation(np.flatnonzero(group == g))
         fold[idx] = np.arange(len(idx)) % folds
 
+    cols = {d: np.array([j for j, f in enumerate(features) if detector_signals is None or d not in detector_signals
+                         or f in detector_signals[d]], dtype=int) for d in names}
+
+    def fit_one(d, sel, rounds):
+        base, st = fit_stumps(X[sel][:, cols[d]], y[sel], rounds, lr)
+        return base, [(int(cols[d][j]), t_, vl, vr) for j, t_, vl, vr in st]
+
     def fit_all(mask, rounds):
-        return {d: fit_stumps(X[mask & (y | (group == d))], y[mask & (y | (group == d))], rounds, lr) for d in names}
+        return {d: fit_one(d, mask & (y | (group == d)), rounds) for d in names}
 
     oof = {r: np.full(len(y), np.inf) for r in rounds_grid}
     fold_models = []
@@ -313,9 +348,16 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
             for r in rounds_grid:
                 oof[r][~tr] = np.minimum(oof[r][~tr], _predict(base, stumps[:r], X[~tr]))
     rounds = max(rounds_grid, key=lambda r: average_precision(oof[r], y))
-    prob = 1.0 / (1.0 + np.exp(-oof[rounds]))
+    a, b = _platt(oof[rounds], y) if calibrate else (1.0, 0.0)
+    logit = a * oof[rounds] + b
+    prob = 1.0 / (1.0 + np.exp(-logit))
     p, r, t = _precision_recall(np.where(passed, prob, 0.0), y, prevalence)
-    pb = _precision_bound(np.where(passed, prob, 0.0), y, prevalence, confidence) if confidence > 0 else p
+    if shift_margin > 0:  # unsuitable clips scored as if shift_margin logits more suitable
+        shifted = np.where(passed, 1.0 / (1.0 + np.exp(-(logit + np.where(y, 0.0, shift_margin)))), 0.0)
+        p, r, t = _precision_recall(shifted, y, prevalence)
+        pb = _precision_bound(shifted, y, prevalence, confidence) if confidence > 0 else p
+    else:
+        pb = _precision_bound(np.where(passed, prob, 0.0), y, prevalence, confidence) if confidence > 0 else p
     ok = np.flatnonzero((pb >= target_precision) & (t > 0))
     if len(ok):
         k = ok[np.argmax(r[ok])]
@@ -329,10 +371,13 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
                   for d in names}
     else:
         fitted = fit_all(np.ones(len(y), bool), rounds)
+    fitted = {d: (a * base + b, [(j, t_, a * vl, a * vr) for j, t_, vl, vr in st]) for d, (base, st) in fitted.items()}
     info = dict(info or {})
     info.update(num_clips=int(len(y)), num_suitable=int(y.sum()), target_precision=target_precision,
                 prevalence=prevalence, rounds=rounds, lr=lr, cv_folds=folds, bagged=bagged,
-                cv_ap_score=average_precision(oof[rounds], y), cv_precision=float(p[k]), cv_recall=float(r[k]))
+                cv_ap_score=average_precision(oof[rounds], y), cv_precision=float(p[k]), cv_recall=float(r[k]),
+                calibration=[float(a), float(b)], shift_margin=shift_margin,
+                detector_signals=sorted(detector_signals) if detector_signals else [])
     merged: dict[tuple[str, int, float], np.ndarray] = {}  # the model is additive: sum repeated splits
     for d, (_, st) in fitted.items():
         for j, t_, vl, vr in st:

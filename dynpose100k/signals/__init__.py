@@ -39,9 +39,11 @@ _CUT = ("flow_residual_peak", "frame_diff_peak", "hist_jump", "hist_block", "cut
         "track_survival", "flow_peak_ratio", "focal_logstd", "epipolar_inliers")
 _ZOOM = SIGNAL_GROUPS["focal"] + ("flow_center_ring", "epipolar_inliers", "track_persist", "center_persist")
 _LENS = SIGNAL_GROUPS["distortion"] + SIGNAL_GROUPS["focal"] + ("epipolar_inliers",)
+# a layout (letterbox, inset, two shots, a player window) is not one pinhole camera: still regions, tracks
+# that no single epipolar geometry (even with radial distortion) explains, static strokes
 _LAYOUT = ("static_edge_frac", "edge_density", "flat_frac", "color_count", "palette_cover_norm", "flat_level_gaps",
            "epipolar_inliers", "dynamic_frac", "dynamic_frac_p90", "track_persist", "track_still_frac",
-           "focal_fail_frac", "hist_block")
+           "focal_fail_frac", "hist_block", "flow_bg", "distortion_gain", "distortion_k")
 #: The signals each failure kind's detector may use: the evidence that physically bears on that failure.
 #: A detector that may use every signal learns whatever separates the kind from suitable clips in the
 #: training renderer (texture statistics, brightness), which does not carry over to other footage.

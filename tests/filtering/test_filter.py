@@ -196,3 +196,47 @@ def test_filter_cli_missing_file_does_not_stop_the_batch(tmp_path, capsys):
     assert df.loc["missing", "status"] == "error" and "no such file" in df.loc["missing", "reasons"][0]
     assert df.loc["good", "status"] in ("keep", "reject")
     assert "missing.mp4" in capsys.readouterr().err
+
+
+def test_detectors_split_only_on_the_signals_that_bear_on_their_kind():
+    rows, y = rows_and_labels()
+    kinds = ["good" if g else ("static" if r["flow_bg"] < 1 else "cartoon") for r, g in zip(rows, y)]
+    allowed = {"static": ("flow_bg", "track_motion"), "cartoon": ("color_count", "palette_cover")}
+    m = fit_model(rows, y, SIGNAL_NAMES, kinds=kinds, detector_signals=allowed)
+    free = fit_model(rows, y, SIGNAL_NAMES, kinds=kinds, detector_signals=None)
+    assert all(st.signal in allowed[st.detector] for st in m.stumps)
+    assert any(st.signal not in allowed[st.detector] for st in free.stumps)  # noise signals get used otherwise
+    s = m.scores(m.matrix(rows))
+    assert s[y].min() > s[~y].max()
+
+
+def test_calibrated_score_matches_the_observed_suitable_fraction():
+    rows, y = _overlapping(400, 0)
+    kinds = [f"kind{i % 4}" for i in range(len(y))]  # four detectors, each sees a quarter of the failures
+    cal = fit_model(rows, y, _NOISY, target_precision=0.9, kinds=kinds)
+    raw = fit_model(rows, y, _NOISY, target_precision=0.9, kinds=kinds, calibrate=False)
+    new, y_new = _overlapping(4000, 7)
+
+    def calibration_error(m):
+        s = m.scores(m.matrix(new))
+        b = np.minimum((s * 5).astype(int), 4)
+        return sum(abs(s[b == i].mean() - y_new[b == i].mean()) * (b == i).mean() for i in range(5) if (b == i).any())
+
+    assert calibration_error(cal) < 0.05
+    assert calibration_error(cal) < 0.5 * calibration_error(raw)
+    a, _ = cal.info["calibration"]
+    assert a > 0  # a positive scale keeps the ranking (and the lowest detector) unchanged
+    assert np.array_equal(np.argsort(cal.scores(cal.matrix(new))[:50]), np.argsort(raw.scores(raw.matrix(new))[:50]))
+
+
+def test_shift_margin_raises_the_threshold_so_precision_survives_shifted_failures():
+    rows, y = _overlapping(300, 0)
+    plain = fit_model(rows, y, _NOISY, target_precision=0.9, shift_margin=0.0)
+    safe = fit_model(rows, y, _NOISY, target_precision=0.9, shift_margin=1.0)
+    assert safe.threshold > plain.threshold and safe.info["shift_margin"] == 1.0
+    new, y_new = _overlapping(4000, 5)
+    for r, good in zip(new, y_new):  # footage on which failures look more suitable than in training
+        if not good:
+            r["flow_bg"] += 0.7
+    prec = [y_new[m.scores(m.matrix(new)) >= m.threshold].mean() for m in (plain, safe)]
+    assert prec[1] > prec[0]
