@@ -285,7 +285,7 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
               prevalence: float | None = None, rounds_grid: tuple[int, ...] = (100, 200, 400), lr: float = 0.1,
               folds: int = 5, seed: int = 0, info: dict | None = None, kinds=None,
               bagged: bool = True, confidence: float = 0.2, detector_signals: dict | None = DETECTOR_SIGNALS,
-              shift_margin: float = 1.0, calibrate: bool = True) -> FilterModel:
+              shift_margin: float = 1.0, calibrate: bool = True, min_recall: float = 0.5) -> FilterModel:
     """Fit rules, the detectors of the score and its operating threshold on labelled signal dicts.
 
     ``kinds``: the failure kind of each clip (ignored for suitable ones); one detector per kind, or a single
@@ -301,7 +301,8 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
     more confident than those, and the threshold optimistic for it.
     ``confidence``: when > 0, a threshold must reach ``target_precision`` with the true-positive rate at its
     Wilson lower bound and the false-positive rate at its Wilson upper bound, ``confidence`` standard errors
-    out (see :func:`_precision_bound`); if none does, the threshold of the highest such bound. 0: the point
+    out (see :func:`_precision_bound`); if none does, the threshold of the highest such bound among those that
+    keep at least ``min_recall`` of the suitable clips (``info["target_reached"]`` is then False). 0: the point
     estimate, which the few false positives among the out-of-fold scores make optimistic on new pools.
     ``detector_signals``: kind -> the signals its detector may split on (default: the physical evidence per
     failure kind, :data:`dynpose100k.signals.DETECTOR_SIGNALS`); kinds not listed, and all when None, may use
@@ -361,8 +362,8 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
     ok = np.flatnonzero((pb >= target_precision) & (t > 0))
     if len(ok):
         k = ok[np.argmax(r[ok])]
-    elif confidence > 0:  # no threshold is surely precise enough: the one that is most surely precise
-        k = int(np.argmax(np.where(t > 0, pb, -1.0)))
+    elif confidence > 0:  # no threshold is surely precise enough: the most surely precise one that keeps
+        k = int(np.argmax(np.where((t > 0) & (r >= min_recall), pb, -1.0)))  # min_recall of the suitable
     else:
         k = int(np.argmax(2 * p * r / np.maximum(p + r, 1e-9)))
     if bagged:  # the average of the fold models: scored like the out-of-fold scores the threshold came from
@@ -376,7 +377,7 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
     info.update(num_clips=int(len(y)), num_suitable=int(y.sum()), target_precision=target_precision,
                 prevalence=prevalence, rounds=rounds, lr=lr, cv_folds=folds, bagged=bagged,
                 cv_ap_score=average_precision(oof[rounds], y), cv_precision=float(p[k]), cv_recall=float(r[k]),
-                calibration=[float(a), float(b)], shift_margin=shift_margin,
+                calibration=[float(a), float(b)], shift_margin=shift_margin, target_reached=bool(len(ok)),
                 detector_signals=sorted(detector_signals) if detector_signals else [])
     merged: dict[tuple[str, int, float], np.ndarray] = {}  # the model is additive: sum repeated splits
     for d, (_, st) in fitted.items():

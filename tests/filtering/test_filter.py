@@ -240,3 +240,13 @@ def test_shift_margin_raises_the_threshold_so_precision_survives_shifted_failure
             r["flow_bg"] += 0.7
     prec = [y_new[m.scores(m.matrix(new)) >= m.threshold].mean() for m in (plain, safe)]
     assert prec[1] > prec[0]
+
+
+def test_unreachable_target_falls_back_to_the_most_precise_threshold_that_keeps_min_recall():
+    rows, y = _overlapping(200, 0)
+    for r, good in zip(rows, y):  # classes overlap too much for precision 0.99
+        r["flow_bg"] *= 0.3
+    m = fit_model(rows, y, _NOISY, target_precision=0.99, min_recall=0.6, confidence=1.0)
+    assert not m.info["target_reached"] and m.info["cv_recall"] >= 0.6
+    strict = fit_model(rows, y, _NOISY, target_precision=0.99, min_recall=0.0, confidence=1.0)
+    assert strict.threshold > m.threshold
