@@ -250,3 +250,19 @@ def test_unreachable_target_falls_back_to_the_most_precise_threshold_that_keeps_
     assert not m.info["target_reached"] and m.info["cv_recall"] >= 0.6
     strict = fit_model(rows, y, _NOISY, target_precision=0.99, min_recall=0.0, confidence=1.0)
     assert strict.threshold > m.threshold
+
+
+def test_bench_reliability_table_and_wilson_interval():
+    from dynpose100k.bench.filter import _wilson, reliability
+    rng = np.random.default_rng(0)
+    score = rng.random(5000)
+    y = rng.random(5000) < score  # calibrated by construction
+    table = reliability(score, y)
+    assert [b["n"] for b in table] and sum(b["n"] for b in table) == 5000
+    assert all(abs(b["predicted"] - b["observed"]) < 0.05 for b in table)
+    assert all(b["observed_ci"][0] <= b["observed"] <= b["observed_ci"][1] for b in table)
+    skewed = reliability(score ** 3, y)  # over-confident about unsuitable clips
+    assert max(abs(b["predicted"] - b["observed"]) for b in skewed) > 0.15
+    lo, hi = _wilson(9, 10)
+    assert lo < 0.9 < hi and 0.5 < lo and hi <= 1.0
+    assert _wilson(0, 5)[0] == 0.0 and _wilson(0, 5)[1] > 0.3
