@@ -334,6 +334,8 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
                          or f in detector_signals[d]], dtype=int) for d in names}
 
     def fit_one(d, sel, rounds):
+        if not len(cols[d]):  # none of the kind's signals among the features: a constant (the class balance)
+            return float(np.log((y[sel].mean() + 1e-6) / (1 - y[sel].mean() + 1e-6))), []
         base, st = fit_stumps(X[sel][:, cols[d]], y[sel], rounds, lr)
         return base, [(int(cols[d][j]), t_, vl, vr) for j, t_, vl, vr in st]
 

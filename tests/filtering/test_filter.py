@@ -266,3 +266,11 @@ def test_bench_reliability_table_and_wilson_interval():
     lo, hi = _wilson(9, 10)
     assert lo < 0.9 < hi and 0.5 < lo and hi <= 1.0
     assert _wilson(0, 5)[0] == 0.0 and _wilson(0, 5)[1] > 0.3
+
+
+def test_detector_without_any_of_its_signals_is_a_constant():
+    rows, y = rows_and_labels()
+    kinds = ["good" if g else ("static" if r["flow_bg"] < 1 else "cartoon") for r, g in zip(rows, y)]
+    m = fit_model(rows, y, ("color_count", "palette_cover"), kinds=kinds,
+                  detector_signals={"static": ("flow_bg",), "cartoon": ("color_count",)})
+    assert {st.detector for st in m.stumps} == {"cartoon"} and "static" in m.bases
