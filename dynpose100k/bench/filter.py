@@ -39,7 +39,7 @@ POOL_SIZES = {True: ((24, 6), (60, 15)), False: ((60, 15), (120, 30))}
 #: suitable fraction the threshold is chosen for (None: the training pool's, like the test pools', ~28%)
 FIT_PREVALENCE = None
 #: logit margin of the operating threshold for domain shift (see ``fit_model``'s ``shift_margin``).
-SHIFT_MARGIN = 1.0
+SHIFT_MARGIN = 0.5
 #: test pools: name -> (split, style). ``dev`` is the usual held-out test pool of the dev split.
 EVAL_SETS = {"dev": ("dev", "a"), "heldout": ("heldout", "a"), "style_b": ("heldout", "b")}
 BASELINE_SIGNALS = ("flow_bg", "track_motion", "color_count", "dynamic_frac", "focal_logstd", "distortion_k",

@@ -285,7 +285,7 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
               prevalence: float | None = None, rounds_grid: tuple[int, ...] = (100, 200, 400), lr: float = 0.1,
               folds: int = 5, seed: int = 0, info: dict | None = None, kinds=None,
               bagged: bool = True, confidence: float = 0.2, detector_signals: dict | None = DETECTOR_SIGNALS,
-              shift_margin: float = 1.0, calibrate: bool = True, min_recall: float = 0.5) -> FilterModel:
+              shift_margin: float = 0.5, calibrate: bool = True, min_recall: float = 0.5) -> FilterModel:
     """Fit rules, the detectors of the score and its operating threshold on labelled signal dicts.
 
     ``kinds``: the failure kind of each clip (ignored for suitable ones); one detector per kind, or a single
@@ -301,8 +301,9 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
     more confident than those, and the threshold optimistic for it.
     ``confidence``: when > 0, a threshold must reach ``target_precision`` with the true-positive rate at its
     Wilson lower bound and the false-positive rate at its Wilson upper bound, ``confidence`` standard errors
-    out (see :func:`_precision_bound`); if none does, the threshold of the highest such bound among those that
-    keep at least ``min_recall`` of the suitable clips (``info["target_reached"]`` is then False). 0: the point
+    out (see :func:`_precision_bound`) while keeping at least ``min_recall`` of the suitable clips; if none
+    does, the threshold of the highest such bound among those that keep ``min_recall``
+    (``info["target_reached"]`` is then False). 0: the point
     estimate, which the few false positives among the out-of-fold scores make optimistic on new pools.
     ``detector_signals``: kind -> the signals its detector may split on (default: the physical evidence per
     failure kind, :data:`dynpose100k.signals.DETECTOR_SIGNALS`); kinds not listed, and all when None, may use
@@ -312,8 +313,8 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
     the training pool's suitable fraction.
     ``shift_margin``: the threshold must reach the target precision with every unsuitable clip's out-of-fold
     logit (after calibration) raised by this much: room for footage on which failures look more suitable
-    than in training. The default, 1 logit, lets each failure look e (2.7) times likelier suitable than it
-    did in cross-validation; 0 turns it off.
+    than in training. The default, 0.5 logit, lets each failure look 1.65 times likelier suitable (odds) than
+    it did in cross-validation (chosen on the dev pools among 0, 0.5 and 1); 0 turns it off.
     """
     from ..metrics import average_precision
 
@@ -361,7 +362,7 @@ def fit_model(rows: list[dict[str, float]], labels, features: tuple[str, ...], t
         pb = _precision_bound(shifted, y, prevalence, confidence) if confidence > 0 else p
     else:
         pb = _precision_bound(np.where(passed, prob, 0.0), y, prevalence, confidence) if confidence > 0 else p
-    ok = np.flatnonzero((pb >= target_precision) & (t > 0))
+    ok = np.flatnonzero((pb >= target_precision) & (t > 0) & (r >= min_recall))
     if len(ok):
         k = ok[np.argmax(r[ok])]
     elif confidence > 0:  # no threshold is surely precise enough: the most surely precise one that keeps
