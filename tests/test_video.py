@@ -198,3 +198,25 @@ def test_expand_inputs_frames_folders_video_folders_and_missing(tmp_path):
     (frames / "000.png").write_bytes(b"x")
     missing = tmp_path / "missing.mp4"
     assert expand_inputs([vids, frames, missing]) == [vids / "a.MOV", vids / "b.mp4", frames, missing]
+
+
+def test_skip_nonref_decodes_fewer_frames_with_true_timestamps(tmp_path):
+    from dynpose100k.video import load_clip, write_video
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (90, 160, 3), dtype=np.uint8)
+    frames = np.stack([np.roll(base, 2 * i, axis=1) for i in range(96)])  # 4 s at 24 fps, a steady pan
+    path = write_video(tmp_path / "pan.mp4", frames, 24.0)
+    full = load_clip(path, fps=5, short_side=72)
+    fast = load_clip(path, fps=5, short_side=72, skip_nonref=True)
+    assert len(fast.timestamps) == len(full.timestamps)
+    assert np.abs(fast.timestamps - full.timestamps).max() <= 1.5 / 24  # nearest decoded frame
+    assert np.all(np.diff(fast.timestamps) > 0)
+    # each frame is the source frame of its timestamp (the pan moves 2 px per source frame)
+    for ts, f in zip(fast.timestamps, fast.frames):
+        i = int(round(ts * 24))
+        ref = load_clip(path, fps=None, short_side=72, start=i / 24, end=i / 24, min_frames=1).frames[0]
+        assert np.abs(f.astype(int) - ref.astype(int)).mean() < 3
+    decoded = sum(1 for _ in video._av_source(path, 24.0, 0.0, skip_nonref=True))
+    assert decoded < 0.75 * len(frames) and sum(1 for _ in video._av_source(path, 24.0, 0.0)) == len(frames)
+    slow = load_clip(path, fps=12, short_side=72, skip_nonref=True)  # 24 < 3 x 12: every frame decoded
+    assert np.allclose(slow.timestamps, load_clip(path, fps=12, short_side=72).timestamps)

@@ -1,18 +1,20 @@
-"""``dynpose100k bench filter``: precision/recall of the clip filter on a labelled synthetic pool.
+"""``dynpose100k bench filter``: precision/recall of the clip filter on labelled synthetic pools.
 
-Two independently seeded pools are rendered at low resolution: a training pool (mixed, ~10% suitable, plus
-extra suitable clips to learn from) and a held-out test pool (mixed, ~10% suitable, like the paper's test
-set); about half the clips of each are the harder variant. The fusion model (one detector per failure
-kind of the training pool) is fitted on the first, its threshold chosen by cross-validation there, and it is
-scored on the second. Reports the
-held-out PR curve and the operating point, the paper's cumulative ablation (content classifier, + flow,
-+ tracking, + masking, + focal, + distortion) and single-signal baselines, plus throughput of
-``filter_video`` on 5 s 640x360 mp4 clips (decode included) with 1 and 2 processes.
-The fitted model is also scored, unchanged, on two more test pools (:data:`EVAL_SETS`): ``heldout``
-(style a, held-out seeds and scene parameters) and ``style_b`` (the other scene family); both draw from
-every failure kind, including the ones the training pool never shows, and each set also reports its
-figures on the first nine kinds only (``classic_kinds``). ``sets`` in the JSON; printed side by side.
-Saves ``<out>/filter.json``, ``<out>/filter_pr.png`` and the fitted ``<out>/filter_model.json``.
+Everything the model learns comes from the dev split of style ``a``: two training pools (mixed over all
+sixteen kinds, plus extra suitable clips), on which the detectors are fitted, calibrated and the operating
+threshold chosen by cross-validation. The fitted model is then scored, unchanged, on three test pools
+(:data:`EVAL_SETS`): ``dev`` (style a, dev seeds), ``heldout`` (style a, held-out seeds and scene parameters)
+and ``style_b`` (the other scene family, held-out seeds). Every pool is about 28% suitable (10% of the mixed
+clips plus the extra ones), so the reliability tables of the three compare like with like; precision is
+also re-weighted to :data:`PREVALENCE`. About half the clips of each pool are the harder variant.
+Per test pool: AP, precision and recall at the operating point with 95% Wilson intervals, best recall at
+precision 0.9, rejections per kind (and how many by a rule), which rules fire on suitable clips, the
+reliability table (score bin -> observed suitable fraction) and the first nine kinds alone. On the dev pool
+also the paper's cumulative ablation and single-signal baselines. Throughput of ``filter_video`` on 5 s
+640x360 mp4 clips: wall clips/s with 1 and 2 processes, and CPU seconds per clip (whole decision, and
+decoding alone: the decode bound), which a shared machine disturbs less than wall time.
+Signals are cached per pool and signal-code version. Saves ``<out>/filter.json``, ``<out>/filter_pr.png``,
+``<out>/filter_reliability.png`` and the fitted ``<out>/filter_model.json``.
 """
 
 from __future__ import annotations
@@ -30,9 +32,14 @@ from ..metrics import average_precision, pr_at, precision_recall
 from ..signals import SIGNAL_GROUPS, SIGNAL_NAMES
 
 TARGET_PRECISION = 0.9
-PREVALENCE = 0.1  # suitable fraction of the held-out pool (the paper's test set: 9%)
-#: (test, train, extra suitable) pool sizes for a quick and a full run.
-POOL_SIZES = {True: (40, 60, 12), False: (200, 300, 60)}
+PREVALENCE = 0.1  # suitable fraction the figures are also re-weighted to (the paper's test set: 9%)
+#: ((test mixed, test extra suitable), (train mixed, train extra suitable)) for a quick and a full run; the
+#: extra suitable clips make every pool about 28% suitable, so the reliability tables compare like with like.
+POOL_SIZES = {True: ((24, 6), (60, 15)), False: ((60, 15), (120, 30))}
+#: suitable fraction the threshold is chosen for (None: the training pool's, like the test pools', ~28%)
+FIT_PREVALENCE = None
+#: logit margin of the operating threshold for domain shift (see ``fit_model``'s ``shift_margin``).
+SHIFT_MARGIN = 0.5
 #: test pools: name -> (split, style). ``dev`` is the usual held-out test pool of the dev split.
 EVAL_SETS = {"dev": ("dev", "a"), "heldout": ("heldout", "a"), "style_b": ("heldout", "b")}
 BASELINE_SIGNALS = ("flow_bg", "track_motion", "color_count", "dynamic_frac", "focal_logstd", "distortion_k",
@@ -53,17 +60,18 @@ def _render_one(args) -> None:
 
 
 def make_pool(out, num: int, seed: int = 0, extra_good: int = 0, size=(180, 320), fps: float = 5.0,
-              duration: float = 4.0, workers: int = 2, split: str = "dev", style: str = "a") -> Path:
+              duration: float = 4.0, workers: int = 2, split: str = "dev", style: str = "a",
+              all_kinds: bool | None = None) -> Path:
     """Render a labelled mixed pool (``<id>.mp4`` + ``labels.csv``; about half the clips ``hard``), resumable.
 
     ``extra_good`` adds that many more suitable clips (a training pool with more positives to learn from).
-    ``split`` and ``style``: see :func:`dynpose100k.synth.pool_plan`.
+    ``split``, ``style`` and ``all_kinds``: see :func:`dynpose100k.synth.pool_plan`.
     """
     from ..synth import SUITABLE_KINDS, pool_plan
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    plan = pool_plan(num, "mixed", seed, split, style) + (
+    plan = pool_plan(num, "mixed", seed, split, style, all_kinds) + (
         pool_plan(extra_good, "good", seed + 1, split, style) if extra_good else [])
     hard = np.random.default_rng([seed, 11]).random(len(plan)) < 0.5
     jobs = [(out / f"{vid}.mp4", k, s, bool(h), size, fps, duration, style) for (vid, k, s), h in zip(plan, hard)]
@@ -77,11 +85,41 @@ def make_pool(out, num: int, seed: int = 0, extra_good: int = 0, size=(180, 320)
     return out
 
 
+def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of the proportion k / n ((nan, nan) for n = 0)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    q = k / n
+    mid = (q + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(q * (1 - q) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, mid - half)), float(min(1.0, mid + half))
+
+
+def reliability(score: np.ndarray, y: np.ndarray, bins: int = 5) -> list[dict]:
+    """Reliability table: per equal-width score bin, the clip count, mean predicted score and observed
+    suitable fraction (with its Wilson interval); empty bins are left out."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    b = np.clip(np.searchsorted(edges, score, side="right") - 1, 0, bins - 1)
+    out = []
+    for i in range(bins):
+        sel = b == i
+        if sel.any():
+            out.append({"bin": [float(edges[i]), float(edges[i + 1])], "n": int(sel.sum()),
+                        "predicted": float(score[sel].mean()), "observed": float(y[sel].mean()),
+                        "observed_ci": _wilson(int(y[sel].sum()), int(sel.sum()))})
+    return out
+
+
+def _decide(model, rows) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+    """Model scores, the decision score (0 where a rule fires) and the names of the rules that fire."""
+    score = model.scores(model.matrix(rows))
+    fired = [sorted({r.name for r in model.rules if r.fires(s)}) for s in rows]
+    return score, np.where([not f for f in fired], score, 0.0), fired
+
+
 def _evaluate(model, rows, y) -> dict:
-    """Held-out figures of a fitted model: AP, P/R at its threshold, best recall at the target precision."""
-    X = model.matrix(rows)
-    passed = np.array([not any(r.fires(s) for r in model.rules) for s in rows])
-    score = np.where(passed, model.scores(X), 0.0)
+    """Figures of a fitted model on a test pool: AP, P/R at its threshold, best recall at the target precision."""
+    _, score, _ = _decide(model, rows)
     p, r, t = precision_recall(score, y)
     ok = p >= TARGET_PRECISION
     prec, rec = pr_at(score, y, model.threshold)
@@ -91,13 +129,19 @@ def _evaluate(model, rows, y) -> dict:
 
 
 def _per_kind(model, rows, kinds) -> dict:
-    passed = np.array([not any(r.fires(s) for r in model.rules) for s in rows])
-    kept = passed & (model.scores(model.matrix(rows)) >= model.threshold)
-    return {k: {"n": int((kinds == k).sum()), "kept": int(kept[kinds == k].sum())} for k in sorted(set(kinds))}
+    _, score, fired = _decide(model, rows)
+    kept = score >= model.threshold
+    out = {}
+    for k in sorted(set(kinds)):
+        sel = kinds == k
+        out[k] = {"n": int(sel.sum()), "kept": int(kept[sel].sum()), "rejected": int((~kept[sel]).sum()),
+                  "by_rule": int(sum(bool(fired[i]) for i in np.flatnonzero(sel)))}
+    return out
 
 
 def _set_figures(model, rows, y, kinds) -> dict:
-    """A test pool's figures under the fitted model: all clips, the first nine kinds only, kept per kind."""
+    """A test pool's figures under the fitted model: AP, operating point (with 95% Wilson intervals and the
+    precision re-weighted to :data:`PREVALENCE`), per-kind rejections, reliability, the first nine kinds only."""
     from ..synth import CLASSIC_KINDS
 
     def figures(sel):
@@ -106,8 +150,21 @@ def _set_figures(model, rows, y, kinds) -> dict:
         r = _evaluate(model, [rows[i] for i in np.nonzero(sel)[0]], y[sel])
         return {k: v for k, v in r.items() if k != "curve"} | {"clips": int(sel.sum()), "suitable": int(y[sel].sum())}
 
-    return {**figures(np.ones(len(rows), bool)), "classic_kinds": figures(np.isin(kinds, CLASSIC_KINDS)),
-            "per_kind_kept": _per_kind(model, rows, kinds)}
+    raw, score, fired = _decide(model, rows)
+    kept = score >= model.threshold
+    tp, fp = int((kept & y).sum()), int((kept & ~y).sum())
+    tpr, fpr = tp / max(y.sum(), 1), fp / max((~y).sum(), 1)
+    rules_on_suitable: dict[str, int] = {}
+    for i in np.flatnonzero(y):
+        for name in fired[i]:
+            rules_on_suitable[name] = rules_on_suitable.get(name, 0) + 1
+    return {**figures(np.ones(len(rows), bool)), "tp": tp, "fp": fp,
+            "precision_ci": _wilson(tp, tp + fp), "recall_ci": _wilson(tp, int(y.sum())),
+            f"precision_at_prevalence_{PREVALENCE}":
+                PREVALENCE * tpr / max(PREVALENCE * tpr + (1 - PREVALENCE) * fpr, 1e-12),
+            "suitable_score_mean": float(raw[y].mean()) if y.any() else float("nan"),
+            "rules_on_suitable": rules_on_suitable, "reliability": reliability(raw, y),
+            "classic_kinds": figures(np.isin(kinds, CLASSIC_KINDS)), "per_kind_kept": _per_kind(model, rows, kinds)}
 
 
 def _single_baseline(name, rows_tr, y_tr, rows_te, y_te) -> dict:
@@ -122,8 +179,23 @@ def _single_baseline(name, rows_tr, y_tr, rows_te, y_te) -> dict:
             "curve": (p.tolist(), r.tolist())}
 
 
+def _timed_filter(path) -> tuple[float, float, str]:
+    """(CPU seconds of decoding alone, CPU seconds of filter_video, status) in this process."""
+    from ..filtering.decide import load_for_filter
+
+    t0 = time.process_time()
+    load_for_filter(path)
+    t1 = time.process_time()
+    d = filter_video(path)
+    return t1 - t0, time.process_time() - t1, d.status
+
+
 def _throughput(folder: Path, n: int, quick: bool) -> dict:
-    """filter_video clips/s on n 5 s 640x360 24 fps mp4 clips, with 1 and 2 processes (decode included)."""
+    """filter_video on n 5 s 640x360 24 fps mp4 clips (decode included): wall clips/s with 1 and 2 processes,
+    CPU seconds per clip (process time, steadier than wall on a shared machine) for decoding alone and for
+    the whole decision, and the clips/s on two free cores each implies (decoding alone: the decode bound)."""
+    import os
+
     from ..synth import KINDS
 
     jobs = [(folder / f"tp_{i:02d}.mp4", KINDS[i % len(KINDS)], 500 + i, False, (360, 640), 24.0, 5.0)
@@ -131,7 +203,7 @@ def _throughput(folder: Path, n: int, quick: bool) -> dict:
     with mp.get_context("spawn").Pool(2) as pool:
         list(pool.imap_unordered(_render_one, jobs))
     paths = [j[0] for j in jobs]
-    res = {}
+    res = {"load_before": os.getloadavg()[0]}
     for workers in (1, 2):
         with mp.get_context("spawn").Pool(workers, initializer=_warm) as pool:
             pool.map(time.sleep, [0.5] * workers)  # wait until every worker has started
@@ -140,7 +212,14 @@ def _throughput(folder: Path, n: int, quick: bool) -> dict:
             dt = time.perf_counter() - t0
         res[f"clips_per_s_{workers}proc"] = n / dt
         res["errors"] = sum(d.status == "error" for d in decisions)
-    res.update(num_clips=n, clip="5 s, 640x360, 24 fps mp4; analysed at 5 fps, short side 144")
+    with mp.get_context("spawn").Pool(1, initializer=_warm) as pool:
+        cpu = pool.map(_timed_filter, paths, chunksize=1)
+    res["decode_cpu_s_per_clip"] = float(np.median([c[0] for c in cpu]))
+    res["cpu_s_per_clip"] = float(np.median([c[1] for c in cpu]))
+    res["decode_bound_clips_per_s_2cores"] = 2.0 / res["decode_cpu_s_per_clip"]
+    res["cpu_clips_per_s_2cores"] = 2.0 / res["cpu_s_per_clip"]
+    res["load_after"] = os.getloadavg()[0]
+    res.update(num_clips=n, clip="5 s, 640x360, 24 fps mp4; analysed at 5 fps, short side 144", cores=os.cpu_count())
     return res
 
 
@@ -152,74 +231,120 @@ def _warm():
     cv2.setNumThreads(1)  # one clip per process: OpenCV's own threads would fight over the cores
 
 
+def _signals_version() -> str:
+    """Hash of the signal code and the analysis config: cached signals are reused only while both are unchanged."""
+    import hashlib
+
+    from .. import signals
+
+    h = hashlib.sha1(repr(FilterConfig()).encode())
+    for f in sorted(Path(signals.__file__).parent.glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _measure_pool(pool: Path) -> tuple[list[dict], np.ndarray, np.ndarray, float]:
-    """Signals, labels and kinds of a pool's clips (clips whose signals fail are left out), and seconds."""
+    """Signals, labels and kinds of a pool's clips (clips whose signals fail are left out), and seconds.
+    Signals are cached in ``<pool>/signals-<version>.json`` (see :func:`_signals_version`)."""
     with open(pool / "labels.csv", newline="") as f:
         labels = list(csv.DictReader(f))
+    cache = pool / f"signals-{_signals_version()}.json"
     t0 = time.perf_counter()
-    sig = measure_paths([pool / f"{r['video_id']}.mp4" for r in labels], FilterConfig(), workers=2, progress=True)
+    if cache.is_file():
+        sig = json.loads(cache.read_text())
+    else:
+        sig = measure_paths([pool / f"{r['video_id']}.mp4" for r in labels], FilterConfig(), workers=2, progress=True)
+        cache.write_text(json.dumps(sig))
     dt = time.perf_counter() - t0
     ok = [i for i, s in enumerate(sig) if isinstance(s, dict)]
     return ([sig[i] for i in ok], np.array([labels[i]["suitable"] == "1" for i in ok]),
             np.array([labels[i]["kind"] for i in ok]), dt)
 
 
+def fit(rows, y, kinds, features=SIGNAL_NAMES):
+    """The bench's (and the packaged model's) fit: one detector per kind on the signals that bear on it,
+    calibrated, threshold with the :data:`SHIFT_MARGIN`."""
+    cfg = FitConfig(features=tuple(features), target_precision=TARGET_PRECISION, prevalence=FIT_PREVALENCE,
+                    shift_margin=SHIFT_MARGIN)
+    return fit_model(rows, y, cfg, kinds=kinds)
+
+
 def run(out, quick: bool = False, seed: int = 0) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    n_test, n_train, n_extra = POOL_SIZES[bool(quick)]
+    (n_test, x_test), (n_train, x_train) = POOL_SIZES[bool(quick)]
     t0 = time.perf_counter()
-    test_pool = make_pool(out / f"filter_pool_test_{n_test}_s{seed}", n_test, seed)
-    other_pools = {name: make_pool(out / f"filter_pool_test_{split}_{style}_{n_test}_s{seed}", n_test, seed,
-                                   split=split, style=style)
-                   for name, (split, style) in EVAL_SETS.items() if name != "dev"}
-    train_pool = make_pool(out / f"filter_pool_train_{n_train}+{n_extra}_s{seed + 1000}", n_train, seed + 1000, n_extra)
+    pools = {name: make_pool(out / f"filter_pool_{name}_{n_test}+{x_test}_s{seed}", n_test, seed, x_test, split=split,
+                             style=style, all_kinds=True)
+             for name, (split, style) in EVAL_SETS.items()}
+    train_pools = [make_pool(out / f"filter_pool_train_{n_train}+{x_train}_s{s}", n_train, s, x_train, all_kinds=True)
+                   for s in (seed + 1000, seed + 1001)]
     t_render = time.perf_counter() - t0
-    rows_tr, y_tr, kinds_tr, t_sig_tr = _measure_pool(train_pool)
-    rows_te, y_te, kinds_te, t_sig_te = _measure_pool(test_pool)
-    other = {name: _measure_pool(p)[:3] for name, p in other_pools.items()}
+    parts = [_measure_pool(p) for p in train_pools]
+    rows_tr = [r for part in parts for r in part[0]]
+    y_tr, kinds_tr = (np.concatenate([part[i] for part in parts]) for i in (1, 2))
+    t_sig_tr = sum(part[3] for part in parts)
+    data = {name: _measure_pool(p) for name, p in pools.items()}
+    rows_te, y_te, kinds_te, t_sig_te = data["dev"]
 
-    def fit_eval(features):
-        fit = FitConfig(features=tuple(features), target_precision=TARGET_PRECISION, prevalence=PREVALENCE)
-        m = fit_model(rows_tr, y_tr, fit, kinds=kinds_tr)
-        return m, _evaluate(m, rows_te, y_te)
-
-    model, full = fit_eval(SIGNAL_NAMES)
-    model.info.update(pool=train_pool.name, fps=FilterConfig().fps, short_side=FilterConfig().short_side)
+    model = fit(rows_tr, y_tr, kinds_tr)
+    full = _evaluate(model, rows_te, y_te)
+    model.info.update(pool=" + ".join(p.name for p in train_pools), fps=FilterConfig().fps,
+                      short_side=FilterConfig().short_side)
     model.to_json(out / "filter_model.json")
-    per_kind = _per_kind(model, rows_te, kinds_te)
-    sets = {"dev": _set_figures(model, rows_te, y_te, kinds_te)}
-    sets.update({name: _set_figures(model, *data) for name, data in other.items()})
+    sets = {name: _set_figures(model, *d[:3]) for name, d in data.items()}
     ablation, feats = {}, []
     for group, names in SIGNAL_GROUPS.items():
         feats += list(names)
-        ablation[("+" if ablation else "") + group] = fit_eval(feats)[1]
+        ablation[("+" if ablation else "") + group] = _evaluate(fit(rows_tr, y_tr, kinds_tr, feats), rows_te, y_te)
     baselines = {n: _single_baseline(n, rows_tr, y_tr, rows_te, y_te) for n in BASELINE_SIGNALS}
     throughput = _throughput(out / "filter_throughput", 4 if quick else 10, quick)
 
     _plot(out / "filter_pr.png", full, ablation, baselines)
+    _plot_reliability(out / "filter_reliability.png", sets)
     strip = lambda d: {k: v for k, v in d.items() if k != "curve"}  # noqa: E731
     result = {
         "pools": {"train": {"clips": len(rows_tr), "suitable": int(y_tr.sum()), "signals_s": t_sig_tr},
-                  "test": {"clips": len(rows_te), "suitable": int(y_te.sum()), "signals_s": t_sig_te},
-                  "clip": "320x180, 5 fps, 4 s, half of the clips hard", "render_s": t_render},
+                  **{name: {"clips": len(d[0]), "suitable": int(d[1].sum()), "signals_s": d[3]}
+                     for name, d in data.items()},
+                  "clip": "320x180, 5 fps, 4 s, half of the clips hard; every pool draws from all sixteen kinds",
+                  "render_s": t_render},
         "model": {"threshold": model.threshold, "rounds": model.info["rounds"],
                   "cv_precision": model.info["cv_precision"],
-                  "cv_recall": model.info["cv_recall"]},
-        "heldout": strip(full), "per_kind_kept": per_kind,
-        "sets_protocol": "the model fitted on the dev training pool, scored unchanged on: dev = the usual test "
-                         "pool; heldout = style a, held-out seeds and scene parameters, all kinds; style_b = the "
-                         "other scene family, held-out seeds, all kinds; classic_kinds = the same on the first nine "
-                         "kinds only",
+                  "cv_recall": model.info["cv_recall"], "calibration": model.info["calibration"],
+                  "shift_margin": SHIFT_MARGIN},
+        "heldout": strip(full),
+        "sets_protocol": "the model fitted on the dev training pool, scored unchanged on: dev = a test pool of the "
+                         "dev split; heldout = style a, held-out seeds and scene parameters; style_b = the other "
+                         "scene family, held-out seeds; classic_kinds = the same on the first nine kinds only",
         "sets": sets,
         "ablation": {k: strip(v) for k, v in ablation.items()},
         "baselines": {k: strip(v) for k, v in baselines.items()},
         "throughput": throughput,
-        "target": {"precision": TARGET_PRECISION, "recall": 0.6, "clips_per_s_2proc": 2.0},
+        "target": {"precision": TARGET_PRECISION, "recall": 0.7, "clips_per_s_2proc": 4.0},
     }
     (out / "filter.json").write_text(json.dumps(result, indent=1) + "\n")
     _print(result)
     return result
+
+
+def _plot_reliability(path: Path, sets: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    for name, s in sets.items():
+        rel = s["reliability"]
+        ax.plot([b["predicted"] for b in rel], [b["observed"] for b in rel], "o-", label=name)
+    ax.set(xlabel="predicted score (bin mean)", ylabel="observed suitable fraction", xlim=(0, 1), ylim=(0, 1),
+           title="reliability per test pool")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _plot(path: Path, full: dict, ablation: dict, baselines: dict) -> None:
@@ -250,26 +375,51 @@ def _plot(path: Path, full: dict, ablation: dict, baselines: dict) -> None:
 def _print(res: dict) -> None:
     h, base = res["heldout"], max(res["baselines"].values(), key=lambda b: b["ap"])
     best = max(res["baselines"], key=lambda k: res["baselines"][k]["ap"])
-    te, tr = res["pools"]["test"], res["pools"]["train"]
-    print(f"\nfilter benchmark: fitted on {tr['clips']} clips ({tr['suitable']} suitable), held-out "
-          f"{te['clips']} clips ({te['suitable']} suitable)")
-    print(f"{'model':28s} {'AP':>6s} {'P@op':>6s} {'R@op':>6s} {'R@P0.9':>7s}")
+    pools = res["pools"]
+    tr = pools["train"]
+    m = res["model"]
+    print(f"\nfilter benchmark: fitted on the dev training pool, {tr['clips']} clips ({tr['suitable']} suitable); "
+          f"threshold {m['threshold']:.3f} (shift margin {m['shift_margin']} logit)")
+    print(f"{'model (dev test pool)':28s} {'AP':>6s} {'P@op':>6s} {'R@op':>6s} {'R@P0.9':>7s}")
     for name, r in [("all signals (operating pt)", h)] + list(res["ablation"].items()):
         print(f"{name:28s} {r['ap']:6.3f} {r['precision']:6.3f} {r['recall']:6.3f} {r['recall_at_p0.9']:7.3f}")
     for name, r in res["baselines"].items():
         print(f"{'signal ' + name:28s} {r['ap']:6.3f} {'':6s} {'':6s} {r['recall_at_p0.9']:7.3f}")
     print(f"AP ratio vs best single signal ({best}): {h['ap'] / max(base['ap'], 1e-9):.2f}x")
-    if "sets" in res:
-        names = list(res["sets"])
-        print(f"\n{'test pool':28s} " + " ".join(f"{n:>24s}" for n in names))
-        print(f"{'':28s} " + " ".join(f"{'AP   P@op  R@op R@P0.9':>24s}" for _ in names))
-        for label, key in (("all kinds", None), ("first nine kinds", "classic_kinds")):
-            cells = []
-            for n in names:
-                r = res["sets"][n] if key is None else res["sets"][n].get(key, {})
-                cells.append(f"{r['ap']:5.3f} {r['precision']:5.3f} {r['recall']:5.3f} {r['recall_at_p0.9']:6.3f}"
-                             if r else f"{'-':>24s}")
-            print(f"{label:28s} " + " ".join(f"{c:>24s}" for c in cells))
+    names = list(res["sets"])
+    S = res["sets"]
+    col = lambda f: " ".join(f"{f(n):>22s}" for n in names)  # noqa: E731
+    print(f"\n{'test pool':30s} " + col(lambda n: n))
+    print(f"{'clips (suitable)':30s} " + col(lambda n: f"{pools[n]['clips']} ({pools[n]['suitable']})"))
+    print(f"{'AP':30s} " + col(lambda n: f"{S[n]['ap']:.3f}"))
+    print(f"{'precision at op [95% CI]':30s} " + col(
+        lambda n: f"{S[n]['precision']:.2f} [{S[n]['precision_ci'][0]:.2f}-{S[n]['precision_ci'][1]:.2f}]"))
+    print(f"{'recall at op [95% CI]':30s} " + col(
+        lambda n: f"{S[n]['recall']:.2f} [{S[n]['recall_ci'][0]:.2f}-{S[n]['recall_ci'][1]:.2f}]"))
+    print(f"{'kept: suitable / unsuitable':30s} " + col(lambda n: f"{S[n]['tp']} / {S[n]['fp']}"))
+    print(f"{f'precision at {PREVALENCE:.0%} suitable':30s} " + col(
+        lambda n: f"{S[n][f'precision_at_prevalence_{PREVALENCE}']:.2f}"))
+    print(f"{'best recall at P>=0.9':30s} " + col(lambda n: f"{S[n]['recall_at_p0.9']:.2f}"))
+    def classic(n):
+        c = S[n]["classic_kinds"]
+        return f"{c['ap']:.2f} {c['precision']:.2f} {c['recall']:.2f}" if c else "-"
+
+    print(f"{'first nine kinds: AP P R':30s} " + col(classic))
+    print(f"{'rules firing on suitable clips':30s} " + col(
+        lambda n: ",".join(f"{k}:{v}" for k, v in S[n]["rules_on_suitable"].items()) or "none"))
+    print("\nper kind: rejected / clips (of which by a rule)")
+    kinds = sorted({k for n in names for k in S[n]["per_kind_kept"]})
+    for k in kinds:
+        print(f"  {k:28s} " + col(lambda n, k=k: (lambda c: f"{c['rejected']}/{c['n']} ({c['by_rule']})" if c else "-")(
+            S[n]["per_kind_kept"].get(k))))
+    print("\nreliability: score bin -> clips, mean score, observed suitable fraction")
+    for n in names:
+        cells = [f"{b['bin'][0]:.1f}-{b['bin'][1]:.1f}: {b['n']:3d} {b['predicted']:.2f} {b['observed']:.2f}"
+                 for b in S[n]["reliability"]]
+        print(f"  {n:10s} " + " | ".join(cells))
     t = res["throughput"]
-    print(f"throughput (5 s 640x360 mp4, decode included): {t['clips_per_s_1proc']:.2f} clips/s on 1 process, "
-          f"{t['clips_per_s_2proc']:.2f} on 2 ({t['clips_per_s_2proc'] / t['clips_per_s_1proc']:.2f}x)")
+    print(f"\nthroughput (5 s 640x360 mp4, decode included, load {t['load_before']:.1f} before / "
+          f"{t['load_after']:.1f} after on {t['cores']} cores): wall {t['clips_per_s_1proc']:.2f} clips/s on 1 "
+          f"process, {t['clips_per_s_2proc']:.2f} on 2; CPU {t['cpu_s_per_clip']:.3f} s per clip "
+          f"({t['cpu_clips_per_s_2cores']:.2f} clips/s on 2 free cores), of which decoding "
+          f"{t['decode_cpu_s_per_clip']:.3f} s (decode bound {t['decode_bound_clips_per_s_2cores']:.2f} clips/s)")

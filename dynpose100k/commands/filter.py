@@ -35,6 +35,7 @@ def add_arguments(p):
     vlm.add_argument("--vlm-path", type=Path, help="local folder of a transformers vision-language model")
     vlm.add_argument("--vlm-url", help="OpenAI-compatible server root, e.g. http://127.0.0.1:8000")
     p.add_argument("--vlm-model", default="default", help="model name sent to --vlm-url")
+    p.add_argument("--vlm-device", default="cpu", help="torch device of the --vlm-path model, e.g. cuda")
 
 
 def _judge(item):
@@ -61,7 +62,7 @@ def run(args) -> int:
     if args.vlm_path:
         from ..models.vlm import TransformersVLM
 
-        vlm = TransformersVLM(args.vlm_path)
+        vlm = TransformersVLM(args.vlm_path, device=args.vlm_device)
     elif args.vlm_url:
         from ..models.vlm import OpenAIVLM
 

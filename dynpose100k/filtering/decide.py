@@ -135,7 +135,8 @@ def load_for_filter(path, config: FilterConfig = FilterConfig(), start=None, end
         t0 = parse_timestamp(start) or 0.0
         t1 = parse_timestamp(end)
         end = t0 + config.max_duration if t1 is None else min(t1, t0 + config.max_duration)
-    return load_clip(path, fps=config.fps, short_side=config.short_side, start=start, end=end, min_frames=1)
+    return load_clip(path, fps=config.fps, short_side=config.short_side, start=start, end=end, min_frames=1,
+                     skip_nonref=True)
 
 
 def filter_video(path, config: FilterConfig = FilterConfig(), start=None, end=None, vlm=None) -> Decision:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import DynPoseError
 from ..metrics import average_precision, pr_counts
-from ..signals import SIGNAL_NAMES
+from ..signals import DETECTOR_SIGNALS, SIGNAL_NAMES
 from .decide import FilterConfig, load_for_filter, measure_clip
 from .model import FilterModel, Rule, Stump
 
@@ -31,8 +31,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FitConfig:
-    """How the fusion model is fitted (the defaults fitted the packaged ``default_model.json``, with
-    ``prevalence=0.1``)."""
+    """How the fusion model is fitted (the defaults fitted the packaged ``default_model.json``)."""
 
     features: tuple[str, ...] = SIGNAL_NAMES
     """Signal names the score may use."""
@@ -56,6 +55,22 @@ class FitConfig:
     """When > 0, a threshold must reach ``target_precision`` with the true-positive rate at its Wilson lower
     bound and the false-positive rate at its Wilson upper bound, this many standard errors out; 0: the point
     estimate, which the few false positives among the out-of-fold scores make optimistic on new pools."""
+    min_recall: float = 0.5
+    """A threshold must keep at least this share of the suitable clips; when none reaches the precision target
+    too, the one with the highest precision bound among those that do (``info["target_reached"]`` False)."""
+    detector_signals: dict | None = None
+    """Failure kind -> the signals its detector may split on; None: :data:`dynpose100k.signals.DETECTOR_SIGNALS`
+    (the physical evidence per kind: a detector free to use every signal learns the training renderer's look).
+    Kinds not listed may use every feature; ``{}`` lets every detector use every feature."""
+    calibrate: bool = True
+    """Map the lowest detector logit through a logistic fit (Platt) of the out-of-fold labels, folded into every
+    detector (a positive scale and one offset keep the minimum), so the score reads as P(suitable) at the
+    training pool's suitable fraction."""
+    shift_margin: float = 0.5
+    """The threshold must reach the precision target with every unsuitable clip's out-of-fold logit (after
+    calibration) raised by this much: room for footage on which failures look more suitable than in training.
+    0.5 logit lets a failure look 1.65 times likelier suitable (odds) than in cross-validation (chosen on the dev
+    pools among 0, 0.5 and 1); 0 turns it off."""
 
 
 #: (reason, signal, direction) of the rules; thresholds are fitted by :func:`fit_rules`.
@@ -63,7 +78,7 @@ RULE_SPECS: tuple[tuple[str, str, str], ...] = (
     ("static_camera", "flow_bg", "<"),
     ("static_camera", "track_still_frac", ">"),
     ("shot_cut", "flow_residual_peak", ">"),
-    ("shot_cut", "frame_diff_peak", ">"),
+    ("shot_cut", "cut_track_loss", ">"),
     ("zoom", "zoom_rate", ">"),
     ("focal_variance", "focal_logstd", ">"),
     ("long_focal", "focal_median", ">"),
@@ -74,7 +89,7 @@ RULE_SPECS: tuple[tuple[str, str, str], ...] = (
     ("cartoon", "dark_line_frac", ">"),
     ("distortion", "line_bow_frac", ">"),
     ("overlay", "static_edge_frac", ">"),
-    ("blurry_background", "sharpness_median", "<"),
+    ("blurry_background", "sharpness_rel", "<"),
 )
 
 
@@ -133,7 +148,7 @@ def _predict(base: float, stumps, X: np.ndarray) -> np.ndarray:
     return F
 
 
-def fit_rules(rows: list[dict[str, float]], y: np.ndarray, margin: float = 1.0) -> tuple[Rule, ...]:
+def fit_rules(rows: list[dict[str, float]], y: np.ndarray, margin: float = 2.0) -> tuple[Rule, ...]:
     """Rule thresholds: the most extreme value among suitable clips, pushed out by ``margin`` standard
     deviations (of the suitable clips, in sign-log units) so a rule fires only far outside them."""
     rules = []
@@ -153,6 +168,22 @@ def _precision_recall(score: np.ndarray, y: np.ndarray, prevalence: float):
     tp, fp, t = pr_counts(score, y)
     wp, wn = prevalence / max(y.mean(), 1e-9), (1 - prevalence) / max(1 - y.mean(), 1e-9)
     return wp * tp / (wp * tp + wn * fp), tp / y.sum(), t
+
+
+def _platt(logit: np.ndarray, y: np.ndarray, iters: int = 50) -> tuple[float, float]:
+    """(a, b) of P(y) = sigmoid(a * logit + b) by Newton's method on the log loss (a kept > 0), with
+    Platt's target smoothing so a separable pool does not send a to infinity."""
+    n1, n0 = int(y.sum()), int((~y).sum())
+    target = np.where(y, (n1 + 1) / (n1 + 2), 1 / (n0 + 2))
+    z = np.clip(logit, -30, 30)
+    w = np.zeros(2)
+    A = np.column_stack([z, np.ones_like(z)])
+    for _ in range(iters):
+        pr = 1 / (1 + np.exp(-(A @ w)))
+        g = A.T @ (pr - target)
+        Hs = A.T @ (A * (pr * (1 - pr))[:, None]) + 1e-6 * np.eye(2)
+        w -= np.linalg.solve(Hs, g)
+    return max(float(w[0]), 1e-3), float(w[1])
 
 
 def _wilson(k: np.ndarray, n: int, z: float, upper: bool) -> np.ndarray:
@@ -182,9 +213,11 @@ def fit_model(rows: list[dict[str, float]], labels, config: FitConfig = FitConfi
     ``suitable`` detector when None. The number of boosting rounds is the one of ``config.rounds_grid`` with
     the best out-of-fold average precision of the combined score. The threshold is chosen for the whole
     decision (rules + score; clips a rule rejects count as score 0) on the out-of-fold scores: the lowest
-    threshold whose precision (at ``config.prevalence``, see :class:`FitConfig`) reaches
-    ``config.target_precision``; if none does, with ``config.confidence`` > 0 the threshold of the highest
-    precision bound, else the threshold of best F1. ``info`` is stored in the model with the fit figures.
+    threshold whose precision (at ``config.prevalence``, see :class:`FitConfig`; with ``config.shift_margin``
+    added to the unsuitable clips' logits) reaches ``config.target_precision`` while keeping
+    ``config.min_recall``; if none does, with ``config.confidence`` > 0 the threshold of the highest precision
+    bound among those keeping ``config.min_recall``, else the threshold of best F1. ``info`` is stored in the
+    model with the fit figures.
     """
     c = config
     features, target_precision, rounds_grid, lr, folds = c.features, c.target_precision, c.rounds_grid, c.lr, c.folds
@@ -201,8 +234,18 @@ def fit_model(rows: list[dict[str, float]], labels, config: FitConfig = FitConfi
         idx = rng.permutation(np.flatnonzero(group == g))
         fold[idx] = np.arange(len(idx)) % folds
 
+    allowed = DETECTOR_SIGNALS if c.detector_signals is None else c.detector_signals
+    cols = {d: np.array([j for j, f in enumerate(features) if d not in allowed or f in allowed[d]], dtype=int)
+            for d in names}
+
+    def fit_one(d, sel, rounds):
+        if not len(cols[d]):  # none of the kind's signals among the features: a constant (the class balance)
+            return float(np.log((y[sel].mean() + 1e-6) / (1 - y[sel].mean() + 1e-6))), []
+        base, st = fit_stumps(X[sel][:, cols[d]], y[sel], rounds, lr)
+        return base, [(int(cols[d][j]), t_, vl, vr) for j, t_, vl, vr in st]
+
     def fit_all(mask, rounds):
-        return {d: fit_stumps(X[mask & (y | (group == d))], y[mask & (y | (group == d))], rounds, lr) for d in names}
+        return {d: fit_one(d, mask & (y | (group == d)), rounds) for d in names}
 
     oof = {r: np.full(len(y), np.inf) for r in rounds_grid}
     fold_models = []
@@ -213,14 +256,17 @@ def fit_model(rows: list[dict[str, float]], labels, config: FitConfig = FitConfi
             for r in rounds_grid:
                 oof[r][~tr] = np.minimum(oof[r][~tr], _predict(base, stumps[:r], X[~tr]))
     rounds = max(rounds_grid, key=lambda r: average_precision(oof[r], y))
-    prob = 1.0 / (1.0 + np.exp(-oof[rounds]))
-    p, r, t = _precision_recall(np.where(passed, prob, 0.0), y, prevalence)
-    pb = _precision_bound(np.where(passed, prob, 0.0), y, prevalence, c.confidence) if c.confidence > 0 else p
-    ok = np.flatnonzero((pb >= target_precision) & (t > 0))
+    a, b = _platt(oof[rounds], y) if c.calibrate else (1.0, 0.0)
+    logit = a * oof[rounds] + b
+    # unsuitable clips scored as if shift_margin logits more suitable (0: as they are)
+    shifted = np.where(passed, 1.0 / (1.0 + np.exp(-(logit + np.where(y, 0.0, c.shift_margin)))), 0.0)
+    p, r, t = _precision_recall(shifted, y, prevalence)
+    pb = _precision_bound(shifted, y, prevalence, c.confidence) if c.confidence > 0 else p
+    ok = np.flatnonzero((pb >= target_precision) & (t > 0) & (r >= c.min_recall))
     if len(ok):
         k = ok[np.argmax(r[ok])]
-    elif c.confidence > 0:  # no threshold is surely precise enough: the one that is most surely precise
-        k = int(np.argmax(np.where(t > 0, pb, -1.0)))
+    elif c.confidence > 0:  # no threshold is surely precise enough: the most surely precise one that keeps
+        k = int(np.argmax(np.where((t > 0) & (r >= c.min_recall), pb, -1.0)))  # min_recall of the suitable
     else:
         k = int(np.argmax(2 * p * r / np.maximum(p + r, 1e-9)))
     if c.bagged:  # the average of the fold models: scored like the out-of-fold scores the threshold came from
@@ -229,10 +275,13 @@ def fit_model(rows: list[dict[str, float]], labels, config: FitConfig = FitConfi
                   for d in names}
     else:
         fitted = fit_all(np.ones(len(y), bool), rounds)
+    fitted = {d: (a * base + b, [(j, t_, a * vl, a * vr) for j, t_, vl, vr in st]) for d, (base, st) in fitted.items()}
     info = dict(info or {})
     info.update(num_clips=int(len(y)), num_suitable=int(y.sum()), target_precision=target_precision,
                 prevalence=prevalence, rounds=rounds, lr=lr, cv_folds=folds, bagged=c.bagged,
-                cv_ap_score=average_precision(oof[rounds], y), cv_precision=float(p[k]), cv_recall=float(r[k]))
+                cv_ap_score=average_precision(oof[rounds], y), cv_precision=float(p[k]), cv_recall=float(r[k]),
+                calibration=[float(a), float(b)], shift_margin=c.shift_margin, target_reached=bool(len(ok)),
+                detector_signals=sorted(allowed))
     merged: dict[tuple[str, int, float], np.ndarray] = {}  # the model is additive: sum repeated splits
     for d, (_, st) in fitted.items():
         for j, t_, vl, vr in st:

@@ -17,16 +17,17 @@ import numpy as np
 from .content import content_signals
 from .flow import center_ring_signals, dense_flows, flow_signals, shot_block_signals
 from .geometry import dynamic_signals, geometry_signals, line_bow_signals
-from .tracks import persistence_signals, track_points, track_signals
+from .tracks import cut_track_loss, persistence_signals, track_points, track_signals
 
 log = logging.getLogger(__name__)
 
 #: Signal names per group, in the order of the paper's ablation (content classifier first).
 SIGNAL_GROUPS: dict[str, tuple[str, ...]] = {
     "content": ("color_count", "palette_cover", "dark_line_frac", "flat_frac", "flat_saturation", "edge_density",
-                "static_edge_frac", "sharpness_median", "sharpness_p90", "palette_cover_norm", "flat_level_gaps"),
+                "static_edge_frac", "sharpness_median", "sharpness_p90", "palette_cover_norm", "flat_level_gaps",
+                "sharpness_rel"),
     "flow": ("flow_mean", "flow_bg", "flow_peak_ratio", "flow_residual_peak", "frame_diff_peak", "hist_jump",
-             "hist_block"),
+             "hist_block", "cut_track_loss"),
     "tracking": ("track_drop_max", "track_survival", "track_motion", "track_still_frac", "track_persist"),
     "masking": ("dynamic_frac", "dynamic_frac_p90", "epipolar_inliers", "center_persist"),
     "focal": ("focal_median", "focal_logstd", "focal_fail_frac", "zoom_rate", "zoom_total", "zoom_fit",
@@ -34,6 +35,37 @@ SIGNAL_GROUPS: dict[str, tuple[str, ...]] = {
     "distortion": ("distortion_k", "distortion_gain", "line_bow", "line_bow_frac", "flow_center_ring"),
 }
 SIGNAL_NAMES: tuple[str, ...] = tuple(n for g in SIGNAL_GROUPS.values() for n in g)
+
+_CUT = ("flow_residual_peak", "frame_diff_peak", "hist_jump", "hist_block", "cut_track_loss", "track_drop_max",
+        "track_survival", "flow_peak_ratio", "focal_logstd", "epipolar_inliers")
+_ZOOM = SIGNAL_GROUPS["focal"] + ("flow_center_ring", "epipolar_inliers", "track_persist", "center_persist")
+_LENS = SIGNAL_GROUPS["distortion"] + SIGNAL_GROUPS["focal"] + ("epipolar_inliers",)
+# a layout (letterbox, inset, two shots, a player window) is not one pinhole camera: still regions, tracks
+# that no single epipolar geometry (even with radial distortion) explains, static strokes
+_LAYOUT = ("static_edge_frac", "edge_density", "flat_frac", "color_count", "palette_cover_norm", "flat_level_gaps",
+           "epipolar_inliers", "dynamic_frac", "dynamic_frac_p90", "track_persist", "track_still_frac",
+           "focal_fail_frac", "hist_block", "flow_bg", "distortion_gain", "distortion_k")
+#: The signals each failure kind's detector may use: the evidence that physically bears on that failure.
+#: A detector that may use every signal learns whatever separates the kind from suitable clips in the
+#: training renderer (texture statistics, brightness), which does not carry over to other footage.
+DETECTOR_SIGNALS: dict[str, tuple[str, ...]] = {
+    "static": ("flow_mean", "flow_bg", "track_motion", "track_still_frac", "track_persist", "center_persist",
+               "dynamic_frac", "zoom_fit"),
+    "cut": _CUT,
+    "similarcut": _CUT,
+    "zoom": _ZOOM,
+    "slowzoom": _ZOOM,
+    "zoomwalk": _ZOOM,
+    "stabilised": _ZOOM + SIGNAL_GROUPS["distortion"],
+    "fisheye": _LENS,
+    "darkfisheye": _LENS,
+    "bigobject": SIGNAL_GROUPS["masking"] + ("track_persist", "track_survival", "flow_center_ring", "zoom_fit"),
+    "blur": ("sharpness_median", "sharpness_p90", "sharpness_rel", "edge_density", "flat_frac"),
+    "cartoon": SIGNAL_GROUPS["content"],
+    "overlay": _LAYOUT,
+    "screen": _LAYOUT,
+    "splitscreen": _LAYOUT,
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +87,17 @@ def _prepare(frames: np.ndarray, short_side: int) -> np.ndarray:
     return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
 
 
+def _stretch(gray: np.ndarray, max_gain: float = 4.0) -> np.ndarray:
+    """Map a grey stack's 1st-99th percentile (over the whole clip) to 0-255, gain at most ``max_gain``: fixed
+    grey-level thresholds (edges, flat areas, tracker corners) then mean the same in dark or low-contrast
+    footage as in bright footage, and one gain for all frames keeps brightness changes between frames."""
+    lo, hi = np.percentile(gray[:, ::2, ::2], [1, 99])
+    gain = min(max_gain, 255.0 / max(hi - lo, 1.0))
+    if gain <= 1.05:
+        return gray
+    return np.clip((gray.astype(np.float32) - lo) * gain, 0, 255).astype(np.uint8)
+
+
 def compute_signals(clip, config: SignalConfig = SignalConfig()) -> dict[str, float]:
     """All signals of a clip: anything with ``frames`` (N, H, W, 3) uint8 RGB and ``timestamps`` (N,) seconds.
 
@@ -69,7 +112,7 @@ def compute_signals(clip, config: SignalConfig = SignalConfig()) -> dict[str, fl
         raise ValueError("timestamps must increase")
     t0 = time.perf_counter()
     rgb = _prepare(frames, config.short_side)
-    gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in rgb])
+    gray = _stretch(np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in rgb]))
     flows = dense_flows(gray)
     tracks = track_points(gray)
     out: dict[str, float] = {}
@@ -78,6 +121,7 @@ def compute_signals(clip, config: SignalConfig = SignalConfig()) -> dict[str, fl
     out.update(shot_block_signals(rgb))
     out.update(center_ring_signals(flows))
     out.update(track_signals(tracks, dt))
+    out["cut_track_loss"] = cut_track_loss(tracks, gray.shape[1:])
     out.update(persistence_signals(gray))
     out.update(dynamic_signals(flows))
     out.update(line_bow_signals(gray))

@@ -68,6 +68,9 @@ def content_signals(frames: np.ndarray, gray: np.ndarray) -> dict[str, float]:
       the camera moves; overlays and still cameras raise it).
     - ``sharpness_median`` / ``sharpness_p90``: block sharpness over all frames (blurred background:
       low median while a sharp mover keeps the 90th percentile up).
+    - ``sharpness_rel``: their ratio, median / 90th percentile: low when most of the frame is much softer than
+      its sharpest part (a blurred background behind a sharp subject), unchanged when the whole frame is
+      equally soft or noisy (motion blur, compression, night), which shifts both alike.
     """
     n = len(frames)
     pick = sorted({0, n // 2, n - 1})
@@ -108,4 +111,5 @@ def content_signals(frames: np.ndarray, gray: np.ndarray) -> dict[str, float]:
         "static_edge_frac": float(persistent / max(edge_maps.sum(axis=(1, 2)).mean(), 1.0)),
         "sharpness_median": float(np.median(sharp)),
         "sharpness_p90": float(np.percentile(sharp, 90)),
+        "sharpness_rel": float(np.median(sharp) / max(np.percentile(sharp, 90), 1e-6)),
     }

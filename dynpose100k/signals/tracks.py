@@ -79,6 +79,26 @@ def track_signals(tracks: Tracks, dt: np.ndarray) -> dict[str, float]:
     }
 
 
+def cut_track_loss(tracks: Tracks, size: tuple[int, int], border: float = 0.15) -> float:
+    """Peak over steps of the fraction of interior tracks lost, over (median fraction + 0.05).
+
+    Only tracks at least ``border`` of the frame size away from every edge at frame t count, so a fast pan
+    that carries tracks out of view loses none of them; a cut loses nearly all of them in one step, while
+    blur, noise and darkness lose a similar share at every step (the median absorbs it). 0 when fewer than
+    three steps have ten interior tracks.
+    """
+    h, w = size
+    loss = []
+    for a, b in zip(tracks.uv[:-1], tracks.uv[1:]):
+        inner = (np.isfinite(a[:, 0]) & (a[:, 0] > border * w) & (a[:, 0] < (1 - border) * w)
+                 & (a[:, 1] > border * h) & (a[:, 1] < (1 - border) * h))
+        if inner.sum() >= 10:
+            loss.append(float((~np.isfinite(b[inner, 0])).mean()))
+    if len(loss) < 3:
+        return 0.0
+    return float(max(loss) / (np.median(loss) + 0.05))
+
+
 def persistence_signals(gray: np.ndarray) -> dict[str, float]:
     """Does the middle of the first frame stay in view? Grey stack (N, H, W) uint8.
 

@@ -209,3 +209,82 @@ def test_filter_cli_missing_file_does_not_stop_the_batch(tmp_path, capsys):
     assert df.loc["missing", "status"] == "error" and "no such file" in df.loc["missing", "reasons"][0]
     assert df.loc["good", "status"] in ("keep", "reject")
     assert "missing.mp4" in capsys.readouterr().err
+
+
+def test_detectors_split_only_on_the_signals_that_bear_on_their_kind():
+    rows, y = rows_and_labels()
+    kinds = ["good" if g else ("static" if r["flow_bg"] < 1 else "cartoon") for r, g in zip(rows, y)]
+    allowed = {"static": ("flow_bg", "track_motion"), "cartoon": ("color_count", "palette_cover")}
+    m = fit_model(rows, y, FitConfig(SIGNAL_NAMES, detector_signals=allowed), kinds=kinds)
+    free = fit_model(rows, y, FitConfig(SIGNAL_NAMES, detector_signals={}), kinds=kinds)
+    assert all(st.signal in allowed[st.detector] for st in m.stumps)
+    assert any(st.signal not in allowed[st.detector] for st in free.stumps)  # noise signals get used otherwise
+    s = m.scores(m.matrix(rows))
+    assert s[y].min() > s[~y].max()
+
+
+def test_calibrated_score_matches_the_observed_suitable_fraction():
+    rows, y = _overlapping(400, 0)
+    kinds = [f"kind{i % 4}" for i in range(len(y))]  # four detectors, each sees a quarter of the failures
+    cal = fit_model(rows, y, FitConfig(_NOISY, target_precision=0.9), kinds=kinds)
+    raw = fit_model(rows, y, FitConfig(_NOISY, target_precision=0.9, calibrate=False), kinds=kinds)
+    new, y_new = _overlapping(4000, 7)
+
+    def calibration_error(m):
+        s = m.scores(m.matrix(new))
+        b = np.minimum((s * 5).astype(int), 4)
+        return sum(abs(s[b == i].mean() - y_new[b == i].mean()) * (b == i).mean() for i in range(5) if (b == i).any())
+
+    assert calibration_error(cal) < 0.05
+    assert calibration_error(cal) < 0.5 * calibration_error(raw)
+    a, _ = cal.info["calibration"]
+    assert a > 0  # a positive scale keeps the ranking (and the lowest detector) unchanged
+    assert np.array_equal(np.argsort(cal.scores(cal.matrix(new))[:50]), np.argsort(raw.scores(raw.matrix(new))[:50]))
+
+
+def test_shift_margin_raises_the_threshold_so_precision_survives_shifted_failures():
+    rows, y = _overlapping(300, 0)
+    plain = fit_model(rows, y, FitConfig(_NOISY, target_precision=0.9, shift_margin=0.0))
+    safe = fit_model(rows, y, FitConfig(_NOISY, target_precision=0.9, shift_margin=1.0))
+    assert safe.threshold > plain.threshold and safe.info["shift_margin"] == 1.0
+    new, y_new = _overlapping(4000, 5)
+    for r, good in zip(new, y_new):  # footage on which failures look more suitable than in training
+        if not good:
+            r["flow_bg"] += 0.7
+    prec = [y_new[m.scores(m.matrix(new)) >= m.threshold].mean() for m in (plain, safe)]
+    assert prec[1] > prec[0]
+
+
+def test_unreachable_target_falls_back_to_the_most_precise_threshold_that_keeps_min_recall():
+    rows, y = _overlapping(200, 0)
+    for r in rows:  # classes overlap too much for precision 0.99
+        r["flow_bg"] *= 0.3
+    m = fit_model(rows, y, FitConfig(_NOISY, target_precision=0.99, min_recall=0.6, confidence=1.0))
+    assert not m.info["target_reached"] and m.info["cv_recall"] >= 0.6
+    strict = fit_model(rows, y, FitConfig(_NOISY, target_precision=0.99, min_recall=0.0, confidence=1.0))
+    assert strict.threshold > m.threshold
+
+
+def test_bench_reliability_table_and_wilson_interval():
+    from dynpose100k.bench.filter import _wilson, reliability
+    rng = np.random.default_rng(0)
+    score = rng.random(5000)
+    y = rng.random(5000) < score  # calibrated by construction
+    table = reliability(score, y)
+    assert [b["n"] for b in table] and sum(b["n"] for b in table) == 5000
+    assert all(abs(b["predicted"] - b["observed"]) < 0.05 for b in table)
+    assert all(b["observed_ci"][0] <= b["observed"] <= b["observed_ci"][1] for b in table)
+    skewed = reliability(score ** 3, y)  # over-confident about unsuitable clips
+    assert max(abs(b["predicted"] - b["observed"]) for b in skewed) > 0.15
+    lo, hi = _wilson(9, 10)
+    assert lo < 0.9 < hi and 0.5 < lo and hi <= 1.0
+    assert _wilson(0, 5)[0] == 0.0 and _wilson(0, 5)[1] > 0.3
+
+
+def test_detector_without_any_of_its_signals_is_a_constant():
+    rows, y = rows_and_labels()
+    kinds = ["good" if g else ("static" if r["flow_bg"] < 1 else "cartoon") for r, g in zip(rows, y)]
+    fit = FitConfig(("color_count", "palette_cover"),
+                    detector_signals={"static": ("flow_bg",), "cartoon": ("color_count",)})
+    m = fit_model(rows, y, fit, kinds=kinds)
+    assert {st.detector for st in m.stumps} == {"cartoon"} and "static" in m.bases

@@ -50,8 +50,8 @@ def _fits():
 
 @pytest.mark.parametrize("name", ["fit_kinds.json", "fit_plain.json", "fit_refit.json"])
 def test_fit_reproduces_the_recorded_models(name, tmp_path):
-    """The recorded models were written by the fitting code before it took a FitConfig; the same data and
-    settings must give the same model file."""
+    """The recorded models pin the fit: the same data and settings must give the same model file (regenerate
+    them, with a reason in the commit, only when the fitting is meant to change)."""
     model = dict(_fits())[name]
     _same(json.loads(model.to_json(tmp_path / name).read_text()), json.loads((DATA / name).read_text()))
 

@@ -221,3 +221,40 @@ def test_zoom_too_fast_for_tracks_to_span_a_second_still_gets_its_rate():
     spanning = [(np.isfinite(tracks.uv[i, :, 0]) & np.isfinite(tracks.uv[i + 5, :, 0])).sum() for i in range(14)]
     assert max(spanning) < 20  # no window of one second (5 frames) keeps enough tracks
     assert geometry_signals(tracks, (96, 160), fps=5.0)["zoom_homography"] == pytest.approx(np.log(100) / 3.8, rel=0.1)
+
+
+# --------------------------------------------------------------------- shift-robust signals
+def _sig_of(frames, ts):
+    return compute_signals(SimpleNamespace(frames=frames, timestamps=ts))
+
+
+def _dark_noisy(frames, seed=0):
+    """The same clip at night: a quarter of the brightness plus sensor noise."""
+    rng = np.random.default_rng(seed)
+    return np.clip(frames * 0.25 + rng.normal(0, 2.0, frames.shape), 0, 255).astype(np.uint8)
+
+
+def test_interior_track_loss_spikes_at_a_cut_not_in_dark_noisy_footage():
+    good, cut = sig("good"), sig("cut")
+    frames, ts = toyclips.render("good")
+    dark = _sig_of(_dark_noisy(frames), ts)
+    assert cut["cut_track_loss"] > 3.0
+    assert good["cut_track_loss"] < 0.3 * cut["cut_track_loss"]
+    assert dark["cut_track_loss"] < 0.3 * cut["cut_track_loss"]
+
+
+def test_relative_sharpness_sees_a_blurred_background_but_not_a_uniformly_soft_frame():
+    good, blur = sig("good"), sig("blur")
+    frames, ts = toyclips.render("good")
+    soft = _sig_of(np.stack([cv2.GaussianBlur(f, (0, 0), 1.2) for f in frames]), ts)
+    assert blur["sharpness_rel"] < 0.7 * good["sharpness_rel"]
+    assert soft["sharpness_median"] < 0.8 * good["sharpness_median"]  # the absolute level drops...
+    assert soft["sharpness_rel"] > blur["sharpness_rel"] + 0.5 * (good["sharpness_rel"] - blur["sharpness_rel"])
+
+
+def test_contrast_stretch_makes_dark_footage_look_like_the_same_scene_lit():
+    frames, ts = toyclips.render("good")
+    dark = _sig_of((frames * 0.3).astype(np.uint8), ts)
+    good = sig("good")
+    assert abs(dark["edge_density"] - good["edge_density"]) < 0.3 * good["edge_density"]
+    assert abs(dark["flat_frac"] - good["flat_frac"]) < 0.3 * max(good["flat_frac"], 0.05)
