@@ -117,7 +117,7 @@ class PoseConfig:
     min_pnp_inliers: int = 12
     """A frame is registered only with at least this many PnP inliers."""
     threads: int = 2
-    """CPU threads for bundle adjustment."""
+    """CPU threads for bundle adjustment, the robust two-view fits and the dense flow of the motion masks."""
     confidence: bool = True
     """Compute the calibrated ``confidence`` / ``frame_confidence`` (:mod:`dynpose100k.pose.confidence`;
     two warm-started split-half bundle adjustments). False: ``confidence`` is NaN (unknown)."""

@@ -18,6 +18,7 @@ majority vote and a morphological closing. Masks are ``(N, h, w)`` bool at ``mas
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -81,12 +82,22 @@ def motion_evidence(uv: np.ndarray, image_hw: tuple[int, int], config: PoseConfi
     pairs = {(i, i + g) for g in {max(1, min(g, N - 1)) for g in config.pair_gaps} for i in range(0, N - g, stride)}
     if fundamentals is not None:
         pairs = set(fundamentals)
-    for i, j in sorted(pairs):
+    pairs = sorted(pairs)
+
+    def matches(ij):
+        i, j = ij
         both = np.flatnonzero(~np.isnan(uv[i, :, 0]) & ~np.isnan(uv[j, :, 0]))
-        xi, xj = uv[i, both].astype(np.float64), uv[j, both].astype(np.float64)
-        F = fundamentals[(i, j)] if fundamentals is not None else _static_fundamental(xi, xj, image_hw, thr)
+        return both, uv[i, both].astype(np.float64), uv[j, both].astype(np.float64)
+
+    if fundamentals is None:  # the robust fits are independent and release the GIL: one per thread
+        with ThreadPoolExecutor(max(1, config.threads)) as ex:
+            fitted = list(ex.map(lambda ij: _static_fundamental(*matches(ij)[1:], image_hw, thr), pairs))
+    else:
+        fitted = [fundamentals[ij] for ij in pairs]
+    for (i, j), F in zip(pairs, fitted):
         if F is None:
             continue
+        both, xi, xj = matches((i, j))
         Fs[(i, j)] = F
         err = sampson_px(F, xi, xj)
         meas[both] += 1
@@ -138,11 +149,14 @@ def pixel_masks(
     evidence: MotionEvidence,
     config: PoseConfig,
     semantic: np.ndarray | None = None,
+    flow_cache: dict | None = None,
 ) -> np.ndarray:
     """Per-frame dynamic masks ``(N, h, w)`` bool at :func:`mask_shape` of ``frames`` ``(N, H, W, 3)`` RGB
     or ``(N, H, W)`` grey.
 
     ``dynamic`` ``(M,)`` bool marks dynamic tracks; ``semantic`` ``(N, h, w)`` bool (optional) is united in.
+    ``flow_cache`` (optional, a dict owned by the caller) keeps each pair's dense flow, so a second call on
+    the same frames (the pose check's) does not compute it again.
     """
     N, H, W = frames.shape[:3]
     h, w = mask_shape((H, W), config)
@@ -155,7 +169,7 @@ def pixel_masks(
         for x, y in (pts + 0.5) * (s[1], s[0]) - 0.5:
             cv2.circle(out[n], (int(round(x)), int(round(y))), r, 1, -1)
     if config.dense_flow and evidence.fundamentals:
-        out |= _dense_evidence(frames, evidence.fundamentals, (h, w), s, config)
+        out |= _dense_evidence(frames, evidence.fundamentals, (h, w), s, config, flow_cache)
     if semantic is not None:
         out |= semantic.astype(np.uint8)
     if N >= 3:  # temporal 3-frame majority vote
@@ -165,27 +179,39 @@ def pixel_masks(
     return np.stack([cv2.morphologyEx(m, cv2.MORPH_CLOSE, k) for m in out]).astype(bool)
 
 
-def _dense_evidence(frames, Fs, hw, s, config) -> np.ndarray:
+def _dense_evidence(frames, Fs, hw, s, config, cache: dict | None = None) -> np.ndarray:
     """Dense DIS-flow Sampson evidence ``(N, h, w)`` uint8 for the frames of the fitted pairs."""
     h, w = hw
     N, H = frames.shape[:2]
     thr = 2.0 * config.sampson_px_720p * H / 720.0 * s[0]
-    small = np.stack([cv2.resize(f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (w, h),
-                                 interpolation=cv2.INTER_AREA)
-                      for f in frames])
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    cache = {} if cache is None else cache
+    todo = [ij for ij in Fs if ij not in cache]
     grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).reshape(-1, 2).astype(np.float64)
+    if todo:
+        small = {}
+        for n in sorted({n for ij in todo for n in ij}):
+            f = frames[n]
+            small[n] = cv2.resize(f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (w, h),
+                                  interpolation=cv2.INTER_AREA)
+
+        def flow(ij):
+            """Flow ``(h, w, 2)`` of every pixel of frame i into frame j, and whether forward and backward flow
+            agree ``(h, w)`` (unreliable flow, at occlusions or without texture, is not evidence)."""
+            i, j = ij
+            dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+            fwd = dis.calc(small[i], small[j], None)
+            back = dis.calc(small[j], small[i], None)
+            tgt = (grid + fwd.reshape(-1, 2)).astype(np.float32)
+            bx = cv2.remap(back, tgt[:, 0].reshape(h, w), tgt[:, 1].reshape(h, w), cv2.INTER_LINEAR)
+            return fwd, np.linalg.norm(fwd + bx, axis=-1) < 1.0
+
+        with ThreadPoolExecutor(max(1, config.threads)) as ex:  # DIS releases the GIL
+            cache.update(zip(todo, ex.map(flow, todo)))
     out = np.zeros((N, h, w), np.uint8)
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     for (i, j), F in Fs.items():
-        flow = dis.calc(small[i], small[j], None)
-        back = dis.calc(small[j], small[i], None)
-        tgt = grid + flow.reshape(-1, 2)
-        # forward-backward flow consistency: unreliable flow (occlusions, no texture) is not evidence
-        bx = cv2.remap(back, tgt[:, 0].reshape(h, w).astype(np.float32), tgt[:, 1].reshape(h, w).astype(np.float32),
-                       cv2.INTER_LINEAR)
-        ok = np.linalg.norm(flow + bx, axis=-1).ravel() < 1.0
-        err = sampson_px(_scale_F(F, s), grid, tgt)
-        m = ((err > thr) & ok).reshape(h, w).astype(np.uint8)
+        fwd, ok = cache[(i, j)]
+        err = sampson_px(_scale_F(F, s), grid, grid + fwd.reshape(-1, 2))
+        m = ((err > thr) & ok.ravel()).reshape(h, w).astype(np.uint8)
         out[i] |= cv2.morphologyEx(m, cv2.MORPH_OPEN, k)
     return out

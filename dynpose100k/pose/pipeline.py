@@ -179,7 +179,8 @@ def analyse(
             raise ValueError("a segmenter needs RGB frames")
         semantic = np.stack([cv2.resize(s.astype(np.uint8), (wm, hm), interpolation=cv2.INTER_NEAREST)
                              for s in segmenter(frames)]).astype(bool)
-    masks = pixel_masks(frames, uv, dynamic, ev, config, semantic)
+    flows: dict = {}  # dense flow per frame pair, shared by both mask passes
+    masks = pixel_masks(frames, uv, dynamic, ev, config, semantic, flows)
     static = static_tracks(uv, dynamic, masks, (H, W), config.min_track_len)
     timings["mask"] = time.perf_counter() - t
     n_static = int((~np.isnan(static[..., 0])).any(0).sum())
@@ -198,7 +199,7 @@ def analyse(
             if Fs:
                 ev2 = motion_evidence(uv, (H, W), config, fundamentals=Fs)
                 dynamic |= ev2.score > config.dynamic_score
-                masks = pixel_masks(frames, uv, dynamic, ev2, config, semantic)
+                masks = pixel_masks(frames, uv, dynamic, ev2, config, semantic, flows)
                 static = static_tracks(uv, dynamic, masks, (H, W), config.min_track_len)
                 sfm = refine(static, (H, W), config, sfm)
     except (cv2.error, RuntimeError, ValueError, np.linalg.LinAlgError) as e:

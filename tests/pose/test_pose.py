@@ -155,3 +155,27 @@ def test_semantic_masks_are_united_and_drop_tracks(synth_good):
     h, w = res.dynamic_masks.shape[1:]
     assert res.dynamic_masks[:, :, : w // 2 - 1].all()
     assert (res.obs_uv[:, 0] >= W // 2 - W / w).all()
+
+
+def test_mask_flow_cache_and_threads_give_the_same_masks(synth_good):
+    """The pose check's second mask pass reuses the first pass's dense flow, and the two-view fits and flows
+    run on threads: the masks and the motion evidence must be those of one thread without a cache."""
+    from dynpose100k.pose.masking import motion_evidence, pixel_masks
+    from dynpose100k.pose.tracking import track_video
+    from dynpose100k.video import load_clip
+
+    frames = load_clip(synth_good.video, fps=12.0).frames[:24]
+    one, two = PoseConfig(threads=1), PoseConfig(threads=2)
+    uv = track_video(frames, one)
+    ev1, ev2 = motion_evidence(uv, frames.shape[1:3], one), motion_evidence(uv, frames.shape[1:3], two)
+    np.testing.assert_array_equal(ev1.score, ev2.score)
+    assert ev1.fundamentals.keys() == ev2.fundamentals.keys() and ev1.fundamentals
+    dyn = ~(ev1.score <= one.dynamic_score)
+    plain = pixel_masks(frames, uv, dyn, ev1, one)
+    cache: dict = {}
+    first = pixel_masks(frames, uv, dyn, ev2, two, flow_cache=cache)
+    assert set(cache) == set(ev2.fundamentals)
+    cache = {ij: (np.zeros_like(f), np.ones_like(ok)) for ij, (f, ok) in cache.items()}  # zero flow: every
+    again = pixel_masks(frames, uv, dyn, ev2, two, flow_cache=cache)  # pixel that moves looks dynamic
+    np.testing.assert_array_equal(plain, first)
+    assert again.sum() > first.sum()  # the second call read the cache instead of computing the flow
