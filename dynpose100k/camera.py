@@ -34,6 +34,8 @@ __all__ = [
     "from_tum",
     "write_tum",
     "read_tum",
+    "COLMAP_PIXEL_SHIFT",
+    "pixels_to_colmap",
     "K_to_colmap",
     "K_from_colmap",
     "resize_K",
@@ -84,21 +86,27 @@ def camera_centers(w2c: np.ndarray) -> np.ndarray:
 
 
 def transform_points(T: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """Apply a ``(4, 4)`` transform to points ``(M, 3)`` -> ``(M, 3)``."""
+    """Apply a ``(4, 4)`` transform (or a stack ``(..., 4, 4)``) to points ``(M, 3)`` -> ``(..., M, 3)``."""
     T = np.asarray(T, dtype=np.float64)
-    return np.asarray(X, dtype=np.float64) @ T[:3, :3].T + T[:3, 3]
+    return np.asarray(X, dtype=np.float64) @ np.swapaxes(T[..., :3, :3], -1, -2) + T[..., None, :3, 3]
 
 
-def project(K: np.ndarray, w2c: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Project world points ``(M, 3)`` with one camera.
+def project(K: np.ndarray, w2c: np.ndarray, X: np.ndarray, k1: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Project world points ``(M, 3)`` with one camera ``w2c`` ``(4, 4)``, or with each of ``(..., 4, 4)``.
 
-    Returns pixel coordinates ``(M, 2)`` (OpenCV pixel-centre convention) and depths ``(M,)`` (z in the
-    camera frame; points with ``z <= 0`` are behind the camera and their pixels are meaningless).
+    Returns pixel coordinates ``(..., M, 2)`` (OpenCV pixel-centre convention) and depths ``(..., M)`` (z in
+    the camera frame; points with ``z <= 0`` are behind the camera and their pixels are meaningless).
+    ``k1``: one-coefficient radial distortion of the normalised coordinates, ``x_d = x (1 + k1 |x|^2)``
+    (COLMAP's SIMPLE_RADIAL), applied before ``K``.
     """
+    K = np.asarray(K, dtype=np.float64)
     Xc = transform_points(w2c, X)
-    z = Xc[:, 2]
+    z = Xc[..., 2]
     with np.errstate(divide="ignore", invalid="ignore"):
-        uv = (Xc[:, :2] / z[:, None]) @ np.asarray(K, dtype=np.float64)[:2, :2].T + K[:2, 2]
+        xy = Xc[..., :2] / z[..., None]
+        if k1:
+            xy = xy * (1 + k1 * (xy**2).sum(-1, keepdims=True))
+        uv = xy @ K[:2, :2].T + K[:2, 2]
     return uv, z
 
 
@@ -172,10 +180,19 @@ def read_tum(path) -> tuple[np.ndarray, np.ndarray]:
     return from_tum(np.loadtxt(path, comments="#", ndmin=2))
 
 
+COLMAP_PIXEL_SHIFT = 0.5
+"""COLMAP pixel coordinate minus ours for the same point: COLMAP puts the top-left pixel's corner at ``(0, 0)``."""
+
+
+def pixels_to_colmap(uv: np.ndarray) -> np.ndarray:
+    """Our pixel coordinates ``(..., 2)`` -> COLMAP's (keypoints of a ``pycolmap.Image``)."""
+    return np.asarray(uv, np.float64) + COLMAP_PIXEL_SHIFT
+
+
 def K_to_colmap(K: np.ndarray) -> np.ndarray:
     """Our ``K`` -> COLMAP PINHOLE params ``(fx, fy, cx, cy)`` (COLMAP's pixel-corner origin: +0.5)."""
     K = np.asarray(K, np.float64)
-    return np.array([K[0, 0], K[1, 1], K[0, 2] + 0.5, K[1, 2] + 0.5])
+    return np.array([K[0, 0], K[1, 1], K[0, 2] + COLMAP_PIXEL_SHIFT, K[1, 2] + COLMAP_PIXEL_SHIFT])
 
 
 def K_from_colmap(model: str, params) -> np.ndarray:
@@ -185,9 +202,10 @@ def K_from_colmap(model: str, params) -> np.ndarray:
     (PINHOLE, OPENCV, ...) with ``fx, fy, cx, cy``.
     """
     p = np.asarray(params, np.float64)
+    d = COLMAP_PIXEL_SHIFT
     if model.startswith("SIMPLE") or model.startswith("RADIAL"):
-        return make_K(p[0], p[0], p[1] - 0.5, p[2] - 0.5)
-    return make_K(p[0], p[1], p[2] - 0.5, p[3] - 0.5)
+        return make_K(p[0], p[0], p[1] - d, p[2] - d)
+    return make_K(p[0], p[1], p[2] - d, p[3] - d)
 
 
 def resize_K(K: np.ndarray, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> np.ndarray:

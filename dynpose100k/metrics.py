@@ -46,6 +46,7 @@ from typing import Literal
 import numpy as np
 
 from .camera import camera_centers, fundamental_from, invert, make_w2c, relative_pose
+from .geometry import sampson_error
 
 __all__ = [
     "ATEResult",
@@ -339,19 +340,16 @@ def sampson_errors(F, uv_i, uv_j) -> np.ndarray:
     """Sampson distance in pixels ``(M,)`` of correspondences ``uv_i`` ``(M, 2)`` -> ``uv_j`` ``(M, 2)``.
 
     ``F`` ``(3, 3)`` satisfies ``x_j^T F x_i = 0``. The value is ``|x_j^T F x_i|`` divided by the norm of the
-    first two components of ``F x_i`` and ``F^T x_j`` together (square root of the usual squared form).
+    first two components of ``F x_i`` and ``F^T x_j`` together (square root of the usual squared form):
+    :func:`dynpose100k.geometry.sampson_error` after checking the inputs (finite, matching shapes, ``F`` not 0).
     """
     F = _finite("F", F)
     if F.shape != (3, 3) or not np.any(F):
         raise ValueError(f"F: expected a non-zero (3, 3) matrix, got shape {F.shape}")
-    xi = np.c_[_finite("uv_i", uv_i, (2,)), np.ones(len(uv_i))]
-    xj = np.c_[_finite("uv_j", uv_j, (2,)), np.ones(len(uv_j))]
+    xi, xj = _finite("uv_i", uv_i, (2,)), _finite("uv_j", uv_j, (2,))
     if len(xi) != len(xj):
         raise ValueError(f"sampson_errors: {len(xi)} points in i but {len(xj)} in j")
-    Fxi, Ftxj = xi @ F.T, xj @ F
-    num = np.abs(np.einsum("mi,mi->m", xj, Fxi))
-    den = np.sqrt(Fxi[:, 0] ** 2 + Fxi[:, 1] ** 2 + Ftxj[:, 0] ** 2 + Ftxj[:, 1] ** 2)
-    return num / np.maximum(den, np.finfo(float).tiny)
+    return sampson_error(F, xi, xj)
 
 
 def sampson_from_poses(K_i, K_j, w2c_i, w2c_j, uv_i, uv_j, image_size: tuple[int, int]) -> np.ndarray:

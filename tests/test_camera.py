@@ -28,6 +28,27 @@ def test_project_unproject_roundtrip(rig):
     np.testing.assert_allclose(cam.unproject(K, w2c[0], uv, z), X, atol=1e-9)
 
 
+def test_project_many_cameras_and_radial_distortion(rig):
+    import cv2
+
+    w2c, K, X = rig
+    # a stack of cameras projects as each camera alone
+    uv, z = cam.project(K, w2c, X)
+    assert uv.shape == (len(w2c), len(X), 2) and z.shape == (len(w2c), len(X))
+    for n in range(len(w2c)):
+        one, zn = cam.project(K, w2c[n], X)
+        np.testing.assert_allclose(uv[n], one, atol=1e-9)
+        np.testing.assert_allclose(z[n], zn, atol=1e-12)
+    # k1 is OpenCV's (and COLMAP SIMPLE_RADIAL's) first radial coefficient; undistorting gives the pinhole pixels
+    Ks = cam.make_K(500.0, cx=319.5, cy=179.5)
+    d, _ = cam.project(Ks, w2c[0], X, k1=-0.2)
+    rvec = cv2.Rodrigues(w2c[0][:3, :3])[0]
+    ref = cv2.projectPoints(X, rvec, w2c[0][:3, 3], Ks, np.array([-0.2, 0, 0, 0.0]))[0].reshape(-1, 2)
+    np.testing.assert_allclose(d, ref, atol=1e-6)
+    back = cv2.undistortPoints(d.reshape(-1, 1, 2), Ks, np.array([-0.2, 0, 0, 0.0]), P=Ks).reshape(-1, 2)
+    np.testing.assert_allclose(back, cam.project(Ks, w2c[0], X)[0], atol=1e-2)  # OpenCV iterates 5 times
+
+
 def test_inverse_and_centers(rig):
     w2c, _, _ = rig
     np.testing.assert_allclose(cam.invert(w2c) @ w2c, np.broadcast_to(np.eye(4), w2c.shape), atol=1e-12)
@@ -72,3 +93,7 @@ def test_colmap_intrinsics_roundtrip(rig):
     Ks = cam.make_K(400, cx=100, cy=50)
     f, _, cx, cy = cam.K_to_colmap(Ks)
     np.testing.assert_allclose(cam.K_from_colmap("SIMPLE_PINHOLE", [f, cx, cy]), Ks)
+    # COLMAP's origin is the top-left pixel's corner: a principal point at our (cx, cy) is at +0.5 there, and
+    # so is every keypoint
+    assert (cx, cy) == (100.5, 50.5)
+    np.testing.assert_allclose(cam.pixels_to_colmap([[0.0, 0.0], [3.0, 4.0]]), [[0.5, 0.5], [3.5, 4.5]])

@@ -193,8 +193,7 @@ def _epipolar_excess(sfm, static: np.ndarray, hw: tuple[int, int], gap: int, str
     points) of the median Sampson error under the poses' fundamental matrix over that under a robust free
     fit; NaN when no pair qualifies."""
     from ..camera import fundamental_from
-    from ..metrics import sampson_errors
-    from .masking import fit_fundamental
+    from ..geometry import fundamental_ransac, sampson_error
 
     reg = sfm.registered
     ratios = []
@@ -207,12 +206,12 @@ def _epipolar_excess(sfm, static: np.ndarray, hw: tuple[int, int], gap: int, str
             continue
         xi = static[i, sfm.track_ids[both]].astype(np.float64)
         xj = static[j, sfm.track_ids[both]].astype(np.float64)
-        F = fit_fundamental(xi, xj, hw[0] / 720.0)
+        F, _ = fundamental_ransac(xi, xj, hw[0] / 720.0)
         Fp = fundamental_from(sfm.K, sfm.K, sfm.w2c[i], sfm.w2c[j])
         if F is None or not np.any(Fp):
             continue
-        free = float(np.median(sampson_errors(F, xi, xj)))
-        ratios.append(float(np.median(sampson_errors(Fp, xi, xj))) / max(free, 1e-6))
+        free = float(np.median(sampson_error(F, xi, xj)))
+        ratios.append(float(np.median(sampson_error(Fp, xi, xj))) / max(free, 1e-6))
     return float(np.log(np.median(ratios))) if ratios else float("nan")
 
 

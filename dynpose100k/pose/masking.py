@@ -1,7 +1,7 @@
 """Dynamic masks from complementary sources.
 
 * Motion (per track): on frame pairs ``(t, t + gap)`` (several gaps) a robust fundamental matrix is fitted to all tracks
-  seen in both frames (``cv2.findFundamentalMat`` with ``cv2.USAC_MAGSAC``), then a second one to its
+  seen in both frames (MAGSAC, :func:`dynpose100k.geometry.fundamental_ransac`), then a second one to its
   outliers; the background is the one of the two whose inliers cover more of the image; a track whose Sampson error
   exceeds ``sampson_px_720p`` is dynamic evidence for that pair. Evidence is accumulated over every pair the
   track takes part in, across all windows: ``score = dynamic pairs / measured pairs``.
@@ -24,11 +24,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..geometry import fundamental_ransac, sampson_error
 from .config import PoseConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MotionEvidence", "sampson_px", "fit_fundamental", "motion_evidence", "pixel_masks", "mask_shape"]
+__all__ = ["MotionEvidence", "motion_evidence", "pixel_masks", "mask_shape"]
 
 
 @dataclass(frozen=True)
@@ -42,30 +43,6 @@ class MotionEvidence:
     """``(M,)`` int: number of pairs the track was measured on."""
     fundamentals: dict[tuple[int, int], np.ndarray]
     """Frame pair ``(i, j)`` -> fundamental matrix ``(3, 3)`` with ``x_j^T F x_i = 0`` (input pixels)."""
-
-
-def sampson_px(F: np.ndarray, xi: np.ndarray, xj: np.ndarray) -> np.ndarray:
-    """Sampson error in pixels (square root of the Sampson distance) of matches ``xi``/``xj`` ``(M, 2)``."""
-    hi = np.c_[xi, np.ones(len(xi))]
-    hj = np.c_[xj, np.ones(len(xj))]
-    Fx = hi @ F.T
-    Ftx = hj @ F
-    num = np.einsum("ij,ij->i", hj, Fx) ** 2
-    den = Fx[:, 0] ** 2 + Fx[:, 1] ** 2 + Ftx[:, 0] ** 2 + Ftx[:, 1] ** 2
-    return np.sqrt(num / np.maximum(den, 1e-12))
-
-
-def fit_fundamental(xi: np.ndarray, xj: np.ndarray, thr: float) -> np.ndarray | None:
-    """Robust (MAGSAC) fundamental matrix of matches ``xi`` -> ``xj`` ``(M, 2)``; None when it fails."""
-    if len(xi) < 15:
-        return None
-    try:
-        F, inl = cv2.findFundamentalMat(xi, xj, cv2.USAC_MAGSAC, thr, 0.999, 2000)
-    except cv2.error:  # USAC raises on degenerate samples
-        return None
-    if F is None or F.shape != (3, 3) or inl is None or inl.sum() < 12:
-        return None
-    return F
 
 
 def motion_evidence(uv: np.ndarray, image_hw: tuple[int, int], config: PoseConfig, stride: int = 1,
@@ -99,7 +76,7 @@ def motion_evidence(uv: np.ndarray, image_hw: tuple[int, int], config: PoseConfi
             continue
         both, xi, xj = matches((i, j))
         Fs[(i, j)] = F
-        err = sampson_px(F, xi, xj)
+        err = sampson_error(F, xi, xj)
         meas[both] += 1
         dyn[both] += err > thr
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -117,16 +94,16 @@ def _coverage(x: np.ndarray, hw: tuple[int, int], cells: int = 8) -> int:
 def _static_fundamental(xi: np.ndarray, xj: np.ndarray, hw: tuple[int, int], thr: float) -> np.ndarray | None:
     """The background's fundamental matrix: MAGSAC on all matches, then on its outliers; of the two rigid
     motions, the one whose inliers cover more of the image (background spreads, movers are compact) wins."""
-    F = fit_fundamental(xi, xj, 0.5 * thr)
+    F, _ = fundamental_ransac(xi, xj, 0.5 * thr)
     if F is None:
         return None
-    inl = sampson_px(F, xi, xj) <= thr
+    inl = sampson_error(F, xi, xj) <= thr
     if (~inl).sum() < 15:
         return F
-    F2 = fit_fundamental(xi[~inl], xj[~inl], 0.5 * thr)
+    F2, _ = fundamental_ransac(xi[~inl], xj[~inl], 0.5 * thr)
     if F2 is None:
         return F
-    inl2 = sampson_px(F2, xi, xj) <= thr
+    inl2 = sampson_error(F2, xi, xj) <= thr
     return F2 if _coverage(xi[inl2], hw) > _coverage(xi[inl], hw) else F
 
 
@@ -211,7 +188,7 @@ def _dense_evidence(frames, Fs, hw, s, config, cache: dict | None = None) -> np.
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     for (i, j), F in Fs.items():
         fwd, ok = cache[(i, j)]
-        err = sampson_px(_scale_F(F, s), grid, grid + fwd.reshape(-1, 2))
+        err = sampson_error(_scale_F(F, s), grid, grid + fwd.reshape(-1, 2))
         m = ((err > thr) & ok.ravel()).reshape(h, w).astype(np.uint8)
         out[i] |= cv2.morphologyEx(m, cv2.MORPH_OPEN, k)
     return out

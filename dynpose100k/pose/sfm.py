@@ -17,21 +17,22 @@ shared 3D points; (4) all other frames registered by PnP; (5) remaining tracks t
 bundle adjustment over every frame, observations above ``max_reproj_px_720p`` dropped, adjusted again if
 that dropped over 1% of them.
 Inside, poses are ``w2c`` and pixels follow the project's convention (pixel centres at integers); the
-+0.5 shift to COLMAP's convention happens only when building the pycolmap reconstruction.
+conversion to COLMAP's happens only in the pycolmap adapter (:mod:`dynpose100k.pose.colmap`). Two-view
+geometry (fundamental and essential matrices, relative pose, self-calibration) is :mod:`dynpose100k.geometry`.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from .. import camera as cam
+from .. import geometry
+from . import colmap
 from .config import PoseConfig
-from .masking import fit_fundamental
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ __all__ = ["SfmResult", "reconstruct", "refine", "estimate_focal"]
 
 INIT_PARALLAX_DEG = 2.0
 """Median parallax (degrees) that ends the search for the initial pair."""
+
+SFM_MODELS = ("SIMPLE_PINHOLE", "SIMPLE_RADIAL")
+"""Camera models of the shared camera (one focal, principal point at the image centre)."""
 
 FULL_BA_MAX_FRAMES = 40
 """Up to this many registered frames, incremental bundle adjustments include every registered frame (a
@@ -75,6 +79,8 @@ class _State:
     """Mutable reconstruction state (private): poses, points, used observations, camera."""
 
     def __init__(self, uv: np.ndarray, hw: tuple[int, int], f: float, config: PoseConfig):
+        if config.camera_model not in SFM_MODELS:
+            raise ValueError(f"unsupported camera model {config.camera_model!r} ({', '.join(SFM_MODELS)})")
         self.uv = uv.astype(np.float64)
         self.seen = ~np.isnan(uv[..., 0])
         N, M = uv.shape[:2]
@@ -103,13 +109,9 @@ class _State:
         """Pixels -> normalised camera coordinates ``(M, 2)``."""
         return cv2.undistortPoints(pts.reshape(-1, 1, 2), self.K, self.dist).reshape(-1, 2)
 
-    def project(self, n: int, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Xc = X @ self.R[n].T + self.t[n]
-        z = Xc[:, 2]
-        xy = Xc[:, :2] / np.where(np.abs(z) < 1e-12, 1e-12, z)[:, None]
-        r2 = (xy**2).sum(1, keepdims=True)
-        xy = xy * (1 + self.params[3] * r2)
-        return xy * self.params[0] + self.params[1:3], z
+    def project(self, frames, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels ``(..., P, 2)`` and depths ``(..., P)`` of points ``X`` ``(P, 3)`` in frame(s) ``frames``."""
+        return cam.project(self.K, cam.make_w2c(self.R[frames], self.t[frames]), X, self.params[3])
 
     def has3d(self) -> np.ndarray:
         return ~np.isnan(self.X[:, 0])
@@ -160,18 +162,14 @@ class _State:
         if len(both) < 2 * self.config.min_pnp_inliers:
             return False
         xr, xn = self.undistort(self.uv[r, both]), self.undistort(self.uv[n, both])
-        try:
-            E, inl = cv2.findEssentialMat(xr, xn, np.eye(3), cv2.USAC_MAGSAC, 0.999, self.thr / self.params[0])
-        except cv2.error:
+        E, inl = geometry.essential_ransac(xr, xn, self.thr / self.params[0])
+        if E is None:
             return False
-        if E is None or E.shape != (3, 3):
-            return False
-        _, R, t, _ = cv2.recoverPose(E, xr, xn, np.eye(3), mask=inl.copy())
-        n_in = int(inl.sum())  # recoverPose's own count drops far points, i.e. all of them at small baselines
+        R, t, _ = geometry.pose_from_essential(E, xr, xn, inl)
+        n_in = int(inl.sum())  # the in-front count leaves out far points, i.e. all of them at small baselines
         if n_in < self.config.min_pnp_inliers:
             return False
-        t = t.ravel()
-        pts = both[self.has3d()[both] & (inl.ravel() > 0)]
+        pts = both[self.has3d()[both] & inl]
         if len(pts) < 6:  # the scale and the pose could not be checked against the map
             return False
         # x_n ~ R X_r + s t  =>  s from the cross-product constraint, per point
@@ -229,12 +227,8 @@ class _State:
         ok = np.isfinite(X).all(1) & (cosang < np.cos(np.deg2rad(self.config.min_parallax_deg)))
         ids, X = cand[ok], X[ok]
         # reprojection check in every registered frame at once: (F, P)
-        Xc = np.einsum("fij,pj->fpi", self.R[frames], X) + self.t[frames][:, None]
-        z = Xc[..., 2]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xy = Xc[..., :2] / z[..., None]
-        xy = xy * (1 + self.params[3] * (xy**2).sum(-1, keepdims=True))
-        err = np.linalg.norm(xy * self.params[0] + self.params[1:3] - self.uv[np.ix_(frames, ids)], axis=-1)
+        p, z = self.project(frames, X)
+        err = np.linalg.norm(p - self.uv[np.ix_(frames, ids)], axis=-1)
         use = self.seen[np.ix_(frames, ids)] & (err < self.thr) & (z > 0)
         good = use.sum(0) >= 2
         self.X[ids[good]] = X[good]
@@ -295,78 +289,19 @@ class _State:
         """pycolmap bundle adjustment over registered ``frames`` (default: all registered) and their used
         observations of points seen at least twice among them; registered frames ``fixed`` join with
         constant poses (they fix the gauge then)."""
-        import pycolmap
-
-        pycolmap.logging.minloglevel = 2
-        H, W = self.hw
-        rec = pycolmap.Reconstruction()
-        p = self.params.copy()
-        p[1:3] += 0.5
-        camera = pycolmap.Camera(model=self.config.camera_model, width=W, height=H,
-                                 params=_to_model(self.config.camera_model, p), camera_id=1)
-        rec.add_camera_with_trivial_rig(camera)
         frames = np.flatnonzero(self.reg) if frames is None else np.asarray(frames)
-        n_var = len(frames)
-        if fixed is not None and len(fixed):
-            frames = np.r_[frames, np.asarray(fixed)]
-        pts = np.flatnonzero(self.has3d() & (self.use[frames].sum(0) >= 2))
-        col = {}
-        for n in frames:
-            ids = pts[self.use[n, pts]]
-            col[n] = ids
-            img = pycolmap.Image(name=str(n), keypoints=self.uv[n, ids] + 0.5, camera_id=1, image_id=int(n) + 1)
-            rec.add_image_with_trivial_frame(img, pycolmap.Rigid3d(np.c_[self.R[n], self.t[n]]))
-        elems: dict[int, list] = {int(m): [] for m in pts}
-        for n in frames:
-            for k, m in enumerate(col[n].tolist()):
-                elems[m].append(pycolmap.TrackElement(int(n) + 1, k))
-        pid_of = {}
-        for m in pts.tolist():
-            pid_of[m] = rec.add_point3D(self.X[m], pycolmap.Track(elems[m]))
-        opts = pycolmap.BundleAdjustmentOptions()
-        opts.print_summary = False
-        opts.refine_focal_length = refine_intrinsics
-        opts.refine_extra_params = refine_intrinsics and self.config.camera_model != "SIMPLE_PINHOLE"
-        opts.refine_principal_point = False
-        opts.ceres.loss_function_type = getattr(pycolmap.LossFunctionType, self.config.ba_loss)
-        opts.ceres.loss_function_scale = self.config.ba_loss_scale_px
-        opts.ceres.solver_options.max_num_iterations = iters
-        opts.ceres.solver_options.num_threads = self.config.threads
-        opts.ceres.solver_options.function_tolerance = 1e-6
-        opts.ceres.solver_options.parameter_tolerance = 1e-8
-        cfg = pycolmap.BundleAdjustmentConfig()
-        for n in frames:
-            cfg.add_image(int(n) + 1)
-        if n_var < len(frames):
-            for n in frames[n_var:]:
-                cfg.set_constant_rig_from_world_pose(int(n) + 1)  # trivial frames share the image's id
-        else:
-            cfg.fix_gauge(pycolmap.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
-        t0 = time.perf_counter()
-        summary = pycolmap.create_default_bundle_adjuster(opts, cfg, rec).solve()
-        log.debug("BA: %d frames, %d points, %d observations, %s, %.2f s", len(frames), len(pts),
-                  sum(len(c) for c in col.values()), summary.brief_report(), time.perf_counter() - t0)
-        for n in frames[:n_var]:
-            M = rec.image(int(n) + 1).cam_from_world().matrix()
-            self.R[n], self.t[n] = M[:, :3], M[:, 3]
-        for m, pid in pid_of.items():
-            self.X[m] = rec.point3D(pid).xyz
-        q = _from_model(self.config.camera_model, np.asarray(rec.camera(1).params))
-        q[1:3] -= 0.5
-        self.params = q
-
-
-def _to_model(model: str, p: np.ndarray) -> list[float]:
-    """Our ``f, cx, cy, k1`` (COLMAP pixel convention) -> the parameter list of ``model``."""
-    if model == "SIMPLE_PINHOLE":
-        return [p[0], p[1], p[2]]
-    if model == "SIMPLE_RADIAL":
-        return [p[0], p[1], p[2], p[3]]
-    raise ValueError(f"unsupported camera model {model!r} (SIMPLE_PINHOLE, SIMPLE_RADIAL)")
-
-
-def _from_model(model: str, q: np.ndarray) -> np.ndarray:
-    return np.array([q[0], q[1], q[2], q[3] if model == "SIMPLE_RADIAL" else 0.0])
+        fixed = np.zeros(0, int) if fixed is None else np.asarray(fixed)
+        every = np.r_[frames, fixed]
+        pts = np.flatnonzero(self.has3d() & (self.use[every].sum(0) >= 2))
+        rec, pids = colmap.to_reconstruction(self.uv, self.use, self.X, cam.make_w2c(self.R, self.t), self.K,
+                                             self.hw, self.config.camera_model, self.params[3], every, pts)
+        colmap.bundle_adjust(rec, frames, fixed, refine_focal=refine_intrinsics,
+                             refine_extra=refine_intrinsics and self.config.camera_model != "SIMPLE_PINHOLE",
+                             iters=iters, loss=self.config.ba_loss, loss_scale_px=self.config.ba_loss_scale_px,
+                             threads=self.config.threads)
+        w2c, self.X[pts], K, k1 = colmap.from_reconstruction(rec, frames, pids, self.config.camera_model)
+        self.R[frames], self.t[frames] = w2c[:, :3, :3], w2c[:, :3, 3]
+        self.params = np.array([K[0, 0], K[0, 2], K[1, 2], k1])
 
 
 def estimate_focal(uv: np.ndarray, hw: tuple[int, int], pairs: list[tuple[int, int]]) -> float:
@@ -382,13 +317,11 @@ def estimate_focal(uv: np.ndarray, hw: tuple[int, int], pairs: list[tuple[int, i
         both = ~np.isnan(uv[i, :, 0]) & ~np.isnan(uv[j, :, 0])
         if both.sum() < 30:
             continue
-        F = fit_fundamental(uv[i, both].astype(np.float64), uv[j, both].astype(np.float64), 1.0)
+        F, _ = geometry.fundamental_ransac(uv[i, both].astype(np.float64), uv[j, both].astype(np.float64), 1.0)
         if F is None:
             continue
-        for k, f in enumerate(cands):
-            K = cam.make_K(f, None, (W - 1) / 2, (H - 1) / 2)
-            s = np.linalg.svd(K.T @ F @ K, compute_uv=False)
-            cost[k] += (s[0] - s[1]) / (s[0] + s[1] + 1e-12)
+        r = geometry.essential_singular_ratio(F, cands, ((W - 1) / 2, (H - 1) / 2))
+        cost += (1 - r) / (1 + r)  # (s1 - s2) / (s1 + s2), summed over the pairs
         used += 1
     return float(cands[np.argmin(cost)]) if used else 1.2 * max(H, W)
 
@@ -404,18 +337,16 @@ def _init_pair(st: _State, kf: np.ndarray, max_gap: int) -> bool:
             if len(both) < 30:
                 break
             xa, xb = st.undistort(st.uv[a, both]), st.undistort(st.uv[b, both])
-            try:
-                E, inl = cv2.findEssentialMat(xa, xb, np.eye(3), cv2.USAC_MAGSAC, 0.999, st.thr / st.params[0])
-            except cv2.error:
+            E, inl = geometry.essential_ransac(xa, xb, st.thr / st.params[0])
+            if E is None:
                 continue
-            if E is None or E.shape != (3, 3):
-                continue
-            n_in, R, t, inl = cv2.recoverPose(E, xa, xb, np.eye(3), mask=inl)
+            R, t, front = geometry.pose_from_essential(E, xa, xb, inl)
+            n_in = int(front.sum())
             # median parallax of inliers: angle between rays after removing the rotation
             ra = np.c_[xa, np.ones(len(xa))] @ R.T
             rb = np.c_[xb, np.ones(len(xb))]
             cosang = (ra * rb).sum(1) / (np.linalg.norm(ra, axis=1) * np.linalg.norm(rb, axis=1))
-            par = np.degrees(np.median(np.arccos(np.clip(cosang[inl.ravel() > 0], -1, 1)))) if n_in else 0.0
+            par = np.degrees(np.median(np.arccos(np.clip(cosang[front], -1, 1)))) if n_in else 0.0
             score = min(par, INIT_PARALLAX_DEG) * n_in
             if best is None or score > best[0]:
                 best = (score, a, b, R, t)
@@ -427,7 +358,7 @@ def _init_pair(st: _State, kf: np.ndarray, max_gap: int) -> bool:
         return False
     _, a, b, R, t = best
     st.reg[a] = st.reg[b] = True
-    st.R[b], st.t[b] = R, t.ravel()
+    st.R[b], st.t[b] = R, t
     return st.triangulate(np.array([a, b])) >= 20
 
 
@@ -588,21 +519,18 @@ def _finish(st: _State, full: bool) -> SfmResult:
     keep = st.has3d() & (st.use.sum(0) >= 2)
     w2c = cam.make_w2c(st.R, st.t)
     w2c[~st.reg] = np.eye(4)
-    p = st.params.copy()
-    p[1:3] += 0.5
     return SfmResult(
         w2c=w2c, registered=st.reg.copy(), K=st.K, camera_model=st.config.camera_model,
-        camera_params=np.asarray(_to_model(st.config.camera_model, p)), points3d=st.X[keep],
+        camera_params=np.asarray(colmap.camera_params(st.config.camera_model, st.K, st.params[3])), points3d=st.X[keep],
         track_ids=np.flatnonzero(keep), obs=st.use[:, keep], reproj_error_px=err, failure_reason=None,
     )
 
 
 def _failed(st: _State, reason: str) -> SfmResult:
     N = len(st.reg)
-    p = st.params.copy()
-    p[1:3] += 0.5
     return SfmResult(
         w2c=np.tile(np.eye(4), (N, 1, 1)), registered=np.zeros(N, bool), K=st.K, camera_model=st.config.camera_model,
-        camera_params=np.asarray(_to_model(st.config.camera_model, p)), points3d=np.zeros((0, 3)),
+        camera_params=np.asarray(colmap.camera_params(st.config.camera_model, st.K, st.params[3])),
+        points3d=np.zeros((0, 3)),
         track_ids=np.zeros(0, int), obs=np.zeros((N, 0), bool), reproj_error_px=float("nan"), failure_reason=reason,
     )

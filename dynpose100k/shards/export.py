@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..camera import K_to_colmap, write_tum
+from ..camera import pixels_to_colmap, write_tum
 from ..errors import ShardError
 from .schema import VideoSample
 
@@ -41,7 +41,7 @@ def export_colmap(sample: VideoSample, out_dir, *, write_images: bool = True) ->
     import numpy as np
     import pycolmap
 
-    from ..pose.sfm import _to_model
+    from ..pose.colmap import make_camera
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -56,13 +56,10 @@ def export_colmap(sample: VideoSample, out_dir, *, write_images: bool = True) ->
     shared = bool(np.allclose(K[frames], K[frames[0]], rtol=1e-9, atol=1e-9))
 
     def camera(k: np.ndarray, camera_id: int):
-        if abs(k[0, 0] - k[1, 1]) <= 1e-9 * abs(k[0, 0]):
-            model, params = "SIMPLE_PINHOLE", _to_model("SIMPLE_PINHOLE", [k[0, 0], k[0, 2] + 0.5, k[1, 2] + 0.5])
-        else:
-            model, params = "PINHOLE", list(K_to_colmap(k))
-        return pycolmap.Camera(model=model, width=int(W), height=int(H), params=params, camera_id=camera_id)
+        model = "SIMPLE_PINHOLE" if abs(k[0, 0] - k[1, 1]) <= 1e-9 * abs(k[0, 0]) else "PINHOLE"
+        return make_camera(model, k, (H, W), camera_id)
 
-    # observations of the registered frames, COLMAP pixel convention (+0.5), grouped by track
+    # observations of the registered frames, grouped by track
     obs = np.zeros((0, 4))
     if sample.track_points is not None and sample.track_obs is not None and len(sample.track_obs):
         obs = np.asarray(sample.track_obs, np.float64)
@@ -79,8 +76,8 @@ def export_colmap(sample: VideoSample, out_dir, *, write_images: bool = True) ->
         mine = obs[obs[:, 1].astype(int) == i]
         if not shared:
             rec.add_camera_with_trivial_rig(camera(K[i], i + 1))
-        img = pycolmap.Image(name=f"{i:06d}.jpg", keypoints=mine[:, 2:4] + 0.5, camera_id=1 if shared else i + 1,
-                             image_id=i + 1)
+        img = pycolmap.Image(name=f"{i:06d}.jpg", keypoints=pixels_to_colmap(mine[:, 2:4]),
+                             camera_id=1 if shared else i + 1, image_id=i + 1)
         rec.add_image_with_trivial_frame(img, pycolmap.Rigid3d(sample.w2c[i, :3]))
         for k, t in enumerate(mine[:, 0].astype(int).tolist()):
             elements.setdefault(t, []).append(pycolmap.TrackElement(i + 1, k))

@@ -18,49 +18,17 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..geometry import focal_from_fundamental, fundamental_ransac, sampson_error
 from .tracks import Tracks
 
 _F_GRID = np.geomspace(0.15, 15.0, 96)  # focal / image width
 _K_GRID = np.linspace(-0.6, 0.4, 21)
 
 
-def sampson_sq(F: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Squared Sampson distance (px^2) of correspondences p -> q (M, 2) under F (q^T F p = 0)."""
-    ph = np.column_stack([p, np.ones(len(p))])
-    qh = np.column_stack([q, np.ones(len(q))])
-    Fp, Ftq = ph @ F.T, qh @ F
-    num = np.sum(qh * Fp, axis=1) ** 2
-    return num / (Fp[:, 0] ** 2 + Fp[:, 1] ** 2 + Ftq[:, 0] ** 2 + Ftq[:, 1] ** 2 + 1e-12)
-
-
-def robust_fundamental(p: np.ndarray, q: np.ndarray, thresh: float = 1.0):
-    """MAGSAC fundamental matrix of p -> q, or (None, None) when degenerate; returns (F, inlier mask)."""
-    if len(p) < 12:
-        return None, None
-    try:
-        F, mask = cv2.findFundamentalMat(p, q, cv2.USAC_MAGSAC, thresh, 0.999, 200)
-    except cv2.error:  # degenerate sample sets (e.g. all points on a line) trip an internal assertion
-        return None, None
-    if F is None or F.shape != (3, 3):
-        return None, None
-    return F, mask.ravel().astype(bool)
-
-
-def focal_from_F(F: np.ndarray, center: tuple[float, float], width: int) -> tuple[float, float]:
-    """Focal (in units of the image width) minimising the essential-matrix singular value mismatch.
-
-    Returns (f / width, mismatch at the optimum in [0, 1]); the mismatch is small only for a consistent F.
-    """
-    A = np.array([[1, 0, center[0]], [0, 1, center[1]], [0, 0, 1.0]])  # centred -> pixel coordinates
-    Fc = A.T @ F @ A  # F for centred coordinates
-    f = _F_GRID * width
-    K = np.zeros((len(f), 3, 3))
-    K[:, 0, 0] = K[:, 1, 1] = f
-    K[:, 2, 2] = 1
-    s = np.linalg.svd(K.transpose(0, 2, 1) @ Fc @ K, compute_uv=False)
-    cost = (s[:, 0] - s[:, 1]) / (s[:, 0] + 1e-12)
-    i = int(np.argmin(cost))
-    return float(_F_GRID[i]), float(cost[i])
+# The filter fits many windows per clip on every candidate video, so its robust fits are cheaper than the
+# pose engine's (MAGSAC capped at 200 iterations instead of 2000, from 12 matches, no inlier floor): the
+# signals only need an inlier fraction, a rough focal and a dynamic-area fraction.
+_FILTER_FIT = {"max_iters": 200, "min_points": 12, "min_inliers": 0}
 
 
 def _undistort(p: np.ndarray, k: float, center: np.ndarray, half_width: float) -> np.ndarray:
@@ -108,12 +76,14 @@ def geometry_signals(tracks: Tracks, size: tuple[int, int], fps: float, min_disp
         if A is not None:
             zoom.append(np.log(np.hypot(A[0, 0], A[1, 0])) * fps / (j - i))
             zfit.append(float(amask.mean()))
-        F, mask = robust_fundamental(p, q)
+        F, mask = fundamental_ransac(p, q, 1.0, **_FILTER_FIT)
         if F is None:
             fails += 1
             continue
         inl.append(mask.mean())
-        f, cost = focal_from_F(F, (w / 2, h / 2), w)
+        # principal point at (w / 2, h / 2), half a pixel off the image centre (far below the grid's step)
+        f, cost = focal_from_fundamental(F, _F_GRID * w, (w / 2, h / 2))
+        f /= w
         if cost < 0.1 and 0.15 < f < 15.0:
             focals.append(f)
         else:
@@ -192,7 +162,7 @@ def distortion_signals(tracks: Tracks, size: tuple[int, int], min_disp: float = 
     center = np.array([w / 2, h / 2])
     total, nwin = np.zeros(len(_K_GRID)), 0
     for _, _, p, q in windows(tracks, min_disp=min_disp, max_gap=12, stride=3):
-        _, loose = robust_fundamental(p, q, thresh=3.0)
+        _, loose = fundamental_ransac(p, q, 3.0, **_FILTER_FIT)
         if loose is None or loose.sum() < 20:
             continue
         p, q = p[loose], q[loose]
@@ -202,7 +172,7 @@ def distortion_signals(tracks: Tracks, size: tuple[int, int], min_disp: float = 
             F, _ = cv2.findFundamentalMat(pu, qu, cv2.FM_8POINT)
             if F is not None and F.shape == (3, 3):
                 scale = np.linalg.norm(pu - center, axis=1) / np.maximum(np.linalg.norm(p - center, axis=1), 1e-6)
-                err[n] = np.median(sampson_sq(F, pu, qu) / np.maximum(scale, 1e-3) ** 2) + 1e-6
+                err[n] = np.median((sampson_error(F, pu, qu) / np.maximum(scale, 1e-3)) ** 2) + 1e-6
         if np.isfinite(err).all():
             total += np.log(err)
             nwin += 1
@@ -265,10 +235,10 @@ def dynamic_signals(flows: np.ndarray, step: int = 8, thresh: float = 1.0, every
         if np.median(mag) < 0.5:
             fracs.append(float((mag > 1.0).mean()))
             continue
-        F, _ = robust_fundamental(p, p + d, thresh=thresh)
+        F, _ = fundamental_ransac(p, p + d, thresh, **_FILTER_FIT)
         if F is None:
             fracs.append(1.0)
             continue
-        fracs.append(float((sampson_sq(F, p, p + d) > thresh**2).mean()))
+        fracs.append(float((sampson_error(F, p, p + d) > thresh).mean()))
     fracs = np.asarray(fracs)
     return {"dynamic_frac": float(np.median(fracs)), "dynamic_frac_p90": float(np.percentile(fracs, 90))}

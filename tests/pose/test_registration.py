@@ -115,3 +115,17 @@ def test_long_global_adjustment_holds_the_frames_between(monkeypatch):
     c_true = -t
     # up to the gauge the adjustment cannot see (held frames fix it), centres match the truth
     assert np.abs(c - c_true).max() < 0.01
+
+
+def test_shared_camera_has_one_focal():
+    """The SfM's shared camera has one focal and a centred principal point: other COLMAP models are refused."""
+    import pytest
+
+    from dynpose100k.pose import sfm
+
+    uv = np.zeros((3, 30, 2))
+    with pytest.raises(ValueError, match="unsupported camera model 'PINHOLE'"):
+        sfm.reconstruct(uv, (96, 160), PoseConfig(camera_model="PINHOLE"))
+    res = sfm.reconstruct(uv, (96, 160), PoseConfig(camera_model="SIMPLE_RADIAL"))  # nothing to register
+    assert res.failure_reason and not res.registered.any()
+    np.testing.assert_allclose(res.camera_params[1:], [80.0, 48.0, 0.0])  # COLMAP principal point, k1

@@ -12,7 +12,7 @@ import toyclips
 
 from dynpose100k import camera
 from dynpose100k.signals import SIGNAL_GROUPS, SIGNAL_NAMES, compute_signals
-from dynpose100k.signals.geometry import distortion_signals, focal_from_F
+from dynpose100k.signals.geometry import distortion_signals
 from dynpose100k.signals.tracks import Tracks
 
 _CACHE: dict[str, dict[str, float]] = {}
@@ -109,12 +109,6 @@ def _views(n=6, step=(-0.3, 0.02, 0.1), seed=0):
     w2c = [camera.make_w2c(camera.quat_to_rotmat(np.r_[0, np.sin(-0.02 * i), 0, np.cos(-0.02 * i)]),
                            np.asarray(step) * i) for i in range(n)]
     return X, K, w2c
-
-
-def test_focal_from_exact_fundamental():
-    X, K, w2c = _views()
-    f, cost = focal_from_F(camera.fundamental_from(K, K, w2c[0], w2c[3]), (W / 2, H / 2), W)
-    assert abs(f * W - F_TRUE) / F_TRUE < 0.05 and cost < 0.02
 
 
 def _distort(uv, k):

@@ -1,0 +1,135 @@
+"""pycolmap adapter: cameras and reconstructions from our arrays and back, and bundle adjustment.
+
+Our side follows :mod:`dynpose100k.camera` (``w2c``, ``K`` in pixels with pixel centres at integers); COLMAP's
+``cam_from_world`` equals ``w2c`` and its pixel origin is the top-left pixel's corner, so principal points
+and keypoints are shifted by :data:`dynpose100k.camera.COLMAP_PIXEL_SHIFT` here and nowhere else. Images get
+id ``frame + 1``. pycolmap is imported on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from .. import camera as cam
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MODELS", "camera_params", "camera_from_params", "make_camera", "to_reconstruction",
+           "from_reconstruction", "bundle_adjust"]
+
+MODELS = ("SIMPLE_PINHOLE", "SIMPLE_RADIAL", "PINHOLE")
+"""COLMAP camera models the adapter converts."""
+
+
+def _pycolmap():
+    import pycolmap
+
+    pycolmap.logging.minloglevel = 2
+    return pycolmap
+
+
+def camera_params(model: str, K: np.ndarray, k1: float = 0.0) -> list[float]:
+    """Our ``K`` ``(3, 3)`` (and SIMPLE_RADIAL's ``k1``) -> the COLMAP parameter list of ``model``:
+    ``f, cx, cy`` (SIMPLE_PINHOLE, ``f = fx``), ``f, cx, cy, k1`` (SIMPLE_RADIAL), ``fx, fy, cx, cy`` (PINHOLE)."""
+    fx, fy, cx, cy = cam.K_to_colmap(K).tolist()
+    if model == "SIMPLE_PINHOLE":
+        return [fx, cx, cy]
+    if model == "SIMPLE_RADIAL":
+        return [fx, cx, cy, float(k1)]
+    if model == "PINHOLE":
+        return [fx, fy, cx, cy]
+    raise ValueError(f"unsupported camera model {model!r} ({', '.join(MODELS)})")
+
+
+def camera_from_params(model: str, params) -> tuple[np.ndarray, float]:
+    """COLMAP ``model`` and its ``params`` -> (our ``K`` ``(3, 3)``, ``k1``; 0 for a model without one)."""
+    if model not in MODELS:
+        raise ValueError(f"unsupported camera model {model!r} ({', '.join(MODELS)})")
+    p = np.asarray(params, np.float64)
+    return cam.K_from_colmap(model, p), float(p[3]) if model == "SIMPLE_RADIAL" else 0.0
+
+
+def make_camera(model: str, K: np.ndarray, hw: tuple[int, int], camera_id: int = 1, k1: float = 0.0):
+    """``pycolmap.Camera`` of ``model`` for frames of ``hw`` ``(H, W)`` from our ``K`` (and ``k1``)."""
+    pycolmap = _pycolmap()
+    return pycolmap.Camera(model=model, width=int(hw[1]), height=int(hw[0]), params=camera_params(model, K, k1),
+                           camera_id=camera_id)
+
+
+def to_reconstruction(uv: np.ndarray, use: np.ndarray, X: np.ndarray, w2c: np.ndarray, K: np.ndarray,
+                      hw: tuple[int, int], model: str, k1: float = 0.0, frames: np.ndarray | None = None,
+                      points: np.ndarray | None = None):
+    """A ``pycolmap.Reconstruction`` with ONE camera (id 1) shared by ``frames``.
+
+    ``uv`` ``(N, M, 2)``: track pixels; ``use`` ``(N, M)`` bool: observations to include; ``X`` ``(M, 3)``:
+    points; ``w2c`` ``(N, 4, 4)``; ``frames``: frame indices to include (default all), image ``n + 1`` with
+    name ``str(n)``; ``points``: track indices to add as 3D points (default all), each with the used
+    observations of ``frames``. Returns ``(reconstruction, point_ids)`` with the pycolmap id of each of
+    ``points`` ``(P,)``.
+    """
+    pycolmap = _pycolmap()
+    frames = np.arange(len(uv)) if frames is None else np.asarray(frames)
+    points = np.arange(uv.shape[1]) if points is None else np.asarray(points)
+    rec = pycolmap.Reconstruction()
+    rec.add_camera_with_trivial_rig(make_camera(model, K, hw, 1, k1))
+    elems: dict[int, list] = {int(m): [] for m in points}
+    for n in frames:
+        ids = points[use[n, points]]
+        img = pycolmap.Image(name=str(n), keypoints=cam.pixels_to_colmap(uv[n, ids]), camera_id=1,
+                             image_id=int(n) + 1)
+        rec.add_image_with_trivial_frame(img, pycolmap.Rigid3d(w2c[n, :3]))
+        for k, m in enumerate(ids.tolist()):
+            elems[m].append(pycolmap.TrackElement(int(n) + 1, k))
+    point_ids = np.array([rec.add_point3D(X[m], pycolmap.Track(elems[m])) for m in points.tolist()], int)
+    return rec, point_ids
+
+
+def from_reconstruction(rec, frames: np.ndarray, point_ids: np.ndarray, model: str
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Read back what :func:`to_reconstruction` built: ``(w2c (F, 4, 4) of frames, points (P, 3) of
+    point_ids, K (3, 3), k1)`` of camera 1 in our conventions."""
+    w2c = np.tile(np.eye(4), (len(frames), 1, 1))
+    for k, n in enumerate(frames):
+        w2c[k, :3] = rec.image(int(n) + 1).cam_from_world().matrix()
+    X = np.array([rec.point3D(int(p)).xyz for p in point_ids], np.float64).reshape(-1, 3)
+    K, k1 = camera_from_params(model, rec.camera(1).params)
+    return w2c, X, K, k1
+
+
+def bundle_adjust(rec, frames: np.ndarray, fixed: np.ndarray | None = None, *, refine_focal: bool,
+                  refine_extra: bool, iters: int, loss: str, loss_scale_px: float, threads: int) -> str:
+    """pycolmap bundle adjustment of ``rec`` in place over the images of ``frames`` (``frame + 1``) and all
+    its points, principal point held; images of ``fixed`` frames join with constant poses and fix the gauge,
+    else the first two cameras fix it. ``refine_focal`` / ``refine_extra``: refine the focal / the other
+    camera parameters (e.g. ``k1``); ``loss``: a ``pycolmap.LossFunctionType`` name, ``loss_scale_px`` its
+    scale; ``iters``: Ceres iteration cap. Returns Ceres' brief report."""
+    pycolmap = _pycolmap()
+    opts = pycolmap.BundleAdjustmentOptions()
+    opts.print_summary = False
+    opts.refine_focal_length = refine_focal
+    opts.refine_extra_params = refine_extra
+    opts.refine_principal_point = False
+    opts.ceres.loss_function_type = getattr(pycolmap.LossFunctionType, loss)
+    opts.ceres.loss_function_scale = loss_scale_px
+    opts.ceres.solver_options.max_num_iterations = iters
+    opts.ceres.solver_options.num_threads = threads
+    opts.ceres.solver_options.function_tolerance = 1e-6
+    opts.ceres.solver_options.parameter_tolerance = 1e-8
+    cfg = pycolmap.BundleAdjustmentConfig()
+    fixed = np.zeros(0, int) if fixed is None else np.asarray(fixed)
+    for n in np.r_[np.asarray(frames), fixed]:
+        cfg.add_image(int(n) + 1)
+    if len(fixed):
+        for n in fixed:
+            cfg.set_constant_rig_from_world_pose(int(n) + 1)  # trivial frames share the image's id
+    else:
+        cfg.fix_gauge(pycolmap.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
+    t0 = time.perf_counter()
+    summary = pycolmap.create_default_bundle_adjuster(opts, cfg, rec).solve()
+    report = summary.brief_report()
+    log.debug("BA: %d images, %d points, %s, %.2f s", len(frames) + len(fixed), rec.num_points3D(), report,
+              time.perf_counter() - t0)
+    return report

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from dynpose100k import camera as cam
+from dynpose100k.pose import colmap
+
+pytest.importorskip("pycolmap")
+
+
+@pytest.mark.parametrize("model,k1", [("SIMPLE_PINHOLE", 0.0), ("SIMPLE_RADIAL", -0.05), ("PINHOLE", 0.0)])
+def test_camera_params_roundtrip(model, k1):
+    K = cam.make_K(420.0, 420.0 if model != "PINHOLE" else 410.0, 159.5, 119.5)
+    p = colmap.camera_params(model, K, k1)
+    assert p[-2 if model == "SIMPLE_RADIAL" else -1] == 120.0  # cy + 0.5: COLMAP's pixel-corner origin
+    K2, k2 = colmap.camera_from_params(model, p)
+    np.testing.assert_allclose(K2, K)
+    assert k2 == k1
+    c = colmap.make_camera(model, K, (240, 320), camera_id=3, k1=k1)
+    assert (c.model.name, c.width, c.height, c.camera_id) == (model, 320, 240, 3)
+    np.testing.assert_allclose(c.params, p)
+
+
+def test_unknown_model_is_refused():
+    with pytest.raises(ValueError, match="unsupported camera model"):
+        colmap.camera_params("OPENCV", np.eye(3))
+
+
+def _scene(n=6, m=80, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform([-2, -1, 4], [2, 1, 8], (m, 3))
+    K = cam.make_K(150.0, cx=79.5, cy=59.5)
+    w2c = cam.make_w2c(np.tile(np.eye(3), (n, 1, 1)), np.c_[-0.1 * np.arange(n), np.zeros(n), np.zeros(n)])
+    uv, _ = cam.project(K, w2c, X)
+    use = rng.random((n, m)) < 0.8
+    return uv, use, X, w2c, K
+
+
+def test_reconstruction_roundtrip():
+    uv, use, X, w2c, K = _scene()
+    frames, points = np.array([1, 2, 4]), np.arange(5, 60)
+    rec, pids = colmap.to_reconstruction(uv, use, X, w2c, K, (120, 160), "SIMPLE_RADIAL", 0.01, frames, points)
+    assert sorted(rec.images) == [2, 3, 5] and len(pids) == len(points) == rec.num_points3D()
+    img = rec.image(3)
+    ids = points[use[2, points]]
+    np.testing.assert_allclose(np.array([p.xy for p in img.points2D]), uv[2, ids] + 0.5)  # COLMAP pixels
+    assert len(rec.point3D(int(pids[0])).track.elements) == use[frames, points[0]].sum()
+    w2, X2, K2, k1 = colmap.from_reconstruction(rec, frames, pids, "SIMPLE_RADIAL")
+    np.testing.assert_allclose(w2, w2c[frames], atol=1e-12)
+    np.testing.assert_allclose(X2, X[points])
+    np.testing.assert_allclose(K2, K)
+    assert k1 == 0.01
+
+
+def test_bundle_adjust_recovers_a_perturbed_scene():
+    uv, use, X, w2c, K = _scene()
+    rng = np.random.default_rng(1)
+    noisy = w2c.copy()
+    noisy[2:, :3, 3] += rng.normal(0, 0.01, (len(w2c) - 2, 3))
+    rec, pids = colmap.to_reconstruction(uv, use, X + rng.normal(0, 0.02, X.shape), noisy, K, (120, 160),
+                                         "SIMPLE_PINHOLE")
+    colmap.bundle_adjust(rec, np.arange(len(w2c)), refine_focal=False, refine_extra=False, iters=100,
+                         loss="TRIVIAL", loss_scale_px=1.0, threads=1)
+    w2, X2, K2, _ = colmap.from_reconstruction(rec, np.arange(len(w2c)), pids, "SIMPLE_PINHOLE")
+    # the first two cameras fix the gauge (their poses and the scale): exact scene recovered
+    np.testing.assert_allclose(K2, K)
+    np.testing.assert_allclose(w2, w2c, atol=1e-4)
+    np.testing.assert_allclose(X2, X, atol=1e-3)
+    # held frames keep their pose exactly
+    rec, pids = colmap.to_reconstruction(uv, use, X, noisy, K, (120, 160), "SIMPLE_PINHOLE")
+    colmap.bundle_adjust(rec, np.arange(3), np.arange(3, len(w2c)), refine_focal=False, refine_extra=False,
+                         iters=20, loss="CAUCHY", loss_scale_px=1.0, threads=1)
+    w3, *_ = colmap.from_reconstruction(rec, np.arange(len(w2c)), pids, "SIMPLE_PINHOLE")
+    np.testing.assert_allclose(w3[3:], noisy[3:], atol=1e-12)
+    assert np.abs(w3[2] - noisy[2]).max() > 1e-4  # the varied frame moved

@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+
+from dynpose100k import camera as cam
+from dynpose100k import geometry as geo
+from dynpose100k import metrics
+
+W, H, F_TRUE = 320, 240, 260.0
+
+
+def _scene(step=(-0.4, 0.05, 0.1), yaw=0.05, n=600, seed=0):
+    """Points in front of two cameras: view j yaws by ``yaw`` rad and moves by ``step``; returns K, the two
+    w2c, the points and their pixels in both views (all inside the frames)."""
+    rng = np.random.default_rng(seed)
+    X = np.c_[rng.uniform(-4, 4, n), rng.uniform(-3, 3, n), rng.uniform(5, 15, n)]
+    K = cam.make_K(F_TRUE, cx=(W - 1) / 2, cy=(H - 1) / 2)
+    w2c_i = np.eye(4)
+    w2c_j = cam.make_w2c(cam.quat_to_rotmat(np.r_[0, np.sin(yaw / 2), 0, np.cos(yaw / 2)]), step)
+    xi, xj = cam.project(K, w2c_i, X)[0], cam.project(K, w2c_j, X)[0]
+    inside = ((xi >= 0) & (xi < [W, H])).all(1) & ((xj >= 0) & (xj < [W, H])).all(1)
+    return K, w2c_i, w2c_j, X[inside], xi[inside], xj[inside]
+
+
+def test_sampson_of_exact_matches_is_zero_and_agrees_with_metrics():
+    K, wi, wj, _, xi, xj = _scene()
+    F = cam.fundamental_from(K, K, wi, wj)
+    assert geo.sampson_error(F, xi, xj).max() < 1e-6
+    moved = xj + np.random.default_rng(1).normal(0, 2, xj.shape)
+    np.testing.assert_allclose(geo.sampson_error(F, xi, moved), metrics.sampson_errors(F, xi, moved))
+
+
+def test_sampson_is_the_distance_to_the_constraint_for_a_rectified_pair():
+    # pure x-translation: epipolar lines are the rows (y_i = y_j); a vertical offset d needs each point moved
+    # by d / 2, a total displacement of d / sqrt(2)
+    F = np.array([[0, 0, 0], [0, 0, -1], [0, 1, 0]], float)
+    xi = np.array([[10.0, 20.0], [50.0, 7.0]])
+    xj = xi + [[5.0, 3.0], [-2.0, -1.0]]
+    np.testing.assert_allclose(geo.sampson_error(F, xi, xj), [3 / np.sqrt(2), 1 / np.sqrt(2)])
+
+
+def test_fundamental_ransac_rejects_outliers():
+    K, wi, wj, _, xi, xj = _scene()
+    rng = np.random.default_rng(2)
+    xj = xj + rng.normal(0, 0.2, xj.shape)
+    bad = rng.random(len(xi)) < 0.3
+    xj[bad] += rng.uniform(-40, 40, (bad.sum(), 2))
+    F, inl = geo.fundamental_ransac(xi, xj, 1.0)
+    assert F.shape == (3, 3) and inl.dtype == bool and inl.shape == (len(xi),)
+    far = bad & (geo.sampson_error(cam.fundamental_from(K, K, wi, wj), xi, xj) > 3)
+    assert not inl[far].any() and inl[~bad].mean() > 0.95
+    assert np.median(geo.sampson_error(F, xi[~bad], xj[~bad])) < 0.5
+    # too few matches, or an inlier floor that is not reached
+    assert geo.fundamental_ransac(xi[:14], xj[:14], 1.0)[0] is None
+    assert geo.fundamental_ransac(xi[:14], xj[:14], 1.0, min_points=12, min_inliers=0)[0] is not None
+    assert geo.fundamental_ransac(xi, xj, 1.0, min_inliers=len(xi) + 1)[0] is None
+
+
+def test_focal_recovered_from_fundamental():
+    K, wi, wj, *_ = _scene()
+    F = cam.fundamental_from(K, K, wi, wj)
+    cands = np.geomspace(0.3, 5.0, 120) * W
+    f, gap = geo.focal_from_fundamental(F, cands, (K[0, 2], K[1, 2]))
+    assert abs(f / F_TRUE - 1) < 0.03 and gap < 1e-3
+    r = geo.essential_singular_ratio(F, np.array([F_TRUE, 0.5 * F_TRUE, 2 * F_TRUE]), (K[0, 2], K[1, 2]))
+    assert r[0] == pytest.approx(1.0, abs=1e-9) and r[1] < 0.99 and r[2] < 0.99
+    # F is defined up to scale: the answer does not depend on it
+    assert geo.focal_from_fundamental(-1e3 * F, cands, (K[0, 2], K[1, 2]))[0] == f
+
+
+def test_relative_pose_recovered_from_essential():
+    K, wi, wj, _, xi, xj = _scene()
+    ni = np.linalg.solve(K, np.c_[xi, np.ones(len(xi))].T).T[:, :2]
+    nj = np.linalg.solve(K, np.c_[xj, np.ones(len(xj))].T).T[:, :2]
+    rng = np.random.default_rng(3)
+    bad = rng.random(len(ni)) < 0.2
+    nj[bad] += rng.uniform(-0.2, 0.2, (bad.sum(), 2))
+    E, inl = geo.essential_ransac(ni, nj, 1.0 / F_TRUE)
+    assert E.shape == (3, 3) and inl[~bad].all() and inl.sum() < len(inl)
+    R, t, front = geo.pose_from_essential(E, ni, nj, inl)
+    T = cam.relative_pose(wi, wj)
+    # MAGSAC's model is fitted to a minimal sample and refined, not exact: within a fraction of a degree
+    dR = np.degrees(np.arccos(np.clip((np.trace(R.T @ T[:3, :3]) - 1) / 2, -1, 1)))
+    dt = np.degrees(np.arccos(np.clip(t @ T[:3, 3] / np.linalg.norm(T[:3, 3]), -1, 1)))
+    assert dR < 0.3 and dt < 2.0, (dR, dt)
+    assert t.shape == (3,) and front.dtype == bool and not (front & ~inl).any() and front[~bad].mean() > 0.95
+
+
+def test_essential_of_too_few_points_is_none():
+    assert geo.essential_ransac(np.zeros((3, 2)), np.zeros((3, 2)), 1e-3)[0] is None
