@@ -274,6 +274,10 @@ def load_pose_result(path: str | os.PathLike) -> PoseResult:
     path = Path(path)
     meta = read_summary(path)
     p = _read_npz(path / "poses.npz", ("w2c", "K", "registered", "timestamps", "image_size"))
+    n = len(p["registered"])
+    if p["w2c"].shape != (n, 4, 4) or p["K"].shape != (n, 3, 3) or p["timestamps"].shape != (n,):
+        raise PoseResultError(f"{path / 'poses.npz'}: shapes w2c {p['w2c'].shape}, K {p['K'].shape}, timestamps "
+                              f"{p['timestamps'].shape} do not match {n} frames")
     t = _read_npz(path / "tracks.npz", ("points3d", "obs_track", "obs_frame", "obs_uv"), optional=True)
     m = _read_npz(path / "masks.npz", ("dynamic", "shape"), optional=True)
     masks = None

@@ -109,6 +109,8 @@ def test_missing_tracks_and_masks_read_as_none_and_save_back_without_them(tmp_pa
     (lambda d: (d / "poses.npz").write_bytes(b"not an npz"), "poses.npz: unreadable npz"),
     (lambda d: (d / "poses.npz").write_bytes(b""), "poses.npz: unreadable npz"),
     (lambda d: np.savez(d / "poses.npz", w2c=np.eye(4)[None]), r"poses.npz: missing array\(s\) \['K'"),
+    (lambda d: np.savez(d / "poses.npz", w2c=np.eye(4)[None], K=np.eye(3)[None], registered=np.ones(2, bool),
+                        timestamps=np.zeros(2), image_size=np.array([9, 9])), "poses.npz: shapes w2c"),
     (lambda d: np.savez(d / "tracks.npz", points3d=np.zeros((1, 3))), "tracks.npz: missing array"),
     (lambda d: np.savez(d / "masks.npz", dynamic=np.zeros((5, 2, 1), np.uint8), shape=np.array([5, 9, 9])),
      "masks.npz: masks do not match"),
