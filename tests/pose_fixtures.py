@@ -1,52 +1,61 @@
-"""Tiny pose result folders that follow the pose-result contract, written by tests (``from pose_fixtures import
-write_pose_dir``: ``tests/`` is on the test path through its conftest)."""
+"""Tiny pose result folders written through the pose-result contract (:func:`dynpose100k.pose.save_pose_result`),
+so that a fixture folder and a real one cannot differ (``from pose_fixtures import write_pose_dir``: ``tests/``
+is on the test path through its conftest)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from dynpose100k.camera import look_at, make_K, project
+from dynpose100k.pose import PoseResult, save_pose_result
 
 
-def write_pose_dir(out, video_id: str = "vid_0", *, n: int = 12, hw: tuple[int, int] = (96, 160),
-                   seed: int = 0, reproj_px_720p: float = 1.0, registered_fraction: float = 1.0,
-                   num_points: int = 40) -> tuple[Path, np.ndarray]:
-    """Write ``<out>/<video_id>/`` (poses.npz, tracks.npz, masks.npz, result.json) for a camera orbiting
-    random points; returns the folder and matching RGB frames ``(n, H, W, 3)`` uint8."""
+def fixture_pose_result(video_id: str = "vid_0", *, n: int = 12, hw: tuple[int, int] = (96, 160), seed: int = 0,
+                        reproj_px_720p: float = 1.0, registered_fraction: float = 1.0, num_points: int = 40,
+                        confidence: float | None = None) -> PoseResult:
+    """A :class:`PoseResult` of a camera orbiting ``num_points`` random points, with exact track observations,
+    a moving dynamic-mask box at a quarter of the frame size and the first frames unregistered as
+    ``registered_fraction`` asks (``confidence``: None = not computed)."""
     rng = np.random.default_rng(seed)
     H, W = hw
-    d = Path(out) / video_id
-    d.mkdir(parents=True, exist_ok=True)
     angles = np.linspace(-0.4, 0.4, n) + rng.normal(0, 0.01)
     w2c = np.stack([look_at([4 * np.sin(a), -0.5, -4 * np.cos(a)], [0, 0, 0]) for a in angles])
     K = np.tile(make_K(0.9 * W, 0.9 * W, (W - 1) / 2, (H - 1) / 2), (n, 1, 1))
     registered = np.ones(n, bool)
     registered[: int(round(n * (1 - registered_fraction)))] = False
     w2c[~registered] = np.eye(4)
-    ts = np.arange(n) / 12.0 + 1.0
-    np.savez(d / "poses.npz", w2c=w2c, K=K, registered=registered, timestamps=ts, image_size=np.array([H, W]))
     pts = rng.uniform(-1, 1, (num_points, 3)).astype(np.float32)
     tr, fr, uv = [np.zeros(0)], [np.zeros(0)], [np.zeros((0, 2))]
     for i in np.flatnonzero(registered):
         p, _ = project(K[i], w2c[i], pts)
         tr.append(np.arange(num_points)), fr.append(np.full(num_points, i)), uv.append(p)
-    np.savez(d / "tracks.npz", points3d=pts, obs_track=np.concatenate(tr).astype(np.int32),
-             obs_frame=np.concatenate(fr).astype(np.int32), obs_uv=np.concatenate(uv).astype(np.float32))
     masks = np.zeros((n, H // 4, W // 4), bool)
     for i in range(n):
         masks[i, 5:12, 3 + i : 12 + i] = True
-    np.savez(d / "masks.npz", dynamic=np.packbits(masks, axis=-1), shape=np.array(masks.shape))
-    (d / "result.json").write_text(json.dumps({
-        "video_id": video_id, "num_frames": n, "registered_fraction": float(registered.mean()),
-        "reproj_error_px": reproj_px_720p * H / 720, "reproj_error_px_720p": reproj_px_720p,
-        "num_static_tracks": num_points, "preset": "test", "version": "0", "failure_reason": None}))
+    return PoseResult(
+        video_id=video_id, w2c=w2c, K=K, registered=registered, timestamps=np.arange(n) / 12.0 + 1.0,
+        image_size=(H, W), points3d=pts, obs_track=np.concatenate(tr).astype(np.int32),
+        obs_frame=np.concatenate(fr).astype(np.int32), obs_uv=np.concatenate(uv).astype(np.float32),
+        dynamic_masks=masks, reproj_error_px=reproj_px_720p * H / 720, camera_model="SIMPLE_PINHOLE",
+        camera_params=(0.9 * W, W / 2, H / 2), preset="test", version="0",
+        confidence=float("nan") if confidence is None else confidence,
+    )
+
+
+def write_pose_dir(out, video_id: str = "vid_0", *, n: int = 12, hw: tuple[int, int] = (96, 160),
+                   seed: int = 0, reproj_px_720p: float = 1.0, registered_fraction: float = 1.0,
+                   num_points: int = 40, confidence: float | None = None) -> tuple[Path, np.ndarray]:
+    """Save :func:`fixture_pose_result` to ``<out>/<video_id>/``; returns the folder and matching RGB frames
+    ``(n, H, W, 3)`` uint8."""
+    res = fixture_pose_result(video_id, n=n, hw=hw, seed=seed, reproj_px_720p=reproj_px_720p,
+                              registered_fraction=registered_fraction, num_points=num_points, confidence=confidence)
+    H, W = hw
     yy, xx = np.mgrid[:H, :W]
     frames = np.stack([np.dstack([(xx * 255 // W + 10 * i) % 256, yy * 255 // H, np.full_like(xx, 40 * i % 256)])
                        for i in range(n)]).astype(np.uint8)
-    return d, frames
+    return save_pose_result(out, res), frames
 
 
 def static_tracks_of(frames):

@@ -28,10 +28,10 @@ def run(args) -> int:
     from ..errors import DynPoseError
     from ..metrics import sampson_summary
     from ..pose.evaluate import evaluate, mask_iou
-    from ..pose.result import load_pose_result
+    from ..pose.result import find_pose_results, load_pose_result
     from ..synth import load_gt
 
-    dirs = sorted(d for d in args.pose_dir.glob("*") if (d / "result.json").is_file())
+    dirs = find_pose_results(args.pose_dir)
     if not dirs:
         raise DynPoseError(f"{args.pose_dir}: no pose results (<video_id>/result.json)")
     rows = {}

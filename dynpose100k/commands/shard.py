@@ -25,7 +25,7 @@ its generated blocks survive appends.
 logger = logging.getLogger(__name__)
 
 def add_arguments(p):
-    p.add_argument("poses", type=Path, help="folder of pose results (<poses>/<video_id>/poses.npz ...)")
+    p.add_argument("poses", type=Path, help="folder of pose results (<poses>/<video_id>/result.json ...)")
     p.add_argument("--out", type=Path, required=True, help="dataset folder to create or append to")
     p.add_argument("--videos", type=Path, help="folder with <video_id>.mp4 files or <video_id>/ frame folders")
     p.add_argument("--meta", type=Path, help="JSONL with one object per video: video_id + meta fields "
@@ -71,15 +71,16 @@ def run(args) -> int:
     from builder.card import card_options, check_card_options, write_card
 
     from ..ids import safe_id
+    from ..pose.result import find_pose_results, read_summary
     from ..shards import DatasetWriter, ShardConfig, build_sample
     from . import check_out_dir
 
     check_out_dir(args.out)
     if not args.poses.is_dir():
         raise ShardError(f"{args.poses}: no such folder of pose results")
-    dirs = sorted(p.parent for p in args.poses.glob("*/poses.npz"))
+    dirs = find_pose_results(args.poses)
     if not dirs:
-        raise ShardError(f"{args.poses}: no <video_id>/poses.npz inside")
+        raise ShardError(f"{args.poses}: no <video_id>/result.json inside")
     meta = _read_meta(args.meta)
     card = card_options(args)
     check_card_options(args.out, card)
@@ -89,12 +90,12 @@ def run(args) -> int:
             if safe_id(d.name) in w.keys:
                 continue
             try:
-                result = json.loads((d / "result.json").read_text()) if (d / "result.json").is_file() else {}
-                if result.get("failure_reason"):
-                    raise ShardError(f"pose estimation failed: {result['failure_reason']}")
+                reason = read_summary(d)["failure_reason"]
+                if reason:
+                    raise ShardError(f"pose estimation failed: {reason}")
                 w.add(build_sample(d, _find_video(args.videos, d.name), meta.get(d.name),
                                    frame_short_side=args.frame_short_side))
-            except (DynPoseError, json.JSONDecodeError) as e:
+            except DynPoseError as e:
                 failed.append((d.name, str(e)))
                 logger.warning("%s: skipped (%s)", d, e)
     res = w.close()

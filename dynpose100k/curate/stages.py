@@ -8,7 +8,6 @@ is :mod:`dynpose100k.curate.engines`' business; what the parent does with result
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -140,7 +139,7 @@ class Stages:
 
         result = estimate_poses(clip.frames, clip.timestamps, self.pose_config, video_id=item.item_id)
         final = save_pose_result(self.pose_root, result)  # atomic
-        return str(final), json.loads((final / "result.json").read_text())
+        return str(final), result.summary()  # the result.json just written
 
     def package(self, clip, item: WorkItem, pose_dir: str, decision) -> None:
         from ..shards import build_sample, encode_sample

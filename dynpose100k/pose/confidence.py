@@ -387,11 +387,12 @@ def calibration_rows(pose_dir, gt_dir) -> list[dict]:
     (``ate``, ``path``, ``registered_fraction``, ``good``, ``reproj``, ``confidence``). Scoring is
     :func:`dynpose100k.shards.quality.score_videos` (failed frames filled as in the paper)."""
     from ..shards.quality import score_videos
+    from .result import is_pose_result, read_summary
 
     rows = []
     for v in score_videos(pose_dir, gt_dir):
-        rj = Path(pose_dir) / v.video_id / "result.json"
-        ev = (json.loads(rj.read_text()).get("confidence_evidence") or {}) if rj.is_file() else {}
+        d = Path(pose_dir) / v.video_id
+        ev = read_summary(d)["confidence_evidence"] if is_pose_result(d) else {}
         ev = {k: float("nan") if x is None else float(x) for k, x in ev.items()}
         rows.append(dict(ev, video_id=v.video_id, ate=v.ate_m, path=v.path_m, registered_fraction=v.registered_fraction,
                          reproj=v.reproj_px_720p, confidence=v.confidence, evidence=bool(ev),

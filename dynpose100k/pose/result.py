@@ -19,15 +19,26 @@ a folder with ``result.json`` is always complete):
   failure_reason (null when frames were registered; ``"<category>: <details>"`` or ``"<category> (<count>)"``),
   evidence (what the reconstruction rests on, :mod:`dynpose100k.pose.evidence`), config (the resolved
   :class:`PoseConfig`).
+
+This module is the only reader and writer of the folder: :func:`save_pose_result` writes it,
+:func:`load_pose_result` reads all of it into a :class:`PoseResult`, :func:`read_summary` reads
+``result.json`` alone, :func:`is_pose_result` / :func:`find_pose_results` find folders. A folder is a result
+when it holds ``result.json`` and ``poses.npz``; ``tracks.npz`` and ``masks.npz`` are optional (absent:
+``None`` arrays, and a result whose arrays are ``None`` is saved without them). Older ``result.json`` files
+lacking a field read with :data:`SUMMARY_DEFAULTS` (``video_id`` defaults to the folder name); an older
+``poses.npz`` without ``frame_confidence`` reads as ``None``. Anything missing or unreadable raises a one-line
+:class:`PoseResultError`.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +46,17 @@ import numpy as np
 
 from ..errors import DynPoseError
 
-__all__ = ["PoseResult", "save_pose_result", "load_pose_result", "result_exists", "PoseResultError"]
+__all__ = ["PoseResult", "PoseResultError", "SUMMARY_DEFAULTS", "save_pose_result", "load_pose_result", "read_summary",
+           "is_pose_result", "find_pose_results", "result_exists"]
+
+SUMMARY_DEFAULTS: dict = {
+    "reproj_error_px": None, "reproj_error_px_720p": None, "confidence": None, "confidence_evidence": {},
+    "camera_model": "SIMPLE_PINHOLE", "camera_params": [], "timings": {}, "preset": "", "version": "",
+    "failure_reason": None, "evidence": {}, "config": {},
+}
+"""What :func:`read_summary` fills in for a ``result.json`` field that is absent or null (older results have
+no ``confidence``, ``confidence_evidence`` or ``evidence``). Fields computed from the arrays
+(``num_frames``, ``registered_fraction``, ``num_static_tracks``, ``image_size``) get no default."""
 
 
 class PoseResultError(DynPoseError):
@@ -58,16 +79,18 @@ class PoseResult:
     """``(N,)`` float64 seconds from the start of the source video."""
     image_size: tuple[int, int]
     """``(H, W)`` of the input frames."""
-    points3d: np.ndarray
-    """``(P, 3)`` float32 static points (world)."""
-    obs_track: np.ndarray
+    points3d: np.ndarray | None
+    """``(P, 3)`` float32 static points (world); ``None`` (as the three ``obs_*``) for a folder without
+    ``tracks.npz``."""
+    obs_track: np.ndarray | None
     """``(Q,)`` int32 index into ``points3d`` of each observation."""
-    obs_frame: np.ndarray
+    obs_frame: np.ndarray | None
     """``(Q,)`` int32 frame index of each observation."""
-    obs_uv: np.ndarray
+    obs_uv: np.ndarray | None
     """``(Q, 2)`` float32 observed pixel (input frames)."""
-    dynamic_masks: np.ndarray
-    """``(N, h, w)`` bool dynamic masks on a downscaled grid of the input frames."""
+    dynamic_masks: np.ndarray | None
+    """``(N, h, w)`` bool dynamic masks on a downscaled grid of the input frames; ``None`` for a folder
+    without ``masks.npz``."""
     reproj_error_px: float
     """Mean reprojection error of the final bundle adjustment (input pixels); NaN on failure."""
     camera_model: str
@@ -106,7 +129,8 @@ class PoseResult:
 
     @property
     def num_static_tracks(self) -> int:
-        return len(self.points3d)
+        """Static points of the final bundle adjustment (0 without tracks)."""
+        return 0 if self.points3d is None else len(self.points3d)
 
     @property
     def reproj_error_px_720p(self) -> float:
@@ -140,13 +164,25 @@ class PoseResult:
         }
 
 
+def is_pose_result(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a finished result folder (it holds ``result.json``; results are written
+    atomically, so such a folder is complete)."""
+    return (Path(path) / "result.json").is_file()
+
+
 def result_exists(out_dir: str | os.PathLike, video_id: str) -> bool:
-    """True when ``<out_dir>/<video_id>/result.json`` exists (results are written atomically)."""
-    return (Path(out_dir) / video_id / "result.json").is_file()
+    """True when ``<out_dir>/<video_id>/`` is a finished result (:func:`is_pose_result`)."""
+    return is_pose_result(Path(out_dir) / video_id)
+
+
+def find_pose_results(root: str | os.PathLike) -> list[Path]:
+    """The result folders ``<root>/<video_id>/`` (sorted; unfinished temporary folders are not results)."""
+    return sorted(d for d in Path(root).glob("*") if is_pose_result(d))
 
 
 def save_pose_result(out_dir: str | os.PathLike, result: PoseResult) -> Path:
-    """Write ``result`` to ``<out_dir>/<video_id>/`` atomically (replacing an older result); returns it."""
+    """Write ``result`` to ``<out_dir>/<video_id>/`` atomically (replacing an older result); returns it.
+    ``tracks.npz`` / ``masks.npz`` are left out when the result has no tracks / masks (``None``)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / result.video_id
@@ -161,16 +197,18 @@ def save_pose_result(out_dir: str | os.PathLike, result: PoseResult) -> Path:
             registered=result.registered.astype(bool), timestamps=np.asarray(result.timestamps, np.float64),
             image_size=np.array([H, W], np.int64), frame_confidence=_frame_confidence(result),
         )
-        np.savez_compressed(
-            tmp / "tracks.npz", points3d=result.points3d.astype(np.float32),
-            obs_track=result.obs_track.astype(np.int32),
-            obs_frame=result.obs_frame.astype(np.int32), obs_uv=result.obs_uv.astype(np.float32),
-        )
-        m = result.dynamic_masks.astype(bool)
-        np.savez_compressed(
-            tmp / "masks.npz", dynamic=np.packbits(m, axis=-1), shape=np.array(m.shape, np.int64),
-            image_size=np.array([H, W], np.int64),
-        )
+        if result.points3d is not None:
+            np.savez_compressed(
+                tmp / "tracks.npz", points3d=result.points3d.astype(np.float32),
+                obs_track=result.obs_track.astype(np.int32),
+                obs_frame=result.obs_frame.astype(np.int32), obs_uv=result.obs_uv.astype(np.float32),
+            )
+        if result.dynamic_masks is not None:
+            m = result.dynamic_masks.astype(bool)
+            np.savez_compressed(
+                tmp / "masks.npz", dynamic=np.packbits(m, axis=-1), shape=np.array(m.shape, np.int64),
+                image_size=np.array([H, W], np.int64),
+            )
         (tmp / "result.json").write_text(json.dumps(result.summary(), indent=2))
         if final.exists():
             old = final.with_name(f".{result.video_id}.old{os.getpid()}")
@@ -192,26 +230,81 @@ def _frame_confidence(result: PoseResult) -> np.ndarray:
     return np.asarray(result.frame_confidence, np.float32)
 
 
-def load_pose_result(path: str | os.PathLike) -> PoseResult:
-    """Read a result folder written by :func:`save_pose_result`."""
+def read_summary(path: str | os.PathLike) -> dict:
+    """The ``result.json`` of the result folder ``path``, absent or null fields filled from
+    :data:`SUMMARY_DEFAULTS` and ``video_id`` from the folder name (no array is read)."""
     path = Path(path)
-    if not (path / "result.json").is_file():
+    if not is_pose_result(path):
         raise PoseResultError(f"{path}: not a pose result (no result.json)")
-    meta = json.loads((path / "result.json").read_text())
-    with np.load(path / "poses.npz") as p, np.load(path / "tracks.npz") as t, np.load(path / "masks.npz") as m:
+    try:
+        meta = json.loads((path / "result.json").read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        raise PoseResultError(f"{path / 'result.json'}: unreadable ({e})") from None
+    except json.JSONDecodeError as e:
+        raise PoseResultError(f"{path / 'result.json'}: malformed JSON ({e.msg})") from None
+    if not isinstance(meta, dict):
+        raise PoseResultError(f"{path / 'result.json'}: not a JSON object")
+    for k, v in dict(SUMMARY_DEFAULTS, video_id=path.name).items():
+        if meta.get(k) is None:
+            meta[k] = copy.copy(v)  # never the shared default
+    return meta
+
+
+def _read_npz(path: Path, keys: tuple[str, ...], optional: bool = False) -> dict | None:
+    """The arrays of ``path`` (all of ``keys`` required; others kept when present); None when ``optional``
+    and the file is absent."""
+    if optional and not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise PoseResultError(f"{path}: missing (not a complete pose result)") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise PoseResultError(f"{path}: unreadable npz ({e})") from None
+    missing = [k for k in keys if k not in out]
+    if missing:
+        raise PoseResultError(f"{path}: missing array(s) {missing}")
+    return out
+
+
+def load_pose_result(path: str | os.PathLike) -> PoseResult:
+    """Read a result folder written by :func:`save_pose_result` (older ones too: see the module docstring);
+    arrays come back with the contract's dtypes."""
+    path = Path(path)
+    meta = read_summary(path)
+    p = _read_npz(path / "poses.npz", ("w2c", "K", "registered", "timestamps", "image_size"))
+    n = len(p["registered"])
+    if p["w2c"].shape != (n, 4, 4) or p["K"].shape != (n, 3, 3) or p["timestamps"].shape != (n,):
+        raise PoseResultError(f"{path / 'poses.npz'}: shapes w2c {p['w2c'].shape}, K {p['K'].shape}, timestamps "
+                              f"{p['timestamps'].shape} do not match {n} frames")
+    t = _read_npz(path / "tracks.npz", ("points3d", "obs_track", "obs_frame", "obs_uv"), optional=True)
+    m = _read_npz(path / "masks.npz", ("dynamic", "shape"), optional=True)
+    masks = None
+    if m is not None:
         shape = tuple(int(s) for s in m["shape"])
-        masks = np.unpackbits(m["dynamic"], axis=-1, count=shape[-1]).astype(bool).reshape(shape)
-        reproj = meta.get("reproj_error_px")
-        return PoseResult(
-            video_id=meta["video_id"], w2c=p["w2c"], K=p["K"], registered=p["registered"], timestamps=p["timestamps"],
-            image_size=(int(p["image_size"][0]), int(p["image_size"][1])), points3d=t["points3d"],
-            obs_track=t["obs_track"], obs_frame=t["obs_frame"], obs_uv=t["obs_uv"], dynamic_masks=masks,
-            reproj_error_px=float("nan") if reproj is None else float(reproj), camera_model=meta["camera_model"],
-            camera_params=tuple(meta.get("camera_params", ())), preset=meta.get("preset", ""),
-            version=meta.get("version", ""), failure_reason=meta.get("failure_reason"),
-            timings=meta.get("timings", {}), config=meta.get("config", {}), evidence=meta.get("evidence", {}),
-            confidence=float("nan") if meta.get("confidence") is None else float(meta["confidence"]),
-            frame_confidence=p["frame_confidence"] if "frame_confidence" in p.files else None,
-            confidence_evidence={k: float("nan") if v is None else v
-                                 for k, v in meta.get("confidence_evidence", {}).items()},
-        )
+        try:
+            masks = np.unpackbits(m["dynamic"], axis=-1, count=shape[-1]).astype(bool).reshape(shape)
+        except (ValueError, IndexError) as e:
+            raise PoseResultError(f"{path / 'masks.npz'}: masks do not match their shape {shape} ({e})") from None
+    fc = p.get("frame_confidence")
+    return PoseResult(
+        video_id=str(meta["video_id"]), w2c=p["w2c"].astype(np.float64), K=p["K"].astype(np.float64),
+        registered=p["registered"].astype(bool), timestamps=p["timestamps"].astype(np.float64),
+        image_size=(int(p["image_size"][0]), int(p["image_size"][1])),
+        points3d=None if t is None else t["points3d"].astype(np.float32).reshape(-1, 3),
+        obs_track=None if t is None else t["obs_track"].astype(np.int32),
+        obs_frame=None if t is None else t["obs_frame"].astype(np.int32),
+        obs_uv=None if t is None else t["obs_uv"].astype(np.float32).reshape(-1, 2), dynamic_masks=masks,
+        reproj_error_px=_num(meta["reproj_error_px"]), camera_model=meta["camera_model"],
+        camera_params=tuple(meta["camera_params"]), preset=meta["preset"], version=meta["version"],
+        failure_reason=meta["failure_reason"], timings=meta["timings"], config=meta["config"],
+        evidence=meta["evidence"], confidence=_num(meta["confidence"]),
+        frame_confidence=None if fc is None else fc.astype(np.float32),
+        confidence_evidence={k: _num(v) for k, v in meta["confidence_evidence"].items()},
+    )
+
+
+def _num(x) -> float:
+    """A stored number (null: NaN)."""
+    return float("nan") if x is None else float(x)

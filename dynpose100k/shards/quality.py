@@ -22,7 +22,7 @@ import numpy as np
 
 from ..camera import resize_K
 from ..errors import DynPoseError
-from .build import read_pose_dir
+from ..pose.result import is_pose_result, load_pose_result, read_summary
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +66,18 @@ class SubsetRow:
 def video_quality(pose_dir, gt) -> VideoQuality:
     """Score one pose result folder against a ``synth.GroundTruth``; a missing folder scores as a failed
     video (nothing registered, ground-truth intrinsics)."""
-    if not (Path(pose_dir) / "poses.npz").is_file():
+    if not is_pose_result(pose_dir):
         logger.warning("%s: no pose result; counted as failed", gt.video_id)
         n = gt.num_frames
         return _score(gt, np.tile(np.eye(4), (n, 1, 1)), np.zeros(n, bool), gt.K, None)
-    pf = read_pose_dir(pose_dir)
-    if len(pf.w2c) != gt.num_frames or not np.allclose(pf.timestamps, gt.timestamps, atol=0.5 / 12):
-        raise DynPoseError(f"{pose_dir}: {len(pf.w2c)} pose frames do not match the {gt.num_frames} "
+    res, stored = load_pose_result(pose_dir), read_summary(pose_dir)
+    if res.num_frames != gt.num_frames or not np.allclose(res.timestamps, gt.timestamps, atol=0.5 / 12):
+        raise DynPoseError(f"{pose_dir}: {res.num_frames} pose frames do not match the {gt.num_frames} "
                            "ground-truth frames (pose at the ground truth's frame rate)")
-    failed = bool(pf.result.get("failure_reason")) or not pf.registered.any()
-    reproj = None if failed else pf.result.get("reproj_error_px_720p")
-    conf = None if failed else pf.result.get("confidence")
-    return _score(gt, pf.w2c, pf.registered, resize_K(pf.K, pf.image_size, gt.image_size), reproj, conf)
+    failed = bool(res.failure_reason) or not res.registered.any()
+    reproj = None if failed else stored["reproj_error_px_720p"]
+    conf = None if failed else stored["confidence"]
+    return _score(gt, res.w2c, res.registered, resize_K(res.K, res.image_size, gt.image_size), reproj, conf)
 
 
 def _score(gt, w2c, registered, K, reproj, confidence=None) -> VideoQuality:

@@ -8,7 +8,6 @@ Decoding is the real :func:`dynpose100k.video.load_clip`.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dynpose100k.curate.stages import Stages, stage_sample
+from dynpose100k.pose import PoseResult, save_pose_result
 from dynpose100k.shards.schema import VideoSample, encode_jpeg, encode_sample
 
 
@@ -58,13 +58,12 @@ class FakeStages(Stages):
         reg = np.ones(n, bool)
         if "lowreg" in name:
             reg[: n // 2] = False
-        d = Path(self.pose_root) / item.item_id
-        d.mkdir(parents=True, exist_ok=True)
-        res = {"video_id": item.item_id, "num_frames": n, "registered_fraction": float(reg.mean()),
-               "reproj_error_px_720p": 1.0, "failure_reason": "too few static tracks" if "posefail" in name else None}
-        np.savez(d / "poses.npz", w2c=np.tile(np.eye(4), (n, 1, 1)), registered=reg, timestamps=clip.timestamps)
-        (d / "result.json").write_text(json.dumps(res))
-        return str(d), res
+        H, W = clip.frames.shape[1:3]
+        res = PoseResult(item.item_id, np.tile(np.eye(4), (n, 1, 1)), np.tile(np.eye(3), (n, 1, 1)), reg,
+                         clip.timestamps, (H, W), None, None, None, None, None, reproj_error_px=H / 720,
+                         camera_model="SIMPLE_PINHOLE",
+                         failure_reason="too few static tracks" if "posefail" in name else None)
+        return str(save_pose_result(self.pose_root, res)), res.summary()
 
     def package(self, clip, item, pose_dir, decision):
         n = len(clip.frames)

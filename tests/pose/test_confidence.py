@@ -12,6 +12,7 @@ from pose_fixtures import static_tracks_of
 from dynpose100k import camera
 from dynpose100k.pose import (
     PoseConfig,
+    PoseResult,
     estimate_poses,
     load_pose_result,
     save_pose_result,
@@ -175,9 +176,7 @@ def test_subset_min_confidence(tmp_path, capsys):
     assert rule({"confidence": 0.7}) and not rule({"confidence": 0.3})
     assert not rule({}) and QualityRule()({})
     for i, c in enumerate([0.9, 0.2, None]):
-        d, _ = write_pose_dir(tmp_path / "poses", f"v{i}", n=6, seed=i)
-        meta = json.loads((d / "result.json").read_text())
-        (d / "result.json").write_text(json.dumps(dict(meta, confidence=c)))
+        write_pose_dir(tmp_path / "poses", f"v{i}", n=6, seed=i, confidence=c)
     ds = tmp_path / "ds"
     assert main(["shard", str(tmp_path / "poses"), "--out", str(ds)]) == 0
     assert {s.key: s.meta["confidence"] for s in iter_samples(ds)} == {"v0": 0.9, "v1": 0.2, "v2": None}
@@ -201,13 +200,11 @@ def test_refit_cli_on_saved_results(tmp_path, capsys):
         save_gt(gt_dir / f"g{k}.gt.npz", v.gt)
         w2c = v.gt.w2c.copy()
         w2c[:, :3, 3] += np.random.default_rng(k).normal(0, noise, w2c[:, :3, 3].shape)
-        d = pose_dir / f"g{k}"
-        d.mkdir(parents=True)
-        np.savez(d / "poses.npz", w2c=w2c, K=v.gt.K, registered=np.ones(len(w2c), bool), timestamps=v.gt.timestamps,
-                 image_size=np.array(v.gt.image_size))
         ev = {"split_half_log": float(np.log(noise + 1e-4)), "registered_fraction": 1.0}
-        (d / "result.json").write_text(json.dumps({"video_id": f"g{k}", "reproj_error_px_720p": 0.5 + 0.01 * k,
-                                                   "confidence": None, "confidence_evidence": ev}))
+        save_pose_result(pose_dir, PoseResult(
+            f"g{k}", w2c, v.gt.K, np.ones(len(w2c), bool), v.gt.timestamps, v.gt.image_size, None, None, None, None,
+            None, reproj_error_px=(0.5 + 0.01 * k) * v.gt.image_size[0] / 720, camera_model="SIMPLE_PINHOLE",
+            confidence_evidence=ev))
     out = tmp_path / "model.json"
     assert main(["fit", str(pose_dir), str(gt_dir), str(out), "--features", "split_half_log,registered_fraction",
                  "--l2", "0.1"]) == 0

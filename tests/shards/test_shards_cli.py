@@ -27,6 +27,7 @@ def dataset(tmp_path_factory):
     bad = tmp_path / "poses" / "broken"
     bad.mkdir()
     (bad / "poses.npz").write_bytes(b"not an npz")
+    (bad / "result.json").write_text('{"video_id": "broken"}')
     (tmp_path / "meta.jsonl").write_text(json.dumps({"video_id": "v0", "caption": "a cat", "filter_score": 0.9}) + "\n")
     out = tmp_path / "ds"
     assert main(["shard", str(tmp_path / "poses"), "--videos", str(videos), "--out", str(out),

@@ -6,6 +6,7 @@ from pose_fixtures import write_pose_dir
 
 from dynpose100k.camera import resize_K
 from dynpose100k.errors import ShardError
+from dynpose100k.pose import load_pose_result
 from dynpose100k.shards import (
     DatasetWriter,
     ShardConfig,
@@ -14,7 +15,6 @@ from dynpose100k.shards import (
     iter_samples,
     make_pipeline,
     read_manifest,
-    read_pose_dir,
     write_shards,
 )
 
@@ -28,7 +28,7 @@ def pose_dirs(tmp_path):
 def test_build_sample_resizes_K_and_tracks(pose_dirs):
     d, frames = pose_dirs[0]
     s = build_sample(d, frames, {"caption": "a dog"}, frame_short_side=48)
-    pf = read_pose_dir(d)
+    pf = load_pose_result(d)
     assert s.rgb(0).shape == (48, 80, 3) and s.meta["frame_size"] == [48, 80] and s.meta["pose_size"] == [96, 160]
     np.testing.assert_allclose(s.K, resize_K(pf.K, (96, 160), (48, 80)))
     # a track observation rescaled like K: project with the stored K and compare
