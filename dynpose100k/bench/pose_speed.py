@@ -1,7 +1,8 @@
 """Pose engine cost by input resolution and clip length: ``dynpose100k pose``'s own stage (streaming decode
 of an mp4, analysis at the working resolution, result written) on 10 s clips at 360p, 720p and 1080p and
 on a 60 s 720p clip; each clip rendered, encoded and posed in fresh processes, so peak RSS is the
-engine's alone. Saves ``<out>/pose_speed.json``.
+engine's alone; and the accuracy by input size on the held-out clips of ``bench pose``
+(:func:`accuracy_by_size`). Saves ``<out>/pose_speed.json``.
 
 The renderer holds a whole clip (frames, surfaces, depth) in memory, so every clip is rendered at 640x360
 and upscaled to its file size while encoding (bilinear): all sizes show the same scene, and the figures
@@ -82,6 +83,39 @@ def measure(label: str, h: int, w: int, duration: float, seed: int, threads: int
     return row
 
 
+SIZES = ((360, 640), (720, 1280), (1080, 1920))
+"""Input sizes of the accuracy comparison (the analysis runs at the working short side for all of them)."""
+
+
+def accuracy_by_size(quick: bool = False, set_name: str = "heldout") -> list[dict]:
+    """ATE of the pose engine on the ``set_name`` clips of ``bench pose`` given at each of :data:`SIZES`
+    (rendered at 640x360, upscaled bilinearly in memory): the working resolution must make a 720p or 1080p
+    input no less accurate than 360p. One row per size: mean ATE (Sim(3), registered frames), mean
+    registered fraction, the clips."""
+    import cv2
+
+    from .. import metrics
+    from ..pose import PoseConfig, estimate_poses
+    from ..synth import render
+    from .pose import _clips
+
+    sizes = SIZES[:2] if quick else SIZES
+    per: dict = {hw: [] for hw in sizes}
+    for spec in _clips(quick, (set_name,)):
+        v = render("good", spec["seed"], height=360, width=640, fps=12.0, duration=spec["duration"],
+                   hard=spec["hard"], style=spec["style"])
+        for h, w in sizes:
+            frames = v.frames if (h, w) == (360, 640) else np.stack(
+                [cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in v.frames])
+            r = estimate_poses(frames, v.gt.timestamps, PoseConfig(), video_id=v.gt.video_id)
+            ate = (metrics.trajectory_summary(r.w2c, v.gt.w2c, registered=r.registered)["ate"]
+                   if r.registered.sum() >= 3 else float("nan"))
+            per[(h, w)].append({"video_id": v.gt.video_id, "ate": ate, "registered": r.registered_fraction})
+    return [{"size": f"{w}x{h}", "set": set_name, "clips": rows,
+             "ate_mean": float(np.mean([c["ate"] for c in rows])),
+             "registered_mean": float(np.mean([c["registered"] for c in rows]))} for (h, w), rows in per.items()]
+
+
 def run(out: Path, quick: bool = False) -> dict:
     rows = []
     for case in QUICK_CASES if quick else CASES:
@@ -92,10 +126,15 @@ def run(out: Path, quick: bool = False) -> dict:
               f"peak RSS {r['peak_rss_gib']:.2f} GiB  {100 * r['registered_fraction']:3.0f}% registered  "
               f"ATE {r['ate_registered']:.3f}  stages {json.dumps({k: round(v, 1) for k, v in r['timings'].items()})}",
               flush=True)
+    acc = accuracy_by_size(quick)
+    print("  ATE by input size, heldout clips of bench pose (analysis at the working short side):")
+    for r in acc:
+        print(f"  {r['size']:>10}  mean ATE {r['ate_mean']:.4f}  registered {100 * r['registered_mean']:.1f}%  "
+              "per clip " + " ".join(f"{c['ate']:.3f}" for c in r["clips"]), flush=True)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     result = {"protocol": "pose_video on an mp4 (streaming decode at 12 fps, default PoseConfig, 2 BA threads), "
                           "each clip in a fresh process; rendered at 640x360 and upscaled to the file size",
-              "cpu_count": os.cpu_count(), "loadavg_after": load, "rows": rows}
+              "cpu_count": os.cpu_count(), "loadavg_after": load, "rows": rows, "accuracy_by_size": acc}
     (Path(out) / "pose_speed.json").write_text(json.dumps(result, indent=2, default=float))
     print(f"saved {Path(out) / 'pose_speed.json'}")
     return result

@@ -43,6 +43,7 @@ import json
 import logging
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,16 +139,21 @@ def split_half_gap(static: np.ndarray, hw: tuple[int, int], config, sfm) -> tupl
     # the seeding grid, so each half covers the whole frame); the rest follow their id's parity
     half = np.arange(static.shape[1]) % 2 == 0
     half[sfm.track_ids] = np.arange(len(sfm.track_ids)) % 2 == 0
-    cs = []
-    for h in (half, ~half):
+
+    def centres(h):
         uv = static.copy()
         uv[:, ~h] = np.nan
         try:
-            r = refine(uv, hw, config, sfm)
+            return camera_centers(refine(uv, hw, config, sfm).w2c)
         except (cv2.error, RuntimeError, ValueError, np.linalg.LinAlgError) as e:
             log.debug("split half failed: %s", e)
-            return float("inf"), out
-        cs.append(camera_centers(r.w2c))
+            return None
+
+    # the halves are independent and bundle adjustment releases the GIL: both at once
+    with ThreadPoolExecutor(2 if config.threads > 1 else 1) as ex:
+        cs = list(ex.map(centres, (half, ~half)))
+    if cs[0] is None or cs[1] is None:
+        return float("inf"), out
     a, b = cs[0][reg], cs[1][reg]
     try:
         s, R, t = umeyama(a, b)
