@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from .evidence import verdict as evidence_verdict
 from .masking import mask_shape, motion_evidence, pixel_masks
 from .result import PoseResult, result_exists, save_pose_result
 from .sfm import reconstruct, refine
-from .tracking import Tracker, track_video
+from .tracking import FrameFeed, Tracker, track_video
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +107,12 @@ def analyse(
     input_hw: tuple[int, int],
     tracker: Tracker | None = None,
     segmenter=None,
+    tracks: np.ndarray | None = None,
 ) -> PoseResult:
     """:func:`estimate_poses` on frames already at the working size: ``frames`` ``(N, h, w, 3)`` RGB or
     ``(N, h, w)`` grey (no ``segmenter`` then) downscaled from input frames of ``input_hw`` ``(H, W)``; the
-    result (K, observations, reprojection error) is in pixels of the input frames."""
+    result (K, observations, reprojection error) is in pixels of the input frames. ``tracks``: the
+    :func:`track_video` tracks of ``frames`` when the caller already has them (tracked while decoding)."""
     t_start = time.perf_counter()
     frames = np.asarray(frames)
     N = len(frames)
@@ -160,9 +163,12 @@ def analyse(
     if not ok_shape:
         return result(f"need at least 2 frames of shape (H, W, 3), got {frames.shape}")
 
-    t = time.perf_counter()
-    uv = track_video(frames, config, tracker)
-    timings["track"] = time.perf_counter() - t
+    if tracks is None:
+        t = time.perf_counter()
+        uv = track_video(frames, config, tracker)
+        timings["track"] = time.perf_counter() - t
+    else:
+        uv = tracks
     if uv.shape[1] < 20:
         return result(f"no trackable texture ({uv.shape[1]} tracks)")
 
@@ -241,23 +247,42 @@ def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseC
     if not overwrite and result_exists(out_dir, video_id):
         log.info("%s: result exists, skipped", video_id)
         return Path(out_dir) / video_id
-    # streaming decode: each frame is brought to the working size (grey unless a segmenter needs colour) as
-    # it arrives, so full-resolution frames are never held together
+    # streaming decode on a thread: each frame is brought to the working size (grey unless a segmenter needs
+    # colour) as it arrives, so full-resolution frames are never held together, and tracked as soon as its
+    # window is complete (decoding and resizing release the GIL, so both cores work)
     rgb_needed = segmenter is not None or bool(config.semantic_model)
+    feed, stamps, shapes, decode = FrameFeed(), [], [], [0.0]
+
+    def produce():
+        t = time.perf_counter()
+        try:
+            hw = (0, 0)
+            for ts, rgb in iter_frames(path, fps=config.fps, short_side=config.short_side):
+                if not stamps:
+                    shapes.append(rgb.shape[:2])
+                    hw = work_shape(rgb.shape[:2], config)
+                small = to_work(rgb, hw)
+                stamps.append(ts)
+                feed.put(small if rgb_needed else cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+            feed.close()
+        except BaseException as e:  # handed to the consumer, which raises it
+            feed.close(e)
+        decode[0] = time.perf_counter() - t
+
     t = time.perf_counter()
-    work, stamps, input_hw, hw = [], [], (0, 0), (0, 0)
-    for ts, rgb in iter_frames(path, fps=config.fps, short_side=config.short_side):
-        if not stamps:
-            input_hw = rgb.shape[:2]
-            hw = work_shape(input_hw, config)
-        small = to_work(rgb, hw)
-        work.append(small if rgb_needed else cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
-        stamps.append(ts)
+    worker = threading.Thread(target=produce, name=f"decode-{video_id}", daemon=True)
+    worker.start()
+    try:
+        uv = track_video(feed, config)
+    finally:
+        worker.join()
+    track = time.perf_counter() - t
     if len(stamps) < 2:
         raise VideoError(f"{path}: only {len(stamps)} frame(s) decoded, at least 2 needed")
-    frames = np.stack(work)
-    del work
-    decode = time.perf_counter() - t
-    res = analyse(frames, np.asarray(stamps, np.float64), config, video_id, input_hw, segmenter=segmenter)
-    res = dataclasses.replace(res, timings={"decode": decode, **res.timings})
+    frames = np.stack(feed.frames())
+    res = analyse(frames, np.asarray(stamps, np.float64), config, video_id, shapes[0], segmenter=segmenter,
+                  tracks=uv)
+    # decode and track overlap: "track" is the wall time until both were done
+    res = dataclasses.replace(res, timings={"decode": decode[0], "track": track, **res.timings,
+                                            "total": track + res.timings["total"]})
     return save_pose_result(out_dir, res)

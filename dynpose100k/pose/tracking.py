@@ -10,6 +10,7 @@ windows link queries into long tracks.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Protocol
 
 import cv2
@@ -19,7 +20,7 @@ from .config import PoseConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Tracker", "LKTracker", "track_video", "make_tracker"]
+__all__ = ["Tracker", "LKTracker", "FrameFeed", "track_video", "make_tracker"]
 
 
 class Tracker(Protocol):
@@ -127,22 +128,64 @@ def _grid_queries(grey: np.ndarray, live_uv: np.ndarray, step: int, min_texture:
     return np.asarray(out, np.float32).reshape(-1, 2)
 
 
-def track_video(frames: np.ndarray, config: PoseConfig, tracker: Tracker | None = None) -> np.ndarray:
-    """Long-term tracks for ``frames`` ``(N, H, W, 3)`` RGB or ``(N, H, W)`` grey -> ``uv`` ``(N, M, 2)``
-    float32, NaN = unobserved. Storage grows by doubling, so a window costs the same early or late in a
-    long clip."""
+class FrameFeed:
+    """Frames handed over one by one by a producer (e.g. a decoding thread) to :func:`track_video`, which
+    tracks each window as soon as its frames are there. The producer calls :meth:`put` per frame and
+    :meth:`close` once (with the exception that stopped it, if any, which the consumer then raises)."""
+
+    def __init__(self):
+        self._frames: list[np.ndarray] = []
+        self._done = False
+        self._error: BaseException | None = None
+        self._cond = threading.Condition()
+
+    def put(self, frame: np.ndarray) -> None:
+        with self._cond:
+            self._frames.append(frame)
+            self._cond.notify_all()
+
+    def close(self, error: BaseException | None = None) -> None:
+        with self._cond:
+            self._done, self._error = True, error
+            self._cond.notify_all()
+
+    def wait(self, n: int) -> int:
+        """Block until ``n`` frames are there or the producer is done; the number of frames up to ``n``."""
+        with self._cond:
+            while len(self._frames) < n and not self._done:
+                self._cond.wait()
+            if self._error is not None:
+                raise self._error
+            return min(n, len(self._frames))
+
+    def __getitem__(self, window: slice) -> np.ndarray:
+        return np.stack(self._frames[window])
+
+    def frames(self) -> list[np.ndarray]:
+        """Every frame received (call after the producer is done)."""
+        return self._frames
+
+
+def track_video(frames: np.ndarray | FrameFeed, config: PoseConfig, tracker: Tracker | None = None) -> np.ndarray:
+    """Long-term tracks for ``frames`` ``(N, H, W, 3)`` RGB or ``(N, H, W)`` grey (or a :class:`FrameFeed`
+    of such frames) -> ``uv`` ``(N, M, 2)`` float32, NaN = unobserved. Storage grows by doubling, so a
+    window costs the same early or late in a long clip."""
     tracker = tracker or make_tracker(config)
-    N = len(frames)
-    grey = frames if frames.ndim == 3 else None
+    feed = frames if isinstance(frames, FrameFeed) else None
+    grey = frames if feed is None and frames.ndim == 3 else None
     stride = max(1, min(config.window_stride, config.window - 1))
-    uv_all = np.full((N, 256, 2), np.nan, np.float32)
+    uv_all = np.full((len(frames) if feed is None else 256, 256, 2), np.nan, np.float32)
     live_ids = np.zeros(0, int)
     total = 0
     s = 0
-    while s < N - 1:
-        e = min(s + config.window, N)
+    while True:
+        e = min(s + config.window, len(frames)) if feed is None else feed.wait(s + config.window)
         if e - s < 2:
             break
+        while e > len(uv_all):  # a feed of unknown length: frames grow by doubling too
+            grown = np.full((2 * len(uv_all), uv_all.shape[1], 2), np.nan, np.float32)
+            grown[: len(uv_all)] = uv_all
+            uv_all = grown
         win = grey[s:e] if grey is not None else np.stack([_grey(f) for f in frames[s:e]])
         live_ids = live_ids[~np.isnan(uv_all[s, live_ids, 0])] if len(live_ids) else live_ids
         live_uv = uv_all[s, live_ids] if len(live_ids) else np.zeros((0, 2), np.float32)
@@ -161,7 +204,7 @@ def track_video(frames: np.ndarray, config: PoseConfig, tracker: Tracker | None 
         tr, vis = tr[: e - s], vis[: e - s]
         tr = np.where(vis[..., None], tr, np.nan).astype(np.float32)
         if total + len(new) > uv_all.shape[1]:
-            grown = np.full((N, max(2 * uv_all.shape[1], total + len(new)), 2), np.nan, np.float32)
+            grown = np.full((len(uv_all), max(2 * uv_all.shape[1], total + len(new)), 2), np.nan, np.float32)
             grown[:, :total] = uv_all[:, :total]
             uv_all = grown
         new_ids = np.arange(total, total + len(new))
@@ -180,7 +223,8 @@ def track_video(frames: np.ndarray, config: PoseConfig, tracker: Tracker | None 
         last = np.concatenate([old[-1], tr[-1, len(live_uv) :]])
         live_ids = ids[~np.isnan(last[:, 0]) & ~np.concatenate([lost[-1], np.zeros(len(new), bool)])]
         s = nxt
-    uv = uv_all[:, :total]
+    N = len(frames) if feed is None else len(feed.frames())
+    uv = uv_all[:N, :total]
     keep = (~np.isnan(uv[..., 0])).sum(0) >= config.min_track_len
     log.debug("tracks: %d of %d kept (>= %d frames)", keep.sum(), uv.shape[1], config.min_track_len)
     return uv[:, keep]

@@ -1,0 +1,70 @@
+"""Tracking fed frame by frame from another thread (decoding while tracking) gives the array's tracks."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from dynpose100k.errors import VideoError
+from dynpose100k.pose import PoseConfig
+from dynpose100k.pose.tracking import FrameFeed, track_video
+from dynpose100k.video import load_clip
+
+
+def _feed(frames, error=None, delay=0.0):
+    feed = FrameFeed()
+
+    def produce():
+        for f in frames:
+            time.sleep(delay)
+            feed.put(f)
+        feed.close(error)
+
+    th = threading.Thread(target=produce)
+    th.start()
+    return feed, th
+
+
+@pytest.mark.parametrize("n", [40, 2, 1])
+def test_feed_gives_the_tracks_of_the_array(synth_good, n):
+    frames = load_clip(synth_good.video, fps=12.0).frames[:n]
+    grey = frames.mean(-1).astype(np.uint8)
+    cfg = PoseConfig()
+    feed, th = _feed(list(grey), delay=0.002)
+    fed = track_video(feed, cfg)
+    th.join()
+    whole = track_video(grey, cfg)
+    assert fed.shape == whole.shape and fed.shape[0] == len(frames)
+    np.testing.assert_array_equal(fed, whole)
+    if n == 40:
+        assert fed.shape[1] > 50
+
+
+def test_feed_longer_than_its_first_allocation():
+    """More frames than the feed's first row allocation (256): rows grow like the track columns."""
+    rng = np.random.default_rng(0)
+    base = cv2_blur(rng.integers(0, 255, (120, 200), dtype=np.uint8))
+    frames = [np.roll(base, k // 3, axis=1) for k in range(300)]
+    cfg = PoseConfig()
+    feed, th = _feed(frames)
+    fed = track_video(feed, cfg)
+    th.join()
+    np.testing.assert_array_equal(fed, track_video(np.stack(frames), cfg))
+    assert fed.shape[0] == 300
+
+
+def cv2_blur(img):
+    import cv2
+
+    return cv2.GaussianBlur(img, (5, 5), 1.5)
+
+
+def test_producer_error_reaches_the_consumer(synth_good):
+    grey = load_clip(synth_good.video, fps=12.0).frames[:20].mean(-1).astype(np.uint8)
+    feed, th = _feed(list(grey), error=VideoError("x.mp4: not a readable video"))
+    with pytest.raises(VideoError, match="not a readable video"):
+        track_video(feed, PoseConfig())
+    th.join()
