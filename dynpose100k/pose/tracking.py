@@ -161,9 +161,15 @@ class FrameFeed:
     def __getitem__(self, window: slice) -> np.ndarray:
         return np.stack(self._frames[window])
 
-    def frames(self) -> list[np.ndarray]:
-        """Every frame received (call after the producer is done)."""
-        return self._frames
+    def __len__(self) -> int:
+        """Frames received so far."""
+        return len(self._frames)
+
+    def take(self) -> np.ndarray:
+        """Every frame received, stacked ``(N, ...)``; the feed lets go of them (call once the producer is
+        done: one copy of the clip in memory, not two)."""
+        frames, self._frames = self._frames, []
+        return np.stack(frames)
 
 
 def track_video(frames: np.ndarray | FrameFeed, config: PoseConfig, tracker: Tracker | None = None) -> np.ndarray:
@@ -174,12 +180,12 @@ def track_video(frames: np.ndarray | FrameFeed, config: PoseConfig, tracker: Tra
     feed = frames if isinstance(frames, FrameFeed) else None
     grey = frames if feed is None and frames.ndim == 3 else None
     stride = max(1, min(config.window_stride, config.window - 1))
-    uv_all = np.full((len(frames) if feed is None else 256, 256, 2), np.nan, np.float32)
+    uv_all = np.full((256 if feed is not None else len(frames), 256, 2), np.nan, np.float32)
     live_ids = np.zeros(0, int)
     total = 0
     s = 0
     while True:
-        e = min(s + config.window, len(frames)) if feed is None else feed.wait(s + config.window)
+        e = feed.wait(s + config.window) if feed is not None else min(s + config.window, len(frames))
         if e - s < 2:
             break
         while e > len(uv_all):  # a feed of unknown length: frames grow by doubling too
@@ -223,7 +229,7 @@ def track_video(frames: np.ndarray | FrameFeed, config: PoseConfig, tracker: Tra
         last = np.concatenate([old[-1], tr[-1, len(live_uv) :]])
         live_ids = ids[~np.isnan(last[:, 0]) & ~np.concatenate([lost[-1], np.zeros(len(new), bool)])]
         s = nxt
-    N = len(frames) if feed is None else len(feed.frames())
+    N = len(frames)
     uv = uv_all[:N, :total]
     keep = (~np.isnan(uv[..., 0])).sum(0) >= config.min_track_len
     log.debug("tracks: %d of %d kept (>= %d frames)", keep.sum(), uv.shape[1], config.min_track_len)
