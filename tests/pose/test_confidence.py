@@ -10,6 +10,7 @@ import pytest
 from pose_fixtures import static_tracks_of
 
 from dynpose100k import camera
+from dynpose100k.evaluate import score_video
 from dynpose100k.pose import (
     PoseConfig,
     estimate_poses,
@@ -17,7 +18,6 @@ from dynpose100k.pose import (
     save_pose_result,
 )
 from dynpose100k.pose import confidence as conf
-from dynpose100k.pose.evaluate import evaluate
 
 
 def path_length(gt_w2c) -> float:
@@ -35,8 +35,8 @@ def good():
 
 def test_good_clip_has_high_confidence(good):
     v, res = good
-    ev = evaluate(res.w2c, res.K, res.registered, v.gt)
-    assert conf.is_good(ev["ate"], path_length(v.gt.w2c), res.registered_fraction)  # the premise
+    ev = score_video(res.w2c, res.K, res.registered, v.gt)
+    assert conf.is_good(ev.ate, path_length(v.gt.w2c), res.registered_fraction)  # the premise
     assert 0.5 <= res.confidence <= 1.0
     assert set(conf.FEATURES) <= set(res.confidence_evidence)
     assert res.frame_confidence.shape == (v.gt.num_frames,) and res.frame_confidence.dtype == np.float32
@@ -148,23 +148,7 @@ def test_calibration_report_counts_flags():
     assert rep["spearman_confidence_ate"] == pytest.approx(-1.0) and rep["spearman_reproj_ate"] < 0.5
 
 
-# ------------------------------------------------------------------------- quality table and subset
-def test_quality_table_by_confidence():
-    from dynpose100k.shards.quality import VideoQuality, format_table, table_from_videos
-
-    rng = np.random.default_rng(1)
-    c = rng.uniform(0, 1, 20)
-    videos = [VideoQuality(f"v{i}", 1.0, float(10 * (1 - x)), float(1 - x), 1.0, float(x)) for i, x in enumerate(c)]
-    videos.append(VideoQuality("failed", None, 80.0, 1.0, 0.0))
-    rows = table_from_videos(videos, flag="confidence", thresholds=(0.5,))
-    assert [r.num_videos for r in rows[:5]] == [21, 20, 14, 8, 5]
-    assert all(a.mean_px > b.mean_px for a, b in zip(rows[1:5], rows[2:5]))  # error falls as confidence rises
-    assert rows[-1].name == "Confidence >= 0.5" and rows[-1].num_videos == int((c >= 0.5).sum())
-    assert format_table(rows).startswith("Confidence")
-    with pytest.raises(Exception, match="flag"):
-        table_from_videos(videos, flag="nope")
-
-
+# ---------------------------------------------------------------------------- subset by confidence
 def test_subset_min_confidence(tmp_path, capsys):
     from pose_fixtures import write_pose_dir
 
