@@ -201,6 +201,21 @@ def quality_table(pose_dir, items: dict[str, dict], gts: dict[str, Path]):
     return rows, format_table(rows)
 
 
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(plt, fig, path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_trajectories(path, rows: list[PoseRow], gts: dict[str, Path], most: int = 6) -> bool:
     """Top view (x, z) of true and Sim(3)-aligned estimated camera centres of up to ``most`` scored clips
     (published and suitable ones first); False when there is none to draw."""
@@ -210,10 +225,7 @@ def plot_trajectories(path, rows: list[PoseRow], gts: dict[str, Path], most: int
                    key=lambda t: (ItemStatus(t.status) is not ItemStatus.SHARDED, t.kind != "good", t.video))[:most]
     if not shown:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     from ..camera import camera_centers
     from ..metrics import align
@@ -235,9 +247,7 @@ def plot_trajectories(path, rows: list[PoseRow], gts: dict[str, Path], most: int
         ax.tick_params(labelsize=6)
     axes.flat[0].legend(fontsize=6)
     fig.suptitle("camera centres, top view (x, z)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
     return True
 
 
@@ -246,10 +256,7 @@ def plot_filter_pr(path, pr: dict) -> bool:
     without a curve (no suitable clip in the pool)."""
     if "curve" not in pr:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     p, r = pr["curve"]
     fig, ax = plt.subplots(figsize=(4, 3.2))
@@ -261,7 +268,5 @@ def plot_filter_pr(path, pr: dict) -> bool:
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
     return True
