@@ -20,7 +20,7 @@ def test_table_thresholds_keep_expected_fractions():
 
 
 def test_quality_table_on_synthetic_ground_truth(tmp_path):
-    from eval_results import save_result
+    from pose_fixtures import save_result_for as save_result
 
     from dynpose100k.camera import resize_K
     from dynpose100k.synth import render, save_gt
@@ -54,7 +54,7 @@ def test_quality_table_on_synthetic_ground_truth(tmp_path):
 
 
 def test_failed_result_keeps_its_row_without_flags(moving_gt, tmp_path):
-    from eval_results import save_result
+    from pose_fixtures import save_result_for as save_result
 
     from dynpose100k.evaluate.quality import video_quality
 

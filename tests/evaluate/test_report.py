@@ -12,7 +12,7 @@ from dynpose100k.evaluate import report
 def run(moving_gt, tmp_path):
     """Ledger-like rows of four clips: two published with exact / shifted poses, one filtered, one with a
     failed pose result; their labels and ground-truth files."""
-    from eval_results import save_result
+    from pose_fixtures import save_result_for as save_result
 
     from dynpose100k.synth import save_gt
 

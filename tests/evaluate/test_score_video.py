@@ -58,7 +58,7 @@ def test_failed_video_gets_random_centres_and_guessed_intrinsics(moving_gt):
 
 
 def test_intrinsics_rescaled_and_frames_checked(moving_gt, tmp_path):
-    from eval_results import save_result
+    from pose_fixtures import save_result_for as save_result
 
     from dynpose100k.camera import resize_K
     from dynpose100k.pose.result import load_pose_result

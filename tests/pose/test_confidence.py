@@ -175,6 +175,8 @@ def test_subset_min_confidence(tmp_path, capsys):
 def test_refit_cli_on_saved_results(tmp_path, capsys):
     """``fit`` reads the evidence from result.json and the truth from the ground truth; ``report`` scores
     a model on another set. Here the evidence is the trajectory noise the poses really carry."""
+    from pose_fixtures import save_result_for
+
     from dynpose100k.pose.fit_confidence import main
     from dynpose100k.synth import render, save_gt
 
@@ -185,13 +187,9 @@ def test_refit_cli_on_saved_results(tmp_path, capsys):
         save_gt(gt_dir / f"g{k}.gt.npz", v.gt)
         w2c = v.gt.w2c.copy()
         w2c[:, :3, 3] += np.random.default_rng(k).normal(0, noise, w2c[:, :3, 3].shape)
-        d = pose_dir / f"g{k}"
-        d.mkdir(parents=True)
-        np.savez(d / "poses.npz", w2c=w2c, K=v.gt.K, registered=np.ones(len(w2c), bool), timestamps=v.gt.timestamps,
-                 image_size=np.array(v.gt.image_size))
         ev = {"split_half_log": float(np.log(noise + 1e-4)), "registered_fraction": 1.0}
-        (d / "result.json").write_text(json.dumps({"video_id": f"g{k}", "reproj_error_px_720p": 0.5 + 0.01 * k,
-                                                   "confidence": None, "confidence_evidence": ev}))
+        save_result_for(pose_dir, v.gt, w2c, np.ones(len(w2c), bool), reproj_px_720p=0.5 + 0.01 * k,
+                        confidence_evidence=ev)
     out = tmp_path / "model.json"
     assert main(["fit", str(pose_dir), str(gt_dir), str(out), "--features", "split_half_log,registered_fraction",
                  "--l2", "0.1"]) == 0
