@@ -23,8 +23,6 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from dynpose100k.errors import DynPoseError
 
 log = logging.getLogger("dataset_utility")
@@ -35,19 +33,23 @@ TINY_NOTE = ("NOTE: tiny randomly initialised model, a few CPU steps on a few re
 
 
 def utility_table(models: dict, videos: list, pose_cfg, device: str = "cpu") -> list[dict]:
-    """One row per model: Sampson summary over per-video mean errors, mean ATE/RPE, registered share."""
-    from dynpose100k.dust3r.poses import poses_from_model, score_poses
-    from dynpose100k.metrics import sampson_summary
+    """One row per model: Sampson summary over per-video mean errors, mean ATE/RPE, registered share
+    (:mod:`dynpose100k.evaluate`)."""
+    from dynpose100k.dust3r.poses import poses_from_model
+    from dynpose100k.evaluate import score_video, summarise
 
     rows = []
     for name, model in models.items():
-        per = [score_poses(poses_from_model(model, v.frames, pose_cfg, device), v.gt) for v in videos]
-        means = np.array([p["sampson_mean_px"] for p in per])
-        rows.append({"model": name, **sampson_summary(means[np.isfinite(means)]),
-                     "ate_mean": float(np.mean([p["ate_rmse"] for p in per])),
-                     "rpe_rot_deg_mean": float(np.mean([p["rpe_rot_rmse_deg"] for p in per])),
-                     "registered_pct": float(100 * np.mean([p["registered"] for p in per])),
-                     "videos": len(per)})
+        scores = []
+        for v in videos:
+            res = poses_from_model(model, v.frames, pose_cfg, device)
+            scores.append(score_video(res.w2c, res.K, res.registered, v.gt))
+        s = summarise(scores)
+        nan = float("nan")
+        rows.append({"model": name,
+                     **(s["sampson"] or dict(pct_lt_5=nan, pct_lt_10=nan, pct_lt_30=nan, mean=nan, count=0)),
+                     "ate_mean": s["ate"], "rpe_rot_deg_mean": s["rpe_rot_deg"],
+                     "registered_pct": s["frames_registered_pct"], "videos": s["videos"]})
     return rows
 
 

@@ -4,7 +4,7 @@ synthetic videos with known poses, and the same table for the calibrated ``confi
     python eval/quality_subsets.py POSE_DIR GT_DIR [--flag reproj|confidence|both] [--json out.json]
 
 POSE_DIR holds ``<id>/poses.npz + result.json`` (from ``dynpose100k pose``), GT_DIR the ``<id>.gt.npz``
-files of ``dynpose100k synth``. See :mod:`dynpose100k.shards.quality` for the protocol.
+files of ``dynpose100k synth``. See :mod:`dynpose100k.evaluate.quality` for the protocol.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import sys
 
 from dynpose100k.errors import DynPoseError
-from dynpose100k.shards.quality import DATA_FRACTIONS, format_table, score_videos, table_from_videos
+from dynpose100k.evaluate.quality import DATA_FRACTIONS, format_table, score_videos, table_from_videos
 
 __all__ = ["main"]
 

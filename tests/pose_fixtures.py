@@ -72,3 +72,22 @@ def static_tracks_of(frames):
     ev = motion_evidence(uv, hw, cfg)
     dyn = ~(ev.score <= cfg.dynamic_score)
     return static_tracks(uv, dyn, pixel_masks(frames, uv, dyn, ev, cfg, None), hw, cfg.min_track_len), hw
+
+
+def save_result_for(out, gt, w2c, registered, *, K=None, image_size=None, reproj_px_720p=1.0,
+                    confidence=float("nan"), failure_reason=None, video_id=None, **fields):
+    """Write a complete pose result folder ``<out>/<id>/`` (``save_pose_result``) holding the given cameras for
+    the frames of ``synth`` ground truth ``gt``; ``K`` (default the true one) is in pixels of ``image_size``
+    (default the ground truth's); other ``PoseResult`` fields by keyword. Returns the folder."""
+    from dynpose100k.pose.result import PoseResult, save_pose_result
+
+    n = gt.num_frames
+    hw = tuple(image_size or gt.image_size)
+    res = PoseResult(
+        video_id=video_id or gt.video_id, w2c=np.asarray(w2c, np.float64), K=gt.K.copy() if K is None else K,
+        registered=np.asarray(registered, bool), timestamps=gt.timestamps, image_size=hw,
+        points3d=np.zeros((0, 3), np.float32), obs_track=np.zeros(0, np.int32), obs_frame=np.zeros(0, np.int32),
+        obs_uv=np.zeros((0, 2), np.float32), dynamic_masks=np.zeros((n, 4, 4), bool),
+        reproj_error_px=reproj_px_720p * hw[0] / 720, camera_model="SIMPLE_PINHOLE", failure_reason=failure_reason,
+        confidence=confidence, **fields)
+    return save_pose_result(out, res)

@@ -1,7 +1,7 @@
 """Pose benchmark: our engine vs COLMAP, COLMAP+Mask and the paper's floor on the same synthetic frames.
 
 Lightspeed-style table (% videos registered, ATE, RPE trans, RPE rot; failed frames/videos filled as the
-paper does: :mod:`dynpose100k.pose.evaluate`) over all videos and over the subset every method registers;
+paper does: :mod:`dynpose100k.evaluate.video`) over all videos and over the subset every method registers;
 Panda-Test-style Sampson table (per-video mean Sampson error of GT static correspondences, 720p: % < 5 / 10
 / 30 px, mean); our motion-mask IoU and static-track precision; seconds per video per method; and the
 wall time + peak memory of one 10 s 640x360 12 fps clip (separate process). Saves ``<out>/pose.json``.
@@ -47,11 +47,11 @@ def _base_clips(quick: bool) -> list[dict]:
 
 def _run_clip(spec: dict, baselines: bool = True) -> dict:
     from ..camera import camera_centers
+    from ..evaluate import mask_iou, score_video, static_track_precision
     from ..metrics import path_length
     from ..pose import PoseConfig, estimate_poses
     from ..pose.baselines import colmap, floor
     from ..pose.confidence import is_good
-    from ..pose.evaluate import evaluate, mask_iou, static_track_precision
     from ..synth import render
 
     v = render("good", spec["seed"], height=spec["height"], width=spec["width"], fps=12.0,
@@ -61,7 +61,7 @@ def _run_clip(spec: dict, baselines: bool = True) -> dict:
                  "set": spec.get("set", "dev"), "hard": spec["hard"], "frames": len(frames)}
     t = time.perf_counter()
     res = estimate_poses(frames, gt.timestamps, PoseConfig(), video_id=gt.video_id)
-    row["ours"] = {**evaluate(res.w2c, res.K, res.registered, gt), "seconds": time.perf_counter() - t}
+    row["ours"] = {**score_video(res.w2c, res.K, res.registered, gt).to_dict(), "seconds": time.perf_counter() - t}
     row["ours"]["mask_iou"] = mask_iou(res.dynamic_masks, gt.dynamic_mask)
     row["ours"]["static_track_precision"], row["ours"]["static_obs_precision"] = static_track_precision(
         res.obs_track, res.obs_frame, res.obs_uv, res.num_static_tracks, gt.dynamic_mask)
@@ -74,9 +74,9 @@ def _run_clip(spec: dict, baselines: bool = True) -> dict:
     for name, masks in (("colmap", None), ("colmap_mask", res.dynamic_masks)) if baselines else ():
         t = time.perf_counter()
         w2c, K, reg = colmap(frames, masks)
-        row[name] = {**evaluate(w2c, K, reg, gt), "seconds": time.perf_counter() - t}
+        row[name] = {**score_video(w2c, K, reg, gt).to_dict(), "seconds": time.perf_counter() - t}
     w2c, K, reg = floor(len(frames), seed=spec["seed"])
-    row["floor"] = {**evaluate(w2c, K, reg, gt), "seconds": 0.0}
+    row["floor"] = {**score_video(w2c, K, reg, gt).to_dict(), "seconds": 0.0}
     return row
 
 
@@ -87,7 +87,7 @@ TIMING_CLIPS = ((100, False), (101, False), (102, True))
 def _timing_10s(quick: bool = False) -> list[dict]:
     """Wall time, peak RSS, registered fraction and ATE of estimate_poses on 10 s 640x360 12 fps clips, each
     in a fresh process."""
-    from ..pose.evaluate import evaluate
+    from ..evaluate import score_video
     from ..synth import render
 
     rows = []
@@ -108,7 +108,7 @@ def _timing_10s(quick: bool = False) -> list[dict]:
             out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             row = json.loads(out.stdout.strip().splitlines()[-1])
             r = np.load(Path(tmp) / "r.npz")
-            row.update(video_id=v.gt.video_id, hard=hard, ate=evaluate(r["w2c"], r["K"], r["reg"], v.gt)["ate"])
+            row.update(video_id=v.gt.video_id, hard=hard, ate=score_video(r["w2c"], r["K"], r["reg"], v.gt).ate)
         rows.append(row)
     return rows
 
@@ -118,20 +118,13 @@ def _methods(rows: list[dict]) -> tuple[str, ...]:
     return tuple(m for m in METHODS if rows and m in rows[0])
 
 
-def _table(rows: list[dict], key: str) -> dict:
-    out = {}
-    for m in _methods(rows):
-        vals = [r[m] for r in rows]
-        out[m] = {
-            "videos_registered_pct": 100 * float(np.mean([v["success"] for v in vals])) if vals else float("nan"),
-            "frames_registered_pct": (100 * float(np.mean([v["registration_rate"] for v in vals])) if vals
-                                      else float("nan")),
-            "ate": float(np.mean([v[f"ate{key}"] for v in vals])) if vals else float("nan"),
-            "rpe_trans": float(np.mean([v[f"rpe_trans{key}"] for v in vals])) if vals else float("nan"),
-            "rpe_rot_deg": float(np.mean([v[f"rpe_rot_deg{key}"] for v in vals])) if vals else float("nan"),
-            "seconds_per_video": float(np.mean([v["seconds"] for v in vals])) if vals else float("nan"),
-        }
-    return out
+def _table(rows: list[dict]) -> dict:
+    """Per method: :func:`dynpose100k.evaluate.summarise` of its scores and its mean seconds per video."""
+    from ..evaluate import VideoScore, summarise
+
+    return {m: {**summarise([VideoScore.from_dict(r[m]) for r in rows]),
+                "seconds_per_video": float(np.mean([r[m]["seconds"] for r in rows])) if rows else float("nan")}
+            for m in _methods(rows)}
 
 
 def _self_assessment(rows: list[dict]) -> dict:
@@ -162,15 +155,14 @@ def _self_assessment(rows: list[dict]) -> dict:
 
 def _summary(rows: list[dict]) -> dict:
     """Tables of one set of videos: all, the subset every method registers, Sampson, our masks."""
-    from ..metrics import sampson_summary
-
     both = [r for r in rows if "colmap" in r
             and all(r[m]["registration_rate"] >= 0.5 for m in ("ours", "colmap", "colmap_mask"))]
+    table = _table(rows)
     return {
-        "all": _table(rows, ""),
-        "subset": _table(both, "") if both else {},
+        "all": table,
+        "subset": _table(both) if both else {},
         "subset_videos": [r["video_id"] for r in both],
-        "sampson": {m: sampson_summary([r[m]["sampson"]["mean"] for r in rows]) for m in _methods(rows)},
+        "sampson": {m: table[m]["sampson"] for m in _methods(rows)},
         "self_assessment": _self_assessment(rows),
         "ours_masks": {
             "mask_iou": float(np.nanmean([r["ours"]["mask_iou"] for r in rows])),

@@ -10,9 +10,11 @@ EXAMPLES = """
   dynpose100k eval outputs/poses-klt-own-12fps --gt data/synth
   dynpose100k eval outputs/poses --gt data/synth --json outputs/eval.json
 
-Ground truth is <GT_DIR>/<video_id>.gt.npz (written by `dynpose100k synth`). Protocol: unregistered frames
-are filled (failed video: identity rotation + random translation), Sim(3)-aligned ATE and RPE (pairs i, i+1)
-on all frames; Sampson error of GT static correspondences under estimated poses and K, normalised to 720p.
+Ground truth is <GT_DIR>/<video_id>.gt.npz (written by `dynpose100k synth`); a result at another frame size is
+scored with its intrinsics rescaled, one at another frame rate is skipped. Protocol (dynpose100k.evaluate.video):
+unregistered frames take the nearest registered pose (failed video: identity rotation + random translation),
+Sim(3)-aligned ATE and RPE (pairs i, i+1) on all frames; Sampson error of GT static correspondences under
+estimated poses and K (a video with nothing registered: f = max(H, W)), normalised to 720p.
 """
 
 
@@ -26,28 +28,28 @@ def run(args) -> int:
     import numpy as np
 
     from ..errors import DynPoseError
-    from ..metrics import sampson_summary
-    from ..pose.evaluate import evaluate, mask_iou
+    from ..evaluate import mask_iou, score_result, summarise
     from ..pose.result import find_pose_results, load_pose_result
     from ..synth import load_gt
 
     dirs = find_pose_results(args.pose_dir)
     if not dirs:
         raise DynPoseError(f"{args.pose_dir}: no pose results (<video_id>/result.json)")
-    rows = {}
+    scores, rows = [], {}
     for d in dirs:
         gt_path = args.gt / f"{d.name}.gt.npz"
         if not gt_path.is_file():
             print(f"  {d.name}: no ground truth {gt_path}, skipped")
             continue
         res, gt = load_pose_result(d), load_gt(gt_path)
-        if res.num_frames != gt.num_frames:
-            print(f"  {d.name}: {res.num_frames} frames but ground truth has {gt.num_frames}, skipped")
+        try:
+            score = score_result(res, gt)
+        except DynPoseError as e:
+            print(f"  {e}, skipped")
             continue
-        r = evaluate(res.w2c, res.K, res.registered, gt)
-        r["mask_iou"] = mask_iou(res.dynamic_masks, gt.dynamic_mask)
-        r["reproj_error_px_720p"] = res.reproj_error_px_720p
-        rows[d.name] = r
+        scores.append(score)
+        rows[d.name] = {**score.to_dict(), "mask_iou": mask_iou(res.dynamic_masks, gt.dynamic_mask),
+                        "reproj_error_px_720p": res.reproj_error_px_720p}
     if not rows:
         raise DynPoseError("no pose result had matching ground truth")
     head = (f"{'video':<24} {'reg%':>6} {'ATE':>8} {'RPE-t':>8} {'RPE-r°':>7} {'S<5%':>6} {'S<10%':>6} {'S<30%':>6} "
@@ -58,23 +60,13 @@ def run(args) -> int:
         print(f"{vid:<24} {100 * r['registration_rate']:6.1f} {r['ate']:8.4f} {r['rpe_trans']:8.4f} "
               f"{r['rpe_rot_deg']:7.3f} {s.get('pct_lt_5', np.nan):6.1f} {s.get('pct_lt_10', np.nan):6.1f} "
               f"{s.get('pct_lt_30', np.nan):6.1f} {s.get('mean', np.nan):7.2f} {r['mask_iou']:7.3f}")
-    vals = list(rows.values())
-    summary = {
-        "videos": len(vals),
-        "registered_videos_pct": 100 * float(np.mean([v["success"] for v in vals])),
-        "frames_registered_pct": 100 * float(np.mean([v["registration_rate"] for v in vals])),
-        "ate": float(np.mean([v["ate"] for v in vals])),
-        "rpe_trans": float(np.mean([v["rpe_trans"] for v in vals])),
-        "rpe_rot_deg": float(np.mean([v["rpe_rot_deg"] for v in vals])),
-    }
-    means = [v["sampson"]["mean"] for v in vals if "sampson" in v]
-    if means:
-        summary["sampson_per_video"] = sampson_summary(means)
+    summary = summarise(scores)
     print(f"{'mean':<24} {summary['frames_registered_pct']:6.1f} {summary['ate']:8.4f} {summary['rpe_trans']:8.4f} "
-          f"{summary['rpe_rot_deg']:7.3f}   ({summary['registered_videos_pct']:.0f}% of {len(vals)} videos "
+          f"{summary['rpe_rot_deg']:7.3f}   ({summary['videos_registered_pct']:.0f}% of {len(scores)} videos "
           f"registered; failed videos filled, see --help)")
     path = args.json or args.pose_dir / "eval.json"
-    doc = {"protocol": "sim3 ATE/RPE on filled poses; Sampson 720p", "summary": summary, "videos": rows}
+    doc = {"protocol": "sim3 ATE/RPE on filled poses; Sampson 720p (dynpose100k.evaluate.video)",
+           "summary": summary, "videos": rows}
     path.write_text(json.dumps(doc, indent=2))
     print(f"saved {path}")
     return 0

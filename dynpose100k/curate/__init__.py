@@ -11,10 +11,12 @@ from .runner import (
                      CurateConfig,
                      CurateError,
                      DatasetSink,
+                     RunLayout,
                      SettingsChanged,
                      curate,
                      decision_settings,
                      default_stages,
+                     read_items,
                      settings_hash,
 )
 from .stages import ItemResult, ItemStatus, Stages, process_item, registration_rule, stage_sample
@@ -22,7 +24,7 @@ from .stats import format_summary, summarize
 
 __all__ = [
     "CurateConfig", "CurateError", "DatasetSink", "InputError", "ItemResult", "ItemStatus", "Ledger", "LocalEngine",
-    "RayEngine", "SettingsChanged", "Stages", "WorkItem", "curate", "decision_settings", "default_stages",
-    "format_summary", "make_engine", "process_item", "registration_rule", "resolve_inputs", "settings_hash",
-    "stage_sample", "summarize",
+    "RayEngine", "RunLayout", "SettingsChanged", "Stages", "WorkItem", "curate", "decision_settings", "default_stages",
+    "format_summary", "make_engine", "process_item", "read_items", "registration_rule", "resolve_inputs",
+    "settings_hash", "stage_sample", "summarize",
 ]

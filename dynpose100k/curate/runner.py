@@ -43,8 +43,8 @@ from .ledger import Ledger
 from .stages import FINAL, MIN_REGISTERED, ItemStatus, Stages, stage_sample
 from .stats import format_summary, summarize
 
-__all__ = ["CurateConfig", "CurateError", "SettingsChanged", "DatasetSink", "decision_settings",
-           "settings_hash", "default_stages", "curate"]
+__all__ = ["CurateConfig", "CurateError", "SettingsChanged", "DatasetSink", "RunLayout", "decision_settings",
+           "settings_hash", "default_stages", "curate", "read_items"]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,57 @@ class CurateConfig:
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Where a curation run keeps its files (the layout in the module docstring)."""
+
+    out: Path
+    """The run's output folder."""
+    pose_preset: str = "klt-own-12fps"
+    """Pose engine preset: the pose results' subfolder."""
+    dataset_name: str = "dynpose-100k"
+    """Name of the dataset directory inside ``out``."""
+
+    @classmethod
+    def of(cls, config: CurateConfig) -> "RunLayout":
+        return cls(Path(config.out), config.pose_preset, config.dataset_name)
+
+    @property
+    def ledger(self) -> Path:
+        return self.out / "ledger.sqlite"
+
+    @property
+    def config_json(self) -> Path:
+        return self.out / "config.json"
+
+    @property
+    def poses(self) -> Path:
+        """``<out>/poses/<preset>/``: one ``<id>/`` pose result folder per posed item."""
+        return self.out / "poses" / self.pose_preset
+
+    @property
+    def staging(self) -> Path:
+        return self.out / "staging"
+
+    @property
+    def dataset(self) -> Path:
+        return self.out / self.dataset_name
+
+    @property
+    def summary(self) -> Path:
+        return self.out / "summary.json"
+
+
+def read_items(config: CurateConfig) -> dict[str, dict]:
+    """The ledger of the run in ``config.out``: ``{item_id: row}`` (columns of :class:`Ledger` items:
+    ``status``, ``reason``, ``filter_score``, ``pose_dir``, ...)."""
+    ledger = Ledger(RunLayout.of(config).ledger)
+    try:
+        return {r["item_id"]: dict(r) for r in ledger.items()}
+    finally:
+        ledger.close()
 
 
 class DatasetSink:
@@ -204,7 +255,7 @@ def _differences(old: dict | None, new: dict) -> str:
     return ", ".join(diff) or "same settings, different hash"
 
 
-def _write_config_json(out: Path, config: CurateConfig, config_hash: str, settings: dict, ledger: Ledger) -> None:
+def _write_config_json(config: CurateConfig, config_hash: str, settings: dict, ledger: Ledger) -> None:
     """``config.json``: the current configuration and settings hash, and every run of this folder with its
     settings, times (UTC) and the ids of the items it processed (from the ledger, so a killed run counts)."""
     def iso(t):
@@ -213,9 +264,10 @@ def _write_config_json(out: Path, config: CurateConfig, config_hash: str, settin
     runs = [dict(r, started=iso(r["started"]), finished=iso(r["finished"]), num_items=len(r["items"]))
             for r in ledger.runs()]
     doc = {"config": config.to_json(), "config_hash": config_hash, "settings": settings, "runs": runs}
-    tmp = out / ".config.json.tmp"
+    path = RunLayout.of(config).config_json
+    tmp = path.with_name(".config.json.tmp")
     tmp.write_text(json.dumps(doc, indent=2))
-    os.replace(tmp, out / "config.json")
+    os.replace(tmp, path)
 
 
 def _check_settings(ledger: Ledger, config_hash: str, settings: dict, config: CurateConfig) -> dict[str, list[str]]:
@@ -247,9 +299,10 @@ def default_stages(config: CurateConfig) -> Stages:
 
     pose_cfg = get_preset(config.pose_preset, fps=config.fps, short_side=config.short_side,
                           threads=1 if config.workers > 1 else None)
+    layout = RunLayout.of(config)
     return Stages(
-        pose_root=str(Path(config.out) / "poses" / pose_cfg.preset),
-        staging_dir=str(Path(config.out) / "staging"),
+        pose_root=str(layout.poses),
+        staging_dir=str(layout.staging),
         pose_config=pose_cfg,
         filter_config=FilterConfig(model=config.filter_model, threshold=config.filter_threshold),
         min_registered=config.min_registered,
@@ -280,21 +333,22 @@ def curate(inputs, config: CurateConfig, *, stages=None, sink=None, engine=None,
     """
     from tqdm import tqdm
 
-    out = Path(config.out)
+    layout = RunLayout.of(config)
+    out = layout.out
     out.mkdir(parents=True, exist_ok=True)
     lock = _lock(out)
-    ledger = Ledger(out / "ledger.sqlite")
+    ledger = Ledger(layout.ledger)
     try:
         items = resolve_inputs(inputs, config.csv_video_root)
         stages = stages or default_stages(config)
-        sink = sink or DatasetSink(out / config.dataset_name, out / "staging")
+        sink = sink or DatasetSink(layout.dataset, layout.staging)
         engine = engine or make_engine(config.engine, config.workers, config.address, config.item_timeout)
         stages.check()
         settings = decision_settings(config)
         h = settings_hash(settings)
         stale = _check_settings(ledger, h, settings, config)
         ledger.start_run(config.to_json(), h, settings)
-        _write_config_json(out, config, h, settings, ledger)
+        _write_config_json(config, h, settings, ledger)
         ledger.register(items, retry_failed=config.retry_failed)
         promoted, demoted = ledger.reconcile(sink.published())
         if stale:
@@ -356,12 +410,12 @@ def curate(inputs, config: CurateConfig, *, stages=None, sink=None, engine=None,
         finally:
             bar.close()
             ledger.finish_run()
-            _write_config_json(out, config, h, settings, ledger)
+            _write_config_json(config, h, settings, ledger)
         sink.finalize()
         summary = summarize(ledger.items(), wall_s=time.time() - t_start, processed=len(todo),
                             workers=config.workers, min_registered=config.min_registered)
-        summary["dataset_dir"] = str(out / config.dataset_name)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        summary["dataset_dir"] = str(layout.dataset)
+        layout.summary.write_text(json.dumps(summary, indent=2))
         if progress:
             print(format_summary(summary))
         return summary

@@ -40,7 +40,7 @@ from .. import camera
 from .data import crop_geometry, resize_crop
 
 __all__ = ["ModelPoseConfig", "ModelPoseResult", "estimate_focal", "poses_from_predictor", "model_predictor",
-           "poses_from_model", "score_poses", "infer_pair"]
+           "poses_from_model", "infer_pair"]
 
 log = logging.getLogger(__name__)
 
@@ -345,24 +345,3 @@ def poses_from_model(model, frames: Sequence[np.ndarray], cfg: ModelPoseConfig =
     h2, w2, x0, y0 = crop_geometry((H, W), cfg.size)
     K = camera.resize_K(camera.crop_K(res.K, -x0, -y0), (h2, w2), (H, W))
     return dataclasses.replace(res, K=K)
-
-
-def score_poses(res: ModelPoseResult, gt, seed: int = 0) -> dict:
-    """Score poses against a :class:`dynpose100k.synth.GroundTruth`: ATE (Sim(3), RMSE), RPE, registration
-    rate and the Sampson error (720p px) of the ground-truth correspondences under the estimated relative
-    poses and intrinsics. Unregistered frames are filled by :func:`dynpose100k.metrics.fill_failed`."""
-    from .. import metrics
-
-    w2c = metrics.fill_failed(res.w2c, res.registered, seed=seed)
-    a = metrics.ate(w2c, gt.w2c)
-    r = metrics.rpe(w2c, gt.w2c)
-    errs = []
-    for i, j in sorted(set(zip(gt.corr_i.tolist(), gt.corr_j.tolist()))):
-        sel = (gt.corr_i == i) & (gt.corr_j == j)
-        errs.append(metrics.sampson_from_poses(res.K[i], res.K[j], w2c[i], w2c[j], gt.corr_uv_i[sel],
-                                               gt.corr_uv_j[sel], gt.image_size))
-    e = np.concatenate(errs) if errs else np.zeros(0)
-    return {"ate_rmse": a.rmse, "rpe_trans_rmse": r.trans_rmse, "rpe_rot_rmse_deg": r.rot_rmse_deg,
-            "registered": metrics.registration_rate(res.registered),
-            "sampson_mean_px": float(e.mean()) if e.size else float("nan"),
-            "sampson": metrics.sampson_summary(e) if e.size else None}

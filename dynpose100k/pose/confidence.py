@@ -391,8 +391,8 @@ def fit_confidence(rows: list[dict], features=FEATURES, l2: float = 1.0, bad_wei
 def calibration_rows(pose_dir, gt_dir) -> list[dict]:
     """One row per ``<gt_dir>/<id>.gt.npz``: the evidence of ``<pose_dir>/<id>/result.json`` and the truth
     (``ate``, ``path``, ``registered_fraction``, ``good``, ``reproj``, ``confidence``). Scoring is
-    :func:`dynpose100k.shards.quality.score_videos` (failed frames filled as in the paper)."""
-    from ..shards.quality import score_videos
+    :func:`dynpose100k.evaluate.quality.score_videos` (failed frames filled as in the paper)."""
+    from ..evaluate.quality import score_videos
     from .result import is_pose_result, read_summary
 
     rows = []

@@ -12,7 +12,7 @@ clips keep enough static correspondences; only ``bigobject`` adds a card coverin
 """
 
 from .kinds import CLASSIC_KINDS, DESCRIPTIONS, KINDS, MAX_DYNAMIC_FRACTION, POSE_DEGENERATE_KINDS, SUITABLE_KINDS
-from .pool import MIXED_SIZES, mixed_kinds, pool_plan, read_labels, write_pool
+from .pool import MIXED_SIZES, mixed_kinds, pool_plan, read_labels, write_pool, write_pools
 from .render import HELDOUT_SEED_BASE, SPLITS, STYLES, render, split_of
 from .sheet import contact_sheet
 from .truth import GroundTruth, SynthError, SynthVideo, load_gt, save_gt
@@ -38,6 +38,7 @@ __all__ = [
     "save_gt",
     "load_gt",
     "write_pool",
+    "write_pools",
     "pool_plan",
     "read_labels",
 ]

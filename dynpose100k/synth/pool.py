@@ -124,6 +124,28 @@ def write_pool(out_dir, num: int, kind: str = "mixed", seed: int = 0, *, progres
     return [vid for vid, _, _ in plan]
 
 
+def write_pools(pools, workers: int = 1, **render_kw) -> tuple[dict[str, tuple[str, bool]], dict[str, Path]]:
+    """Render several pools ``(out_dir, num, kind, seed)`` with :func:`write_pool`, one pool per process in up
+    to ``workers`` processes (pools with ``num < 1`` skipped). Returns ``{video_id: (kind, suitable)}`` and
+    ``{video_id: ground-truth file}`` over all of them."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    pools = [(Path(d), int(n), k, int(s)) for d, n, k, s in pools if n > 0]
+    if pools:
+        with ProcessPoolExecutor(min(len(pools), max(1, workers))) as ex:
+            list(ex.map(_write_pool_job, [(p, render_kw) for p in pools]))
+    labels, gts = {}, {}
+    for d, *_ in pools:
+        labels.update(read_labels(d))
+        gts.update({p.name[: -len(".gt.npz")]: p for p in d.glob("*.gt.npz")})
+    return labels, gts
+
+
+def _write_pool_job(job) -> list[str]:
+    (d, n, kind, seed), kw = job
+    return write_pool(d, n, kind, seed, **kw)
+
+
 LABEL_COLUMNS = ("video_id", "kind", "suitable", "style", "split", "width", "height")
 
 

@@ -10,15 +10,14 @@ import pytest
 from pose_fixtures import static_tracks_of
 
 from dynpose100k import camera
+from dynpose100k.evaluate import score_video
 from dynpose100k.pose import (
     PoseConfig,
-    PoseResult,
     estimate_poses,
     load_pose_result,
     save_pose_result,
 )
 from dynpose100k.pose import confidence as conf
-from dynpose100k.pose.evaluate import evaluate
 
 
 def path_length(gt_w2c) -> float:
@@ -36,8 +35,8 @@ def good():
 
 def test_good_clip_has_high_confidence(good):
     v, res = good
-    ev = evaluate(res.w2c, res.K, res.registered, v.gt)
-    assert conf.is_good(ev["ate"], path_length(v.gt.w2c), res.registered_fraction)  # the premise
+    ev = score_video(res.w2c, res.K, res.registered, v.gt)
+    assert conf.is_good(ev.ate, path_length(v.gt.w2c), res.registered_fraction)  # the premise
     assert 0.5 <= res.confidence <= 1.0
     assert set(conf.FEATURES) <= set(res.confidence_evidence)
     assert res.frame_confidence.shape == (v.gt.num_frames,) and res.frame_confidence.dtype == np.float32
@@ -149,23 +148,7 @@ def test_calibration_report_counts_flags():
     assert rep["spearman_confidence_ate"] == pytest.approx(-1.0) and rep["spearman_reproj_ate"] < 0.5
 
 
-# ------------------------------------------------------------------------- quality table and subset
-def test_quality_table_by_confidence():
-    from dynpose100k.shards.quality import VideoQuality, format_table, table_from_videos
-
-    rng = np.random.default_rng(1)
-    c = rng.uniform(0, 1, 20)
-    videos = [VideoQuality(f"v{i}", 1.0, float(10 * (1 - x)), float(1 - x), 1.0, float(x)) for i, x in enumerate(c)]
-    videos.append(VideoQuality("failed", None, 80.0, 1.0, 0.0))
-    rows = table_from_videos(videos, flag="confidence", thresholds=(0.5,))
-    assert [r.num_videos for r in rows[:5]] == [21, 20, 14, 8, 5]
-    assert all(a.mean_px > b.mean_px for a, b in zip(rows[1:5], rows[2:5]))  # error falls as confidence rises
-    assert rows[-1].name == "Confidence >= 0.5" and rows[-1].num_videos == int((c >= 0.5).sum())
-    assert format_table(rows).startswith("Confidence")
-    with pytest.raises(Exception, match="flag"):
-        table_from_videos(videos, flag="nope")
-
-
+# ---------------------------------------------------------------------------- subset by confidence
 def test_subset_min_confidence(tmp_path, capsys):
     from pose_fixtures import write_pose_dir
 
@@ -190,6 +173,8 @@ def test_subset_min_confidence(tmp_path, capsys):
 def test_refit_cli_on_saved_results(tmp_path, capsys):
     """``fit`` reads the evidence from result.json and the truth from the ground truth; ``report`` scores
     a model on another set. Here the evidence is the trajectory noise the poses really carry."""
+    from pose_fixtures import save_result_for
+
     from dynpose100k.pose.fit_confidence import main
     from dynpose100k.synth import render, save_gt
 
@@ -201,10 +186,8 @@ def test_refit_cli_on_saved_results(tmp_path, capsys):
         w2c = v.gt.w2c.copy()
         w2c[:, :3, 3] += np.random.default_rng(k).normal(0, noise, w2c[:, :3, 3].shape)
         ev = {"split_half_log": float(np.log(noise + 1e-4)), "registered_fraction": 1.0}
-        save_pose_result(pose_dir, PoseResult(
-            f"g{k}", w2c, v.gt.K, np.ones(len(w2c), bool), v.gt.timestamps, v.gt.image_size, None, None, None, None,
-            None, reproj_error_px=(0.5 + 0.01 * k) * v.gt.image_size[0] / 720, camera_model="SIMPLE_PINHOLE",
-            confidence_evidence=ev))
+        save_result_for(pose_dir, v.gt, w2c, np.ones(len(w2c), bool), reproj_px_720p=0.5 + 0.01 * k,
+                        confidence_evidence=ev)
     out = tmp_path / "model.json"
     assert main(["fit", str(pose_dir), str(gt_dir), str(out), "--features", "split_half_log,registered_fraction",
                  "--l2", "0.1"]) == 0

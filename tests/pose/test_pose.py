@@ -9,8 +9,8 @@ import pytest
 
 from dynpose100k import camera
 from dynpose100k.cli import main
+from dynpose100k.evaluate import mask_iou, score_video, static_track_precision
 from dynpose100k.pose import PoseConfig, estimate_poses, load_pose_result, pose_video, save_pose_result
-from dynpose100k.pose.evaluate import evaluate, mask_iou, static_track_precision
 
 CONTRACT = ("poses.npz", "tracks.npz", "masks.npz", "result.json")
 
@@ -43,12 +43,12 @@ def test_cli_writes_contract_files(posed):
 
 def test_accuracy_against_ground_truth(posed):
     _, res, gt = posed
-    ev = evaluate(res.w2c, res.K, res.registered, gt)
+    ev = score_video(res.w2c, res.K, res.registered, gt)
     extent = np.ptp(camera.camera_centers(gt.w2c), axis=0).max()
     # bounds well above what this clip measures (ATE 0.4-3% of the extent, Sampson 0.4-0.6 px, focal 5-13%)
-    assert ev["ate"] < 0.10 * extent, ev
-    assert ev["sampson"]["mean"] < 3.0, ev["sampson"]  # 720p px, GT static correspondences
-    assert ev["focal_rel_error"] < 0.25
+    assert ev.ate < 0.10 * extent, ev
+    assert ev.sampson_mean < 3.0, ev.sampson  # 720p px, GT static correspondences
+    assert ev.focal_rel_error < 0.25
     iou = mask_iou(res.dynamic_masks, gt.dynamic_mask)
     assert np.isfinite(iou) and 0.0 <= iou <= 1.0
 
@@ -135,7 +135,7 @@ def test_eval_cli(posed, synth_good, tmp_path, capsys):
     js = tmp_path / "eval.json"
     assert main(["eval", str(d.parent), "--gt", str(synth_good.gt.parent), "--json", str(js)]) == 0
     data = json.loads(js.read_text())
-    assert d.name in data["videos"] and data["summary"]["registered_videos_pct"] == 100.0
+    assert d.name in data["videos"] and data["summary"]["videos_registered_pct"] == 100.0
     assert "ATE" in capsys.readouterr().out
 
 

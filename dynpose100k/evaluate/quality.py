@@ -1,14 +1,13 @@
 """Quality subsets vs pose error: the paper's last table, on videos whose true poses are known.
 
-For every video with a pose result and ground truth: the selection signal (``flag``) is the
-bundle-adjustment reprojection error (``result.json``: ``reproj_error_px_720p``; keep below a threshold) or
-the calibrated ``confidence`` (keep at or above a threshold, :mod:`dynpose100k.pose.confidence`); the pose error is
-the Sampson error of the ground-truth static correspondences under the estimated poses and intrinsics, normalised to
-720p (unregistered frames filled by ``metrics.fill_failed``; a failed video keeps its row). Thresholds are
-quantiles of the flag chosen to keep about 70 / 40 / 25 % of the videos that pass the
-dataset's registration filter (>= 80 % of frames registered), like the paper's 1.37 / 1.18 / 1.00 px.
-Per-video statistic = mean Sampson error of the video's correspondences; columns
-``%<5`` / ``%<10`` are the share of videos whose mean is below 5 / 10 px (the paper's "mean per-video
+For every video with ground truth: the selection signal (``flag``) is the bundle-adjustment reprojection
+error (``reproj_error_px_720p`` of its pose result; keep below a threshold) or the calibrated ``confidence``
+(keep at or above a threshold, :mod:`dynpose100k.pose.confidence`); the pose error is scored by
+:func:`dynpose100k.evaluate.video.score_result` (failed frames filled as in the paper; a video without a pose
+result is a failed video and keeps its row). Thresholds are quantiles of the flag chosen to keep about
+70 / 40 / 25 % of the videos that pass the dataset's registration filter (>= 80 % of frames registered), like
+the paper's 1.37 / 1.18 / 1.00 px. Per-video statistic = mean Sampson error of the video's correspondences;
+columns ``%<5`` / ``%<10`` are the share of videos whose mean is below 5 / 10 px (the paper's "mean per-video
 reprojection error" protocol), ``Mean`` their mean; ``ATE`` is the mean per-video Sim(3)-aligned RMSE.
 """
 
@@ -20,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..camera import resize_K
 from ..errors import DynPoseError
-from ..pose.result import is_pose_result, load_pose_result, read_summary
+from .video import score_result, score_video
+
+__all__ = ["DATA_FRACTIONS", "FLAGS", "VideoQuality", "SubsetRow", "video_quality", "score_videos", "table_from_videos",
+           "quality_subset_table", "format_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class VideoQuality:
     sampson_px_720p: float
     """Mean Sampson error of the ground-truth correspondences under the estimated cameras."""
     ate_m: float
-    """Sim(3)-aligned ATE RMSE over registered frames (random-filled when fewer than 3); NaN for a still
+    """Sim(3)-aligned ATE RMSE of the filled trajectory (:mod:`dynpose100k.evaluate.video`); NaN for a still
     ground-truth camera (left out of the ATE column's mean)."""
     registered_fraction: float
     confidence: float | None = None
@@ -64,39 +65,24 @@ class SubsetRow:
 
 
 def video_quality(pose_dir, gt) -> VideoQuality:
-    """Score one pose result folder against a ``synth.GroundTruth``; a missing folder scores as a failed
-    video (nothing registered, ground-truth intrinsics)."""
+    """Score one pose result folder against a ``synth.GroundTruth``; a folder without a result scores as a
+    failed video (nothing registered)."""
+    from ..camera import camera_centers
+    from ..metrics import path_length
+    from ..pose.result import is_pose_result, load_pose_result
+
+    path = path_length(camera_centers(gt.w2c))
     if not is_pose_result(pose_dir):
         logger.warning("%s: no pose result; counted as failed", gt.video_id)
         n = gt.num_frames
-        return _score(gt, np.tile(np.eye(4), (n, 1, 1)), np.zeros(n, bool), gt.K, None)
-    res, stored = load_pose_result(pose_dir), read_summary(pose_dir)
-    if res.num_frames != gt.num_frames or not np.allclose(res.timestamps, gt.timestamps, atol=0.5 / 12):
-        raise DynPoseError(f"{pose_dir}: {res.num_frames} pose frames do not match the {gt.num_frames} "
-                           "ground-truth frames (pose at the ground truth's frame rate)")
+        s = score_video(np.tile(np.eye(4), (n, 1, 1)), np.tile(np.eye(3), (n, 1, 1)), np.zeros(n, bool), gt)
+        return VideoQuality(gt.video_id, None, s.sampson_mean, s.ate, s.registration_rate, None, path)
+    res = load_pose_result(pose_dir)
+    s = score_result(res, gt)
     failed = bool(res.failure_reason) or not res.registered.any()
-    reproj = None if failed else stored["reproj_error_px_720p"]
-    conf = None if failed else stored["confidence"]
-    return _score(gt, res.w2c, res.registered, resize_K(res.K, res.image_size, gt.image_size), reproj, conf)
-
-
-def _score(gt, w2c, registered, K, reproj, confidence=None) -> VideoQuality:
-    from ..camera import camera_centers
-    from ..metrics import ate, fill_failed, path_length, sampson_from_poses
-
-    w2c = fill_failed(w2c, registered)
-    errs = []
-    for i, j in sorted(set(zip(gt.corr_i.tolist(), gt.corr_j.tolist()))):
-        sel = (gt.corr_i == i) & (gt.corr_j == j)
-        errs.append(sampson_from_poses(K[i], K[j], w2c[i], w2c[j], gt.corr_uv_i[sel], gt.corr_uv_j[sel],
-                                       gt.image_size))
-    try:
-        ate_m = ate(w2c, gt.w2c, "sim3").rmse
-    except ValueError:  # a still ground-truth camera: Sim(3) alignment, hence ATE, is undefined
-        ate_m = float("nan")
-    path = path_length(camera_centers(gt.w2c))
-    return VideoQuality(gt.video_id, reproj, float(np.concatenate(errs).mean()), ate_m, float(np.mean(registered)),
-                        confidence, path)
+    ok = lambda x: None if failed or not np.isfinite(x) else float(x)  # noqa: E731
+    return VideoQuality(gt.video_id, ok(res.reproj_error_px_720p), s.sampson_mean, s.ate, s.registration_rate,
+                        ok(res.confidence), path)
 
 
 def _row(name: str, thr, sel: list[VideoQuality], total: int) -> SubsetRow:
@@ -150,24 +136,25 @@ def table_from_videos(videos: list[VideoQuality], fractions=DATA_FRACTIONS,
     return rows
 
 
-def quality_subset_table(pose_dir, gt_dir, fractions=DATA_FRACTIONS, min_registered: float | None = 0.8,
+def quality_subset_table(pose_dir, gt, fractions=DATA_FRACTIONS, min_registered: float | None = 0.8,
                          flag: str = "reproj", thresholds: tuple[float, ...] = ()) -> list[SubsetRow]:
-    """The table for every ``<gt_dir>/<id>.gt.npz`` that has a ``<pose_dir>/<id>/poses.npz`` (see
-    :func:`table_from_videos` for ``flag`` and ``thresholds``).
-
-    Ground truth without a pose result counts as a failed video (identity/random poses), never dropped.
-    """
-    return table_from_videos(score_videos(pose_dir, gt_dir), fractions, min_registered, flag, thresholds)
+    """The table of :func:`score_videos` ``(pose_dir, gt)`` (see :func:`table_from_videos` for ``flag`` and
+    ``thresholds``). Ground truth without a pose result counts as a failed video, never dropped."""
+    return table_from_videos(score_videos(pose_dir, gt), fractions, min_registered, flag, thresholds)
 
 
-def score_videos(pose_dir, gt_dir) -> list[VideoQuality]:
-    """:func:`video_quality` of every ``<gt_dir>/<id>.gt.npz`` against ``<pose_dir>/<id>``."""
+def score_videos(pose_dir, gt) -> list[VideoQuality]:
+    """:func:`video_quality` of every ground truth against ``<pose_dir>/<id>``; ``gt`` is a folder of
+    ``<id>.gt.npz`` files or a list of such files."""
     from ..synth import load_gt
 
-    gts = sorted(Path(gt_dir).glob("*.gt.npz"))
-    if not gts:
-        raise DynPoseError(f"{gt_dir}: no <id>.gt.npz ground-truth files")
-    return [video_quality(Path(pose_dir) / gt.video_id, gt) for gt in map(load_gt, gts)]
+    if isinstance(gt, (str, Path)):
+        paths = sorted(Path(gt).glob("*.gt.npz"))
+        if not paths:
+            raise DynPoseError(f"{gt}: no <id>.gt.npz ground-truth files")
+    else:
+        paths = sorted(Path(p) for p in gt)
+    return [video_quality(Path(pose_dir) / g.video_id, g) for g in map(load_gt, paths)]
 
 
 def format_table(rows: list[SubsetRow]) -> str:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from dynpose100k.shards.quality import VideoQuality, format_table, quality_subset_table, table_from_videos
+from dynpose100k.evaluate.quality import VideoQuality, format_table, quality_subset_table, table_from_videos
 
 
 def test_table_thresholds_keep_expected_fractions():
@@ -20,6 +20,9 @@ def test_table_thresholds_keep_expected_fractions():
 
 
 def test_quality_table_on_synthetic_ground_truth(tmp_path):
+    from pose_fixtures import save_result_for as save_result
+
+    from dynpose100k.camera import resize_K
     from dynpose100k.synth import render, save_gt
 
     gt_dir, pose_dir = tmp_path / "gt", tmp_path / "poses"
@@ -27,18 +30,12 @@ def test_quality_table_on_synthetic_ground_truth(tmp_path):
     for k, (noise, reproj) in enumerate([(0.0, 0.5), (0.02, 1.0), (0.2, 3.0)]):
         v = render("good", k, height=96, width=160, duration=1.0, pairs=3, per_pair=20, video_id=f"g{k}")
         save_gt(gt_dir / f"g{k}.gt.npz", v.gt)
-        d = pose_dir / f"g{k}"
-        d.mkdir(parents=True)
         rng = np.random.default_rng(k)
         w2c = v.gt.w2c.copy()
         w2c[:, :3, 3] += rng.normal(0, noise, w2c[:, :3, 3].shape)
         # same poses expressed at a 2x smaller input resolution: K must be rescaled by the evaluation
-        K = v.gt.K.copy()
-        K[:, :2] = (K[:, :2] + np.array([[0, 0, 0.5], [0, 0, 0.5]])) / 2
-        K[:, :2, 2] -= 0.5
-        np.savez(d / "poses.npz", w2c=w2c, K=K, registered=np.ones(len(w2c), bool),
-                 timestamps=v.gt.timestamps, image_size=np.array([48, 80]))
-        (d / "result.json").write_text(f'{{"video_id": "g{k}", "reproj_error_px_720p": {reproj}}}')
+        save_result(pose_dir, v.gt, w2c, np.ones(len(w2c), bool), K=resize_K(v.gt.K, (96, 160), (48, 80)),
+                    image_size=(48, 80), reproj_px_720p=reproj)
     # a ground-truth video without a pose result counts as failed
     v = render("good", 9, height=96, width=160, duration=1.0, pairs=3, per_pair=20, video_id="g9")
     save_gt(gt_dir / "g9.gt.npz", v.gt)
@@ -51,3 +48,35 @@ def test_quality_table_on_synthetic_ground_truth(tmp_path):
     assert rows[-1].mean_px < 1e-3 and rows[-1].ate_m < 1e-6  # exact poses
     assert rows[0].mean_px > rows[1].mean_px > rows[2].mean_px > rows[3].mean_px
     assert not (pose_dir / "g9").exists()  # nothing written into the pose folder
+    # the same table from a list of ground-truth files (the posed ones only)
+    posed = quality_subset_table(pose_dir, sorted(gt_dir.glob("g[0-2].gt.npz")), fractions=(0.67, 0.34))
+    assert [r.num_videos for r in posed][0] == 3 and posed[-1].mean_px == rows[-1].mean_px
+
+
+def test_failed_result_keeps_its_row_without_flags(moving_gt, tmp_path):
+    from pose_fixtures import save_result_for as save_result
+
+    from dynpose100k.evaluate.quality import video_quality
+
+    n = moving_gt.num_frames
+    d = save_result(tmp_path, moving_gt, np.tile(np.eye(4), (n, 1, 1)), np.zeros(n, bool),
+                    reproj_px_720p=float("nan"), confidence=0.0, failure_reason="no parallax: test")
+    q = video_quality(d, moving_gt)
+    assert q.reproj_px_720p is None and q.confidence is None and q.registered_fraction == 0.0
+    assert q.sampson_px_720p > 1.0 and q.path_m > 0
+
+
+def test_quality_table_by_confidence():
+    from dynpose100k.evaluate.quality import VideoQuality, format_table, table_from_videos
+
+    rng = np.random.default_rng(1)
+    c = rng.uniform(0, 1, 20)
+    videos = [VideoQuality(f"v{i}", 1.0, float(10 * (1 - x)), float(1 - x), 1.0, float(x)) for i, x in enumerate(c)]
+    videos.append(VideoQuality("failed", None, 80.0, 1.0, 0.0))
+    rows = table_from_videos(videos, flag="confidence", thresholds=(0.5,))
+    assert [r.num_videos for r in rows[:5]] == [21, 20, 14, 8, 5]
+    assert all(a.mean_px > b.mean_px for a, b in zip(rows[1:5], rows[2:5]))  # error falls as confidence rises
+    assert rows[-1].name == "Confidence >= 0.5" and rows[-1].num_videos == int((c >= 0.5).sum())
+    assert format_table(rows).startswith("Confidence")
+    with pytest.raises(Exception, match="flag"):
+        table_from_videos(videos, flag="nope")

@@ -1,0 +1,19 @@
+"""Evaluation against ground truth: one protocol, one loop.
+
+* :mod:`.video`: :func:`score_video` / :func:`score_result` score one video (ATE Sim(3), RPE, the paper's
+  Sampson protocol, registered share); the protocol for failed frames is stated there and used by every caller.
+* :mod:`.summary`: :func:`summarise` over videos (the benchmark, ``dynpose100k eval``, the scripts in ``eval/``).
+* :mod:`.masks`: dynamic-mask IoU and static-track precision of the pose engine.
+* :mod:`.quality`: the paper's last table (data kept vs pose error at reprojection-error or confidence
+  thresholds).
+* :mod:`.report`: the demo's tables and plots of a curated, labelled synthetic pool.
+
+The array metrics themselves (alignment, ATE/RPE, Sampson, precision/recall) are :mod:`dynpose100k.metrics`.
+"""
+
+from .masks import mask_iou, static_track_precision
+from .summary import summarise
+from .video import VideoScore, check_frames, guess_K, score_result, score_video
+
+__all__ = ["VideoScore", "score_video", "score_result", "check_frames", "guess_K", "summarise", "mask_iou",
+           "static_track_precision"]

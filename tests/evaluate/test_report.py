@@ -1,0 +1,71 @@
+"""The demo's tables and plots from ledger rows, labels, ground truth and pose results."""
+
+import json
+
+import numpy as np
+import pytest
+
+from dynpose100k.evaluate import report
+
+
+@pytest.fixture()
+def run(moving_gt, tmp_path):
+    """Ledger-like rows of four clips: two published with exact / shifted poses, one filtered, one with a
+    failed pose result; their labels and ground-truth files."""
+    from pose_fixtures import save_result_for as save_result
+
+    from dynpose100k.synth import save_gt
+
+    gt, n = moving_gt, moving_gt.num_frames
+    poses = tmp_path / "poses"
+    gts, items = {}, {}
+    shifted = gt.w2c.copy()
+    shifted[:, :3, 3] += np.random.default_rng(0).normal(0, 0.05, (n, 3))
+    for vid, w2c, reg, status, score in [("a", gt.w2c, np.ones(n, bool), "sharded", 0.9),
+                                         ("b", shifted, np.ones(n, bool), "sharded", 0.8),
+                                         ("c", None, None, "filtered_out", 0.1),
+                                         ("d", np.tile(np.eye(4), (n, 1, 1)), np.zeros(n, bool), "pose_failed", 0.7)]:
+        gts[vid] = save_gt(tmp_path / f"{vid}.gt.npz", gt)
+        d = None if w2c is None else save_result(poses, gt, w2c, reg, video_id=vid, confidence=score,
+                                                  reproj_px_720p=1.0 + score)
+        items[vid] = {"item_id": vid, "status": status, "filter_score": score, "pose_dir": d and str(d)}
+    labels = {"a": ("good", True), "b": ("good", True), "c": ("static", False), "d": ("zoom", False)}
+    return items, labels, gts, poses
+
+
+def test_pose_table_and_summary(run):
+    items, labels, gts, _ = run
+    rows = report.pose_table(items, gts, labels)
+    assert [t.video for t in rows] == ["a", "b", "d"]  # the filtered clip has no pose result
+    a, b, d = (t.to_json() for t in rows)
+    assert a["ate"] < 1e-9 and b["ate"] > 1e-3 and np.isnan(d["ate"]) and d["registered"] == 0.0
+    text = report.format_pose_table(rows)
+    assert "kept" in text and "sharded" not in text and "n/a" in text
+    s = report.pose_summary(rows, 0.8)
+    assert s["kept"]["videos"] == 2 and s["kept"]["ate_m"] == pytest.approx((a["ate"] + b["ate"]) / 2)
+    assert s["all posed"]["videos"] == 3 and s["all posed"]["pct_videos_registered_ge_min"] == pytest.approx(200 / 3)
+    json.dumps([t.to_json() for t in rows])
+    # poses loaded from the dataset replace the pose result's for the clips it holds
+    moved = report.pose_table(items, gts, labels, {"a": (b_w2c := rows[1].w2c, np.ones(len(b_w2c), bool))})
+    assert moved[0].to_json()["ate"] == pytest.approx(b["ate"])
+
+
+def test_filter_pr_on_labels(run):
+    items, labels, _, _ = run
+    pr = report.filter_pr(items, labels)
+    assert (pr["pool"], pr["positives"], pr["predicted"]) == (4, 2, 3)  # only c was filtered out
+    assert pr["precision"] == pytest.approx(2 / 3) and pr["recall"] == 1.0
+    assert pr["per_kind"] == {"good": (2, 2), "static": (0, 1), "zoom": (1, 1)}
+    assert pr["average_precision"] == pytest.approx(1.0)  # the scores rank both good clips first
+    assert "precision 0.67  recall 1.00" in report.format_filter_pr(pr)
+
+
+def test_quality_table_and_plots(run, tmp_path):
+    items, labels, gts, poses = run
+    rows, text = report.quality_table(poses, items, gts)
+    assert rows[0].name == "Full set" and rows[0].num_videos == 3  # the posed clips, the failed one included
+    assert "Reprojection error" in text
+    table = report.pose_table(items, gts, labels)
+    assert report.plot_trajectories(tmp_path / "t.png", table, gts) and (tmp_path / "t.png").stat().st_size > 0
+    assert report.plot_filter_pr(tmp_path / "p.png", report.filter_pr(items, labels))
+    assert not report.plot_trajectories(tmp_path / "none.png", [], gts)
