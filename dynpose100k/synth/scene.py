@@ -221,10 +221,16 @@ def camera_path(rng: np.random.Generator, sc: Scene, t: np.ndarray, mode: str, h
     eye = eye + shake_amp[0] * _smooth_noise(rng, t, 3)
     yaw = yaw + shake_amp[1] * _smooth_noise(rng, t, 1)[:, 0]
     pitch = pitch + shake_amp[1] * _smooth_noise(rng, t, 1)[:, 0]
+    return look_along(eye, yaw, pitch, shake_amp[1] * 2 * _smooth_noise(rng, t, 1)[:, 0])
+
+
+def look_along(eye: np.ndarray, yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray) -> np.ndarray:
+    """World-to-camera ``(N, 4, 4)`` of cameras at ``eye`` ``(N, 3)`` looking along ``yaw`` / ``pitch``
+    ``(N,)`` (radians; yaw about the down-pointing y axis from +z, pitch towards +y) and rolled by ``roll``
+    ``(N,)`` about their optical axis."""
     fwd = np.stack([np.sin(yaw) * np.cos(pitch), np.sin(pitch), np.cos(yaw) * np.cos(pitch)], 1)
     w2c = np.stack([camera.look_at(e, e + f) for e, f in zip(eye, fwd)])
-    roll = shake_amp[1] * 2 * _smooth_noise(rng, t, 1)[:, 0]
-    Rz = np.zeros((len(t), 4, 4))
+    Rz = np.zeros((len(eye), 4, 4))
     Rz[:, 0, 0], Rz[:, 0, 1], Rz[:, 1, 0], Rz[:, 1, 1] = np.cos(roll), -np.sin(roll), np.sin(roll), np.cos(roll)
     Rz[:, 2, 2] = Rz[:, 3, 3] = 1.0
     return Rz @ w2c

@@ -17,7 +17,7 @@ import numpy as np
 from .. import camera
 from . import shapes as sh
 from . import textures as tx
-from .scene import Plane, Scene, _smooth_noise, room_walls
+from .scene import Plane, Scene, _smooth_noise, look_along, room_walls
 
 SCENES = ("outdoor", "hall", "closeup")
 CAMERA_MODES = ("walkpan", "handheld", "fastpan", "vehicle", "orbit", "dolly")
@@ -235,13 +235,8 @@ def camera_path(rng: np.random.Generator, sc: Scene, t: np.ndarray, mode: str, h
         eye = eye + shake[0] * _smooth_noise(rng, t, 3, (0.5, 4.0))
         yaw = yaw + shake[1] * _smooth_noise(rng, t, 1, (0.5, 4.0))[:, 0]
         pitch = pitch + shake[1] * _smooth_noise(rng, t, 1, (0.5, 4.0))[:, 0]
-    fwd = np.stack([np.sin(yaw) * np.cos(pitch), np.sin(pitch), np.cos(yaw) * np.cos(pitch)], 1)
-    w2c = np.stack([camera.look_at(e, e + f) for e, f in zip(eye, fwd)])
     roll = (2 * shake[1] * _smooth_noise(rng, t, 1, (0.3, 3.0))[:, 0]) if mode != "still" else np.zeros_like(t)
-    Rz = np.zeros((len(t), 4, 4))
-    Rz[:, 0, 0], Rz[:, 0, 1], Rz[:, 1, 0], Rz[:, 1, 1] = np.cos(roll), -np.sin(roll), np.sin(roll), np.cos(roll)
-    Rz[:, 2, 2] = Rz[:, 3, 3] = 1.0
-    return Rz @ w2c
+    return look_along(eye, yaw, pitch, roll)
 
 
 def _ground_path(sc: Scene, xz: np.ndarray) -> np.ndarray:
