@@ -62,7 +62,8 @@ class LKTracker:
             # initial guess: the track's last velocity, or the global image shift for a track without one
             # (fast pans move points further than the pyramid reaches)
             moved = np.any(vel[alive] != 0, axis=1)
-            guess = p0 + np.where(moved[:, None], vel[alive], _global_shift(grey[t - 1], grey[t]))
+            shift = 0.0 if moved.all() else _global_shift(grey[t - 1], grey[t])  # needed by unmoved tracks only
+            guess = p0 + np.where(moved[:, None], vel[alive], shift)
             p1, st1, _ = cv2.calcOpticalFlowPyrLK(grey[t - 1], grey[t], p0.reshape(-1, 1, 2),
                                                   guess.reshape(-1, 1, 2).copy(),
                                                   flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **self.params)
