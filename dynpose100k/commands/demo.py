@@ -29,10 +29,9 @@ def add_arguments(p):
     p.add_argument("--width", type=int, default=640, help="rendered width (default 640)")
     p.add_argument("--duration", type=float, default=4.0, help="clip length in seconds (default 4)")
     p.add_argument("--seed", type=int, default=0, help="pool seed (default 0)")
-    p.add_argument("--filter-threshold", type=float, default=0.5,
-                   help="filter score threshold for this small pool (default 0.5). The packaged model's own "
-                        "operating point is chosen for precision on a large pool and keeps only about 1 in 4 "
-                        "good clips; the demo reports precision/recall at both")
+    p.add_argument("--filter-threshold", type=float, default=None,
+                   help="filter score threshold (default: the packaged model's own operating point; the demo "
+                        "reports precision/recall at both)")
 
 
 def run(args) -> int:
