@@ -111,3 +111,25 @@ def test_closed_pipe_during_a_verb(tmp_path):
     assert code == 141 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == "dynpose100k synth: output closed early (broken pipe)", err
     assert (tmp_path / "s" / "labels.csv").is_file()  # the work itself was done
+
+
+def test_bench_pose_includes_the_cost_table_and_all_runs_it_once(tmp_path, monkeypatch):
+    import types
+
+    from dynpose100k.cli import main
+    from dynpose100k.commands import bench
+
+    calls = []
+
+    def fake(name):
+        return types.SimpleNamespace(run=lambda out, quick=False, **kw: calls.append((name, quick)))
+
+    monkeypatch.setattr(bench, "importlib", types.SimpleNamespace(import_module=lambda m: fake(m.rsplit(".", 1)[-1])))
+    assert main(["bench", "pose", "--no-baselines", "--quick", "--out", str(tmp_path)]) == 0
+    assert calls == [("pose", True), ("pose_speed", True)]
+    calls.clear()
+    assert main(["bench", "pose", "--no-speed", "--out", str(tmp_path)]) == 0
+    assert calls == [("pose", False)]
+    calls.clear()
+    assert main(["bench", "all", "--out", str(tmp_path)]) == 0
+    assert [c[0] for c in calls].count("pose_speed") == 1 and len(calls) == len(bench.BENCHES)

@@ -23,14 +23,21 @@ def add_arguments(p):
                    help="pose: leave COLMAP and COLMAP+Mask out (ours and the floor only; minutes instead of hours)")
     p.add_argument("--sets", default="dev,heldout,style_b",
                    help="pose: comma-separated benchmark sets (default dev,heldout,style_b)")
+    p.add_argument("--no-speed", action="store_true",
+                   help="pose: leave out the cost by input size and clip length (360p/720p/1080p 10 s and 720p "
+                        "60 s clips, about 5 minutes; `bench pose-speed` runs it alone)")
 
 
 def run(args) -> int:
-    names = list(BENCHES) if args.name == "all" else [args.name]
+    # "pose" includes "pose-speed" unless --no-speed, so "all" does not run it twice
+    names = [n for n in BENCHES if n != "pose-speed"] if args.name == "all" else [args.name]
     args.out.mkdir(parents=True, exist_ok=True)
     for name in names:
         extra = {}
         if name == "pose":
             extra = {"baselines": not args.no_baselines, "sets": tuple(x for x in args.sets.split(",") if x)}
         importlib.import_module(BENCHES[name]).run(args.out, quick=args.quick, **extra)
+        if name == "pose" and not args.no_speed:
+            print("\ncost by input size and clip length (bench pose-speed)")
+            importlib.import_module(BENCHES["pose-speed"]).run(args.out, quick=args.quick)
     return 0
