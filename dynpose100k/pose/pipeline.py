@@ -261,6 +261,8 @@ def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseC
                 if not stamps:
                     shapes.append(rgb.shape[:2])
                     hw = work_shape(rgb.shape[:2], config)
+                if feed.cancelled:
+                    break
                 small = to_work(rgb, hw)
                 stamps.append(ts)
                 feed.put(small if rgb_needed else cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
@@ -274,6 +276,9 @@ def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseC
     worker.start()
     try:
         uv = track_video(feed, config)
+    except BaseException:
+        feed.cancelled = True  # no need to decode the rest
+        raise
     finally:
         worker.join()
     track = time.perf_counter() - t

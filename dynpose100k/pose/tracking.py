@@ -139,6 +139,8 @@ class FrameFeed:
         self._done = False
         self._error: BaseException | None = None
         self._cond = threading.Condition()
+        self.cancelled = False
+        """Set by the consumer when it stops early (an error, Ctrl-C): the producer should stop too."""
 
     def put(self, frame: np.ndarray) -> None:
         with self._cond:

@@ -68,3 +68,27 @@ def test_producer_error_reaches_the_consumer(synth_good):
     with pytest.raises(VideoError, match="not a readable video"):
         track_video(feed, PoseConfig())
     th.join()
+
+
+def test_pose_video_stops_decoding_when_tracking_fails(tmp_path, monkeypatch):
+    """An error (or Ctrl-C) in the tracker stops the decoding thread instead of decoding the rest."""
+    import dynpose100k.video as video
+    from dynpose100k.pose import pipeline
+
+    produced = []
+
+    def frames(path, fps, short_side=None):
+        for k in range(400):
+            time.sleep(0.002)
+            produced.append(k)
+            yield k / 12.0, np.full((36, 64, 3), k % 255, np.uint8)
+
+    def failing_tracker(feed, config):
+        feed.wait(10)
+        raise RuntimeError("tracker broke")
+
+    monkeypatch.setattr(video, "iter_frames", frames)
+    monkeypatch.setattr(pipeline, "track_video", failing_tracker)
+    with pytest.raises(RuntimeError, match="tracker broke"):
+        pipeline.pose_video(tmp_path / "x.mp4", tmp_path / "out", PoseConfig())
+    assert 10 <= len(produced) < 400
