@@ -264,7 +264,7 @@ def _arm_data(exp: Experiment, out: Path, timings: dict) -> dict[str, dict]:
     draw = [ids[i] for i in np.random.default_rng(0).permutation(len(ids))]
     lst = out / "unfiltered-draw.txt"
     lst.write_text("".join(f"{(pool / (i + '.mp4')).resolve()}\n" for i in draw))
-    posed = {s["key"] for s in _keys(_curate(lst, out / "unfiltered"))}
+    posed = {s["key"] for s in _keys(_curate(lst, out / "unfiltered", unfiltered=True))}
     b = [i for i in draw if i in posed][:len(a)]
     arms["unfiltered"] = {"shards": _copy(out / "unfiltered" / "dynpose-100k", out / "arm-unfiltered", b), "keys": b}
     timings["curate_unfiltered"] = t.lap()

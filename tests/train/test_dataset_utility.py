@@ -51,6 +51,8 @@ def test_smoke_experiment_end_to_end_and_cached(tmp_path, capsys):
     assert arms["curated"]["clips"] >= 1 and set(arms["curated"]["kinds"]) == {"good"}  # the filter kept good clips
     assert arms["oracle"]["keys"] == arms["curated"]["keys"]
     assert 1 <= arms["unfiltered"]["clips"] <= arms["curated"]["clips"]
+    unfiltered = json.loads((tmp_path / "unfiltered" / "summary.json").read_text())
+    assert unfiltered["funnel"]["passed_filter"] == unfiltered["funnel"]["pool"] == 5  # no filter on that arm
     assert set(arms["quality"]["keys"]) <= set(arms["curated"]["keys"])
     models = {r["model"] for r in res["rows"]}
     assert models == {"static", "curated", "unfiltered", "oracle", "quality"}
