@@ -248,7 +248,6 @@ def _oracle_shards(pool: Path, keys: list[str], dst: Path) -> Path:
 
 def _arm_data(exp: Experiment, out: Path, timings: dict) -> dict[str, dict]:
     """Shards of every arm: ``{arm: {"shards": path, "clips": n, "keys": [...]}}``."""
-    from dynpose100k.shards.subset import QualityRule, make_subset
     from dynpose100k.synth import read_labels
 
     t = _Clock()
@@ -271,11 +270,9 @@ def _arm_data(exp: Experiment, out: Path, timings: dict) -> dict[str, dict]:
     arms["oracle"] = {"shards": _oracle_shards(pool, a, out / "arm-oracle"), "keys": a}
     conf = sorted(((s.get("confidence") or 0.0, s["key"]) for s in _keys(curated)), reverse=True)
     n_q = int(np.ceil(exp.quality_fraction * len(conf)))
-    q = [k for _, k in conf[:n_q]]
-    dst = out / "arm-quality"
-    if q and not (dst / "manifest.jsonl").is_file():
-        make_subset(curated, dst, QualityRule(min_confidence=float(conf[n_q - 1][0])))
-    arms["quality"] = {"shards": dst, "keys": q}
+    q = [k for _, k in conf[:n_q]]  # exactly n_q clips, whatever the ties
+    arms["quality"] = {"shards": _copy(curated, out / "arm-quality", q), "keys": q,
+                       "min_confidence": float(conf[n_q - 1][0]) if q else None}
     timings["arm_shards"] = t.lap()
     labels = read_labels(pool)
     for arm in arms.values():
