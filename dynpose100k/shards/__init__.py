@@ -12,7 +12,7 @@ upload); the orchestrators (``dynpose100k`` verbs, the curation runner) call it 
 from .build import build_sample, open_sample, resize_frames
 from .reader import existing_keys, iter_raw, iter_samples, make_pipeline, read_manifest, shard_paths
 from .schema import FIELDS, META_FIELDS, VideoSample, decode_sample, encode_sample, validate_sample
-from .subset import QualityRule, make_subset
+from .subset import QualityRule, copy_samples, make_subset
 from .writer import DatasetWriter, ShardConfig, WriteResult, write_sample_tar, write_shards
 
 __all__ = [
@@ -20,5 +20,5 @@ __all__ = [
     "build_sample", "open_sample", "resize_frames", "write_shards", "write_sample_tar",
     "existing_keys",
     "read_manifest", "iter_samples", "iter_raw", "make_pipeline", "shard_paths", "decode_sample",
-    "encode_sample", "validate_sample", "QualityRule", "make_subset",
+    "encode_sample", "validate_sample", "QualityRule", "make_subset", "copy_samples",
 ]

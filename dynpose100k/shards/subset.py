@@ -95,7 +95,7 @@ class SubsetResult:
     """The rule that selected them (``None`` for a split)."""
 
 
-def _copy_samples(src: Path, dst: Path, keep: set[str], config: ShardConfig):
+def copy_samples(src: Path, dst: Path, keep: set[str], config: ShardConfig):
     """Copy the samples of ``src`` whose key is in ``keep`` into the new dataset directory ``dst`` (byte for
     byte, in the source's order); returns the writer's result. ``dst`` must not exist or be empty."""
     if dst.exists() and any(dst.iterdir()):
@@ -123,7 +123,7 @@ def make_subset(src, dst, rule: QualityRule, *, config: ShardConfig = ShardConfi
     entries = read_manifest(src)
     total = sum(e["num_samples"] for e in entries)
     keep = {s["key"] for e in entries for s in e["samples"] if rule(s)}
-    result = _copy_samples(src, dst, keep, config)
+    result = copy_samples(src, dst, keep, config)
     logger.info("subset %s -> %s: kept %d of %d videos", src, dst, result.written, total)
     return SubsetResult(dst, result.written, total, result.shards, rule)
 
@@ -171,7 +171,7 @@ def split_dataset(src, dst, *, val_fraction: float = 0.05, max_videos: int | Non
             raise ShardError(f"{dst / part}: exists and is not empty; refusing to overwrite")
     out = {}
     for part, sel in (("val", keys[:n_val]), ("train", keys[n_val:])):
-        r = _copy_samples(src, dst / part, set(sel), config)
+        r = copy_samples(src, dst / part, set(sel), config)
         out[part] = SubsetResult(dst / part, r.written, total, r.shards)
     logger.info("split %s -> %s: %d train, %d val of %d videos", src, dst, out["train"].kept, out["val"].kept, total)
     return SplitResult(out["train"], out["val"])

@@ -75,6 +75,7 @@ def render(
     per_pair: int = 50,
     style: str = "a",
     rolling_shutter: float = 0.0,
+    movers: bool = True,
 ) -> SynthVideo:
     """Render a clip of ``kind`` (see :data:`KINDS`) from ``seed``.
 
@@ -84,7 +85,9 @@ def render(
     held-out split: style ``a`` then also draws wider fields of view, other camera-mode mixes,
     non-repeating textures and camera effects. ``rolling_shutter``: readout time as a fraction of a frame
     (0 = global shutter; > 0 shears moving images, the ground truth stays the mid-frame pose).
-    The same arguments always give the same frames and ground truth.
+    ``movers=False`` leaves the moving objects out (``bigobject``'s card and ``incar``'s cabin included): a
+    static scene seen by the same kind of camera, with an all-false ``dynamic_mask``; the kind's image
+    effects still apply. The same arguments always give the same frames and ground truth.
     """
     known = kd.KINDS + kd.POSE_DEGENERATE_KINDS
     if kind not in known:
@@ -106,15 +109,15 @@ def render(
     tod = None
     if kind == "cut":
         k = int(np.clip(round(n * rng.uniform(0.35, 0.65)), 1, n - 1))
-        (a, tod), (b, _) = (_shot(rng, t[:k], kind, height, width, hard, style, var),
-                            _shot(rng, t[k:], kind, height, width, hard, style, var))
+        (a, tod), (b, _) = (_shot(rng, t[:k], kind, height, width, hard, style, var, movers=movers),
+                            _shot(rng, t[k:], kind, height, width, hard, style, var, movers=movers))
         shots, starts = [a, b], [0, k]
     elif kind == "similarcut":
         k = int(np.clip(round(n * rng.uniform(0.35, 0.65)), 1, n - 1))
-        whole, tod = _shot(rng, t, kind, height, width, hard, style, var, cut_at=k)
+        whole, tod = _shot(rng, t, kind, height, width, hard, style, var, cut_at=k, movers=movers)
         shots, starts = [_slice(whole, 0, k), _slice(whole, k, n)], [0, k]
     else:
-        shot, tod = _shot(rng, t, kind, height, width, hard, style, var)
+        shot, tod = _shot(rng, t, kind, height, width, hard, style, var, movers=movers)
         shots, starts = [shot], [0]
     frames = np.concatenate([s.frames for s in shots])
     surface = np.concatenate([s.surface for s in shots])
@@ -145,7 +148,7 @@ def render(
     elif kind == "overlay":
         kd.overlay(frames, rng)
     elif kind == "splitscreen":
-        other, _ = _shot(rng, t, "good", height, width, hard, style, var)
+        other, _ = _shot(rng, t, "good", height, width, hard, style, var, movers=movers)
         kd.splitscreen(frames, other.frames, rng)
     elif kind == "screen":
         kd.screen(frames, rng)
@@ -202,13 +205,14 @@ def _intrinsics(rng: np.random.Generator, kind: str, f: np.ndarray, t: np.ndarra
 
 
 def _shot(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, hard: bool, style: str = "a",
-          var: Variation = DEV_A, cut_at: int | None = None) -> tuple[Shot, str | None]:
+          var: Variation = DEV_A, cut_at: int | None = None, movers: bool = True) -> tuple[Shot, str | None]:
     """Build a scene, a camera path and moving objects for times ``t`` and rasterise them; ``cut_at``: the
-    camera jumps to a second path through the same scene at that frame. Returns the shot and (style b)
-    its time of day."""
+    camera jumps to a second path through the same scene at that frame; ``movers=False``: no moving
+    objects (scene and camera path are drawn first, so they are those of the clip with movers). Returns the
+    shot and (style b) its time of day."""
     tex_side = int(np.clip(2 * max(h, w), 128, 512))
     if style == "b":
-        return _shot_b(rng, t, kind, h, w, hard, tex_side, cut_at)
+        return _shot_b(rng, t, kind, h, w, hard, tex_side, cut_at, movers)
     texture = _mosaic_a if var.mosaic else None
     sc = (sn.room if rng.random() < 0.5 else sn.street)(rng, cartoon=kind == "cartoon", tex_side=tex_side,
                                                         texture=texture, tile_scale=var.tile_scale)
@@ -228,12 +232,20 @@ def _shot(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, ha
                                                            tex_side)[cut_at:]])
     hfov = np.deg2rad(rng.uniform(*var.hfov_deg))
     K = _intrinsics(rng, kind, _focal_track(rng, kind, (w / 2) / np.tan(hfov / 2), t), t, h, w)
-    _populate_capped(rng, sc, w2c, K, t, h, w, lambda: sn.populate(rng, sc, w2c, t, hard, tex_side))
-    if kind == "bigobject":
-        sn.big_object(rng, sc, w2c, t)
-    elif kind == "incar":
-        sn.cabin(rng, sc, w2c, np.tan(hfov / 2), h / w, tex_side)
+    if movers:
+        _populate_capped(rng, sc, w2c, K, t, h, w, lambda: sn.populate(rng, sc, w2c, t, hard, tex_side))
+        if kind == "bigobject":
+            sn.big_object(rng, sc, w2c, t)
+        elif kind == "incar":
+            sn.cabin(rng, sc, w2c, np.tan(hfov / 2), h / w, tex_side)
+    else:
+        _drop_movers(sc)
     return render_shot(sc, w2c, K, h, w, sky_seed=int(rng.integers(2**31))), "day"
+
+
+def _drop_movers(sc: sn.Scene) -> None:
+    """Remove every moving surface (e.g. the car a ``follow`` camera drives behind): a static scene."""
+    sc.planes[:] = [p for p in sc.planes if p.obj < 0]
 
 
 def _mosaic_a(rng: np.random.Generator, max_side: int) -> np.ndarray:
@@ -243,7 +255,7 @@ def _mosaic_a(rng: np.random.Generator, max_side: int) -> np.ndarray:
 
 
 def _shot_b(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, hard: bool, tex_side: int,
-            cut_at: int | None) -> tuple[Shot, str]:
+            cut_at: int | None, movers: bool = True) -> tuple[Shot, str]:
     tod = "night" if kind == "darkfisheye" else str(rng.choice(sb.TIMES_OF_DAY, p=[0.45, 0.25, 0.3] if hard
                                                                                else [0.6, 0.2, 0.2]))
     sc = sb.build_scene(rng, tod, tex_side)
@@ -262,9 +274,12 @@ def _shot_b(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, 
     if mode in ("walkpan", "vehicle", "dolly", "handheld") and rng.random() < 0.4:
         sb.occluder(rng, sc, w2c, tex_side)
     tan_half = float(w / 2 / K[:, 0, 0].min())
-    _populate_capped(rng, sc, w2c, K, t, h, w, lambda: sb.populate(rng, sc, w2c, t, hard, tex_side, tan_half))
-    if kind == "bigobject":
-        sb.big_object(rng, sc, w2c, K, t, h, w, tex_side)
+    if movers:
+        _populate_capped(rng, sc, w2c, K, t, h, w, lambda: sb.populate(rng, sc, w2c, t, hard, tex_side, tan_half))
+        if kind == "bigobject":
+            sb.big_object(rng, sc, w2c, K, t, h, w, tex_side)
+    else:
+        _drop_movers(sc)
     return render_shot(sc, w2c, K, h, w, sky_seed=int(rng.integers(2**31))), tod
 
 

@@ -242,3 +242,19 @@ def test_style_b_balls_roll_on_the_ground():
             below = world[..., 1] - sc.ground_y(world[..., 0], world[..., 2])  # y points down
             assert below.max() < 0.05
     assert found >= 1
+
+
+@pytest.mark.parametrize("style,seed,kind", [("a", 7, "good"), ("a", HELDOUT_SEED_BASE + 7, "good"),
+                                             ("b", 7, "good"), ("a", 7, "bigobject")])
+def test_no_movers_is_a_static_scene_with_exact_ground_truth(style, seed, kind):
+    """movers=False: same camera path and intrinsics as the clip with movers, nothing moves (empty dynamic
+    mask, no per-object planes), and GT depth reprojects exactly onto the stored correspondences."""
+    moving = render(kind, seed, style=style, **TINY)
+    still = render(kind, seed, style=style, movers=False, **TINY)
+    assert moving.gt.dynamic_mask.any() and not still.gt.dynamic_mask.any()
+    np.testing.assert_array_equal(still.gt.w2c, moving.gt.w2c)
+    np.testing.assert_array_equal(still.gt.K, moving.gt.K)
+    err = _reprojection_error(still.gt)
+    assert len(err) >= 20 and err.max() < 0.5
+    again = render(kind, seed, style=style, movers=False, **TINY)
+    np.testing.assert_array_equal(again.frames, still.frames)
