@@ -49,6 +49,7 @@ from .camera import camera_centers, fundamental_from, invert, make_w2c, relative
 from .geometry import sampson_error
 
 __all__ = [
+    "wilson_interval",
     "ATEResult",
     "RPEResult",
     "umeyama",
@@ -437,6 +438,20 @@ def average_precision(scores, labels) -> float:
     """Average precision ``sum_k (R_k - R_{k-1}) P_k`` over the thresholds (no interpolation)."""
     p, r, _ = precision_recall(scores, labels)
     return float(np.sum(np.diff(np.r_[0.0, r]) * p))
+
+
+def wilson_interval(k, n: int, z: float = 1.96):
+    """Wilson score interval ``(low, high)`` of a binomial proportion ``k / n`` at ``z`` standard errors
+    (1.96: 95%); ``k`` a count or an array of counts (then two arrays). ``(nan, nan)`` when ``n`` is 0."""
+    k = np.asarray(k, np.float64)
+    if n <= 0:
+        nan = np.full(k.shape, np.nan)
+        return (float("nan"), float("nan")) if k.ndim == 0 else (nan, nan.copy())
+    q = k / n
+    mid = (q + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(q * (1 - q) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    low, high = np.clip(mid - half, 0.0, 1.0), np.clip(mid + half, 0.0, 1.0)
+    return (float(low), float(high)) if k.ndim == 0 else (low, high)
 
 
 def threshold_for_precision(scores, labels, precision: float) -> tuple[float, float, float] | None:

@@ -208,3 +208,13 @@ def test_matches_evo(tmp_path):
     rpe_args = ("--delta", "1", "--delta_unit", "f", "--pose_relation")
     assert r.trans_rmse == pytest.approx(evo("evo_rpe", *rpe_args, "trans_part"), abs=1e-6)
     assert r.rot_rmse_deg == pytest.approx(evo("evo_rpe", *rpe_args, "angle_deg"), abs=1e-6)
+
+
+def test_wilson_interval_scalar_and_array():
+    from dynpose100k.metrics import wilson_interval
+
+    lo, hi = wilson_interval(np.array([0, 5, 10]), 10)
+    assert lo.shape == hi.shape == (3,)
+    assert lo[0] == 0.0 and hi[2] == 1.0 and lo[1] < 0.5 < hi[1]
+    assert (wilson_interval(5, 10)[0], wilson_interval(5, 10)[1]) == (float(lo[1]), float(hi[1]))
+    assert all(np.isnan(wilson_interval(0, 0)))

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..filtering import FilterConfig, FitConfig, filter_video, fit_model, measure_paths
-from ..metrics import average_precision, pr_at, precision_recall
+from ..metrics import average_precision, pr_at, precision_recall, wilson_interval
 from ..signals import SIGNAL_GROUPS, SIGNAL_NAMES
 
 TARGET_PRECISION = 0.9
@@ -85,16 +85,6 @@ def make_pool(out, num: int, seed: int = 0, extra_good: int = 0, size=(180, 320)
     return out
 
 
-def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of the proportion k / n ((nan, nan) for n = 0)."""
-    if n == 0:
-        return float("nan"), float("nan")
-    q = k / n
-    mid = (q + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(q * (1 - q) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(max(0.0, mid - half)), float(min(1.0, mid + half))
-
-
 def reliability(score: np.ndarray, y: np.ndarray, bins: int = 5) -> list[dict]:
     """Reliability table: per equal-width score bin, the clip count, mean predicted score and observed
     suitable fraction (with its Wilson interval); empty bins are left out."""
@@ -106,7 +96,7 @@ def reliability(score: np.ndarray, y: np.ndarray, bins: int = 5) -> list[dict]:
         if sel.any():
             out.append({"bin": [float(edges[i]), float(edges[i + 1])], "n": int(sel.sum()),
                         "predicted": float(score[sel].mean()), "observed": float(y[sel].mean()),
-                        "observed_ci": _wilson(int(y[sel].sum()), int(sel.sum()))})
+                        "observed_ci": wilson_interval(int(y[sel].sum()), int(sel.sum()))})
     return out
 
 
@@ -159,7 +149,7 @@ def _set_figures(model, rows, y, kinds) -> dict:
         for name in fired[i]:
             rules_on_suitable[name] = rules_on_suitable.get(name, 0) + 1
     return {**figures(np.ones(len(rows), bool)), "tp": tp, "fp": fp,
-            "precision_ci": _wilson(tp, tp + fp), "recall_ci": _wilson(tp, int(y.sum())),
+            "precision_ci": wilson_interval(tp, tp + fp), "recall_ci": wilson_interval(tp, int(y.sum())),
             f"precision_at_prevalence_{PREVALENCE}":
                 PREVALENCE * tpr / max(PREVALENCE * tpr + (1 - PREVALENCE) * fpr, 1e-12),
             "suitable_score_mean": float(raw[y].mean()) if y.any() else float("nan"),

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ..errors import DynPoseError
-from ..metrics import average_precision, pr_counts
+from ..metrics import average_precision, pr_counts, wilson_interval
 from ..signals import DETECTOR_SIGNALS, SIGNAL_NAMES
 from .decide import FilterConfig, load_for_filter, measure_clip
 from .model import FilterModel, Rule, Stump
@@ -186,22 +186,13 @@ def _platt(logit: np.ndarray, y: np.ndarray, iters: int = 50) -> tuple[float, fl
     return max(float(w[0]), 1e-3), float(w[1])
 
 
-def _wilson(k: np.ndarray, n: int, z: float, upper: bool) -> np.ndarray:
-    """Wilson score bound of a binomial proportion ``k / n`` at ``z`` standard errors (upper or lower)."""
-    n = max(n, 1)
-    q = k / n
-    mid = (q + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(q * (1 - q) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return np.clip(mid + half if upper else mid - half, 0.0, 1.0)
-
-
 def _precision_bound(score: np.ndarray, y: np.ndarray, prevalence: float, z: float):
     """Conservative precision at ``prevalence`` per threshold (best score first): the precision of a clip
     stream with that fraction of suitable clips, from the Wilson lower bound of the true-positive rate and
     the Wilson upper bound of the false-positive rate at ``z`` (z = 0: the point estimate)."""
     tp, fp, _ = pr_counts(score, y)
-    tpr = _wilson(tp, int(y.sum()), z, upper=False)
-    fpr = _wilson(fp, int((~y).sum()), z, upper=True)
+    tpr = wilson_interval(tp, max(int(y.sum()), 1), z)[0]
+    fpr = wilson_interval(fp, max(int((~y).sum()), 1), z)[1]
     return prevalence * tpr / np.maximum(prevalence * tpr + (1 - prevalence) * fpr, 1e-12)
 
 
