@@ -50,6 +50,7 @@ from .geometry import sampson_error
 
 __all__ = [
     "wilson_interval",
+    "path_length",
     "ATEResult",
     "RPEResult",
     "umeyama",

@@ -216,7 +216,7 @@ def _curate(inputs, out: Path, unfiltered: bool = False) -> Path:
 def _keys(dataset: Path) -> list[dict]:
     from dynpose100k.shards.reader import read_manifest
 
-    return [s for e in read_manifest(dataset) for s in e["samples"]] if (dataset / "manifest.jsonl").is_file() else []
+    return [s for e in read_manifest(dataset) for s in e["samples"]]  # [] without a manifest
 
 
 def _copy(src: Path, dst: Path, keys) -> Path:
@@ -259,11 +259,13 @@ def _arm_data(exp: Experiment, out: Path, timings: dict) -> dict[str, dict]:
     timings["render_pool"] = t.lap()
     curated = _curate(pool, out / "curated")
     timings["curate"] = t.lap()
-    a = [s["key"] for s in _keys(curated)]
+    cur = _keys(curated)
+    a = [s["key"] for s in cur]
     arms = {"curated": {"shards": curated, "keys": a}}
     # (b) as many clips drawn at random from the whole pool, posed by the same engine, no filter, no rule
     # (clips the engine returns no poses for cannot supervise: the next clip of the random order is taken)
-    ids = sorted(read_labels(pool))
+    labels = read_labels(pool)
+    ids = sorted(labels)
     draw = [ids[i] for i in np.random.default_rng(0).permutation(len(ids))]
     lst = out / "unfiltered-draw.txt"
     lst.write_text("".join(f"{(pool / (i + '.mp4')).resolve()}\n" for i in draw))
@@ -272,13 +274,12 @@ def _arm_data(exp: Experiment, out: Path, timings: dict) -> dict[str, dict]:
     arms["unfiltered"] = {"shards": _copy(out / "unfiltered" / "dynpose-100k", out / "arm-unfiltered", b), "keys": b}
     timings["curate_unfiltered"] = t.lap()
     arms["oracle"] = {"shards": _oracle_shards(pool, a, out / "arm-oracle"), "keys": a}
-    conf = sorted(((s.get("confidence") or 0.0, s["key"]) for s in _keys(curated)), reverse=True)
+    conf = sorted(((s.get("confidence") or 0.0, s["key"]) for s in cur), reverse=True)
     n_q = int(np.ceil(exp.quality_fraction * len(conf)))
     q = [k for _, k in conf[:n_q]]  # exactly n_q clips, whatever the ties
     arms["quality"] = {"shards": _copy(curated, out / "arm-quality", q), "keys": q,
                        "min_confidence": float(conf[n_q - 1][0]) if q else None}
     timings["arm_shards"] = t.lap()
-    labels = read_labels(pool)
     for arm in arms.values():
         arm["clips"] = len(arm["keys"])
         kinds = [labels[i][0] for i in arm["keys"]]
@@ -389,7 +390,6 @@ def _seed_job(name: str, out: Path, seed: int, static: Path, arm_shards: dict, d
 
     from dynpose100k.dust3r.checkpoint import load_checkpoint
     from dynpose100k.dust3r.poses import ModelPoseConfig
-    from dynpose100k.synth import render
 
     if threads:
         torch.set_num_threads(threads)
@@ -403,9 +403,8 @@ def _seed_job(name: str, out: Path, seed: int, static: Path, arm_shards: dict, d
                                 seed, freeze_encoder=True)
         timings[f"finetune_{arm}_s{seed}"] = t.lap()
     pose_cfg = ModelPoseConfig(size=tuple(exp.size), window=exp.window, min_conf=exp.min_conf)
-    kw = dict(height=exp.hw[0], width=exp.hw[1], duration=exp.duration)
-    val = [render("good", VAL_SEED0 + k, **kw) for k in range(exp.val_clips)]
-    videos = [render("good", EVAL_SEED0 + k, **kw) for k in range(exp.eval_clips)]
+    val = _render(exp.val_clips, VAL_SEED0, exp.hw, exp.duration)
+    videos = _render(exp.eval_clips, EVAL_SEED0, exp.hw, exp.duration)
     models = {m: load_checkpoint(c)[0] for m, c in ckpts.items()}
     val_rows = [dict(r, seed=seed) for r in utility_table(models, val, pose_cfg, device)]
     rows = [dict(r, seed=seed) for r in utility_table(models, videos, pose_cfg, device)]

@@ -51,12 +51,12 @@ def _render_one(args) -> None:
     from ..synth.pool import clip_crf
     from ..video import write_video
 
-    path, kind, seed, hard, size, fps, duration, *rest = args
+    path, kind, seed, hard, size, fps, duration, style = args
     if path.exists():
         return
     v = render(kind, seed, height=size[0], width=size[1], fps=fps, duration=duration, hard=hard, pairs=0,
-               style=rest[0] if rest else "a")
-    write_video(path.with_suffix(".tmp.mp4"), v.frames, fps, crf=clip_crf(seed, rest[0] if rest else "a")).replace(path)
+               style=style)
+    write_video(path.with_suffix(".tmp.mp4"), v.frames, fps, crf=clip_crf(seed, style)).replace(path)
 
 
 def make_pool(out, num: int, seed: int = 0, extra_good: int = 0, size=(180, 320), fps: float = 5.0,
@@ -188,7 +188,7 @@ def _throughput(folder: Path, n: int, quick: bool) -> dict:
 
     from ..synth import KINDS
 
-    jobs = [(folder / f"tp_{i:02d}.mp4", KINDS[i % len(KINDS)], 500 + i, False, (360, 640), 24.0, 5.0)
+    jobs = [(folder / f"tp_{i:02d}.mp4", KINDS[i % len(KINDS)], 500 + i, False, (360, 640), 24.0, 5.0, "a")
             for i in range(n)]
     with mp.get_context("spawn").Pool(2) as pool:
         list(pool.imap_unordered(_render_one, jobs))

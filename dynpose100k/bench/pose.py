@@ -55,10 +55,10 @@ def _run_clip(spec: dict, baselines: bool = True) -> dict:
     from ..synth import render
 
     v = render("good", spec["seed"], height=spec["height"], width=spec["width"], fps=12.0,
-               duration=spec["duration"], hard=spec["hard"], style=spec.get("style", "a"))
+               duration=spec["duration"], hard=spec["hard"], style=spec["style"])
     gt, frames = v.gt, v.frames
-    row: dict = {"video_id": gt.video_id + ("" if spec.get("style", "a") == "a" else "_" + spec["style"]),
-                 "set": spec.get("set", "dev"), "hard": spec["hard"], "frames": len(frames)}
+    row: dict = {"video_id": gt.video_id + ("" if spec["style"] == "a" else "_" + spec["style"]),
+                 "set": spec["set"], "hard": spec["hard"], "frames": len(frames)}
     t = time.perf_counter()
     res = estimate_poses(frames, gt.timestamps, PoseConfig(), video_id=gt.video_id)
     row["ours"] = {**score_video(res.w2c, res.K, res.registered, gt).to_dict(), "seconds": time.perf_counter() - t}

@@ -67,7 +67,7 @@ def _py(code: str, *args) -> str:
 
 def measure(label: str, h: int, w: int, duration: float, seed: int, threads: int = 2) -> dict:
     """Render, encode and pose one clip (fresh processes); wall time, peak RSS, registered fraction, ATE."""
-    from .. import metrics
+    from ..evaluate import registered_ate
     from ..pose import load_pose_result
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,8 +77,7 @@ def measure(label: str, h: int, w: int, duration: float, seed: int, threads: int
         res = load_pose_result(Path(tmp) / "out" / Path(base).name)
         gt = np.load(base + ".gt.npz")["w2c"]
         n = min(len(gt), res.num_frames)
-        ate = (metrics.trajectory_summary(res.w2c[:n], gt[:n], registered=res.registered[:n])["ate"]
-               if res.registered[:n].sum() >= 3 else float("nan"))
+        ate = registered_ate(res.w2c[:n], gt[:n], res.registered[:n])
     row.update(label=label, size=f"{w}x{h}", duration_s=duration, seed=seed, ate_registered=ate)
     return row
 
@@ -94,7 +93,7 @@ def accuracy_by_size(quick: bool = False, set_name: str = "heldout") -> list[dic
     registered fraction, the clips."""
     import cv2
 
-    from .. import metrics
+    from ..evaluate import registered_ate
     from ..pose import PoseConfig, estimate_poses
     from ..synth import render
     from .pose import _clips
@@ -108,8 +107,7 @@ def accuracy_by_size(quick: bool = False, set_name: str = "heldout") -> list[dic
             frames = v.frames if (h, w) == (360, 640) else np.stack(
                 [cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in v.frames])
             r = estimate_poses(frames, v.gt.timestamps, PoseConfig(), video_id=v.gt.video_id)
-            ate = (metrics.trajectory_summary(r.w2c, v.gt.w2c, registered=r.registered)["ate"]
-                   if r.registered.sum() >= 3 else float("nan"))
+            ate = registered_ate(r.w2c, v.gt.w2c, r.registered)
             per[(h, w)].append({"video_id": v.gt.video_id, "ate": ate, "registered": r.registered_fraction})
     return [{"size": f"{w}x{h}", "set": set_name, "clips": rows,
              "ate_mean": float(np.mean([c["ate"] for c in rows])),

@@ -104,9 +104,9 @@ class RunLayout:
 
     out: Path
     """The run's output folder."""
-    pose_preset: str = "klt-own-12fps"
+    pose_preset: str
     """Pose engine preset: the pose results' subfolder."""
-    dataset_name: str = "dynpose-100k"
+    dataset_name: str
     """Name of the dataset directory inside ``out``."""
 
     @classmethod

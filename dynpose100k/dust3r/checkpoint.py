@@ -35,8 +35,8 @@ OFFICIAL_MODEL_ARGS = frozenset({
     "img_size", "patch_size", "mask_ratio", "enc_embed_dim", "enc_depth", "enc_num_heads", "dec_embed_dim",
     "dec_depth", "dec_num_heads", "mlp_ratio", "norm_im2_in_dec", "pos_embed"})
 """Keyword arguments the official ``AsymmetricCroCo3DStereo`` constructor accepts (its own and CroCo's)."""
-_IGNORED = {"output_mode", "patch_embed_cls", "landscape_only", "freeze", "norm_im2_in_dec", "mask_ratio",
-            "pos_embed"}
+_IGNORED = OFFICIAL_MODEL_ARGS - {f.name for f in fields(DUSt3RConfig)}
+"""Official arguments this implementation has no field for (they are accepted and ignored)."""
 
 
 def _literal(node: ast.AST, text: str):

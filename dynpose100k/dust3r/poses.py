@@ -236,9 +236,10 @@ def poses_from_predictor(predict: Predictor, num_frames: int, size: tuple[int, i
                     depth[a] = np.where(ma, za, 0.0)
                 ok = ma & (depth[a] > 0)
                 if ok.sum() < 3:
-                    reject("too few confident points")
+                    reject("no overlap with the reference depth")
                     continue
-                s = float(np.median(depth[a][ok] / za[ok]))
+                ref = depth[a][ok]
+                s = float(np.median(ref / za[ok]))
                 idx = np.flatnonzero(mj.ravel() & np.isfinite(Xja).all(-1).ravel())
                 if len(idx) < cfg.min_inliers:
                     reject("too few confident points")
@@ -262,7 +263,7 @@ def poses_from_predictor(predict: Predictor, num_frames: int, size: tuple[int, i
                 T = camera.make_w2c(cv2.Rodrigues(rvec)[0], tvec.ravel())
                 Xj = camera.transform_points(T, s * Xja.reshape(-1, 3)).reshape(h, w, 3)
                 cands.append((T @ w2c[a], ni, np.where(mj & (Xj[..., 2] > 0), Xj[..., 2], 0.0),
-                              float(np.median(depth[a][ok]))))
+                              float(np.median(ref))))
         if not cands:
             log.debug("frame %d: no accepted edge", j)
             continue

@@ -28,7 +28,7 @@ import numpy as np
 from .. import metrics
 from ..errors import DynPoseError
 
-__all__ = ["VideoScore", "score_video", "score_result", "check_frames", "guess_K"]
+__all__ = ["VideoScore", "score_video", "score_result", "check_frames", "guess_K", "registered_ate"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,14 @@ def _trajectory(w2c, gt_w2c, registered=None) -> tuple[float, float, float]:
     except ValueError:  # a still ground-truth camera: the Sim(3) scale, hence ATE and RPE, are undefined
         return float("nan"), float("nan"), float("nan")
     return s["ate"], s["rpe_trans"], s["rpe_rot_deg"]
+
+
+def registered_ate(w2c, gt_w2c, registered) -> float:
+    """Sim(3)-aligned ATE RMSE over the registered frames alone (alignment fitted on them); NaN with fewer
+    than :data:`dynpose100k.metrics.MIN_ALIGN_FRAMES` registered frames or a still ground-truth camera."""
+    if np.sum(registered) < metrics.MIN_ALIGN_FRAMES:
+        return float("nan")
+    return _trajectory(w2c, gt_w2c, registered)[0]
 
 
 def score_video(w2c, K, registered, gt, *, image_size: tuple[int, int] | None = None, seed: int = 0) -> VideoScore:

@@ -221,8 +221,7 @@ def _epipolar_excess(sfm, static: np.ndarray, hw: tuple[int, int], gap: int, str
     return float(np.log(np.median(ratios))) if ratios else float("nan")
 
 
-def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config,
-                        split_half: bool = True) -> tuple[dict, np.ndarray]:
+def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config) -> tuple[dict, np.ndarray]:
     """``(features, per_frame_gap)``: the evidence features (:data:`FEATURES`, plus ``seconds``) of a
     reconstruction ``sfm`` (:class:`~dynpose100k.pose.sfm.SfmResult`) built from static tracks ``static``
     ``(N, M, 2)`` of frames ``hw``, and the per-frame split-half gap ``(N,)``."""
@@ -267,10 +266,7 @@ def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config,
     feats["reproj_720p"] = float(sfm.reproj_error_px * 720.0 / H) if math.isfinite(sfm.reproj_error_px) else 10.0
     feats.update(_residual_structure(sfm, static, hw))
     feats["epipolar_excess_log"] = _epipolar_excess(sfm, static, hw, 2 * step, step)
-    if split_half:
-        gap, per_frame = split_half_gap(static, hw, config, sfm)
-    else:
-        gap, per_frame = float("nan"), np.full(N, np.nan)
+    gap, per_frame = split_half_gap(static, hw, config, sfm)
     feats["split_half_log"] = float(np.log(min(max(gap, 1e-5), 10.0))) if not math.isnan(gap) else float("nan")
     feats["seconds"] = time.perf_counter() - t0
     return feats, per_frame

@@ -66,15 +66,15 @@ def motion_evidence(uv: np.ndarray, image_hw: tuple[int, int], config: PoseConfi
         both = np.flatnonzero(~np.isnan(uv[i, :, 0]) & ~np.isnan(uv[j, :, 0]))
         return both, uv[i, both].astype(np.float64), uv[j, both].astype(np.float64)
 
+    found = [matches(ij) for ij in pairs]
     if fundamentals is None:  # the robust fits are independent and release the GIL: one per thread
         with ThreadPoolExecutor(max(1, config.threads)) as ex:
-            fitted = list(ex.map(lambda ij: _static_fundamental(*matches(ij)[1:], image_hw, thr), pairs))
+            fitted = list(ex.map(lambda m: _static_fundamental(m[1], m[2], image_hw, thr), found))
     else:
         fitted = [fundamentals[ij] for ij in pairs]
-    for (i, j), F in zip(pairs, fitted):
+    for (i, j), F, (both, xi, xj) in zip(pairs, fitted, found):
         if F is None:
             continue
-        both, xi, xj = matches((i, j))
         Fs[(i, j)] = F
         err = sampson_error(F, xi, xj)
         meas[both] += 1

@@ -161,8 +161,8 @@ class FrameFeed:
                 raise self._error
             return min(n, len(self._frames))
 
-    def __getitem__(self, window: slice) -> np.ndarray:
-        return np.stack(self._frames[window])
+    def __getitem__(self, window: slice) -> list[np.ndarray]:
+        return self._frames[window]
 
     def __len__(self) -> int:
         """Frames received so far."""
@@ -175,13 +175,21 @@ class FrameFeed:
         return np.stack(frames)
 
 
+def _grown(uv: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """``uv`` ``(N, M, 2)`` copied into a NaN-filled ``(rows, cols, 2)`` array (storage growing by doubling)."""
+    out = np.full((rows, cols, 2), np.nan, np.float32)
+    out[: uv.shape[0], : uv.shape[1]] = uv
+    return out
+
+
 def track_video(frames: np.ndarray | FrameFeed, config: PoseConfig, tracker: Tracker | None = None) -> np.ndarray:
     """Long-term tracks for ``frames`` ``(N, H, W, 3)`` RGB or ``(N, H, W)`` grey (or a :class:`FrameFeed`
     of such frames) -> ``uv`` ``(N, M, 2)`` float32, NaN = unobserved. Storage grows by doubling, so a
     window costs the same early or late in a long clip."""
     tracker = tracker or make_tracker(config)
     feed = frames if isinstance(frames, FrameFeed) else None
-    grey = frames if feed is None and frames.ndim == 3 else None
+    if feed is None and frames.ndim == 4:  # each frame converted once (windows overlap)
+        frames = np.stack([_grey(f) for f in frames])
     stride = max(1, min(config.window_stride, config.window - 1))
     uv_all = np.full((256 if feed is not None else len(frames), 256, 2), np.nan, np.float32)
     live_ids = np.zeros(0, int)
@@ -192,10 +200,8 @@ def track_video(frames: np.ndarray | FrameFeed, config: PoseConfig, tracker: Tra
         if e - s < 2:
             break
         while e > len(uv_all):  # a feed of unknown length: frames grow by doubling too
-            grown = np.full((2 * len(uv_all), uv_all.shape[1], 2), np.nan, np.float32)
-            grown[: len(uv_all)] = uv_all
-            uv_all = grown
-        win = grey[s:e] if grey is not None else np.stack([_grey(f) for f in frames[s:e]])
+            uv_all = _grown(uv_all, 2 * len(uv_all), uv_all.shape[1])
+        win = frames[s:e] if feed is None else np.stack([_grey(f) for f in feed[s:e]])
         live_ids = live_ids[~np.isnan(uv_all[s, live_ids, 0])] if len(live_ids) else live_ids
         live_uv = uv_all[s, live_ids] if len(live_ids) else np.zeros((0, 2), np.float32)
         new = _grid_queries(win[0], live_uv, config.grid_step, config.min_texture)
@@ -213,9 +219,7 @@ def track_video(frames: np.ndarray | FrameFeed, config: PoseConfig, tracker: Tra
         tr, vis = tr[: e - s], vis[: e - s]
         tr = np.where(vis[..., None], tr, np.nan).astype(np.float32)
         if total + len(new) > uv_all.shape[1]:
-            grown = np.full((len(uv_all), max(2 * uv_all.shape[1], total + len(new)), 2), np.nan, np.float32)
-            grown[:, :total] = uv_all[:, :total]
-            uv_all = grown
+            uv_all = _grown(uv_all, len(uv_all), max(2 * uv_all.shape[1], total + len(new)))
         new_ids = np.arange(total, total + len(new))
         uv_all[s:e, new_ids] = tr[:, len(live_uv) :]
         total += len(new)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import camera
-from .scene import Plane, Scene
+from .scene import Plane, Scene, _rot_y
 
 SUN = np.array([0.45, -0.8, 0.35]) / np.linalg.norm([0.45, -0.8, 0.35])
 """Default direction *towards* the sun (world frame, y down)."""
@@ -201,7 +201,4 @@ def figure(sc: Scene, rng: np.random.Generator, root: np.ndarray, speed: np.ndar
 
 def yaw_poses(pos: np.ndarray, yaw: np.ndarray) -> np.ndarray:
     """Object-to-world ``(N, 4, 4)`` at positions ``pos`` ``(N, 3)`` rotated by ``yaw`` about -y (facing +z at 0)."""
-    c, s = np.cos(yaw), np.sin(yaw)
-    R = np.zeros((len(yaw), 3, 3))
-    R[:, 0, 0], R[:, 0, 2], R[:, 1, 1], R[:, 2, 0], R[:, 2, 2] = c, s, 1.0, -s, c
-    return camera.make_w2c(R, pos)
+    return camera.make_w2c(_rot_y(yaw), pos)

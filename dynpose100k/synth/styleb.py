@@ -17,7 +17,7 @@ import numpy as np
 from .. import camera
 from . import shapes as sh
 from . import textures as tx
-from .scene import Plane, Scene, _smooth_noise, look_along, room_walls
+from .scene import Plane, Scene, _bounce, _smooth_noise, look_along, room_walls
 
 SCENES = ("outdoor", "hall", "closeup")
 CAMERA_MODES = ("walkpan", "handheld", "fastpan", "vehicle", "orbit", "dolly")
@@ -302,9 +302,8 @@ def mover_path(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarr
             xz = (p + to_cam * k[:, None])[:, [0, 2]]
         else:  # bounce: straight lines reflected at the bounds
             ang = rng.uniform(0, 2 * np.pi)
-            span_x, span_z = xmax - xmin - 0.6 * s, zmax - zmin - 0.6 * s
-            x = xmin + 0.3 * s + _tri(p[0] - xmin - 0.3 * s + speed * np.sin(ang) * tt, span_x)
-            z = zmin + 0.3 * s + _tri(p[2] - zmin - 0.3 * s + speed * np.cos(ang) * tt, span_z)
+            x = _bounce(p[0] + speed * np.sin(ang) * tt, xmin + 0.3 * s, xmax - 0.3 * s)
+            z = _bounce(p[2] + speed * np.cos(ang) * tt, zmin + 0.3 * s, zmax - 0.3 * s)
             xz = np.stack([x, z], 1)
         if pattern != "cross" or not sc.sky:  # outdoors, crossing movers may walk off (they leave the view)
             xz[:, 0] = np.clip(xz[:, 0], xmin + 0.3 * s, xmax - 0.3 * s)
@@ -313,11 +312,6 @@ def mover_path(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarr
         if np.linalg.norm((pos - eyes)[:, [0, 2]], axis=1).min() >= clearance * s:
             break
     return pos, v
-
-
-def _tri(x: np.ndarray, span: float) -> np.ndarray:
-    y = np.mod(x, 2 * span)
-    return span - np.abs(y - span)
 
 
 def _heading(pos: np.ndarray, fallback: float) -> np.ndarray:

@@ -91,3 +91,16 @@ def test_dict_round_trip(moving_gt):
     assert "ate_registered" in d and VideoScore.from_dict({**d, "seconds": 1.0}) == s
     failed = score_video(gt.w2c, gt.K, np.zeros(gt.num_frames, bool), gt)
     assert "ate_registered" not in failed.to_dict()  # None fields are left out of the JSON
+
+
+def test_registered_ate_is_the_scores_registered_figure(moving_gt):
+    from dynpose100k.evaluate import registered_ate
+
+    w2c = moving_gt.w2c.copy()
+    w2c[:, :3, 3] += np.random.default_rng(0).normal(0, 0.01, w2c[:, :3, 3].shape)
+    reg = np.ones(len(w2c), bool)
+    reg[[3, 4, 9]] = False
+    s = score_video(w2c, moving_gt.K, reg, moving_gt)
+    assert registered_ate(w2c, moving_gt.w2c, reg) == pytest.approx(s.ate_registered) and s.ate_registered > 0
+    reg[2:] = False
+    assert np.isnan(registered_ate(w2c, moving_gt.w2c, reg))  # fewer than 3 registered frames
