@@ -225,7 +225,7 @@ def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config) ->
     """``(features, per_frame_gap)``: the evidence features (:data:`FEATURES`, plus ``seconds``) of a
     reconstruction ``sfm`` (:class:`~dynpose100k.pose.sfm.SfmResult`) built from static tracks ``static``
     ``(N, M, 2)`` of frames ``hw``, and the per-frame split-half gap ``(N,)``."""
-    from .sfm import estimate_focal
+    from .sfm import self_calibrated_focal
 
     t0 = time.perf_counter()
     H, W = hw
@@ -260,9 +260,7 @@ def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config) ->
     f = float(sfm.K[0, 0])
     feats["focal_log"] = float(np.log(f / max(H, W)))
     step = max(1, config.keyframe_step)
-    pairs = [(i, min(i + 2 * step, N - 1)) for i in range(0, max(N - 2 * step, 1), step)]
-    f_self = estimate_focal(static, hw, pairs[:: max(1, len(pairs) // 12)])
-    feats["focal_self_gap"] = float(abs(np.log(f / f_self)))
+    feats["focal_self_gap"] = float(abs(np.log(f / self_calibrated_focal(static, hw, config))))
     feats["reproj_720p"] = float(sfm.reproj_error_px * 720.0 / H) if math.isfinite(sfm.reproj_error_px) else 10.0
     feats.update(_residual_structure(sfm, static, hw))
     feats["epipolar_excess_log"] = _epipolar_excess(sfm, static, hw, 2 * step, step)

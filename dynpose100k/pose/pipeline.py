@@ -125,7 +125,7 @@ def analyse(
     masks = np.zeros((N, hm, wm), bool)
     evidence: dict[str, float] = {}
 
-    def result(reason: str | None, sfm=None, uv=None) -> PoseResult:
+    def result(reason: str | None, sfm=None, uv=None, conf: dict | None = None) -> PoseResult:
         timings["total"] = time.perf_counter() - t_start
         K0 = np.eye(3) if sfm is None else resize_K(sfm.K, (H, W), (Hi, Wi))
         common = dict(
@@ -145,14 +145,7 @@ def analyse(
         params = np.asarray(sfm.camera_params, np.float64).copy()  # COLMAP convention: f, cx, cy[, k1]
         params[0] *= (sx + sy) / 2
         params[1:3] *= (sx, sy)
-        conf = {}
-        if config.confidence:
-            t = time.perf_counter()
-            c, fc, ev = score(sfm, uv, (H, W), config)
-            conf = dict(confidence=c, frame_confidence=fc, confidence_evidence=ev)
-            timings["confidence"] = time.perf_counter() - t
-            common["timings"] = dict(timings, total=time.perf_counter() - t_start)
-        return PoseResult(**conf,
+        return PoseResult(**(conf or {}),
             w2c=sfm.w2c, registered=sfm.registered, points3d=sfm.points3d.astype(np.float32),
             obs_track=p.astype(np.int32),
             obs_frame=f.astype(np.int32), obs_uv=obs_uv.astype(np.float32),
@@ -220,7 +213,12 @@ def analyse(
     reason = evidence_verdict(evidence, config)
     if reason:
         return result(reason)
-    return result(None, sfm, static)
+    if not config.confidence:
+        return result(None, sfm, static)
+    t = time.perf_counter()
+    c, fc, ev = score(sfm, static, (H, W), config)
+    timings["confidence"] = time.perf_counter() - t
+    return result(None, sfm, static, dict(confidence=c, frame_confidence=fc, confidence_evidence=ev))
 
 
 def pose_fundamentals(w2c: np.ndarray, K: np.ndarray, registered: np.ndarray,

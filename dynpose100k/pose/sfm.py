@@ -362,6 +362,15 @@ def _init_pair(st: _State, kf: np.ndarray, max_gap: int) -> bool:
     return st.triangulate(np.array([a, b])) >= 20
 
 
+def self_calibrated_focal(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) -> float:
+    """Focal (px) from the fundamental matrices of about 12 frame pairs two keyframe steps apart, spread over
+    the tracks ``uv`` ``(N, M, 2)`` (:func:`estimate_focal`; unclipped)."""
+    N = len(uv)
+    step = max(1, config.keyframe_step)
+    pairs = [(i, min(i + 2 * step, N - 1)) for i in range(0, max(N - 2 * step, 1), step)]
+    return estimate_focal(uv, hw, pairs[:: max(1, len(pairs) // 12)])
+
+
 def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_ba: bool = True) -> SfmResult:
     """Reconstruct cameras from static tracks ``uv`` ``(N, M, 2)`` (NaN = unobserved) of frames ``hw``.
 
@@ -378,10 +387,8 @@ def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_b
     :func:`refine` pass follows).
     """
     N, M = uv.shape[:2]
-    step = max(1, config.keyframe_step)
-    pairs = [(i, min(i + 2 * step, N - 1)) for i in range(0, max(N - 2 * step, 1), step)]
     # keep self-calibration within a plausible field of view (~28-90 deg horizontally for landscape frames)
-    f_self = float(np.clip(estimate_focal(uv, hw, pairs[:: max(1, len(pairs) // 12)]), 0.5 * max(hw), 2.0 * max(hw)))
+    f_self = float(np.clip(self_calibrated_focal(uv, hw, config), 0.5 * max(hw), 2.0 * max(hw)))
     starts = [f_self] + [g * max(hw) for g in config.focal_starts]
     L = config.focal_trial_frames
     if not L or N <= max(L, config.focal_trial_after):
