@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DynPoseError, ShardError
-from .reader import existing_keys, iter_raw, read_manifest, shard_paths
+from .reader import iter_raw, read_manifest, shard_paths
 from .writer import DatasetWriter, ShardConfig
 
 logger = logging.getLogger(__name__)
@@ -95,15 +95,24 @@ class SubsetResult:
     """The rule that selected them (``None`` for a split)."""
 
 
-def copy_samples(src: Path, dst: Path, keep: set[str], config: ShardConfig):
-    """Copy the samples of ``src`` whose key is in ``keep`` into the new dataset directory ``dst`` (byte for
-    byte, in the source's order); returns the writer's result. ``dst`` must not exist or be empty."""
+def _require_empty(dst: Path) -> None:
     if dst.exists() and any(dst.iterdir()):
         raise ShardError(f"{dst}: exists and is not empty; refusing to overwrite")
+
+
+def copy_samples(src: Path, dst: Path, keep: set[str], config: ShardConfig, entries: list[dict] | None = None):
+    """Copy the samples of ``src`` whose key is in ``keep`` into the new dataset directory ``dst`` (byte for
+    byte, in the source's order); returns the writer's result. ``dst`` must not exist or be empty.
+    ``entries``: ``src``'s manifest when the caller has already read it."""
+    _require_empty(dst)
     if src.resolve() == dst.resolve():
         raise ShardError(f"{dst}: destination equals the source")
+    if entries is None:
+        shard_paths(src)  # a clear error for a folder that is not a dataset
+        entries = read_manifest(src)
     with DatasetWriter(dst, config) as w:
-        for entry, tar in zip(read_manifest(src), shard_paths(src)):
+        for entry in entries:
+            tar = src / entry["shard"]
             if not keep.intersection(s["key"] for s in entry["samples"]):
                 continue
             for raw in iter_raw(tar):
@@ -123,7 +132,7 @@ def make_subset(src, dst, rule: QualityRule, *, config: ShardConfig = ShardConfi
     entries = read_manifest(src)
     total = sum(e["num_samples"] for e in entries)
     keep = {s["key"] for e in entries for s in e["samples"] if rule(s)}
-    result = copy_samples(src, dst, keep, config)
+    result = copy_samples(src, dst, keep, config, entries)
     logger.info("subset %s -> %s: kept %d of %d videos", src, dst, result.written, total)
     return SubsetResult(dst, result.written, total, result.shards, rule)
 
@@ -159,19 +168,19 @@ def split_dataset(src, dst, *, val_fraction: float = 0.05, max_videos: int | Non
     if max_videos is not None and max_videos < 1:
         raise ShardError(f"max_videos must be at least 1, got {max_videos}")
     src, dst = Path(src), Path(dst)
-    shard_paths(src)
-    keys = split_order(existing_keys(src), seed)
+    shard_paths(src)  # a clear error for a folder that is not a dataset
+    entries = read_manifest(src)
+    keys = split_order((s["key"] for e in entries for s in e["samples"]), seed)
     total = len(keys)
     keys = keys[:max_videos] if max_videos is not None else keys
     n_val = max(1, round(val_fraction * len(keys))) if val_fraction > 0 else 0
     if len(keys) - n_val < 1:
         raise ShardError(f"{src}: {len(keys)} videos leave none for training with val_fraction={val_fraction}")
     for part in ("train", "val"):
-        if (dst / part).exists() and any((dst / part).iterdir()):
-            raise ShardError(f"{dst / part}: exists and is not empty; refusing to overwrite")
+        _require_empty(dst / part)
     out = {}
     for part, sel in (("val", keys[:n_val]), ("train", keys[n_val:])):
-        r = copy_samples(src, dst / part, set(sel), config)
+        r = copy_samples(src, dst / part, set(sel), config, entries)
         out[part] = SubsetResult(dst / part, r.written, total, r.shards)
     logger.info("split %s -> %s: %d train, %d val of %d videos", src, dst, out["train"].kept, out["val"].kept, total)
     return SplitResult(out["train"], out["val"])
