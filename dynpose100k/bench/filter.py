@@ -107,20 +107,23 @@ def _decide(model, rows) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
     return score, np.where([not f for f in fired], score, 0.0), fired
 
 
-def _evaluate(model, rows, y) -> dict:
-    """Figures of a fitted model on a test pool: AP, P/R at its threshold, best recall at the target precision."""
-    _, score, _ = _decide(model, rows)
+def _figures(score: np.ndarray, y: np.ndarray, threshold: float) -> dict:
+    """AP, P/R at ``threshold`` and the best recall at the target precision of decision scores ``score``."""
     p, r, t = precision_recall(score, y)
     ok = p >= TARGET_PRECISION
-    prec, rec = pr_at(score, y, model.threshold)
-    return {"ap": average_precision(score, y), "precision": prec, "recall": rec, "threshold": model.threshold,
+    prec, rec = pr_at(score, y, threshold)
+    return {"ap": average_precision(score, y), "precision": prec, "recall": rec, "threshold": threshold,
             f"recall_at_p{TARGET_PRECISION}": float(r[ok].max()) if ok.any() else 0.0,
-            "curve": (p.tolist(), r.tolist()), "kept": int((score >= model.threshold).sum())}
+            "curve": (p.tolist(), r.tolist()), "kept": int((score >= threshold).sum())}
 
 
-def _per_kind(model, rows, kinds) -> dict:
-    _, score, fired = _decide(model, rows)
-    kept = score >= model.threshold
+def _evaluate(model, rows, y) -> dict:
+    """Figures of a fitted model on a test pool (:func:`_figures` of its decision scores)."""
+    return _figures(_decide(model, rows)[1], y, model.threshold)
+
+
+def _per_kind(score: np.ndarray, fired: list, kinds: np.ndarray, threshold: float) -> dict:
+    kept = score >= threshold
     out = {}
     for k in sorted(set(kinds)):
         sel = kinds == k
@@ -134,13 +137,14 @@ def _set_figures(model, rows, y, kinds) -> dict:
     precision re-weighted to :data:`PREVALENCE`), per-kind rejections, reliability, the first nine kinds only."""
     from ..synth import CLASSIC_KINDS
 
+    raw, score, fired = _decide(model, rows)
+
     def figures(sel):
         if not sel.any() or not y[sel].any():
             return {}
-        r = _evaluate(model, [rows[i] for i in np.nonzero(sel)[0]], y[sel])
+        r = _figures(score[sel], y[sel], model.threshold)
         return {k: v for k, v in r.items() if k != "curve"} | {"clips": int(sel.sum()), "suitable": int(y[sel].sum())}
 
-    raw, score, fired = _decide(model, rows)
     kept = score >= model.threshold
     tp, fp = int((kept & y).sum()), int((kept & ~y).sum())
     tpr, fpr = tp / max(y.sum(), 1), fp / max((~y).sum(), 1)
@@ -154,7 +158,8 @@ def _set_figures(model, rows, y, kinds) -> dict:
                 PREVALENCE * tpr / max(PREVALENCE * tpr + (1 - PREVALENCE) * fpr, 1e-12),
             "suitable_score_mean": float(raw[y].mean()) if y.any() else float("nan"),
             "rules_on_suitable": rules_on_suitable, "reliability": reliability(raw, y),
-            "classic_kinds": figures(np.isin(kinds, CLASSIC_KINDS)), "per_kind_kept": _per_kind(model, rows, kinds)}
+            "classic_kinds": figures(np.isin(kinds, CLASSIC_KINDS)),
+            "per_kind_kept": _per_kind(score, fired, kinds, model.threshold)}
 
 
 def _single_baseline(name, rows_tr, y_tr, rows_te, y_te) -> dict:
