@@ -182,7 +182,7 @@ def _license_text(s: CardSettings) -> str:
 def _subset_note(subset: dict | None) -> str:
     if not subset:
         return ""
-    rule = QualityRule(subset.get("max_reproj_px"), subset.get("min_registered"))
+    rule = QualityRule(subset.get("max_reproj_px"), subset.get("min_registered"), subset.get("min_confidence"))
     flags = " ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in rule.thresholds().items() if v is not None)
     return (f"\nQuality subset of `{subset.get('source')}`: videos with {rule.describe()} (a missing value fails "
             f"a set threshold), {subset.get('kept')} of {subset.get('total')} kept "
@@ -272,7 +272,7 @@ def render_card(dataset_dir, settings: CardSettings | None = None, *, template: 
     description = f"\n{s.description.strip()}\n" if (s.description or "").strip() else ""
     values = {**stats, **_tables(), "pretty_name": s.pretty_name, "description": description,
               "reproj_note": reproj_note, "license_text": _license_text(s), "subset_note": _subset_note(s.subset),
-              "filter_example": QualityRule(max_reproj_px=1.2, min_registered=0.8).snippet()}
+              "filter_example": QualityRule(min_confidence=0.5, min_registered=0.8).snippet()}
     body = _fill(template, values)
     old_head = {}
     if previous is not None:

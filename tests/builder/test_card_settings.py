@@ -95,7 +95,8 @@ def test_subset_card_records_thresholds_and_keeps_settings(mixed_dataset, tmp_pa
 
     write_card(mixed_dataset, license="cc-by-4.0", pretty_name="All clips")
     dst = tmp_path / "hq"
-    assert main(["subset", str(mixed_dataset), str(dst), "--max-reproj-px", "1.2", "--min-registered", "0.8"]) == 0
+    assert main(["subset", str(mixed_dataset), str(dst), "--min-confidence", "off", "--max-reproj-px", "1.2",
+                 "--min-registered", "0.8"]) == 0
     out = capsys.readouterr().out
     assert "kept 2 of 4" in out and "QualityRule(max_reproj_px=1.2, min_registered=0.8)" in out
     text = (dst / "README.md").read_text()

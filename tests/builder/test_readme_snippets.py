@@ -27,9 +27,9 @@ def test_readme_dataset_snippets_run(mixed_dataset, offline):
     ns: dict = {}
     for code in blocks:
         exec(compile(code.replace("path/to/dynpose-100k", str(mixed_dataset)), "README.md", "exec"), ns)
-    # the filter ran on a dataset holding an imported clip without reprojection error (vid_3)
+    # the filter ran on a dataset holding an imported clip without reprojection error or confidence (vid_3)
     expected = sorted(s["key"] for e in read_manifest(mixed_dataset) for s in e["samples"]
-                      if QualityRule(1.2, 0.8)(s))
+                      if QualityRule(min_confidence=0.5, min_registered=0.8)(s))
     assert sorted(ns["good"]["__key__"]) == expected == ["vid_0", "vid_1"]
     assert ns["few"].features == features() and len(ns["few"]) == 2
     assert "K" in ns["ds"].column_names and ns["pipe"] is not None

@@ -163,10 +163,16 @@ def test_subset_min_confidence(tmp_path, capsys):
     ds = tmp_path / "ds"
     assert main(["shard", str(tmp_path / "poses"), "--out", str(ds)]) == 0
     assert {s.key: s.meta["confidence"] for s in iter_samples(ds)} == {"v0": 0.9, "v1": 0.2, "v2": None}
-    assert main(["subset", str(ds), str(tmp_path / "hq"), "--min-confidence", "0.5"]) == 0
+    # confidence >= 0.5 is the default rule of `subset`, and its card says so
+    assert main(["subset", str(ds), str(tmp_path / "hq")]) == 0
     out = capsys.readouterr().out
     assert "kept 1 of 3" in out and "QualityRule(min_confidence=0.5)" in out
     assert [s.key for s in iter_samples(tmp_path / "hq")] == ["v0"]
+    assert "videos with confidence >= 0.5" in (tmp_path / "hq" / "README.md").read_text()
+    assert main(["subset", str(ds), str(tmp_path / "all"), "--min-confidence", "off"]) == 0
+    assert "kept 3 of 3" in capsys.readouterr().out
+    assert main(["subset", str(ds), str(tmp_path / "c1"), "--min-confidence", "0.95"]) == 0
+    assert "kept 0 of 3" in capsys.readouterr().out
 
 
 

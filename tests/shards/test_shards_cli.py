@@ -47,12 +47,15 @@ def test_shard_cli_writes_dataset(dataset, capsys):
 
 def test_subset_cli(dataset, tmp_path, capsys):
     dst = tmp_path / "hq"
-    assert main(["subset", str(dataset), str(dst), "--max-reproj-px", "1.2", "--min-registered", "0.8"]) == 0
+    assert main(["subset", str(dataset), str(dst), "--min-confidence", "off", "--max-reproj-px", "1.2",
+                 "--min-registered", "0.8"]) == 0
     assert "kept 1 of 4" in capsys.readouterr().out
     assert [x.key for x in iter_samples(dst)] == ["v0"] and (dst / "README.md").is_file()
     # nothing overwritten
     assert main(["subset", str(dataset), str(dst), "--min-registered", "0.1"]) == 1
     assert "refusing to overwrite" in capsys.readouterr().err
+    assert main(["subset", str(dataset), str(tmp_path / "x"), "--min-confidence", "high"]) == 2  # usage error
+    assert "expected a number in [0, 1] or 'off'" in capsys.readouterr().err
 
 
 def _tar(path, members):
