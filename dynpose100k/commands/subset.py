@@ -17,7 +17,7 @@ the official release carry no confidence, so they need it off).
 
 The same selection on a loaded dataset (printed at the end of a run):
   from dynpose100k.shards import QualityRule
-  ds.filter(QualityRule(max_reproj_px=1.18, min_registered=0.8), input_columns="meta.json")
+  ds.filter(QualityRule(min_confidence=0.5, min_registered=0.8), input_columns="meta.json")
 
 A video without a value (e.g. the reprojection error of an imported release clip) fails a set threshold.
 The new card records the thresholds and keeps the source's licence, name and description unless the card
