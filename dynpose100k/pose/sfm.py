@@ -15,7 +15,8 @@ is young, later the keyframes, with motion-only refinement of the frames between
 yet triangulated), the next frame is bridged by two-view geometry with its registered neighbour, scale from
 shared 3D points; (4) all other frames registered by PnP; (5) remaining tracks triangulated; (6) final
 bundle adjustment over every frame, observations above ``max_reproj_px_720p`` dropped, adjusted again if
-that dropped over 1% of them.
+that dropped over 1% of them; (7) a frame left with fewer than ``min_pnp_inliers`` supporting observations
+is registered again by PnP against the final map, or unregistered (its pose would be unconstrained).
 Inside, poses are ``w2c`` and pixels follow the project's convention (pixel centres at integers); the
 conversion to COLMAP's happens only in the pycolmap adapter (:mod:`dynpose100k.pose.colmap`). Two-view
 geometry (fundamental and essential matrices, relative pose, self-calibration) is :mod:`dynpose100k.geometry`.
@@ -522,6 +523,10 @@ def _finish(st: _State, full: bool) -> SfmResult:
     st.adjust(True, 50, full)
     if st.use.sum() < 0.99 * n_obs:
         st.adjust(True, 20, full)
+    if _relocalise(st):
+        st.triangulate(np.arange(N))
+        st.adjust(True, 20, full)
+        _relocalise(st)
     err = st.mean_error()
     keep = st.has3d() & (st.use.sum(0) >= 2)
     w2c = cam.make_w2c(st.R, st.t)
@@ -531,6 +536,19 @@ def _finish(st: _State, full: bool) -> SfmResult:
         camera_params=np.asarray(colmap.camera_params(st.config.camera_model, st.K, st.params[3])), points3d=st.X[keep],
         track_ids=np.flatnonzero(keep), obs=st.use[:, keep], reproj_error_px=err, failure_reason=None,
     )
+
+
+def _relocalise(st: _State) -> bool:
+    """Frames left registered with fewer than ``min_pnp_inliers`` supporting observations (pruning removed
+    the rest: their pose no longer agrees with the map) are registered again by PnP against the final map,
+    or unregistered: a frame the map does not support has a pose nothing constrains. Returns whether any
+    frame changed."""
+    weak = np.flatnonzero(st.reg & ((st.use & st.has3d()).sum(1) < st.config.min_pnp_inliers))
+    for n in weak:
+        st.reg[n], st.use[n] = False, False
+        if not st.pnp(n):
+            log.debug("frame %d: unregistered (the final map does not support its pose)", n)
+    return len(weak) > 0
 
 
 def _failed(st: _State, reason: str) -> SfmResult:

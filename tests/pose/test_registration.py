@@ -129,3 +129,24 @@ def test_shared_camera_has_one_focal():
     res = sfm.reconstruct(uv, (96, 160), PoseConfig(camera_model="SIMPLE_RADIAL"))  # nothing to register
     assert res.failure_reason and not res.registered.any()
     np.testing.assert_allclose(res.camera_params[1:], [80.0, 48.0, 0.0])  # COLMAP principal point, k1
+
+def test_unsupported_frames_are_relocalised_or_unregistered():
+    from dynpose100k.pose.sfm import _relocalise
+
+    rng = np.random.default_rng(2)
+    X = rng.uniform([-2, -1, 4], [2, 1, 8], (200, 3))
+    t = np.array([[0, 0, 0], [-0.1, 0, 0], [-0.2, 0.01, 0], [-0.3, 0.02, 0]], float)
+    f, cx, cy = 150.0, 79.5, 47.5
+    uv = np.stack([np.c_[f * (X[:, 0] + ti[0]) / (X[:, 2] + ti[2]) + cx, f * (X[:, 1] + ti[1]) / (X[:, 2] + ti[2]) + cy]
+                   for ti in t])
+    uv[3, 8:] = np.nan  # frame 3 sees 8 points only: too few to support a pose
+    st = _State(uv, (96, 160), f, PoseConfig())
+    st.X[:], st.reg[:], st.t[:] = X, True, t
+    st.use[:] = ~np.isnan(uv[..., 0])
+    # frame 2 kept 3 supporting observations after pruning (its pose drifted away from the map)
+    st.t[2] += (0.5, 0, 0)
+    st.use[2, 3:] = False
+    assert _relocalise(st)
+    assert st.reg.tolist() == [True, True, True, False]  # 2: PnP against the map again; 3: unregistered
+    assert np.allclose(st.t[2], t[2], atol=1e-3) and st.use[2].sum() > 150 and not st.use[3].any()
+    assert not _relocalise(st)  # nothing left to do
