@@ -29,7 +29,7 @@ VERBS: dict[str, tuple[str, str]] = {
                    "fit the clip filter's fusion model on a labelled pool (labels.csv + videos)"),
     "pose": ("dynpose100k.commands.pose", "estimate camera poses and intrinsics on dynamic videos"),
     "shard": ("dynpose100k.commands.shard", "pack pose results into WebDataset shards + a loadable dataset card"),
-    "subset": ("dynpose100k.commands.subset", "write a quality subset of a dataset (pose confidence by default; reprojection error, registration)"),
+    "subset": ("dynpose100k.commands.subset", "write a quality subset of a dataset (confidence by default; reprojection error, registration)"),
     "split": ("dynpose100k.commands.split", "split a dataset into train/ and val/ dataset folders for fine-tuning"),
     "import-release": ("dynpose100k.commands.import_release",
                        "convert the official DynPose-100K release layout to shards"),

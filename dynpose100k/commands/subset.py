@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-HELP = "write a quality subset of a dataset (pose confidence by default; reprojection error, registration)"
+HELP = "write a quality subset of a dataset (confidence by default; reprojection error, registration)"
 EXAMPLES = """
   dynpose100k subset outputs/dynpose-100k outputs/dynpose-100k-conf        # confidence >= 0.5 (the default)
   dynpose100k subset outputs/dynpose-100k outputs/dynpose-100k-c90 --min-confidence 0.9 --min-registered 0.8
