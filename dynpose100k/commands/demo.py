@@ -83,12 +83,13 @@ def run(args) -> int:
     pr = report.filter_pr(items, labels)
     _print(report.format_filter_pr(pr))
 
-    print("\nquality subsets (selection by BA reprojection error; error = Sampson of GT correspondences, 720p px)")
+    print("\nquality subsets (selection by BA reprojection error, then by pose confidence; error = Sampson of GT "
+          "correspondences, 720p px)")
     try:
         quality, text = report.quality_table(layout.poses, items, gts)
         _print(text)
     except DynPoseError as e:
-        quality = []
+        quality = {}
         print(f"  not available: {e}")
     plots = []
     if report.plot_trajectories(out / "trajectories.png", table, gts):
@@ -98,7 +99,8 @@ def run(args) -> int:
     total = time.time() - t0
     doc = {"funnel": summary["funnel"], "rejections": summary["rejections"], "pose": [t.to_json() for t in table],
            "pose_summary": pose_summary, "filter": {k: v for k, v in pr.items() if k not in ("curve",)},
-           "quality_subsets": [dataclasses.asdict(r) for r in quality], "plots": plots,
+           "quality_subsets": {flag: [dataclasses.asdict(r) for r in rows] for flag, rows in quality.items()},
+           "plots": plots,
            "timing_s": {"render": round(t_render, 1), "curate": round(t_curate, 1), "total": round(total, 1)}}
     (out / "report.json").write_text(json.dumps(doc, indent=2, default=float))
     print(f"\nplots: {', '.join(plots)}\nreport: {out / 'report.json'}")

@@ -157,9 +157,11 @@ def score_videos(pose_dir, gt) -> list[VideoQuality]:
     return [video_quality(Path(pose_dir) / g.video_id, g) for g in map(load_gt, paths)]
 
 
-def format_table(rows: list[SubsetRow]) -> str:
-    """The table as text (paper's columns + ATE and the number of videos)."""
-    title = "Confidence" if any(r.name.startswith("Confidence") for r in rows) else "Reprojection error"
+def format_table(rows: list[SubsetRow], title: str | None = None) -> str:
+    """The table as text (paper's columns + ATE and the number of videos) under ``title`` (default: the flag
+    its rows name)."""
+    if title is None:
+        title = "Confidence" if any(r.name.startswith("Confidence") for r in rows) else "Reprojection error"
     lines = [f"{title:<24}{'%Data':>7}{'%<5':>7}{'%<10':>7}{'Mean':>8}{'ATE':>8}{'videos':>8}"]
     for r in rows:
         lines.append(f"{r.name:<24}{r.pct_data:7.1f}{r.pct_lt_5:7.1f}{r.pct_lt_10:7.1f}{r.mean_px:8.2f}"

@@ -191,14 +191,19 @@ def format_filter_pr(pr: dict) -> str:
     return "\n".join(lines)
 
 
-def quality_table(pose_dir, items: dict[str, dict], gts: dict[str, Path]):
+def quality_table(pose_dir, items: dict[str, dict], gts: dict[str, Path]) -> tuple[dict[str, list], str]:
     """The paper's last table (:mod:`dynpose100k.evaluate.quality`) over the clips that reached the pose
-    engine; ``(rows, text)``. Raises :class:`~dynpose100k.errors.DynPoseError` when no clip was posed."""
-    from .quality import format_table, quality_subset_table
+    engine, for both quality flags (``reproj``: reprojection error below; ``confidence``: confidence at or
+    above, with the 0.5 that ``dynpose100k subset`` uses by default); ``({flag: rows}, text)``. The clips are
+    scored once. Raises :class:`~dynpose100k.errors.DynPoseError` when no clip was posed."""
+    from .quality import format_table, score_videos, table_from_videos
 
     posed = [p for vid, p in sorted(gts.items()) if items.get(vid) is not None and items[vid]["pose_dir"]]
-    rows = quality_subset_table(pose_dir, posed)
-    return rows, format_table(rows)
+    videos = score_videos(pose_dir, posed)
+    rows = {"reproj": table_from_videos(videos, flag="reproj"),
+            "confidence": table_from_videos(videos, flag="confidence", thresholds=(0.5,))}
+    titles = {"reproj": "Reprojection error", "confidence": "Confidence"}
+    return rows, "\n\n".join(format_table(r, titles[flag]) for flag, r in rows.items())
 
 
 def _pyplot():

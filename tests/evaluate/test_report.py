@@ -63,8 +63,9 @@ def test_filter_pr_on_labels(run):
 def test_quality_table_and_plots(run, tmp_path):
     items, labels, gts, poses = run
     rows, text = report.quality_table(poses, items, gts)
-    assert rows[0].name == "Full set" and rows[0].num_videos == 3  # the posed clips, the failed one included
-    assert "Reprojection error" in text
+    for flag in ("reproj", "confidence"):  # the posed clips, the failed one included
+        assert rows[flag][0].name == "Full set" and rows[flag][0].num_videos == 3
+    assert text.startswith("Reprojection error") and "\n\nConfidence " in text
     table = report.pose_table(items, gts, labels)
     assert report.plot_trajectories(tmp_path / "t.png", table, gts) and (tmp_path / "t.png").stat().st_size > 0
     assert report.plot_filter_pr(tmp_path / "p.png", report.filter_pr(items, labels))
