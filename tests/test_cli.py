@@ -133,3 +133,13 @@ def test_bench_pose_includes_the_cost_table_and_all_runs_it_once(tmp_path, monke
     calls.clear()
     assert main(["bench", "all", "--out", str(tmp_path)]) == 0
     assert [c[0] for c in calls].count("pose_speed") == 1 and len(calls) == len(bench.BENCHES)
+
+
+def test_bench_pose_clips_per_set():
+    from dynpose100k.bench.pose import _clips
+
+    six = _clips(False, ("heldout",))
+    assert [c["hard"] for c in six] == [False] * 3 + [True] * 3  # the default: the README's six clips
+    many = _clips(False, ("dev", "style_b"), per_set=24)
+    assert len(many) == 48 and sum(c["hard"] for c in many) == 24
+    assert {c["seed"] for c in many if c["set"] == "style_b"} == {1_000_000_000 + s for s in range(24)}

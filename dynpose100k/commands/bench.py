@@ -23,6 +23,8 @@ def add_arguments(p):
                    help="pose: leave COLMAP and COLMAP+Mask out (ours and the floor only; minutes instead of hours)")
     p.add_argument("--sets", default="dev,heldout,style_b",
                    help="pose: comma-separated benchmark sets (default dev,heldout,style_b)")
+    p.add_argument("--clips", type=int, default=6,
+                   help="pose: clips per set, half of them hard (default 6; 24 for steadier rates, ~4x the time)")
     p.add_argument("--no-speed", action="store_true",
                    help="pose: leave out the cost by input size and clip length (360p/720p/1080p 10 s and 720p "
                         "60 s clips, about 5 minutes; `bench pose-speed` runs it alone)")
@@ -35,7 +37,8 @@ def run(args) -> int:
     for name in names:
         extra = {}
         if name == "pose":
-            extra = {"baselines": not args.no_baselines, "sets": tuple(x for x in args.sets.split(",") if x)}
+            extra = {"baselines": not args.no_baselines, "sets": tuple(x for x in args.sets.split(",") if x),
+                     "clips": args.clips}
         importlib.import_module(BENCHES[name]).run(args.out, quick=args.quick, **extra)
         if name == "pose" and not args.no_speed:
             print("\ncost by input size and clip length (bench pose-speed)")
