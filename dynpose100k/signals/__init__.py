@@ -91,11 +91,15 @@ def _stretch(gray: np.ndarray, max_gain: float = 4.0) -> np.ndarray:
     """Map a grey stack's 1st-99th percentile (over the whole clip) to 0-255, gain at most ``max_gain``: fixed
     grey-level thresholds (edges, flat areas, tracker corners) then mean the same in dark or low-contrast
     footage as in bright footage, and one gain for all frames keeps brightness changes between frames."""
-    lo, hi = np.percentile(gray[:, ::2, ::2], [1, 99])
+    # percentiles of the value multiset rebuilt from its histogram (sorted, so no partition of the pixels)
+    counts = np.bincount(gray[:, ::2, ::2].ravel(), minlength=256)
+    lo, hi = np.percentile(np.repeat(np.arange(256, dtype=np.uint8), counts), [1, 99])
     gain = min(max_gain, 255.0 / max(hi - lo, 1.0))
     if gain <= 1.05:
         return gray
-    return np.clip((gray.astype(np.float32) - lo) * gain, 0, 255).astype(np.uint8)
+    # the map of each of the 256 grey levels, applied as a lookup table (no float copy of the stack)
+    lut = np.clip((np.arange(256, dtype=np.float32) - lo) * gain, 0, 255).astype(np.uint8)
+    return cv2.LUT(gray, lut)
 
 
 def compute_signals(clip, config: SignalConfig = SignalConfig()) -> dict[str, float]:

@@ -83,7 +83,7 @@ def content_signals(frames: np.ndarray, gray: np.ndarray) -> dict[str, float]:
         cover_norm.append(_palette_cover(np.minimum(med * gain, 255).astype(np.int32)) if gain > 1.05 else cover[-1])
         q = (frames[t] >> 3).astype(np.int32)
         codes = (q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]
-        colors.append(len(np.unique(codes)) * 1000.0 / codes.size)
+        colors.append(np.count_nonzero(np.bincount(codes.ravel(), minlength=1 << 15)) * 1000.0 / codes.size)
         dark.append((cv2.morphologyEx(gray[t], cv2.MORPH_BLACKHAT, kernel) > 40).mean())
         g = gray[t].astype(np.float32)
         grad = np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1)) / 8.0

@@ -20,11 +20,11 @@ def dense_flows(gray: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_FAST)
 def warp_residuals(gray: np.ndarray, flows: np.ndarray) -> np.ndarray:
     """Mean absolute grey difference (0-255) between frame t and frame t+1 warped back by the flow, (N-1,)."""
     h, w = gray.shape[1:]
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), axis=-1)
     out = []
     for a, b, f in zip(gray[:-1], gray[1:], flows):
-        back = cv2.remap(b, x + f[..., 0], y + f[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        out.append(np.abs(back.astype(np.float32) - a).mean())
+        back = cv2.remap(b, grid + f, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out.append(cv2.absdiff(back, a).astype(np.float32).mean())
     return np.asarray(out)
 
 
@@ -45,7 +45,8 @@ def flow_signals(gray: np.ndarray, flows: np.ndarray, dt: np.ndarray) -> dict[st
     resid = warp_residuals(gray, flows)
     hists = [cv2.calcHist([g], [0], None, [32], [0, 256]) for g in gray]
     hd = np.array([cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA) for a, b in zip(hists[:-1], hists[1:])])
-    diff = np.abs(np.diff(gray.astype(np.float32), axis=0)).reshape(len(mag), -1).mean(1)
+    diff = np.stack([cv2.absdiff(a, b) for a, b in zip(gray[:-1], gray[1:])]).astype(np.float32)
+    diff = diff.reshape(len(mag), -1).mean(1)
     return {
         "flow_mean": float(np.median(mean_mag)),
         "flow_bg": float(np.median(med_mag)),

@@ -31,9 +31,11 @@ _K_GRID = np.linspace(-0.6, 0.4, 21)
 _FILTER_FIT = {"max_iters": 200, "min_points": 12, "min_inliers": 0}
 
 
-def _undistort(p: np.ndarray, k: float, center: np.ndarray, half_width: float) -> np.ndarray:
-    d = (p - center) / half_width
-    return center + (p - center) / (1 + k * np.sum(d**2, axis=1, keepdims=True))
+def _undistort(p: np.ndarray, ks: np.ndarray, center: np.ndarray, half_width: float) -> np.ndarray:
+    """Points ``p`` (M, 2) undistorted with each coefficient of ``ks`` (K,) -> (K, M, 2)."""
+    off = p - center
+    r2 = np.sum((off / half_width) ** 2, axis=1, keepdims=True)
+    return center + off / (1 + ks[:, None, None] * r2)
 
 
 def windows(tracks: Tracks, min_disp: float = 3.0, max_gap: int = 8, stride: int = 2):
@@ -167,11 +169,12 @@ def distortion_signals(tracks: Tracks, size: tuple[int, int], min_disp: float = 
             continue
         p, q = p[loose], q[loose]
         err = np.full(len(_K_GRID), np.inf)
-        for n, k in enumerate(_K_GRID):
-            pu, qu = _undistort(p, k, center, w / 2), _undistort(q, k, center, w / 2)
+        pu_all, qu_all = _undistort(p, _K_GRID, center, w / 2), _undistort(q, _K_GRID, center, w / 2)
+        radius = np.maximum(np.linalg.norm(p - center, axis=1), 1e-6)
+        for n, (pu, qu) in enumerate(zip(pu_all, qu_all)):
             F, _ = cv2.findFundamentalMat(pu, qu, cv2.FM_8POINT)
             if F is not None and F.shape == (3, 3):
-                scale = np.linalg.norm(pu - center, axis=1) / np.maximum(np.linalg.norm(p - center, axis=1), 1e-6)
+                scale = np.linalg.norm(pu - center, axis=1) / radius
                 err[n] = np.median((sampson_error(F, pu, qu) / np.maximum(scale, 1e-3)) ** 2) + 1e-6
         if np.isfinite(err).all():
             total += np.log(err)
