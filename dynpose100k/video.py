@@ -209,8 +209,9 @@ def probe(path, source_fps: float = 12.0) -> VideoInfo:
     return _probe_av(path)
 
 
-# A source yields (timestamp seconds, fetch) where fetch() returns the full-size BGR frame; frames that are
-# not selected are never converted, which is where resampling saves time.
+# A source yields (timestamp seconds, fetch) where fetch() returns the full-size frame, BGR from OpenCV and
+# image files, RGB from PyAV (its converter writes either order at the same cost, so no swap is needed);
+# frames that are not selected are never converted, which is where resampling saves time.
 Source = Iterator[tuple[float, Callable[[], np.ndarray]]]
 
 
@@ -246,11 +247,12 @@ def _av_source(path: Path, fps: float, start: float = 0.0, skip_nonref: bool = F
             if skip_nonref:  # frames no other frame refers to are not decoded at all (typically half of H.264)
                 stream.codec_context.skip_frame = "NONREF"
             tb, origin = stream.time_base, stream.start_time or 0  # times count from the stream start
+            num, den = (tb.numerator, tb.denominator) if tb else (0, 1)  # exact int division, no Fraction objects
             if start > 0 and tb:  # keyframe at or before start; frame times stay exact
                 container.seek(origin + int(start / tb), stream=stream, backward=True)
             for i, frame in enumerate(container.decode(stream)):
-                ts = float((frame.pts - origin) * tb) if frame.pts is not None and tb else start + i / fps
-                yield ts, lambda f=frame: f.to_ndarray(format="bgr24")
+                ts = (frame.pts - origin) * num / den if frame.pts is not None and tb else start + i / fps
+                yield ts, lambda f=frame: f.to_ndarray(format="rgb24")
     except av.FFmpegError as e:
         raise _fail(path, f"decoding failed (truncated or corrupt video?): {e}") from e
 
@@ -260,20 +262,22 @@ def _dir_source(files: list[Path], fps: float) -> Source:
         yield i / fps, lambda f=f: _read_bgr(f)
 
 
-def _finish(bgr: np.ndarray, short_side: int | None) -> np.ndarray:
-    """A new RGB array: resized (``INTER_AREA`` when shrinking) and converted, never aliasing ``bgr``."""
+def _finish(img: np.ndarray, short_side: int | None, bgr: bool = True) -> np.ndarray:
+    """A new RGB array: resized (``INTER_AREA`` when shrinking) and converted from BGR if ``bgr``, never
+    aliasing ``img``."""
     if short_side is not None:
-        h, w = bgr.shape[:2]
+        h, w = img.shape[:2]
         scale = short_side / min(h, w)
         if scale != 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-            return cv2.cvtColor(small, cv2.COLOR_BGR2RGB, dst=small)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            small = cv2.resize(img, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+            return cv2.cvtColor(small, cv2.COLOR_BGR2RGB, dst=small) if bgr else small
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if bgr else img.copy()
 
 
 def _sample(
-    source: Source, src_fps: float, fps: float | None, start: float, end: float | None, short_side: int | None
+    source: Source, src_fps: float, fps: float | None, start: float, end: float | None, short_side: int | None,
+    bgr: bool = True,
 ) -> Iterator[tuple[float, np.ndarray]]:
     half = 0.5 / src_fps  # a source frame at ts serves targets in (ts - half, ts + half]
     eps = 1e-6  # timestamps are rounded to microseconds or coarser
@@ -283,7 +287,7 @@ def _sample(
             if end is not None and ts > end + eps:
                 return
             if ts >= start - eps:
-                yield ts, _finish(fetch(), short_side)
+                yield ts, _finish(fetch(), short_side, bgr)
             continue
         if ts + half < start:
             continue
@@ -293,7 +297,7 @@ def _sample(
         if end is not None and target > end + eps:
             return
         if target <= ts + half:
-            yield ts, _finish(fetch(), short_side)
+            yield ts, _finish(fetch(), short_side, bgr)
             while start + k / fps <= ts + half:
                 k += 1
 
@@ -333,15 +337,16 @@ def _prepare(path, fps, short_side, start, end, source_fps) -> tuple[VideoInfo, 
 def _iter_frames(path, info: VideoInfo, fps, short_side, t0, t1,
                  skip_nonref: bool = False) -> Iterator[tuple[float, np.ndarray]]:
     if info.is_frames_dir:
-        sources = [lambda: _dir_source(_frame_files(path), info.fps)]
-    else:
-        cv, pyav = (lambda: _cv2_source(path, info.fps)), (lambda: _av_source(path, info.fps, t0, skip_nonref))
+        sources = [(lambda: _dir_source(_frame_files(path), info.fps), True)]
+    else:  # (source, whether its frames are BGR)
+        cv = (lambda: _cv2_source(path, info.fps), True)
+        pyav = (lambda: _av_source(path, info.fps, t0, skip_nonref), False)
         # OpenCV decodes fastest but cannot seek exactly; PyAV seeks to the keyframe before a late window and
         # can leave non-reference frames undecoded
         sources = [pyav, cv] if t0 > SEEK_AFTER_S or skip_nonref else [cv, pyav]
-    for i, make in enumerate(sources):
+    for i, (make, bgr) in enumerate(sources):
         count, last = 0, 0.0
-        for item in _sample(make(), info.fps, fps, t0, t1, short_side):
+        for item in _sample(make(), info.fps, fps, t0, t1, short_side, bgr):
             count, last = count + 1, item[0]
             yield item
         if count:

@@ -220,3 +220,22 @@ def test_skip_nonref_decodes_fewer_frames_with_true_timestamps(tmp_path):
     assert decoded < 0.75 * len(frames) and sum(1 for _ in video._av_source(path, 24.0, 0.0)) == len(frames)
     slow = load_clip(path, fps=12, short_side=72, skip_nonref=True)  # 24 < 3 x 12: every frame decoded
     assert np.allclose(slow.timestamps, load_clip(path, fps=12, short_side=72).timestamps)
+
+
+def test_pyav_frames_are_the_bgr_decode_resized_and_swapped(tmp_path):
+    """The PyAV source converts straight to RGB: the same pixels and timestamps as converting to BGR, resizing
+    and swapping the channels (what the OpenCV path does), on a colourful clip."""
+    rng = np.random.default_rng(3)
+    base = cv2.resize(rng.integers(0, 255, (12, 20, 3), dtype=np.uint8), (320, 180), interpolation=cv2.INTER_CUBIC)
+    path = write_video(tmp_path / "colour.mp4", np.stack([np.roll(base, 3 * i, axis=1) for i in range(48)]), 24.0)
+    clip = load_clip(path, fps=5, short_side=72, skip_nonref=True)
+    want = {}
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        for f in c.decode(s):
+            small = cv2.resize(f.to_ndarray(format="bgr24"), (128, 72), interpolation=cv2.INTER_AREA)
+            want[float((f.pts - (s.start_time or 0)) * s.time_base)] = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+    assert len(clip.frames) >= 8
+    for ts, f in zip(clip.timestamps, clip.frames):
+        assert ts in want  # the exact timestamp of a source frame
+        np.testing.assert_array_equal(f, want[ts])
