@@ -167,22 +167,33 @@ def _check_exists(path: Path) -> None:
         raise _fail(path, "no such file or folder")
 
 
-def _probe_av(path: Path) -> VideoInfo:
+def _open_av(path: Path):
+    """``(container, VideoInfo)``: a video file opened with PyAV (the caller closes it) and what it reports."""
     import av
 
     try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise _fail(path, "no video stream")
-            s = container.streams.video[0]
-            fps = float(s.average_rate or s.guessed_rate or 0)
-            n = s.frames or (int(round(float(s.duration * s.time_base) * fps)) if s.duration and fps else 0)
-            w, h = s.codec_context.width, s.codec_context.height
+        container = av.open(str(path))
     except av.FFmpegError as e:
         raise _fail(path, f"not a readable video (truncated or corrupt?): {e}") from e
-    if fps <= 0 or w <= 0 or h <= 0:
-        raise _fail(path, "video stream without frame rate or size")
-    return VideoInfo(path, fps, int(n), n / fps, int(w), int(h), False)
+    try:
+        if not container.streams.video:
+            raise _fail(path, "no video stream")
+        s = container.streams.video[0]
+        fps = float(s.average_rate or s.guessed_rate or 0)
+        n = s.frames or (int(round(float(s.duration * s.time_base) * fps)) if s.duration and fps else 0)
+        w, h = s.codec_context.width, s.codec_context.height
+        if fps <= 0 or w <= 0 or h <= 0:
+            raise _fail(path, "video stream without frame rate or size")
+    except BaseException:
+        container.close()
+        raise
+    return container, VideoInfo(path, fps, int(n), n / fps, int(w), int(h), False)
+
+
+def _probe_av(path: Path) -> VideoInfo:
+    container, info = _open_av(path)
+    container.close()
+    return info
 
 
 def probe(path, source_fps: float = 12.0) -> VideoInfo:
@@ -237,11 +248,12 @@ def _cv2_source(path: Path, fps: float) -> Source:
         cap.release()
 
 
-def _av_source(path: Path, fps: float, start: float = 0.0, skip_nonref: bool = False) -> Source:
+def _av_source(path: Path, fps: float, start: float = 0.0, skip_nonref: bool = False, container=None) -> Source:
+    """Frames of ``path`` decoded with PyAV, from ``container`` (then closed) if the caller opened it already."""
     import av
 
     try:
-        with av.open(str(path)) as container:
+        with (container if container is not None else av.open(str(path))) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             if skip_nonref:  # frames no other frame refers to are not decoded at all (typically half of H.264)
@@ -322,7 +334,7 @@ def iter_frames(
     return _iter_frames(info.path, info, fps, short_side, t0, t1)
 
 
-def _prepare(path, fps, short_side, start, end, source_fps) -> tuple[VideoInfo, float, float | None]:
+def _check_args(path, fps, short_side, start, end) -> tuple[Path, float, float | None]:
     path = Path(path)
     t0, t1 = parse_timestamp(start) or 0.0, parse_timestamp(end)
     if t1 is not None and t1 < t0:
@@ -331,16 +343,31 @@ def _prepare(path, fps, short_side, start, end, source_fps) -> tuple[VideoInfo, 
         raise ValueError(f"fps must be positive or None, got {fps}")
     if short_side is not None and short_side < 1:
         raise ValueError(f"short_side must be >= 1, got {short_side}")
+    return path, t0, t1
+
+
+def _prepare(path, fps, short_side, start, end, source_fps) -> tuple[VideoInfo, float, float | None]:
+    path, t0, t1 = _check_args(path, fps, short_side, start, end)
     return probe(path, source_fps), t0, t1
 
 
-def _iter_frames(path, info: VideoInfo, fps, short_side, t0, t1,
-                 skip_nonref: bool = False) -> Iterator[tuple[float, np.ndarray]]:
+def _iter_frames(path, info: VideoInfo, fps, short_side, t0, t1, skip_nonref: bool = False,
+                 container=None) -> Iterator[tuple[float, np.ndarray]]:
+    """``container``: ``path`` opened with PyAV already, decoded from if PyAV's turn comes, closed in any case."""
+    try:
+        yield from _iter_sources(path, info, fps, short_side, t0, t1, skip_nonref, container)
+    finally:
+        if container is not None:
+            container.close()
+
+
+def _iter_sources(path, info: VideoInfo, fps, short_side, t0, t1, skip_nonref,
+                  container) -> Iterator[tuple[float, np.ndarray]]:
     if info.is_frames_dir:
         sources = [(lambda: _dir_source(_frame_files(path), info.fps), True)]
     else:  # (source, whether its frames are BGR)
         cv = (lambda: _cv2_source(path, info.fps), True)
-        pyav = (lambda: _av_source(path, info.fps, t0, skip_nonref), False)
+        pyav = (lambda: _av_source(path, info.fps, t0, skip_nonref, container), False)
         # OpenCV decodes fastest but cannot seek exactly; PyAV seeks to the keyframe before a late window and
         # can leave non-reference frames undecoded
         sources = [pyav, cv] if t0 > SEEK_AFTER_S or skip_nonref else [cv, pyav]
@@ -381,14 +408,19 @@ def load_clip(
     """
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
-    info, t0, t1 = _prepare(path, fps, short_side, start, end, source_fps)
+    path, t0, t1 = _check_args(path, fps, short_side, start, end)
+    container = None
+    if skip_nonref and fps is not None and path.is_file():  # PyAV decodes it: probe with the same open file
+        container, info = _open_av(path)
+    else:
+        info = probe(path, source_fps)
     # Preallocate from the container's duration (no second copy as with np.stack); grow if it under-reports.
     span = max(0.0, (info.duration if t1 is None else min(t1, info.duration)) - t0)
     size = int(span * (info.fps if fps is None else min(fps, info.fps))) + 2
     size = size if max_frames is None else max(1, min(size, max_frames))
     buf, stamps = None, []
     skip_nonref = skip_nonref and fps is not None and info.fps >= 3 * fps  # enough frames left around each target
-    it = _iter_frames(info.path, info, fps, short_side, t0, t1, skip_nonref)
+    it = _iter_frames(info.path, info, fps, short_side, t0, t1, skip_nonref, container)
     for ts, rgb in it:
         if max_frames is not None and len(stamps) >= max_frames:
             break

@@ -239,3 +239,17 @@ def test_pyav_frames_are_the_bgr_decode_resized_and_swapped(tmp_path):
     for ts, f in zip(clip.timestamps, clip.frames):
         assert ts in want  # the exact timestamp of a source frame
         np.testing.assert_array_equal(f, want[ts])
+
+
+def test_skip_nonref_opens_the_file_once_and_probes_like_opencv(tmp_path, monkeypatch):
+    path = write_video(tmp_path / "c.mp4", frames(72), 24.0)
+    assert video._probe_av(path) == probe(path)  # what the PyAV-decoded path reads is what probe reads
+    want = load_clip(path, fps=5, short_side=48, skip_nonref=True)
+    opened = []
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    monkeypatch.setattr(cv2, "VideoCapture", None)  # no OpenCV probe or decode
+    got = load_clip(path, fps=5, short_side=48, skip_nonref=True)
+    assert opened == [str(path)]
+    np.testing.assert_array_equal(got.frames, want.frames)
+    np.testing.assert_array_equal(got.timestamps, want.timestamps)
