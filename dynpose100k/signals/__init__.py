@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .content import content_signals
+from .content import content_signals, percentile_u8
 from .flow import center_ring_signals, dense_flows, flow_signals, shot_block_signals
 from .geometry import dynamic_signals, geometry_signals, line_bow_signals
 from .tracks import cut_track_loss, persistence_signals, track_points, track_signals
@@ -91,9 +91,7 @@ def _stretch(gray: np.ndarray, max_gain: float = 4.0) -> np.ndarray:
     """Map a grey stack's 1st-99th percentile (over the whole clip) to 0-255, gain at most ``max_gain``: fixed
     grey-level thresholds (edges, flat areas, tracker corners) then mean the same in dark or low-contrast
     footage as in bright footage, and one gain for all frames keeps brightness changes between frames."""
-    # percentiles of the value multiset rebuilt from its histogram (sorted, so no partition of the pixels)
-    counts = np.bincount(gray[:, ::2, ::2].ravel(), minlength=256)
-    lo, hi = np.percentile(np.repeat(np.arange(256, dtype=np.uint8), counts), [1, 99])
+    lo, hi = percentile_u8(gray[:, ::2, ::2], [1, 99])
     gain = min(max_gain, 255.0 / max(hi - lo, 1.0))
     if gain <= 1.05:
         return gray
