@@ -7,7 +7,9 @@ Sampling: for a target rate ``fps`` the wanted times are ``start + k / fps``; ea
 frame whose timestamp is nearest to it (ties go to the earlier frame), so timestamps are the true source
 timestamps, never interpolated. ``fps=None`` or ``fps >= source fps`` keeps every frame (no upsampling).
 Frames are RGB ``uint8`` ``(H, W, 3)``; timestamps are seconds from the start of the source video.
-Decoding is streaming: :func:`iter_frames` holds one frame at a time, whatever the video length.
+Decoding is streaming: :func:`iter_frames` holds one frame at a time, whatever the video length. PyAV
+decodes with frame threads unless OpenCV is limited to one thread (``cv2.setNumThreads(1)``, as worker
+processes that share the cores do): there the threads would only add work.
 
 Every expected failure (missing file, not a video, truncated file, no decodable frame, unreadable image in
 a frames folder, too few frames) raises :class:`~dynpose100k.errors.VideoError` with one line naming the
@@ -255,7 +257,10 @@ def _av_source(path: Path, fps: float, start: float = 0.0, skip_nonref: bool = F
     try:
         with (container if container is not None else av.open(str(path))) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            if cv2.getNumThreads() > 1:
+                stream.thread_type = "AUTO"  # frame threads: faster on idle cores, at some extra work
+            else:  # a worker process that shares the cores with others (it limited OpenCV to one thread)
+                stream.codec_context.thread_count = 1
             if skip_nonref:  # frames no other frame refers to are not decoded at all (typically half of H.264)
                 stream.codec_context.skip_frame = "NONREF"
             tb, origin = stream.time_base, stream.start_time or 0  # times count from the stream start

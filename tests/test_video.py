@@ -253,3 +253,27 @@ def test_skip_nonref_opens_the_file_once_and_probes_like_opencv(tmp_path, monkey
     assert opened == [str(path)]
     np.testing.assert_array_equal(got.frames, want.frames)
     np.testing.assert_array_equal(got.timestamps, want.timestamps)
+
+
+def test_pyav_decodes_single_threaded_where_opencv_is(tmp_path, monkeypatch):
+    """Worker processes limit OpenCV to one thread; the decoder then adds no frame threads of its own."""
+    path = write_video(tmp_path / "t.mp4", frames(48), 24.0)
+    seen = []
+    real_open = av.open
+
+    def spy(*a, **k):
+        container = real_open(*a, **k)
+        seen.append(container.streams.video[0].codec_context)
+        return container
+
+    monkeypatch.setattr(av, "open", spy)
+    before = cv2.getNumThreads()
+    try:
+        clips = []
+        for n in (1, 2):
+            cv2.setNumThreads(n)
+            clips.append(load_clip(path, fps=5, short_side=48, skip_nonref=True))
+    finally:
+        cv2.setNumThreads(before)
+    assert (seen[0].thread_count, seen[1].thread_type.name) == (1, "AUTO")
+    np.testing.assert_array_equal(clips[0].frames, clips[1].frames)  # the same pixels either way
