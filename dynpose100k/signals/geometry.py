@@ -186,6 +186,16 @@ def distortion_signals(tracks: Tracks, size: tuple[int, int], min_disp: float = 
             "distortion_gain": float(np.exp((total[_K_GRID.searchsorted(-1e-9)] - total[b]) / (2 * nwin)))}
 
 
+def _edge_runs(frames: np.ndarray, chunk: int) -> np.ndarray:
+    """Canny (60, 150) edge contours of grey frames cut into consecutive whole runs of ``chunk`` points:
+    (M, chunk, 2) float64 pixel positions."""
+    runs = [np.zeros((0, chunk, 2), np.int32)]
+    for g in frames:
+        contours, _ = cv2.findContours(cv2.Canny(g, 60, 150), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+        runs += [c[: len(c) // chunk * chunk].reshape(-1, chunk, 2) for c in contours if len(c) >= chunk]
+    return np.concatenate(runs).astype(np.float64)
+
+
 def line_bow_signals(gray: np.ndarray, chunk: int = 32, max_sag: float = 3.0) -> dict[str, float]:
     """Plumb-line check: do nearly straight edges away from the centre bow outwards (barrel distortion)?
 
@@ -199,15 +209,9 @@ def line_bow_signals(gray: np.ndarray, chunk: int = 32, max_sag: float = 3.0) ->
     """
     h, w = gray.shape[1:]
     center = np.array([w / 2, h / 2])
-    runs = []
-    for g in gray[sorted({0, len(gray) // 2, len(gray) - 1})]:
-        contours, _ = cv2.findContours(cv2.Canny(g, 60, 150), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
-        for c in contours:
-            c = c.reshape(-1, 2).astype(np.float64)
-            runs += [c[s:s + chunk] for s in range(0, len(c) - chunk + 1, chunk)]
-    if not runs:
+    P = _edge_runs(gray[sorted({0, len(gray) // 2, len(gray) - 1})], chunk)
+    if not len(P):
         return {"line_bow": 0.0, "line_bow_frac": 0.5}
-    P = np.stack(runs)  # (M, chunk, 2)
     a, b, mid = P[:, 0], P[:, -1], P[:, chunk // 2]
     chord = b - a
     length = np.linalg.norm(chord, axis=1)

@@ -16,7 +16,7 @@ from dynpose100k.geometry import sampson_error
 from dynpose100k.signals import _stretch
 from dynpose100k.signals.content import _palette_cover, content_signals, percentile_u8
 from dynpose100k.signals.flow import center_ring_signals, dense_flows, flow_magnitudes, flow_signals
-from dynpose100k.signals.geometry import _undistort
+from dynpose100k.signals.geometry import _edge_runs, _undistort
 from dynpose100k.signals.tracks import _LK, track_points
 
 
@@ -144,3 +144,16 @@ def test_content_colour_and_edge_shortcuts_are_the_plain_formulas(kind, dim):
     assert s["palette_cover_norm"] == float(np.median(cover_norm))
     assert s["edge_density"] == float(edge_maps.mean())
     assert s["static_edge_frac"] == float(persistent / max(edge_maps.sum(axis=(1, 2)).mean(), 1.0))
+
+
+def test_edge_runs_are_the_contours_cut_one_run_at_a_time():
+    gray = _grey("fisheye", n=3)
+    runs = []
+    for g in gray:
+        contours, _ = cv2.findContours(cv2.Canny(g, 60, 150), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+        for c in contours:
+            c = c.reshape(-1, 2).astype(np.float64)
+            runs += [c[s : s + 32] for s in range(0, len(c) - 32 + 1, 32)]
+    assert len(runs) > 10
+    np.testing.assert_array_equal(_edge_runs(gray, 32), np.stack(runs))
+    assert _edge_runs(np.zeros((2, 40, 60), np.uint8), 32).shape == (0, 32, 2)  # no edges: no runs
