@@ -40,8 +40,8 @@ def sampson_error(F: np.ndarray, x_i: np.ndarray, x_j: np.ndarray) -> np.ndarray
     first-order distance (in the units of the points, pixels for ``F``) of the correspondence to the
     epipolar constraint, 0 for an exact one. No input checks (see :func:`dynpose100k.metrics.sampson_errors`).
     """
-    hi = np.c_[x_i, np.ones(len(x_i))]
-    hj = np.c_[x_j, np.ones(len(x_j))]
+    hi, hj = np.ones((len(x_i), 3)), np.ones((len(x_j), 3))  # homogeneous float64 (np.c_ is slow on float32)
+    hi[:, :2], hj[:, :2] = x_i, x_j
     Fxi, Ftxj = hi @ F.T, hj @ F
     num = np.abs(np.einsum("mi,mi->m", hj, Fxi))
     den = np.sqrt(Fxi[:, 0] ** 2 + Fxi[:, 1] ** 2 + Ftxj[:, 0] ** 2 + Ftxj[:, 1] ** 2)

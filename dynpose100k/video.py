@@ -7,7 +7,9 @@ Sampling: for a target rate ``fps`` the wanted times are ``start + k / fps``; ea
 frame whose timestamp is nearest to it (ties go to the earlier frame), so timestamps are the true source
 timestamps, never interpolated. ``fps=None`` or ``fps >= source fps`` keeps every frame (no upsampling).
 Frames are RGB ``uint8`` ``(H, W, 3)``; timestamps are seconds from the start of the source video.
-Decoding is streaming: :func:`iter_frames` holds one frame at a time, whatever the video length.
+Decoding is streaming: :func:`iter_frames` holds one frame at a time, whatever the video length. PyAV
+decodes with frame threads unless OpenCV is limited to one thread (``cv2.setNumThreads(1)``, as worker
+processes that share the cores do): there the threads would only add work.
 
 Every expected failure (missing file, not a video, truncated file, no decodable frame, unreadable image in
 a frames folder, too few frames) raises :class:`~dynpose100k.errors.VideoError` with one line naming the
@@ -167,22 +169,33 @@ def _check_exists(path: Path) -> None:
         raise _fail(path, "no such file or folder")
 
 
-def _probe_av(path: Path) -> VideoInfo:
+def _open_av(path: Path):
+    """``(container, VideoInfo)``: a video file opened with PyAV (the caller closes it) and what it reports."""
     import av
 
     try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise _fail(path, "no video stream")
-            s = container.streams.video[0]
-            fps = float(s.average_rate or s.guessed_rate or 0)
-            n = s.frames or (int(round(float(s.duration * s.time_base) * fps)) if s.duration and fps else 0)
-            w, h = s.codec_context.width, s.codec_context.height
+        container = av.open(str(path))
     except av.FFmpegError as e:
         raise _fail(path, f"not a readable video (truncated or corrupt?): {e}") from e
-    if fps <= 0 or w <= 0 or h <= 0:
-        raise _fail(path, "video stream without frame rate or size")
-    return VideoInfo(path, fps, int(n), n / fps, int(w), int(h), False)
+    try:
+        if not container.streams.video:
+            raise _fail(path, "no video stream")
+        s = container.streams.video[0]
+        fps = float(s.average_rate or s.guessed_rate or 0)
+        n = s.frames or (int(round(float(s.duration * s.time_base) * fps)) if s.duration and fps else 0)
+        w, h = s.codec_context.width, s.codec_context.height
+        if fps <= 0 or w <= 0 or h <= 0:
+            raise _fail(path, "video stream without frame rate or size")
+    except BaseException:
+        container.close()
+        raise
+    return container, VideoInfo(path, fps, int(n), n / fps, int(w), int(h), False)
+
+
+def _probe_av(path: Path) -> VideoInfo:
+    container, info = _open_av(path)
+    container.close()
+    return info
 
 
 def probe(path, source_fps: float = 12.0) -> VideoInfo:
@@ -209,8 +222,9 @@ def probe(path, source_fps: float = 12.0) -> VideoInfo:
     return _probe_av(path)
 
 
-# A source yields (timestamp seconds, fetch) where fetch() returns the full-size BGR frame; frames that are
-# not selected are never converted, which is where resampling saves time.
+# A source yields (timestamp seconds, fetch) where fetch() returns the full-size frame, BGR from OpenCV and
+# image files, RGB from PyAV (its converter writes either order at the same cost, so no swap is needed);
+# frames that are not selected are never converted, which is where resampling saves time.
 Source = Iterator[tuple[float, Callable[[], np.ndarray]]]
 
 
@@ -236,21 +250,26 @@ def _cv2_source(path: Path, fps: float) -> Source:
         cap.release()
 
 
-def _av_source(path: Path, fps: float, start: float = 0.0, skip_nonref: bool = False) -> Source:
+def _av_source(path: Path, fps: float, start: float = 0.0, skip_nonref: bool = False, container=None) -> Source:
+    """Frames of ``path`` decoded with PyAV, from ``container`` (then closed) if the caller opened it already."""
     import av
 
     try:
-        with av.open(str(path)) as container:
+        with (container if container is not None else av.open(str(path))) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            if cv2.getNumThreads() > 1:
+                stream.thread_type = "AUTO"  # frame threads: faster on idle cores, at some extra work
+            else:  # a worker process that shares the cores with others (it limited OpenCV to one thread)
+                stream.codec_context.thread_count = 1
             if skip_nonref:  # frames no other frame refers to are not decoded at all (typically half of H.264)
                 stream.codec_context.skip_frame = "NONREF"
             tb, origin = stream.time_base, stream.start_time or 0  # times count from the stream start
+            num, den = (tb.numerator, tb.denominator) if tb else (0, 1)  # exact int division, no Fraction objects
             if start > 0 and tb:  # keyframe at or before start; frame times stay exact
                 container.seek(origin + int(start / tb), stream=stream, backward=True)
             for i, frame in enumerate(container.decode(stream)):
-                ts = float((frame.pts - origin) * tb) if frame.pts is not None and tb else start + i / fps
-                yield ts, lambda f=frame: f.to_ndarray(format="bgr24")
+                ts = (frame.pts - origin) * num / den if frame.pts is not None and tb else start + i / fps
+                yield ts, lambda f=frame: f.to_ndarray(format="rgb24")
     except av.FFmpegError as e:
         raise _fail(path, f"decoding failed (truncated or corrupt video?): {e}") from e
 
@@ -260,20 +279,22 @@ def _dir_source(files: list[Path], fps: float) -> Source:
         yield i / fps, lambda f=f: _read_bgr(f)
 
 
-def _finish(bgr: np.ndarray, short_side: int | None) -> np.ndarray:
-    """A new RGB array: resized (``INTER_AREA`` when shrinking) and converted, never aliasing ``bgr``."""
+def _finish(img: np.ndarray, short_side: int | None, bgr: bool = True) -> np.ndarray:
+    """A new RGB array: resized (``INTER_AREA`` when shrinking) and converted from BGR if ``bgr``, never
+    aliasing ``img``."""
     if short_side is not None:
-        h, w = bgr.shape[:2]
+        h, w = img.shape[:2]
         scale = short_side / min(h, w)
         if scale != 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-            return cv2.cvtColor(small, cv2.COLOR_BGR2RGB, dst=small)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            small = cv2.resize(img, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+            return cv2.cvtColor(small, cv2.COLOR_BGR2RGB, dst=small) if bgr else small
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if bgr else img.copy()
 
 
 def _sample(
-    source: Source, src_fps: float, fps: float | None, start: float, end: float | None, short_side: int | None
+    source: Source, src_fps: float, fps: float | None, start: float, end: float | None, short_side: int | None,
+    bgr: bool = True,
 ) -> Iterator[tuple[float, np.ndarray]]:
     half = 0.5 / src_fps  # a source frame at ts serves targets in (ts - half, ts + half]
     eps = 1e-6  # timestamps are rounded to microseconds or coarser
@@ -283,7 +304,7 @@ def _sample(
             if end is not None and ts > end + eps:
                 return
             if ts >= start - eps:
-                yield ts, _finish(fetch(), short_side)
+                yield ts, _finish(fetch(), short_side, bgr)
             continue
         if ts + half < start:
             continue
@@ -293,7 +314,7 @@ def _sample(
         if end is not None and target > end + eps:
             return
         if target <= ts + half:
-            yield ts, _finish(fetch(), short_side)
+            yield ts, _finish(fetch(), short_side, bgr)
             while start + k / fps <= ts + half:
                 k += 1
 
@@ -318,7 +339,7 @@ def iter_frames(
     return _iter_frames(info.path, info, fps, short_side, t0, t1)
 
 
-def _prepare(path, fps, short_side, start, end, source_fps) -> tuple[VideoInfo, float, float | None]:
+def _check_args(path, fps, short_side, start, end) -> tuple[Path, float, float | None]:
     path = Path(path)
     t0, t1 = parse_timestamp(start) or 0.0, parse_timestamp(end)
     if t1 is not None and t1 < t0:
@@ -327,21 +348,37 @@ def _prepare(path, fps, short_side, start, end, source_fps) -> tuple[VideoInfo, 
         raise ValueError(f"fps must be positive or None, got {fps}")
     if short_side is not None and short_side < 1:
         raise ValueError(f"short_side must be >= 1, got {short_side}")
+    return path, t0, t1
+
+
+def _prepare(path, fps, short_side, start, end, source_fps) -> tuple[VideoInfo, float, float | None]:
+    path, t0, t1 = _check_args(path, fps, short_side, start, end)
     return probe(path, source_fps), t0, t1
 
 
-def _iter_frames(path, info: VideoInfo, fps, short_side, t0, t1,
-                 skip_nonref: bool = False) -> Iterator[tuple[float, np.ndarray]]:
+def _iter_frames(path, info: VideoInfo, fps, short_side, t0, t1, skip_nonref: bool = False,
+                 container=None) -> Iterator[tuple[float, np.ndarray]]:
+    """``container``: ``path`` opened with PyAV already, decoded from if PyAV's turn comes, closed in any case."""
+    try:
+        yield from _iter_sources(path, info, fps, short_side, t0, t1, skip_nonref, container)
+    finally:
+        if container is not None:
+            container.close()
+
+
+def _iter_sources(path, info: VideoInfo, fps, short_side, t0, t1, skip_nonref,
+                  container) -> Iterator[tuple[float, np.ndarray]]:
     if info.is_frames_dir:
-        sources = [lambda: _dir_source(_frame_files(path), info.fps)]
-    else:
-        cv, pyav = (lambda: _cv2_source(path, info.fps)), (lambda: _av_source(path, info.fps, t0, skip_nonref))
+        sources = [(lambda: _dir_source(_frame_files(path), info.fps), True)]
+    else:  # (source, whether its frames are BGR)
+        cv = (lambda: _cv2_source(path, info.fps), True)
+        pyav = (lambda: _av_source(path, info.fps, t0, skip_nonref, container), False)
         # OpenCV decodes fastest but cannot seek exactly; PyAV seeks to the keyframe before a late window and
         # can leave non-reference frames undecoded
         sources = [pyav, cv] if t0 > SEEK_AFTER_S or skip_nonref else [cv, pyav]
-    for i, make in enumerate(sources):
+    for i, (make, bgr) in enumerate(sources):
         count, last = 0, 0.0
-        for item in _sample(make(), info.fps, fps, t0, t1, short_side):
+        for item in _sample(make(), info.fps, fps, t0, t1, short_side, bgr):
             count, last = count + 1, item[0]
             yield item
         if count:
@@ -376,14 +413,19 @@ def load_clip(
     """
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
-    info, t0, t1 = _prepare(path, fps, short_side, start, end, source_fps)
+    path, t0, t1 = _check_args(path, fps, short_side, start, end)
+    container = None
+    if skip_nonref and fps is not None and path.is_file():  # PyAV decodes it: probe with the same open file
+        container, info = _open_av(path)
+    else:
+        info = probe(path, source_fps)
     # Preallocate from the container's duration (no second copy as with np.stack); grow if it under-reports.
     span = max(0.0, (info.duration if t1 is None else min(t1, info.duration)) - t0)
     size = int(span * (info.fps if fps is None else min(fps, info.fps))) + 2
     size = size if max_frames is None else max(1, min(size, max_frames))
     buf, stamps = None, []
     skip_nonref = skip_nonref and fps is not None and info.fps >= 3 * fps  # enough frames left around each target
-    it = _iter_frames(info.path, info, fps, short_side, t0, t1, skip_nonref)
+    it = _iter_frames(info.path, info, fps, short_side, t0, t1, skip_nonref, container)
     for ts, rgb in it:
         if max_frames is not None and len(stamps) >= max_frames:
             break

@@ -220,3 +220,60 @@ def test_skip_nonref_decodes_fewer_frames_with_true_timestamps(tmp_path):
     assert decoded < 0.75 * len(frames) and sum(1 for _ in video._av_source(path, 24.0, 0.0)) == len(frames)
     slow = load_clip(path, fps=12, short_side=72, skip_nonref=True)  # 24 < 3 x 12: every frame decoded
     assert np.allclose(slow.timestamps, load_clip(path, fps=12, short_side=72).timestamps)
+
+
+def test_pyav_frames_are_the_bgr_decode_resized_and_swapped(tmp_path):
+    """The PyAV source converts straight to RGB: the same pixels and timestamps as converting to BGR, resizing
+    and swapping the channels (what the OpenCV path does), on a colourful clip."""
+    rng = np.random.default_rng(3)
+    base = cv2.resize(rng.integers(0, 255, (12, 20, 3), dtype=np.uint8), (320, 180), interpolation=cv2.INTER_CUBIC)
+    path = write_video(tmp_path / "colour.mp4", np.stack([np.roll(base, 3 * i, axis=1) for i in range(48)]), 24.0)
+    clip = load_clip(path, fps=5, short_side=72, skip_nonref=True)
+    want = {}
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        for f in c.decode(s):
+            small = cv2.resize(f.to_ndarray(format="bgr24"), (128, 72), interpolation=cv2.INTER_AREA)
+            want[float((f.pts - (s.start_time or 0)) * s.time_base)] = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+    assert len(clip.frames) >= 8
+    for ts, f in zip(clip.timestamps, clip.frames):
+        assert ts in want  # the exact timestamp of a source frame
+        np.testing.assert_array_equal(f, want[ts])
+
+
+def test_skip_nonref_opens_the_file_once_and_probes_like_opencv(tmp_path, monkeypatch):
+    path = write_video(tmp_path / "c.mp4", frames(72), 24.0)
+    assert video._probe_av(path) == probe(path)  # what the PyAV-decoded path reads is what probe reads
+    want = load_clip(path, fps=5, short_side=48, skip_nonref=True)
+    opened = []
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    monkeypatch.setattr(cv2, "VideoCapture", None)  # no OpenCV probe or decode
+    got = load_clip(path, fps=5, short_side=48, skip_nonref=True)
+    assert opened == [str(path)]
+    np.testing.assert_array_equal(got.frames, want.frames)
+    np.testing.assert_array_equal(got.timestamps, want.timestamps)
+
+
+def test_pyav_decodes_single_threaded_where_opencv_is(tmp_path, monkeypatch):
+    """Worker processes limit OpenCV to one thread; the decoder then adds no frame threads of its own."""
+    path = write_video(tmp_path / "t.mp4", frames(48), 24.0)
+    seen = []
+    real_open = av.open
+
+    def spy(*a, **k):
+        container = real_open(*a, **k)
+        seen.append(container.streams.video[0].codec_context)
+        return container
+
+    monkeypatch.setattr(av, "open", spy)
+    before = cv2.getNumThreads()
+    try:
+        clips = []
+        for n in (1, 2):
+            cv2.setNumThreads(n)
+            clips.append(load_clip(path, fps=5, short_side=48, skip_nonref=True))
+    finally:
+        cv2.setNumThreads(before)
+    assert (seen[0].thread_count, seen[1].thread_type.name) == (1, "AUTO")
+    np.testing.assert_array_equal(clips[0].frames, clips[1].frames)  # the same pixels either way

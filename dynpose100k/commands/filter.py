@@ -71,7 +71,10 @@ def run(args) -> int:
         it = (filter_video(p, config, vlm=vlm) for p in paths)
         pool = None
     else:
-        pool = mp.get_context("spawn").Pool(args.workers)
+        import cv2
+
+        # one clip per process: OpenCV (and so the decoder, see dynpose100k.video) runs single-threaded
+        pool = mp.get_context("spawn").Pool(args.workers, initializer=cv2.setNumThreads, initargs=(1,))
         it = pool.imap(_judge, [(p, config) for p in paths])
     rows = []
     for path, d in tqdm(zip(paths, it), total=len(paths), desc="filter", unit="clip"):

@@ -1,8 +1,9 @@
 """Per-clip suitability signals: pure functions from a decoded low-resolution clip to named floats.
 
-``compute_signals(clip)`` runs every group on one shared analysis stack (grey frames, DIS flow, LK tracks)
-and returns a flat ``dict[str, float]`` with the stable names of :data:`SIGNAL_GROUPS`. Speeds are in
-analysis pixels (short side :attr:`SignalConfig.short_side`) per second; everything else is unitless.
+``compute_signals(clip)`` runs every group on one shared analysis stack (grey frames, DIS flow and its
+magnitudes, LK tracks) and returns a flat ``dict[str, float]`` with the stable names of
+:data:`SIGNAL_GROUPS`. Speeds are in analysis pixels (short side :attr:`SignalConfig.short_side`) per
+second; everything else is unitless.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .content import content_signals
-from .flow import center_ring_signals, dense_flows, flow_signals, shot_block_signals
+from .content import content_signals, percentile_u8
+from .flow import center_ring_signals, dense_flows, flow_magnitudes, flow_signals, shot_block_signals
 from .geometry import dynamic_signals, geometry_signals, line_bow_signals
 from .tracks import cut_track_loss, persistence_signals, track_points, track_signals
 
@@ -91,11 +92,13 @@ def _stretch(gray: np.ndarray, max_gain: float = 4.0) -> np.ndarray:
     """Map a grey stack's 1st-99th percentile (over the whole clip) to 0-255, gain at most ``max_gain``: fixed
     grey-level thresholds (edges, flat areas, tracker corners) then mean the same in dark or low-contrast
     footage as in bright footage, and one gain for all frames keeps brightness changes between frames."""
-    lo, hi = np.percentile(gray[:, ::2, ::2], [1, 99])
+    lo, hi = percentile_u8(gray[:, ::2, ::2], [1, 99])
     gain = min(max_gain, 255.0 / max(hi - lo, 1.0))
     if gain <= 1.05:
         return gray
-    return np.clip((gray.astype(np.float32) - lo) * gain, 0, 255).astype(np.uint8)
+    # the map of each of the 256 grey levels, applied as a lookup table (no float copy of the stack)
+    lut = np.clip((np.arange(256, dtype=np.float32) - lo) * gain, 0, 255).astype(np.uint8)
+    return cv2.LUT(gray, lut)
 
 
 def compute_signals(clip, config: SignalConfig = SignalConfig()) -> dict[str, float]:
@@ -117,9 +120,10 @@ def compute_signals(clip, config: SignalConfig = SignalConfig()) -> dict[str, fl
     tracks = track_points(gray)
     out: dict[str, float] = {}
     out.update(content_signals(rgb, gray))
-    out.update(flow_signals(gray, flows, dt))
+    mag = flow_magnitudes(flows)
+    out.update(flow_signals(gray, flows, mag, dt))
     out.update(shot_block_signals(rgb))
-    out.update(center_ring_signals(flows))
+    out.update(center_ring_signals(mag))
     out.update(track_signals(tracks, dt))
     out["cut_track_loss"] = cut_track_loss(tracks, gray.shape[1:])
     out.update(persistence_signals(gray))

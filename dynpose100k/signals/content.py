@@ -11,6 +11,13 @@ import cv2
 import numpy as np
 
 
+def percentile_u8(values: np.ndarray, q):
+    """``np.percentile(values, q)`` of a uint8 array, from its histogram: the sorted values are rebuilt from
+    the 256 counts, so no partition of the pixels is needed (the same result, bit for bit)."""
+    counts = np.bincount(values.ravel(), minlength=256)
+    return np.percentile(np.repeat(np.arange(256, dtype=np.uint8), counts), q)
+
+
 def _block_sharpness(gray: np.ndarray, block: int = 16) -> np.ndarray:
     """Per-block mean |Laplacian| / (block std + 4): high for in-focus texture, low for blur or flat areas."""
     g = gray.astype(np.float32)
@@ -77,13 +84,18 @@ def content_signals(frames: np.ndarray, gray: np.ndarray) -> dict[str, float]:
     colors, flat, flat_sat, cover, cover_norm, dark, gaps = [], [], [], [], [], [], []
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     for t in pick:
-        med = cv2.medianBlur(frames[t], 3).astype(np.int32)
-        cover.append(_palette_cover(med))
-        gain = 255.0 / max(np.percentile(med.max(-1), 99), 16.0)
-        cover_norm.append(_palette_cover(np.minimum(med * gain, 255).astype(np.int32)) if gain > 1.05 else cover[-1])
+        med8 = cv2.medianBlur(frames[t], 3)
+        cover.append(_palette_cover(med8.astype(np.int32)))
+        peak = np.maximum(np.maximum(med8[..., 0], med8[..., 1]), med8[..., 2])  # brightest channel
+        gain = 255.0 / max(percentile_u8(peak, 99), 16.0)
+        if gain > 1.05:  # stretched through a lookup table of the 256 levels
+            lut = np.minimum(np.arange(256, dtype=np.int32) * gain, 255).astype(np.int32)
+            cover_norm.append(_palette_cover(lut[med8]))
+        else:
+            cover_norm.append(cover[-1])
         q = (frames[t] >> 3).astype(np.int32)
         codes = (q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]
-        colors.append(len(np.unique(codes)) * 1000.0 / codes.size)
+        colors.append(np.count_nonzero(np.bincount(codes.ravel(), minlength=1 << 15)) * 1000.0 / codes.size)
         dark.append((cv2.morphologyEx(gray[t], cv2.MORPH_BLACKHAT, kernel) > 40).mean())
         g = gray[t].astype(np.float32)
         grad = np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1)) / 8.0
@@ -94,9 +106,11 @@ def content_signals(frames: np.ndarray, gray: np.ndarray) -> dict[str, float]:
         interior = cv2.erode((grad < 4.0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         if interior.sum() >= 200:
             gaps += [_level_gaps(frames[t][..., ch][interior]) for ch in range(3)]
-    edge_maps = np.stack([cv2.Canny(g, 80, 160) > 0 for g in gray])
-    edges = edge_maps.mean()
-    _, _, stats, _ = cv2.connectedComponentsWithStats((edge_maps.mean(0) >= 0.9).astype(np.uint8), connectivity=8)
+    edge_maps = np.stack([cv2.Canny(g, 80, 160) for g in gray]) >> 7  # 0/1 uint8
+    per_frame = np.array([cv2.countNonZero(e) for e in edge_maps])
+    edges = per_frame.sum() / edge_maps.size
+    hits = edge_maps.sum(0, dtype=np.uint8)  # frames in which each pixel is an edge
+    _, _, stats, _ = cv2.connectedComponentsWithStats((hits / n >= 0.9).astype(np.uint8), connectivity=8)
     persistent = stats[1:, cv2.CC_STAT_AREA][stats[1:, cv2.CC_STAT_AREA] >= 8].sum()  # strokes, not stray pixels
     sharp = np.concatenate([_block_sharpness(g) for g in gray[pick]])
     return {
@@ -108,7 +122,7 @@ def content_signals(frames: np.ndarray, gray: np.ndarray) -> dict[str, float]:
         "flat_frac": float(np.median(flat)),
         "flat_saturation": float(np.median(flat_sat)),
         "edge_density": float(edges),
-        "static_edge_frac": float(persistent / max(edge_maps.sum(axis=(1, 2)).mean(), 1.0)),
+        "static_edge_frac": float(persistent / max(per_frame.mean(), 1.0)),
         "sharpness_median": float(np.median(sharp)),
         "sharpness_p90": float(np.percentile(sharp, 90)),
         "sharpness_rel": float(np.median(sharp) / max(np.percentile(sharp, 90), 1e-6)),

@@ -20,16 +20,23 @@ def dense_flows(gray: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_FAST)
 def warp_residuals(gray: np.ndarray, flows: np.ndarray) -> np.ndarray:
     """Mean absolute grey difference (0-255) between frame t and frame t+1 warped back by the flow, (N-1,)."""
     h, w = gray.shape[1:]
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), axis=-1)
     out = []
     for a, b, f in zip(gray[:-1], gray[1:], flows):
-        back = cv2.remap(b, x + f[..., 0], y + f[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        out.append(np.abs(back.astype(np.float32) - a).mean())
+        back = cv2.remap(b, grid + f, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out.append(cv2.absdiff(back, a).astype(np.float32).mean())
     return np.asarray(out)
 
 
-def flow_signals(gray: np.ndarray, flows: np.ndarray, dt: np.ndarray) -> dict[str, float]:
-    """Signals from flows (N-1, H, W, 2) and time steps dt (N-1,) seconds; speeds in analysis px per second.
+def flow_magnitudes(flows: np.ndarray) -> np.ndarray:
+    """Flow magnitude on every other pixel of flows (N-1, H, W, 2) -> (N-1, H/2, W/2): means and medians of
+    smooth flow fields barely change, for 4x less work."""
+    return np.sqrt(flows[:, ::2, ::2, 0] ** 2 + flows[:, ::2, ::2, 1] ** 2)
+
+
+def flow_signals(gray: np.ndarray, flows: np.ndarray, mag: np.ndarray, dt: np.ndarray) -> dict[str, float]:
+    """Signals from flows (N-1, H, W, 2), their :func:`flow_magnitudes` and time steps dt (N-1,) seconds;
+    speeds in analysis px per second.
 
     - ``flow_mean``: median over pairs of the mean flow magnitude (camera + scene motion).
     - ``flow_bg``: median over pairs of the median magnitude (robust to small movers: background motion).
@@ -39,13 +46,13 @@ def flow_signals(gray: np.ndarray, flows: np.ndarray, dt: np.ndarray) -> dict[st
     - ``hist_jump``: max / (median + 0.05) of the Hellinger distance between consecutive frames' grey-level
       histograms (a cut swaps the whole palette at once; motion and lighting drift change it gradually).
     """
-    mag = np.sqrt(flows[:, ::2, ::2, 0] ** 2 + flows[:, ::2, ::2, 1] ** 2)  # every other pixel suffices
     mean_mag = mag.reshape(len(mag), -1).mean(1) / dt
     med_mag = np.median(mag.reshape(len(mag), -1), axis=1) / dt
     resid = warp_residuals(gray, flows)
     hists = [cv2.calcHist([g], [0], None, [32], [0, 256]) for g in gray]
     hd = np.array([cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA) for a, b in zip(hists[:-1], hists[1:])])
-    diff = np.abs(np.diff(gray.astype(np.float32), axis=0)).reshape(len(mag), -1).mean(1)
+    diff = np.stack([cv2.absdiff(a, b) for a, b in zip(gray[:-1], gray[1:])]).astype(np.float32)
+    diff = diff.reshape(len(mag), -1).mean(1)
     return {
         "flow_mean": float(np.median(mean_mag)),
         "flow_bg": float(np.median(med_mag)),
@@ -80,19 +87,18 @@ def shot_block_signals(rgb: np.ndarray) -> dict[str, float]:
     return {"hist_block": float(best)}
 
 
-def center_ring_signals(flows: np.ndarray) -> dict[str, float]:
-    """How the flow in the middle of the frame compares with the flow near its border, flows (N-1, H, W, 2).
+def center_ring_signals(mag: np.ndarray) -> dict[str, float]:
+    """How the flow in the middle of the frame compares with the flow near its border, from
+    :func:`flow_magnitudes` (N-1, H/2, W/2).
 
     - ``flow_center_ring``: median over pairs of log((centre + 0.3) / (ring + 0.3)), with centre the median
       flow magnitude in the middle half (each axis) of the frame and ring the median in the outer eighth.
       Barrel (fisheye) distortion shrinks the border and so its motion; a big object that travels with the
       camera slows the centre.
     """
-    flows = flows[:, ::2, ::2]  # every other pixel: medians of smooth flow fields barely change, 4x less work
-    h, w = flows.shape[1:3]
-    mag = np.sqrt(flows[..., 0] ** 2 + flows[..., 1] ** 2)
+    h, w = mag.shape[1:3]
     ring = np.ones((h, w), bool)
     ring[h // 8 : h - h // 8, w // 8 : w - w // 8] = False
-    ratios = [np.log((np.median(m[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]) + 0.3) / (np.median(m[ring]) + 0.3))
-              for m in mag]
+    center = np.median(mag[:, h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].reshape(len(mag), -1), axis=1)
+    ratios = np.log((center + 0.3) / (np.median(mag[:, ring], axis=1) + 0.3))
     return {"flow_center_ring": float(np.median(ratios))}

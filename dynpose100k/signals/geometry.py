@@ -31,9 +31,11 @@ _K_GRID = np.linspace(-0.6, 0.4, 21)
 _FILTER_FIT = {"max_iters": 200, "min_points": 12, "min_inliers": 0}
 
 
-def _undistort(p: np.ndarray, k: float, center: np.ndarray, half_width: float) -> np.ndarray:
-    d = (p - center) / half_width
-    return center + (p - center) / (1 + k * np.sum(d**2, axis=1, keepdims=True))
+def _undistort(p: np.ndarray, ks: np.ndarray, center: np.ndarray, half_width: float) -> np.ndarray:
+    """Points ``p`` (M, 2) undistorted with each coefficient of ``ks`` (K,) -> (K, M, 2)."""
+    off = p - center
+    r2 = np.sum((off / half_width) ** 2, axis=1, keepdims=True)
+    return center + off / (1 + ks[:, None, None] * r2)
 
 
 def windows(tracks: Tracks, min_disp: float = 3.0, max_gap: int = 8, stride: int = 2):
@@ -167,11 +169,12 @@ def distortion_signals(tracks: Tracks, size: tuple[int, int], min_disp: float = 
             continue
         p, q = p[loose], q[loose]
         err = np.full(len(_K_GRID), np.inf)
-        for n, k in enumerate(_K_GRID):
-            pu, qu = _undistort(p, k, center, w / 2), _undistort(q, k, center, w / 2)
+        pu_all, qu_all = _undistort(p, _K_GRID, center, w / 2), _undistort(q, _K_GRID, center, w / 2)
+        radius = np.maximum(np.linalg.norm(p - center, axis=1), 1e-6)
+        for n, (pu, qu) in enumerate(zip(pu_all, qu_all)):
             F, _ = cv2.findFundamentalMat(pu, qu, cv2.FM_8POINT)
             if F is not None and F.shape == (3, 3):
-                scale = np.linalg.norm(pu - center, axis=1) / np.maximum(np.linalg.norm(p - center, axis=1), 1e-6)
+                scale = np.linalg.norm(pu - center, axis=1) / radius
                 err[n] = np.median((sampson_error(F, pu, qu) / np.maximum(scale, 1e-3)) ** 2) + 1e-6
         if np.isfinite(err).all():
             total += np.log(err)
@@ -181,6 +184,16 @@ def distortion_signals(tracks: Tracks, size: tuple[int, int], min_disp: float = 
     b = int(np.argmin(total))
     return {"distortion_k": float(_K_GRID[b]),
             "distortion_gain": float(np.exp((total[_K_GRID.searchsorted(-1e-9)] - total[b]) / (2 * nwin)))}
+
+
+def _edge_runs(frames: np.ndarray, chunk: int) -> np.ndarray:
+    """Canny (60, 150) edge contours of grey frames cut into consecutive whole runs of ``chunk`` points:
+    (M, chunk, 2) float64 pixel positions."""
+    runs = [np.zeros((0, chunk, 2), np.int32)]
+    for g in frames:
+        contours, _ = cv2.findContours(cv2.Canny(g, 60, 150), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+        runs += [c[: len(c) // chunk * chunk].reshape(-1, chunk, 2) for c in contours if len(c) >= chunk]
+    return np.concatenate(runs).astype(np.float64)
 
 
 def line_bow_signals(gray: np.ndarray, chunk: int = 32, max_sag: float = 3.0) -> dict[str, float]:
@@ -196,15 +209,9 @@ def line_bow_signals(gray: np.ndarray, chunk: int = 32, max_sag: float = 3.0) ->
     """
     h, w = gray.shape[1:]
     center = np.array([w / 2, h / 2])
-    runs = []
-    for g in gray[sorted({0, len(gray) // 2, len(gray) - 1})]:
-        contours, _ = cv2.findContours(cv2.Canny(g, 60, 150), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
-        for c in contours:
-            c = c.reshape(-1, 2).astype(np.float64)
-            runs += [c[s:s + chunk] for s in range(0, len(c) - chunk + 1, chunk)]
-    if not runs:
+    P = _edge_runs(gray[sorted({0, len(gray) // 2, len(gray) - 1})], chunk)
+    if not len(P):
         return {"line_bow": 0.0, "line_bow_frac": 0.5}
-    P = np.stack(runs)  # (M, chunk, 2)
     a, b, mid = P[:, 0], P[:, -1], P[:, chunk // 2]
     chord = b - a
     length = np.linalg.norm(chord, axis=1)

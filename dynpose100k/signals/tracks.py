@@ -35,9 +35,10 @@ def track_points(gray: np.ndarray, max_points: int = 200, fb_thresh: float = 1.0
     for t in range(n):
         if t > 0 and len(pts):
             nxt, st, _ = cv2.calcOpticalFlowPyrLK(gray[t - 1], gray[t], pts, None, **_LK)
-            back, st2, _ = cv2.calcOpticalFlowPyrLK(gray[t], gray[t - 1], nxt, None, **_LK)
-            ok = (st[:, 0] == 1) & (st2[:, 0] == 1) & (np.linalg.norm(back - pts, axis=1) < fb_thresh)
-            ok &= (nxt[:, 0] >= 0) & (nxt[:, 0] < w) & (nxt[:, 1] >= 0) & (nxt[:, 1] < h)
+            ok = (st[:, 0] == 1) & (nxt[:, 0] >= 0) & (nxt[:, 0] < w) & (nxt[:, 1] >= 0) & (nxt[:, 1] < h)
+            if ok.any():  # track back only what survived (LK treats every point on its own)
+                back, st2, _ = cv2.calcOpticalFlowPyrLK(gray[t], gray[t - 1], nxt[ok], None, **_LK)
+                ok[ok] = (st2[:, 0] == 1) & (np.linalg.norm(back - pts[ok], axis=1) < fb_thresh)
             survival[t - 1] = ok.mean()
             pts, alive = nxt[ok], alive[ok]
             uv[t, alive] = pts
