@@ -18,7 +18,7 @@ from .. import camera as cam
 log = logging.getLogger(__name__)
 
 __all__ = ["MODELS", "camera_params", "camera_from_params", "make_camera", "to_reconstruction",
-           "from_reconstruction", "bundle_adjust"]
+           "from_reconstruction", "bundle_adjust", "global_map"]
 
 MODELS = ("SIMPLE_PINHOLE", "SIMPLE_RADIAL", "PINHOLE")
 """COLMAP camera models the adapter converts."""
@@ -133,3 +133,69 @@ def bundle_adjust(rec, frames: np.ndarray, fixed: np.ndarray | None = None, *, r
     log.debug("BA: %d images, %d points, %s, %.2f s", len(frames) + len(fixed), rec.num_points3D(), report,
               time.perf_counter() - t0)
     return report
+
+
+def global_map(uv: np.ndarray, hw: tuple[int, int], model: str, K: np.ndarray, max_gap: int, min_matches: int = 15,
+               threads: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """COLMAP's global mapper (rotation averaging, then global positioning, then bundle adjustment) on tracks
+    ``uv`` ``(N, M, 2)`` (NaN = unobserved) of frames ``hw``: each frame's keypoints are its track
+    observations, frames up to ``max_gap`` apart that share at least ``min_matches`` tracks are matched by
+    track identity and verified by COLMAP's two-view geometry, and ONE camera of ``model`` starts from ``K``
+    (given as a focal prior). Returns ``(w2c (N, 4, 4), registered (N,), K, k1)`` in our conventions (the
+    largest model; nothing registered when mapping failed). Works in a temporary folder; no image is read."""
+    import tempfile
+    from pathlib import Path
+
+    pycolmap = _pycolmap()
+    N = len(uv)
+    seen = ~np.isnan(uv[..., 0])
+    w2c, reg, k1 = np.tile(np.eye(4), (N, 1, 1)), np.zeros(N, bool), 0.0
+    with tempfile.TemporaryDirectory(prefix="dynpose-global-") as tmp:
+        tmp = Path(tmp)
+        db = pycolmap.Database.open(tmp / "db.db")
+        camera = make_camera(model, K, hw)
+        camera.has_prior_focal_length = True
+        cid = db.write_camera(camera)
+        rig = pycolmap.Rig()
+        sensor = pycolmap.sensor_t(pycolmap.SensorType.CAMERA, cid)
+        rig.add_ref_sensor(sensor)
+        rid = db.write_rig(rig)
+        ids = []
+        for n in range(N):
+            iid = db.write_image(pycolmap.Image(name=str(n), camera_id=cid))
+            frame = pycolmap.Frame()
+            frame.rig_id = rid
+            frame.add_data_id(pycolmap.data_t(sensor, iid))
+            db.write_frame(frame)
+            db.write_keypoints(iid, np.nan_to_num(cam.pixels_to_colmap(uv[n])).astype(np.float32))
+            ids.append(iid)
+        pairs = []
+        for i in range(N):
+            for j in range(i + 1, min(N, i + max_gap + 1)):
+                m = np.flatnonzero(seen[i] & seen[j])
+                if len(m) >= min_matches:
+                    db.write_matches(ids[i], ids[j], np.c_[m, m].astype(np.uint32))
+                    pairs.append(f"{i} {j}")
+        db.close()
+        if not pairs:
+            return w2c, reg, K, k1
+        (tmp / "pairs.txt").write_text("\n".join(pairs))
+        pycolmap.verify_matches(tmp / "db.db", tmp / "pairs.txt", pycolmap.TwoViewGeometryOptions())
+        opts = pycolmap.GlobalPipelineOptions()
+        opts.num_threads = threads
+        opts.random_seed = seed
+        (tmp / "out").mkdir()
+        t = time.perf_counter()
+        recs = pycolmap.global_mapping(tmp / "db.db", tmp, tmp / "out", opts)
+        log.debug("global mapping: %d model(s), %.2f s", len(recs), time.perf_counter() - t)
+        if not recs:
+            return w2c, reg, K, k1
+        rec = max(recs.values(), key=lambda r: r.num_reg_images())
+        for image in rec.images.values():
+            if image.has_pose:
+                n = int(image.name)
+                w2c[n, :3] = image.cam_from_world().matrix()
+                reg[n] = True
+        c = rec.camera(cid)
+        K, k1 = camera_from_params(model, c.params)
+    return w2c, reg, K, k1

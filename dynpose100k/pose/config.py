@@ -114,6 +114,15 @@ class PoseConfig:
     """Robust loss of bundle adjustment (pycolmap LossFunctionType name)."""
     ba_loss_scale_px: float = 1.0
     """Scale (px) of the robust loss."""
+    global_fallback_below: float = 0.5
+    """When the confidence of the incremental reconstruction is below this, the same static tracks are also
+    mapped by COLMAP's global mapper (:func:`dynpose100k.pose.sfm.reconstruct_global`), and the result with the
+    higher confidence is kept; a clip the incremental path refused (e.g. too few static tracks) takes the
+    global map only when its confidence reaches this value; a clip refused for no parallax (a camera that did
+    not move) is not mapped again (0: never; needs ``confidence``). Costs 10-90 s on a 5 s clip, only on clips the
+    engine already doubts."""
+    global_max_gap: int = 12
+    """Global mapping matches frames up to this many frames apart (by shared track)."""
     min_pnp_inliers: int = 12
     """A frame is registered only with at least this many PnP inliers."""
     threads: int = 2

@@ -25,7 +25,10 @@ import numpy as np
 from ..camera import camera_centers
 from .config import PoseConfig
 
-__all__ = ["measure", "verdict", "EVIDENCE_KEYS"]
+__all__ = ["measure", "verdict", "EVIDENCE_KEYS", "NO_PARALLAX"]
+
+#: the verdict's category for a camera that did not move: a property of the clip, which no other mapping changes
+NO_PARALLAX = "no parallax (camera did not move)"
 
 EVIDENCE_KEYS = ("points", "median_angle_deg", "baseline_over_depth", "median_obs_per_point", "median_points_per_frame")
 
@@ -67,7 +70,7 @@ def verdict(ev: dict[str, float], config: PoseConfig) -> str | None:
     if ev["points"] < config.min_static_points:
         return f"too few static tracks: {int(ev['points'])} 3D points < {config.min_static_points}"
     if ev["median_angle_deg"] < config.min_median_angle_deg:
-        return (f"no parallax (camera did not move): median triangulation angle {ev['median_angle_deg']:.3g} deg "
+        return (f"{NO_PARALLAX}: median triangulation angle {ev['median_angle_deg']:.3g} deg "
                 f"< {config.min_median_angle_deg:g}")
     if ev["median_points_per_frame"] < config.min_points_per_frame:
         return (f"too few static tracks: median {ev['median_points_per_frame']:.3g} points per registered frame "

@@ -29,11 +29,12 @@ from ..camera import resize_K
 from ..ids import video_id_of
 from .confidence import score
 from .config import PoseConfig
+from .evidence import NO_PARALLAX
 from .evidence import measure as measure_evidence
 from .evidence import verdict as evidence_verdict
 from .masking import mask_shape, motion_evidence, pixel_masks
 from .result import PoseResult, result_exists, save_pose_result
-from .sfm import reconstruct, refine
+from .sfm import reconstruct, reconstruct_global, refine
 from .tracking import FrameFeed, Tracker, track_video
 
 log = logging.getLogger(__name__)
@@ -206,19 +207,43 @@ def analyse(
         timings["sfm"] = time.perf_counter() - t
         return result(f"reconstruction error: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
     timings["sfm"] = time.perf_counter() - t
-    if sfm.failure_reason:
-        return result(sfm.failure_reason)
-    # minimum evidence: a low reprojection error alone proves nothing (see dynpose100k.pose.evidence)
-    evidence.update(measure_evidence(sfm.w2c, sfm.registered, sfm.points3d, sfm.obs))
-    reason = evidence_verdict(evidence, config)
+
+    def assess(sfm) -> tuple[str | None, dict, dict | None]:
+        """(failure reason, evidence, confidence fields) of a reconstruction: the minimum evidence first (a
+        low reprojection error alone proves nothing, see dynpose100k.pose.evidence), then the confidence."""
+        if sfm.failure_reason:
+            return sfm.failure_reason, {}, None
+        ev = measure_evidence(sfm.w2c, sfm.registered, sfm.points3d, sfm.obs)
+        reason = evidence_verdict({**evidence, **ev}, config)
+        if reason or not config.confidence:
+            return reason, ev, None
+        t = time.perf_counter()
+        c, fc, cev = score(sfm, static, (H, W), config)
+        timings["confidence"] = timings.get("confidence", 0.0) + time.perf_counter() - t
+        return None, ev, dict(confidence=c, frame_confidence=fc, confidence_evidence=cev)
+
+    reason, ev, conf = assess(sfm)
+    doubt = config.confidence and 0 < config.global_fallback_below and not (reason or "").startswith(NO_PARALLAX) and (
+        conf is None or conf["confidence"] < config.global_fallback_below)
+    if doubt:  # the incremental map is probably wrong: map the same tracks globally, keep the more trusted
+        t = time.perf_counter()
+        try:
+            other = reconstruct_global(static, (H, W), config)
+        except (cv2.error, RuntimeError, ValueError, np.linalg.LinAlgError) as e:
+            log.warning("%s: global mapping error: %s", video_id, e)
+            other = None
+        timings["global"] = time.perf_counter() - t
+        if other is not None:
+            reason2, ev2, conf2 = assess(other)
+            # a refused clip keeps its reason unless the global map is trusted
+            floor = conf["confidence"] if conf else config.global_fallback_below
+            if conf2 is not None and conf2["confidence"] > floor:
+                sfm, reason, ev, conf = other, reason2, ev2, conf2
+                evidence["global_mapper"] = 1.0
+    evidence.update(ev)
     if reason:
         return result(reason)
-    if not config.confidence:
-        return result(None, sfm, static)
-    t = time.perf_counter()
-    c, fc, ev = score(sfm, static, (H, W), config)
-    timings["confidence"] = time.perf_counter() - t
-    return result(None, sfm, static, dict(confidence=c, frame_confidence=fc, confidence_evidence=ev))
+    return result(None, sfm, static, conf)
 
 
 def pose_fundamentals(w2c: np.ndarray, K: np.ndarray, registered: np.ndarray,

@@ -37,7 +37,7 @@ from .config import PoseConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SfmResult", "reconstruct", "refine", "estimate_focal"]
+__all__ = ["SfmResult", "reconstruct", "reconstruct_global", "refine", "estimate_focal"]
 
 INIT_PARALLAX_DEG = 2.0
 """Median parallax (degrees) that ends the search for the initial pair."""
@@ -494,6 +494,26 @@ def _incremental(st: _State) -> str | None:
         return "registration failed"
     st.adjust(True, 50)
     return None
+
+
+def reconstruct_global(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) -> SfmResult:
+    """Cameras from static tracks ``uv`` ``(N, M, 2)`` by COLMAP's global mapper (:func:`colmap.global_map`:
+    rotation averaging and global positioning of every frame at once, from the same self-calibrated focal
+    start as :func:`reconstruct`), then the points triangulated and adjusted as by :func:`refine`. Slower
+    than the incremental path (seconds to a minute for 60 frames), with no chain of registrations for an
+    error to travel along, and it settles a focal that low parallax leaves loose more often; see
+    ``PoseConfig.global_fallback_below`` for when the pipeline runs it."""
+    f0 = float(np.clip(self_calibrated_focal(uv, hw, config), 0.5 * max(hw), 2.0 * max(hw)))
+    st = _State(uv, hw, f0, config)
+    w2c, reg, K, k1 = colmap.global_map(uv, hw, config.camera_model, st.K, config.global_max_gap,
+                                        min_matches=config.min_pnp_inliers, threads=config.threads)
+    if reg.sum() < 2:
+        return _failed(st, "global mapping registered no frames")
+    init = SfmResult(w2c=w2c, registered=reg, K=K, camera_model=config.camera_model,
+                     camera_params=np.asarray(colmap.camera_params(config.camera_model, K, k1)),
+                     points3d=np.zeros((0, 3)), track_ids=np.zeros(0, int), obs=np.zeros((len(uv), 0), bool),
+                     reproj_error_px=float("nan"), failure_reason=None)
+    return refine(uv, hw, config, init)
 
 
 def refine(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, init: SfmResult) -> SfmResult:

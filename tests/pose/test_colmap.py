@@ -72,3 +72,30 @@ def test_bundle_adjust_recovers_a_perturbed_scene():
     w3, *_ = colmap.from_reconstruction(rec, np.arange(len(w2c)), pids, "SIMPLE_PINHOLE")
     np.testing.assert_allclose(w3[3:], noisy[3:], atol=1e-12)
     assert np.abs(w3[2] - noisy[2]).max() > 1e-4  # the varied frame moved
+
+
+def test_global_map_recovers_a_rotating_and_moving_camera():
+    from dynpose100k import metrics
+
+    rng = np.random.default_rng(3)
+    n, hw = 14, (240, 320)
+    X = rng.uniform([-3, -2, 5], [3, 2, 10], (400, 3))
+    K = cam.make_K(260.0, cx=159.5, cy=119.5)
+    ang = np.deg2rad(1.5) * np.arange(n)  # yaw 1.5 deg per frame while moving sideways and forward
+    R = np.stack([[[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]] for a in ang])
+    w2c = cam.make_w2c(R, np.c_[-0.12 * np.arange(n), np.zeros(n), -0.03 * np.arange(n)])
+    uv, z = cam.project(K, w2c, X)
+    uv = uv + rng.normal(0, 0.3, uv.shape)
+    out = (z <= 0) | (uv[..., 0] < 0) | (uv[..., 0] > hw[1] - 1) | (uv[..., 1] < 0) | (uv[..., 1] > hw[0] - 1)
+    uv[out] = np.nan
+    # start 30% off the true focal: the mapper adjusts it
+    est, reg, K2, k1 = colmap.global_map(uv, hw, "SIMPLE_PINHOLE", cam.make_K(340.0, cx=159.5, cy=119.5), 6)
+    assert reg.all() and k1 == 0.0
+    assert abs(K2[0, 0] / 260.0 - 1) < 0.05 and K2[0, 2] == pytest.approx(159.5)
+    assert metrics.ate(est, w2c).rmse < 0.02 * metrics.path_length(cam.camera_centers(w2c))
+    # nothing shared between frames: nothing registered, no error
+    lonely = np.full((4, 10, 2), np.nan)
+    for i in range(4):
+        lonely[i, i] = (100.0, 100.0)
+    est, reg, _, _ = colmap.global_map(lonely, hw, "SIMPLE_PINHOLE", K, 3)
+    assert not reg.any() and np.allclose(est, np.eye(4))

@@ -204,3 +204,34 @@ def test_refit_cli_on_saved_results(tmp_path, capsys):
     rep = json.loads(capsys.readouterr().out)
     assert rep["bad_below_half"] == 1.0 and rep["good_at_least_half"] == 1.0 and rep["spearman_confidence_ate"] < -0.8
     assert main(["fit", str(pose_dir), str(gt_dir), str(out), "--features", "nope"]) == 1
+
+
+@pytest.mark.parametrize("incremental,global_,expect_global", [(0.2, 0.9, True), (0.2, 0.1, False), (0.8, 0.95, False)])
+def test_doubted_maps_are_also_mapped_globally(monkeypatch, good, incremental, global_, expect_global):
+    """Below ``global_fallback_below`` the global mapper also runs, and its map is kept only when its own
+    confidence is higher; a trusted incremental map is not mapped again."""
+    from dynpose100k.pose import pipeline
+
+    v, _ = good
+    made = []
+    real_global, real_score = pipeline.reconstruct_global, pipeline.score
+
+    def fake_global(*a, **k):
+        made.append(real_global(*a, **k))
+        return made[-1]
+
+    def fake_score(sfm, *a, **k):
+        c, fc, ev = real_score(sfm, *a, **k)
+        return (global_ if made and sfm is made[-1] else incremental), fc, ev
+
+    monkeypatch.setattr(pipeline, "reconstruct_global", fake_global)
+    monkeypatch.setattr(pipeline, "score", fake_score)
+    res = estimate_poses(v.frames, v.gt.timestamps, PoseConfig(), video_id="good")
+    assert len(made) == int(incremental < 0.5) and ("global" in res.timings) == bool(made)
+    assert res.confidence == (global_ if expect_global else incremental)
+    assert res.evidence.get("global_mapper", 0.0) == float(expect_global)
+    if expect_global:  # the kept map is the global one, refined and scored like any other
+        assert res.registered.mean() > 0.9 and score_video(res.w2c, res.K, res.registered, v.gt).ate < 0.05
+    made.clear()
+    res = estimate_poses(v.frames, v.gt.timestamps, PoseConfig(global_fallback_below=0.0), video_id="good")
+    assert not made and res.confidence == incremental

@@ -33,6 +33,9 @@ def test_degenerate_clip_is_refused_with_its_reason(kind, seed):
     assert res.failure_reason and res.failure_reason.startswith(category), (res.failure_reason, res.evidence)
     # refused by the evidence rule, not earlier: a reconstruction was built (it would have been reported)
     assert "median_angle_deg" in res.evidence
+    # a camera that did not move is not mapped again by the global mapper; the others may be, but keep their
+    # reason unless the global map is trusted
+    assert ("global" in res.timings) == (category != "no parallax (camera did not move)")
 
 
 def _scene(moving: bool, n: int = 20, points: int = 300, seed: int = 0):
