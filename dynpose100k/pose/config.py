@@ -82,7 +82,7 @@ class PoseConfig:
     mask_dense_fraction: float = 1 / 3
     """A pixel is dense dynamic evidence when more than this fraction of the frame pairs that measured it
     (forward and backward, every gap) put it off the static epipolar geometry."""
-    mask_min_texture: float = 1e-3
+    mask_min_texture: float = 3e-3
     """Dense flow counts as evidence (dynamic or static) only where cv2.cornerMinEigenVal (block 5, grey in
     [0, 1] at mask resolution) exceeds this: flow along edges and on flat regions is unreliable."""
     mask_grow_px_720p: float = 240.0

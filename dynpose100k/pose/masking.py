@@ -162,15 +162,16 @@ def exclusion_masks(
     return np.stack([cv2.morphologyEx(m, cv2.MORPH_CLOSE, k) for m in out]).astype(bool)
 
 
-def _dense_exclusion(frames, Fs, hw, s, config, cache: dict | None = None) -> np.ndarray:
-    """Dense DIS-flow Sampson evidence ``(N, h, w)`` uint8 for the frames of the fitted pairs."""
+def _pair_flows(frames, pairs, hw, config, cache: dict | None = None) -> dict:
+    """Dense DIS flow of each frame pair ``(i, j)`` at mask resolution ``hw``: ``(fwd, back, ok_fwd, ok_back)``,
+    the flows ``(h, w, 2)`` i -> j and j -> i and where each agrees with the other ``(h, w)`` bool (unreliable
+    flow, at occlusions or without texture, is not evidence). ``cache`` (a dict owned by the caller) keeps
+    them across calls on the same frames; only missing pairs are computed."""
     h, w = hw
-    N, H = frames.shape[:2]
-    thr = 2.0 * config.sampson_px_720p * H / 720.0 * s[0]
     cache = {} if cache is None else cache
-    todo = [ij for ij in Fs if ij not in cache]
-    grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).reshape(-1, 2).astype(np.float64)
+    todo = [ij for ij in pairs if ij not in cache]
     if todo:
+        grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).reshape(-1, 2).astype(np.float64)
         small = {}
         for n in sorted({n for ij in todo for n in ij}):
             f = frames[n]
@@ -178,22 +179,32 @@ def _dense_exclusion(frames, Fs, hw, s, config, cache: dict | None = None) -> np
                                   interpolation=cv2.INTER_AREA)
 
         def flow(ij):
-            """Flow ``(h, w, 2)`` of every pixel of frame i into frame j, and whether forward and backward flow
-            agree ``(h, w)`` (unreliable flow, at occlusions or without texture, is not evidence)."""
             i, j = ij
             dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
             fwd = dis.calc(small[i], small[j], None)
             back = dis.calc(small[j], small[i], None)
             tgt = (grid + fwd.reshape(-1, 2)).astype(np.float32)
             bx = cv2.remap(back, tgt[:, 0].reshape(h, w), tgt[:, 1].reshape(h, w), cv2.INTER_LINEAR)
-            return fwd, np.linalg.norm(fwd + bx, axis=-1) < 1.0
+            tgt = (grid + back.reshape(-1, 2)).astype(np.float32)
+            fx = cv2.remap(fwd, tgt[:, 0].reshape(h, w), tgt[:, 1].reshape(h, w), cv2.INTER_LINEAR)
+            return fwd, back, np.linalg.norm(fwd + bx, axis=-1) < 1.0, np.linalg.norm(back + fx, axis=-1) < 1.0
 
         with ThreadPoolExecutor(max(1, config.threads)) as ex:  # DIS releases the GIL
             cache.update(zip(todo, ex.map(flow, todo)))
+    return cache
+
+
+def _dense_exclusion(frames, Fs, hw, s, config, cache: dict | None = None) -> np.ndarray:
+    """Dense DIS-flow Sampson evidence ``(N, h, w)`` uint8 for the first frames of the fitted pairs."""
+    h, w = hw
+    N, H = frames.shape[:2]
+    thr = 2.0 * config.sampson_px_720p * H / 720.0 * s[0]
+    flows = _pair_flows(frames, list(Fs), hw, config, cache)
+    grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).reshape(-1, 2).astype(np.float64)
     out = np.zeros((N, h, w), np.uint8)
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     for (i, j), F in Fs.items():
-        fwd, ok = cache[(i, j)]
+        fwd, _, ok, _ = flows[(i, j)]
         err = sampson_error(_scale_F(F, s), grid, grid + fwd.reshape(-1, 2))
         m = ((err > thr) & ok.ravel()).reshape(h, w).astype(np.uint8)
         out[i] |= cv2.morphologyEx(m, cv2.MORPH_OPEN, k)
@@ -207,12 +218,15 @@ def pixel_masks(
     evidence: MotionEvidence,
     config: PoseConfig,
     semantic: np.ndarray | None = None,
+    flow_cache: dict | None = None,
 ) -> np.ndarray:
     """Per-frame dynamic masks ``(N, h, w)`` bool at :func:`mask_shape` of ``frames`` ``(N, H, W, 3)`` RGB
     or ``(N, H, W)`` grey.
 
     ``dynamic`` ``(M,)`` bool marks dynamic tracks; those whose ``evidence.score`` exceeds
     ``config.mask_seed_score`` seed the mask. ``semantic`` ``(N, h, w)`` bool (optional) is united in.
+    ``flow_cache`` (optional, a dict owned by the caller) keeps each pair's dense flow, so the flows of the
+    exclusion zones (:func:`exclusion_masks`) on the same frames are not computed again.
     """
     N, H, W = frames.shape[:3]
     h, w = mask_shape((H, W), config)
@@ -227,7 +241,7 @@ def pixel_masks(
         for x, y in _mask_px(uv[n, seed], s, (h, w)):
             cv2.circle(discs[n], (int(x), int(y)), r, 1, -1)
     if config.dense_flow and evidence.fundamentals:
-        hit, cnt = _dense_evidence(frames, small, evidence.fundamentals, (h, w), s, config)
+        hit, cnt = _dense_evidence(frames, small, evidence.fundamentals, (h, w), s, config, flow_cache)
         region = hit > config.mask_dense_fraction * cnt
         sure_static = (hit == 0) & (cnt >= 3)
     else:
@@ -276,41 +290,26 @@ def _mask_px(pts: np.ndarray, s: tuple[float, float], hw: tuple[int, int]) -> np
     return p[(p[:, 0] >= 0) & (p[:, 0] < hw[1]) & (p[:, 1] >= 0) & (p[:, 1] < hw[0])]
 
 
-def _dense_evidence(frames, small, Fs, hw, s, config) -> tuple[np.ndarray, np.ndarray]:
+def _dense_evidence(frames, small, Fs, hw, s, config, cache: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Dense DIS-flow Sampson evidence at mask resolution: ``(hits, counts)`` ``(N, h, w)`` int, per pixel
     how many of the frame's pairs (forward and backward, every pair of ``Fs`` that holds the frame) put it
     off the static epipolar geometry, out of how many measured it (reliable flow on textured ground)."""
     h, w = hw
     N, H = frames.shape[:2]
     thr = 2.0 * config.sampson_px_720p * H / 720.0 * s[0]
+    flows = _pair_flows(frames, list(Fs), hw, config, cache)
     grey = [f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in small]
     textured = {n: cv2.cornerMinEigenVal(grey[n].astype(np.float32) / 255.0, 5, 3) > config.mask_min_texture
                 for n in {n for ij in Fs for n in ij}}
-    xy = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), -1)
-    grid = xy.reshape(-1, 2).astype(np.float64)
-
-    def pair(ij):
-        """``((i, dynamic, measured), (j, dynamic, measured))`` ``(h, w)`` bool of the pair's forward and
-        backward flow; flow is measured where forward and backward agree (not at occlusions) on texture."""
-        i, j = ij
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        fwd = dis.calc(grey[i], grey[j], None)
-        back = dis.calc(grey[j], grey[i], None)
-        bx = cv2.remap(back, xy[..., 0] + fwd[..., 0], xy[..., 1] + fwd[..., 1], cv2.INTER_LINEAR)
-        fx = cv2.remap(fwd, xy[..., 0] + back[..., 0], xy[..., 1] + back[..., 1], cv2.INTER_LINEAR)
-        Fm = _scale_F(Fs[ij], s)
-        out = []
-        for n, f, agree, Fn in ((i, fwd, fwd + bx, Fm), (j, back, back + fx, Fm.T)):
-            err = sampson_error(Fn, grid, grid + f.reshape(-1, 2)).reshape(h, w)
-            ok = (np.linalg.norm(agree, axis=-1) < 1.0) & textured[n]
-            out.append((n, (err > thr) & ok, ok))
-        return out
-
+    grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).reshape(-1, 2).astype(np.float64)
     hits = np.zeros((N, h, w), np.int16)
     counts = np.zeros((N, h, w), np.int16)
-    with ThreadPoolExecutor(max(1, config.threads)) as ex:  # DIS releases the GIL
-        for res in ex.map(pair, list(Fs)):
-            for n, hit, ok in res:
-                hits[n] += hit
-                counts[n] += ok
+    for (i, j), F in Fs.items():
+        fwd, back, ok_f, ok_b = flows[(i, j)]
+        Fm = _scale_F(F, s)
+        for n, f, ok, Fn in ((i, fwd, ok_f, Fm), (j, back, ok_b, Fm.T)):
+            err = sampson_error(Fn, grid, grid + f.reshape(-1, 2)).reshape(h, w)
+            ok = ok & textured[n]
+            hits[n] += (err > thr) & ok
+            counts[n] += ok
     return hits, counts

@@ -178,7 +178,7 @@ def analyse(
             raise ValueError("a segmenter needs RGB frames")
         semantic = np.stack([cv2.resize(s.astype(np.uint8), (wm, hm), interpolation=cv2.INTER_NEAREST)
                              for s in segmenter(frames)]).astype(bool)
-    flows: dict = {}  # dense flow per frame pair, shared by both exclusion passes
+    flows: dict = {}  # dense flow per frame pair, shared by both exclusion passes and the released masks
     zones = exclusion_masks(frames, uv, dynamic, ev, config, semantic, flows)
     static = static_tracks(uv, dynamic, zones, (H, W), config.min_track_len)
     timings["mask"] = time.perf_counter() - t
@@ -191,7 +191,7 @@ def analyse(
         """The released dynamic masks, built once from the last motion evidence (SfM used the zones)."""
         nonlocal masks
         t = time.perf_counter()
-        masks = pixel_masks(frames, uv, dynamic, final_ev[0], config, semantic)
+        masks = pixel_masks(frames, uv, dynamic, final_ev[0], config, semantic, flows)
         timings["mask"] += time.perf_counter() - t
 
     if n_static < 20:
