@@ -59,10 +59,10 @@ def write_pose_dir(out, video_id: str = "vid_0", *, n: int = 12, hw: tuple[int, 
 
 
 def static_tracks_of(frames):
-    """The engine's static tracks of ``frames`` (tracking, motion evidence, pixel masks, as the pipeline
+    """The engine's static tracks of ``frames`` (tracking, motion evidence, exclusion zones, as the pipeline
     runs them with the default config) and the frame size."""
     from dynpose100k.pose import PoseConfig
-    from dynpose100k.pose.masking import motion_evidence, pixel_masks
+    from dynpose100k.pose.masking import exclusion_masks, motion_evidence
     from dynpose100k.pose.pipeline import static_tracks
     from dynpose100k.pose.tracking import track_video
 
@@ -71,7 +71,7 @@ def static_tracks_of(frames):
     uv = track_video(frames, cfg)
     ev = motion_evidence(uv, hw, cfg)
     dyn = ~(ev.score <= cfg.dynamic_score)
-    return static_tracks(uv, dyn, pixel_masks(frames, uv, dyn, ev, cfg, None), hw, cfg.min_track_len), hw
+    return static_tracks(uv, dyn, exclusion_masks(frames, uv, dyn, ev, cfg, None), hw, cfg.min_track_len), hw
 
 
 def save_result_for(out, gt, w2c, registered, *, K=None, image_size=None, reproj_px_720p=1.0,

@@ -68,9 +68,26 @@ class PoseConfig:
     mask_scale: float = 0.25
     """Dynamic pixel masks are computed and stored at this fraction of the input resolution."""
     mask_dilate_px_720p: float = 24.0
-    """Radius (720p px) of the disc drawn around each dynamic-track observation in the pixel mask."""
+    """Radius (720p px) of the disc around each dynamic-track observation in the zones SfM takes no static
+    observation from (:func:`dynpose100k.pose.masking.exclusion_masks`; generous, not the released masks)."""
+    mask_seed_px_720p: float = 24.0
+    """Radius (720p px) of the seed disc drawn around each observation of a seeding track in the released
+    dynamic masks."""
+    mask_seed_score: float = 0.5
+    """A dynamic track seeds the pixel mask when more than this fraction of its measured pairs is dynamic
+    evidence (unmeasured tracks never seed: they count as dynamic for SfM, but most lie on the background)."""
     dense_flow: bool = True
-    """Add dense DIS-flow Sampson evidence to the pixel masks (fills textureless parts of movers)."""
+    """Use dense DIS-flow Sampson evidence: in the SfM exclusion zones, and in the released masks (the seeded
+    regions it connects, the surely static pixels that bound their growth)."""
+    mask_dense_fraction: float = 1 / 3
+    """A pixel is dense dynamic evidence when more than this fraction of the frame pairs that measured it
+    (forward and backward, every gap) put it off the static epipolar geometry."""
+    mask_min_texture: float = 3e-3
+    """Dense flow counts as evidence (dynamic or static) only where cv2.cornerMinEigenVal (block 5, grey in
+    [0, 1] at mask resolution) exceeds this: flow along edges and on flat regions is unreliable."""
+    mask_grow_px_720p: float = 240.0
+    """The seeded regions grow along colour edges (watershed against static-track points and surely static
+    pixels) at most this far (720p px)."""
     pose_check: bool = True
     """Second pass: re-score every track by its Sampson error under the reconstructed cameras, update the
     masks and refine the reconstruction (warm start) on the cleaner static tracks."""

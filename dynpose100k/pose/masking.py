@@ -5,14 +5,19 @@
   outliers; the background is the one of the two whose inliers cover more of the image; a track whose Sampson error
   exceeds ``sampson_px_720p`` is dynamic evidence for that pair. Evidence is accumulated over every pair the
   track takes part in, across all windows: ``score = dynamic pairs / measured pairs``.
-* Motion (per pixel, optional): dense DIS optical flow between the same pairs at mask resolution, scored by
-  its Sampson error under the pair's fundamental matrix.
+* Motion (per pixel, optional): dense DIS optical flow between the same pairs at mask resolution, forward and
+  backward, scored by its Sampson error under the pair's fundamental matrix where the flow is reliable
+  (forward-backward consistent, on textured ground); per pixel, the fraction of the frame's pairs that put
+  it off the static geometry.
 * Semantic (optional): movable classes of a universal-segmentation model
   (:mod:`dynpose100k.models.segmentation`).
 
-Combination rule: the pixel mask of frame ``n`` is the UNION of (a) discs around the observations of
-dynamic tracks, (b) dense-flow Sampson evidence, (c) semantic movable classes; then a 3-frame temporal
-majority vote and a morphological closing. Masks are ``(N, h, w)`` bool at ``mask_scale`` of the input size.
+Combination rule for frame ``n``: tracks measured as clearly moving (score above ``mask_seed_score``) seed
+small discs; the connected parts of the dense dynamic evidence that hold a seed are the seeded regions; their
+extent then follows colour edges (a watershed from the eroded regions and the seed points against
+static-track points, pixels the dense flow measured static on several pairs, and everything farther than
+``mask_grow_px_720p``). United with the semantic mask, then a 3-frame temporal majority vote and a
+morphological closing. Masks are ``(N, h, w)`` bool at ``mask_scale`` of the input size.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from .config import PoseConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MotionEvidence", "motion_evidence", "pixel_masks", "mask_shape"]
+__all__ = ["MotionEvidence", "motion_evidence", "exclusion_masks", "pixel_masks", "mask_shape"]
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,7 @@ def _scale_F(F: np.ndarray, s: tuple[float, float]) -> np.ndarray:
     return Si.T @ F @ Si
 
 
-def pixel_masks(
+def exclusion_masks(
     frames: np.ndarray,
     uv: np.ndarray,
     dynamic: np.ndarray,
@@ -128,10 +133,11 @@ def pixel_masks(
     semantic: np.ndarray | None = None,
     flow_cache: dict | None = None,
 ) -> np.ndarray:
-    """Per-frame dynamic masks ``(N, h, w)`` bool at :func:`mask_shape` of ``frames`` ``(N, H, W, 3)`` RGB
-    or ``(N, H, W)`` grey.
-
-    ``dynamic`` ``(M,)`` bool marks dynamic tracks; ``semantic`` ``(N, h, w)`` bool (optional) is united in.
+    """Where SfM takes no static observation from: per-frame zones ``(N, h, w)`` bool at :func:`mask_shape` of
+    ``frames`` ``(N, H, W, 3)`` RGB or ``(N, H, W)`` grey. Generous by design (they are not the released object
+    masks, :func:`pixel_masks`): discs of ``mask_dilate_px_720p`` around every observation of a ``dynamic``
+    ``(M,)`` track (measured or not), dense FAST DIS-flow Sampson evidence of each pair's first frame, the
+    ``semantic`` ``(N, h, w)`` bool mask (optional); then a 3-frame majority vote and a closing.
     ``flow_cache`` (optional, a dict owned by the caller) keeps each pair's dense flow, so a second call on
     the same frames (the pose check's) does not compute it again.
     """
@@ -146,7 +152,7 @@ def pixel_masks(
         for x, y in (pts + 0.5) * (s[1], s[0]) - 0.5:
             cv2.circle(out[n], (int(round(x)), int(round(y))), r, 1, -1)
     if config.dense_flow and evidence.fundamentals:
-        out |= _dense_evidence(frames, evidence.fundamentals, (h, w), s, config, flow_cache)
+        out |= _dense_exclusion(frames, evidence.fundamentals, (h, w), s, config, flow_cache)
     if semantic is not None:
         out |= semantic.astype(np.uint8)
     if N >= 3:  # temporal 3-frame majority vote
@@ -156,15 +162,16 @@ def pixel_masks(
     return np.stack([cv2.morphologyEx(m, cv2.MORPH_CLOSE, k) for m in out]).astype(bool)
 
 
-def _dense_evidence(frames, Fs, hw, s, config, cache: dict | None = None) -> np.ndarray:
-    """Dense DIS-flow Sampson evidence ``(N, h, w)`` uint8 for the frames of the fitted pairs."""
+def _pair_flows(frames, pairs, hw, config, cache: dict | None = None) -> dict:
+    """Dense DIS flow of each frame pair ``(i, j)`` at mask resolution ``hw``: ``(fwd, back, ok_fwd, ok_back)``,
+    the flows ``(h, w, 2)`` i -> j and j -> i and where each agrees with the other ``(h, w)`` bool (unreliable
+    flow, at occlusions or without texture, is not evidence). ``cache`` (a dict owned by the caller) keeps
+    them across calls on the same frames; only missing pairs are computed."""
     h, w = hw
-    N, H = frames.shape[:2]
-    thr = 2.0 * config.sampson_px_720p * H / 720.0 * s[0]
     cache = {} if cache is None else cache
-    todo = [ij for ij in Fs if ij not in cache]
-    grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).reshape(-1, 2).astype(np.float64)
+    todo = [ij for ij in pairs if ij not in cache]
     if todo:
+        grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).reshape(-1, 2).astype(np.float64)
         small = {}
         for n in sorted({n for ij in todo for n in ij}):
             f = frames[n]
@@ -172,23 +179,137 @@ def _dense_evidence(frames, Fs, hw, s, config, cache: dict | None = None) -> np.
                                   interpolation=cv2.INTER_AREA)
 
         def flow(ij):
-            """Flow ``(h, w, 2)`` of every pixel of frame i into frame j, and whether forward and backward flow
-            agree ``(h, w)`` (unreliable flow, at occlusions or without texture, is not evidence)."""
             i, j = ij
             dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
             fwd = dis.calc(small[i], small[j], None)
             back = dis.calc(small[j], small[i], None)
             tgt = (grid + fwd.reshape(-1, 2)).astype(np.float32)
             bx = cv2.remap(back, tgt[:, 0].reshape(h, w), tgt[:, 1].reshape(h, w), cv2.INTER_LINEAR)
-            return fwd, np.linalg.norm(fwd + bx, axis=-1) < 1.0
+            tgt = (grid + back.reshape(-1, 2)).astype(np.float32)
+            fx = cv2.remap(fwd, tgt[:, 0].reshape(h, w), tgt[:, 1].reshape(h, w), cv2.INTER_LINEAR)
+            return fwd, back, np.linalg.norm(fwd + bx, axis=-1) < 1.0, np.linalg.norm(back + fx, axis=-1) < 1.0
 
         with ThreadPoolExecutor(max(1, config.threads)) as ex:  # DIS releases the GIL
             cache.update(zip(todo, ex.map(flow, todo)))
+    return cache
+
+
+def _dense_exclusion(frames, Fs, hw, s, config, cache: dict | None = None) -> np.ndarray:
+    """Dense DIS-flow Sampson evidence ``(N, h, w)`` uint8 for the first frames of the fitted pairs."""
+    h, w = hw
+    N, H = frames.shape[:2]
+    thr = 2.0 * config.sampson_px_720p * H / 720.0 * s[0]
+    flows = _pair_flows(frames, list(Fs), hw, config, cache)
+    grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).reshape(-1, 2).astype(np.float64)
     out = np.zeros((N, h, w), np.uint8)
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     for (i, j), F in Fs.items():
-        fwd, ok = cache[(i, j)]
+        fwd, _, ok, _ = flows[(i, j)]
         err = sampson_error(_scale_F(F, s), grid, grid + fwd.reshape(-1, 2))
         m = ((err > thr) & ok.ravel()).reshape(h, w).astype(np.uint8)
         out[i] |= cv2.morphologyEx(m, cv2.MORPH_OPEN, k)
     return out
+
+
+def pixel_masks(
+    frames: np.ndarray,
+    uv: np.ndarray,
+    dynamic: np.ndarray,
+    evidence: MotionEvidence,
+    config: PoseConfig,
+    semantic: np.ndarray | None = None,
+    flow_cache: dict | None = None,
+) -> np.ndarray:
+    """Per-frame dynamic masks ``(N, h, w)`` bool at :func:`mask_shape` of ``frames`` ``(N, H, W, 3)`` RGB
+    or ``(N, H, W)`` grey.
+
+    ``dynamic`` ``(M,)`` bool marks dynamic tracks; those whose ``evidence.score`` exceeds
+    ``config.mask_seed_score`` seed the mask. ``semantic`` ``(N, h, w)`` bool (optional) is united in.
+    ``flow_cache`` (optional, a dict owned by the caller) keeps each pair's dense flow, so the flows of the
+    exclusion zones (:func:`exclusion_masks`) on the same frames are not computed again.
+    """
+    N, H, W = frames.shape[:3]
+    h, w = mask_shape((H, W), config)
+    s = (h / H, w / W)
+    small = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames]
+    with np.errstate(invalid="ignore"):
+        seed = dynamic & (evidence.score > config.mask_seed_score)
+        static = ~dynamic & (evidence.score == 0) & (evidence.measured >= 2)
+    discs = np.zeros((N, h, w), np.uint8)
+    r = max(1, round(config.mask_seed_px_720p * H / 720.0 * s[0]))
+    for n in range(N):
+        for x, y in _mask_px(uv[n, seed], s, (h, w)):
+            cv2.circle(discs[n], (int(x), int(y)), r, 1, -1)
+    if config.dense_flow and evidence.fundamentals:
+        hit, cnt = _dense_evidence(frames, small, evidence.fundamentals, (h, w), s, config, flow_cache)
+        region = hit > config.mask_dense_fraction * cnt
+        sure_static = (hit == 0) & (cnt >= 3)
+    else:
+        region = np.zeros((N, h, w), bool)
+        sure_static = region
+    band = max(1, round(config.mask_grow_px_720p * H / 720.0 * s[0]))
+    kb = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
+    k5 = np.ones((5, 5), np.uint8)
+    out = np.zeros((N, h, w), np.uint8)
+    for n in range(N):
+        if not discs[n].any():
+            continue
+        # seeded regions: connected parts of the dense evidence (or of the discs) that hold a seed
+        num, lab = cv2.connectedComponents((region[n] | discs[n].astype(bool)).astype(np.uint8), connectivity=8)
+        keep = np.zeros(num, bool)
+        keep[lab[discs[n] > 0]] = True
+        keep[0] = False
+        grown = keep[lab].astype(np.uint8)
+        # their extent follows colour edges: watershed between the eroded regions and seed points (dynamic)
+        # and static-track points, surely static pixels and everything beyond the band (static)
+        markers = np.zeros((h, w), np.int32)
+        markers[sure_static[n]] = 1
+        p = _mask_px(uv[n, static], s, (h, w))
+        markers[p[:, 1], p[:, 0]] = 1
+        markers[cv2.dilate(grown, kb) == 0] = 1
+        markers[cv2.erode(grown, k5) > 0] = 2
+        p = _mask_px(uv[n, seed], s, (h, w))
+        markers[p[:, 1], p[:, 0]] = 2
+        img = small[n] if small[n].ndim == 3 else cv2.cvtColor(small[n], cv2.COLOR_GRAY2BGR)
+        cv2.watershed(np.ascontiguousarray(img), markers)
+        out[n] = markers == 2
+    if semantic is not None:
+        out |= semantic.astype(np.uint8)
+    if N >= 3:  # temporal 3-frame majority vote
+        pad = np.concatenate([out[:1], out, out[-1:]])
+        out = ((pad[:-2].astype(np.int8) + pad[1:-1] + pad[2:]) >= 2).astype(np.uint8)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    return np.stack([cv2.morphologyEx(m, cv2.MORPH_CLOSE, k) for m in out]).astype(bool)
+
+
+def _mask_px(pts: np.ndarray, s: tuple[float, float], hw: tuple[int, int]) -> np.ndarray:
+    """Integer mask pixels ``(K, 2)`` (x, y) of the observed points ``pts`` ``(M, 2)`` (NaN: unobserved) in
+    input pixels, for a mask grid scaled by ``s`` ``(sy, sx)`` of size ``hw``; points off the grid dropped."""
+    pts = pts[~np.isnan(pts[:, 0])]
+    p = np.round((pts + 0.5) * (s[1], s[0]) - 0.5).astype(int)
+    return p[(p[:, 0] >= 0) & (p[:, 0] < hw[1]) & (p[:, 1] >= 0) & (p[:, 1] < hw[0])]
+
+
+def _dense_evidence(frames, small, Fs, hw, s, config, cache: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Dense DIS-flow Sampson evidence at mask resolution: ``(hits, counts)`` ``(N, h, w)`` int, per pixel
+    how many of the frame's pairs (forward and backward, every pair of ``Fs`` that holds the frame) put it
+    off the static epipolar geometry, out of how many measured it (reliable flow on textured ground)."""
+    h, w = hw
+    N, H = frames.shape[:2]
+    thr = 2.0 * config.sampson_px_720p * H / 720.0 * s[0]
+    flows = _pair_flows(frames, list(Fs), hw, config, cache)
+    grey = [f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in small]
+    textured = {n: cv2.cornerMinEigenVal(grey[n].astype(np.float32) / 255.0, 5, 3) > config.mask_min_texture
+                for n in {n for ij in Fs for n in ij}}
+    grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).reshape(-1, 2).astype(np.float64)
+    hits = np.zeros((N, h, w), np.int16)
+    counts = np.zeros((N, h, w), np.int16)
+    for (i, j), F in Fs.items():
+        fwd, back, ok_f, ok_b = flows[(i, j)]
+        Fm = _scale_F(F, s)
+        for n, f, ok, Fn in ((i, fwd, ok_f, Fm), (j, back, ok_b, Fm.T)):
+            err = sampson_error(Fn, grid, grid + f.reshape(-1, 2)).reshape(h, w)
+            ok = ok & textured[n]
+            hits[n] += (err > thr) & ok
+            counts[n] += ok
+    return hits, counts

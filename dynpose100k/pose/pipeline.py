@@ -32,7 +32,7 @@ from .config import PoseConfig
 from .evidence import NO_PARALLAX
 from .evidence import measure as measure_evidence
 from .evidence import verdict as evidence_verdict
-from .masking import mask_shape, motion_evidence, pixel_masks
+from .masking import exclusion_masks, mask_shape, motion_evidence, pixel_masks
 from .result import PoseResult, result_exists, save_pose_result
 from .sfm import reconstruct, reconstruct_global, refine
 from .tracking import FrameFeed, Tracker, track_video
@@ -179,14 +179,24 @@ def analyse(
             raise ValueError("a segmenter needs RGB frames")
         semantic = np.stack([cv2.resize(s.astype(np.uint8), (wm, hm), interpolation=cv2.INTER_NEAREST)
                              for s in segmenter(frames)]).astype(bool)
-    flows: dict = {}  # dense flow per frame pair, shared by both mask passes
-    masks = pixel_masks(frames, uv, dynamic, ev, config, semantic, flows)
-    static = static_tracks(uv, dynamic, masks, (H, W), config.min_track_len)
+    flows: dict = {}  # dense flow per frame pair, shared by both exclusion passes and the released masks
+    zones = exclusion_masks(frames, uv, dynamic, ev, config, semantic, flows)
+    static = static_tracks(uv, dynamic, zones, (H, W), config.min_track_len)
     timings["mask"] = time.perf_counter() - t
     n_static = int((~np.isnan(static[..., 0])).any(0).sum())
     evidence["static_tracks"] = float(n_static)
     log.debug("%s: %d tracks, %d dynamic, %d static", video_id, uv.shape[1], int(dynamic.sum()), n_static)
+    final_ev = [ev]  # the motion evidence the released masks are built from: the pose check's when it runs
+
+    def release_masks() -> None:
+        """The released dynamic masks, built once from the last motion evidence (SfM used the zones)."""
+        nonlocal masks
+        t = time.perf_counter()
+        masks = pixel_masks(frames, uv, dynamic, final_ev[0], config, semantic, flows)
+        timings["mask"] += time.perf_counter() - t
+
     if n_static < 20:
+        release_masks()
         return result(f"no static background ({n_static} static of {uv.shape[1]} tracks)")
 
     t = time.perf_counter()
@@ -198,15 +208,18 @@ def analyse(
             Fs = pose_fundamentals(sfm.w2c, sfm.K, sfm.registered, config.pair_gaps)
             if Fs:
                 ev2 = motion_evidence(uv, (H, W), config, fundamentals=Fs)
+                final_ev[0] = ev2
                 dynamic |= ev2.score > config.dynamic_score
-                masks = pixel_masks(frames, uv, dynamic, ev2, config, semantic, flows)
-                static = static_tracks(uv, dynamic, masks, (H, W), config.min_track_len)
+                zones = exclusion_masks(frames, uv, dynamic, ev2, config, semantic, flows)
+                static = static_tracks(uv, dynamic, zones, (H, W), config.min_track_len)
                 sfm = refine(static, (H, W), config, sfm)
     except (cv2.error, RuntimeError, ValueError, np.linalg.LinAlgError) as e:
         log.warning("%s: reconstruction error: %s", video_id, e)
         timings["sfm"] = time.perf_counter() - t
+        release_masks()
         return result(f"reconstruction error: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
     timings["sfm"] = time.perf_counter() - t
+    release_masks()
 
     def assess(sfm) -> tuple[str | None, dict, dict | None]:
         """(failure reason, evidence, confidence fields) of a reconstruction: the minimum evidence first (a

@@ -158,9 +158,9 @@ def test_semantic_masks_are_united_and_drop_tracks(synth_good):
 
 
 def test_mask_flow_cache_and_threads_give_the_same_masks(synth_good):
-    """The pose check's second mask pass reuses the first pass's dense flow, and the two-view fits and flows
-    run on threads: the masks and the motion evidence must be those of one thread without a cache."""
-    from dynpose100k.pose.masking import motion_evidence, pixel_masks
+    """The pose check's second exclusion pass reuses the first pass's dense flow, and the two-view fits and
+    flows run on threads: the zones and the motion evidence must be those of one thread without a cache."""
+    from dynpose100k.pose.masking import exclusion_masks, motion_evidence
     from dynpose100k.pose.tracking import track_video
     from dynpose100k.video import load_clip
 
@@ -171,11 +171,12 @@ def test_mask_flow_cache_and_threads_give_the_same_masks(synth_good):
     np.testing.assert_array_equal(ev1.score, ev2.score)
     assert ev1.fundamentals.keys() == ev2.fundamentals.keys() and ev1.fundamentals
     dyn = ~(ev1.score <= one.dynamic_score)
-    plain = pixel_masks(frames, uv, dyn, ev1, one)
+    plain = exclusion_masks(frames, uv, dyn, ev1, one)
     cache: dict = {}
-    first = pixel_masks(frames, uv, dyn, ev2, two, flow_cache=cache)
+    first = exclusion_masks(frames, uv, dyn, ev2, two, flow_cache=cache)
     assert set(cache) == set(ev2.fundamentals)
-    cache = {ij: (np.zeros_like(f), np.ones_like(ok)) for ij, (f, ok) in cache.items()}  # zero flow: every
-    again = pixel_masks(frames, uv, dyn, ev2, two, flow_cache=cache)  # pixel that moves looks dynamic
+    cache = {ij: (np.zeros_like(f), np.zeros_like(b), np.ones_like(okf), np.ones_like(okb))  # zero flow: every
+             for ij, (f, b, okf, okb) in cache.items()}
+    again = exclusion_masks(frames, uv, dyn, ev2, two, flow_cache=cache)  # pixel that moves looks dynamic
     np.testing.assert_array_equal(plain, first)
     assert again.sum() > first.sum()  # the second call read the cache instead of computing the flow

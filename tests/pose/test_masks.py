@@ -1,0 +1,80 @@
+"""Dynamic pixel masks: they cover the movers and little of the background, stay stable from frame to frame,
+and only tracks measured as moving seed them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from dynpose100k.pose import PoseConfig
+
+
+def _resized_gt(gt: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    return np.stack([cv2.resize(m.astype(np.uint8), (hw[1], hw[0]), interpolation=cv2.INTER_NEAREST)
+                     for m in gt]).astype(bool)
+
+
+def _consecutive_iou(m: np.ndarray) -> float:
+    """Mean IoU of each mask with the next one (frames where both are empty left out)."""
+    inter = (m[1:] & m[:-1]).sum((1, 2))
+    union = (m[1:] | m[:-1]).sum((1, 2))
+    return float(np.mean(inter[union > 0] / union[union > 0]))
+
+
+@pytest.fixture(scope="module")
+def bench_clip():
+    """The pose benchmark's first dev clip (640x360, 5 s at 12 fps, easy) and the engine's result on it."""
+    from dynpose100k.pose import estimate_poses
+    from dynpose100k.synth import render
+
+    v = render("good", 0, height=360, width=640, fps=12.0, duration=5.0, hard=False, style="a")
+    return v.gt, estimate_poses(v.frames, v.gt.timestamps, PoseConfig(), video_id=v.gt.video_id)
+
+
+def test_masks_cover_the_movers_and_not_the_background(bench_clip):
+    """Discs around every dynamic track united with raw dense evidence gave IoU 0.22 at precision 0.30 here
+    (mostly background); seeded regions bounded by colour edges and static evidence give 0.55 / 0.67."""
+    from dynpose100k.evaluate import mask_iou
+
+    gt, res = bench_clip
+    pred = res.dynamic_masks
+    g = _resized_gt(gt.dynamic_mask, pred.shape[1:])
+    assert mask_iou(pred, gt.dynamic_mask) > 0.45
+    assert (pred & g).sum() / pred.sum() > 0.6  # precision
+    assert (pred & g).sum() / g.sum() > 0.6  # recall
+
+
+def test_masks_are_temporally_consistent(bench_clip):
+    """Frame-to-frame stability close to the true masks' own (which change as objects and camera move):
+    0.72 here against 0.77 for the truth (the previous construction flickered, 0.67)."""
+    gt, res = bench_clip
+    pred = res.dynamic_masks
+    assert _consecutive_iou(pred) > 0.92 * _consecutive_iou(_resized_gt(gt.dynamic_mask, pred.shape[1:]))
+
+
+def test_unmeasured_and_weak_tracks_do_not_seed():
+    """A dynamic track seeds the mask only when its measured dynamic fraction exceeds ``mask_seed_score``:
+    unmeasured tracks (NaN score, dynamic for SfM) and weakly dynamic ones leave the mask empty."""
+    from dynpose100k.pose.masking import MotionEvidence, mask_shape, pixel_masks
+
+    rng = np.random.default_rng(0)
+    N, H, W = 6, 64, 96
+    frames = rng.integers(0, 255, (N, H, W), dtype=np.uint8)
+    uv = np.tile(rng.uniform(10, 50, (1, 3, 2)), (N, 1, 1)).astype(np.float32)
+    cfg = PoseConfig(dense_flow=False)
+    dynamic = np.ones(3, bool)
+
+    def masks(score):
+        ev = MotionEvidence(np.asarray(score, float), np.array([0 if np.isnan(s) else 4 for s in score]), {})
+        return pixel_masks(frames, uv, dynamic, ev, cfg)
+
+    assert masks([np.nan, np.nan, 0.3]).shape == (N, *mask_shape((H, W), cfg))
+    assert not masks([np.nan, np.nan, 0.3]).any()
+    m = masks([np.nan, np.nan, 1.0])
+    assert m.all(0).any() and m.mean() < 0.2
+    assert not pixel_masks(frames, uv, dynamic, MotionEvidence(np.ones(3), np.full(3, 4), {}),
+                           dataclasses.replace(cfg, mask_seed_score=1.0)).any()
