@@ -155,7 +155,13 @@ def exclusion_masks(
         out |= _dense_exclusion(frames, evidence.fundamentals, (h, w), s, config, flow_cache)
     if semantic is not None:
         out |= semantic.astype(np.uint8)
-    if N >= 3:  # temporal 3-frame majority vote
+    return _vote_and_close(out)
+
+
+def _vote_and_close(out: np.ndarray) -> np.ndarray:
+    """Masks ``(N, h, w)`` uint8 -> bool after a temporal 3-frame majority vote (clips of 3 frames or more)
+    and a morphological closing of each frame."""
+    if len(out) >= 3:
         pad = np.concatenate([out[:1], out, out[-1:]])
         out = ((pad[:-2].astype(np.int8) + pad[1:-1] + pad[2:]) >= 2).astype(np.uint8)
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
@@ -275,11 +281,7 @@ def pixel_masks(
         out[n] = markers == 2
     if semantic is not None:
         out |= semantic.astype(np.uint8)
-    if N >= 3:  # temporal 3-frame majority vote
-        pad = np.concatenate([out[:1], out, out[-1:]])
-        out = ((pad[:-2].astype(np.int8) + pad[1:-1] + pad[2:]) >= 2).astype(np.uint8)
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
-    return np.stack([cv2.morphologyEx(m, cv2.MORPH_CLOSE, k) for m in out]).astype(bool)
+    return _vote_and_close(out)
 
 
 def _mask_px(pts: np.ndarray, s: tuple[float, float], hw: tuple[int, int]) -> np.ndarray:
