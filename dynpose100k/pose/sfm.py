@@ -543,10 +543,8 @@ def _finish(st: _State, full: bool) -> SfmResult:
     st.adjust(True, 50, full)
     if st.use.sum() < 0.99 * n_obs:
         st.adjust(True, 20, full)
-    if _relocalise(st):
+    if _relocalise(st):  # PnP refines each pose against the adjusted map; points of the new views are added
         st.triangulate(np.arange(N))
-        st.adjust(True, 20, full)
-        _relocalise(st)
     err = st.mean_error()
     keep = st.has3d() & (st.use.sum(0) >= 2)
     w2c = cam.make_w2c(st.R, st.t)
