@@ -9,7 +9,9 @@ id ``frame + 1``. pycolmap is imported on first use.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -143,9 +145,6 @@ def global_map(uv: np.ndarray, hw: tuple[int, int], model: str, K: np.ndarray, m
     track identity and verified by COLMAP's two-view geometry, and ONE camera of ``model`` starts from ``K``
     (given as a focal prior). Returns ``(w2c (N, 4, 4), registered (N,), K, k1)`` in our conventions (the
     largest model; nothing registered when mapping failed). Works in a temporary folder; no image is read."""
-    import tempfile
-    from pathlib import Path
-
     pycolmap = _pycolmap()
     N = len(uv)
     seen = ~np.isnan(uv[..., 0])

@@ -186,13 +186,13 @@ def analyse(
     n_static = int((~np.isnan(static[..., 0])).any(0).sum())
     evidence["static_tracks"] = float(n_static)
     log.debug("%s: %d tracks, %d dynamic, %d static", video_id, uv.shape[1], int(dynamic.sum()), n_static)
-    final_ev = [ev]  # the motion evidence the released masks are built from: the pose check's when it runs
+    last_ev = ev  # the motion evidence the released masks are built from: the pose check's when it runs
 
     def release_masks() -> None:
         """The released dynamic masks, built once from the last motion evidence (SfM used the zones)."""
         nonlocal masks
         t = time.perf_counter()
-        masks = pixel_masks(frames, uv, dynamic, final_ev[0], config, semantic, flows)
+        masks = pixel_masks(frames, uv, dynamic, last_ev, config, semantic, flows)
         timings["mask"] += time.perf_counter() - t
 
     if n_static < 20:
@@ -208,7 +208,7 @@ def analyse(
             Fs = pose_fundamentals(sfm.w2c, sfm.K, sfm.registered, config.pair_gaps)
             if Fs:
                 ev2 = motion_evidence(uv, (H, W), config, fundamentals=Fs)
-                final_ev[0] = ev2
+                last_ev = ev2
                 dynamic |= ev2.score > config.dynamic_score
                 zones = exclusion_masks(frames, uv, dynamic, ev2, config, semantic, flows)
                 static = static_tracks(uv, dynamic, zones, (H, W), config.min_track_len)
@@ -222,20 +222,20 @@ def analyse(
     release_masks()
 
     def assess(sfm) -> tuple[str | None, dict, dict | None]:
-        """(failure reason, evidence, confidence fields) of a reconstruction: the minimum evidence first (a
-        low reprojection error alone proves nothing, see dynpose100k.pose.evidence), then the confidence."""
+        """(failure reason, evidence figures, confidence fields) of a reconstruction: the minimum evidence first
+        (a low reprojection error alone proves nothing, see dynpose100k.pose.evidence), then the confidence."""
         if sfm.failure_reason:
             return sfm.failure_reason, {}, None
-        ev = measure_evidence(sfm.w2c, sfm.registered, sfm.points3d, sfm.obs)
-        reason = evidence_verdict({**evidence, **ev}, config)
+        figures = measure_evidence(sfm.w2c, sfm.registered, sfm.points3d, sfm.obs)
+        reason = evidence_verdict({**evidence, **figures}, config)
         if reason or not config.confidence:
-            return reason, ev, None
+            return reason, figures, None
         t = time.perf_counter()
         c, fc, cev = score(sfm, static, (H, W), config)
         timings["confidence"] = timings.get("confidence", 0.0) + time.perf_counter() - t
-        return None, ev, dict(confidence=c, frame_confidence=fc, confidence_evidence=cev)
+        return None, figures, dict(confidence=c, frame_confidence=fc, confidence_evidence=cev)
 
-    reason, ev, conf = assess(sfm)
+    reason, figures, conf = assess(sfm)
     doubt = config.confidence and 0 < config.global_fallback_below and not (reason or "").startswith(NO_PARALLAX) and (
         conf is None or conf["confidence"] < config.global_fallback_below)
     if doubt:  # the incremental map is probably wrong: map the same tracks globally, keep the more trusted
@@ -247,13 +247,13 @@ def analyse(
             other = None
         timings["global"] = time.perf_counter() - t
         if other is not None:
-            reason2, ev2, conf2 = assess(other)
+            reason2, figures2, conf2 = assess(other)
             # a refused clip keeps its reason unless the global map is trusted
             floor = conf["confidence"] if conf else config.global_fallback_below
             if conf2 is not None and conf2["confidence"] > floor:
-                sfm, reason, ev, conf = other, reason2, ev2, conf2
+                sfm, reason, figures, conf = other, reason2, figures2, conf2
                 evidence["global_mapper"] = 1.0
-    evidence.update(ev)
+    evidence.update(figures)
     if reason:
         return result(reason)
     return result(None, sfm, static, conf)
