@@ -63,8 +63,9 @@ def make_camera(model: str, K: np.ndarray, hw: tuple[int, int], camera_id: int =
 
 def to_reconstruction(uv: np.ndarray, use: np.ndarray, X: np.ndarray, w2c: np.ndarray, K: np.ndarray,
                       hw: tuple[int, int], model: str, k1: float = 0.0, frames: np.ndarray | None = None,
-                      points: np.ndarray | None = None):
-    """A ``pycolmap.Reconstruction`` with ONE camera (id 1) shared by ``frames``.
+                      points: np.ndarray | None = None, per_frame_camera: bool = False):
+    """A ``pycolmap.Reconstruction`` with ONE camera (id 1) shared by ``frames`` (``per_frame_camera``: each
+    frame ``n`` its own copy, id ``n + 1``, so that an adjustment fits one focal per frame).
 
     ``uv`` ``(N, M, 2)``: track pixels; ``use`` ``(N, M)`` bool: observations to include; ``X`` ``(M, 3)``:
     points; ``w2c`` ``(N, 4, 4)``; ``frames``: frame indices to include (default all), image ``n + 1`` with
@@ -76,12 +77,13 @@ def to_reconstruction(uv: np.ndarray, use: np.ndarray, X: np.ndarray, w2c: np.nd
     frames = np.arange(len(uv)) if frames is None else np.asarray(frames)
     points = np.arange(uv.shape[1]) if points is None else np.asarray(points)
     rec = pycolmap.Reconstruction()
-    rec.add_camera_with_trivial_rig(make_camera(model, K, hw, 1, k1))
+    for c in [int(n) + 1 for n in frames] if per_frame_camera else [1]:
+        rec.add_camera_with_trivial_rig(make_camera(model, K, hw, c, k1))
     elems: dict[int, list] = {int(m): [] for m in points}
     for n in frames:
         ids = points[use[n, points]]
-        img = pycolmap.Image(name=str(n), keypoints=cam.pixels_to_colmap(uv[n, ids]), camera_id=1,
-                             image_id=int(n) + 1)
+        img = pycolmap.Image(name=str(n), keypoints=cam.pixels_to_colmap(uv[n, ids]),
+                             camera_id=int(n) + 1 if per_frame_camera else 1, image_id=int(n) + 1)
         rec.add_image_with_trivial_frame(img, pycolmap.Rigid3d(w2c[n, :3]))
         for k, m in enumerate(ids.tolist()):
             elems[m].append(pycolmap.TrackElement(int(n) + 1, k))

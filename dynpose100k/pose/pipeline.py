@@ -34,7 +34,7 @@ from .evidence import measure as measure_evidence
 from .evidence import verdict as evidence_verdict
 from .masking import exclusion_masks, mask_shape, motion_evidence, pixel_masks
 from .result import PoseResult, result_exists, save_pose_result
-from .sfm import reconstruct, reconstruct_global, refine
+from .sfm import focal_change, reconstruct, reconstruct_global, refine
 from .tracking import FrameFeed, Tracker, track_video
 
 log = logging.getLogger(__name__)
@@ -228,6 +228,11 @@ def analyse(
             return sfm.failure_reason, {}, None
         figures = measure_evidence(sfm.w2c, sfm.registered, sfm.points3d, sfm.obs)
         reason = evidence_verdict({**evidence, **figures}, config)
+        if not reason and config.max_focal_change > 0:  # the map has the evidence: is its focal constant?
+            t = time.perf_counter()
+            figures["focal_change"] = focal_change(static, (H, W), config, sfm)
+            timings["focal"] = timings.get("focal", 0.0) + time.perf_counter() - t
+            reason = evidence_verdict({**evidence, **figures}, config)
         if reason or not config.confidence:
             return reason, figures, None
         t = time.perf_counter()

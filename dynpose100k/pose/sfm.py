@@ -37,7 +37,7 @@ from .config import PoseConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SfmResult", "reconstruct", "reconstruct_global", "refine", "estimate_focal"]
+__all__ = ["SfmResult", "reconstruct", "reconstruct_global", "refine", "estimate_focal", "focal_change"]
 
 INIT_PARALLAX_DEG = 2.0
 """Median parallax (degrees) that ends the search for the initial pair."""
@@ -514,6 +514,39 @@ def reconstruct_global(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) 
                      points3d=np.zeros((0, 3)), track_ids=np.zeros(0, int), obs=np.zeros((len(uv), 0), bool),
                      reproj_error_px=float("nan"), failure_reason=None)
     return refine(uv, hw, config, init)
+
+
+def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmResult,
+                 max_frames: int = 40, max_points: int = 1500) -> float:
+    """How much the focal length changes over the clip, as a log ratio (0: constant; log 1.25 = 0.22: a
+    25% zoom in, the negative for a zoom out): the map ``sfm`` (built on tracks ``uv`` ``(N, M, 2)`` of
+    frames ``hw``) is adjusted once more with one focal per frame (at most ``max_frames`` evenly spread
+    registered frames), and a line fitted to log focal over time from the first to the last registered
+    frame gives the change.
+
+    The shared-focal map of a zooming clip can reproject well (the zoom is absorbed into motion along the
+    optical axis) while its trajectory is wrong; freed, the per-frame focals follow the zoom. At most
+    ``max_points`` points (evenly spread over the map's) keep the adjustment cheap. NaN when fewer than 8
+    frames are registered."""
+    reg = np.flatnonzero(sfm.registered)
+    if len(reg) < 8:
+        return float("nan")
+    frames = reg[np.unique(np.linspace(0, len(reg) - 1, min(len(reg), max_frames)).round().astype(int))]
+    M = uv.shape[1]
+    X = np.zeros((M, 3))
+    X[sfm.track_ids] = sfm.points3d
+    use = np.zeros((len(uv), M), bool)
+    use[:, sfm.track_ids] = sfm.obs
+    pts = sfm.track_ids[use[frames][:, sfm.track_ids].sum(0) >= 2]
+    pts = pts[np.unique(np.linspace(0, len(pts) - 1, min(len(pts), max_points)).round().astype(int))]
+    k1 = float(sfm.camera_params[3]) if len(sfm.camera_params) > 3 else 0.0
+    rec, _ = colmap.to_reconstruction(uv, use, X, sfm.w2c, sfm.K, hw, sfm.camera_model, k1, frames, pts,
+                                      per_frame_camera=True)
+    colmap.bundle_adjust(rec, frames, refine_focal=True, refine_extra=False, iters=30, loss=config.ba_loss,
+                         loss_scale_px=config.ba_loss_scale_px, threads=config.threads)
+    log_f = np.log([rec.camera(int(n) + 1).params[0] for n in frames])
+    t = (frames - frames[0]) / max(frames[-1] - frames[0], 1)
+    return float(np.polyfit(t, log_f, 1)[0])
 
 
 def refine(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, init: SfmResult) -> SfmResult:

@@ -1,5 +1,6 @@
 """Minimum evidence before "registered": degenerate clips are refused with their reason; the figures and the
-verdict on hand-made geometry; the curation funnel counts the reasons by category."""
+verdict on hand-made geometry; a zoom (a focal that changes over the clip) is measured and refused; the
+curation funnel counts the reasons by category."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 
 from dynpose100k import camera
 from dynpose100k.pose import PoseConfig, estimate_poses
-from dynpose100k.pose.evidence import measure, verdict
+from dynpose100k.pose.evidence import ZOOM, measure, verdict
+from dynpose100k.pose.sfm import SfmResult, focal_change
 
 #: degenerate kind -> (frame size (H, W), seeds, expected failure category); the sizes and the 5 s length are
 #: those the thresholds were measured on (640x360 is the working size of every input of 360p and above)
@@ -102,3 +104,54 @@ def test_refusal_reaches_result_json_and_funnel(tmp_path):
     rej = summarize(rows, wall_s=1.0, processed=5, workers=1, min_registered=0.5)["rejections"]
     assert rej == {"pose failed: no parallax (camera did not move)": 2, "pose failed: no trackable texture": 2,
                    "pose failed: too few static tracks": 1}
+
+
+def _zoom_map(ratio: float, hw=(360, 640), f0: float = 500.0, noise_px: float = 0.3):
+    """Tracks of a sideways-moving camera whose focal goes from ``f0`` to ``ratio * f0`` (linearly over 20
+    frames), and the map a shared-focal adjustment would start from: true poses and points, the mean focal."""
+    w2c, X = _scene(moving=True, points=400)
+    n = len(w2c)
+    f = f0 * np.linspace(1.0, ratio, n)
+    K = np.stack([camera.make_K(fi, fi, (hw[1] - 1) / 2, (hw[0] - 1) / 2) for fi in f])
+    uv = np.stack([camera.project(K[i], w2c[i], X)[0] for i in range(n)])
+    uv += np.random.default_rng(1).normal(0, noise_px, uv.shape)
+    inside = (uv[..., 0] > 0) & (uv[..., 0] < hw[1] - 1) & (uv[..., 1] > 0) & (uv[..., 1] < hw[0] - 1)
+    uv[~inside] = np.nan
+    fm = float(f.mean())
+    sfm = SfmResult(w2c=w2c, registered=np.ones(n, bool), K=camera.make_K(fm, fm, (hw[1] - 1) / 2, (hw[0] - 1) / 2),
+                    camera_model="SIMPLE_PINHOLE", camera_params=np.array([fm, (hw[1] - 1) / 2, (hw[0] - 1) / 2]),
+                    points3d=X, track_ids=np.arange(len(X)), obs=inside, reproj_error_px=1.0, failure_reason=None)
+    return uv.astype(np.float32), hw, sfm
+
+
+@pytest.mark.parametrize("ratio", [1.0, 1.3, 1 / 1.3])
+def test_focal_change_follows_a_zoom(ratio):
+    uv, hw, sfm = _zoom_map(ratio)
+    change = focal_change(uv, hw, PoseConfig(), sfm)
+    assert abs(change - np.log(ratio)) < 0.03, change
+
+
+def test_zoom_verdict():
+    cfg = PoseConfig()
+    w2c, X = _scene(moving=True)
+    ev = measure(w2c, np.ones(len(w2c), bool), X, np.ones((len(w2c), len(X)), bool))
+    assert verdict({**ev, "focal_change": 0.05}, cfg) is None
+    assert verdict({**ev, "focal_change": float("nan")}, cfg) is None  # not measured
+    for change in (0.2, -0.2):
+        reason = verdict({**ev, "focal_change": change}, cfg)
+        assert reason.startswith(ZOOM) and f"x{np.exp(change):.2f}" in reason
+    assert verdict({**ev, "focal_change": 0.2}, dataclasses.replace(cfg, max_focal_change=0.0)) is None
+
+
+def test_slow_zoom_clip_is_refused():
+    """A slow zoom (x1.25-1.5 over the clip) that a shared focal maps with a low reprojection error is refused
+    by the per-frame focal fit; a good clip's focal stays put."""
+    from dynpose100k.synth import render
+
+    v = render("slowzoom", 70002, height=360, width=640, duration=5.0)
+    res = estimate_poses(v.frames, v.gt.timestamps, PoseConfig(global_fallback_below=0), video_id="slowzoom")
+    assert not res.registered.any() and res.failure_reason.startswith(ZOOM), res.failure_reason
+    assert res.evidence["focal_change"] > PoseConfig().max_focal_change
+    g = render("good", 70001, height=360, width=640, duration=5.0)
+    res = estimate_poses(g.frames, g.gt.timestamps, PoseConfig(), video_id="good")
+    assert res.registered.all() and abs(res.evidence["focal_change"]) < 0.02, res.evidence
