@@ -39,6 +39,7 @@ __all__ = [
     "K_to_colmap",
     "K_from_colmap",
     "resize_K",
+    "resize_pixels",
     "crop_K",
     "look_at",
 ]
@@ -208,10 +209,21 @@ def K_from_colmap(model: str, params) -> np.ndarray:
     return make_K(p[0], p[1], p[2] - d, p[3] - d)
 
 
+def resize_pixels(uv: np.ndarray, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> np.ndarray:
+    """Pixel positions ``(..., 2)`` (x, y) in an image of ``src_hw=(H, W)`` moved to the same scene points in
+    the image resized to ``dst_hw``; float64, NaN stays NaN.
+
+    Pixel-centre convention (pixel ``i`` covers ``[i - 0.5, i + 0.5]``): ``u' = (u + 0.5) * s - 0.5``, the
+    map :func:`resize_K` applies to the principal point.
+    """
+    s = np.array([dst_hw[1] / src_hw[1], dst_hw[0] / src_hw[0]])
+    return (np.asarray(uv, np.float64) + 0.5) * s - 0.5
+
+
 def resize_K(K: np.ndarray, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> np.ndarray:
     """Intrinsics after resizing an image of ``src_hw=(H, W)`` to ``dst_hw`` (works on ``(..., 3, 3)``).
 
-    Pixel-centre convention: ``u' = (u + 0.5) * s - 0.5``.
+    Pixel-centre convention: ``u' = (u + 0.5) * s - 0.5`` (see :func:`resize_pixels`).
     """
     K = np.array(K, dtype=np.float64, copy=True)
     sy = dst_hw[0] / src_hw[0]

@@ -82,6 +82,13 @@ def test_resize_and_crop_follow_pixels(rig):
     K2 = cam.resize_K(K, (360, 640), (180, 320))
     uv2, _ = cam.project(K2, w2c[0], X)
     np.testing.assert_allclose(uv2, (uv + 0.5) / 2 - 0.5, atol=1e-9)
+    # pixels and intrinsics follow one map, also for unequal scales (640x360 -> 300x200)
+    K4 = cam.resize_K(K, (360, 640), (200, 300))
+    np.testing.assert_allclose(cam.project(K4, w2c[0], X)[0], cam.resize_pixels(uv, (360, 640), (200, 300)),
+                               atol=1e-9)
+    np.testing.assert_allclose(cam.resize_pixels(cam.resize_pixels(uv, (360, 640), (200, 300)), (200, 300),
+                                                 (360, 640)), uv, atol=1e-9)
+    assert np.isnan(cam.resize_pixels(np.array([[np.nan, 1.0]]), (2, 2), (4, 4))[0, 0])
     K3 = cam.crop_K(K, 10, 20)
     uv3, _ = cam.project(K3, w2c[0], X)
     np.testing.assert_allclose(uv3, uv - [10, 20], atol=1e-9)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..camera import resize_pixels
 from ..geometry import fundamental_ransac, sampson_error
 from .config import PoseConfig
 
@@ -149,7 +150,7 @@ def exclusion_masks(
     for n in range(N):
         pts = uv[n, dynamic]
         pts = pts[~np.isnan(pts[:, 0])]
-        for x, y in (pts + 0.5) * (s[1], s[0]) - 0.5:
+        for x, y in resize_pixels(pts, (H, W), (h, w)):
             cv2.circle(out[n], (int(round(x)), int(round(y))), r, 1, -1)
     if config.dense_flow and evidence.fundamentals:
         out |= _dense_exclusion(frames, evidence.fundamentals, (h, w), s, config, flow_cache)
@@ -244,7 +245,7 @@ def pixel_masks(
     discs = np.zeros((N, h, w), np.uint8)
     r = max(1, round(config.mask_seed_px_720p * H / 720.0 * s[0]))
     for n in range(N):
-        for x, y in _mask_px(uv[n, seed], s, (h, w)):
+        for x, y in _mask_px(uv[n, seed], (H, W), (h, w)):
             cv2.circle(discs[n], (int(x), int(y)), r, 1, -1)
     if config.dense_flow and evidence.fundamentals:
         hit, cnt = _dense_evidence(frames, small, evidence.fundamentals, (h, w), s, config, flow_cache)
@@ -270,11 +271,11 @@ def pixel_masks(
         # and static-track points, surely static pixels and everything beyond the band (static)
         markers = np.zeros((h, w), np.int32)
         markers[sure_static[n]] = 1
-        p = _mask_px(uv[n, static], s, (h, w))
+        p = _mask_px(uv[n, static], (H, W), (h, w))
         markers[p[:, 1], p[:, 0]] = 1
         markers[cv2.dilate(grown, kb) == 0] = 1
         markers[cv2.erode(grown, k5) > 0] = 2
-        p = _mask_px(uv[n, seed], s, (h, w))
+        p = _mask_px(uv[n, seed], (H, W), (h, w))
         markers[p[:, 1], p[:, 0]] = 2
         img = small[n] if small[n].ndim == 3 else cv2.cvtColor(small[n], cv2.COLOR_GRAY2BGR)
         cv2.watershed(np.ascontiguousarray(img), markers)
@@ -284,11 +285,11 @@ def pixel_masks(
     return _vote_and_close(out)
 
 
-def _mask_px(pts: np.ndarray, s: tuple[float, float], hw: tuple[int, int]) -> np.ndarray:
+def _mask_px(pts: np.ndarray, src_hw: tuple[int, int], hw: tuple[int, int]) -> np.ndarray:
     """Integer mask pixels ``(K, 2)`` (x, y) of the observed points ``pts`` ``(M, 2)`` (NaN: unobserved) in
-    input pixels, for a mask grid scaled by ``s`` ``(sy, sx)`` of size ``hw``; points off the grid dropped."""
+    pixels of frames ``src_hw``, on a mask grid of size ``hw``; points off the grid dropped."""
     pts = pts[~np.isnan(pts[:, 0])]
-    p = np.round((pts + 0.5) * (s[1], s[0]) - 0.5).astype(int)
+    p = np.round(resize_pixels(pts, src_hw, hw)).astype(int)
     return p[(p[:, 0] >= 0) & (p[:, 0] < hw[1]) & (p[:, 1] >= 0) & (p[:, 1] < hw[0])]
 
 

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from .. import __version__
-from ..camera import resize_K
+from ..camera import resize_K, resize_pixels
 from ..ids import video_id_of
 from .confidence import score
 from .config import PoseConfig
@@ -51,8 +51,8 @@ def static_tracks(uv: np.ndarray, dynamic: np.ndarray, masks: np.ndarray, image_
     N, h, w = masks.shape
     n, m = np.nonzero(~np.isnan(out[..., 0]))
     H, W = image_hw
-    x = np.clip(((out[n, m, 0] + 0.5) * w / W - 0.5).round().astype(int), 0, w - 1)
-    y = np.clip(((out[n, m, 1] + 0.5) * h / H - 0.5).round().astype(int), 0, h - 1)
+    px = resize_pixels(out[n, m], (H, W), (h, w)).round().astype(int)
+    x, y = np.clip(px[:, 0], 0, w - 1), np.clip(px[:, 1], 0, h - 1)
     inside = masks[n, y, x]
     out[n[inside], m[inside]] = np.nan
     out[:, (~np.isnan(out[..., 0])).sum(0) < min_len] = np.nan
@@ -142,7 +142,7 @@ def analyse(
                 reproj_error_px=float("nan"), camera_model=config.camera_model, failure_reason=reason, **common,
             )
         f, p = np.nonzero(sfm.obs)
-        obs_uv = (uv[f, sfm.track_ids[p]].astype(np.float64) + 0.5) * (sx, sy) - 0.5
+        obs_uv = resize_pixels(uv[f, sfm.track_ids[p]], (H, W), (Hi, Wi))
         params = np.asarray(sfm.camera_params, np.float64).copy()  # COLMAP convention: f, cx, cy[, k1]
         params[0] *= (sx + sy) / 2
         params[1:3] *= (sx, sy)

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..camera import resize_K
+from ..camera import resize_K, resize_pixels
 from ..errors import DynPoseError, ShardError
 from ..ids import safe_id
 from ..pose.result import is_pose_result, load_pose_result
@@ -86,8 +86,7 @@ def build_sample(
     obs = None
     if res.points3d is not None:  # [track, frame, u, v], pixels rescaled like K
         obs = np.c_[res.obs_track, res.obs_frame, res.obs_uv].astype(np.float32)
-        obs[:, 2] = (obs[:, 2] + 0.5) * (dst[1] / src[1]) - 0.5
-        obs[:, 3] = (obs[:, 3] + 0.5) * (dst[0] / src[0]) - 0.5
+        obs[:, 2:] = resize_pixels(obs[:, 2:], src, dst)
     r = res.summary()
     dt = np.diff(res.timestamps)
     m = {
