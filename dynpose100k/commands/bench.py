@@ -12,6 +12,7 @@ EXAMPLES = """
   dynpose100k bench decode
   dynpose100k bench pose --out outputs/bench
   dynpose100k bench all --quick
+  dynpose100k bench filter --seed 1 --out outputs/bench-seed1
 """
 
 
@@ -25,6 +26,9 @@ def add_arguments(p):
                    help="pose: comma-separated benchmark sets (default dev,heldout,style_b)")
     p.add_argument("--clips", type=int, default=6,
                    help="pose: clips per set, half of them hard (default 6; 24 for steadier rates, ~4x the time)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="filter: pool seed (test pools from it, training pools from seed + 1000 on); another seed "
+                        "draws fresh pools, e.g. to judge a change on clips nobody has looked at (default 0)")
     p.add_argument("--no-speed", action="store_true",
                    help="pose: leave out the cost by input size and clip length (360p/720p/1080p 10 s and 720p "
                         "60 s clips, about 5 minutes; `bench pose-speed` runs it alone)")
@@ -39,6 +43,8 @@ def run(args) -> int:
         if name == "pose":
             extra = {"baselines": not args.no_baselines, "sets": tuple(x for x in args.sets.split(",") if x),
                      "clips": args.clips}
+        elif name == "filter":
+            extra = {"seed": args.seed}
         importlib.import_module(BENCHES[name]).run(args.out, quick=args.quick, **extra)
         if name == "pose" and not args.no_speed:
             print("\ncost by input size and clip length (bench pose-speed)")

@@ -61,7 +61,9 @@ DETECTOR_SIGNALS: dict[str, tuple[str, ...]] = {
     "fisheye": _LENS,
     "darkfisheye": _LENS,
     "bigobject": SIGNAL_GROUPS["masking"] + ("track_persist", "track_survival", "flow_center_ring", "zoom_fit"),
-    "blur": ("sharpness_median", "sharpness_p90", "sharpness_rel", "edge_density", "flat_frac"),
+    # relative sharpness only: absolute sharpness and edge density follow the camera, the compression and the
+    # scene's texture (another renderer's motion blur and noise lower them on suitable clips)
+    "blur": ("sharpness_rel", "flat_frac"),
     "cartoon": SIGNAL_GROUPS["content"],
     "overlay": _LAYOUT,
     "screen": _LAYOUT,
