@@ -327,12 +327,21 @@ def frame_confidence(video_confidence: float, per_frame_gap: np.ndarray, registe
     return np.where(registered, video_confidence * w, 0.0).astype(np.float32)
 
 
+#: The confidence of a map whose focal changes beyond ``PoseConfig.max_focal_change``: on the dev clips none
+#: of the 3 good clips with such a change had a correct map (the other such clips were zooms); (0 + 1) / (3 + 2).
+ZOOM_CONFIDENCE = 0.2
+
+
 def score(sfm, static: np.ndarray, hw: tuple[int, int], config,
-          model: ConfidenceModel | None = None) -> tuple[float, np.ndarray, dict]:
-    """``(confidence, frame_confidence (N,), evidence)`` of a reconstruction (see the module docstring)."""
+          model: ConfidenceModel | None = None, focal_change: float = float("nan")) -> tuple[float, np.ndarray, dict]:
+    """``(confidence, frame_confidence (N,), evidence)`` of a reconstruction (see the module docstring); a
+    ``focal_change`` (:func:`dynpose100k.pose.sfm.focal_change`) beyond ``config.max_focal_change`` caps the
+    confidence at :data:`ZOOM_CONFIDENCE`."""
     model = model or load_confidence_model()
     feats, per_frame = confidence_evidence(sfm, static, hw, config)
     c = model.predict(feats)
+    if config.max_focal_change > 0 and abs(focal_change) > config.max_focal_change:  # NaN: not measured
+        c = min(c, ZOOM_CONFIDENCE)
     fc = frame_confidence(c, per_frame, sfm.registered, sfm.obs.sum(1), config.min_pnp_inliers)
     return c, fc, feats
 

@@ -168,11 +168,12 @@ class PoseConfig:
     redundancy": a point seen twice is fitted exactly and checks nothing). Good clips: 4-25; compressed: 2."""
     max_focal_change: float = 0.1
     """Beyond this change of the focal length over the clip (absolute log ratio, see
-    :func:`dynpose100k.pose.sfm.focal_change`; 0.1: about 10%) no frame counts as registered ("focal length
-    changes (zoom)"): the shared-focal map of a zooming clip reprojects well on a wrong trajectory. Dev
-    clips (5 s, 640x360, 12 fps): good, at most 0.073 on 17 of 18 maps (the 18th, 2.2x, was a wrong map
-    with 22% registered); slow zooms (1.25-1.5x over the clip) 8 of 11 beyond 0.1, zooms while walking 5 of
-    6. 0 turns the check (one more adjustment with a focal per frame) off."""
+    :func:`dynpose100k.pose.sfm.focal_change`; 0.1: about 10%) the confidence is capped at
+    :data:`dynpose100k.pose.confidence.ZOOM_CONFIDENCE` (and the global second opinion runs): the shared-focal
+    map of a zooming clip reprojects well on a wrong trajectory, with confidence up to 1.0. A doubt, not a
+    refusal: the change is also seen on some correct maps, where focal and motion along the optical axis
+    trade off (2 of 24 style-b and 1 of 3 speed-bench clips refused when it was a refusal). 0 turns the
+    check (one more adjustment with a focal per frame) off."""
 
 
 PRESETS: dict[str, PoseConfig] = {

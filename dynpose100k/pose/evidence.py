@@ -18,7 +18,9 @@ Figures (all on the points and observations kept by the final bundle adjustment)
 * ``median_points_per_frame``: median number of points observed by a registered frame.
 * ``focal_change`` (added by the pipeline, see :func:`dynpose100k.pose.sfm.focal_change`): log ratio of the
   focal length at the end of the clip over the start under one focal per frame; a zoom, which a shared
-  focal hides by bending the trajectory.
+  focal hides by bending the trajectory. Not part of the verdict (a correct map can show one where focal
+  and motion along the optical axis trade off); beyond ``PoseConfig.max_focal_change`` it caps the
+  confidence instead.
 """
 
 from __future__ import annotations
@@ -28,12 +30,10 @@ import numpy as np
 from ..camera import camera_centers
 from .config import PoseConfig
 
-__all__ = ["measure", "verdict", "EVIDENCE_KEYS", "NO_PARALLAX", "ZOOM"]
+__all__ = ["measure", "verdict", "EVIDENCE_KEYS", "NO_PARALLAX"]
 
 #: the verdict's category for a camera that did not move: a property of the clip, which no other mapping changes
 NO_PARALLAX = "no parallax (camera did not move)"
-#: the verdict's category for a focal length that changes over the clip
-ZOOM = "focal length changes (zoom)"
 
 EVIDENCE_KEYS = ("points", "median_angle_deg", "baseline_over_depth", "median_obs_per_point", "median_points_per_frame")
 
@@ -83,8 +83,4 @@ def verdict(ev: dict[str, float], config: PoseConfig) -> str | None:
     if ev["median_obs_per_point"] < config.min_obs_per_point:
         return (f"too little redundancy: median {ev['median_obs_per_point']:.3g} observations per point "
                 f"< {config.min_obs_per_point:g}")
-    change = ev.get("focal_change", float("nan"))
-    if config.max_focal_change > 0 and abs(change) > config.max_focal_change:  # NaN (not measured) passes
-        return (f"{ZOOM}: x{np.exp(change):.2f} from the first to the last frame (one focal per frame) "
-                f"beyond x{np.exp(-config.max_focal_change):.2f}-{np.exp(config.max_focal_change):.2f}")
     return None

@@ -228,15 +228,14 @@ def analyse(
             return sfm.failure_reason, {}, None
         figures = measure_evidence(sfm.w2c, sfm.registered, sfm.points3d, sfm.obs)
         reason = evidence_verdict({**evidence, **figures}, config)
-        if not reason and config.max_focal_change > 0:  # the map has the evidence: is its focal constant?
+        if reason or not config.confidence:
+            return reason, figures, None
+        if config.max_focal_change > 0:  # is the focal constant? (a zoom caps the confidence)
             t = time.perf_counter()
             figures["focal_change"] = focal_change(static, (H, W), config, sfm)
             timings["focal"] = timings.get("focal", 0.0) + time.perf_counter() - t
-            reason = evidence_verdict({**evidence, **figures}, config)
-        if reason or not config.confidence:
-            return reason, figures, None
         t = time.perf_counter()
-        c, fc, cev = score(sfm, static, (H, W), config)
+        c, fc, cev = score(sfm, static, (H, W), config, focal_change=figures.get("focal_change", float("nan")))
         timings["confidence"] = timings.get("confidence", 0.0) + time.perf_counter() - t
         return None, figures, dict(confidence=c, frame_confidence=fc, confidence_evidence=cev)
 
