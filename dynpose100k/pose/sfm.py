@@ -516,6 +516,11 @@ def reconstruct_global(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) 
     return refine(uv, hw, config, init)
 
 
+def _evenly(a: np.ndarray, k: int) -> np.ndarray:
+    """At most ``k`` elements of ``a`` evenly spread over it, first and last included, in order."""
+    return a[np.unique(np.linspace(0, len(a) - 1, min(len(a), k)).round().astype(int))] if len(a) else a
+
+
 def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmResult,
                  max_frames: int = 40, max_points: int = 1500) -> float:
     """How much the focal length changes over the clip, as a log ratio (0: constant; log 1.25 = 0.22: a
@@ -531,14 +536,13 @@ def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: S
     reg = np.flatnonzero(sfm.registered)
     if len(reg) < 8:
         return float("nan")
-    frames = reg[np.unique(np.linspace(0, len(reg) - 1, min(len(reg), max_frames)).round().astype(int))]
+    frames = _evenly(reg, max_frames)
+    pts = _evenly(sfm.track_ids[sfm.obs[frames].sum(0) >= 2], max_points)  # points seen twice among them
     M = uv.shape[1]
     X = np.zeros((M, 3))
     X[sfm.track_ids] = sfm.points3d
     use = np.zeros((len(uv), M), bool)
     use[:, sfm.track_ids] = sfm.obs
-    pts = sfm.track_ids[use[frames][:, sfm.track_ids].sum(0) >= 2]
-    pts = pts[np.unique(np.linspace(0, len(pts) - 1, min(len(pts), max_points)).round().astype(int))]
     k1 = float(sfm.camera_params[3]) if len(sfm.camera_params) > 3 else 0.0
     rec, _ = colmap.to_reconstruction(uv, use, X, sfm.w2c, sfm.K, hw, sfm.camera_model, k1, frames, pts,
                                       per_frame_camera=True)
