@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,6 +38,9 @@ class FilterConfig:
     """Operating threshold on the score; None uses the model's (chosen for precision)."""
     use_rules: bool = True
     """Apply the model's one-signal rules (each rejection names its reason)."""
+    vlm_short_side: int = 448
+    """Short side of the frames a VLM sees when it judges a video file (decoded again; the analysis size is
+    too small for a VLM to read a scene)."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,10 @@ def _error(reason: str, signals: dict[str, float] | None = None) -> Decision:
     return Decision("error", float("nan"), [reason], dict(signals or {}))
 
 
-def measure_clip(clip, config: FilterConfig = FilterConfig(), vlm=None) -> dict[str, float]:
+def measure_clip(clip, config: FilterConfig = FilterConfig(), vlm=None, vlm_frames=None) -> dict[str, float]:
     """All signals of a decoded clip, plus ``vlm_<question>`` yes-probabilities when ``vlm`` is given.
+
+    ``vlm_frames``: the frames (N, H, W, 3) the VLM looks at (default: the clip's own).
 
     Raises ValueError when the clip is too short or its timestamps do not increase.
     """
@@ -85,7 +90,8 @@ def measure_clip(clip, config: FilterConfig = FilterConfig(), vlm=None) -> dict[
     if vlm is not None:
         from ..models.vlm import ask_all
 
-        signals.update({f"vlm_{k}": v for k, v in ask_all(vlm, clip.frames).items()})
+        frames = clip.frames if vlm_frames is None else vlm_frames
+        signals.update({f"vlm_{k}": v for k, v in ask_all(vlm, frames).items()})
     return signals
 
 
@@ -105,16 +111,17 @@ def decide(signals: dict[str, float], config: FilterConfig = FilterConfig()) -> 
     return Decision("reject" if reasons else "keep", score, reasons, signals)
 
 
-def filter_clip(clip, config: FilterConfig = FilterConfig(), vlm=None) -> Decision:
+def filter_clip(clip, config: FilterConfig = FilterConfig(), vlm=None, vlm_frames=None) -> Decision:
     """Judge a decoded clip (``frames`` (N, H, W, 3) uint8 RGB, ``timestamps`` (N,) s).
 
     ``vlm``: an optional :class:`dynpose100k.models.vlm.VLMBackend`; its yes-probabilities are added as
-    ``vlm_<question>`` signals, which the score uses if the model was fitted with them. A clip that cannot
+    ``vlm_<question>`` signals, which the score uses if the model was fitted with them; it looks at
+    ``vlm_frames`` when given, else at the clip's frames. A clip that cannot
     be measured (too short, odd timestamps, numerical failure) gets status ``error``.
     """
     load_model(config.model)  # a broken model file is a configuration error: raise before measuring
     try:
-        signals = measure_clip(clip, config, vlm)
+        signals = measure_clip(clip, config, vlm, vlm_frames)
     except ValueError as e:
         return _error(str(e) if str(e).startswith("too_short") else f"bad_clip: {e}")
     except (cv2.error, np.linalg.LinAlgError) as e:
@@ -139,6 +146,14 @@ def load_for_filter(path, config: FilterConfig = FilterConfig(), start=None, end
                      skip_nonref=True)
 
 
+def load_for_vlm(path, config: FilterConfig = FilterConfig(), start=None, end=None, vlm=None):
+    """The frames a VLM judges ``path`` by: the analysis window decoded at ``config.vlm_short_side``; None
+    without a VLM. Raises like :func:`load_for_filter`."""
+    if vlm is None:
+        return None
+    return load_for_filter(path, replace(config, short_side=config.vlm_short_side), start, end).frames
+
+
 def filter_video(path, config: FilterConfig = FilterConfig(), start=None, end=None, vlm=None) -> Decision:
     """Decode ``path`` (optionally the window ``start``-``end``, seconds or ``H:M:S.f``) and judge it.
 
@@ -146,6 +161,7 @@ def filter_video(path, config: FilterConfig = FilterConfig(), start=None, end=No
     """
     try:
         clip = load_for_filter(path, config, start, end)
+        vlm_frames = load_for_vlm(path, config, start, end, vlm)
     except (DynPoseError, ValueError) as e:
         return _error(f"unreadable: {e}")
-    return filter_clip(clip, config, vlm)
+    return filter_clip(clip, config, vlm, vlm_frames)

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import DynPoseError
 from ..metrics import average_precision, pr_counts, wilson_interval
 from ..signals import DETECTOR_SIGNALS, SIGNAL_NAMES
-from .decide import FilterConfig, load_for_filter, measure_clip
+from .decide import FilterConfig, load_for_filter, load_for_vlm, measure_clip
 from .model import FilterModel, Rule, Stump
 
 __all__ = ["FitConfig", "RULE_SPECS", "fit_model", "fit_rules", "fit_stumps", "fit_filter_model", "measure_paths",
@@ -298,7 +298,7 @@ def read_pool_labels(pool_dir) -> list[tuple[str, bool, str]]:
 def _measure(args, vlm=None) -> dict[str, float] | str:
     path, config = args
     try:
-        return measure_clip(load_for_filter(path, config), config, vlm)
+        return measure_clip(load_for_filter(path, config), config, vlm, load_for_vlm(path, config, vlm=vlm))
     except (DynPoseError, ValueError, cv2.error, np.linalg.LinAlgError) as e:
         return f"{type(e).__name__}: {e}"
 

@@ -147,8 +147,12 @@ def test_default_model_file_is_readable_and_rejects_static_camera():
 
 
 class FakeVLM:
+    def __init__(self):
+        self.shapes = []
+
     def ask(self, frames, questions):
         assert 1 <= len(frames) <= 4 and frames[0].ndim == 3
+        self.shapes += [f.shape for f in frames]
         return {k: 0.9 if k == "cartoon" else 0.1 for k in questions}
 
 
@@ -160,6 +164,20 @@ def test_vlm_answers_become_features(tmp_path):
     path = fit_model(rows, y, FitConfig(SIGNAL_NAMES + ("vlm_cartoon",))).to_json(tmp_path / "vlm.json")
     with pytest.raises(FilterModelError, match="vlm_cartoon"):
         filter_clip(toy("good"), FilterConfig(model=str(path)))
+
+
+def test_vlm_sees_frames_larger_than_the_analysis_size(tmp_path):
+    frames = np.stack([np.kron(f, np.ones((4, 4, 1), np.uint8)) for f in toy("good").frames])  # 4x the toy size
+    path = write_video(tmp_path / "big.mp4", frames, fps=5.0)
+    vlm, config = FakeVLM(), FilterConfig(short_side=64, vlm_short_side=200)
+    d = filter_video(path, config, vlm=vlm)
+    assert d.signals["vlm_cartoon"] == 0.9
+    assert vlm.shapes and all(min(s[:2]) == 200 for s in vlm.shapes)  # not the 64 px the signals use
+    from dynpose100k.filtering.training import measure_paths
+
+    vlm.shapes.clear()
+    assert measure_paths([path], config, vlm=vlm)[0]["vlm_cartoon"] == 0.9
+    assert vlm.shapes and all(min(s[:2]) == 200 for s in vlm.shapes)
 
 
 def test_error_decisions_never_crash(tmp_path):
