@@ -134,10 +134,27 @@ def load_config(path=None, **overrides) -> TrainConfig:
     unknown = sorted(set(data) - set(names))
     if unknown:
         raise ConfigError(f"{path or 'config'}: unknown keys {', '.join(unknown)}")
+    for k, v in data.items():
+        data[k] = _number(k, v, str(names[k].type)) if v is not None else v
     for k in ("size", "synth_hw", "betas"):
         if k in data:
             data[k] = tuple(data[k])
     return TrainConfig(**data)
+
+
+def _number(key: str, value, kind: str):
+    """``value`` as the number a ``float``/``int`` field needs (YAML reads ``5e-5`` as a string); other
+    fields pass through."""
+    base = kind.split("|")[0].strip()
+    if base not in ("float", "int"):
+        return value
+    try:
+        x = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        x = None
+    if x is None or (base == "int" and x != int(x)):
+        raise ConfigError(f"{key}: expected {'an integer' if base == 'int' else 'a number'}, got {value!r}")
+    return int(x) if base == "int" else x
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:

@@ -80,6 +80,14 @@ def test_entry_script_reports_bad_config(tmp_path, capsys, monkeypatch):
         load_config(tmp_path / "missing.yaml")
 
 
+def test_numbers_in_any_spelling():
+    cfg = load_config(lr="5e-5", min_lr=1, max_steps=20.0)  # YAML reads 5e-5 as a string
+    assert cfg.lr == 5e-5 and isinstance(cfg.min_lr, float) and cfg.max_steps == 20
+    for bad in ({"lr": "fast"}, {"max_steps": 2.5}, {"batch_size": True}):
+        with pytest.raises(ConfigError, match="expected"):
+            load_config(**bad)
+
+
 @pytest.mark.parametrize("name", ["tiny_cpu.yaml", "finetune_dynpose_512_dpt.yaml", "finetune_dynpose_224_linear.yaml"])
 def test_shipped_configs_parse(name):
     cfg = load_config(ROOT / "train" / "configs" / name)
