@@ -8,4 +8,5 @@ BENCHES = {
     "filter": "dynpose100k.bench.filter",
     "curate": "dynpose100k.bench.curate",
     "train": "dynpose100k.bench.train",
+    "vlm": "dynpose100k.bench.vlm",
 }

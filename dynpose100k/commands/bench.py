@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..bench import BENCHES
 
-HELP = "benchmarks: decode, pose, pose-speed, filter, curate, train (figures vs baselines)"
+HELP = "benchmarks: decode, pose, pose-speed, filter, curate, train, vlm (figures vs baselines)"
 EXAMPLES = """
   dynpose100k bench decode
   dynpose100k bench pose --out outputs/bench

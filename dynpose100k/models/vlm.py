@@ -82,21 +82,31 @@ class TransformersVLM:
     def __init__(self, path, device: str = "cpu", dtype: str | None = None, max_side: int = 448):
         """``path``: local folder with the model and its processor; ``max_side``: frames are shrunk to it."""
         transformers = require("transformers", "models")
-        self.torch = require("torch", "models")
         path = Path(path)
         if not path.is_dir():
             raise VLMError(f"{path}: VLM folder not found")
         try:
-            self.processor = transformers.AutoProcessor.from_pretrained(path, local_files_only=True)
-            self.model = transformers.AutoModelForImageTextToText.from_pretrained(
+            processor = transformers.AutoProcessor.from_pretrained(path, local_files_only=True)
+            model = transformers.AutoModelForImageTextToText.from_pretrained(
                 path, local_files_only=True, dtype=dtype or "auto").to(device).eval()
         except (OSError, ValueError, KeyError) as e:
             raise VLMError(f"{path}: cannot load VLM ({str(e).splitlines()[0]})") from None
-        self.device, self.max_side = device, max_side
-        tok = self.processor.tokenizer
+        self._setup(model, processor, device, max_side, str(path))
+
+    @classmethod
+    def from_model(cls, model, processor, device: str = "cpu", max_side: int = 448) -> "TransformersVLM":
+        """Wrap a model and processor already in memory (e.g. :func:`random_llava`'s)."""
+        self = cls.__new__(cls)
+        self._setup(model.to(device).eval(), processor, device, max_side, type(model).__name__)
+        return self
+
+    def _setup(self, model, processor, device: str, max_side: int, name: str) -> None:
+        self.torch = require("torch", "models")
+        self.model, self.processor, self.device, self.max_side = model, processor, device, max_side
+        tok = processor.tokenizer
         self.yes_ids, self.no_ids = (self._first_ids(tok, w) for w in (YES, NO))
         if not self.yes_ids or not self.no_ids:
-            raise VLMError(f"{path}: tokenizer has no single token for yes/no")
+            raise VLMError(f"{name}: tokenizer has no single token for yes/no")
 
     @staticmethod
     def _first_ids(tok, words) -> list[int]:
@@ -197,3 +207,57 @@ class OpenAIVLM:
 
     def ask(self, frames: Sequence[np.ndarray], questions: Mapping[str, str]) -> dict[str, float]:
         return {k: self.yes_probability(frames, q) for k, q in questions.items()}
+
+
+#: The words of :func:`random_llava`'s tokenizer: the prompt's, the answers' and the special tokens.
+RANDOM_WORDS = ("<unk>", "<pad>", "<s>", "</s>", "<image>", "Yes", "No", "yes", "no", "USER:", "ASSISTANT:", "Is",
+                "the", "this", "a", "video", "or", "Answer", "?", ".")
+
+
+def random_llava(preset: str = "tiny", device: str = "cpu", dtype=None, seed: int = 0):
+    """A randomly initialised LLaVA ``(model, processor)``: its answers are noise, its cost is real.
+
+    ``preset``: ``"tiny"`` (1 layer, width 32, 32 px images, 4 tokens per image; for tests) or ``"7b"``
+    (LLaVA-1.5-7B's shape: CLIP ViT-L/14 at 336 px, 576 tokens per image, a 32-layer 4096-wide Llama;
+    for measuring the cost of a real local VLM without its weights). The tokenizer is a word-level one over
+    :data:`RANDOM_WORDS` (other words map to ``<unk>``, so prompts are a little shorter than a real
+    tokenizer's). ``dtype``: a torch dtype for the weights (default float32).
+    """
+    torch = require("torch", "models")
+    transformers = require("transformers", "models")
+    tokenizers = require("tokenizers", "models")
+
+    words = list(RANDOM_WORDS)
+    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    ptok = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
+                                                bos_token="<s>", eos_token="</s>",
+                                                extra_special_tokens={"image_token": "<image>"})
+    if preset == "tiny":
+        img, patch, vision = 32, 16, dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                          num_attention_heads=2, projection_dim=32)
+        text = dict(vocab_size=len(words), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                    num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512)
+    elif preset == "7b":
+        img, patch, vision = 336, 14, dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
+                                           num_attention_heads=16, projection_dim=768)
+        text = dict(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                    num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096)
+    else:
+        raise ValueError(f"unknown preset {preset!r} (tiny, 7b)")
+    tokens = (img // patch) ** 2
+    proc = transformers.LlavaProcessor(
+        image_processor=transformers.CLIPImageProcessor(size={"shortest_edge": img},
+                                                        crop_size={"height": img, "width": img}),
+        tokenizer=ptok, patch_size=patch, vision_feature_select_strategy="default", image_token="<image>",
+        num_additional_image_tokens=1)
+    cfg = transformers.LlavaConfig(
+        vision_config=transformers.CLIPVisionConfig(image_size=img, patch_size=patch, **vision),
+        text_config=transformers.LlamaConfig(pad_token_id=1, bos_token_id=2, eos_token_id=3, **text),
+        image_token_index=words.index("<image>"), image_seq_length=tokens, vision_feature_layer=-1)
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = transformers.LlavaForConditionalGeneration(cfg)
+    if dtype is not None:
+        model = model.to(dtype)
+    return model.eval(), proc

@@ -14,46 +14,24 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from dynpose100k.models.vlm import QUESTIONS, OpenAIVLM, TransformersVLM, VLMError, ask_all  # noqa: E402
-
-WORDS = ["<unk>", "<pad>", "<s>", "</s>", "<image>", "Yes", "No", "yes", "no", "USER:", "ASSISTANT:", "Is", "the",
-         "a", "video", "or", "Answer", "?", "."]
+from dynpose100k.models.vlm import (  # noqa: E402
+    QUESTIONS,
+    RANDOM_WORDS,
+    OpenAIVLM,
+    TransformersVLM,
+    VLMError,
+    ask_all,
+    random_llava,
+)
 
 
 def build_tiny_llava(path, tie_yes_no: bool = False):
-    """A 1-layer LLaVA (CLIP vision tower + Llama text model, hidden 32) with a word-level tokenizer."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import (
-        CLIPImageProcessor,
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-        PreTrainedTokenizerFast,
-    )
-
-    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    ptok = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", bos_token="<s>",
-                                   eos_token="</s>", extra_special_tokens={"image_token": "<image>"})
-    proc = LlavaProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
-                                                             crop_size={"height": 32, "width": 32}),
-                          tokenizer=ptok, patch_size=16, vision_feature_select_strategy="default",
-                          image_token="<image>", num_additional_image_tokens=1)
-    cfg = LlavaConfig(
-        vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                       num_attention_heads=2, image_size=32, patch_size=16, projection_dim=32),
-        text_config=LlamaConfig(vocab_size=len(WORDS), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                                pad_token_id=1, bos_token_id=2, eos_token_id=3),
-        image_token_index=WORDS.index("<image>"), image_seq_length=4, vision_feature_layer=-1)
-    torch.manual_seed(0)
-    model = LlavaForConditionalGeneration(cfg)
+    """The tiny random LLaVA, saved to ``path`` so that the backend loads it as a user's model folder."""
+    model, proc = random_llava("tiny")
     if tie_yes_no:  # identical output rows for Yes/No (and yes/no): P(yes) must be exactly 0.5
         w = model.lm_head.weight.data
-        w[WORDS.index("No")] = w[WORDS.index("Yes")]
-        w[WORDS.index("no")] = w[WORDS.index("yes")]
+        w[RANDOM_WORDS.index("No")] = w[RANDOM_WORDS.index("Yes")]
+        w[RANDOM_WORDS.index("no")] = w[RANDOM_WORDS.index("yes")]
     model.save_pretrained(path)
     proc.save_pretrained(path)
     return path
@@ -156,3 +134,18 @@ def test_openai_backend_unreachable():
         port = s.getsockname()[1]
     with pytest.raises(VLMError, match="request failed"):
         OpenAIVLM(f"http://127.0.0.1:{port}", timeout=2).ask(frames(), {"q": "Is it?"})
+
+
+def test_random_llava_7b_has_the_real_models_shape():
+    model, proc = random_llava("7b", device="meta")  # shapes only, no memory
+    n = sum(p.numel() for p in model.parameters())
+    assert 6.9e9 < n < 7.2e9  # LLaVA-1.5-7B: 7.06B parameters
+    assert proc.image_processor.crop_size == {"height": 336, "width": 336} and model.config.image_seq_length == 576
+
+
+def test_backend_wraps_a_model_in_memory():
+    vlm = TransformersVLM.from_model(*random_llava("tiny"))
+    a = vlm.ask(frames(), QUESTIONS)
+    assert set(a) == set(QUESTIONS) and all(0.0 < p < 1.0 for p in a.values())
+    with pytest.raises(ValueError, match="unknown preset"):
+        random_llava("70b")
