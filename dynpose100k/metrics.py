@@ -466,3 +466,26 @@ def threshold_for_precision(scores, labels, precision: float) -> tuple[float, fl
         return None
     k = ok[np.argmax(r[ok])]
     return float(t[k]), float(p[k]), float(r[k])
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100,
+                 sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """L2-regularised, optionally weighted logistic regression (Newton's method) on standardised ``X``
+    ``(n, d)``; ``y`` ``(n,)``: bool labels or soft targets in [0, 1]. Returns ``(weights, bias)``; the bias
+    is not penalised."""
+    n, d = X.shape
+    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+    A = np.c_[X, np.ones(n)]
+    w = np.zeros(d + 1)
+    P = np.eye(d + 1) * l2
+    P[-1, -1] = 0.0
+    y = y.astype(float)
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(A @ w, -30, 30)))
+        g = A.T @ (sw * (p - y)) + P @ w
+        Hs = (A * (sw * p * (1 - p))[:, None]).T @ A + P + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(Hs, g)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w[:-1], float(w[-1])

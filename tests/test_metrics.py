@@ -218,3 +218,15 @@ def test_wilson_interval_scalar_and_array():
     assert lo[0] == 0.0 and hi[2] == 1.0 and lo[1] < 0.5 < hi[1]
     assert (wilson_interval(5, 10)[0], wilson_interval(5, 10)[1]) == (float(lo[1]), float(hi[1]))
     assert all(np.isnan(wilson_interval(0, 0)))
+
+
+def test_fit_logistic_recovers_coefficients_from_labels_and_soft_targets():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4000, 2))
+    p = 1 / (1 + np.exp(-(X @ [2.0, -1.0] + 0.5)))
+    w, b = metrics.fit_logistic(X, rng.random(4000) < p, l2=0.0)
+    assert np.allclose(w, [2.0, -1.0], atol=0.2) and abs(b - 0.5) < 0.15
+    ws, bs = metrics.fit_logistic(X, p, l2=0.0)  # the probabilities themselves as targets: exact
+    assert np.allclose(ws, [2.0, -1.0], atol=1e-6) and abs(bs - 0.5) < 1e-6
+    wr, _ = metrics.fit_logistic(X, p, l2=1000.0)  # the penalty shrinks the weights
+    assert np.all(np.abs(wr) < np.abs(ws))

@@ -277,3 +277,10 @@ def test_pyav_decodes_single_threaded_where_opencv_is(tmp_path, monkeypatch):
         cv2.setNumThreads(before)
     assert (seen[0].thread_count, seen[1].thread_type.name) == (1, "AUTO")
     np.testing.assert_array_equal(clips[0].frames, clips[1].frames)  # the same pixels either way
+
+
+def test_evenly_spaced_indices():
+    assert video.evenly_spaced(10, 4).tolist() == [0, 3, 6, 9]
+    assert video.evenly_spaced(3, 8).tolist() == [0, 1, 2]  # never more than there are, never repeated
+    assert video.evenly_spaced(0, 4).size == 0 and video.evenly_spaced(5, 0).size == 0
+    assert video.evenly_spaced(1, 4).tolist() == [0]

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ..errors import DynPoseError
-from ..metrics import average_precision, pr_counts, wilson_interval
+from ..metrics import average_precision, fit_logistic, pr_counts, wilson_interval
 from ..signals import DETECTOR_SIGNALS, SIGNAL_NAMES
 from .decide import FilterConfig, load_for_filter, load_for_vlm, measure_clip
 from .model import FilterModel, Rule, Stump
@@ -172,20 +172,13 @@ def _precision_recall(score: np.ndarray, y: np.ndarray, prevalence: float):
     return wp * tp / (wp * tp + wn * fp), tp / y.sum(), t
 
 
-def _platt(logit: np.ndarray, y: np.ndarray, iters: int = 50) -> tuple[float, float]:
-    """(a, b) of P(y) = sigmoid(a * logit + b) by Newton's method on the log loss (a kept > 0), with
-    Platt's target smoothing so a separable pool does not send a to infinity."""
+def _platt(logit: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(a, b) of P(y) = sigmoid(a * logit + b) (a kept > 0), fitted with Platt's target smoothing so a
+    separable pool does not send a to infinity."""
     n1, n0 = int(y.sum()), int((~y).sum())
     target = np.where(y, (n1 + 1) / (n1 + 2), 1 / (n0 + 2))
-    z = np.clip(logit, -30, 30)
-    w = np.zeros(2)
-    A = np.column_stack([z, np.ones_like(z)])
-    for _ in range(iters):
-        pr = 1 / (1 + np.exp(-(A @ w)))
-        g = A.T @ (pr - target)
-        Hs = A.T @ (A * (pr * (1 - pr))[:, None]) + 1e-6 * np.eye(2)
-        w -= np.linalg.solve(Hs, g)
-    return max(float(w[0]), 1e-3), float(w[1])
+    w, b = fit_logistic(np.clip(logit, -30, 30)[:, None], target, l2=0.0)
+    return max(float(w[0]), 1e-3), b
 
 
 def _precision_bound(score: np.ndarray, y: np.ndarray, prevalence: float, z: float):

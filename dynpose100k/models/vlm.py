@@ -24,6 +24,7 @@ from typing import Mapping, Protocol, Sequence
 import numpy as np
 
 from ..errors import DynPoseError
+from ..video import evenly_spaced
 from . import require
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,7 @@ class VLMBackend(Protocol):
 
 def sample_frames(frames, num: int = 4) -> list[np.ndarray]:
     """``num`` evenly spaced frames of a stack (N, H, W, 3)."""
-    idx = np.unique(np.linspace(0, len(frames) - 1, min(num, len(frames))).round().astype(int))
-    return [np.ascontiguousarray(frames[i]) for i in idx]
+    return [np.ascontiguousarray(frames[i]) for i in evenly_spaced(len(frames), num)]
 
 
 def ask_all(vlm: VLMBackend, frames, num_frames: int = 4) -> dict[str, float]:

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from ..camera import camera_centers
-from ..metrics import path_length
+from ..metrics import fit_logistic, path_length
 
 log = logging.getLogger(__name__)
 
@@ -347,28 +347,6 @@ def score(sfm, static: np.ndarray, hw: tuple[int, int], config,
 
 
 # ----------------------------------------------------------------------------------------- fitting
-def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100,
-                 sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """L2-regularised, optionally weighted logistic regression (Newton's method) on standardised ``X``
-    ``(n, d)``, ``y`` ``(n,)`` bool; returns ``(weights, bias)``. The bias is not penalised."""
-    n, d = X.shape
-    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
-    A = np.c_[X, np.ones(n)]
-    w = np.zeros(d + 1)
-    P = np.eye(d + 1) * l2
-    P[-1, -1] = 0.0
-    y = y.astype(float)
-    for _ in range(iters):
-        p = 1.0 / (1.0 + np.exp(-np.clip(A @ w, -30, 30)))
-        g = A.T @ (sw * (p - y)) + P @ w
-        Hs = (A * (sw * p * (1 - p))[:, None]).T @ A + P + 1e-9 * np.eye(d + 1)
-        step = np.linalg.solve(Hs, g)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return w[:-1], float(w[-1])
-
-
 def fit_confidence(rows: list[dict], features=FEATURES, l2: float = 1.0, bad_weight: float = 1.0,
                    info: dict | None = None) -> ConfidenceModel:
     """Fit the calibration on ``rows`` (each: the evidence features and ``good`` bool). ``bad_weight``: the

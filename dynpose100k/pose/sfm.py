@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import camera as cam
 from .. import geometry
+from ..video import evenly_spaced
 from . import colmap
 from .config import PoseConfig
 
@@ -516,11 +517,6 @@ def reconstruct_global(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) 
     return refine(uv, hw, config, init)
 
 
-def _evenly(a: np.ndarray, k: int) -> np.ndarray:
-    """At most ``k`` elements of ``a`` evenly spread over it, first and last included, in order."""
-    return a[np.unique(np.linspace(0, len(a) - 1, min(len(a), k)).round().astype(int))] if len(a) else a
-
-
 def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmResult,
                  max_frames: int = 40, max_points: int = 1500) -> float:
     """How much the focal length changes over the clip, as a log ratio (0: constant; log 1.25 = 0.22: a
@@ -536,8 +532,9 @@ def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: S
     reg = np.flatnonzero(sfm.registered)
     if len(reg) < 8:
         return float("nan")
-    frames = _evenly(reg, max_frames)
-    pts = _evenly(sfm.track_ids[sfm.obs[frames].sum(0) >= 2], max_points)  # points seen twice among them
+    frames = reg[evenly_spaced(len(reg), max_frames)]
+    pts = sfm.track_ids[sfm.obs[frames].sum(0) >= 2]  # points seen twice among them
+    pts = pts[evenly_spaced(len(pts), max_points)]
     M = uv.shape[1]
     X = np.zeros((M, 3))
     X[sfm.track_ids] = sfm.points3d

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..camera import camera_centers, w2c_to_c2w
+from ..video import evenly_spaced
 from .schema import VideoSample
 
 logger = logging.getLogger(__name__)
@@ -96,8 +97,7 @@ def plot_sample(sample: VideoSample, out_png, *, num_frames: int = 6, max_frusta
                  "colour = time)", fontsize=10)
     ax.legend(loc="upper left", fontsize=8)
     if has_frames:
-        idx = np.unique(np.linspace(0, n - 1, min(num_frames, n)).round().astype(int))
-        for j, i in enumerate(idx):
+        for j, i in enumerate(evenly_spaced(n, num_frames)):
             a = fig.add_subplot(grid[1, j])
             a.imshow(sample.rgb(i))
             if sample.masks:
