@@ -67,6 +67,10 @@ class PoseConfig:
     """A track is dynamic when this fraction of its measured pairs is dynamic evidence."""
     mask_scale: float = 0.25
     """Dynamic pixel masks are computed and stored at this fraction of the input resolution."""
+    min_static_per_frame: int = 60
+    """A frame the exclusion zones would leave with fewer static-track observations than this keeps the ones
+    inside its zones (tracks classified dynamic stay out), so a margin drawn too wide does not cut the
+    chain of frames (0: never)."""
     mask_dilate_px_720p: float = 24.0
     """Radius (720p px) of the disc around each dynamic-track observation in the zones SfM takes no static
     observation from (:func:`dynpose100k.pose.masking.exclusion_masks`; generous, not the released masks)."""

@@ -43,9 +43,12 @@ __all__ = ["estimate_poses", "analyse", "pose_video", "pose_fundamentals", "stat
 
 
 def static_tracks(uv: np.ndarray, dynamic: np.ndarray, masks: np.ndarray, image_hw: tuple[int, int],
-                  min_len: int) -> np.ndarray:
+                  min_len: int, min_per_frame: int = 0, semantic: np.ndarray | None = None) -> np.ndarray:
     """Tracks ``uv`` ``(N, M, 2)`` with dynamic tracks and observations inside ``masks`` ``(N, h, w)``
-    removed (set to NaN); tracks left with fewer than ``min_len`` observations are removed too."""
+    removed (set to NaN); tracks left with fewer than ``min_len`` observations are removed too. A frame the
+    masks would leave with fewer than ``min_per_frame`` observations keeps those inside them (the motion
+    masks are a generous margin), except inside ``semantic`` ``(N, h, w)`` (a segmenter's movable objects);
+    tracks classified dynamic always stay out."""
     out = uv.copy()
     out[:, dynamic] = np.nan
     N, h, w = masks.shape
@@ -54,6 +57,9 @@ def static_tracks(uv: np.ndarray, dynamic: np.ndarray, masks: np.ndarray, image_
     px = resize_pixels(out[n, m], (H, W), (h, w)).round().astype(int)
     x, y = np.clip(px[:, 0], 0, w - 1), np.clip(px[:, 1], 0, h - 1)
     inside = masks[n, y, x]
+    if min_per_frame > 0:
+        starved = np.bincount(n[~inside], minlength=N) < min_per_frame
+        inside &= ~starved[n] | (False if semantic is None else semantic[n, y, x])
     out[n[inside], m[inside]] = np.nan
     out[:, (~np.isnan(out[..., 0])).sum(0) < min_len] = np.nan
     return out
@@ -181,7 +187,7 @@ def analyse(
                              for s in segmenter(frames)]).astype(bool)
     flows: dict = {}  # dense flow per frame pair, shared by both exclusion passes and the released masks
     zones = exclusion_masks(frames, uv, dynamic, ev, config, semantic, flows)
-    static = static_tracks(uv, dynamic, zones, (H, W), config.min_track_len)
+    static = static_tracks(uv, dynamic, zones, (H, W), config.min_track_len, config.min_static_per_frame, semantic)
     timings["mask"] = time.perf_counter() - t
     n_static = int((~np.isnan(static[..., 0])).any(0).sum())
     evidence["static_tracks"] = float(n_static)
@@ -211,7 +217,8 @@ def analyse(
                 last_ev = ev2
                 dynamic |= ev2.score > config.dynamic_score
                 zones = exclusion_masks(frames, uv, dynamic, ev2, config, semantic, flows)
-                static = static_tracks(uv, dynamic, zones, (H, W), config.min_track_len)
+                static = static_tracks(uv, dynamic, zones, (H, W), config.min_track_len,
+                                       config.min_static_per_frame, semantic)
                 sfm = refine(static, (H, W), config, sfm)
     except (cv2.error, RuntimeError, ValueError, np.linalg.LinAlgError) as e:
         log.warning("%s: reconstruction error: %s", video_id, e)

@@ -78,3 +78,35 @@ def test_unmeasured_and_weak_tracks_do_not_seed():
     assert m.all(0).any() and m.mean() < 0.2
     assert not pixel_masks(frames, uv, dynamic, MotionEvidence(np.ones(3), np.full(3, 4), {}),
                            dataclasses.replace(cfg, mask_seed_score=1.0)).any()
+
+
+def test_static_tracks_keep_a_starved_frame_inside_its_zones():
+    from dynpose100k.pose.pipeline import static_tracks
+
+    rng = np.random.default_rng(0)
+    N, M, hw = 6, 100, (90, 160)
+    uv = np.stack([rng.uniform([0, 0], [159, 89], (M, 2))] * N)  # (N, M, 2), every track seen in every frame
+    dynamic = np.zeros(M, bool)
+    dynamic[:10] = True
+    zones = np.zeros((N, 45, 80), bool)
+    zones[2, :, :70] = True  # frame 2: the zones cover almost the whole frame
+    zones[4, :, :20] = True  # frame 4: a small zone
+    inside4 = _inside(uv[4], zones[4], hw)
+    plain = static_tracks(uv, dynamic, zones, hw, min_len=3)
+    kept = ~np.isnan(plain[..., 0])
+    assert kept[2].sum() < 20 and not kept[:, dynamic].any()
+    guarded = ~np.isnan(static_tracks(uv, dynamic, zones, hw, min_len=3, min_per_frame=30)[..., 0])
+    assert guarded[2].sum() == 90 and not guarded[:, dynamic].any()  # all static tracks back, none dynamic
+    assert (guarded[4] == kept[4]).all() and not guarded[4, inside4 & ~dynamic].any()  # a fed frame is unchanged
+    semantic = np.zeros_like(zones)
+    semantic[2, :, :40] = True  # a segmenter's movable object is never given back
+    on_object = _inside(uv[2], semantic[2], hw)
+    both = ~np.isnan(static_tracks(uv, dynamic, zones | semantic, hw, 3, 30, semantic)[..., 0])
+    assert not both[2, on_object].any() and both[2, ~on_object & ~dynamic].all()
+
+
+def _inside(uv_n, zone, hw):
+    from dynpose100k.camera import resize_pixels
+
+    px = resize_pixels(uv_n, hw, zone.shape).round().astype(int)
+    return zone[np.clip(px[:, 1], 0, zone.shape[0] - 1), np.clip(px[:, 0], 0, zone.shape[1] - 1)]
