@@ -69,8 +69,8 @@ class PoseConfig:
     """Dynamic pixel masks are computed and stored at this fraction of the input resolution."""
     min_static_per_frame: int = 60
     """A frame the exclusion zones would leave with fewer static-track observations than this keeps the ones
-    inside its zones (tracks classified dynamic stay out), so a margin drawn too wide does not cut the
-    chain of frames (0: never)."""
+    inside its motion zones (tracks classified dynamic and a segmenter's objects stay out), so a margin drawn
+    too wide around large movers does not cut the chain of frames (0: never; chosen on the hard dev clips)."""
     mask_dilate_px_720p: float = 24.0
     """Radius (720p px) of the disc around each dynamic-track observation in the zones SfM takes no static
     observation from (:func:`dynpose100k.pose.masking.exclusion_masks`; generous, not the released masks)."""
