@@ -61,12 +61,6 @@ VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 
 Timestamp = float | str | None
 
-
-def evenly_spaced(n: int, k: int) -> np.ndarray:
-    """Indices of at most ``k`` of ``n`` items (frames, points) evenly spread, first and last included,
-    increasing and distinct."""
-    return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int)) if n > 0 and k > 0 else np.zeros(0, int)
-
 SEEK_AFTER_S = 10.0
 """Windows starting later than this (seconds) are decoded with PyAV after a seek instead of from frame 0."""
 
@@ -111,6 +105,12 @@ class Clip:
 
     def __len__(self) -> int:
         return len(self.frames)
+
+
+def evenly_spaced(n: int, k: int) -> np.ndarray:
+    """Indices of at most ``k`` of ``n`` items (frames, points) evenly spread, first and last included,
+    increasing and distinct."""
+    return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int)) if n > 0 and k > 0 else np.zeros(0, int)
 
 
 def _oneline(text: object) -> str:
