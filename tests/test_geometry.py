@@ -87,3 +87,44 @@ def test_relative_pose_recovered_from_essential():
 
 def test_essential_of_too_few_points_is_none():
     assert geo.essential_ransac(np.zeros((3, 2)), np.zeros((3, 2)), 1e-3)[0] is None
+
+
+def _track_cameras(n=6):
+    """n cameras stepping along +x, looking down +z, and their K."""
+    K = cam.make_K(F_TRUE, cx=(W - 1) / 2, cy=(H - 1) / 2)
+    return K, np.stack([cam.make_w2c(np.eye(3), [-0.3 * k, 0.0, 0.0]) for k in range(n)])
+
+
+def test_triangulated_static_tracks_reproject_exactly_and_unseen_stays_nan():
+    K, w2c = _track_cameras()
+    rng = np.random.default_rng(1)
+    X = np.c_[rng.uniform(-2, 2, 50), rng.uniform(-1.5, 1.5, 50), rng.uniform(5, 12, 50)]
+    uv = cam.project(K, w2c, X)[0]  # (N, M, 2)
+    uv[0, :10] = np.nan  # not seen by the first camera
+    uv[1:, 10] = np.nan  # seen once: no point
+    Xt, err = geo.triangulate_tracks(uv, K, w2c)
+    good = np.arange(50) != 10
+    assert np.allclose(Xt[good], X[good], atol=1e-6) and np.nanmax(err) < 1e-6
+    assert np.isnan(err[0, :10]).all() and np.isnan(Xt[10]).all() and np.isnan(err[:, 10]).all()
+    k1 = -0.1  # radial distortion is undone before triangulating
+    uvd = cam.project(K, w2c, X, k1)[0]
+    assert np.nanmax(geo.triangulate_tracks(uvd, K, w2c, k1)[1]) < 1e-6
+    assert np.nanmax(geo.triangulate_tracks(uvd, K, w2c)[1]) > 0.1
+
+
+def test_triangulation_sees_motion_along_the_epipolar_lines():
+    """A point that speeds up along the cameras' own direction of travel stays on every pair's epipolar line
+    (zero Sampson error) yet no fixed point explains its track; one whose image moves against the parallax
+    triangulates behind the cameras (inf)."""
+    K, w2c = _track_cameras()
+    t = np.arange(len(w2c))
+    Xt = np.stack([np.array([0.5 + 0.08 * k**2, 0.3, 6.0]) for k in t])  # accelerating along +x
+    uv = np.stack([cam.project(K, w2c[k], Xt[k:k + 1])[0][0] for k in t])[:, None]
+    for i, j in [(0, 2), (1, 4), (2, 5)]:
+        F = cam.fundamental_from(K, K, w2c[i], w2c[j])
+        assert geo.sampson_error(F, uv[i], uv[j])[0] < 1e-6
+    assert np.max(geo.triangulate_tracks(uv, K, w2c)[1]) > 3.0
+    static = np.stack([cam.project(K, w2c[k], np.array([[0.5, 0.3, 6.0]]))[0][0] for k in t])
+    against = 2 * static[0] - static  # mirrored about the first frame: it moves the other way
+    err = geo.triangulate_tracks(against[:, None], K, w2c)[1]
+    assert np.isinf(err[1:]).all()

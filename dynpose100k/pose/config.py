@@ -78,8 +78,15 @@ class PoseConfig:
     """Radius (720p px) of the seed disc drawn around each observation of a seeding track in the released
     dynamic masks."""
     mask_seed_score: float = 0.5
-    """A dynamic track seeds the pixel mask when more than this fraction of its measured pairs is dynamic
-    evidence (unmeasured tracks never seed: they count as dynamic for SfM, but most lie on the background)."""
+    """A track seeds the released mask when more than this fraction of its observations lies off its
+    triangulation (:attr:`mask_seed_reproj_px_720p`); without reconstructed cameras, when more than this
+    fraction of its measured pairs is dynamic evidence (unmeasured tracks never seed: they count as dynamic
+    for SfM, but most lie on the background)."""
+    mask_seed_reproj_px_720p: float = 10.0
+    """With reconstructed cameras, a track seeds the released mask when more than :attr:`mask_seed_score` of its
+    observations lie farther than this (720p px) from the reprojection of its triangulation."""
+    mask_static_reproj_px_720p: float = 2.0
+    """... and an observation of the other tracks bounds the mask as static within this (720p px)."""
     dense_flow: bool = True
     """Use dense DIS-flow Sampson evidence: in the SfM exclusion zones, and in the released masks (the seeded
     regions it connects, the surely static pixels that bound their growth)."""

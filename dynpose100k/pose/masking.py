@@ -12,12 +12,21 @@
 * Semantic (optional): movable classes of a universal-segmentation model
   (:mod:`dynpose100k.models.segmentation`).
 
-Combination rule for frame ``n``: tracks measured as clearly moving (score above ``mask_seed_score``) seed
-small discs; the connected parts of the dense dynamic evidence that hold a seed are the seeded regions; their
-extent then follows colour edges (a watershed from the eroded regions and the seed points against
-static-track points, pixels the dense flow measured static on several pairs, and everything farther than
-``mask_grow_px_720p``). United with the semantic mask, then a 3-frame temporal majority vote and a
-morphological closing. Masks are ``(N, h, w)`` bool at ``mask_scale`` of the input size.
+Track evidence of the released masks: once the cameras are reconstructed, every track is triangulated from
+all its observations (:func:`dynpose100k.geometry.triangulate_tracks`) and each observation's reprojection
+error measures whether it moved. Unlike a pair's Sampson error, this also sees objects that move along the
+epipolar lines (a car driving beside a tracking camera). Without cameras (a failed reconstruction) the
+pairwise score above stands in.
+
+Combination rule for frame ``n``: the observations of tracks measured as clearly moving (most observations
+off their triangulation by more than ``mask_seed_reproj_px_720p``; without cameras, a pairwise score above
+``mask_seed_score``) seed small discs; the connected parts of the
+dense dynamic evidence that hold a seed are the seeded regions; their extent then follows colour edges (a
+watershed from the eroded regions and the seed points against static observations (within
+``mask_static_reproj_px_720p`` of their triangulation; without cameras, tracks never measured dynamic),
+pixels the dense flow measured static on several pairs, and everything farther than ``mask_grow_px_720p``).
+United with the semantic mask, then a 3-frame temporal majority vote and a morphological closing. Masks are
+``(N, h, w)`` bool at ``mask_scale`` of the input size.
 """
 
 from __future__ import annotations
@@ -226,26 +235,43 @@ def pixel_masks(
     config: PoseConfig,
     semantic: np.ndarray | None = None,
     flow_cache: dict | None = None,
+    residuals: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-frame dynamic masks ``(N, h, w)`` bool at :func:`mask_shape` of ``frames`` ``(N, H, W, 3)`` RGB
-    or ``(N, H, W)`` grey.
+    or ``(N, H, W)`` grey, from tracks ``uv`` ``(N, M, 2)`` (pixels of ``frames``).
 
-    ``dynamic`` ``(M,)`` bool marks dynamic tracks; those whose ``evidence.score`` exceeds
-    ``config.mask_seed_score`` seed the mask. ``semantic`` ``(N, h, w)`` bool (optional) is united in.
-    ``flow_cache`` (optional, a dict owned by the caller) keeps each pair's dense flow, so the flows of the
-    exclusion zones (:func:`exclusion_masks`) on the same frames are not computed again.
+    ``residuals`` ``(N, M)`` (optional): each observation's reprojection error (pixels of ``frames``; NaN
+    unobserved, inf behind the camera) under its track's triangulation with the reconstructed cameras
+    (:func:`dynpose100k.geometry.triangulate_tracks`). With them, tracks with more than
+    ``config.mask_seed_score`` of their observations above ``config.mask_seed_reproj_px_720p`` seed the
+    mask (every observation), and the other tracks' observations below
+    ``config.mask_static_reproj_px_720p`` bound it. Without them, the ``dynamic`` ``(M,)`` bool tracks
+    whose ``evidence.score`` exceeds ``config.mask_seed_score`` seed, and tracks never measured dynamic
+    bound. ``semantic`` ``(N, h, w)``
+    bool (optional) is united in. ``flow_cache`` (optional, a dict owned by the caller) keeps each pair's
+    dense flow, so the flows of the exclusion zones (:func:`exclusion_masks`) on the same frames are not
+    computed again.
     """
     N, H, W = frames.shape[:3]
     h, w = mask_shape((H, W), config)
     s = (h / H, w / W)
     small = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames]
-    with np.errstate(invalid="ignore"):
-        seed = dynamic & (evidence.score > config.mask_seed_score)
-        static = ~dynamic & (evidence.score == 0) & (evidence.measured >= 2)
+    seen = ~np.isnan(uv[..., 0])
+    if residuals is not None:
+        px = H / 720.0
+        off = residuals > config.mask_seed_reproj_px_720p * px
+        moving = off.sum(0) > config.mask_seed_score * np.maximum((~np.isnan(residuals)).sum(0), 1)
+        seed_obs = seen & moving[None]  # every observation: seeds that come and go flicker
+        static_obs = (residuals < config.mask_static_reproj_px_720p * px) & ~moving
+    else:
+        with np.errstate(invalid="ignore"):
+            seed = dynamic & (evidence.score > config.mask_seed_score)
+            static = ~dynamic & (evidence.score == 0) & (evidence.measured >= 2)
+        seed_obs, static_obs = seen & seed, seen & static
     discs = np.zeros((N, h, w), np.uint8)
     r = max(1, round(config.mask_seed_px_720p * H / 720.0 * s[0]))
     for n in range(N):
-        for x, y in _mask_px(uv[n, seed], (H, W), (h, w)):
+        for x, y in _mask_px(uv[n, seed_obs[n]], (H, W), (h, w)):
             cv2.circle(discs[n], (int(x), int(y)), r, 1, -1)
     if config.dense_flow and evidence.fundamentals:
         hit, cnt = _dense_evidence(frames, small, evidence.fundamentals, (h, w), s, config, flow_cache)
@@ -271,11 +297,11 @@ def pixel_masks(
         # and static-track points, surely static pixels and everything beyond the band (static)
         markers = np.zeros((h, w), np.int32)
         markers[sure_static[n]] = 1
-        p = _mask_px(uv[n, static], (H, W), (h, w))
+        p = _mask_px(uv[n, static_obs[n]], (H, W), (h, w))
         markers[p[:, 1], p[:, 0]] = 1
         markers[cv2.dilate(grown, kb) == 0] = 1
         markers[cv2.erode(grown, k5) > 0] = 2
-        p = _mask_px(uv[n, seed], (H, W), (h, w))
+        p = _mask_px(uv[n, seed_obs[n]], (H, W), (h, w))
         markers[p[:, 1], p[:, 0]] = 2
         img = small[n] if small[n].ndim == 3 else cv2.cvtColor(small[n], cv2.COLOR_GRAY2BGR)
         cv2.watershed(np.ascontiguousarray(img), markers)

@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import __version__
 from ..camera import resize_K, resize_pixels
+from ..geometry import triangulate_tracks
 from ..ids import video_id_of
 from .confidence import score
 from .config import PoseConfig
@@ -194,11 +195,16 @@ def analyse(
     log.debug("%s: %d tracks, %d dynamic, %d static", video_id, uv.shape[1], int(dynamic.sum()), n_static)
     last_ev = ev  # the motion evidence the released masks are built from: the pose check's when it runs
 
-    def release_masks() -> None:
-        """The released dynamic masks, built once from the last motion evidence (SfM used the zones)."""
+    def release_masks(sfm=None) -> None:
+        """The released dynamic masks, built once (SfM used the zones): from each observation's residual under
+        its track's triangulation with the cameras of ``sfm``, or without one from the last motion evidence."""
         nonlocal masks
         t = time.perf_counter()
-        masks = pixel_masks(frames, uv, dynamic, last_ev, config, semantic, flows)
+        res = None
+        if sfm is not None and not sfm.failure_reason and sfm.registered.sum() >= 3:
+            k1 = float(sfm.camera_params[3]) if len(sfm.camera_params) > 3 else 0.0
+            res = triangulate_tracks(np.where(sfm.registered[:, None, None], uv, np.nan), sfm.K, sfm.w2c, k1)[1]
+        masks = pixel_masks(frames, uv, dynamic, last_ev, config, semantic, flows, res)
         timings["mask"] += time.perf_counter() - t
 
     if n_static < 20:
@@ -226,7 +232,7 @@ def analyse(
         release_masks()
         return result(f"reconstruction error: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
     timings["sfm"] = time.perf_counter() - t
-    release_masks()
+    release_masks(sfm)
 
     def assess(sfm) -> tuple[str | None, dict, dict | None]:
         """(failure reason, evidence figures, confidence fields) of a reconstruction: the minimum evidence first
