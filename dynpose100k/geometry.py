@@ -128,13 +128,14 @@ def focal_from_fundamental(F: np.ndarray, focals: np.ndarray, principal_point: t
 
 
 def triangulate_tracks(uv: np.ndarray, K: np.ndarray, w2c: np.ndarray, k1: float = 0.0, *, iters: int = 2,
-                       robust_px: float = 3.0, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+                       robust_px: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
     """Triangulate every track from all its observations with known cameras; ``(X, err)``.
 
     ``uv`` ``(N, M, 2)``: pixels of M tracks in N frames, NaN where a track is not observed (or where its
     frame must not count, e.g. an unregistered one); ``K`` ``(3, 3)`` and ``k1`` (SIMPLE_RADIAL) shared by
     the cameras ``w2c`` ``(N, 4, 4)``. Each point is the linear (DLT) solution on the undistorted normalised
     observations, reweighted ``iters`` times so that observations off by more than ``robust_px`` count less.
+    The work is proportional to the number of observations, not to N x M.
 
     Returns ``X`` ``(M, 3)`` (NaN for tracks seen fewer than twice; far away for points near infinity) and
     ``err`` ``(N, M)``, the reprojection error of each observation in pixels (pinhole, focal ``K[0, 0]``):
@@ -142,38 +143,40 @@ def triangulate_tracks(uv: np.ndarray, K: np.ndarray, w2c: np.ndarray, k1: float
     tracking noise; a moving one's are large whenever its motion is not the motion of a fixed point, also
     when it moves along the epipolar lines of every frame pair.
     """
-    uv = np.asarray(uv, np.float64)
     N, M = uv.shape[:2]
+    X = np.full((M, 3), np.nan)
+    err = np.full((N, M), np.nan)
+    m, n = np.nonzero(~np.isnan(np.asarray(uv)[..., 0]).T)  # observations grouped by track
+    if not len(m):
+        return X, err
     f = np.array([K[0, 0], K[1, 1]], np.float64)
-    y = (uv - K[:2, 2]) / f
+    y = (np.asarray(uv, np.float64)[n, m] - K[:2, 2]) / f  # (K, 2) normalised, distorted
     x = y
     for _ in range(5 if k1 else 0):  # invert x_d = x (1 + k1 |x|^2) by fixed-point iteration
         x = y / (1.0 + k1 * (x**2).sum(-1, keepdims=True))
     P = np.asarray(w2c, np.float64)[:, :3, :]
+    rows = [x[:, k:k + 1] * P[n, 2] - P[n, k] for k in (0, 1)]  # (K, 4) each
+    rows = [r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), 1e-12) for r in rows]
+    outer = sum(r[:, :, None] * r[:, None, :] for r in rows).reshape(-1, 16)
+    tracks, start, count = np.unique(m, return_index=True, return_counts=True)
     centres = -np.einsum("nji,nj->ni", P[:, :, :3], P[:, :, 3])
     far = 1e3 * max(float(np.linalg.norm(centres - centres.mean(0), axis=1).max()), 1e-9)
-    X = np.full((M, 3), np.nan)
-    err = np.full((N, M), np.nan)
-    for a in range(0, M, chunk):
-        xs = x[:, a:a + chunk]
-        seen = ~np.isnan(xs[..., 0])
-        xs = np.where(seen[..., None], xs, 0.0)
-        rows = [xs[..., k:k + 1] * P[:, None, 2] - P[:, None, k] for k in (0, 1)]  # (N, C, 4) each
-        rows = [r / np.maximum(np.linalg.norm(r, axis=-1, keepdims=True), 1e-12) for r in rows]
-        w = seen.astype(np.float64)
-        for _ in range(iters + 1):
-            A = sum(np.einsum("nc,nci,ncj->cij", w, r, r) for r in rows)
-            Xh = np.linalg.eigh(A)[1][..., 0]  # (C, 4): the direction of least algebraic error
-            p = np.einsum("nij,cj->nci", P, Xh)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                e = np.linalg.norm(p[..., :2] / p[..., 2:] - xs, axis=-1) * f.mean()
-            # a point behind a camera that sees it (depth p_z / w <= 0) explains nothing; one farther than
-            # 1000x the cameras' spread is as good as at infinity, where front and back project alike
-            near = np.linalg.norm(Xh[:, :3], axis=1) < far * np.abs(Xh[:, 3])
-            e = np.where(near[None] & (p[..., 2] * Xh[None, :, 3] <= 0) | ~np.isfinite(e), np.inf, e)
-            w = seen / np.maximum(1.0, e / robust_px)
-        few = seen.sum(0) < 2
+    w = np.ones(len(m))
+    for _ in range(iters + 1):
+        A = np.add.reduceat(outer * w[:, None], start, axis=0).reshape(-1, 4, 4)
+        Xh = np.linalg.eigh(A)[1][..., 0]  # (T, 4): the direction of least algebraic error
+        Xo = np.repeat(Xh, count, axis=0)  # (K, 4), each observation's point
+        p = np.einsum("kij,kj->ki", P[n], Xo)
         with np.errstate(divide="ignore", invalid="ignore"):
-            X[a:a + chunk] = np.where(few[:, None], np.nan, Xh[:, :3] / Xh[:, 3:])
-        err[:, a:a + chunk] = np.where(seen & ~few, e, np.nan)
+            e = np.linalg.norm(p[:, :2] / p[:, 2:] - x, axis=1) * f.mean()
+        # a point behind a camera that sees it (depth p_z / w <= 0) explains nothing; one farther than
+        # 1000x the cameras' spread is as good as at infinity, where front and back project alike
+        near = np.linalg.norm(Xo[:, :3], axis=1) < far * np.abs(Xo[:, 3])
+        e = np.where(near & (p[:, 2] * Xo[:, 3] <= 0) | ~np.isfinite(e), np.inf, e)
+        w = 1.0 / np.maximum(1.0, e / robust_px)
+    ok = count >= 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        X[tracks[ok]] = Xh[ok, :3] / Xh[ok, 3:]
+    keep = np.repeat(ok, count)
+    err[n[keep], m[keep]] = e[keep]
     return X, err
