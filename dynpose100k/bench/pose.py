@@ -167,6 +167,8 @@ def _summary(rows: list[dict]) -> dict:
         "self_assessment": _self_assessment(rows),
         "ours_masks": {
             "mask_iou": float(np.nanmean([r["ours"]["mask_iou"] for r in rows])),
+            **{f"mask_iou_{k}": float(np.nanmean([r["ours"]["mask_iou"] for r in rows if r["hard"] == h] or [np.nan]))
+               for k, h in (("normal", False), ("hard", True))},
             "static_track_precision": float(np.nanmean([r["ours"]["static_track_precision"] for r in rows])),
             "static_obs_precision": float(np.nanmean([r["ours"]["static_obs_precision"] for r in rows])),
         },
@@ -224,6 +226,9 @@ def _print_sets(r: dict) -> None:
             f"{r['sets'][s]['all'][m]['ate']:9.4f} {r['sets'][s]['all'][m]['frames_registered_pct']:7.1f}%"
             for s in sets))
     print(f"{'ours mask IoU':<28} " + " ".join(f"{r['sets'][s]['ours_masks']['mask_iou']:18.3f}" for s in sets))
+    split = {s: r["sets"][s]["ours_masks"] for s in sets}
+    print(f"{'  normal / hard clips':<28} " + " ".join(
+        f"{split[s].get('mask_iou_normal', np.nan):11.3f} / {split[s].get('mask_iou_hard', np.nan):.3f}" for s in sets))
     sa = {s: r["sets"][s]["self_assessment"] for s in sets}
     print(f"{'ours ATE / COLMAP ATE':<28} " + " ".join(f"{sa[s]['ate_ratio_vs_colmap']:18.2f}" for s in sets))
     print(f"{'ours min % frames registered':<28} "
