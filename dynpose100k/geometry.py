@@ -150,22 +150,23 @@ def triangulate_tracks(uv: np.ndarray, K: np.ndarray, w2c: np.ndarray, k1: float
     if not len(m):
         return X, err
     f = np.array([K[0, 0], K[1, 1]], np.float64)
-    y = (np.asarray(uv, np.float64)[n, m] - K[:2, 2]) / f  # (K, 2) normalised, distorted
+    y = (np.asarray(uv, np.float64)[n, m] - K[:2, 2]) / f  # (O, 2) for the O observations: normalised, distorted
     x = y
     for _ in range(5 if k1 else 0):  # invert x_d = x (1 + k1 |x|^2) by fixed-point iteration
         x = y / (1.0 + k1 * (x**2).sum(-1, keepdims=True))
     P = np.asarray(w2c, np.float64)[:, :3, :]
-    rows = [x[:, k:k + 1] * P[n, 2] - P[n, k] for k in (0, 1)]  # (K, 4) each
+    rows = [x[:, k:k + 1] * P[n, 2] - P[n, k] for k in (0, 1)]  # (O, 4) each
     rows = [r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), 1e-12) for r in rows]
     outer = sum(r[:, :, None] * r[:, None, :] for r in rows).reshape(-1, 16)
     tracks, start, count = np.unique(m, return_index=True, return_counts=True)
-    centres = -np.einsum("nji,nj->ni", P[:, :, :3], P[:, :, 3])
+    used = np.unique(n)  # the cameras that see something (an unregistered frame's pose means nothing)
+    centres = -np.einsum("nji,nj->ni", P[used, :, :3], P[used, :, 3])
     far = 1e3 * max(float(np.linalg.norm(centres - centres.mean(0), axis=1).max()), 1e-9)
     w = np.ones(len(m))
     for _ in range(iters + 1):
         A = np.add.reduceat(outer * w[:, None], start, axis=0).reshape(-1, 4, 4)
         Xh = np.linalg.eigh(A)[1][..., 0]  # (T, 4): the direction of least algebraic error
-        Xo = np.repeat(Xh, count, axis=0)  # (K, 4), each observation's point
+        Xo = np.repeat(Xh, count, axis=0)  # (O, 4), each observation's point
         p = np.einsum("kij,kj->ki", P[n], Xo)
         with np.errstate(divide="ignore", invalid="ignore"):
             e = np.linalg.norm(p[:, :2] / p[:, 2:] - x, axis=1) * f.mean()

@@ -20,13 +20,13 @@ pairwise score above stands in.
 
 Combination rule for frame ``n``: the observations of tracks measured as clearly moving (most observations
 off their triangulation by more than ``mask_seed_reproj_px_720p``; without cameras, a pairwise score above
-``mask_seed_score``) seed small discs; the connected parts of the
-dense dynamic evidence that hold a seed are the seeded regions; their extent then follows colour edges (a
-watershed from the eroded regions and the seed points against static observations (within
-``mask_static_reproj_px_720p`` of their triangulation; without cameras, tracks never measured dynamic),
-pixels the dense flow measured static on several pairs, and everything farther than ``mask_grow_px_720p``).
-United with the semantic mask, then a 3-frame temporal majority vote and a morphological closing. Masks are
-``(N, h, w)`` bool at ``mask_scale`` of the input size.
+``mask_seed_score``) seed small discs; the connected parts of the dense dynamic evidence that hold a seed
+are the seeded regions; their extent then follows colour edges (a watershed from the eroded regions and the
+seed points against static observations (within ``mask_static_reproj_px_720p`` of their triangulation;
+without cameras, tracks never measured dynamic), pixels the dense flow measured static on several pairs,
+and everything farther than ``mask_grow_px_720p``). United with the semantic mask, then a 3-frame temporal
+majority vote and a morphological closing. Masks are ``(N, h, w)`` bool at ``mask_scale`` of the input
+size.
 """
 
 from __future__ import annotations
@@ -247,10 +247,9 @@ def pixel_masks(
     mask (every observation), and the other tracks' observations below
     ``config.mask_static_reproj_px_720p`` bound it. Without them, the ``dynamic`` ``(M,)`` bool tracks
     whose ``evidence.score`` exceeds ``config.mask_seed_score`` seed, and tracks never measured dynamic
-    bound. ``semantic`` ``(N, h, w)``
-    bool (optional) is united in. ``flow_cache`` (optional, a dict owned by the caller) keeps each pair's
-    dense flow, so the flows of the exclusion zones (:func:`exclusion_masks`) on the same frames are not
-    computed again.
+    bound. ``semantic`` ``(N, h, w)`` bool (optional) is united in. ``flow_cache`` (optional, a dict owned
+    by the caller) keeps each pair's dense flow, so the flows of the exclusion zones
+    (:func:`exclusion_masks`) on the same frames are not computed again.
     """
     N, H, W = frames.shape[:3]
     h, w = mask_shape((H, W), config)
