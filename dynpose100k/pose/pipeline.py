@@ -232,7 +232,6 @@ def analyse(
         release_masks()
         return result(f"reconstruction error: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
     timings["sfm"] = time.perf_counter() - t
-    release_masks(sfm)
 
     def assess(sfm) -> tuple[str | None, dict, dict | None]:
         """(failure reason, evidence figures, confidence fields) of a reconstruction: the minimum evidence first
@@ -271,6 +270,7 @@ def analyse(
                 sfm, reason, figures, conf = other, reason2, figures2, conf2
                 evidence["global_mapper"] = 1.0
     evidence.update(figures)
+    release_masks(sfm)  # under the cameras kept (the global second opinion's when it won)
     if reason:
         return result(reason)
     return result(None, sfm, static, conf)
