@@ -127,35 +127,41 @@ def focal_from_fundamental(F: np.ndarray, focals: np.ndarray, principal_point: t
     return float(focals[i]), float(gap[i])
 
 
-def triangulate_tracks(uv: np.ndarray, K: np.ndarray, w2c: np.ndarray, k1: float = 0.0, *, iters: int = 2,
+def triangulate_tracks(uv: np.ndarray, K: np.ndarray, w2c: np.ndarray, k1: float = 0.0, *,
+                       frames: np.ndarray | None = None, iters: int = 2,
                        robust_px: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
     """Triangulate every track from all its observations with known cameras; ``(X, err)``.
 
-    ``uv`` ``(N, M, 2)``: pixels of M tracks in N frames, NaN where a track is not observed (or where its
-    frame must not count, e.g. an unregistered one); ``K`` ``(3, 3)`` and ``k1`` (SIMPLE_RADIAL) shared by
-    the cameras ``w2c`` ``(N, 4, 4)``. Each point is the linear (DLT) solution on the undistorted normalised
-    observations, reweighted ``iters`` times so that observations off by more than ``robust_px`` count less.
-    The work is proportional to the number of observations, not to N x M.
+    ``uv`` ``(N, M, 2)``: pixels of M tracks in N frames, NaN where a track is not observed; ``K`` ``(3, 3)`` and
+    ``k1`` (SIMPLE_RADIAL) shared by the cameras ``w2c`` ``(N, 4, 4)``; ``frames`` ``(N,)`` bool (optional): the
+    frames whose observations count (e.g. the registered ones; default all). Each point is the linear (DLT) solution
+    on the undistorted normalised observations, reweighted ``iters`` times so that observations off by more than
+    ``robust_px`` count less. The work is proportional to the number of observations, not to N x M.
 
-    Returns ``X`` ``(M, 3)`` (NaN for tracks seen fewer than twice; far away for points near infinity) and
-    ``err`` ``(N, M)``, the reprojection error of each observation in pixels (pinhole, focal ``K[0, 0]``):
-    NaN where unobserved, ``inf`` where the point lies behind that camera. A static point's errors are the
-    tracking noise; a moving one's are large whenever its motion is not the motion of a fixed point, also
+    Returns ``X`` ``(M, 3)`` (NaN for tracks seen fewer than twice; far away for points near infinity) and ``err``
+    ``(N, M)``, the reprojection error of each observation in pixels (pinhole, focal ``K[0, 0]``): NaN where
+    unobserved or the frame does not count, ``inf`` where the point lies behind that camera. A static point's errors
+    are the tracking noise; a moving one's are large whenever its motion is not the motion of a fixed point, also
     when it moves along the epipolar lines of every frame pair.
     """
+    uv = np.asarray(uv)
     N, M = uv.shape[:2]
     X = np.full((M, 3), np.nan)
     err = np.full((N, M), np.nan)
-    m, n = np.nonzero(~np.isnan(np.asarray(uv)[..., 0]).T)  # observations grouped by track
+    seen = ~np.isnan(uv[..., 0])
+    if frames is not None:
+        seen &= np.asarray(frames, bool)[:, None]
+    m, n = np.nonzero(seen.T)  # observations grouped by track
     if not len(m):
         return X, err
     f = np.array([K[0, 0], K[1, 1]], np.float64)
-    y = (np.asarray(uv, np.float64)[n, m] - K[:2, 2]) / f  # (O, 2) for the O observations: normalised, distorted
+    y = (uv[n, m].astype(np.float64) - K[:2, 2]) / f  # (O, 2) for the O observations: normalised, distorted
     x = y
     for _ in range(5 if k1 else 0):  # invert x_d = x (1 + k1 |x|^2) by fixed-point iteration
         x = y / (1.0 + k1 * (x**2).sum(-1, keepdims=True))
     P = np.asarray(w2c, np.float64)[:, :3, :]
-    rows = [x[:, k:k + 1] * P[n, 2] - P[n, k] for k in (0, 1)]  # (O, 4) each
+    Pn = P[n]  # (O, 3, 4): each observation's camera
+    rows = [x[:, k:k + 1] * Pn[:, 2] - Pn[:, k] for k in (0, 1)]  # (O, 4) each
     rows = [r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), 1e-12) for r in rows]
     outer = sum(r[:, :, None] * r[:, None, :] for r in rows).reshape(-1, 16)
     tracks, start, count = np.unique(m, return_index=True, return_counts=True)
@@ -167,7 +173,7 @@ def triangulate_tracks(uv: np.ndarray, K: np.ndarray, w2c: np.ndarray, k1: float
         A = np.add.reduceat(outer * w[:, None], start, axis=0).reshape(-1, 4, 4)
         Xh = np.linalg.eigh(A)[1][..., 0]  # (T, 4): the direction of least algebraic error
         Xo = np.repeat(Xh, count, axis=0)  # (O, 4), each observation's point
-        p = np.einsum("kij,kj->ki", P[n], Xo)
+        p = np.einsum("kij,kj->ki", Pn, Xo)
         with np.errstate(divide="ignore", invalid="ignore"):
             e = np.linalg.norm(p[:, :2] / p[:, 2:] - x, axis=1) * f.mean()
         # a point behind a camera that sees it (depth p_z / w <= 0) explains nothing; one farther than

@@ -106,6 +106,12 @@ def test_triangulated_static_tracks_reproject_exactly_and_unseen_stays_nan():
     good = np.arange(50) != 10
     assert np.allclose(Xt[good], X[good], atol=1e-6) and np.nanmax(err) < 1e-6
     assert np.isnan(err[0, :10]).all() and np.isnan(Xt[10]).all() and np.isnan(err[:, 10]).all()
+    skip = np.arange(len(w2c)) != 2  # a frame left out counts as unobserved
+    hidden = uv.copy()
+    hidden[2] = np.nan
+    Xs, es = geo.triangulate_tracks(uv, K, w2c, frames=skip)
+    assert np.array_equal(np.isnan(es), np.isnan(geo.triangulate_tracks(hidden, K, w2c)[1]))
+    assert np.allclose(Xs[good], X[good], atol=1e-6)
     k1 = -0.1  # radial distortion is undone before triangulating
     uvd = cam.project(K, w2c, X, k1)[0]
     assert np.nanmax(geo.triangulate_tracks(uvd, K, w2c, k1)[1]) < 1e-6

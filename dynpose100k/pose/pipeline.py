@@ -202,8 +202,7 @@ def analyse(
         t = time.perf_counter()
         res = None
         if sfm is not None and not sfm.failure_reason and sfm.registered.sum() >= 3:
-            k1 = float(sfm.camera_params[3]) if len(sfm.camera_params) > 3 else 0.0
-            res = triangulate_tracks(np.where(sfm.registered[:, None, None], uv, np.nan), sfm.K, sfm.w2c, k1)[1]
+            res = triangulate_tracks(uv, sfm.K, sfm.w2c, sfm.k1, frames=sfm.registered)[1]
         masks = pixel_masks(frames, uv, dynamic, last_ev, config, semantic, flows, res)
         timings["mask"] += time.perf_counter() - t
 

@@ -76,6 +76,11 @@ class SfmResult:
     failure_reason: str | None
     """None when frames were registered, else why not."""
 
+    @property
+    def k1(self) -> float:
+        """Radial distortion of the shared camera (``SIMPLE_RADIAL``; 0 for a pinhole model)."""
+        return float(self.camera_params[3]) if len(self.camera_params) > 3 else 0.0
+
 
 class _State:
     """Mutable reconstruction state (private): poses, points, used observations, camera."""
@@ -540,8 +545,7 @@ def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: S
     X[sfm.track_ids] = sfm.points3d
     use = np.zeros((len(uv), M), bool)
     use[:, sfm.track_ids] = sfm.obs
-    k1 = float(sfm.camera_params[3]) if len(sfm.camera_params) > 3 else 0.0
-    rec, _ = colmap.to_reconstruction(uv, use, X, sfm.w2c, sfm.K, hw, sfm.camera_model, k1, frames, pts,
+    rec, _ = colmap.to_reconstruction(uv, use, X, sfm.w2c, sfm.K, hw, sfm.camera_model, sfm.k1, frames, pts,
                                       per_frame_camera=True)
     colmap.bundle_adjust(rec, frames, refine_focal=True, refine_extra=False, iters=30, loss=config.ba_loss,
                          loss_scale_px=config.ba_loss_scale_px, threads=config.threads)
@@ -554,10 +558,8 @@ def refine(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, init: SfmRes
     """Warm-started re-estimation from ``init`` on (cleaner) tracks ``uv`` ``(N, M, 2)`` indexed like the
     tracks ``init`` was built from: points of tracks that are gone are dropped, the rest re-triangulated,
     then bundle adjustment as at the end of :func:`reconstruct`."""
-    p = init.camera_params
-    st = _State(uv, hw, float(p[0]), config)
-    if len(p) > 3:
-        st.params[3] = p[3]
+    st = _State(uv, hw, float(init.camera_params[0]), config)
+    st.params[3] = init.k1
     st.R, st.t = init.w2c[:, :3, :3].copy(), init.w2c[:, :3, 3].copy()
     st.reg = init.registered.copy()
     keep = ~np.isnan(uv[:, init.track_ids, 0]).all(0)
