@@ -143,3 +143,26 @@ def test_bench_pose_clips_per_set():
     many = _clips(False, ("dev", "style_b"), per_set=24)
     assert len(many) == 48 and sum(c["hard"] for c in many) == 24
     assert {c["seed"] for c in many if c["set"] == "style_b"} == {1_000_000_000 + s for s in range(24)}
+
+
+def test_bench_pose_robustness_conditions(tmp_path, monkeypatch):
+    import types
+
+    from dynpose100k.bench.pose_robustness import CONDITIONS, SEED0, _specs
+    from dynpose100k.cli import main
+    from dynpose100k.commands import bench
+    from dynpose100k.synth import DEGRADATIONS
+
+    specs = _specs(False, 12)
+    assert len(specs) == 12 * len(CONDITIONS)
+    for name in CONDITIONS:
+        mine = [s for s in specs if s["set"] == name]
+        assert [s["seed"] for s in mine] == list(range(SEED0, SEED0 + 12)) and sum(s["hard"] for s in mine) == 6
+    assert {s["degrade"] for s in specs if "degrade" in s} == set(DEGRADATIONS)
+    assert {s.get("hfov_deg") for s in specs} == {None, (20.0, 35.0), (85.0, 100.0)}
+    calls = []
+    fake = types.SimpleNamespace(run=lambda out, quick=False, **kw: calls.append(kw))
+    monkeypatch.setattr(bench, "importlib", types.SimpleNamespace(import_module=lambda m: fake))
+    assert main(["bench", "pose-robustness", "--out", str(tmp_path)]) == 0
+    assert main(["bench", "pose-robustness", "--clips", "4", "--out", str(tmp_path)]) == 0
+    assert calls == [{"clips": 12}, {"clips": 4}]

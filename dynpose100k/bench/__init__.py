@@ -5,6 +5,7 @@ BENCHES = {
     "decode": "dynpose100k.bench.decode",
     "pose": "dynpose100k.bench.pose",
     "pose-speed": "dynpose100k.bench.pose_speed",
+    "pose-robustness": "dynpose100k.bench.pose_robustness",
     "filter": "dynpose100k.bench.filter",
     "curate": "dynpose100k.bench.curate",
     "train": "dynpose100k.bench.train",

@@ -53,11 +53,13 @@ def _run_clip(spec: dict, baselines: bool = True) -> dict:
     from ..pose import PoseConfig, estimate_poses
     from ..pose.baselines import colmap, floor
     from ..pose.confidence import is_good
-    from ..synth import render
+    from ..synth import degrade, render
 
     v = render("good", spec["seed"], height=spec["height"], width=spec["width"], fps=12.0,
-               duration=spec["duration"], hard=spec["hard"], style=spec["style"])
+               duration=spec["duration"], hard=spec["hard"], style=spec["style"], hfov_deg=spec.get("hfov_deg"))
     gt, frames = v.gt, v.frames
+    if spec.get("degrade"):  # the same geometry through a worse camera (bench pose-robustness)
+        frames = degrade(frames, spec["degrade"], spec["seed"])
     row: dict = {"video_id": gt.video_id + ("" if spec["style"] == "a" else "_" + spec["style"]),
                  "set": spec["set"], "hard": spec["hard"], "frames": len(frames)}
     t = time.perf_counter()

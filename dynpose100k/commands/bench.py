@@ -7,10 +7,11 @@ from pathlib import Path
 
 from ..bench import BENCHES
 
-HELP = "benchmarks: decode, pose, pose-speed, filter, curate, train, vlm (figures vs baselines)"
+HELP = "benchmarks: decode, pose, pose-speed, pose-robustness, filter, curate, train, vlm (figures vs baselines)"
 EXAMPLES = """
   dynpose100k bench decode
   dynpose100k bench pose --out outputs/bench
+  dynpose100k bench pose-robustness --clips 12
   dynpose100k bench all --quick
   dynpose100k bench filter --seed 1 --out outputs/bench-seed1
 """
@@ -24,8 +25,9 @@ def add_arguments(p):
                    help="pose: leave COLMAP and COLMAP+Mask out (ours and the floor only; minutes instead of hours)")
     p.add_argument("--sets", default="dev,heldout,style_b",
                    help="pose: comma-separated benchmark sets (default dev,heldout,style_b)")
-    p.add_argument("--clips", type=int, default=6,
-                   help="pose: clips per set, half of them hard (default 6; 24 for steadier rates, ~4x the time)")
+    p.add_argument("--clips", type=int, default=None,
+                   help="pose: clips per set, half of them hard (default 6; 24 for steadier rates, ~4x the time); "
+                        "pose-robustness: clips per condition (default 12)")
     p.add_argument("--seed", type=int, default=0,
                    help="filter: pool seed (test pools from it, training pools from seed + 1000 on); another seed "
                         "draws fresh pools, e.g. to judge a change on clips nobody has looked at (default 0)")
@@ -42,7 +44,9 @@ def run(args) -> int:
         extra = {}
         if name == "pose":
             extra = {"baselines": not args.no_baselines, "sets": tuple(x for x in args.sets.split(",") if x),
-                     "clips": args.clips}
+                     "clips": 6 if args.clips is None else args.clips}
+        elif name == "pose-robustness":
+            extra = {"clips": 12 if args.clips is None else args.clips}
         elif name == "filter":
             extra = {"seed": args.seed}
         importlib.import_module(BENCHES[name]).run(args.out, quick=args.quick, **extra)

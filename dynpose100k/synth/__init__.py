@@ -11,6 +11,7 @@ In every clip the ordinary moving objects cover at most :data:`MAX_DYNAMIC_FRACT
 clips keep enough static correspondences; only ``bigobject`` adds a card covering more than half.
 """
 
+from .effects import DEGRADATIONS, degrade
 from .kinds import CLASSIC_KINDS, DESCRIPTIONS, KINDS, MAX_DYNAMIC_FRACTION, POSE_DEGENERATE_KINDS, SUITABLE_KINDS
 from .pool import MIXED_SIZES, mixed_kinds, pool_plan, read_labels, write_pool, write_pools
 from .render import HELDOUT_SEED_BASE, SPLITS, STYLES, render, split_of
@@ -35,6 +36,8 @@ __all__ = [
     "SynthVideo",
     "SynthError",
     "render",
+    "degrade",
+    "DEGRADATIONS",
     "save_gt",
     "load_gt",
     "write_pool",

@@ -1,7 +1,9 @@
 """Camera realism for style ``b`` (and held-out style ``a``): time-of-day light, auto-exposure drift,
 white-balance drift, vignetting, camera motion blur, sensor noise, optional rolling shutter and JPEG-like
 compression. All are image effects: the geometry (poses, intrinsics, depth) is unchanged, except that with
-a rolling shutter each row is seen a little earlier or later than the frame's timestamp."""
+a rolling shutter each row is seen a little earlier or later than the frame's timestamp. :func:`degrade`
+applies one fixed degradation (blur, noise, compression, flat contrast, low resolution) to any clip, for
+robustness measurements."""
 
 from __future__ import annotations
 
@@ -109,3 +111,33 @@ def realism(frames: np.ndarray, rng: np.random.Generator, t: np.ndarray, depth: 
         for k in range(n):
             frames[k] = jpeg(frames[k], quality)
     return {"tod": tod, "vignetting": vig, "shutter_s": shutter, "jpeg_quality": quality, "rolling": rolling}
+
+
+DEGRADATIONS = ("blur", "noise", "jpeg", "contrast", "lowres")
+"""Image degradations of :func:`degrade` (robustness tests: the same geometry seen through a worse camera)."""
+
+
+def degrade(frames: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
+    """A degraded copy of ``frames`` ``(N, H, W[, 3])`` uint8, sized for 360p and scaled with the height:
+    ``blur`` (Gaussian, sigma 1.5 px: defocus or a soft lens), ``noise`` (Gaussian, sigma 8 grey levels),
+    ``jpeg`` (quality 25: a low-bitrate stream), ``contrast`` (gamma 1.6 into 60% of the range: dim, flat
+    footage), ``lowres`` (a third of the resolution, upscaled back: an upscaled low-quality source). The
+    geometry (poses, intrinsics, depth) is unchanged; ``seed`` draws the noise."""
+    frames = np.asarray(frames)
+    s = frames.shape[1] / 360.0
+    if kind == "blur":
+        return np.stack([cv2.GaussianBlur(f, (0, 0), 1.5 * s) for f in frames])
+    if kind == "noise":
+        noisy = frames + np.random.default_rng(seed).normal(0.0, 8.0, frames.shape)
+        return np.clip(noisy, 0, 255).astype(np.uint8)
+    if kind == "jpeg":
+        return np.stack([jpeg(f, 25) for f in frames])
+    if kind == "contrast":
+        x = frames.astype(np.float32) / 255.0
+        return np.clip(255.0 * (0.6 * x**1.6) + 20.0, 0, 255).astype(np.uint8)
+    if kind == "lowres":
+        h, w = frames.shape[1:3]
+        small = (max(1, round(w / 3)), max(1, round(h / 3)))
+        return np.stack([cv2.resize(cv2.resize(f, small, interpolation=cv2.INTER_AREA), (w, h),
+                                    interpolation=cv2.INTER_LINEAR) for f in frames])
+    raise ValueError(f"unknown degradation {kind!r} (choose from {', '.join(DEGRADATIONS)})")

@@ -4,7 +4,7 @@ truth (poses, intrinsics, depth, dynamic masks, static correspondences)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -76,6 +76,7 @@ def render(
     style: str = "a",
     rolling_shutter: float = 0.0,
     movers: bool = True,
+    hfov_deg: tuple[float, float] | None = None,
 ) -> SynthVideo:
     """Render a clip of ``kind`` (see :data:`KINDS`) from ``seed``.
 
@@ -87,7 +88,10 @@ def render(
     (0 = global shutter; > 0 shears moving images, the ground truth stays the mid-frame pose).
     ``movers=False`` leaves the moving objects out (``bigobject``'s card and ``incar``'s cabin included): a
     static scene seen by the same kind of camera, with an all-false ``dynamic_mask``; the kind's image
-    effects still apply. The same arguments always give the same frames and ground truth.
+    effects still apply. ``hfov_deg`` (style ``a`` only): ``(low, high)`` degrees, the range the horizontal
+    field of view is drawn from instead of the split's (55-75 dev, 38-90 held-out); everything else about
+    the clip (scene, path, movers) stays as the seed draws it. The same arguments always give the same
+    frames and ground truth.
     """
     known = kd.KINDS + kd.POSE_DEGENERATE_KINDS
     if kind not in known:
@@ -100,10 +104,14 @@ def render(
         raise SynthError(f"seed must be in [0, 2**32), got {seed}")
     if height < 16 or width < 16 or fps <= 0 or duration <= 0:
         raise SynthError(f"bad size/fps/duration: {width}x{height}, {fps} fps, {duration} s")
+    if hfov_deg is not None and (style != "a" or not 0 < hfov_deg[0] <= hfov_deg[1] < 180):
+        raise SynthError(f"hfov_deg needs style a and 0 < low <= high < 180 degrees, got {hfov_deg} (style {style})")
     split = split_of(seed)
     key = [int(seed), known.index(kind), int(hard)] + ([] if style == "a" else [100 + STYLES.index(style)])
     rng = np.random.default_rng(key)
     var = HELDOUT_A if split == "heldout" else DEV_A
+    if hfov_deg is not None:
+        var = replace(var, hfov_deg=(float(hfov_deg[0]), float(hfov_deg[1])))
     n = max(2, int(round(duration * fps)))
     t = np.arange(n) / fps
     tod = None

@@ -3,6 +3,7 @@ and the properties each kind promises."""
 
 import csv
 
+import cv2
 import numpy as np
 import pytest
 
@@ -10,12 +11,14 @@ from dynpose100k import camera
 from dynpose100k.cli import main
 from dynpose100k.synth import (
     CLASSIC_KINDS,
+    DEGRADATIONS,
     HELDOUT_SEED_BASE,
     KINDS,
     MAX_DYNAMIC_FRACTION,
     POSE_DEGENERATE_KINDS,
     SynthError,
     contact_sheet,
+    degrade,
     load_gt,
     pool_plan,
     render,
@@ -149,6 +152,41 @@ def test_effects_change_images_not_geometry():
     assert not np.array_equal(a.frames, b.frames)
     s = render("screen", 5, **TINY)
     np.testing.assert_array_equal(s.gt.depth.shape, a.gt.depth.shape)
+
+
+def test_lens_override_changes_the_lens_only():
+    a = render("good", 3, **TINY)
+    b = render("good", 3, hfov_deg=(20.0, 20.0), **TINY)
+    np.testing.assert_array_equal(a.gt.w2c, b.gt.w2c)  # same path, another lens
+    assert np.degrees(2 * np.arctan(32 / b.gt.K[0, 0, 0])) == pytest.approx(20.0)
+    assert not 19 < np.degrees(2 * np.arctan(32 / a.gt.K[0, 0, 0])) < 21
+    for bad in (dict(style="b", hfov_deg=(20.0, 30.0)), dict(hfov_deg=(30.0, 20.0)), dict(hfov_deg=(0.0, 20.0))):
+        with pytest.raises(SynthError):
+            render("good", 3, **bad, **TINY)
+
+
+def test_degradations_do_what_they_say():
+    rng = np.random.default_rng(0)
+    clean = np.clip(rng.normal(128, 40, (2, 360, 640, 3)), 0, 255).astype(np.uint8)
+    clean = np.stack([cv2.GaussianBlur(f, (0, 0), 0.7) for f in clean])  # texture with some fine detail
+
+    def detail(x):
+        return float(np.var(cv2.Laplacian(x[0].astype(np.float32), cv2.CV_32F)))
+
+    out = {k: degrade(clean, k, seed=1) for k in DEGRADATIONS}
+    for k, x in out.items():
+        assert x.shape == clean.shape and x.dtype == np.uint8 and not np.array_equal(x, clean), k
+    assert detail(out["blur"]) < 0.3 * detail(clean) and detail(out["lowres"]) < 0.3 * detail(clean)
+    grey = np.full((1, 360, 640), 128, np.uint8)
+    assert np.std(degrade(grey, "noise", 1).astype(float) - 128) == pytest.approx(8.0, abs=0.3)
+    np.testing.assert_array_equal(degrade(grey, "noise", 1), degrade(grey, "noise", 1))
+    assert not np.array_equal(degrade(grey, "noise", 1), degrade(grey, "noise", 2))
+    ramp = np.tile(np.arange(256, dtype=np.uint8), (1, 4, 1))
+    flat = degrade(ramp, "contrast")
+    assert flat.min() == 20 and flat.max() == 173 and np.all(np.diff(flat[0, 0].astype(int)) >= 0)
+    assert 0 < np.abs(out["jpeg"].astype(float) - clean).mean() < 20
+    with pytest.raises(ValueError, match="unknown degradation"):
+        degrade(clean, "fog")
 
 
 def test_textures_do_not_repeat():
