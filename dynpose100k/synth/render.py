@@ -89,9 +89,9 @@ def render(
     ``movers=False`` leaves the moving objects out (``bigobject``'s card and ``incar``'s cabin included): a
     static scene seen by the same kind of camera, with an all-false ``dynamic_mask``; the kind's image
     effects still apply. ``hfov_deg`` (style ``a`` only): ``(low, high)`` degrees, the range the horizontal
-    field of view is drawn from instead of the split's (55-75 dev, 38-90 held-out); everything else about
-    the clip (scene, path, movers) stays as the seed draws it. The same arguments always give the same
-    frames and ground truth.
+    field of view is drawn from instead of the split's (55-75 dev, 38-90 held-out); the scene and the camera
+    path stay as the seed draws them (the movers too, unless the coverage cap redraws them for the new
+    view). The same arguments always give the same frames and ground truth.
     """
     known = kd.KINDS + kd.POSE_DEGENERATE_KINDS
     if kind not in known:
