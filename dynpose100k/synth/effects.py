@@ -118,8 +118,8 @@ DEGRADATIONS = ("blur", "noise", "jpeg", "contrast", "lowres")
 
 
 def degrade(frames: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
-    """A degraded copy of ``frames`` ``(N, H, W[, 3])`` uint8, sized for 360p and scaled with the height:
-    ``blur`` (Gaussian, sigma 1.5 px: defocus or a soft lens), ``noise`` (Gaussian, sigma 8 grey levels),
+    """A degraded copy of ``frames`` ``(N, H, W[, 3])`` uint8: ``blur`` (Gaussian, sigma 1.5 px at 360p,
+    scaled with the height: defocus or a soft lens), ``noise`` (Gaussian, sigma 8 grey levels),
     ``jpeg`` (quality 25: a low-bitrate stream), ``contrast`` (gamma 1.6 into 60% of the range: dim, flat
     footage), ``lowres`` (a third of the resolution, upscaled back: an upscaled low-quality source). The
     geometry (poses, intrinsics, depth) is unchanged; ``seed`` draws the noise."""
