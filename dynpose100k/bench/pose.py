@@ -46,20 +46,26 @@ def _base_clips(quick: bool, per_set: int = 6) -> list[dict]:
     return [dict(seed=s, hard=s >= (per_set + 1) // 2, height=360, width=640, duration=5.0) for s in range(per_set)]
 
 
+def _render(spec: dict):
+    """The :class:`~dynpose100k.synth.SynthVideo` of a clip spec (its ``degrade`` entry is not applied)."""
+    from ..synth import render
+
+    return render("good", spec["seed"], height=spec["height"], width=spec["width"], fps=12.0,
+                  duration=spec["duration"], hard=spec["hard"], style=spec["style"], hfov_deg=spec.get("hfov_deg"))
+
+
 def _run_clip(spec: dict, baselines: bool = True, video=None) -> dict:
-    """Render the clip of ``spec`` (or take ``video``, the :class:`~dynpose100k.synth.SynthVideo` it renders
-    to), degrade its frames when the spec says so, pose them and score every method on them."""
+    """Render the clip of ``spec`` (or take ``video``, its :func:`_render`), degrade its frames when the spec
+    says so, pose them and score every method on them."""
     from ..camera import camera_centers
     from ..evaluate import mask_iou, score_video, static_track_precision
     from ..metrics import path_length
     from ..pose import PoseConfig, estimate_poses
     from ..pose.baselines import colmap, floor
     from ..pose.confidence import is_good
-    from ..synth import degrade, render
+    from ..synth import degrade
 
-    v = video if video is not None else render(
-        "good", spec["seed"], height=spec["height"], width=spec["width"], fps=12.0, duration=spec["duration"],
-        hard=spec["hard"], style=spec["style"], hfov_deg=spec.get("hfov_deg"))
+    v = video if video is not None else _render(spec)
     gt, frames = v.gt, v.frames
     if spec.get("degrade"):  # the same geometry through a worse camera (bench pose-robustness)
         frames = degrade(frames, spec["degrade"], spec["seed"])

@@ -5,8 +5,9 @@ one at a time, on dev seeds, without spending the held-out or style-b clips:
 
 * the image: five degradations of :func:`dynpose100k.synth.degrade` (blur, noise, compression, flat
   contrast, low resolution) applied to the clean frames; the geometry is unchanged;
-* the lens: the same scene, path and movers rendered with a long lens (20-35 degrees across) and a wide
-  one (85-100 degrees); dev clips draw 55-75.
+* the lens: the same scene and camera path rendered with a long lens (20-35 degrees across) and a wide
+  one (85-100 degrees); dev clips draw 55-75 (the movers are the same unless the coverage cap redraws
+  them for the new view).
 
 Per condition, beside the clean clips of the same run (the baseline): good clips (ATE below 2% of the path
 length and >= 80% of frames registered), median ATE over the path length, frames registered, and how the
@@ -19,12 +20,9 @@ seeds from :data:`SEED0` (beyond ``bench pose``'s dev clips and the confidence c
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 CONDITIONS: dict[str, dict] = {
     "clean": {},
@@ -67,8 +65,7 @@ def _condition(rows: list[dict]) -> dict:
 def run(out: Path, quick: bool = False, clips: int = 12) -> dict:
     """The benchmark on ``clips`` clips per condition (half of them hard); ``quick``: two small clips."""
     from ..errors import DynPoseError
-    from ..synth import render
-    from .pose import _run_clip
+    from .pose import _render, _run_clip
 
     if clips < 2:
         raise DynPoseError(f"need at least 2 clips per condition, got {clips}")
@@ -76,8 +73,7 @@ def run(out: Path, quick: bool = False, clips: int = 12) -> dict:
     for spec in _specs(quick, clips):
         key = (spec["seed"], spec.get("hfov_deg"))
         if key not in rendered:  # the degradations of a clip share its render; one clip in memory at a time
-            rendered = {key: render("good", spec["seed"], height=spec["height"], width=spec["width"], fps=12.0,
-                                    duration=spec["duration"], hard=spec["hard"], hfov_deg=spec.get("hfov_deg"))}
+            rendered = {key: _render(spec)}
         rows.append({**_run_clip(spec, baselines=False, video=rendered[key]), "seed": spec["seed"]})
         o = rows[-1]["ours"]
         print(f"  [{spec['set']}] {rows[-1]['video_id']}: ATE {100 * o['ate'] / rows[-1]['path_length']:.2f}% of the "
