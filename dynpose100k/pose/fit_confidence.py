@@ -4,7 +4,8 @@
 :mod:`dynpose100k.pose.confidence` from the ``confidence_evidence`` in ``POSE_DIR/<id>/result.json`` and
 the ground truth ``GT_DIR/<id>.gt.npz`` (default output: the packaged ``default_confidence.json``);
 ``report POSE_DIR GT_DIR [--model M]`` prints the figures (rank correlations with ATE / path length, bad
-and good videos on each side of 0.5) on another seed range.
+and good videos on each side of 0.5) on another seed range. ``pool OUT --seeds A:B`` renders and poses the
+clips such a fit needs (:func:`build_pool`): ``OUT/poses`` and ``OUT/gt``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,49 @@ from .confidence import (
     fit_confidence,
     load_confidence_model,
 )
+
+POOL_CONDITIONS = {
+    "clean": {},
+    "lens": {"hfov_deg": (20.0, 100.0)},
+    "degrade": {"degrade": True},
+}
+"""Conditions of a calibration pool: each seed's clip as rendered (dev lens, 55-75 degrees across); the same
+scene through a lens drawn from 20-100 degrees; and its clean frames through one image degradation of
+:func:`dynpose100k.synth.degrade` (cycled over seeds and hardness). A calibration that has seen only one
+lens and one camera learns their look: the focal in units of the image side then reads as evidence."""
+
+
+def build_pool(out: str | Path, seeds: range, conditions=tuple(POOL_CONDITIONS), *, height: int = 360,
+               width: int = 640, duration: float = 5.0, log_each=print) -> tuple[Path, Path]:
+    """Render the synthetic ``good`` clips of ``seeds`` (normal and hard; 640x360, 5 s, 12 fps by default,
+    style a dev split) under each of ``conditions`` (:data:`POOL_CONDITIONS`), pose them with the default
+    :class:`~dynpose100k.pose.PoseConfig` and write ``out/poses/<id>/`` and ``out/gt/<id>.gt.npz`` (``<id>``:
+    ``good_s<seed>[_hard]_<condition>``). Results already there are skipped. Returns ``(poses, gt)``."""
+    from ..synth import DEGRADATIONS, degrade, render
+    from ..synth.truth import save_gt
+    from .config import PoseConfig
+    from .pipeline import estimate_poses
+    from .result import is_pose_result, save_pose_result
+
+    poses, gts = Path(out) / "poses", Path(out) / "gt"
+    gts.mkdir(parents=True, exist_ok=True)
+    for seed in seeds:
+        for hard in (False, True):
+            for cond in conditions:
+                change = POOL_CONDITIONS[cond]
+                vid = f"good_s{seed}{'_hard' if hard else ''}_{cond}"
+                if is_pose_result(poses / vid) and (gts / f"{vid}.gt.npz").exists():
+                    continue
+                v = render("good", seed, height=height, width=width, fps=12.0, duration=duration, hard=hard, style="a",
+                           hfov_deg=change.get("hfov_deg"), video_id=vid)
+                frames = v.frames
+                if change.get("degrade"):
+                    frames = degrade(frames, DEGRADATIONS[(seed + 2 * hard) % len(DEGRADATIONS)], seed)
+                res = estimate_poses(frames, v.gt.timestamps, PoseConfig(), video_id=vid)
+                save_gt(gts / f"{vid}.gt.npz", v.gt)
+                save_pose_result(poses, res)
+                log_each(f"{vid}: {100 * res.registered_fraction:.0f}% registered, confidence {res.confidence:.2f}")
+    return poses, gts
 
 
 def main(argv=None) -> int:
@@ -51,8 +95,24 @@ def main(argv=None) -> int:
     r.add_argument("pose_dir")
     r.add_argument("gt_dir")
     r.add_argument("--model", help="calibration JSON (default: the confidence stored in result.json)")
+    b = sub.add_parser("pool", help="render and pose the synthetic clips a fit needs (OUT/poses, OUT/gt)")
+    b.add_argument("out")
+    b.add_argument("--seeds", default="0:40", help="render seeds A:B (default 0:40, the packaged fit's)")
+    b.add_argument("--conditions", default=",".join(POOL_CONDITIONS),
+                   help=f"comma-separated, from {', '.join(POOL_CONDITIONS)} (default: all)")
     args = p.parse_args(argv)
     try:
+        if args.verb == "pool":
+            try:
+                a, z = (int(x) for x in args.seeds.split(":"))
+            except ValueError:
+                raise DynPoseError(f"--seeds takes A:B (two integers), got {args.seeds!r}") from None
+            conds = tuple(c for c in args.conditions.split(",") if c)
+            if set(conds) - set(POOL_CONDITIONS) or not conds or a >= z:
+                raise DynPoseError(f"--conditions from {', '.join(POOL_CONDITIONS)}; --seeds A:B with A < B")
+            poses, gts = build_pool(args.out, range(a, z), conds)
+            print(f"fit with: python -m dynpose100k.pose.fit_confidence fit {poses} {gts} OUT.json")
+            return 0
         rows = calibration_rows(args.pose_dir, args.gt_dir)
         if args.verb == "fit":
             used = [x for x in rows if x["evidence"]]

@@ -206,6 +206,31 @@ def test_refit_cli_on_saved_results(tmp_path, capsys):
     assert main(["fit", str(pose_dir), str(gt_dir), str(out), "--features", "nope"]) == 1
 
 
+def test_calibration_pool_renders_each_condition_once(tmp_path, monkeypatch, capsys):
+    """``pool`` writes a result and a ground truth per clip and condition (normal and hard), the lens
+    condition draws another field of view than the clean clip, a rerun poses nothing again, and bad
+    arguments are one-line errors."""
+    import math
+
+    from dynpose100k.pose import pipeline
+    from dynpose100k.pose.fit_confidence import build_pool, main
+    from dynpose100k.synth import load_gt
+
+    poses, gts = build_pool(tmp_path, range(3, 4), ("clean", "lens", "degrade"), height=96, width=160, duration=1.0,
+                            log_each=lambda s: None)
+    ids = sorted(p.name[: -len(".gt.npz")] for p in gts.glob("*.gt.npz"))
+    assert ids == sorted(f"good_s3{h}_{c}" for h in ("", "_hard") for c in ("clean", "lens", "degrade"))
+    assert all((poses / i / "result.json").exists() for i in ids)
+    hfov = {i: 2 * math.degrees(math.atan(80 / load_gt(gts / f"{i}.gt.npz").K[0, 0, 0])) for i in ids}
+    assert 55 <= hfov["good_s3_clean"] <= 75 and hfov["good_s3_degrade"] == hfov["good_s3_clean"]
+    assert hfov["good_s3_lens"] != hfov["good_s3_clean"] and 20 <= hfov["good_s3_lens"] <= 100
+    monkeypatch.setattr(pipeline, "estimate_poses", lambda *a, **k: pytest.fail("posed an existing clip"))
+    build_pool(tmp_path, range(3, 4), height=96, width=160, duration=1.0, log_each=lambda s: None)
+    for bad in (["--seeds", "5"], ["--seeds", "4:2"], ["--conditions", "fog"]):
+        assert main(["pool", str(tmp_path), *bad]) == 1
+        assert capsys.readouterr().err.count("\n") == 1
+
+
 @pytest.mark.parametrize("incremental,global_,expect_global", [(0.2, 0.9, True), (0.2, 0.1, False), (0.8, 0.95, False)])
 def test_doubted_maps_are_also_mapped_globally(monkeypatch, good, incremental, global_, expect_global):
     """Below ``global_fallback_below`` the global mapper also runs, and its map is kept only when its own
