@@ -140,15 +140,17 @@ def bundle_adjust(rec, frames: np.ndarray, fixed: np.ndarray | None = None, *, r
 
 
 def global_map(uv: np.ndarray, hw: tuple[int, int], model: str, K: np.ndarray, max_gap: int, min_matches: int = 15,
-               threads: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+               threads: int = 2, seed: int = 0, step: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """COLMAP's global mapper (rotation averaging, then global positioning, then bundle adjustment) on tracks
     ``uv`` ``(N, M, 2)`` (NaN = unobserved) of frames ``hw``: each frame's keypoints are its track
     observations, frames up to ``max_gap`` apart that share at least ``min_matches`` tracks are matched by
     track identity and verified by COLMAP's two-view geometry, and ONE camera of ``model`` starts from ``K``
     (given as a focal prior). Returns ``(w2c (N, 4, 4), registered (N,), K, k1)`` in our conventions (the
-    largest model; nothing registered when mapping failed). Works in a temporary folder; no image is read."""
+    largest model; nothing registered when mapping failed). ``step``: only every ``step``-th frame is mapped
+    (the rest stay unregistered; ``max_gap`` still counts frames of ``uv``). Works in a temporary folder; no
+    image is read."""
     pycolmap = _pycolmap()
-    N = len(uv)
+    N, step = len(uv), max(1, int(step))
     seen = ~np.isnan(uv[..., 0])
     w2c, reg, k1 = np.tile(np.eye(4), (N, 1, 1)), np.zeros(N, bool), 0.0
     with tempfile.TemporaryDirectory(prefix="dynpose-global-") as tmp:
@@ -161,18 +163,18 @@ def global_map(uv: np.ndarray, hw: tuple[int, int], model: str, K: np.ndarray, m
         sensor = pycolmap.sensor_t(pycolmap.SensorType.CAMERA, cid)
         rig.add_ref_sensor(sensor)
         rid = db.write_rig(rig)
-        ids = []
-        for n in range(N):
+        ids = {}
+        for n in range(0, N, step):
             iid = db.write_image(pycolmap.Image(name=str(n), camera_id=cid))
             frame = pycolmap.Frame()
             frame.rig_id = rid
             frame.add_data_id(pycolmap.data_t(sensor, iid))
             db.write_frame(frame)
             db.write_keypoints(iid, np.nan_to_num(cam.pixels_to_colmap(uv[n])).astype(np.float32))
-            ids.append(iid)
+            ids[n] = iid
         pairs = []
-        for i in range(N):
-            for j in range(i + 1, min(N, i + max_gap + 1)):
+        for i in ids:
+            for j in range(i + step, min(N, i + max_gap + 1), step):
                 m = np.flatnonzero(seen[i] & seen[j])
                 if len(m) >= min_matches:
                     db.write_matches(ids[i], ids[j], np.c_[m, m].astype(np.uint32))

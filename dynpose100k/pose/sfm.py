@@ -504,22 +504,24 @@ def _incremental(st: _State) -> str | None:
 
 def reconstruct_global(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) -> SfmResult:
     """Cameras from static tracks ``uv`` ``(N, M, 2)`` by COLMAP's global mapper (:func:`colmap.global_map`:
-    rotation averaging and global positioning of every frame at once, from the same self-calibrated focal
-    start as :func:`reconstruct`), then the points triangulated and adjusted as by :func:`refine`. Slower
+    rotation averaging and global positioning of all its frames at once, from the same self-calibrated focal
+    start as :func:`reconstruct`) of every ``config.global_frame_step``-th frame, then the points triangulated,
+    the other frames registered by PnP against them and everything adjusted (:func:`refine`). Slower
     than the incremental path (seconds to a minute for 60 frames), with no chain of registrations for an
     error to travel along, and it settles a focal that low parallax leaves loose more often; see
     ``PoseConfig.global_fallback_below`` for when the pipeline runs it."""
     f0 = float(np.clip(self_calibrated_focal(uv, hw, config), 0.5 * max(hw), 2.0 * max(hw)))
     st = _State(uv, hw, f0, config)
     w2c, reg, K, k1 = colmap.global_map(uv, hw, config.camera_model, st.K, config.global_max_gap,
-                                        min_matches=config.min_pnp_inliers, threads=config.threads)
+                                        min_matches=config.min_pnp_inliers, threads=config.threads,
+                                        step=config.global_frame_step)
     if reg.sum() < 2:
         return _failed(st, "global mapping registered no frames")
     init = SfmResult(w2c=w2c, registered=reg, K=K, camera_model=config.camera_model,
                      camera_params=np.asarray(colmap.camera_params(config.camera_model, K, k1)),
                      points3d=np.zeros((0, 3)), track_ids=np.zeros(0, int), obs=np.zeros((len(uv), 0), bool),
                      reproj_error_px=float("nan"), failure_reason=None)
-    return refine(uv, hw, config, init)
+    return refine(uv, hw, config, init, register_rest=True)
 
 
 def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmResult,
@@ -554,10 +556,13 @@ def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: S
     return float(np.polyfit(t, log_f, 1)[0])
 
 
-def refine(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, init: SfmResult) -> SfmResult:
+def refine(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, init: SfmResult,
+           register_rest: bool = False) -> SfmResult:
     """Warm-started re-estimation from ``init`` on (cleaner) tracks ``uv`` ``(N, M, 2)`` indexed like the
     tracks ``init`` was built from: points of tracks that are gone are dropped, the rest re-triangulated,
-    then bundle adjustment as at the end of :func:`reconstruct`."""
+    then bundle adjustment as at the end of :func:`reconstruct`. ``register_rest``: frames ``init`` left
+    unregistered are first registered by PnP against the points triangulated from the others (in time order,
+    each adding its points), or stay unregistered."""
     st = _State(uv, hw, float(init.camera_params[0]), config)
     st.params[3] = init.k1
     st.R, st.t = init.w2c[:, :3, :3].copy(), init.w2c[:, :3, 3].copy()
@@ -566,6 +571,11 @@ def refine(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, init: SfmRes
     st.X[init.track_ids[keep]] = init.points3d[keep]
     st.use[:, init.track_ids[keep]] = init.obs[:, keep] & st.seen[:, init.track_ids[keep]]
     st.prune()
+    if register_rest:
+        st.triangulate(np.arange(len(uv)))
+        for n in np.flatnonzero(~st.reg):
+            if st.pnp(n):
+                st.triangulate(np.flatnonzero(st.reg), via=n)
     return _finish(st, full=True)
 
 

@@ -93,6 +93,10 @@ def test_global_map_recovers_a_rotating_and_moving_camera():
     assert reg.all() and k1 == 0.0
     assert abs(K2[0, 0] / 260.0 - 1) < 0.05 and K2[0, 2] == pytest.approx(159.5)
     assert metrics.ate(est, w2c).rmse < 0.02 * metrics.path_length(cam.camera_centers(w2c))
+    # every second frame only: the others stay unregistered, the mapped ones are as right
+    est, reg, _, _ = colmap.global_map(uv, hw, "SIMPLE_PINHOLE", cam.make_K(340.0, cx=159.5, cy=119.5), 6, step=2)
+    assert (reg == (np.arange(n) % 2 == 0)).all()
+    assert metrics.ate(est[reg], w2c[reg]).rmse < 0.02 * metrics.path_length(cam.camera_centers(w2c))
     # nothing shared between frames: nothing registered, no error
     lonely = np.full((4, 10, 2), np.nan)
     for i in range(4):
