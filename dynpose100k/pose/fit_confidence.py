@@ -36,8 +36,8 @@ POOL_CONDITIONS = {
 }
 """Conditions of a calibration pool: each seed's clip as rendered (dev lens, 55-75 degrees across); the same
 scene through a lens drawn from 20-100 degrees; and its clean frames through one image degradation of
-:func:`dynpose100k.synth.degrade` (cycled over seeds and hardness). A calibration that has seen only one
-lens and one camera learns their look: the focal in units of the image side then reads as evidence."""
+:func:`dynpose100k.synth.degrade` (cycled over seeds and hardness), so that a calibration can be checked
+(``report``) or refitted on clips whose lens and image quality vary as footage from elsewhere does."""
 
 
 def build_pool(out: str | Path, seeds: range, conditions=tuple(POOL_CONDITIONS), *, height: int = 360,
