@@ -21,7 +21,10 @@ from dynpose100k.pose import confidence as conf
 
 
 def path_length(gt_w2c) -> float:
-    return float(np.linalg.norm(np.diff(camera.camera_centers(gt_w2c), axis=0), axis=1).sum())
+    """Path length of a ground-truth trajectory ``(N, 4, 4)`` w2c (:func:`dynpose100k.metrics.path_length`)."""
+    from dynpose100k.metrics import path_length as polyline
+
+    return polyline(camera.camera_centers(gt_w2c))
 
 
 @pytest.fixture(scope="module")
