@@ -11,6 +11,7 @@ from pose_fixtures import static_tracks_of
 
 from dynpose100k import camera
 from dynpose100k.evaluate import score_video
+from dynpose100k.metrics import path_length
 from dynpose100k.pose import (
     PoseConfig,
     estimate_poses,
@@ -18,13 +19,6 @@ from dynpose100k.pose import (
     save_pose_result,
 )
 from dynpose100k.pose import confidence as conf
-
-
-def path_length(gt_w2c) -> float:
-    """Path length of a ground-truth trajectory ``(N, 4, 4)`` w2c (:func:`dynpose100k.metrics.path_length`)."""
-    from dynpose100k.metrics import path_length as polyline
-
-    return polyline(camera.camera_centers(gt_w2c))
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +35,7 @@ def good():
 def test_good_clip_has_high_confidence(good):
     v, res = good
     ev = score_video(res.w2c, res.K, res.registered, v.gt)
-    assert conf.is_good(ev.ate, path_length(v.gt.w2c), res.registered_fraction)  # the premise
+    assert conf.is_good(ev.ate, path_length(camera.camera_centers(v.gt.w2c)), res.registered_fraction)  # the premise
     assert 0.5 <= res.confidence <= 1.0
     assert set(conf.FEATURES) <= set(res.confidence_evidence)
     assert res.frame_confidence.shape == (v.gt.num_frames,) and res.frame_confidence.dtype == np.float32
@@ -99,7 +93,7 @@ def test_broken_reconstruction_gets_low_confidence(small, clean, corruption):
         seen = ~np.isnan(uv[..., 0])
         right = np.nansum(uv[..., 0], 0) > centre[0] * seen.sum(0)  # mean column right of the centre
         bad_uv[:, right, 0] += 0.05 * hw[1] * drift
-    path = path_length(v.gt.w2c)
+    path = path_length(camera.camera_centers(v.gt.w2c))
     out = {}
     for name, tracks in (("clean", uv), ("broken", bad_uv)):
         r = clean_sfm if name == "clean" else reconstruct(tracks, hw, cfg)
