@@ -33,11 +33,13 @@ POOL_CONDITIONS = {
     "clean": {},
     "lens": {"hfov_deg": (20.0, 100.0)},
     "degrade": {"degrade": True},
+    "long": {"duration_factor": 2.0},
 }
 """Conditions of a calibration pool: each seed's clip as rendered (dev lens, 55-75 degrees across); the same
-scene through a lens drawn from 20-100 degrees; and its clean frames through one image degradation of
-:func:`dynpose100k.synth.degrade` (cycled over seeds and hardness), so that a calibration can be checked
-(``report``) or refitted on clips whose lens and image quality vary as footage from elsewhere does."""
+scene through a lens drawn from 20-100 degrees; its clean frames through one image degradation of
+:func:`dynpose100k.synth.degrade` (cycled over seeds and hardness); and the seed's clip rendered twice as
+long (10 s at the default 5 s), so that a calibration can be checked (``report``) or refitted on clips whose
+lens, image quality and length vary as footage from elsewhere does."""
 
 
 def build_pool(out: str | Path, seeds: range, conditions=tuple(POOL_CONDITIONS), *, height: int = 360,
@@ -61,7 +63,8 @@ def build_pool(out: str | Path, seeds: range, conditions=tuple(POOL_CONDITIONS),
                 vid = f"good_s{seed}{'_hard' if hard else ''}_{cond}"
                 if is_pose_result(poses / vid) and (gts / f"{vid}.gt.npz").exists():
                     continue
-                v = render("good", seed, height=height, width=width, fps=12.0, duration=duration, hard=hard, style="a",
+                v = render("good", seed, height=height, width=width, fps=12.0,
+                           duration=duration * change.get("duration_factor", 1.0), hard=hard, style="a",
                            hfov_deg=change.get("hfov_deg"), video_id=vid)
                 frames = v.frames
                 if change.get("degrade"):

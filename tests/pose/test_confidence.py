@@ -216,18 +216,20 @@ def test_refit_cli_on_saved_results(tmp_path, capsys):
 
 def test_calibration_pool_renders_each_condition_once(tmp_path, monkeypatch, capsys):
     """``pool`` writes a result and a ground truth per clip and condition (normal and hard), the lens
-    condition draws another field of view than the clean clip, a rerun poses nothing again, and bad
-    arguments are one-line errors."""
+    condition draws another field of view than the clean clip, the long one twice the frames, a rerun poses
+    nothing again, and bad arguments are one-line errors."""
     import math
 
     from dynpose100k.pose import pipeline
     from dynpose100k.pose.fit_confidence import build_pool, main
     from dynpose100k.synth import load_gt
 
-    poses, gts = build_pool(tmp_path, range(3, 4), ("clean", "lens", "degrade"), height=96, width=160, duration=1.0,
-                            log_each=lambda s: None)
+    poses, gts = build_pool(tmp_path, range(3, 4), ("clean", "lens", "degrade", "long"), height=96, width=160,
+                            duration=1.0, log_each=lambda s: None)
     ids = sorted(p.name[: -len(".gt.npz")] for p in gts.glob("*.gt.npz"))
-    assert ids == sorted(f"good_s3{h}_{c}" for h in ("", "_hard") for c in ("clean", "lens", "degrade"))
+    assert ids == sorted(f"good_s3{h}_{c}" for h in ("", "_hard") for c in ("clean", "lens", "degrade", "long"))
+    frames = {i: len(load_gt(gts / f"{i}.gt.npz").timestamps) for i in ids}
+    assert frames["good_s3_long"] == 2 * frames["good_s3_clean"] == 24
     assert all((poses / i / "result.json").exists() for i in ids)
     hfov = {i: 2 * math.degrees(math.atan(80 / load_gt(gts / f"{i}.gt.npz").K[0, 0, 0])) for i in ids}
     assert 55 <= hfov["good_s3_clean"] <= 75 and hfov["good_s3_degrade"] == hfov["good_s3_clean"]
