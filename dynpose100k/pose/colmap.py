@@ -183,7 +183,9 @@ def global_map(uv: np.ndarray, hw: tuple[int, int], model: str, K: np.ndarray, m
         if not pairs:
             return w2c, reg, K, k1
         (tmp / "pairs.txt").write_text("\n".join(pairs))
-        pycolmap.verify_matches(tmp / "db.db", tmp / "pairs.txt", pycolmap.TwoViewGeometryOptions())
+        verify = pycolmap.TwoViewGeometryOptions()
+        verify.ransac.random_seed = seed  # COLMAP's default (-1) seeds each RANSAC from the clock
+        pycolmap.verify_matches(tmp / "db.db", tmp / "pairs.txt", verify)
         opts = pycolmap.GlobalPipelineOptions()
         opts.num_threads = threads
         opts.random_seed = seed

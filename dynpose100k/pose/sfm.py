@@ -305,7 +305,7 @@ class _State:
         colmap.bundle_adjust(rec, frames, fixed, refine_focal=refine_intrinsics,
                              refine_extra=refine_intrinsics and self.config.camera_model != "SIMPLE_PINHOLE",
                              iters=iters, loss=self.config.ba_loss, loss_scale_px=self.config.ba_loss_scale_px,
-                             threads=self.config.threads)
+                             threads=self.config.ba_threads)
         w2c, self.X[pts], K, k1 = colmap.from_reconstruction(rec, frames, pids, self.config.camera_model)
         self.R[frames], self.t[frames] = w2c[:, :3, :3], w2c[:, :3, 3]
         self.params = np.array([K[0, 0], K[0, 2], K[1, 2], k1])
@@ -513,7 +513,7 @@ def reconstruct_global(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) 
     f0 = float(np.clip(self_calibrated_focal(uv, hw, config), 0.5 * max(hw), 2.0 * max(hw)))
     st = _State(uv, hw, f0, config)
     w2c, reg, K, k1 = colmap.global_map(uv, hw, config.camera_model, st.K, config.global_max_gap,
-                                        min_matches=config.min_pnp_inliers, threads=config.threads,
+                                        min_matches=config.min_pnp_inliers, threads=config.ba_threads,
                                         step=config.global_frame_step)
     if reg.sum() < 2:
         return _failed(st, "global mapping registered no frames")
@@ -550,7 +550,7 @@ def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: S
     rec, _ = colmap.to_reconstruction(uv, use, X, sfm.w2c, sfm.K, hw, sfm.camera_model, sfm.k1, frames, pts,
                                       per_frame_camera=True)
     colmap.bundle_adjust(rec, frames, refine_focal=True, refine_extra=False, iters=30, loss=config.ba_loss,
-                         loss_scale_px=config.ba_loss_scale_px, threads=config.threads)
+                         loss_scale_px=config.ba_loss_scale_px, threads=config.ba_threads)
     log_f = np.log([rec.camera(int(n) + 1).params[0] for n in frames])
     t = (frames - frames[0]) / max(frames[-1] - frames[0], 1)
     return float(np.polyfit(t, log_f, 1)[0])

@@ -157,6 +157,25 @@ def test_semantic_masks_are_united_and_drop_tracks(synth_good):
     assert (res.obs_uv[:, 0] >= W // 2 - W / w).all()
 
 
+def test_pose_results_are_reproducible(synth_good):
+    """The same frames and config give the same poses, and ``threads`` changes only the speed: bundle
+    adjustment and the global mapper run on ``ba_threads`` (1) and COLMAP's two-view verification is seeded.
+    The global second opinion is forced so that its path is covered too."""
+    import dataclasses
+
+    from dynpose100k.video import load_clip
+
+    clip = load_clip(synth_good.video, fps=12.0)
+    cfg = PoseConfig(global_fallback_below=1.01)  # every map is doubted: the global mapper always runs
+    runs = [estimate_poses(clip.frames, clip.timestamps, dataclasses.replace(cfg, threads=t)) for t in (2, 2, 1)]
+    assert "global" in runs[0].timings and runs[0].registered.any()
+    for r in runs[1:]:
+        np.testing.assert_array_equal(r.w2c, runs[0].w2c)
+        np.testing.assert_array_equal(r.K, runs[0].K)
+        np.testing.assert_array_equal(r.dynamic_masks, runs[0].dynamic_masks)
+        assert r.confidence == runs[0].confidence and r.evidence == runs[0].evidence
+
+
 def test_mask_flow_cache_and_threads_give_the_same_masks(synth_good):
     """The pose check's second exclusion pass reuses the first pass's dense flow, and the two-view fits and
     flows run on threads: the zones and the motion evidence must be those of one thread without a cache."""
