@@ -129,10 +129,14 @@ class _State:
         if len(ids) < self.config.min_pnp_inliers:
             return False
         obj, img = self.X[ids], self.uv[n, ids]
-        ok, rvec, tvec, inl = cv2.solvePnPRansac(
-            obj, img, self.K, self.dist, iterationsCount=200, reprojectionError=self.thr,
-            confidence=0.999, flags=cv2.SOLVEPNP_SQPNP,
-        )
+        try:
+            ok, rvec, tvec, inl = cv2.solvePnPRansac(
+                obj, img, self.K, self.dist, iterationsCount=200, reprojectionError=self.thr,
+                confidence=0.999, flags=cv2.SOLVEPNP_SQPNP,
+            )
+        except cv2.error:  # degenerate points (a map collapsed to one spot) trip SQPnP's internal assertion
+            log.debug("frame %d: PnP on degenerate points refused", n)
+            return False
         if not ok or inl is None or len(inl) < self.config.min_pnp_inliers:
             return False
         inl = inl.ravel()

@@ -169,3 +169,17 @@ def test_global_map_on_every_second_frame_registers_the_rest():
     assert res.failure_reason is None and res.registered[1::2].mean() >= 0.9 and res.registered.mean() >= 0.9
     path = metrics.path_length(camera.camera_centers(v.gt.w2c))
     assert metrics.ate(res.w2c, v.gt.w2c, registered=res.registered).rmse < 0.02 * path
+
+
+
+def test_pnp_on_a_collapsed_map_fails_instead_of_raising():
+    """55 map points that collapsed to one spot (0.1 mm across, seen on a global map of a style-b clip) make
+    OpenCV's SQPnP raise; the frame is then not registered and the reconstruction carries on."""
+    from pathlib import Path
+
+    data = np.load(Path(__file__).parent / "data" / "collapsed_map.npz")
+    X, px = data["points"], data["pixels"].astype(np.float64)
+    uv = np.stack([px, px])
+    st = _State(uv, (360, 640), 500.0, PoseConfig())
+    st.X[:] = X
+    assert not st.pnp(1) and not st.reg[1]
