@@ -318,7 +318,9 @@ class _State:
 def estimate_focal(uv: np.ndarray, hw: tuple[int, int], pairs: list[tuple[int, int]]) -> float:
     """Focal (px) by self-calibration: for candidate focals ``f`` (principal point at the centre) the
     essential matrix ``K^T F K`` of a true ``f`` has two equal singular values; the candidate with the
-    smallest summed relative gap over the fundamental matrices of ``pairs`` wins. Falls back to
+    smallest summed relative gap over the fundamental matrices of ``pairs`` wins, each pair's gap curve
+    divided by its own maximum first (its shape votes, not its size: a pair whose ``F`` fits no single focal
+    well, e.g. with little translation, would otherwise outweigh the rest). Falls back to
     ``1.2 * max(H, W)`` when no pair has a fundamental matrix."""
     H, W = hw
     cands = np.geomspace(0.3, 5.0, 120) * max(H, W)
@@ -332,7 +334,8 @@ def estimate_focal(uv: np.ndarray, hw: tuple[int, int], pairs: list[tuple[int, i
         if F is None:
             continue
         r = geometry.essential_singular_ratio(F, cands, ((W - 1) / 2, (H - 1) / 2))
-        cost += (1 - r) / (1 + r)  # (s1 - s2) / (s1 + s2), summed over the pairs
+        gap = (1 - r) / (1 + r)  # (s1 - s2) / (s1 + s2)
+        cost += gap / max(float(gap.max()), 1e-12)
         used += 1
     return float(cands[np.argmin(cost)]) if used else 1.2 * max(H, W)
 
@@ -374,12 +377,12 @@ def _init_pair(st: _State, kf: np.ndarray, max_gap: int) -> bool:
 
 
 def self_calibrated_focal(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) -> float:
-    """Focal (px) from the fundamental matrices of about 12 frame pairs two keyframe steps apart, spread over
+    """Focal (px) from the fundamental matrices of at most 24 frame pairs one keyframe step apart, spread over
     the tracks ``uv`` ``(N, M, 2)`` (:func:`estimate_focal`; unclipped)."""
     N = len(uv)
     step = max(1, config.keyframe_step)
-    pairs = [(i, min(i + 2 * step, N - 1)) for i in range(0, max(N - 2 * step, 1), step)]
-    return estimate_focal(uv, hw, pairs[:: max(1, len(pairs) // 12)])
+    pairs = [(i, min(i + step, N - 1)) for i in range(0, max(N - step, 1), step)]
+    return estimate_focal(uv, hw, pairs[:: -(-len(pairs) // 24)])
 
 
 def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_ba: bool = True) -> SfmResult:

@@ -183,3 +183,26 @@ def test_pnp_on_a_collapsed_map_fails_instead_of_raising():
     st = _State(uv, (360, 640), 500.0, PoseConfig())
     st.X[:] = X
     assert not st.pnp(1) and not st.reg[1]
+
+
+def test_self_calibration_is_not_outvoted_by_a_pair_that_fits_no_focal(monkeypatch):
+    """Pairs with little motion pin the focal with a shallow gap curve (at most 0.04 here); a pair whose
+    fundamental matrix fits no focal (every candidate leaves a gap of 0.3-0.8: a random rank-2 matrix) must
+    not outweigh them by the size of its curve."""
+    from dynpose100k import camera as cam
+    from dynpose100k.pose import sfm
+
+    W, H, f = 320, 240, 260.0
+    K = cam.make_K(f, cx=(W - 1) / 2, cy=(H - 1) / 2)
+
+    def yaw(a):
+        return cam.quat_to_rotmat(np.r_[0, np.sin(a / 2), 0, np.cos(a / 2)])
+
+    exact = [cam.fundamental_from(K, K, np.eye(4), cam.make_w2c(yaw(0.03), [-0.3, 0.05, 0.1])),
+             cam.fundamental_from(K, K, np.eye(4), cam.make_w2c(yaw(-0.02), [0.2, 0.1, -0.1]))]
+    uv = np.zeros((4, 40, 2))  # only the count of shared observations matters with the stubbed fit
+    for seed in range(5):
+        U, _, Vt = np.linalg.svd(np.random.default_rng(seed).normal(size=(3, 3)))
+        fits = iter(exact + [U @ np.diag([1.0, 0.3, 0.0]) @ Vt])
+        monkeypatch.setattr(sfm.geometry, "fundamental_ransac", lambda *a, **k: (next(fits), None))
+        assert abs(sfm.estimate_focal(uv, (H, W), [(0, 1), (1, 2), (2, 3)]) / f - 1) < 0.03
