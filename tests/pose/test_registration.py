@@ -204,5 +204,5 @@ def test_self_calibration_is_not_outvoted_by_a_pair_that_fits_no_focal(monkeypat
     for seed in range(5):
         U, _, Vt = np.linalg.svd(np.random.default_rng(seed).normal(size=(3, 3)))
         fits = iter(exact + [U @ np.diag([1.0, 0.3, 0.0]) @ Vt])
-        monkeypatch.setattr(sfm.geometry, "fundamental_ransac", lambda *a, **k: (next(fits), None))
+        monkeypatch.setattr(sfm.geometry, "fundamental_ransac", lambda *a, fits=fits, **k: (next(fits), None))
         assert abs(sfm.estimate_focal(uv, (H, W), [(0, 1), (1, 2), (2, 3)]) / f - 1) < 0.03
