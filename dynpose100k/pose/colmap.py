@@ -140,15 +140,16 @@ def bundle_adjust(rec, frames: np.ndarray, fixed: np.ndarray | None = None, *, r
 
 
 def global_map(uv: np.ndarray, hw: tuple[int, int], model: str, K: np.ndarray, max_gap: int, min_matches: int = 15,
-               threads: int = 2, seed: int = 0, step: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+               threads: int = 1, seed: int = 0, step: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """COLMAP's global mapper (rotation averaging, then global positioning, then bundle adjustment) on tracks
     ``uv`` ``(N, M, 2)`` (NaN = unobserved) of frames ``hw``: each frame's keypoints are its track
     observations, frames up to ``max_gap`` apart that share at least ``min_matches`` tracks are matched by
     track identity and verified by COLMAP's two-view geometry, and ONE camera of ``model`` starts from ``K``
     (given as a focal prior). Returns ``(w2c (N, 4, 4), registered (N,), K, k1)`` in our conventions (the
     largest model; nothing registered when mapping failed). ``step``: only every ``step``-th frame is mapped
-    (the rest stay unregistered; ``max_gap`` still counts frames of ``uv``). Works in a temporary folder; no
-    image is read."""
+    (the rest stay unregistered; ``max_gap`` still counts frames of ``uv``). ``threads``: the mapper's (its
+    bundle adjustments sum in a varying order on more than one, so only 1 gives the same map every run);
+    ``seed``: its two-view RANSAC's. Works in a temporary folder; no image is read."""
     pycolmap = _pycolmap()
     N, step = len(uv), max(1, int(step))
     seen = ~np.isnan(uv[..., 0])

@@ -125,8 +125,8 @@ def test_global_map_is_reproducible(monkeypatch):
         return real(db, pairs, options, *a, **k)
 
     monkeypatch.setattr(pycolmap, "verify_matches", spy)
-    a = colmap.global_map(uv, hw, "SIMPLE_PINHOLE", K, 4, threads=1)
-    b = colmap.global_map(uv, hw, "SIMPLE_PINHOLE", K, 4, threads=1)
+    a = colmap.global_map(uv, hw, "SIMPLE_PINHOLE", K, 4)  # the defaults: one thread, seed 0
+    b = colmap.global_map(uv, hw, "SIMPLE_PINHOLE", K, 4)
     assert seeds == [0, 0] and a[1].sum() >= n - 1
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[2], b[2])
