@@ -320,7 +320,7 @@ def estimate_focal(uv: np.ndarray, hw: tuple[int, int], pairs: list[tuple[int, i
     essential matrix ``K^T F K`` of a true ``f`` has two equal singular values; the candidate with the
     smallest summed relative gap over the fundamental matrices of ``pairs`` wins, each pair's gap curve
     divided by its own maximum first (its shape votes, not its size: a pair whose ``F`` fits no single focal
-    well, e.g. with little translation, would otherwise outweigh the rest). Falls back to
+    well, e.g. one fitted to noise or to movers, would otherwise outweigh the rest). Falls back to
     ``1.2 * max(H, W)`` when no pair has a fundamental matrix."""
     H, W = hw
     cands = np.geomspace(0.3, 5.0, 120) * max(H, W)
