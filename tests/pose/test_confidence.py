@@ -267,6 +267,8 @@ def test_doubted_maps_are_also_mapped_globally(monkeypatch, good, incremental, g
     assert res.evidence.get("global_mapper", 0.0) == float(expect_global)
     if expect_global:  # the kept map is the global one, refined and scored like any other
         assert res.registered.mean() > 0.9 and score_video(res.w2c, res.K, res.registered, v.gt).ate < 0.05
-    made.clear()
-    res = estimate_poses(v.frames, v.gt.timestamps, PoseConfig(global_fallback_below=0.0), video_id="good")
-    assert not made and res.confidence == incremental
+        # with the second opinion switched off a doubted map is not mapped globally (checked here only: the
+        # other cases would repeat the same run)
+        made.clear()
+        res = estimate_poses(v.frames, v.gt.timestamps, PoseConfig(global_fallback_below=0.0), video_id="good")
+        assert not made and res.confidence == incremental
