@@ -119,7 +119,8 @@ def _figures(score: np.ndarray, y: np.ndarray, threshold: float) -> dict:
     prec, rec = pr_at(score, y, threshold)
     return {"ap": average_precision(score, y), "precision": prec, "recall": rec, "threshold": threshold,
             f"recall_at_p{TARGET_PRECISION}": float(r[ok].max()) if ok.any() else 0.0,
-            "curve": (p.tolist(), r.tolist()), "kept": int((score >= threshold).sum())}
+            "curve": (p.tolist(), r.tolist()), "kept": int((score >= threshold).sum()),
+            "tp": int(((score >= threshold) & (y == 1)).sum())}
 
 
 def _evaluate(model, rows, y) -> dict:
@@ -131,8 +132,7 @@ def _operating_point(model, rows, y) -> dict:
     """AP, precision and recall at the model's threshold on a test pool, and its kept suitable (``tp``) and
     unsuitable (``fp``) clips."""
     f = _evaluate(model, rows, y)
-    tp = round(f["recall"] * int(y.sum()))
-    return {"ap": f["ap"], "precision": f["precision"], "recall": f["recall"], "tp": tp, "fp": f["kept"] - tp}
+    return {"ap": f["ap"], "precision": f["precision"], "recall": f["recall"], "tp": f["tp"], "fp": f["kept"] - f["tp"]}
 
 
 def _per_kind(score: np.ndarray, fired: list, kinds: np.ndarray, threshold: float) -> dict:

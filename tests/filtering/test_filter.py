@@ -307,3 +307,10 @@ def test_detector_without_any_of_its_signals_is_a_constant():
                     detector_signals={"static": ("flow_bg",), "cartoon": ("color_count",)})
     m = fit_model(rows, y, fit, kinds=kinds)
     assert {st.detector for st in m.stumps} == {"cartoon"} and "static" in m.bases
+
+
+def test_bench_figures_count_the_kept_suitable_clips():
+    from dynpose100k.bench.filter import _figures
+
+    f = _figures(np.array([0.9, 0.8, 0.2, 0.6, 0.55]), np.array([True, False, True, True, False]), 0.5)
+    assert f["kept"] == 4 and f["tp"] == 2 and f["precision"] == 0.5 and abs(f["recall"] - 2 / 3) < 1e-12

@@ -171,7 +171,6 @@ def test_global_map_on_every_second_frame_registers_the_rest():
     assert metrics.ate(res.w2c, v.gt.w2c, registered=res.registered).rmse < 0.02 * path
 
 
-
 def test_pnp_on_a_collapsed_map_fails_instead_of_raising():
     """55 map points that collapsed to one spot (0.1 mm across, seen on a global map of a style-b clip) make
     OpenCV's SQPnP raise; the frame is then not registered and the reconstruction carries on."""
