@@ -63,11 +63,13 @@ __all__ = [
     "ConfidenceModel",
     "calibration_report",
     "calibration_rows",
+    "capped",
     "confidence_evidence",
     "fit_confidence",
     "frame_confidence",
     "is_good",
     "load_confidence_model",
+    "moving_fraction",
     "score",
     "split_half_gap",
 ]
@@ -330,6 +332,27 @@ def frame_confidence(video_confidence: float, per_frame_gap: np.ndarray, registe
 #: The confidence of a map whose focal changes beyond ``PoseConfig.max_focal_change``: on the dev clips none
 #: of the 3 good clips with such a change had a correct map (the other such clips were zooms); (0 + 1) / (3 + 2).
 ZOOM_CONFIDENCE = 0.2
+
+#: The confidence of a map whose released masks mark more than ``PoseConfig.max_moving_fraction`` of the
+#: registered frames as moving (a map built on a mover that travels with the camera): on 120 dev clips none of
+#: the 12 such maps was good; (0 + 1) / (12 + 2).
+MOVER_CONFIDENCE = 0.07
+
+
+def moving_fraction(masks: np.ndarray, registered: np.ndarray) -> float:
+    """Share of the pixels of the registered frames that the dynamic masks ``(N, h, w)`` bool mark as moving;
+    NaN without a registered frame."""
+    reg = np.asarray(registered, bool)
+    return float(masks[reg].mean()) if reg.any() else float("nan")
+
+
+def capped(conf: dict, limit: float) -> dict:
+    """The confidence fields ``conf`` of a result (``confidence``, ``frame_confidence``, ...) with the
+    confidence at most ``limit`` and the per-frame confidence scaled down by the same factor."""
+    c = conf["confidence"]
+    if not c > limit:
+        return conf
+    return dict(conf, confidence=limit, frame_confidence=(conf["frame_confidence"] * (limit / c)).astype(np.float32))
 
 
 def score(sfm, static: np.ndarray, hw: tuple[int, int], config,

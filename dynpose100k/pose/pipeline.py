@@ -28,7 +28,7 @@ from .. import __version__
 from ..camera import resize_K, resize_pixels
 from ..geometry import triangulate_tracks
 from ..ids import video_id_of
-from .confidence import score
+from .confidence import MOVER_CONFIDENCE, capped, moving_fraction, score
 from .config import PoseConfig
 from .evidence import NO_PARALLAX
 from .evidence import measure as measure_evidence
@@ -272,6 +272,9 @@ def analyse(
     release_masks(sfm)  # under the cameras kept (the global second opinion's when it won)
     if reason:
         return result(reason)
+    evidence["moving_fraction"] = moving_fraction(masks, sfm.registered)
+    if conf is not None and 0 < config.max_moving_fraction < evidence["moving_fraction"]:
+        conf = capped(conf, MOVER_CONFIDENCE)  # the map rests on a mover: the background moves under it
     return result(None, sfm, static, conf)
 
 

@@ -4,6 +4,7 @@ low, the calibration fit, the quality table by confidence and the subset option.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -272,3 +273,43 @@ def test_doubted_maps_are_also_mapped_globally(monkeypatch, good, incremental, g
         made.clear()
         res = estimate_poses(v.frames, v.gt.timestamps, PoseConfig(global_fallback_below=0.0), video_id="good")
         assert not made and res.confidence == incremental
+
+
+def test_moving_fraction_and_cap():
+    masks = np.zeros((4, 6, 8), bool)
+    masks[0] = True  # an unregistered frame, all moving: not counted
+    masks[1:, :3] = True
+    assert conf.moving_fraction(masks, np.array([False, True, True, True])) == pytest.approx(0.5)
+    assert np.isnan(conf.moving_fraction(masks, np.zeros(4, bool)))
+    fields = {"confidence": 0.8, "frame_confidence": np.array([0.0, 0.8, 0.4], np.float32), "confidence_evidence": {}}
+    low = conf.capped(fields, 0.2)
+    assert low["confidence"] == 0.2 and low["frame_confidence"].tolist() == pytest.approx([0.0, 0.2, 0.1])
+    assert low["frame_confidence"].dtype == np.float32 and fields["confidence"] == 0.8  # a copy
+    assert conf.capped(fields, 0.9) is fields
+
+
+def test_a_map_under_which_most_of_the_frame_moves_is_capped(monkeypatch):
+    """A map built on an object that travels with the camera sees the background move: when the released masks
+    mark more than ``max_moving_fraction`` of the registered frames as moving, the confidence (here a stand-in
+    0.9) is capped at MOVER_CONFIDENCE, and the per-frame confidence with it; the share is in the evidence."""
+    from dynpose100k.pose import pipeline
+    from dynpose100k.synth import render
+
+    v = render("good", 1, height=180, width=320, fps=12.0, duration=2.0)
+    n = len(v.frames)
+    real_masks = pipeline.pixel_masks
+    monkeypatch.setattr(pipeline, "score", lambda *a, **k: (0.9, np.full(n, 0.9, np.float32), {}))
+
+    def lower_two_thirds_moving(*a, **k):
+        m = real_masks(*a, **k)
+        m[:, m.shape[1] // 3:] = True
+        return m
+
+    monkeypatch.setattr(pipeline, "pixel_masks", lower_two_thirds_moving)
+    cfg = PoseConfig(global_fallback_below=0.0, max_moving_fraction=0.5)
+    res = estimate_poses(v.frames, v.gt.timestamps, cfg)
+    assert res.registered.any() and res.evidence["moving_fraction"] >= 0.66
+    assert res.confidence == conf.MOVER_CONFIDENCE
+    assert res.frame_confidence.max() <= conf.MOVER_CONFIDENCE + 1e-6
+    res = estimate_poses(v.frames, v.gt.timestamps, replace(cfg, max_moving_fraction=0.0))  # the check off
+    assert res.confidence == 0.9
