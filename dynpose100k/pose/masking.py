@@ -44,7 +44,7 @@ from .config import PoseConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MotionEvidence", "motion_evidence", "exclusion_masks", "pixel_masks", "mask_shape"]
+__all__ = ["MotionEvidence", "motion_evidence", "exclusion_masks", "pixel_masks", "off_map", "mask_shape"]
 
 
 @dataclass(frozen=True)
@@ -227,6 +227,14 @@ def _dense_exclusion(frames, Fs, hw, s, config, cache: dict | None = None) -> np
     return out
 
 
+def off_map(residuals: np.ndarray, height: int, config: PoseConfig) -> np.ndarray:
+    """``(M,)`` bool: the tracks a map does not explain, those with more than ``config.mask_seed_score`` of
+    their observations farther than ``config.mask_seed_reproj_px_720p`` from their triangulation.
+    ``residuals`` ``(N, M)``: as for :func:`pixel_masks`, in pixels of frames ``height`` tall."""
+    off = residuals > config.mask_seed_reproj_px_720p * height / 720.0
+    return off.sum(0) > config.mask_seed_score * np.maximum((~np.isnan(residuals)).sum(0), 1)
+
+
 def pixel_masks(
     frames: np.ndarray,
     uv: np.ndarray,
@@ -257,11 +265,9 @@ def pixel_masks(
     small = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames]
     seen = ~np.isnan(uv[..., 0])
     if residuals is not None:
-        px = H / 720.0
-        off = residuals > config.mask_seed_reproj_px_720p * px
-        moving = off.sum(0) > config.mask_seed_score * np.maximum((~np.isnan(residuals)).sum(0), 1)
+        moving = off_map(residuals, H, config)
         seed_obs = seen & moving[None]  # every observation: seeds that come and go flicker
-        static_obs = (residuals < config.mask_static_reproj_px_720p * px) & ~moving
+        static_obs = (residuals < config.mask_static_reproj_px_720p * H / 720.0) & ~moving
     else:
         with np.errstate(invalid="ignore"):
             seed = dynamic & (evidence.score > config.mask_seed_score)

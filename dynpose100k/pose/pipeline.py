@@ -33,7 +33,7 @@ from .config import PoseConfig
 from .evidence import NO_PARALLAX
 from .evidence import measure as measure_evidence
 from .evidence import verdict as evidence_verdict
-from .masking import exclusion_masks, mask_shape, motion_evidence, pixel_masks
+from .masking import exclusion_masks, mask_shape, motion_evidence, off_map, pixel_masks
 from .result import PoseResult, result_exists, save_pose_result
 from .sfm import focal_change, reconstruct, reconstruct_global, refine
 from .tracking import FrameFeed, Tracker, track_video
@@ -195,16 +195,24 @@ def analyse(
     log.debug("%s: %d tracks, %d dynamic, %d static", video_id, uv.shape[1], int(dynamic.sum()), n_static)
     last_ev = ev  # the motion evidence the released masks are built from: the pose check's when it runs
 
-    def release_masks(sfm=None) -> None:
-        """The released dynamic masks, built once (SfM used the zones): from each observation's residual under
-        its track's triangulation with the cameras of ``sfm``, or without one from the last motion evidence."""
-        nonlocal masks
+    def masks_under(sfm, dyn, ev) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(masks, residuals)``: dynamic masks from each observation's residual under its track's
+        triangulation with the cameras of ``sfm`` (and those residuals), or without one from the motion
+        evidence ``ev`` and the dynamic labels ``dyn``."""
         t = time.perf_counter()
         res = None
         if sfm is not None and not sfm.failure_reason and sfm.registered.sum() >= 3:
             res = triangulate_tracks(uv, sfm.K, sfm.w2c, sfm.k1, frames=sfm.registered)[1]
-        masks = pixel_masks(frames, uv, dynamic, last_ev, config, semantic, flows, res)
+        out = pixel_masks(frames, uv, dyn, ev, config, semantic, flows, res)
         timings["mask"] += time.perf_counter() - t
+        return out, res
+
+    def release_masks(sfm=None) -> np.ndarray | None:
+        """The released dynamic masks, built once (SfM used the zones), under the cameras of ``sfm``; returns
+        the residuals they were built from (None without cameras)."""
+        nonlocal masks
+        masks, res = masks_under(sfm, dynamic, last_ev)
+        return res
 
     if n_static < 20:
         release_masks()
@@ -232,9 +240,10 @@ def analyse(
         return result(f"reconstruction error: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
     timings["sfm"] = time.perf_counter() - t
 
-    def assess(sfm) -> tuple[str | None, dict, dict | None]:
-        """(failure reason, evidence figures, confidence fields) of a reconstruction: the minimum evidence first
-        (a low reprojection error alone proves nothing, see dynpose100k.pose.evidence), then the confidence."""
+    def assess(sfm, static=static) -> tuple[str | None, dict, dict | None]:
+        """(failure reason, evidence figures, confidence fields) of a reconstruction of the tracks ``static``: the
+        minimum evidence first (a low reprojection error alone proves nothing, see
+        dynpose100k.pose.evidence), then the confidence."""
         if sfm.failure_reason:
             return sfm.failure_reason, {}, None
         figures = measure_evidence(sfm.w2c, sfm.registered, sfm.points3d, sfm.obs)
@@ -250,31 +259,78 @@ def analyse(
         timings["confidence"] = timings.get("confidence", 0.0) + time.perf_counter() - t
         return None, figures, dict(confidence=c, frame_confidence=fc, confidence_evidence=cev)
 
-    reason, figures, conf = assess(sfm)
-    doubt = config.confidence and 0 < config.global_fallback_below and not (reason or "").startswith(NO_PARALLAX) and (
-        conf is None or conf["confidence"] < config.global_fallback_below)
-    if doubt:  # the incremental map is probably wrong: map the same tracks globally, keep the more trusted
+    def second_opinion(sfm, tracks, reason, figures, conf):
+        """When the map of ``tracks`` is probably wrong (``conf`` below ``config.global_fallback_below``), map the
+        same tracks globally and keep the more trusted: ``(sfm, reason, figures, conf)``."""
+        doubt = config.confidence and 0 < config.global_fallback_below and not (reason or "").startswith(
+            NO_PARALLAX) and (conf is None or conf["confidence"] < config.global_fallback_below)
+        if not doubt:
+            return sfm, reason, figures, conf
         t = time.perf_counter()
         try:
-            other = reconstruct_global(static, (H, W), config)
+            other = reconstruct_global(tracks, (H, W), config)
         except (cv2.error, RuntimeError, ValueError, np.linalg.LinAlgError) as e:
             log.warning("%s: global mapping error: %s", video_id, e)
             other = None
-        timings["global"] = time.perf_counter() - t
+        timings["global"] = timings.get("global", 0.0) + time.perf_counter() - t
         if other is not None:
-            reason2, figures2, conf2 = assess(other)
+            reason2, figures2, conf2 = assess(other, tracks)
             # a refused clip keeps its reason unless the global map is trusted
             floor = conf["confidence"] if conf else config.global_fallback_below
             if conf2 is not None and conf2["confidence"] > floor:
-                sfm, reason, figures, conf = other, reason2, figures2, conf2
-                evidence["global_mapper"] = 1.0
+                return other, reason2, {**figures2, "global_mapper": 1.0}, conf2
+        return sfm, reason, figures, conf
+
+    def map_the_rest(rest: np.ndarray):
+        """A map of the tracks ``rest`` ``(M,)`` bool alone (those a map built on a mover leaves out), with the
+        same pose check: ``(sfm, static tracks, evidence figures, confidence fields, masks, moving fraction)``,
+        or None when it fails."""
+        zones0 = np.zeros_like(masks)
+        tracks = static_tracks(uv, ~rest, zones0, (H, W), config.min_track_len, config.min_static_per_frame, semantic)
+        if (~np.isnan(tracks[..., 0])).any(0).sum() < 20:
+            return None
+        try:
+            other = reconstruct(tracks, (H, W), config, final_ba=not config.pose_check)
+            dyn, ev_o = ~rest, last_ev
+            if config.pose_check and not other.failure_reason:
+                Fs = pose_fundamentals(other.w2c, other.K, other.registered, config.pair_gaps)
+                if Fs:  # as for the first map, but the evidence under these cameras alone decides
+                    ev_o = motion_evidence(uv, (H, W), config, fundamentals=Fs)
+                    dyn = ~(ev_o.score <= config.dynamic_score)
+                    zones_o = exclusion_masks(frames, uv, dyn, ev_o, config, semantic, flows)
+                    tracks = static_tracks(uv, dyn, zones_o, (H, W), config.min_track_len,
+                                           config.min_static_per_frame, semantic)
+                    other = refine(tracks, (H, W), config, other)
+        except (cv2.error, RuntimeError, ValueError, np.linalg.LinAlgError) as e:
+            log.warning("%s: mapping the rest failed: %s", video_id, e)
+            return None
+        other, reason_o, figures_o, conf_o = second_opinion(other, tracks, *assess(other, tracks))
+        if reason_o or conf_o is None:
+            log.info("%s: the map of the rest: %s", video_id, reason_o)
+            return None
+        masks_o = masks_under(other, dyn, ev_o)[0]
+        mf = moving_fraction(masks_o, other.registered)
+        log.info("%s: the map of the rest: confidence %.2f, %.2f moving", video_id, conf_o["confidence"], mf)
+        return other, tracks, figures_o, conf_o, masks_o, mf
+
+    sfm, reason, figures, conf = second_opinion(sfm, static, *assess(sfm))
+    before = dict(evidence)
     evidence.update(figures)
-    release_masks(sfm)  # under the cameras kept (the global second opinion's when it won)
+    residuals = release_masks(sfm)  # under the cameras kept (the global second opinion's when it won)
     if reason:
         return result(reason)
     evidence["moving_fraction"] = moving_fraction(masks, sfm.registered)
-    if conf is not None and 0 < config.max_moving_fraction < evidence["moving_fraction"]:
-        conf = capped(conf, MOVER_CONFIDENCE)  # the map rests on a mover: the background moves under it
+    if 0 < config.max_moving_fraction < evidence["moving_fraction"]:
+        # the map rests on a mover: the background moves under it. Map the tracks it leaves out instead;
+        # keep that map when the frame stays still under it
+        t = time.perf_counter()
+        other = map_the_rest(off_map(residuals, H, config)) if config.remap_movers and residuals is not None else None
+        timings["remap"] = time.perf_counter() - t
+        if other is not None and other[5] <= config.max_moving_fraction:
+            sfm, static, figures, conf, masks, mf = other
+            evidence = {**before, **figures, "moving_fraction": mf, "remapped": 1.0}
+        elif conf is not None:
+            conf = capped(conf, MOVER_CONFIDENCE)
     return result(None, sfm, static, conf)
 
 
