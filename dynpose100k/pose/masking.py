@@ -93,7 +93,11 @@ def motion_evidence(uv: np.ndarray, image_hw: tuple[int, int], config: PoseConfi
         Fs[(i, j)] = F
         err = sampson_error(F, xi, xj)
         meas[both] += 1
-        dyn[both] += err > thr
+        # given matrices (reconstructed cameras) can be off for a whole pair: an observation is then
+        # evidence only when it is also an outlier among the pair's
+        t = max(thr, config.pose_check_median_ratio * float(np.median(err))) if fundamentals is not None and len(
+            err) else thr
+        dyn[both] += err > t
     with np.errstate(invalid="ignore", divide="ignore"):
         score = np.where(meas > 0, dyn / np.maximum(meas, 1), np.nan)
     return MotionEvidence(score, meas, Fs)

@@ -137,3 +137,26 @@ def _inside(uv_n, zone, hw):
 
     px = resize_pixels(uv_n, hw, zone.shape).round().astype(int)
     return zone[np.clip(px[:, 1], 0, zone.shape[0] - 1), np.clip(px[:, 0], 0, zone.shape[1] - 1)]
+
+
+def test_the_pose_check_flags_outliers_of_a_pair_not_a_pair_its_cameras_miss():
+    """Under reconstructed cameras that are a little off for one pair (1 degree), every static track of that
+    pair exceeds the absolute Sampson threshold; with ``pose_check_median_ratio`` only the tracks that are
+    also outliers among the pair's (a mover) are evidence, and on the pair the cameras fit nothing changes."""
+    from dynpose100k import camera
+    from dynpose100k.pose.masking import motion_evidence
+
+    rng = np.random.default_rng(0)
+    K = camera.make_K(300.0, cx=160.0, cy=90.0)
+    X = rng.uniform([-4, -2, 5], [4, 2, 12], (150, 3))
+    w2c = [camera.make_w2c(np.eye(3), np.array([-0.3 * k, 0.0, 0.0])) for k in range(3)]
+    uv = np.stack([camera.project(K, T, X)[0] for T in w2c])
+    uv[:, :20] += np.array([[0, 0], [6, 2], [12, 4]])[:, None]  # a mover: 20 tracks off the epipolar lines
+    a = np.deg2rad(1.0)
+    tilt = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    off = camera.make_w2c(tilt @ w2c[2][:3, :3], w2c[2][:3, 3])  # the pair (1, 2): the second camera tilted
+    Fs = {(0, 1): camera.fundamental_from(K, K, w2c[0], w2c[1]), (1, 2): camera.fundamental_from(K, K, w2c[1], off)}
+    for ratio, static_flagged in ((0.0, 0.5), (PoseConfig().pose_check_median_ratio, 0.0)):
+        ev = motion_evidence(uv, (180, 320), PoseConfig(pose_check_median_ratio=ratio), fundamentals=Fs)
+        assert (ev.score[:20] > 0.2).all()  # the mover, on both pairs
+        assert ev.score[20:].mean() == pytest.approx(static_flagged, abs=0.05)  # the tilted pair flags them all
