@@ -61,11 +61,15 @@ class MotionEvidence:
 
 
 def motion_evidence(uv: np.ndarray, image_hw: tuple[int, int], config: PoseConfig, stride: int = 1,
-                    fundamentals: dict[tuple[int, int], np.ndarray] | None = None) -> MotionEvidence:
+                    fundamentals: dict[tuple[int, int], np.ndarray] | None = None,
+                    reference: np.ndarray | None = None) -> MotionEvidence:
     """Accumulate Sampson-error evidence for tracks ``uv`` ``(N, M, 2)`` over pairs ``(t, t+gap)``.
 
     ``fundamentals`` (optional) gives each pair's matrix (e.g. from reconstructed cameras) instead of
-    fitting one robustly to the tracks; only those pairs are then measured."""
+    fitting one robustly to the tracks; only those pairs are then measured. With them, an observation pair
+    is evidence only when its error also exceeds ``config.pose_check_median_ratio`` times the pair's median
+    error over the ``reference`` ``(M,)`` bool tracks (those the cameras were built from; all tracks when
+    None): cameras off for a whole pair then flag the pair's outliers, not all of it."""
     N, M = uv.shape[:2]
     thr = config.sampson_px_720p * image_hw[0] / 720.0
     dyn = np.zeros(M, int)
@@ -93,10 +97,10 @@ def motion_evidence(uv: np.ndarray, image_hw: tuple[int, int], config: PoseConfi
         Fs[(i, j)] = F
         err = sampson_error(F, xi, xj)
         meas[both] += 1
-        # given matrices (reconstructed cameras) can be off for a whole pair: an observation is then
-        # evidence only when it is also an outlier among the pair's
-        t = max(thr, config.pose_check_median_ratio * float(np.median(err))) if fundamentals is not None and len(
-            err) else thr
+        t = thr
+        if fundamentals is not None and config.pose_check_median_ratio > 0:
+            ref = err if reference is None else err[reference[both]]
+            t = max(thr, config.pose_check_median_ratio * float(np.median(ref))) if len(ref) else thr
         dyn[both] += err > t
     with np.errstate(invalid="ignore", divide="ignore"):
         score = np.where(meas > 0, dyn / np.maximum(meas, 1), np.nan)

@@ -226,7 +226,7 @@ def analyse(
             # degenerate robust fit that can absorb a large mover), then refine on the cleaner static set
             Fs = pose_fundamentals(sfm.w2c, sfm.K, sfm.registered, config.pair_gaps)
             if Fs:
-                ev2 = motion_evidence(uv, (H, W), config, fundamentals=Fs)
+                ev2 = motion_evidence(uv, (H, W), config, fundamentals=Fs, reference=~dynamic)
                 last_ev = ev2
                 dynamic |= ev2.score > config.dynamic_score
                 zones = exclusion_masks(frames, uv, dynamic, ev2, config, semantic, flows)
@@ -295,7 +295,7 @@ def analyse(
             if config.pose_check and not other.failure_reason:
                 Fs = pose_fundamentals(other.w2c, other.K, other.registered, config.pair_gaps)
                 if Fs:  # as for the first map, but the evidence under these cameras alone decides
-                    ev_o = motion_evidence(uv, (H, W), config, fundamentals=Fs)
+                    ev_o = motion_evidence(uv, (H, W), config, fundamentals=Fs, reference=rest)
                     dyn = ~(ev_o.score <= config.dynamic_score)
                     zones_o = exclusion_masks(frames, uv, dyn, ev_o, config, semantic, flows)
                     tracks = static_tracks(uv, dyn, zones_o, (H, W), config.min_track_len,

@@ -160,3 +160,10 @@ def test_the_pose_check_flags_outliers_of_a_pair_not_a_pair_its_cameras_miss():
         ev = motion_evidence(uv, (180, 320), PoseConfig(pose_check_median_ratio=ratio), fundamentals=Fs)
         assert (ev.score[:20] > 0.2).all()  # the mover, on both pairs
         assert ev.score[20:].mean() == pytest.approx(static_flagged, abs=0.05)  # the tilted pair flags them all
+    # movers that outnumber the background set the median of all tracks: the reference is the static tracks
+    uv[:, 20:100] += np.array([[0, 0], [6, 2], [12, 4]])[:, None]
+    static = np.arange(150) >= 100
+    for reference, flagged in ((None, False), (static, True)):
+        ev = motion_evidence(uv, (180, 320), PoseConfig(), fundamentals=Fs, reference=reference)
+        assert (ev.score[:100] > 0.2).all() == flagged
+        assert (ev.score[100:] <= 0.2).all()
