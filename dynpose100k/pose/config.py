@@ -64,6 +64,7 @@ class PoseConfig:
     sampson_px_720p: float = 3.0
     """A track observation pair is dynamic evidence when its Sampson error exceeds this (720p px)."""
     dynamic_score: float = 0.2
+    """A track is dynamic when this fraction of its measured pairs is dynamic evidence."""
     pose_check_median_ratio: float = 5.0
     """In the pose check (Sampson errors under the reconstructed cameras), an observation pair is dynamic
     evidence only when its error also exceeds this multiple of the pair's median error over the tracks the
@@ -74,7 +75,6 @@ class PoseConfig:
     registered 30 against 24 when off, good maps 24 against 22, 22 passed against 21, no wrong map passed,
     the same time. (The median over all of a pair's tracks gave 27 good maps, but where movers outnumber
     the map's tracks their errors set it and they stop being evidence.)"""
-    """A track is dynamic when this fraction of its measured pairs is dynamic evidence."""
     mask_scale: float = 0.25
     """Dynamic pixel masks are computed and stored at this fraction of the input resolution."""
     min_static_per_frame: int = 60
