@@ -218,21 +218,28 @@ def analyse(
         release_masks()
         return result(f"no static background ({n_static} static of {uv.shape[1]} tracks)")
 
-    t = time.perf_counter()
-    try:
-        sfm = reconstruct(static, (H, W), config, final_ba=not config.pose_check)
+    def checked_map(tracks: np.ndarray, dyn: np.ndarray, ev, keep_labels: bool):
+        """Reconstruct ``tracks``; with ``config.pose_check``, score every track again by its Sampson error
+        under the reconstructed cameras (exact epipolar geometry, no degenerate robust fit that can absorb a
+        large mover) and refine on the cleaner static set. ``dyn`` ``(M,)``: the dynamic labels ``tracks``
+        came from, kept (``keep_labels``) or replaced by the new evidence. Returns ``(sfm, tracks, dyn, ev)``,
+        the last three as the refinement used them."""
+        sfm = reconstruct(tracks, (H, W), config, final_ba=not config.pose_check)
         if config.pose_check and not sfm.failure_reason:
-            # second pass: Sampson evidence under the reconstructed cameras (exact epipolar geometry, no
-            # degenerate robust fit that can absorb a large mover), then refine on the cleaner static set
             Fs = pose_fundamentals(sfm.w2c, sfm.K, sfm.registered, config.pair_gaps)
             if Fs:
-                ev2 = motion_evidence(uv, (H, W), config, fundamentals=Fs, reference=~dynamic)
-                last_ev = ev2
-                dynamic |= ev2.score > config.dynamic_score
-                zones = exclusion_masks(frames, uv, dynamic, ev2, config, semantic, flows)
-                static = static_tracks(uv, dynamic, zones, (H, W), config.min_track_len,
-                                       config.min_static_per_frame, semantic)
-                sfm = refine(static, (H, W), config, sfm)
+                ev = motion_evidence(uv, (H, W), config, fundamentals=Fs, reference=~dyn)
+                # unmeasured tracks (NaN) keep their label, or count as dynamic when the labels are replaced
+                dyn = dyn | (ev.score > config.dynamic_score) if keep_labels else ~(ev.score <= config.dynamic_score)
+                zones = exclusion_masks(frames, uv, dyn, ev, config, semantic, flows)
+                tracks = static_tracks(uv, dyn, zones, (H, W), config.min_track_len, config.min_static_per_frame,
+                                       semantic)
+                sfm = refine(tracks, (H, W), config, sfm)
+        return sfm, tracks, dyn, ev
+
+    t = time.perf_counter()
+    try:
+        sfm, static, dynamic, last_ev = checked_map(static, dynamic, ev, keep_labels=True)
     except (cv2.error, RuntimeError, ValueError, np.linalg.LinAlgError) as e:
         log.warning("%s: reconstruction error: %s", video_id, e)
         timings["sfm"] = time.perf_counter() - t
@@ -289,18 +296,8 @@ def analyse(
         tracks = static_tracks(uv, ~rest, zones0, (H, W), config.min_track_len, config.min_static_per_frame, semantic)
         if (~np.isnan(tracks[..., 0])).any(0).sum() < 20:
             return None
-        try:
-            other = reconstruct(tracks, (H, W), config, final_ba=not config.pose_check)
-            dyn, ev_o = ~rest, last_ev
-            if config.pose_check and not other.failure_reason:
-                Fs = pose_fundamentals(other.w2c, other.K, other.registered, config.pair_gaps)
-                if Fs:  # as for the first map, but the evidence under these cameras alone decides
-                    ev_o = motion_evidence(uv, (H, W), config, fundamentals=Fs, reference=rest)
-                    dyn = ~(ev_o.score <= config.dynamic_score)
-                    zones_o = exclusion_masks(frames, uv, dyn, ev_o, config, semantic, flows)
-                    tracks = static_tracks(uv, dyn, zones_o, (H, W), config.min_track_len,
-                                           config.min_static_per_frame, semantic)
-                    other = refine(tracks, (H, W), config, other)
+        try:  # as for the first map, but the evidence under the new cameras alone decides what is static
+            other, tracks, dyn, ev_o = checked_map(tracks, ~rest, last_ev, keep_labels=False)
         except (cv2.error, RuntimeError, ValueError, np.linalg.LinAlgError) as e:
             log.warning("%s: mapping the rest failed: %s", video_id, e)
             return None
