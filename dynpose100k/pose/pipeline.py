@@ -247,7 +247,7 @@ def analyse(
         return result(f"reconstruction error: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
     timings["sfm"] = time.perf_counter() - t
 
-    def assess(sfm, static=static) -> tuple[str | None, dict, dict | None]:
+    def assess(sfm, static: np.ndarray) -> tuple[str | None, dict, dict | None]:
         """(failure reason, evidence figures, confidence fields) of a reconstruction of the tracks ``static``: the
         minimum evidence first (a low reprojection error alone proves nothing, see
         dynpose100k.pose.evidence), then the confidence."""
@@ -294,7 +294,8 @@ def analyse(
         or None when it fails."""
         zones0 = np.zeros_like(masks)
         tracks = static_tracks(uv, ~rest, zones0, (H, W), config.min_track_len, config.min_static_per_frame, semantic)
-        if (~np.isnan(tracks[..., 0])).any(0).sum() < 20:
+        n_rest = int((~np.isnan(tracks[..., 0])).any(0).sum())
+        if n_rest < 20:
             return None
         try:  # as for the first map, but the evidence under the new cameras alone decides what is static
             other, tracks, dyn, ev_o = checked_map(tracks, ~rest, last_ev, keep_labels=False)
@@ -308,9 +309,9 @@ def analyse(
         masks_o = masks_under(other, dyn, ev_o)[0]
         mf = moving_fraction(masks_o, other.registered)
         log.info("%s: the map of the rest: confidence %.2f, %.2f moving", video_id, conf_o["confidence"], mf)
-        return other, tracks, figures_o, conf_o, masks_o, mf
+        return other, tracks, {**figures_o, "static_tracks": float(n_rest)}, conf_o, masks_o, mf
 
-    sfm, reason, figures, conf = second_opinion(sfm, static, *assess(sfm))
+    sfm, reason, figures, conf = second_opinion(sfm, static, *assess(sfm, static))
     before = dict(evidence)
     evidence.update(figures)
     residuals = release_masks(sfm)  # under the cameras kept (the global second opinion's when it won)
