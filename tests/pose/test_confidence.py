@@ -346,7 +346,7 @@ def _chase_tracks(n: int = 36, hw: tuple[int, int] = (180, 320), seed: int = 0):
     uv = np.empty((n, 250, 2))
     for k in range(n):  # the box's pose in the camera's frame
         cam = box @ yaw(0.35 * np.sin(k / 5.0)).T + [0.5 * np.sin(k / 6.0), 0.4, 3.6 + 0.5 * np.sin(k / 8.0)]
-        uv[k] = cam[:, :2] / cam[:, 2:] * K[0, 0] + K[:2, 2]
+        uv[k] = camera.project(K, np.eye(4), cam)[0]
     tracks.append(uv)
     uv = np.concatenate(tracks, 1) + rng.normal(0, 0.2, (n, sum(x.shape[1] for x in tracks), 2))
     return uv[:, (~np.isnan(uv[..., 0])).sum(0) >= 3].astype(np.float32), w2c
