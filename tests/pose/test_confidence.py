@@ -243,12 +243,13 @@ def test_calibration_pool_renders_each_condition_once(tmp_path, monkeypatch, cap
 
 
 @pytest.mark.parametrize("incremental,global_,expect_global", [(0.2, 0.9, True), (0.2, 0.1, False), (0.8, 0.95, False)])
-def test_doubted_maps_are_also_mapped_globally(monkeypatch, good, incremental, global_, expect_global):
+def test_doubted_maps_are_also_mapped_globally(request, monkeypatch, small, incremental, global_, expect_global):
     """Below ``global_fallback_below`` the global mapper also runs, and its map is kept only when its own
-    confidence is higher; a trusted incremental map is not mapped again."""
+    confidence is higher; a trusted incremental map is not mapped again. (The kept global map is checked on
+    the 640x360 clip: at 320x180 the global mapper's map of the small clip is 0.15 m off.)"""
     from dynpose100k.pose import pipeline
 
-    v, _ = good
+    v = request.getfixturevalue("good")[0] if expect_global else small
     made = []
     real_global, real_score = pipeline.reconstruct_global, pipeline.score
 
@@ -271,7 +272,7 @@ def test_doubted_maps_are_also_mapped_globally(monkeypatch, good, incremental, g
         # with the second opinion switched off a doubted map is not mapped globally (checked here only: the
         # other cases would repeat the same run)
         made.clear()
-        res = estimate_poses(v.frames, v.gt.timestamps, PoseConfig(global_fallback_below=0.0), video_id="good")
+        res = estimate_poses(small.frames, small.gt.timestamps, PoseConfig(global_fallback_below=0.0), video_id="s")
         assert not made and res.confidence == incremental
 
 

@@ -5,6 +5,7 @@ confidence; the curation funnel counts the reasons by category."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import pytest
@@ -17,8 +18,8 @@ from dynpose100k.pose.sfm import SfmResult, focal_change
 #: degenerate kind -> (frame size (H, W), seeds, expected failure category); the sizes and the 5 s length are
 #: those the thresholds were measured on (640x360 is the working size of every input of 360p and above)
 DEGENERATE = {
-    "tripod": ((360, 640), (0, 1), "no parallax (camera did not move)"),
-    "incar": ((360, 640), (0, 1), "no parallax (camera did not move)"),
+    "tripod": ((360, 640), (0,), "no parallax (camera did not move)"),
+    "incar": ((360, 640), (0,), "no parallax (camera did not move)"),
     # since the pose check's median rule keeps more static tracks, the map of a low-resolution source can pass
     # the evidence rule (87 points against 60 on seed 0, 78-82% registered at ATE 8-9% of the path); it must then
     # be one the default subset leaves out
@@ -31,13 +32,20 @@ DEGENERATE = {
 THIN_MARGIN = ("lowres", "compressed")
 
 
-@pytest.mark.parametrize("kind,seed", [(k, s) for k, (_, seeds, _) in DEGENERATE.items() for s in seeds])
-def test_degenerate_clip_is_refused_with_its_reason(kind, seed):
+@functools.cache
+def _posed(kind: str, seed: int):
+    """The engine's result on the 5 s degenerate clip ``kind``/``seed`` at its size, posed once per test run."""
     from dynpose100k.synth import render
 
-    (h, w), _, category = DEGENERATE[kind]
+    (h, w), _, _ = DEGENERATE[kind]
     v = render(kind, seed, height=h, width=w, duration=5.0)
-    res = estimate_poses(v.frames, v.gt.timestamps, PoseConfig(), video_id=f"{kind}_{seed}")
+    return estimate_poses(v.frames, v.gt.timestamps, PoseConfig(), video_id=f"{kind}_{seed}")
+
+
+@pytest.mark.parametrize("kind,seed", [(k, s) for k, (_, seeds, _) in DEGENERATE.items() for s in seeds])
+def test_degenerate_clip_is_refused_with_its_reason(kind, seed):
+    category = DEGENERATE[kind][2]
+    res = _posed(kind, seed)
     if kind in THIN_MARGIN and res.failure_reason is None:
         # compressed: 56 points against 60 when measured, so with some builds of OpenCV and pycolmap a map passes
         assert res.confidence < 0.5, (res.confidence, res.evidence)
@@ -99,10 +107,8 @@ def test_refusal_reaches_result_json_and_funnel(tmp_path):
 
     from dynpose100k.curate.stats import summarize
     from dynpose100k.pose import load_pose_result, save_pose_result
-    from dynpose100k.synth import render
 
-    v = render("tripod", 0, height=360, width=640, duration=5.0)
-    res = estimate_poses(v.frames, v.gt.timestamps, PoseConfig(), video_id="tripod")
+    res = _posed("tripod", 0)
     d = save_pose_result(tmp_path, res)
     meta = json.loads((d / "result.json").read_text())
     assert meta["registered_fraction"] == 0.0 and meta["failure_reason"].startswith("no parallax")
@@ -145,7 +151,7 @@ def test_focal_change_follows_a_zoom(ratio):
 def test_slow_zoom_clip_is_doubted():
     """A slow zoom (x1.25-1.5 over the clip) that a shared focal maps with a low reprojection error: the
     per-frame focal fit sees the zoom and caps the confidence; a good clip's focal stays put."""
-    from dynpose100k.pose.confidence import ZOOM_CONFIDENCE
+    from dynpose100k.pose.confidence import ZOOM_CONFIDENCE, load_confidence_model
     from dynpose100k.synth import render
 
     v = render("slowzoom", 70002, height=360, width=640, duration=5.0)
@@ -154,8 +160,8 @@ def test_slow_zoom_clip_is_doubted():
     assert res.evidence["focal_change"] > cfg.max_focal_change, res.evidence
     assert res.registered.all() and res.confidence <= ZOOM_CONFIDENCE
     assert res.frame_confidence.max() <= ZOOM_CONFIDENCE
-    off = estimate_poses(v.frames, v.gt.timestamps, dataclasses.replace(cfg, max_focal_change=0.0), video_id="s")
-    assert "focal_change" not in off.evidence and off.confidence > 0.5  # what the cap guards against
+    # what the cap guards against: the same map, scored from its own evidence without the cap, passes
+    assert load_confidence_model().predict(res.confidence_evidence) > 0.5, res.confidence_evidence
     g = render("good", 70001, height=360, width=640, duration=5.0)
     res = estimate_poses(g.frames, g.gt.timestamps, PoseConfig(), video_id="good")
     assert res.registered.all() and abs(res.evidence["focal_change"]) < 0.02 and res.confidence > 0.5, res.evidence
