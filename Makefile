@@ -21,8 +21,11 @@ RUN := PATH="$(abspath $(BIN)):$$PATH"
 demo: install
 	$(RUN) $(BIN)/dynpose100k demo --out outputs/demo
 
+# two test processes (CI and the reference machine have 2 cores); each test file stays in one process, so a
+# module's shared fixtures are built once. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
 test: install
-	$(RUN) $(BIN)/python -m pytest
+	$(RUN) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(BIN)/ruff check dynpose100k builder train eval tests
