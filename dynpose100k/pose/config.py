@@ -169,8 +169,8 @@ class PoseConfig:
     min_pnp_inliers: int = 12
     """A frame is registered only with at least this many PnP inliers."""
     threads: int = 2
-    """CPU threads for the robust two-view fits, the dense flow of the motion masks and the two split-half
-    adjustments of the confidence (run side by side)."""
+    """CPU threads for the robust two-view fits and the dense flow of the motion masks (OpenCV releases the
+    GIL there; pycolmap's bundle adjustment does not, so adjustments run one at a time)."""
     ba_threads: int = 1
     """CPU threads of each bundle adjustment and of COLMAP's global mapper. One keeps results bit-reproducible
     (the same frames and config give the same poses); Ceres on more threads sums in a varying order, and on
