@@ -104,12 +104,14 @@ def from_reconstruction(rec, frames: np.ndarray, point_ids: np.ndarray, model: s
 
 
 def bundle_adjust(rec, frames: np.ndarray, fixed: np.ndarray | None = None, *, refine_focal: bool,
-                  refine_extra: bool, iters: int, loss: str, loss_scale_px: float, threads: int) -> str:
+                  refine_extra: bool, iters: int, loss: str, loss_scale_px: float, threads: int,
+                  function_tolerance: float = 1e-6) -> str:
     """pycolmap bundle adjustment of ``rec`` in place over the images of ``frames`` (``frame + 1``) and all
     its points, principal point held; images of ``fixed`` frames join with constant poses and fix the gauge,
     else the first two cameras fix it. ``refine_focal`` / ``refine_extra``: refine the focal / the other
     camera parameters (e.g. ``k1``); ``loss``: a ``pycolmap.LossFunctionType`` name, ``loss_scale_px`` its
-    scale; ``iters``: Ceres iteration cap. Returns Ceres' brief report."""
+    scale; ``iters``: Ceres iteration cap; ``function_tolerance``: Ceres stops when an iteration lowers the
+    cost by less than this fraction. Returns Ceres' brief report."""
     pycolmap = _pycolmap()
     opts = pycolmap.BundleAdjustmentOptions()
     opts.print_summary = False
@@ -120,7 +122,7 @@ def bundle_adjust(rec, frames: np.ndarray, fixed: np.ndarray | None = None, *, r
     opts.ceres.loss_function_scale = loss_scale_px
     opts.ceres.solver_options.max_num_iterations = iters
     opts.ceres.solver_options.num_threads = threads
-    opts.ceres.solver_options.function_tolerance = 1e-6
+    opts.ceres.solver_options.function_tolerance = function_tolerance
     opts.ceres.solver_options.parameter_tolerance = 1e-8
     cfg = pycolmap.BundleAdjustmentConfig()
     fixed = np.zeros(0, int) if fixed is None else np.asarray(fixed)

@@ -152,6 +152,10 @@ class PoseConfig:
     """Robust loss of bundle adjustment (pycolmap LossFunctionType name)."""
     ba_loss_scale_px: float = 1.0
     """Scale (px) of the robust loss."""
+    ba_function_tolerance: float = 1e-5
+    """Bundle adjustment stops when an iteration lowers the cost by less than this fraction (COLMAP's global
+    mapper uses the same). Against 1e-6, on 35 dev clips (5 s, 640x360): SfM time -22%, whole run -10%, good
+    maps 24 -> 26, passed 22 -> 23, wrong maps passed 0 -> 0; 10 s clips 11-26% faster."""
     global_fallback_below: float = 0.5
     """When the confidence of the incremental reconstruction is below this, the same static tracks are also
     mapped by COLMAP's global mapper (:func:`dynpose100k.pose.sfm.reconstruct_global`), and the result with the

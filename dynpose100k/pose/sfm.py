@@ -309,7 +309,7 @@ class _State:
         colmap.bundle_adjust(rec, frames, fixed, refine_focal=refine_intrinsics,
                              refine_extra=refine_intrinsics and self.config.camera_model != "SIMPLE_PINHOLE",
                              iters=iters, loss=self.config.ba_loss, loss_scale_px=self.config.ba_loss_scale_px,
-                             threads=self.config.ba_threads)
+                             threads=self.config.ba_threads, function_tolerance=self.config.ba_function_tolerance)
         w2c, self.X[pts], K, k1 = colmap.from_reconstruction(rec, frames, pids, self.config.camera_model)
         self.R[frames], self.t[frames] = w2c[:, :3, :3], w2c[:, :3, 3]
         self.params = np.array([K[0, 0], K[0, 2], K[1, 2], k1])
@@ -557,7 +557,8 @@ def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: S
     rec, _ = colmap.to_reconstruction(uv, use, X, sfm.w2c, sfm.K, hw, sfm.camera_model, sfm.k1, frames, pts,
                                       per_frame_camera=True)
     colmap.bundle_adjust(rec, frames, refine_focal=True, refine_extra=False, iters=30, loss=config.ba_loss,
-                         loss_scale_px=config.ba_loss_scale_px, threads=config.ba_threads)
+                         loss_scale_px=config.ba_loss_scale_px, threads=config.ba_threads,
+                         function_tolerance=config.ba_function_tolerance)
     log_f = np.log([rec.camera(int(n) + 1).params[0] for n in frames])
     t = (frames - frames[0]) / max(frames[-1] - frames[0], 1)
     return float(np.polyfit(t, log_f, 1)[0])
