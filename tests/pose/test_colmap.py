@@ -130,3 +130,22 @@ def test_global_map_is_reproducible(monkeypatch):
     assert seeds == [0, 0] and a[1].sum() >= n - 1
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[2], b[2])
+
+
+def test_bundle_adjust_stops_at_its_function_tolerance():
+    """A looser relative-decrease tolerance ends the adjustment of the same perturbed scene in fewer iterations."""
+    import re
+
+    uv, use, X, w2c, K = _scene()
+    rng = np.random.default_rng(1)
+    uv = uv + rng.normal(0, 0.5, uv.shape)  # noisy observations: the cost does not fall to zero
+    noisy = w2c.copy()
+    noisy[2:, :3, 3] += rng.normal(0, 0.05, (len(w2c) - 2, 3))
+    X0 = X + rng.normal(0, 0.1, X.shape)
+    iterations = {}
+    for tol in (1e-10, 1e-1):
+        rec, _ = colmap.to_reconstruction(uv, use, X0, noisy, K, (120, 160), "SIMPLE_PINHOLE")
+        report = colmap.bundle_adjust(rec, np.arange(len(w2c)), refine_focal=False, refine_extra=False, iters=100,
+                                      loss="TRIVIAL", loss_scale_px=1.0, threads=1, function_tolerance=tol)
+        iterations[tol] = int(re.search(r"Iterations: (\d+)", report).group(1))
+    assert iterations[1e-1] < iterations[1e-10], iterations
