@@ -105,7 +105,7 @@ def from_reconstruction(rec, frames: np.ndarray, point_ids: np.ndarray, model: s
 
 def bundle_adjust(rec, frames: np.ndarray, fixed: np.ndarray | None = None, *, refine_focal: bool,
                   refine_extra: bool, iters: int, loss: str, loss_scale_px: float, threads: int,
-                  function_tolerance: float = 1e-6) -> str:
+                  function_tolerance: float) -> str:
     """pycolmap bundle adjustment of ``rec`` in place over the images of ``frames`` (``frame + 1``) and all
     its points, principal point held; images of ``fixed`` frames join with constant poses and fix the gauge,
     else the first two cameras fix it. ``refine_focal`` / ``refine_extra``: refine the focal / the other
