@@ -121,6 +121,11 @@ def _fail(path, reason: object) -> VideoError:
     return VideoError(f"{path}: {_oneline(reason)}")
 
 
+def _ffmpeg_reason(e: Exception) -> str:
+    """FFmpeg's own words for ``e`` without the file name it appends (the message names the file once)."""
+    return getattr(e, "strerror", None) or str(e)
+
+
 def parse_timestamp(value: Timestamp) -> float | None:
     """Seconds from a number or a ``[[H:]M:]S[.fff]`` string (Panda-70M style ``"0:00:05.005"``).
 
@@ -183,7 +188,7 @@ def _open_av(path: Path):
     try:
         container = av.open(str(path))
     except av.FFmpegError as e:
-        raise _fail(path, f"not a readable video (truncated or corrupt?): {e}") from e
+        raise _fail(path, f"not a readable video (truncated or corrupt?): {_ffmpeg_reason(e)}") from e
     try:
         if not container.streams.video:
             raise _fail(path, "no video stream")
@@ -278,7 +283,7 @@ def _av_source(path: Path, fps: float, start: float = 0.0, skip_nonref: bool = F
                 ts = (frame.pts - origin) * num / den if frame.pts is not None and tb else start + i / fps
                 yield ts, lambda f=frame: f.to_ndarray(format="rgb24")
     except av.FFmpegError as e:
-        raise _fail(path, f"decoding failed (truncated or corrupt video?): {e}") from e
+        raise _fail(path, f"decoding failed (truncated or corrupt video?): {_ffmpeg_reason(e)}") from e
 
 
 def _dir_source(files: list[Path], fps: float) -> Source:

@@ -178,7 +178,7 @@ def test_bad_inputs_raise_one_line(mp4_30fps, tmp_path):
         with pytest.raises(VideoError) as e:
             load_clip(path, **kw)
         msg = str(e.value)
-        assert "\n" not in msg and os.fspath(path) in msg, msg
+        assert "\n" not in msg and msg.count(os.fspath(path)) == 1, msg  # one line, the file named once
         if path.is_file() and not kw and path != one:  # iter_frames has no minimum
             with pytest.raises(VideoError):
                 list(iter_frames(path))
