@@ -6,7 +6,17 @@ class DynPoseError(Exception):
 
 
 class VideoError(DynPoseError):
-    """A video or frames folder that cannot be read: missing, not a video, truncated, too few frames."""
+    """A video or frames folder that cannot be read: missing, not a video, truncated, too few frames.
+
+    The message is ``"<path>: <reason>"``; ``path`` and ``reason`` are kept apart for callers that name the file
+    themselves (a table row with the path in its own column)."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = str(path), reason
+
+    def __reduce__(self):  # worker processes send it back pickled: rebuild from both parts
+        return type(self), (self.path, self.reason)
 
 
 class ShardError(DynPoseError):

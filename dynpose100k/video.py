@@ -118,7 +118,7 @@ def _oneline(text: object) -> str:
 
 
 def _fail(path, reason: object) -> VideoError:
-    return VideoError(f"{path}: {_oneline(reason)}")
+    return VideoError(path, _oneline(reason))
 
 
 def _ffmpeg_reason(e: Exception) -> str:
@@ -503,7 +503,7 @@ def write_video(path, frames: Iterable[np.ndarray], fps: float, crf: int = 18, p
         return path
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
     if not writer.isOpened():
-        raise VideoError(f"{path}: cannot open a video writer")
+        raise VideoError(path, "cannot open a video writer")
     try:
         for f in itertools.chain([first], frames):
             writer.write(cv2.cvtColor(even(f), cv2.COLOR_RGB2BGR))

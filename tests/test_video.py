@@ -1,5 +1,6 @@
 import dataclasses
 import os
+import pickle
 import tracemalloc
 import types
 
@@ -179,6 +180,7 @@ def test_bad_inputs_raise_one_line(mp4_30fps, tmp_path):
             load_clip(path, **kw)
         msg = str(e.value)
         assert "\n" not in msg and msg.count(os.fspath(path)) == 1, msg  # one line, the file named once
+        assert str(pickle.loads(pickle.dumps(e.value))) == msg  # crosses worker processes intact
         if path.is_file() and not kw and path != one:  # iter_frames has no minimum
             with pytest.raises(VideoError):
                 list(iter_frames(path))

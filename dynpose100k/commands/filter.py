@@ -97,7 +97,5 @@ def run(args) -> int:
     # unreadable clips are recorded in the table (status "error") and are a user error: one line each, exit 1
     errors = df[df["status"] == "error"]
     for path, rs in zip(errors["video_path"], errors["reasons"]):
-        why = "; ".join(rs)
-        where = "" if str(path) in why else f"{path}: "  # video errors already name their file
-        print(f"dynpose100k filter: error: {where}{why}", file=sys.stderr)
+        print(f"dynpose100k filter: error: {path}: {'; '.join(rs)}", file=sys.stderr)
     return 1 if len(errors) else 0

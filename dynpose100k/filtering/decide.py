@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import DynPoseError
+from ..errors import DynPoseError, VideoError
 from ..signals import SignalConfig, compute_signals
 from .model import FilterModel
 
@@ -162,6 +162,6 @@ def filter_video(path, config: FilterConfig = FilterConfig(), start=None, end=No
     try:
         clip = load_for_filter(path, config, start, end)
         vlm_frames = load_for_vlm(path, config, start, end, vlm)
-    except (DynPoseError, ValueError) as e:
-        return _error(f"unreadable: {e}")
+    except (DynPoseError, ValueError) as e:  # the reason alone: the caller knows the path
+        return _error(f"unreadable: {e.reason if isinstance(e, VideoError) else e}")
     return filter_clip(clip, config, vlm, vlm_frames)

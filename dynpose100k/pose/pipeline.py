@@ -392,7 +392,7 @@ def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseC
         worker.join()
     track = time.perf_counter() - t
     if len(stamps) < 2:
-        raise VideoError(f"{path}: only {len(stamps)} frame(s) decoded, at least 2 needed")
+        raise VideoError(path, f"only {len(stamps)} frame(s) decoded, at least 2 needed")
     frames = feed.take()
     res = analyse(frames, np.asarray(stamps, np.float64), config, video_id, shapes[0], segmenter=segmenter,
                   tracks=uv)

@@ -64,7 +64,7 @@ def cv2_blur(img):
 
 def test_producer_error_reaches_the_consumer(synth_good):
     grey = load_clip(synth_good.video, fps=12.0).frames[:20].mean(-1).astype(np.uint8)
-    feed, th = _feed(list(grey), error=VideoError("x.mp4: not a readable video"))
+    feed, th = _feed(list(grey), error=VideoError("x.mp4", "not a readable video"))
     with pytest.raises(VideoError, match="not a readable video"):
         track_video(feed, PoseConfig())
     th.join()
