@@ -5,8 +5,8 @@ whether the trajectory is right: a drifting walk or a wrong focal can keep every
 sub-pixel error. The confidence combines evidence that does see such failures:
 
 * **split-half agreement** -- the static points are split into two disjoint halves (alternating track
-  ids) and each half re-estimates every camera by a warm-started bundle adjustment
-  (:func:`dynpose100k.pose.sfm.refine`); the two trajectories are Sim(3)-aligned
+  ids) and each half re-estimates every camera by a bundle adjustment that starts from the map's cameras
+  and freshly triangulated points (:func:`dynpose100k.pose.sfm.refine`); the two trajectories are Sim(3)-aligned
   (:func:`dynpose100k.metrics.umeyama`) and their RMS camera-centre gap, divided by the estimated path
   length, is a ground-truth-free stand-in for ATE / path length (a bootstrap of how well the data pin
   the trajectory down). The per-frame gap feeds ``frame_confidence``.
@@ -24,7 +24,9 @@ sub-pixel error. The confidence combines evidence that does see such failures:
 ``confidence_evidence`` so the calibration can be refitted from saved results). A logistic model
 (:class:`ConfidenceModel`, packaged as ``default_confidence.json``) maps them to the probability that the
 video's ATE is below 2 % of its path length with >= 80 % of frames registered: ``confidence >= 0.5``
-means "probably good". ``frame_confidence`` (N,) is the video's confidence scaled down for frames whose
+means "probably good". Two physical checks cap it (:func:`score`): a focal that changes over the clip
+(:data:`ZOOM_CONFIDENCE`) and a camera that jumps between consecutive frames (:func:`step_jump`,
+:data:`JUMP_CONFIDENCE`). ``frame_confidence`` (N,) is the video's confidence scaled down for frames whose
 split-half gap is large or whose pose rests on few points, and 0 for unregistered frames (relative within
 a video, not separately calibrated).
 
@@ -71,6 +73,7 @@ __all__ = [
     "moving_fraction",
     "score",
     "split_half_gap",
+    "step_jump",
 ]
 
 DEFAULT_CONFIDENCE = Path(__file__).with_name("default_confidence.json")
@@ -94,6 +97,7 @@ FEATURES = (
     "zoom_residual_log",
     "residual_peak",
     "epipolar_excess_log",
+    "step_jump",
 )
 """Evidence features computed for every video (see :func:`confidence_evidence`; all stored in ``result.json``)."""
 MODEL_FEATURES = (
@@ -123,9 +127,16 @@ def is_good(ate: float, path_length: float, registered_fraction: float) -> bool:
 
 def split_half_gap(static: np.ndarray, hw: tuple[int, int], config, sfm) -> tuple[float, np.ndarray]:
     """``(gap, per_frame)``: RMS camera-centre distance between the trajectories re-estimated from two
-    disjoint halves of the static tracks (warm-started from ``sfm``, Sim(3)-aligned to each other) over
-    the estimated path length, and the per-frame distance ``(N,)`` on the same scale (NaN where a frame is
-    not registered). ``(inf, NaN...)`` when a half cannot be adjusted or aligned."""
+    disjoint halves of the static tracks (Sim(3)-aligned to each other) over the estimated path length, and
+    the per-frame distance ``(N,)`` on the same scale (NaN where a frame is not registered). ``(inf,
+    NaN...)`` when a half cannot be adjusted or aligned.
+
+    Each half starts from the cameras of ``sfm`` but triangulates its points afresh before its bundle
+    adjustment: warm-started points would hold both halves in the minimum the map settled in. Where the map
+    rests on a weak link (a few points join two stretches of the clip), that minimum can be wrong by several
+    degrees and both warm halves stay in it, while fresh points let them part."""
+    import dataclasses
+
     import cv2
 
     from ..metrics import umeyama
@@ -141,11 +152,14 @@ def split_half_gap(static: np.ndarray, hw: tuple[int, int], config, sfm) -> tupl
     half = np.arange(static.shape[1]) % 2 == 0
     half[sfm.track_ids] = np.arange(len(sfm.track_ids)) % 2 == 0
 
+    cameras = dataclasses.replace(sfm, points3d=np.zeros((0, 3)), track_ids=np.zeros(0, int),
+                                  obs=np.zeros((N, 0), bool))
+
     def centres(h):
         uv = static.copy()
         uv[:, ~h] = np.nan
         try:
-            return camera_centers(refine(uv, hw, config, sfm).w2c)
+            return camera_centers(refine(uv, hw, config, cameras).w2c)
         except (cv2.error, RuntimeError, ValueError, np.linalg.LinAlgError) as e:
             log.debug("split half failed: %s", e)
             return None
@@ -222,6 +236,29 @@ def _epipolar_excess(sfm, static: np.ndarray, hw: tuple[int, int], gap: int, str
     return float(np.log(np.median(ratios))) if ratios else float("nan")
 
 
+def step_jump(w2c: np.ndarray, registered: np.ndarray, neighbours: int = 4) -> float:
+    """The largest jump of the camera between consecutive registered frames: each step (camera-centre
+    distance) over the median of up to ``neighbours`` steps on each side, floored at a quarter of the clip's
+    median step (a camera at rest moves by noise, which no ratio should magnify); 0 with fewer than three
+    registered frames. ``w2c`` ``(N, 4, 4)``, ``registered`` ``(N,)``.
+
+    Video frames are closely spaced in time and a camera's speed changes smoothly, so on the maps of good
+    dev clips no step is more than 5 times its neighbours'. A bigger jump is a pose the map got wrong: two
+    stretches of the clip joined across a weak link, or an end frame resting on a few points."""
+    idx = np.flatnonzero(registered)
+    if len(idx) < 3:
+        return 0.0
+    steps = np.linalg.norm(np.diff(camera_centers(w2c)[idx], axis=0), axis=1)
+    floor = 0.25 * float(np.median(steps))
+    if not floor > 0:
+        return 0.0
+    jump = 0.0
+    for k, step in enumerate(steps):
+        around = np.r_[steps[max(0, k - neighbours):k], steps[k + 1:k + 1 + neighbours]]
+        jump = max(jump, step / max(float(np.median(around)), floor))
+    return float(jump)
+
+
 def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config) -> tuple[dict, np.ndarray]:
     """``(features, per_frame_gap)``: the evidence features (:data:`FEATURES`, plus ``seconds``) of a
     reconstruction ``sfm`` (:class:`~dynpose100k.pose.sfm.SfmResult`) built from static tracks ``static``
@@ -267,6 +304,7 @@ def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config) ->
     feats["epipolar_excess_log"] = _epipolar_excess(sfm, static, hw, 2 * step, step)
     gap, per_frame = split_half_gap(static, hw, config, sfm)
     feats["split_half_log"] = float(np.log(min(max(gap, 1e-5), 10.0))) if not math.isnan(gap) else float("nan")
+    feats["step_jump"] = step_jump(sfm.w2c, reg)
     feats["seconds"] = time.perf_counter() - t0
     return feats, per_frame
 
@@ -332,6 +370,11 @@ def frame_confidence(video_confidence: float, per_frame_gap: np.ndarray, registe
 #: of the 3 good clips with such a change had a correct map (the other such clips were zooms); (0 + 1) / (3 + 2).
 ZOOM_CONFIDENCE = 0.2
 
+#: The confidence of a map whose camera jumps (:func:`step_jump` beyond ``PoseConfig.max_step_jump``): on 145 bad
+#: and 410 good maps of dev clips (seeds 0-39 and 100-119 through several builds, lenses and lengths) no good map
+#: jumps more than 5 times; the cap takes the value of the zoom's.
+JUMP_CONFIDENCE = 0.2
+
 #: The confidence of a map whose released masks mark more than ``PoseConfig.max_moving_fraction`` of the
 #: registered frames as moving (a map built on a mover that travels with the camera): on 120 dev clips none of
 #: the 12 such maps was good; (0 + 1) / (12 + 2).
@@ -358,12 +401,15 @@ def score(sfm, static: np.ndarray, hw: tuple[int, int], config,
           model: ConfidenceModel | None = None, focal_change: float = float("nan")) -> tuple[float, np.ndarray, dict]:
     """``(confidence, frame_confidence (N,), evidence)`` of a reconstruction (see the module docstring); a
     ``focal_change`` (:func:`dynpose100k.pose.sfm.focal_change`) beyond ``config.max_focal_change`` caps the
-    confidence at :data:`ZOOM_CONFIDENCE`."""
+    confidence at :data:`ZOOM_CONFIDENCE`, a camera jump (:func:`step_jump`) beyond ``config.max_step_jump``
+    at :data:`JUMP_CONFIDENCE`."""
     model = model or load_confidence_model()
     feats, per_frame = confidence_evidence(sfm, static, hw, config)
     c = model.predict(feats)
     if config.max_focal_change > 0 and abs(focal_change) > config.max_focal_change:  # NaN: not measured
         c = min(c, ZOOM_CONFIDENCE)
+    if 0 < config.max_step_jump < feats["step_jump"]:
+        c = min(c, JUMP_CONFIDENCE)
     fc = frame_confidence(c, per_frame, sfm.registered, sfm.obs.sum(1), config.min_pnp_inliers)
     return c, fc, feats
 

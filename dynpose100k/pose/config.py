@@ -182,7 +182,7 @@ class PoseConfig:
     runs). Two threads made bundle adjustment about 5-10% faster on two free cores."""
     confidence: bool = True
     """Compute the calibrated ``confidence`` / ``frame_confidence`` (:mod:`dynpose100k.pose.confidence`;
-    two warm-started split-half bundle adjustments). False: ``confidence`` is NaN (unknown)."""
+    two split-half bundle adjustments). False: ``confidence`` is NaN (unknown)."""
 
     # --- minimum evidence (see dynpose100k.pose.evidence) ---------------------------------------
     # Chosen on synthetic clips analysed at 640x360 (5 s, 12 fps): 9 good clips vs tripod, in-car, low-
@@ -210,6 +210,12 @@ class PoseConfig:
     refusal: the change is also seen on some correct maps, where focal and motion along the optical axis
     trade off (2 of 24 style-b and 1 of 3 speed-bench clips refused when it was a refusal). 0 turns the
     check (one more adjustment with a focal per frame) off."""
+    max_step_jump: float = 7.0
+    """Beyond this jump of the camera between consecutive frames (a step over the median of its neighbours',
+    :func:`dynpose100k.pose.confidence.step_jump`) the confidence is capped at
+    :data:`dynpose100k.pose.confidence.JUMP_CONFIDENCE` (and the global second opinion runs). Good maps of dev
+    clips reach 5.0 (410 maps, 5 and 10 s, several lenses); 53 of 145 bad ones exceed 7, among them 8 of
+    the 17 that the calibrated confidence passed. 0 turns the check off."""
     max_moving_fraction: float = 0.5
     """Beyond this share of the registered frames' pixels marked moving by the released masks, the confidence
     is capped at :data:`dynpose100k.pose.confidence.MOVER_CONFIDENCE`. A large object that travels with the

@@ -125,6 +125,20 @@ def clean(small):
     return uv, hw, reconstruct(uv, hw, PoseConfig())
 
 
+def test_split_halves_start_from_the_cameras_alone(clean):
+    """Each split half triangulates its points afresh from the map's cameras. The points the map settled on
+    would hold both halves in the map's own minimum, which on a map resting on a weak link can be wrong by
+    degrees; so moving them must not move the gap."""
+    uv, hw, sfm = clean
+    cfg = PoseConfig()
+    gap, per_frame = conf.split_half_gap(uv, hw, cfg, sfm)
+    spread = np.ptp(sfm.points3d, axis=0)
+    moved = replace(sfm, points3d=sfm.points3d + np.random.default_rng(0).normal(0, 0.02 * spread, sfm.points3d.shape))
+    gap2, per_frame2 = conf.split_half_gap(uv, hw, cfg, moved)
+    assert 0 < gap < 0.02 and gap2 == pytest.approx(gap, rel=1e-6)
+    np.testing.assert_allclose(per_frame2, per_frame, rtol=1e-6)
+
+
 # --------------------------------------------------------------------------------------- the model
 def test_packaged_model_is_a_valid_calibration():
     m = conf.load_confidence_model()
@@ -377,3 +391,47 @@ def test_a_map_built_on_an_object_travelling_with_the_camera_is_redone_on_the_re
     assert res.evidence["remapped"] == 1.0 and res.evidence["moving_fraction"] <= 0.5
     assert err < 0.01 and res.registered_fraction >= 0.7
     assert res.dynamic_masks[res.registered].mean() == pytest.approx(res.evidence["moving_fraction"])
+
+
+def _w2c_at(centres: np.ndarray) -> np.ndarray:
+    w2c = np.tile(np.eye(4), (len(centres), 1, 1))
+    w2c[:, :3, 3] = -centres
+    return w2c
+
+
+def test_step_jump_sees_a_camera_that_jumps():
+    t = np.linspace(0.0, 1.0, 40)[:, None]
+    path = np.c_[np.sin(2 * t), 0.3 * t**2, t]  # a smooth, slowly turning path
+    reg = np.ones(40, bool)
+    assert conf.step_jump(_w2c_at(path), reg) < 2
+    step = np.linalg.norm(path[1] - path[0])
+    for n in (0, 20, 39):  # an end frame or one in the middle placed 10 steps off the path
+        off = path.copy()
+        off[n] += [0.0, 10 * step, 0.0]
+        assert conf.step_jump(_w2c_at(off), reg) > 7
+        skipped = reg.copy()
+        skipped[n] = False  # an unregistered frame's pose is not a step
+        assert conf.step_jump(_w2c_at(off), skipped) < 2
+    # at rest (noise) for a third of the clip, then moving: noise steps are not magnified
+    rest = path.copy()
+    rest[:14] = path[13] + np.random.default_rng(0).normal(0, 1e-3 * step, (14, 3))
+    rest[14:] = path[13] + (path[14:] - path[13])
+    assert conf.step_jump(_w2c_at(rest), reg) < 3
+    assert conf.step_jump(_w2c_at(path[:2]), reg[:2]) == 0.0
+
+
+def test_a_camera_that_jumps_caps_the_confidence(clean):
+    """An end frame moved off the path by ten steps caps the confidence at JUMP_CONFIDENCE, whatever the
+    calibrated evidence says (here a model that trusts every map)."""
+    uv, hw, sfm = clean
+    c = camera.camera_centers(sfm.w2c)
+    reg = np.flatnonzero(sfm.registered)
+    step = np.median(np.linalg.norm(np.diff(c[reg], axis=0), axis=1))
+    w2c = sfm.w2c.copy()
+    w2c[reg[0], :3, 3] -= w2c[reg[0], :3, :3] @ np.array([10 * step, 0.0, 0.0])  # the centre moves by 10 steps
+    jumped = replace(sfm, w2c=w2c)
+    trusting = conf.ConfidenceModel((), (), (), (), 5.0, {})
+    capped_c, fc, ev = conf.score(jumped, uv, hw, PoseConfig(), model=trusting)
+    assert ev["step_jump"] > 7 and capped_c == conf.JUMP_CONFIDENCE and fc.max() <= capped_c + 1e-6
+    assert conf.score(jumped, uv, hw, PoseConfig(max_step_jump=0.0), model=trusting)[0] > 0.99  # the check off
+    assert conf.score(sfm, uv, hw, PoseConfig(), model=trusting)[0] > 0.99  # the map as built does not jump
