@@ -238,9 +238,10 @@ def _epipolar_excess(sfm, static: np.ndarray, hw: tuple[int, int], gap: int, str
 
 def step_jump(w2c: np.ndarray, registered: np.ndarray, neighbours: int = 4) -> float:
     """The largest jump of the camera between consecutive registered frames: each step (camera-centre
-    distance) over the median of up to ``neighbours`` steps on each side, floored at a quarter of the clip's
-    median step (a camera at rest moves by noise, which no ratio should magnify); 0 with fewer than three
-    registered frames. ``w2c`` ``(N, 4, 4)``, ``registered`` ``(N,)``.
+    distance per frame, so a step over unregistered frames counts as their average) over the median of up to
+    ``neighbours`` steps on each side, floored at a quarter of the clip's median step (a camera at rest moves
+    by noise, which no ratio should magnify); 0 with fewer than three registered frames. ``w2c``
+    ``(N, 4, 4)``, ``registered`` ``(N,)``.
 
     Video frames are closely spaced in time and a camera's speed changes smoothly, so on the maps of good
     dev clips no step is more than 5 times its neighbours'. A bigger jump is a pose the map got wrong: two
@@ -248,7 +249,7 @@ def step_jump(w2c: np.ndarray, registered: np.ndarray, neighbours: int = 4) -> f
     idx = np.flatnonzero(registered)
     if len(idx) < 3:
         return 0.0
-    steps = np.linalg.norm(np.diff(camera_centers(w2c)[idx], axis=0), axis=1)
+    steps = np.linalg.norm(np.diff(camera_centers(w2c)[idx], axis=0), axis=1) / np.diff(idx)
     floor = 0.25 * float(np.median(steps))
     if not floor > 0:
         return 0.0
@@ -370,9 +371,9 @@ def frame_confidence(video_confidence: float, per_frame_gap: np.ndarray, registe
 #: of the 3 good clips with such a change had a correct map (the other such clips were zooms); (0 + 1) / (3 + 2).
 ZOOM_CONFIDENCE = 0.2
 
-#: The confidence of a map whose camera jumps (:func:`step_jump` beyond ``PoseConfig.max_step_jump``): on 145 bad
-#: and 410 good maps of dev clips (seeds 0-39 and 100-119 through several builds, lenses and lengths) no good map
-#: jumps more than 5 times; the cap takes the value of the zoom's.
+#: The confidence of a map whose camera jumps (:func:`step_jump` beyond ``PoseConfig.max_step_jump``): on 357 good
+#: maps of dev clips (seeds 0-39, 100-119 and 140-159 through several builds, lenses and lengths) no step is more
+#: than 5 times its neighbours'; the cap takes the value of the zoom's.
 JUMP_CONFIDENCE = 0.2
 
 #: The confidence of a map whose released masks mark more than ``PoseConfig.max_moving_fraction`` of the

@@ -214,8 +214,8 @@ class PoseConfig:
     """Beyond this jump of the camera between consecutive frames (a step over the median of its neighbours',
     :func:`dynpose100k.pose.confidence.step_jump`) the confidence is capped at
     :data:`dynpose100k.pose.confidence.JUMP_CONFIDENCE` (and the global second opinion runs). Good maps of dev
-    clips reach 5.0 (410 maps, 5 and 10 s, several lenses); 53 of 145 bad ones exceed 7, among them 8 of
-    the 17 that the calibrated confidence passed. 0 turns the check off."""
+    clips reach 5.0 (357 maps, 5 and 10 s, several lenses); 40 of 121 bad ones exceed 7, among them 8 of
+    the 15 that the calibrated confidence passed. 0 turns the check off."""
     max_moving_fraction: float = 0.5
     """Beyond this share of the registered frames' pixels marked moving by the released masks, the confidence
     is capped at :data:`dynpose100k.pose.confidence.MOVER_CONFIDENCE`. A large object that travels with the

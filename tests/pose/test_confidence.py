@@ -412,6 +412,9 @@ def test_step_jump_sees_a_camera_that_jumps():
         skipped = reg.copy()
         skipped[n] = False  # an unregistered frame's pose is not a step
         assert conf.step_jump(_w2c_at(off), skipped) < 2
+    gap = reg.copy()
+    gap[10:18] = False  # eight frames unregistered: the step across them is eight frames' worth
+    assert conf.step_jump(_w2c_at(path), gap) < 2
     # at rest (noise) for a third of the clip, then moving: noise steps are not magnified
     rest = path.copy()
     rest[:14] = path[13] + np.random.default_rng(0).normal(0, 1e-3 * step, (14, 3))
