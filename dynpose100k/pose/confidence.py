@@ -45,7 +45,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -135,8 +135,6 @@ def split_half_gap(static: np.ndarray, hw: tuple[int, int], config, sfm) -> tupl
     adjustment: warm-started points would hold both halves in the minimum the map settled in. Where the map
     rests on a weak link (a few points join two stretches of the clip), that minimum can be wrong by several
     degrees and both warm halves stay in it, while fresh points let them part."""
-    import dataclasses
-
     import cv2
 
     from ..metrics import umeyama
@@ -152,8 +150,7 @@ def split_half_gap(static: np.ndarray, hw: tuple[int, int], config, sfm) -> tupl
     half = np.arange(static.shape[1]) % 2 == 0
     half[sfm.track_ids] = np.arange(len(sfm.track_ids)) % 2 == 0
 
-    cameras = dataclasses.replace(sfm, points3d=np.zeros((0, 3)), track_ids=np.zeros(0, int),
-                                  obs=np.zeros((N, 0), bool))
+    cameras = replace(sfm, points3d=np.zeros((0, 3)), track_ids=np.zeros(0, int), obs=np.zeros((N, 0), bool))
 
     def centres(h):
         uv = static.copy()
