@@ -66,6 +66,7 @@ __all__ = [
     "calibration_rows",
     "capped",
     "confidence_evidence",
+    "confidence_limit",
     "fit_confidence",
     "frame_confidence",
     "is_good",
@@ -386,6 +387,23 @@ def moving_fraction(masks: np.ndarray, registered: np.ndarray) -> float:
     return float(masks[reg].mean()) if reg.any() else float("nan")
 
 
+def confidence_limit(config, focal_change: float = float("nan"), step_jump: float = 0.0,
+                     moving_fraction: float = float("nan")) -> float:
+    """The most a map's confidence may be, from the physical checks of ``config`` (a
+    :class:`~dynpose100k.pose.PoseConfig`): :data:`ZOOM_CONFIDENCE` for a ``focal_change`` beyond
+    ``max_focal_change``, :data:`JUMP_CONFIDENCE` for a :func:`step_jump` beyond ``max_step_jump``,
+    :data:`MOVER_CONFIDENCE` for a ``moving_fraction`` beyond ``max_moving_fraction``; 1 when none applies
+    (NaN: not measured)."""
+    limit = 1.0
+    if 0 < config.max_focal_change < abs(focal_change):
+        limit = min(limit, ZOOM_CONFIDENCE)
+    if 0 < config.max_step_jump < step_jump:
+        limit = min(limit, JUMP_CONFIDENCE)
+    if 0 < config.max_moving_fraction < moving_fraction:
+        limit = min(limit, MOVER_CONFIDENCE)
+    return limit
+
+
 def capped(conf: dict, limit: float) -> dict:
     """The confidence fields ``conf`` of a result (``confidence``, ``frame_confidence``, ...) with the
     confidence at most ``limit`` and the per-frame confidence scaled down by the same factor."""
@@ -403,11 +421,7 @@ def score(sfm, static: np.ndarray, hw: tuple[int, int], config,
     at :data:`JUMP_CONFIDENCE`."""
     model = model or load_confidence_model()
     feats, per_frame = confidence_evidence(sfm, static, hw, config)
-    c = model.predict(feats)
-    if config.max_focal_change > 0 and abs(focal_change) > config.max_focal_change:  # NaN: not measured
-        c = min(c, ZOOM_CONFIDENCE)
-    if 0 < config.max_step_jump < feats["step_jump"]:
-        c = min(c, JUMP_CONFIDENCE)
+    c = min(model.predict(feats), confidence_limit(config, focal_change, feats["step_jump"]))
     fc = frame_confidence(c, per_frame, sfm.registered, sfm.obs.sum(1), config.min_pnp_inliers)
     return c, fc, feats
 
@@ -445,23 +459,35 @@ def calibration_rows(pose_dir, gt_dir) -> list[dict]:
     rows = []
     for v in score_videos(pose_dir, gt_dir):
         d = Path(pose_dir) / v.video_id
-        ev = read_summary(d)["confidence_evidence"] if is_pose_result(d) else {}
+        summary = read_summary(d) if is_pose_result(d) else {}
+        ev = summary.get("confidence_evidence") or {}
         ev = {k: float("nan") if x is None else float(x) for k, x in ev.items()}
+        if ev:  # the figures of the physical checks that cap the confidence (confidence_limit)
+            checks = summary.get("evidence") or {}
+            for k in ("focal_change", "moving_fraction"):
+                ev[k] = float("nan") if checks.get(k) is None else float(checks[k])
         rows.append(dict(ev, video_id=v.video_id, ate=v.ate_m, path=v.path_m, registered_fraction=v.registered_fraction,
                          reproj=v.reproj_px_720p, confidence=v.confidence, evidence=bool(ev),
                          good=is_good(v.ate_m, v.path_m, v.registered_fraction)))
     return rows
 
 
-def calibration_report(rows: list[dict], model: ConfidenceModel | None = None) -> dict:
-    """Figures of ``rows`` (see :func:`calibration_rows`; confidence re-predicted with ``model`` when given):
+def calibration_report(rows: list[dict], model: ConfidenceModel | None = None, config=None) -> dict:
+    """Figures of ``rows`` (see :func:`calibration_rows`; confidence re-predicted with ``model`` when given,
+    under the caps of :func:`confidence_limit` with ``config``, default :class:`~dynpose100k.pose.PoseConfig`):
     Spearman rank correlation of confidence and of reprojection error with ATE / path length, share of bad
     videos with confidence < 0.5 and of good ones with confidence >= 0.5. Failed videos count with
     confidence 0 and an infinite reprojection error."""
     from scipy.stats import spearmanr
 
     if model is not None:
-        conf = np.array([model.predict(r) if r["evidence"] else 0.0 for r in rows])
+        if config is None:
+            from .config import PoseConfig
+
+            config = PoseConfig()
+        conf = np.array([min(model.predict(r), confidence_limit(
+            config, r.get("focal_change", math.nan), r.get("step_jump", 0.0), r.get("moving_fraction", math.nan)))
+            if r["evidence"] else 0.0 for r in rows])
     else:
         conf = np.array([0.0 if r["confidence"] is None else r["confidence"] for r in rows])
     reproj = np.array([np.inf if r["reproj"] is None else r["reproj"] for r in rows])

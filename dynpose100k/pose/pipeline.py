@@ -28,7 +28,7 @@ from .. import __version__
 from ..camera import resize_K, resize_pixels
 from ..geometry import triangulate_tracks
 from ..ids import video_id_of
-from .confidence import MOVER_CONFIDENCE, capped, moving_fraction, score
+from .confidence import capped, confidence_limit, moving_fraction, score
 from .config import PoseConfig
 from .evidence import NO_PARALLAX
 from .evidence import measure as measure_evidence
@@ -328,7 +328,7 @@ def analyse(
             sfm, static, figures, conf, masks, mf = other
             evidence = {**before, **figures, "moving_fraction": mf, "remapped": 1.0}
         elif conf is not None:
-            conf = capped(conf, MOVER_CONFIDENCE)
+            conf = capped(conf, confidence_limit(config, moving_fraction=evidence["moving_fraction"]))
     return result(None, sfm, static, conf)
 
 
