@@ -175,9 +175,11 @@ def test_calibration_report_of_another_model_keeps_the_caps():
     """Re-predicted with a model, a clip whose stored figures trip a physical check (zoom, camera jump,
     moving frame) keeps its cap, as the pipeline would give it."""
     trusting = conf.ConfidenceModel((), (), (), (), 5.0, {})
-    base = dict(ate=1.0, path=10.0, registered_fraction=1.0, reproj=0.5, confidence=0.0, evidence=True, good=False)
-    rows = [dict(base, video_id="zoom", focal_change=0.3), dict(base, video_id="jump", step_jump=12.0),
-            dict(base, video_id="mover", moving_fraction=0.8), dict(base, video_id="none", step_jump=2.0)]
+    base = dict(path=10.0, registered_fraction=1.0, confidence=0.0, evidence=True, good=False)
+    rows = [dict(base, video_id="zoom", ate=1.0, reproj=0.5, focal_change=0.3),
+            dict(base, video_id="jump", ate=1.5, reproj=0.6, step_jump=12.0),
+            dict(base, video_id="mover", ate=2.0, reproj=0.4, moving_fraction=0.8),
+            dict(base, video_id="none", ate=2.5, reproj=0.7, step_jump=2.0)]
     rep = conf.calibration_report(rows, trusting)
     assert rep["bad_videos_missed"] == ["none"] and rep["bad_below_half"] == 0.75
     off = PoseConfig(max_focal_change=0.0, max_step_jump=0.0, max_moving_fraction=0.0)
