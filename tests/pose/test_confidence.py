@@ -183,7 +183,7 @@ def test_calibration_report_of_another_model_keeps_the_caps():
     rep = conf.calibration_report(rows, trusting)
     assert rep["bad_videos_missed"] == ["none"] and rep["bad_below_half"] == 0.75
     off = PoseConfig(max_focal_change=0.0, max_step_jump=0.0, max_moving_fraction=0.0)
-    assert conf.calibration_report(rows, trusting, off)["bad_below_half"] == 0.0
+    assert conf.confidence_limit(off, focal_change=0.3, step_jump=12.0, moving_fraction=0.8) == 1.0
     assert conf.confidence_limit(PoseConfig(), step_jump=12.0, focal_change=0.3) == conf.JUMP_CONFIDENCE
     assert conf.confidence_limit(PoseConfig(), moving_fraction=0.8) == conf.MOVER_CONFIDENCE
     assert conf.confidence_limit(PoseConfig()) == 1.0
