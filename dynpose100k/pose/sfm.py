@@ -565,12 +565,13 @@ def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: S
 
 
 def refine(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, init: SfmResult,
-           register_rest: bool = False) -> SfmResult:
+           register_rest: bool = False, full: bool = True) -> SfmResult:
     """Warm-started re-estimation from ``init`` on (cleaner) tracks ``uv`` ``(N, M, 2)`` indexed like the
     tracks ``init`` was built from: points of tracks that are gone are dropped, the rest re-triangulated,
     then bundle adjustment as at the end of :func:`reconstruct`. ``register_rest``: frames ``init`` left
     unregistered are first registered by PnP against the points triangulated from the others (in time order,
-    each adding its points), or stay unregistered."""
+    each adding its points), or stay unregistered. ``full=False``: the bundle adjustment moves the keyframes
+    only and the other frames follow by motion-only refinement (:meth:`_State.adjust`), as in mapping."""
     st = _State(uv, hw, float(init.camera_params[0]), config)
     st.params[3] = init.k1
     st.R, st.t = init.w2c[:, :3, :3].copy(), init.w2c[:, :3, 3].copy()
@@ -584,7 +585,7 @@ def refine(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, init: SfmRes
         for n in np.flatnonzero(~st.reg):
             if st.pnp(n):
                 st.triangulate(np.flatnonzero(st.reg), via=n)
-    return _finish(st, full=True)
+    return _finish(st, full=full)
 
 
 def _finish(st: _State, full: bool) -> SfmResult:

@@ -139,6 +139,28 @@ def test_split_halves_start_from_the_cameras_alone(clean):
     np.testing.assert_allclose(per_frame2, per_frame, rtol=1e-6)
 
 
+def test_split_halves_adjust_the_keyframes_and_repose_the_rest(clean, monkeypatch):
+    """Each half's bundle adjustment varies the keyframes only (the cost is in the frames between); the
+    frames between still get their own pose from the half's points, so every registered frame has a gap."""
+    from dynpose100k.pose import sfm as sfm_mod
+
+    uv, hw, sfm = clean
+    adjusted = []
+    original = sfm_mod._State.bundle_adjust
+
+    def spy(self, refine_intrinsics, iters=50, frames=None, fixed=None):
+        adjusted.append(len(np.flatnonzero(self.reg) if frames is None else frames))
+        return original(self, refine_intrinsics, iters, frames, fixed)
+
+    monkeypatch.setattr(sfm_mod._State, "bundle_adjust", spy)
+    gap, per_frame = conf.split_half_gap(uv, hw, PoseConfig(), sfm)
+    n_reg = int(sfm.registered.sum())
+    assert n_reg > sfm_mod.FULL_BA_MAX_FRAMES  # the premise: a clip long enough for keyframe adjustment
+    assert adjusted and max(adjusted) < 0.5 * n_reg, (adjusted, n_reg)
+    assert 0 < gap < 0.02 and np.isfinite(per_frame[sfm.registered]).all()
+    assert np.count_nonzero(per_frame[sfm.registered] > 0) > 0.9 * n_reg  # not left at the map's poses
+
+
 # --------------------------------------------------------------------------------------- the model
 def test_packaged_model_is_a_valid_calibration():
     m = conf.load_confidence_model()
