@@ -61,6 +61,7 @@ __all__ = [
     "ATE_PATH_FRACTION",
     "DEFAULT_CONFIDENCE",
     "FEATURES",
+    "FRAME_GAP_WINDOW",
     "MIN_REGISTERED",
     "MODEL_FEATURES",
     "ConfidenceModel",
@@ -360,12 +361,26 @@ def load_confidence_model(path: str | Path | None = None) -> ConfidenceModel:
     return _MODEL_CACHE[p]
 
 
+#: Frames over which :func:`frame_confidence` takes the running median of the split-half gap (0.75 s at 12
+#: fps, about two keyframe steps). The gap of a frame between keyframes comes from re-posing it on each half's
+#: points alone and is noisy frame to frame, while a pose's real error changes smoothly along the clip: on the
+#: validation seeds 100-119 the median within-clip rank correlation with the frames' position errors went
+#: from -0.28 (no median) to -0.30, -0.35, -0.37 and -0.33 over 3, 5, 9 and 13 frames.
+FRAME_GAP_WINDOW = 9
+
+
 def frame_confidence(video_confidence: float, per_frame_gap: np.ndarray, registered: np.ndarray,
                      points_per_frame: np.ndarray, min_points: int) -> np.ndarray:
     """``(N,)`` per-frame confidence: ``video_confidence`` times ``exp(-gap / 0.02)`` (the frame's split-half
-    gap in path lengths, 2 % costs a factor e) times ``min(1, points / (3 * min_points))``; 0 where not
-    registered. Relative within the video; not separately calibrated."""
+    gap in path lengths, its running median over :data:`FRAME_GAP_WINDOW` registered frames; 2 % costs a
+    factor e) times ``min(1, points / (3 * min_points))``; 0 where not registered. Relative within a video;
+    not separately calibrated."""
+    from scipy.ndimage import median_filter
+
     g = np.where(np.isfinite(per_frame_gap), per_frame_gap, 0.0)
+    reg = np.flatnonzero(registered)
+    if len(reg):
+        g[reg] = median_filter(g[reg], size=min(FRAME_GAP_WINDOW, len(reg)), mode="nearest")
     w = np.exp(-g / ATE_PATH_FRACTION) * np.minimum(1.0, points_per_frame / max(1.0, 3.0 * min_points))
     return np.where(registered, video_confidence * w, 0.0).astype(np.float32)
 

@@ -330,6 +330,25 @@ def test_doubted_maps_are_also_mapped_globally(request, monkeypatch, small, incr
         assert not made and res.confidence == incremental
 
 
+def test_frame_confidence_follows_sustained_gaps_not_single_frames():
+    """A frame's split-half gap is noisy from frame to frame; the per-frame confidence follows a run of
+    large gaps (a stretch of the clip the halves disagree on) and not one frame's spike."""
+    N = 40
+    registered = np.ones(N, bool)
+    registered[[0, 1]] = False
+    gap = np.full(N, 0.002)
+    gap[10] = 0.2  # one noisy frame
+    gap[25:35] = 0.06  # a stretch the halves disagree on
+    gap[~registered] = np.nan
+    points = np.full(N, 200)
+    points[20] = 12  # a frame resting on few points still counts for less
+    fc = conf.frame_confidence(0.9, gap, registered, points, 12)
+    assert fc.dtype == np.float32 and (fc[~registered] == 0).all()
+    assert fc[10] == pytest.approx(fc[5], rel=1e-6) and fc[5] > 0.8
+    assert fc[25:35].max() < 0.1 * fc[5]
+    assert fc[20] < 0.5 * fc[5]
+
+
 def test_moving_fraction_and_cap():
     masks = np.zeros((4, 6, 8), bool)
     masks[0] = True  # an unregistered frame, all moving: not counted
