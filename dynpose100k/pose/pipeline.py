@@ -318,7 +318,8 @@ def analyse(
     if reason:
         return result(reason)
     evidence["moving_fraction"] = moving_fraction(masks, sfm.registered)
-    if 0 < config.max_moving_fraction < evidence["moving_fraction"]:
+    mover_cap = confidence_limit(config, moving_fraction=evidence["moving_fraction"])
+    if mover_cap < 1.0:
         # the map rests on a mover: the background moves under it. Map the tracks it leaves out instead;
         # keep that map when the frame stays still under it
         t = time.perf_counter()
@@ -328,7 +329,7 @@ def analyse(
             sfm, static, figures, conf, masks, mf = other
             evidence = {**before, **figures, "moving_fraction": mf, "remapped": 1.0}
         elif conf is not None:
-            conf = capped(conf, confidence_limit(config, moving_fraction=evidence["moving_fraction"]))
+            conf = capped(conf, mover_cap)
     return result(None, sfm, static, conf)
 
 
