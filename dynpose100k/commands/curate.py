@@ -13,11 +13,15 @@ EXAMPLES = """
   dynpose100k curate data/synth --out outputs/curated --filter-threshold 0.5 --reprocess  # new settings
   dynpose100k curate pool.txt --out /shared/curated --engine ray --address auto
 
+Clips the filter rejects only because they look like a slow zoom or a stabilised crop (what its small
+frames confuse with walking straight ahead) are posed anyway and kept when the pose confidence is at least
+0.5: the pose engine measures the focal over the clip (--pose-check sets the kinds; off: none).
+
 A killed run continues where it stopped when started again with the same --out. The dataset lands in
 <out>/dynpose-100k/ (from <out>: datasets.load_dataset("dynpose-100k")); per-item status is in
 <out>/ledger.sqlite and the funnel in <out>/summary.json. Every item records the hash of the settings
 that decided it; a rerun with other decision settings (filter model/threshold, --min-registered,
---pose-preset, --fps, --short-side) refuses to start unless --reprocess is given, which processes those
+--pose-check, --pose-preset, --fps, --short-side) refuses to start unless --reprocess is given, which processes those
 items again (withdrawing their published samples). <out>/config.json keeps the history of runs.
 """
 
@@ -40,6 +44,9 @@ def add_arguments(p):
     p.add_argument("--filter-model", default=None, help="filter fusion-model JSON (default: the packaged model)")
     p.add_argument("--filter-threshold", type=float, default=None,
                    help="keep clips whose filter score is at least this (default: the model's operating point)")
+    p.add_argument("--pose-check", default=None, metavar="KINDS|off",
+                   help="comma-separated failure kinds whose filter rejections are posed and kept at pose "
+                        "confidence >= 0.5 (default: slowzoom,stabilised); off: none")
     p.add_argument("--pose-preset", default=DEFAULT_PRESET, choices=sorted(PRESETS), help="pose engine preset")
     p.add_argument("--fps", type=float, default=12.0, help="frame sampling rate (default 12)")
     p.add_argument("--short-side", type=int, default=None, help="resize frames to this short side (default: keep)")
@@ -63,11 +70,20 @@ def run(args) -> int:
         raise DynPoseError(f"--min-registered must be in [0, 1], got {args.min_registered}")
     if args.workers < 1 or args.shard_size < 1:
         raise DynPoseError("--workers and --shard-size must be at least 1")
+    pose_check = None
+    if args.pose_check is not None:
+        from ..filtering import FilterConfig, load_model
+
+        pose_check = () if args.pose_check == "off" else tuple(k.strip() for k in args.pose_check.split(",") if k.strip())
+        known = load_model(FilterConfig(model=args.filter_model).model).bases
+        if unknown := [k for k in pose_check if k not in known]:
+            raise DynPoseError(f"--pose-check: unknown kind(s) {', '.join(unknown)} (the filter's: {', '.join(known)})")
     config = CurateConfig(
         out=args.out, workers=args.workers, engine=args.engine, address=args.address,
         min_registered=args.min_registered, retry_failed=args.retry_failed, reprocess=args.reprocess,
         csv_video_root=args.csv_video_root,
-        filter_model=args.filter_model, filter_threshold=args.filter_threshold, pose_preset=args.pose_preset,
+        filter_model=args.filter_model, filter_threshold=args.filter_threshold, pose_check=pose_check,
+        pose_preset=args.pose_preset,
         fps=args.fps, short_side=args.short_side, shard_size=args.shard_size,
         item_timeout=args.item_timeout, dataset_name=args.dataset_name,
     )

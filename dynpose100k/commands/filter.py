@@ -80,7 +80,7 @@ def run(args) -> int:
     for path, d in tqdm(zip(paths, it), total=len(paths), desc="filter", unit="clip"):
         rows.append({"video_path": str(path), "video_id": path.stem, "status": d.status,
                      "score": d.score if math.isfinite(d.score) else None, "reasons": list(d.reasons),
-                     **{f"sig_{k}": v for k, v in d.signals.items()}})
+                     "looks_like": d.detector, **{f"sig_{k}": v for k, v in d.signals.items()}})
     if pool is not None:
         pool.close()
         pool.join()

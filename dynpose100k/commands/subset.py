@@ -25,7 +25,8 @@ options below are given.
 """
 
 
-#: the default quality filter: ``confidence >= 0.5`` means "probably right" by the confidence's calibration.
+#: the default quality filter: ``confidence >= 0.5`` means "probably right" by the confidence's calibration
+#: (:data:`dynpose100k.pose.confidence.TRUSTED`, not imported here: the pose package is slow to import).
 DEFAULT_MIN_CONFIDENCE = 0.5
 
 

@@ -85,6 +85,10 @@ class CurateConfig:
     """Filter fusion-model JSON (None: the packaged default model)."""
     filter_threshold: float | None = None
     """Filter operating threshold on the score (None: the model's own, chosen for precision)."""
+    pose_check: tuple[str, ...] | None = None
+    """Failure kinds whose score-only filter rejections are posed and kept when the pose confidence vouches
+    for them (:mod:`dynpose100k.curate.stages`); None: the filter's
+    :data:`~dynpose100k.filtering.decide.POSE_CHECKED_KINDS`; empty: no pose check."""
     shard_size: int = 32
     """Kept items per published shard (the granularity of crash-safe shard writing)."""
     item_timeout: float | None = None
@@ -221,17 +225,19 @@ class DatasetSink:
             write_card(self.dir)
 
 
-DECISION_FIELDS = ("filter_model", "filter_threshold", "min_registered", "pose_preset", "fps", "short_side")
+DECISION_FIELDS = ("filter_model", "filter_threshold", "pose_check", "min_registered", "pose_preset", "fps", "short_side")
 """Fields of :class:`CurateConfig` that decide an item's outcome (the others only change speed or place)."""
 
 
 def decision_settings(config: CurateConfig | dict) -> dict:
     """The settings that decide an item's outcome, resolved: the filter threshold actually applied (the
-    model's own when none is given) and a digest of the filter model file's content."""
+    model's own when none is given), the pose-checked kinds and a digest of the filter model file's content.
+    Settings recorded before the pose check existed resolve to none (that is how those items were decided)."""
     from ..filtering.decide import DEFAULT_MODEL, load_model
 
     d = config.to_json() if isinstance(config, CurateConfig) else dict(config)
     s = {k: d.get(k) for k in DECISION_FIELDS}
+    s["pose_check"] = list(pose_check_kinds(s["pose_check"]) if "pose_check" in d else ())
     path = Path(s["filter_model"] or DEFAULT_MODEL)
     try:
         s["filter_model_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
@@ -241,6 +247,13 @@ def decision_settings(config: CurateConfig | dict) -> dict:
         s["filter_model_sha256"] = None
     s["filter_model"] = s["filter_model"] or "packaged"
     return s
+
+
+def pose_check_kinds(kinds) -> tuple[str, ...]:
+    """:attr:`CurateConfig.pose_check` resolved: None -> the filter's default kinds."""
+    from ..filtering.decide import POSE_CHECKED_KINDS
+
+    return tuple(POSE_CHECKED_KINDS if kinds is None else kinds)
 
 
 def settings_hash(settings: dict) -> str:
@@ -306,6 +319,7 @@ def default_stages(config: CurateConfig) -> Stages:
         pose_config=pose_cfg,
         filter_config=FilterConfig(model=config.filter_model, threshold=config.filter_threshold),
         min_registered=config.min_registered,
+        pose_check=pose_check_kinds(config.pose_check),
         config_hash=settings_hash(decision_settings(config)),
     )
 

@@ -1,6 +1,12 @@
 """The per-item curation route: one work item -> decode -> filter -> [kept clips:] decode at pose resolution
 -> pose -> registration rule -> staged shard sample, and the status that records the outcome.
 
+Pose check: a rejection the pose engine can settle (:func:`dynpose100k.filtering.decide.pose_checkable`: on
+the score alone, looking like one of ``Stages.pose_check``'s kinds, e.g. a slow zoom) is posed anyway and
+kept only when the pose confidence reaches :data:`dynpose100k.pose.confidence.TRUSTED` and the registration
+rule holds; otherwise it stays ``filtered_out``, its reason saying what the pose check found. Its pose time
+is recorded as ``pose_check``.
+
 :func:`process_item` runs the route with a :class:`Stages` and always returns an :class:`ItemResult`; expected
 failures become ``error``/``pose_failed`` results, never exceptions. Where items run (worker processes, Ray)
 is :mod:`dynpose100k.curate.engines`' business; what the parent does with results is the runner's.
@@ -10,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -19,7 +25,7 @@ from ..errors import DynPoseError
 from .inputs import WorkItem
 
 __all__ = ["ItemStatus", "FAILED", "FINAL", "ItemResult", "MIN_REGISTERED", "registration_rule", "Stages",
-           "stage_sample", "process_item"]
+           "stage_sample", "pose_check_verdict", "process_item"]
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +111,8 @@ class Stages:
     """:class:`dynpose100k.filtering.FilterConfig` (None: its defaults; its own analysis rate and size)."""
     min_registered: float = MIN_REGISTERED
     """Registration rule threshold (fraction of frames)."""
+    pose_check: tuple[str, ...] = ()
+    """Failure kinds whose score-only rejections are pose-checked (module docstring); empty: none."""
     config_hash: str | None = None
     """Settings hash of the run (:func:`dynpose100k.curate.runner.settings_hash`), stored in each sample's
     ``meta.json``."""
@@ -152,6 +160,29 @@ class Stages:
         stage_sample(Path(self.staging_dir), encode_sample(build_sample(pose_dir, clip.frames, meta)))
 
 
+def _pose_checkable(decision, kinds: tuple[str, ...]) -> bool:
+    if not kinds:
+        return False
+    from ..filtering.decide import pose_checkable
+
+    return pose_checkable(decision, kinds)
+
+
+def pose_check_verdict(summary: dict, registration: str | None) -> str:
+    """What the pose check found for a filter rejection, from its pose result's ``result.json`` fields and the
+    registration rule's verdict: ``"kept at confidence 0.97"`` or why not (one line)."""
+    from ..pose.confidence import TRUSTED
+
+    conf = summary.get("confidence")
+    if summary.get("failure_reason"):
+        return f"pose failed ({summary['failure_reason']})"
+    if registration:
+        return registration
+    if conf is None or not conf >= TRUSTED:
+        return "no confidence" if conf is None else f"confidence {conf:.2f} < {TRUSTED:g}"
+    return f"kept at confidence {conf:.2f}"
+
+
 def _one_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
@@ -179,16 +210,23 @@ def process_item(stages: Stages, item: WorkItem) -> ItemResult:
         fields = dict(base, filter_score=float(d.score), filter_reasons=tuple(d.reasons))
         if d.status == "error":
             return ItemResult(status=ItemStatus.ERROR, reason="filter: " + "; ".join(d.reasons), **fields)
-        if d.status != "keep":
-            return ItemResult(status=ItemStatus.FILTERED_OUT, reason="; ".join(d.reasons) or "rejected", **fields)
+        rejected = "; ".join(d.reasons) or "rejected"
+        checked = d.status != "keep" and _pose_checkable(d, stages.pose_check)
+        if d.status != "keep" and not checked:
+            return ItemResult(status=ItemStatus.FILTERED_OUT, reason=rejected, **fields)
         clip = timed("decode_pose", stages.decode_pose, item)
-        pose_dir, res = timed("pose", stages.pose, clip, item)
+        pose_dir, res = timed("pose_check" if checked else "pose", stages.pose, clip, item)
         frac = float(res.get("registered_fraction") or 0.0)
         fields.update(pose_dir=pose_dir, registered_fraction=frac, num_frames=len(clip.frames),
                       reproj_error_px_720p=res.get("reproj_error_px_720p"))
+        low = registration_rule(frac, stages.min_registered)
+        if checked:
+            verdict = pose_check_verdict(res, low)
+            if not verdict.startswith("kept"):
+                return ItemResult(status=ItemStatus.FILTERED_OUT, reason=f"{rejected}; pose check: {verdict}", **fields)
+            d = replace(d, reasons=[*d.reasons, f"pose_check: {verdict}"])  # recorded in the sample's meta
         if res.get("failure_reason"):
             return ItemResult(status=ItemStatus.POSE_FAILED, reason=str(res["failure_reason"]), **fields)
-        low = registration_rule(frac, stages.min_registered)
         if low:
             return ItemResult(status=ItemStatus.REJECTED_REGISTRATION, reason=low, **fields)
         timed("package", stages.package, clip, item, pose_dir, d)

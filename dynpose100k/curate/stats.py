@@ -1,7 +1,9 @@
 """Funnel statistics of a curation run, computed from the ledger rows (never from memory of the run).
 
 The funnel follows the paper's: pool -> decoded -> passed filter -> posed -> kept (>= min registered) ->
-in shards; clips not kept are counted once each by outcome (``rejections``), and the reasons cited by
+in shards, with the filter's rejections that were pose-checked (and how many of those the check kept:
+``rescued``) beside it; ``posed`` counts the posed clips that reached the registration rule, rescued ones
+included; clips not kept are counted once each by outcome (``rejections``), and the reasons cited by
 filtered clips separately (``filter_reasons``: a clip may cite several); throughput is given per stage as
 clips per hour per core (from the stage timings of each item) and for the run as a whole (clips per hour of
 wall time).
@@ -17,9 +19,11 @@ from .stages import ItemStatus as S
 
 __all__ = ["summarize", "format_summary"]
 
-STAGES = ("decode", "filter", "decode_pose", "pose", "package")
-GROUPS = {"filter stage": ("decode", "filter"), "pose stage": ("decode_pose", "pose", "package")}
-"""The two costs that size a curation job: every clip pays the filter stage, kept clips the pose stage."""
+STAGES = ("decode", "filter", "decode_pose", "pose", "pose_check", "package")
+GROUPS = {"filter stage": ("decode", "filter"), "pose stage": ("pose", "decode_pose", "package"),
+          "pose check": ("pose_check", "decode_pose", "package")}
+"""The costs that size a curation job: every clip pays the filter stage, kept clips the pose stage, the
+filter's pose-checkable rejections the pose check. A group counts the items that ran its first stage."""
 
 
 def _category(reason: str | None) -> str:
@@ -36,10 +40,14 @@ def summarize(rows, wall_s: float, processed: int, workers: int, min_registered:
     timings = [json.loads(r["timings"] or "{}") for r in rows]
     n = len(rows)
     kept = status[S.KEPT] + status[S.SHARDED]
+    checked = [S(r["status"]) for r, t in zip(rows, timings) if "pose_check" in t]
+    rescued = sum(s in (S.KEPT, S.SHARDED) for s in checked)
     funnel = {
         "pool": n,
         "decoded": sum("decode" in t for t in timings),
-        "passed_filter": status[S.POSE_FAILED] + status[S.REJECTED_REGISTRATION] + kept,
+        "passed_filter": status[S.POSE_FAILED] + status[S.REJECTED_REGISTRATION] + kept - rescued,
+        "pose_checked": len(checked),
+        "rescued": rescued,
         "posed": status[S.REJECTED_REGISTRATION] + kept,
         "kept": kept,
         "in_shards": status[S.SHARDED],
@@ -83,9 +91,10 @@ def format_summary(s: dict) -> str:
     pool = max(f["pool"], 1)
     lines = ["curation funnel", f"  {'stage':<16}{'clips':>8}{'% pool':>9}"]
     for k, label in (("pool", "pool"), ("decoded", "decoded"), ("passed_filter", "passed filter"),
-                     ("posed", "posed"), ("kept", f"kept (>={s['min_registered']:.0%} reg)"),
+                     ("pose_checked", "pose-checked"), ("rescued", "  rescued"), ("posed", "posed"), ("kept", f"kept (>={s['min_registered']:.0%} reg)"),
                      ("in_shards", "in shards")):
-        lines.append(f"  {label:<16}{f[k]:>8}{100 * f[k] / pool:>8.1f}%")
+        if k in f:  # (summaries written before the pose check lack its rows)
+            lines.append(f"  {label:<16}{f[k]:>8}{100 * f[k] / pool:>8.1f}%")
     if s["rejections"]:
         lines.append("not kept, by reason (clips)")
         for k, v in s["rejections"].items():

@@ -8,6 +8,7 @@ registered-frame figures next to the registered share, as the paper's COLMAP-sty
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,15 +147,18 @@ def format_pose_summary(summary: dict[str, dict], min_registered: float) -> str:
 def filter_pr(items: dict[str, dict], labels: dict) -> dict:
     """Precision/recall of the curation's filter decisions on a labelled pool (suitable = label), average
     precision of the filter score, the same at the filter model's own threshold, and passed / clips per kind.
-    ``curve``: the (precision, recall) arrays, for :func:`plot_filter_pr`."""
+    ``with_pose_check``: precision/recall counting the rejections the pose check rescued as passed, and how many
+    it checked and rescued. ``curve``: the (precision, recall) arrays, for :func:`plot_filter_pr`."""
     from ..curate.stages import ItemStatus
     from ..filtering import load_model
     from ..metrics import average_precision, pr_at, precision_recall
 
     ids = [i for i in items if i in labels]
     y = np.array([labels[i][1] for i in ids], bool)
-    passed = np.array([ItemStatus(items[i]["status"]) not in (ItemStatus.FILTERED_OUT, ItemStatus.ERROR)
-                       for i in ids], bool)
+    through = np.array([ItemStatus(items[i]["status"]) not in (ItemStatus.FILTERED_OUT, ItemStatus.ERROR)
+                        for i in ids], bool)
+    checked = np.array(["pose_check" in json.loads(items[i].get("timings") or "{}") for i in ids], bool)
+    passed = through & ~checked
     scores = np.array([items[i]["filter_score"] if items[i]["filter_score"] is not None else -1.0 for i in ids],
                       float)
     scores = np.where(np.isnan(scores), -1.0, scores)
@@ -168,7 +172,11 @@ def filter_pr(items: dict[str, dict], labels: dict) -> dict:
            "precision": float(y[passed].mean()) if passed.any() else math.nan,
            "recall": float(passed[y].mean()) if y.any() else math.nan,
            "average_precision": average_precision(scores, y) if y.any() else math.nan,
-           "per_kind": {k: tuple(v) for k, v in sorted(per_kind.items())}}
+           "per_kind": {k: tuple(v) for k, v in sorted(per_kind.items())},
+           "with_pose_check": {"checked": int(checked.sum()), "rescued": int((through & checked).sum()),
+                               "rescued_suitable": int((through & checked & y).sum()),
+                               "precision": float(y[through].mean()) if through.any() else math.nan,
+                               "recall": float(through[y].mean()) if y.any() else math.nan}}
     if y.any():
         p, r, _ = precision_recall(scores, y)
         res["curve"] = (p, r)
@@ -186,6 +194,11 @@ def format_filter_pr(pr: dict) -> str:
     if "model_threshold" in pr:
         lines.append(f"at the model's own operating point (score >= {pr['model_threshold']:.4f}, rules ignored): "
                      f"precision {_fmt(pr['model_precision'], '.2f')}  recall {_fmt(pr['model_recall'], '.2f')}")
+    c = pr.get("with_pose_check")
+    if c and c["checked"]:
+        lines.append(f"pose check: {c['checked']} rejections posed, {c['rescued']} kept ({c['rescued_suitable']} "
+                     f"suitable); filter + pose check: precision {_fmt(c['precision'], '.2f')}  recall "
+                     f"{_fmt(c['recall'], '.2f')}")
     lines.append("per kind (passed filter / clips): "
                  + ", ".join(f"{k} {a}/{n}" for k, (a, n) in pr["per_kind"].items()))
     return "\n".join(lines)

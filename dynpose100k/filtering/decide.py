@@ -55,6 +55,8 @@ class Decision:
     """Why it was rejected or errored, one line each (empty for keeps)."""
     signals: dict[str, float] = field(default_factory=dict)
     """All measured signals (and ``vlm_*`` answers when a VLM was used)."""
+    detector: str | None = None
+    """The failure kind the clip looks most like (the fusion model's weakest detector); None for errors."""
 
     @property
     def keep(self) -> bool:
@@ -63,7 +65,7 @@ class Decision:
     def as_dict(self) -> dict:
         """JSON-ready form (NaN score -> None)."""
         return {"status": self.status, "score": self.score if math.isfinite(self.score) else None,
-                "reasons": list(self.reasons), "signals": dict(self.signals)}
+                "reasons": list(self.reasons), "detector": self.detector, "signals": dict(self.signals)}
 
 
 @lru_cache(maxsize=8)
@@ -108,7 +110,25 @@ def decide(signals: dict[str, float], config: FilterConfig = FilterConfig()) -> 
         against = ", ".join(f"{f} ({c:+.2f})" for f, c in contrib[:3] if c < 0)
         reasons.append(f"low_score: {score:.3f} < {threshold:.3f}; looks like: {detector}"
                        + (f"; most against: {against}" if against else ""))
-    return Decision("reject" if reasons else "keep", score, reasons, signals)
+    return Decision("reject" if reasons else "keep", score, reasons, signals, detector)
+
+
+POSE_CHECKED_KINDS = ("slowzoom", "stabilised")
+"""Failure kinds whose rejections :func:`pose_checkable` hands to the pose engine. Both change the camera's
+intrinsics over the clip (a zoom, a crop window that drifts), which the engine measures (its per-frame focal
+check and confidence), while the filter's 144 px signals confuse them with suitable clips that walk straight
+ahead (the image expands either way)."""
+
+POSE_CHECK_MIN_SCORE = 0.1
+"""Rejections scored below this are not pose-checked: the filter is sure of them."""
+
+
+def pose_checkable(decision: Decision, kinds=POSE_CHECKED_KINDS, min_score: float = POSE_CHECK_MIN_SCORE) -> bool:
+    """Whether a rejection is one the pose engine can settle: rejected on the score alone (no rule fired),
+    looking most like one of ``kinds``, and scored at least ``min_score``. A curator poses such a clip and
+    keeps it only when the pose confidence vouches for it (:mod:`dynpose100k.curate.stages`)."""
+    return (decision.status == "reject" and decision.detector in tuple(kinds) and decision.score >= min_score
+            and all(r.startswith("low_score") for r in decision.reasons))
 
 
 def filter_clip(clip, config: FilterConfig = FilterConfig(), vlm=None, vlm_frames=None) -> Decision:

@@ -86,6 +86,9 @@ ATE_PATH_FRACTION = 0.02
 """A video is good when its ATE is below this fraction of its (ground-truth) path length ..."""
 MIN_REGISTERED = 0.8
 """... and at least this fraction of its frames is registered (the dataset's registration filter)."""
+TRUSTED = 0.5
+"""The calibration's cut: ``confidence >= TRUSTED`` means "probably good" (the default of ``subset`` and of
+the curator's pose check)."""
 
 FEATURES = (
     "split_half_log",

@@ -2,7 +2,9 @@
 
 Behaviour is chosen by the clip id: ``good`` -> kept (all frames registered), ``lowreg`` -> 50% registered,
 ``posefail`` -> pose failure, ``crash`` -> the worker process dies, ``mid`` -> filter score 0.6 (kept at
-thresholds up to 0.6), anything else -> filtered out as static.
+thresholds up to 0.6), ``walk`` and ``zoom`` -> rejected on the score as looking like a slow zoom (score 0.3),
+then posed at confidence 0.9 (``walk``) or 0.1 (``zoom``) if pose-checked; anything else -> filtered out as
+static.
 Decoding is the real :func:`dynpose100k.video.load_clip`.
 """
 
@@ -26,6 +28,7 @@ class Decision:
     score: float
     reasons: list
     signals: dict
+    detector: str | None = None
 
 
 class PoseConfigStub:
@@ -48,9 +51,11 @@ class FakeStages(Stages):
             os._exit(3)
         score = 0.9 if any(k in name for k in ("good", "lowreg", "posefail")) else 0.6 if "mid" in name else 0.1
         threshold = getattr(self.filter_config, "threshold", None) or 0.5
+        if "walk" in name or "zoom" in name:
+            return Decision("reject", 0.3, [f"low_score: 0.3 < {threshold}"], {}, "slowzoom")
         keep = score >= threshold
         why = [] if keep else [f"low_score: {score} < {threshold}"] + (["static camera"] if "mid" not in name else [])
-        return Decision("keep" if keep else "reject", score, why, {})
+        return Decision("keep" if keep else "reject", score, why, {}, None if keep else "static")
 
     def pose(self, clip, item):
         name = Path(clip.path).stem
@@ -61,7 +66,7 @@ class FakeStages(Stages):
         H, W = clip.frames.shape[1:3]
         res = PoseResult(item.item_id, np.tile(np.eye(4), (n, 1, 1)), np.tile(np.eye(3), (n, 1, 1)), reg,
                          clip.timestamps, (H, W), None, None, None, None, None, reproj_error_px=H / 720,
-                         camera_model="SIMPLE_PINHOLE",
+                         camera_model="SIMPLE_PINHOLE", confidence=0.1 if "zoom" in name else 0.9,
                          failure_reason="too few static tracks" if "posefail" in name else None)
         return str(save_pose_result(self.pose_root, res)), res.summary()
 
@@ -70,18 +75,19 @@ class FakeStages(Stages):
         h, w = clip.frames.shape[1:3]
         K = np.array([[w, 0, w / 2], [0, w, h / 2], [0, 0, 1.0]])
         s = VideoSample(item.item_id, np.tile(np.eye(4), (n, 1, 1)), np.tile(K, (n, 1, 1)), np.ones(n, bool),
-                        clip.timestamps, {"video_id": item.item_id, "num_frames": n, "registered_fraction": 1.0},
+                        clip.timestamps, {"video_id": item.item_id, "num_frames": n, "registered_fraction": 1.0,
+                         "filter_reasons": list(decision.reasons)},
                         frames=[encode_jpeg(f) for f in clip.frames])
         stage_sample(Path(self.staging_dir), encode_sample(s))
 
 
 def fake_stages(out: Path, delay: float = 0.0, min_registered: float = 0.8,
-                threshold: float | None = None) -> FakeStages:
+                threshold: float | None = None, pose_check: tuple[str, ...] = ()) -> FakeStages:
     from dynpose100k.filtering import FilterConfig
 
     return FakeStages(pose_root=str(out / "poses" / "fake"), staging_dir=str(out / "staging"),
                       pose_config=PoseConfigStub(), min_registered=min_registered, delay=delay,
-                      filter_config=FilterConfig(threshold=threshold))
+                      filter_config=FilterConfig(threshold=threshold), pose_check=pose_check)
 
 
 def tiny_video(path: Path, n: int = 12, seed: int = 0, fps: float = 12.0) -> Path:

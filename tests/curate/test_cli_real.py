@@ -45,3 +45,11 @@ def test_cli_bad_input_is_one_line_error(tmp_path):
     r = _cli(tmp_path / "missing_dir", "--out", tmp_path / "out")
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert "no videos found" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_cli_pose_check_kinds_are_checked_before_any_work(tmp_path):
+    pool = tmp_path / "pool"
+    write_pool(pool, 1, "good", seed=0, height=96, width=160, duration=1.0)
+    r = _cli(pool, "--out", tmp_path / "out", "--pose-check", "slowzoom,zooom")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "unknown kind(s) zooom" in r.stderr and not (tmp_path / "out" / "ledger.sqlite").exists()

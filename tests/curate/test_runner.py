@@ -31,7 +31,8 @@ def test_mixed_pool_with_broken_files(make_pool, tmp_path, monkeypatch):
                   "lowreg_d": "rejected_registration", "posefail_e": "pose_failed",
                   "truncated": "error", "corrupt": "error", "notavideo": "error"}
     assert sorted(_shard_keys(out / "dynpose-100k")) == ["good_a", "good_b"]
-    assert s["funnel"] == {"pool": 8, "decoded": 5, "passed_filter": 4, "posed": 3, "kept": 2, "in_shards": 2}
+    assert s["funnel"] == {"pool": 8, "decoded": 5, "passed_filter": 4, "pose_checked": 0, "rescued": 0, "posed": 3,
+                           "kept": 2, "in_shards": 2}
     assert s["rejections"] == {"error: decode": 3, "filtered out": 1, "pose failed: too few static tracks": 1,
                                "registered < 80%": 1}  # clips, each once: they add up to the pool minus kept
     assert sum(s["rejections"].values()) == s["funnel"]["pool"] - s["funnel"]["kept"]
@@ -103,3 +104,31 @@ def test_disk_full_keeps_ledger_consistent(make_pool, tmp_path, monkeypatch):
     good = ["good_a", "good_b", "good_c", "good_d", "good_e"]
     assert sorted(_shard_keys(ds)) == good
     assert sorted(k for k, v in _status(out).items() if v == "sharded") == good
+
+
+def test_pose_check_keeps_the_rejections_the_pose_engine_vouches_for(make_pool, tmp_path):
+    """A rejection that looks like a slow zoom is posed: kept at confidence >= 0.5 (its sample's meta saying
+    so), still filtered out below it; other rejections and the run without the check are unchanged."""
+    pool = make_pool(["good_a", "walk_b", "zoom_c", "static_d"], broken=False)
+    out = tmp_path / "off"
+    s = curate(pool, CurateConfig(out=out, workers=1, shard_size=1), stages=fake_stages(out), progress=False)
+    assert _status(out) == {"good_a": "sharded", "walk_b": "filtered_out", "zoom_c": "filtered_out",
+                            "static_d": "filtered_out"}
+    assert s["funnel"]["pose_checked"] == 0 and "pose check" not in s["throughput"]
+
+    out = tmp_path / "on"
+    s = curate(pool, CurateConfig(out=out, workers=1, shard_size=1), progress=False,
+               stages=fake_stages(out, pose_check=("slowzoom", "stabilised")))
+    assert _status(out) == {"good_a": "sharded", "walk_b": "sharded", "zoom_c": "filtered_out",
+                            "static_d": "filtered_out"}
+    f = s["funnel"]
+    assert (f["passed_filter"], f["pose_checked"], f["rescued"], f["posed"], f["kept"]) == (1, 2, 1, 2, 2)
+    assert s["throughput"]["pose check"]["clips"] == 2 and s["throughput"]["pose stage"]["clips"] == 1
+    assert "pose-checked" in format_summary(s)
+    db = sqlite3.connect(out / "ledger.sqlite")
+    reason = db.execute("SELECT reason FROM items WHERE item_id='zoom_c'").fetchone()[0]
+    assert reason == "low_score: 0.3 < 0.5; pose check: confidence 0.10 < 0.5"
+    meta = {json.loads(r["meta.json"])["video_id"]: json.loads(r["meta.json"])
+            for e in read_manifest(out / "dynpose-100k") for r in iter_raw(out / "dynpose-100k" / e["shard"])}
+    assert meta["walk_b"]["filter_reasons"] == ["low_score: 0.3 < 0.5", "pose_check: kept at confidence 0.90"]
+    assert meta["good_a"]["filter_reasons"] == []

@@ -58,6 +58,20 @@ def test_filter_pr_on_labels(run):
     assert pr["per_kind"] == {"good": (2, 2), "static": (0, 1), "zoom": (1, 1)}
     assert pr["average_precision"] == pytest.approx(1.0)  # the scores rank both good clips first
     assert "precision 0.67  recall 1.00" in report.format_filter_pr(pr)
+    assert pr["with_pose_check"]["checked"] == 0 and "pose check" not in report.format_filter_pr(pr)
+
+
+def test_filter_pr_tells_the_filter_from_the_pose_check(run):
+    """A clip the pose check rescued counts as passed only with the check; one it declined as rejected."""
+    items, labels, _, _ = run
+    items = {**items, "b": dict(items["b"], timings=json.dumps({"filter": 0.1, "pose_check": 2.0})),
+             "c": dict(items["c"], timings=json.dumps({"filter": 0.1, "pose_check": 2.0}))}
+    pr = report.filter_pr(items, labels)
+    assert pr["predicted"] == 2 and pr["recall"] == 0.5 and pr["precision"] == 0.5  # a and d
+    c = pr["with_pose_check"]
+    assert (c["checked"], c["rescued"], c["rescued_suitable"]) == (2, 1, 1)
+    assert c["recall"] == 1.0 and c["precision"] == pytest.approx(2 / 3)
+    assert "pose check: 2 rejections posed, 1 kept (1 suitable)" in report.format_filter_pr(pr)
 
 
 def test_quality_table_and_plots(run, tmp_path):

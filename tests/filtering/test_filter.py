@@ -119,6 +119,22 @@ def test_one_detector_per_failure_kind_names_the_kind(tmp_path):
     d = decide(dict(good, color_count=1.0), cfg)
     assert d.status == "reject" and "looks like: cartoon" in d.reasons[0] and "color_count" in d.reasons[0]
     assert decide(dict(good, flow_bg=0.1), cfg).reasons[0].split("; ")[1] == "looks like: static"
+    assert d.detector == "cartoon" and d.as_dict()["detector"] == "cartoon"
+
+
+def test_pose_checkable_only_for_score_rejections_of_the_named_kinds(tmp_path):
+    """Only a rejection on the score alone, looking like a pose-checked kind, above the floor, goes to the pose check."""
+    from dynpose100k.filtering.decide import Decision, pose_checkable
+
+    zoomish = Decision("reject", 0.3, ["low_score: 0.300 < 0.430; looks like: slowzoom"], {}, "slowzoom")
+    assert pose_checkable(zoomish) and pose_checkable(zoomish, ("slowzoom",))
+    assert not pose_checkable(zoomish, ("stabilised",)) and not pose_checkable(zoomish, ())
+    assert not pose_checkable(Decision("reject", 0.05, zoomish.reasons, {}, "slowzoom"))  # the filter is sure
+    ruled = Decision("reject", 0.3, [*zoomish.reasons, "shot_cut: frame_diff_peak=2.1 > 1.8"], {}, "slowzoom")
+    assert not pose_checkable(ruled)  # a rule fired: not a geometric doubt
+    assert not pose_checkable(Decision("reject", 0.3, ["low_score: ..."], {}, "cartoon"))
+    assert not pose_checkable(Decision("keep", 0.8, [], {}, "slowzoom"))
+    assert not pose_checkable(Decision("error", float("nan"), ["unreadable: x"], {}))
 
 
 def test_decide_names_its_reasons(tmp_path):
