@@ -74,7 +74,8 @@ def run(args) -> int:
     if args.pose_check is not None:
         from ..filtering import FilterConfig, load_model
 
-        pose_check = () if args.pose_check == "off" else tuple(k.strip() for k in args.pose_check.split(",") if k.strip())
+        names = [] if args.pose_check == "off" else args.pose_check.split(",")
+        pose_check = tuple(k.strip() for k in names if k.strip())
         known = load_model(FilterConfig(model=args.filter_model).model).bases
         if unknown := [k for k in pose_check if k not in known]:
             raise DynPoseError(f"--pose-check: unknown kind(s) {', '.join(unknown)} (the filter's: {', '.join(known)})")

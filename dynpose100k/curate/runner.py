@@ -225,7 +225,8 @@ class DatasetSink:
             write_card(self.dir)
 
 
-DECISION_FIELDS = ("filter_model", "filter_threshold", "pose_check", "min_registered", "pose_preset", "fps", "short_side")
+DECISION_FIELDS = ("filter_model", "filter_threshold", "pose_check", "min_registered", "pose_preset", "fps",
+                   "short_side")
 """Fields of :class:`CurateConfig` that decide an item's outcome (the others only change speed or place)."""
 
 

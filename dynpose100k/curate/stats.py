@@ -91,7 +91,8 @@ def format_summary(s: dict) -> str:
     pool = max(f["pool"], 1)
     lines = ["curation funnel", f"  {'stage':<16}{'clips':>8}{'% pool':>9}"]
     for k, label in (("pool", "pool"), ("decoded", "decoded"), ("passed_filter", "passed filter"),
-                     ("pose_checked", "pose-checked"), ("rescued", "  rescued"), ("posed", "posed"), ("kept", f"kept (>={s['min_registered']:.0%} reg)"),
+                     ("pose_checked", "pose-checked"), ("rescued", "  rescued"),
+                     ("posed", "posed"), ("kept", f"kept (>={s['min_registered']:.0%} reg)"),
                      ("in_shards", "in shards")):
         if k in f:  # (summaries written before the pose check lack its rows)
             lines.append(f"  {label:<16}{f[k]:>8}{100 * f[k] / pool:>8.1f}%")

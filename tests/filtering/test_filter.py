@@ -123,7 +123,7 @@ def test_one_detector_per_failure_kind_names_the_kind(tmp_path):
 
 
 def test_pose_checkable_only_for_score_rejections_of_the_named_kinds(tmp_path):
-    """Only a rejection on the score alone, looking like a pose-checked kind, above the floor, goes to the pose check."""
+    """Only a score rejection that looks like a pose-checked kind, above the floor, goes to the pose check."""
     from dynpose100k.filtering.decide import Decision, pose_checkable
 
     zoomish = Decision("reject", 0.3, ["low_score: 0.300 < 0.430; looks like: slowzoom"], {}, "slowzoom")
