@@ -20,9 +20,9 @@ frames confuse with walking straight ahead) are posed anyway and kept when the p
 A killed run continues where it stopped when started again with the same --out. The dataset lands in
 <out>/dynpose-100k/ (from <out>: datasets.load_dataset("dynpose-100k")); per-item status is in
 <out>/ledger.sqlite and the funnel in <out>/summary.json. Every item records the hash of the settings
-that decided it; a rerun with other decision settings (filter model/threshold, --min-registered,
---pose-check, --pose-preset, --fps, --short-side) refuses to start unless --reprocess is given, which processes those
-items again (withdrawing their published samples). <out>/config.json keeps the history of runs.
+that decided it; a rerun with other decision settings (filter model/threshold, --pose-check,
+--min-registered, --pose-preset, --fps, --short-side) refuses to start unless --reprocess is given, which
+processes those items again (withdrawing their published samples). <out>/config.json keeps the history of runs.
 """
 
 

@@ -168,19 +168,19 @@ def _pose_checkable(decision, kinds: tuple[str, ...]) -> bool:
     return pose_checkable(decision, kinds)
 
 
-def pose_check_verdict(summary: dict, registration: str | None) -> str:
-    """What the pose check found for a filter rejection, from its pose result's ``result.json`` fields and the
-    registration rule's verdict: ``"kept at confidence 0.97"`` or why not (one line)."""
+def pose_check_verdict(summary: dict, registration: str | None) -> tuple[bool, str]:
+    """Whether the pose check keeps a filter rejection, and what it found (one line, e.g. ``"kept at
+    confidence 0.97"``), from its pose result's ``result.json`` fields and the registration rule's verdict."""
     from ..pose.confidence import TRUSTED
 
     conf = summary.get("confidence")
     if summary.get("failure_reason"):
-        return f"pose failed ({summary['failure_reason']})"
+        return False, f"pose failed ({summary['failure_reason']})"
     if registration:
-        return registration
+        return False, registration
     if conf is None or not conf >= TRUSTED:
-        return "no confidence" if conf is None else f"confidence {conf:.2f} < {TRUSTED:g}"
-    return f"kept at confidence {conf:.2f}"
+        return False, "no confidence" if conf is None else f"confidence {conf:.2f} < {TRUSTED:g}"
+    return True, f"kept at confidence {conf:.2f}"
 
 
 def _one_line(e: BaseException) -> str:
@@ -221,8 +221,8 @@ def process_item(stages: Stages, item: WorkItem) -> ItemResult:
                       reproj_error_px_720p=res.get("reproj_error_px_720p"))
         low = registration_rule(frac, stages.min_registered)
         if checked:
-            verdict = pose_check_verdict(res, low)
-            if not verdict.startswith("kept"):
+            ok, verdict = pose_check_verdict(res, low)
+            if not ok:
                 return ItemResult(status=ItemStatus.FILTERED_OUT, reason=f"{rejected}; pose check: {verdict}", **fields)
             d = replace(d, reasons=[*d.reasons, f"pose_check: {verdict}"])  # recorded in the sample's meta
         if res.get("failure_reason"):
@@ -235,5 +235,5 @@ def process_item(stages: Stages, item: WorkItem) -> ItemResult:
         if not isinstance(e, DynPoseError):
             log.warning("%s: unexpected %s in %s", item.item_id, type(e).__name__, stage, exc_info=True)
         msg = _one_line(e) if isinstance(e, DynPoseError) else f"{type(e).__name__}: {_one_line(e)}"
-        status = ItemStatus.POSE_FAILED if stage == "pose" else ItemStatus.ERROR
+        status = ItemStatus.POSE_FAILED if stage in ("pose", "pose_check") else ItemStatus.ERROR
         return ItemResult(status=status, reason=f"{stage}: {msg}", **base)

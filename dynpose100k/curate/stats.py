@@ -42,10 +42,11 @@ def summarize(rows, wall_s: float, processed: int, workers: int, min_registered:
     kept = status[S.KEPT] + status[S.SHARDED]
     checked = [S(r["status"]) for r, t in zip(rows, timings) if "pose_check" in t]
     rescued = sum(s in (S.KEPT, S.SHARDED) for s in checked)
+    checked_on = sum(s not in (S.FILTERED_OUT, S.ERROR) for s in checked)  # rescued, or the pose crashed
     funnel = {
         "pool": n,
         "decoded": sum("decode" in t for t in timings),
-        "passed_filter": status[S.POSE_FAILED] + status[S.REJECTED_REGISTRATION] + kept - rescued,
+        "passed_filter": status[S.POSE_FAILED] + status[S.REJECTED_REGISTRATION] + kept - checked_on,
         "pose_checked": len(checked),
         "rescued": rescued,
         "posed": status[S.REJECTED_REGISTRATION] + kept,
