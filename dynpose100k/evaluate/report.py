@@ -196,22 +196,23 @@ def format_filter_pr(pr: dict) -> str:
                      f"precision {_fmt(pr['model_precision'], '.2f')}  recall {_fmt(pr['model_recall'], '.2f')}")
     c = pr.get("with_pose_check")
     if c and c["checked"]:
-        lines.append(f"pose check: {c['checked']} rejections posed, {c['rescued']} kept ({c['rescued_suitable']} "
-                     f"suitable); filter + pose check: precision {_fmt(c['precision'], '.2f')}  recall "
-                     f"{_fmt(c['recall'], '.2f')}")
+        lines.append(f"pose check: posed {c['checked']} of the rejections, kept {c['rescued']} "
+                     f"({c['rescued_suitable']} suitable); filter + pose check: precision "
+                     f"{_fmt(c['precision'], '.2f')}  recall {_fmt(c['recall'], '.2f')}")
     lines.append("per kind (passed filter / clips): "
                  + ", ".join(f"{k} {a}/{n}" for k, (a, n) in pr["per_kind"].items()))
     return "\n".join(lines)
 
 
 def quality_table(pose_dir, items: dict[str, dict], gts: dict[str, Path]) -> tuple[dict[str, list], str]:
-    """The paper's last table (:mod:`dynpose100k.evaluate.quality`) over the clips that reached the pose
-    engine, for both quality flags (``reproj``: reprojection error below; ``confidence``: confidence at or
-    above, with the 0.5 that ``dynpose100k subset`` uses by default); ``({flag: rows}, text)``. The clips are
-    scored once. Raises :class:`~dynpose100k.errors.DynPoseError` when no clip was posed."""
+    """The paper's last table (:mod:`dynpose100k.evaluate.quality`) over the clips that passed the filter
+    (or its pose check) and reached the pose engine, for both quality flags (``reproj``: reprojection error
+    below; ``confidence``: confidence at or above, with the 0.5 that ``dynpose100k subset`` uses by default);
+    ``({flag: rows}, text)``. The clips are scored once. Raises :class:`~dynpose100k.errors.DynPoseError` when no clip was posed."""
     from .quality import format_table, score_videos, table_from_videos
 
-    posed = [p for vid, p in sorted(gts.items()) if items.get(vid) is not None and items[vid]["pose_dir"]]
+    posed = [p for vid, p in sorted(gts.items()) if items.get(vid) is not None and items[vid]["pose_dir"]
+             and items[vid]["status"] != "filtered_out"]  # (the rejections the pose check declined)
     videos = score_videos(pose_dir, posed)
     rows = {"reproj": table_from_videos(videos, flag="reproj"),
             "confidence": table_from_videos(videos, flag="confidence", thresholds=(0.5,))}

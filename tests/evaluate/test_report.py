@@ -71,7 +71,7 @@ def test_filter_pr_tells_the_filter_from_the_pose_check(run):
     c = pr["with_pose_check"]
     assert (c["checked"], c["rescued"], c["rescued_suitable"]) == (2, 1, 1)
     assert c["recall"] == 1.0 and c["precision"] == pytest.approx(2 / 3)
-    assert "pose check: 2 rejections posed, 1 kept (1 suitable)" in report.format_filter_pr(pr)
+    assert "pose check: posed 2 of the rejections, kept 1 (1 suitable)" in report.format_filter_pr(pr)
 
 
 def test_quality_table_and_plots(run, tmp_path):
@@ -80,6 +80,8 @@ def test_quality_table_and_plots(run, tmp_path):
     for flag in ("reproj", "confidence"):  # the posed clips, the failed one included
         assert rows[flag][0].name == "Full set" and rows[flag][0].num_videos == 3
     assert text.startswith("Reprojection error") and "\n\nConfidence " in text
+    declined = {**items, "c": dict(items["c"], pose_dir=items["a"]["pose_dir"])}  # posed by the pose check, declined
+    assert report.quality_table(poses, declined, gts)[0]["reproj"][0].num_videos == 3
     table = report.pose_table(items, gts, labels)
     assert report.plot_trajectories(tmp_path / "t.png", table, gts) and (tmp_path / "t.png").stat().st_size > 0
     assert report.plot_filter_pr(tmp_path / "p.png", report.filter_pr(items, labels))
