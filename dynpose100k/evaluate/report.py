@@ -208,7 +208,8 @@ def quality_table(pose_dir, items: dict[str, dict], gts: dict[str, Path]) -> tup
     """The paper's last table (:mod:`dynpose100k.evaluate.quality`) over the clips that passed the filter
     (or its pose check) and reached the pose engine, for both quality flags (``reproj``: reprojection error
     below; ``confidence``: confidence at or above, with the 0.5 that ``dynpose100k subset`` uses by default);
-    ``({flag: rows}, text)``. The clips are scored once. Raises :class:`~dynpose100k.errors.DynPoseError` when no clip was posed."""
+    ``({flag: rows}, text)``. The clips are scored once. Raises :class:`~dynpose100k.errors.DynPoseError`
+    when no clip was posed."""
     from .quality import format_table, score_videos, table_from_videos
 
     posed = [p for vid, p in sorted(gts.items()) if items.get(vid) is not None and items[vid]["pose_dir"]
