@@ -101,3 +101,19 @@ def test_cli_refusal_is_one_line(make_pool, tmp_path):
                         "--filter-threshold", "0.7", "--no-progress"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1
     assert r.stderr.count("\n") == 1 and "--reprocess" in r.stderr and "filter_threshold 0.5 -> 0.7" in r.stderr
+
+
+def test_items_decided_before_the_pose_check_are_not_taken_as_checked(make_pool, tmp_path):
+    """A ledger written before the pose check existed (its recorded config has no ``pose_check``) was decided
+    without it: a rerun with the check names the difference instead of counting those items as checked."""
+    pool = make_pool(["good_a", "static_b"], broken=False)
+    out = tmp_path / "out"
+    _run(pool, out, 0.5)
+    db = sqlite3.connect(out / "ledger.sqlite")
+    config = json.loads(db.execute("SELECT config FROM runs").fetchone()[0])
+    del config["pose_check"]
+    db.execute("UPDATE runs SET config=?, config_hash=NULL, settings=NULL", (json.dumps(config),))
+    db.execute("UPDATE items SET config_hash=NULL")
+    db.commit()
+    with pytest.raises(SettingsChanged, match=r"pose_check \[\] -> \['slowzoom', 'stabilised'\]"):
+        _run(pool, out, 0.5)
