@@ -57,7 +57,8 @@ META_FIELDS: dict[str, tuple[str, Any, str]] = {
     "source_end_s": ("float64", None, "clip end in the source video, seconds"),
     "caption": ("string", None, "clip caption"),
     "filter_score": ("float64", None, "suitability filter score (higher = more suitable)"),
-    "filter_reasons": ("list:string", [], "reasons recorded by the filter"),
+    "filter_reasons": ("list:string", [], "reasons recorded by the filter (the last one `pose_check: ...` when "
+                       "the curator's pose check kept a clip the filter rejected)"),
     "curate_config_hash": ("string", None, "hash of the curation settings that decided this clip (config.json)"),
     "num_frames": ("int64", None, "N"),
     "registered_fraction": ("float64", None, "share of frames registered by bundle adjustment"),

@@ -114,3 +114,10 @@ def test_bad_inputs_name_the_file(dataset, tmp_path, capsys):
     shard.write_bytes(bytes(data))
     assert main(["inspect", str(dataset), "--deep"]) == 1
     assert "sha256" in capsys.readouterr().err
+
+
+def test_subset_default_is_the_confidence_calibration_cut():
+    from dynpose100k.commands.subset import DEFAULT_MIN_CONFIDENCE
+    from dynpose100k.pose.confidence import TRUSTED
+
+    assert DEFAULT_MIN_CONFIDENCE == TRUSTED  # one cut for subset and the curator's pose check
