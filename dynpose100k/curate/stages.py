@@ -192,7 +192,8 @@ def process_item(stages: Stages, item: WorkItem) -> ItemResult:
     """Run the route on one item and classify the outcome (see the module docstring).
 
     Stage timings (seconds): ``decode`` + ``filter`` (every clip, at the filter's analysis rate and size),
-    ``decode_pose`` + ``pose`` + ``package`` (kept clips, at the pose engine's rate and size)."""
+    ``decode_pose`` + ``pose`` + ``package`` (kept clips, at the pose engine's rate and size), with
+    ``pose_check`` in place of ``pose`` for a pose-checked rejection."""
     t: dict[str, float] = {}
     stage = "decode"
     base = dict(item_id=item.item_id, timings=t)
@@ -224,7 +225,8 @@ def process_item(stages: Stages, item: WorkItem) -> ItemResult:
             ok, verdict = pose_check_verdict(res, low)
             if not ok:
                 return ItemResult(status=ItemStatus.FILTERED_OUT, reason=f"{rejected}; pose check: {verdict}", **fields)
-            d = replace(d, reasons=[*d.reasons, f"pose_check: {verdict}"])  # recorded in the sample's meta
+            d = replace(d, reasons=[*d.reasons, f"pose_check: {verdict}"])  # in the ledger and the sample's meta
+            fields.update(filter_reasons=tuple(d.reasons))
         if res.get("failure_reason"):
             return ItemResult(status=ItemStatus.POSE_FAILED, reason=str(res["failure_reason"]), **fields)
         if low:
