@@ -19,7 +19,7 @@ from .summary import summarise
 from .video import VideoScore, score_video
 
 __all__ = ["PoseRow", "dataset_poses", "pose_table", "format_pose_table", "pose_summary", "format_pose_summary",
-           "filter_pr", "format_filter_pr", "quality_table", "plot_trajectories", "plot_filter_pr"]
+           "filter_pr", "end_to_end", "format_filter_pr", "quality_table", "plot_trajectories", "plot_filter_pr"]
 
 
 def _fmt(x, spec=".3f"):
@@ -183,6 +183,35 @@ def filter_pr(items: dict[str, dict], labels: dict) -> dict:
         thr = load_model().threshold
         res["model_threshold"] = thr
         res["model_precision"], res["model_recall"] = pr_at(scores, y, thr)
+    return res
+
+
+def end_to_end(items: dict[str, dict], labels: dict, min_confidence: float | None = None) -> dict:
+    """What a curation run on a labelled pool leaves in the dataset's default quality subset (kept, i.e.
+    registration rule passed, and pose ``confidence >= min_confidence``, default
+    :data:`dynpose100k.pose.confidence.TRUSTED`), in two arms from the same ledger: ``filter_alone`` counts
+    the clips the pose check rescued as filtered out, ``with_pose_check`` keeps them. Each arm:
+    ``{"kept", "suitable_kept", "precision", "recall"}``; plus ``suitable`` (in the pool) and ``min_confidence``."""
+    from ..curate.stages import ItemStatus
+    from ..pose.confidence import TRUSTED
+    from ..pose.result import read_summary
+
+    cut = TRUSTED if min_confidence is None else min_confidence
+    ids = [i for i in items if i in labels]
+    y = np.array([labels[i][1] for i in ids], bool)
+    kept = np.zeros(len(ids), bool)
+    checked = np.zeros(len(ids), bool)
+    for n, i in enumerate(ids):
+        r = items[i]
+        checked[n] = "pose_check" in json.loads(r.get("timings") or "{}")
+        if ItemStatus(r["status"]) in (ItemStatus.KEPT, ItemStatus.SHARDED) and r.get("pose_dir"):
+            c = read_summary(r["pose_dir"]).get("confidence")
+            kept[n] = c is not None and c >= cut
+    res = {"suitable": int(y.sum()), "min_confidence": cut}
+    for arm, sel in (("filter_alone", kept & ~checked), ("with_pose_check", kept)):
+        res[arm] = {"kept": int(sel.sum()), "suitable_kept": int((sel & y).sum()),
+                    "precision": float(y[sel].mean()) if sel.any() else math.nan,
+                    "recall": float(sel[y].mean()) if y.any() else math.nan}
     return res
 
 

@@ -86,3 +86,16 @@ def test_quality_table_and_plots(run, tmp_path):
     assert report.plot_trajectories(tmp_path / "t.png", table, gts) and (tmp_path / "t.png").stat().st_size > 0
     assert report.plot_filter_pr(tmp_path / "p.png", report.filter_pr(items, labels))
     assert not report.plot_trajectories(tmp_path / "none.png", [], gts)
+
+
+def test_end_to_end_counts_what_the_default_subset_keeps_with_and_without_the_pose_check(run):
+    items, labels, _, _ = run
+    e = report.end_to_end(items, labels)
+    assert e["suitable"] == 2 and e["min_confidence"] == 0.5
+    assert e["filter_alone"] == e["with_pose_check"] == {"kept": 2, "suitable_kept": 2, "precision": 1.0,
+                                                        "recall": 1.0}
+    assert report.end_to_end(items, labels, min_confidence=0.85)["filter_alone"]["kept"] == 1  # b's 0.8 is out
+    rescued = {**items, "b": dict(items["b"], timings=json.dumps({"pose_check": 2.0}))}
+    e = report.end_to_end(rescued, labels)
+    assert (e["filter_alone"]["kept"], e["filter_alone"]["recall"]) == (1, 0.5)
+    assert (e["with_pose_check"]["kept"], e["with_pose_check"]["recall"]) == (2, 1.0)
