@@ -145,12 +145,19 @@ class RunLayout:
 
 def read_items(config: CurateConfig) -> dict[str, dict]:
     """The ledger of the run in ``config.out``: ``{item_id: row}`` (columns of :class:`Ledger` items:
-    ``status``, ``reason``, ``filter_score``, ``pose_dir``, ...)."""
-    ledger = Ledger(RunLayout.of(config).ledger)
+    ``status``, ``reason``, ``filter_score``, ``pose_dir``, ...). ``pose_dir`` is given inside
+    ``config.out`` as it is now: the ledger records it as the run saw it, which may be relative to another
+    working directory or to where the folder was before it moved."""
+    layout = RunLayout.of(config)
+    ledger = Ledger(layout.ledger)
     try:
-        return {r["item_id"]: dict(r) for r in ledger.items()}
+        rows = {r["item_id"]: dict(r) for r in ledger.items()}
     finally:
         ledger.close()
+    for r in rows.values():
+        if r.get("pose_dir"):
+            r["pose_dir"] = str(layout.poses / Path(r["pose_dir"]).name)
+    return rows
 
 
 class DatasetSink:

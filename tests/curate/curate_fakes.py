@@ -85,7 +85,10 @@ def fake_stages(out: Path, delay: float = 0.0, min_registered: float = 0.8,
                 threshold: float | None = None, pose_check: tuple[str, ...] = ()) -> FakeStages:
     from dynpose100k.filtering import FilterConfig
 
-    return FakeStages(pose_root=str(out / "poses" / "fake"), staging_dir=str(out / "staging"),
+    from dynpose100k.curate import CurateConfig, RunLayout
+
+    poses = RunLayout.of(CurateConfig(out=out)).poses  # where the runner's readers look
+    return FakeStages(pose_root=str(poses), staging_dir=str(out / "staging"),
                       pose_config=PoseConfigStub(), min_registered=min_registered, delay=delay,
                       filter_config=FilterConfig(threshold=threshold), pose_check=pose_check)
 

@@ -1,6 +1,7 @@
 import errno
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 from curate_fakes import fake_stages
@@ -134,3 +135,17 @@ def test_pose_check_keeps_the_rejections_the_pose_engine_vouches_for(make_pool, 
             for e in read_manifest(out / "dynpose-100k") for r in iter_raw(out / "dynpose-100k" / e["shard"])}
     assert meta["walk_b"]["filter_reasons"] == ["low_score: 0.3 < 0.5", "pose_check: kept at confidence 0.90"]
     assert meta["good_a"]["filter_reasons"] == []
+
+
+def test_read_items_finds_pose_results_from_any_directory(make_pool, tmp_path, monkeypatch):
+    """A run given a relative --out records relative pose folders; reading the ledger from elsewhere, or after
+    the output folder moved, still finds them."""
+    from dynpose100k.curate import read_items
+
+    pool = make_pool(["good_a"], broken=False)
+    monkeypatch.chdir(tmp_path)
+    curate(pool, CurateConfig(out=Path("out"), workers=1), stages=fake_stages(Path("out")), progress=False)
+    (tmp_path / "out").rename(tmp_path / "moved")
+    monkeypatch.chdir(pool)
+    rows = read_items(CurateConfig(out=tmp_path / "moved"))
+    assert (Path(rows["good_a"]["pose_dir"]) / "result.json").is_file()
