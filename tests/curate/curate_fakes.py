@@ -83,9 +83,8 @@ class FakeStages(Stages):
 
 def fake_stages(out: Path, delay: float = 0.0, min_registered: float = 0.8,
                 threshold: float | None = None, pose_check: tuple[str, ...] = ()) -> FakeStages:
-    from dynpose100k.filtering import FilterConfig
-
     from dynpose100k.curate import CurateConfig, RunLayout
+    from dynpose100k.filtering import FilterConfig
 
     poses = RunLayout.of(CurateConfig(out=out)).poses  # where the runner's readers look
     return FakeStages(pose_root=str(poses), staging_dir=str(out / "staging"),
