@@ -14,6 +14,7 @@ is :mod:`dynpose100k.curate.engines`' business; what the parent does with result
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -25,7 +26,7 @@ from ..errors import DynPoseError
 from .inputs import WorkItem
 
 __all__ = ["ItemStatus", "FAILED", "FINAL", "ItemResult", "MIN_REGISTERED", "registration_rule", "Stages",
-           "stage_sample", "pose_check_verdict", "process_item"]
+           "stage_sample", "pose_check_verdict", "was_pose_checked", "process_item"]
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,13 @@ class Stages:
                 "filter_score": float(decision.score), "filter_reasons": list(decision.reasons),
                 "curate_config_hash": self.config_hash}
         stage_sample(Path(self.staging_dir), encode_sample(build_sample(pose_dir, clip.frames, meta)))
+
+
+def was_pose_checked(timings: dict | str | None) -> bool:
+    """Whether an item's stage timings (a dict, or the ledger's JSON text) show that the pose check ran on it."""
+    if isinstance(timings, str) or timings is None:
+        timings = json.loads(timings or "{}")
+    return "pose_check" in timings
 
 
 def _pose_checkable(decision, kinds: tuple[str, ...]) -> bool:

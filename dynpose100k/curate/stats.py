@@ -16,6 +16,7 @@ import re
 from collections import Counter
 
 from .stages import ItemStatus as S
+from .stages import was_pose_checked
 
 __all__ = ["summarize", "format_summary"]
 
@@ -40,7 +41,7 @@ def summarize(rows, wall_s: float, processed: int, workers: int, min_registered:
     timings = [json.loads(r["timings"] or "{}") for r in rows]
     n = len(rows)
     kept = status[S.KEPT] + status[S.SHARDED]
-    checked = [S(r["status"]) for r, t in zip(rows, timings) if "pose_check" in t]
+    checked = [S(r["status"]) for r, t in zip(rows, timings) if was_pose_checked(t)]
     rescued = sum(s in (S.KEPT, S.SHARDED) for s in checked)
     checked_on = sum(s not in (S.FILTERED_OUT, S.ERROR) for s in checked)  # rescued, or the pose crashed
     funnel = {

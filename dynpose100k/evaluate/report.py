@@ -8,7 +8,6 @@ registered-frame figures next to the registered share, as the paper's COLMAP-sty
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,7 +148,7 @@ def filter_pr(items: dict[str, dict], labels: dict) -> dict:
     precision of the filter score, the same at the filter model's own threshold, and passed / clips per kind.
     ``with_pose_check``: precision/recall counting the rejections the pose check rescued as passed, and how many
     it checked and rescued. ``curve``: the (precision, recall) arrays, for :func:`plot_filter_pr`."""
-    from ..curate.stages import ItemStatus
+    from ..curate.stages import ItemStatus, was_pose_checked
     from ..filtering import load_model
     from ..metrics import average_precision, pr_at, precision_recall
 
@@ -157,7 +156,7 @@ def filter_pr(items: dict[str, dict], labels: dict) -> dict:
     y = np.array([labels[i][1] for i in ids], bool)
     through = np.array([ItemStatus(items[i]["status"]) not in (ItemStatus.FILTERED_OUT, ItemStatus.ERROR)
                         for i in ids], bool)
-    checked = np.array(["pose_check" in json.loads(items[i].get("timings") or "{}") for i in ids], bool)
+    checked = np.array([was_pose_checked(items[i].get("timings")) for i in ids], bool)
     passed = through & ~checked
     scores = np.array([items[i]["filter_score"] if items[i]["filter_score"] is not None else -1.0 for i in ids],
                       float)
@@ -192,7 +191,7 @@ def end_to_end(items: dict[str, dict], labels: dict, min_confidence: float | Non
     :data:`dynpose100k.pose.confidence.TRUSTED`), in two arms from the same ledger: ``filter_alone`` counts
     the clips the pose check rescued as filtered out, ``with_pose_check`` keeps them. Each arm:
     ``{"kept", "suitable_kept", "precision", "recall"}``; plus ``suitable`` (in the pool) and ``min_confidence``."""
-    from ..curate.stages import ItemStatus
+    from ..curate.stages import ItemStatus, was_pose_checked
     from ..pose.confidence import TRUSTED
     from ..pose.result import read_summary
 
@@ -203,7 +202,7 @@ def end_to_end(items: dict[str, dict], labels: dict, min_confidence: float | Non
     checked = np.zeros(len(ids), bool)
     for n, i in enumerate(ids):
         r = items[i]
-        checked[n] = "pose_check" in json.loads(r.get("timings") or "{}")
+        checked[n] = was_pose_checked(r.get("timings"))
         if ItemStatus(r["status"]) in (ItemStatus.KEPT, ItemStatus.SHARDED) and r.get("pose_dir"):
             c = read_summary(r["pose_dir"]).get("confidence")
             kept[n] = c is not None and c >= cut
