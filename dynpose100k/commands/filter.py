@@ -76,11 +76,14 @@ def run(args) -> int:
         # one clip per process: OpenCV (and so the decoder, see dynpose100k.video) runs single-threaded
         pool = mp.get_context("spawn").Pool(args.workers, initializer=cv2.setNumThreads, initargs=(1,))
         it = pool.imap(_judge, [(p, config) for p in paths])
-    rows = []
+    from ..filtering.decide import pose_checkable
+
+    rows, checkable = [], 0
     for path, d in tqdm(zip(paths, it), total=len(paths), desc="filter", unit="clip"):
         rows.append({"video_path": str(path), "video_id": path.stem, "status": d.status,
                      "score": d.score if math.isfinite(d.score) else None, "reasons": list(d.reasons),
                      "looks_like": d.detector, **{f"sig_{k}": v for k, v in d.signals.items()}})
+        checkable += pose_checkable(d)
     if pool is not None:
         pool.close()
         pool.join()
@@ -94,6 +97,9 @@ def run(args) -> int:
           f"{counts.get('error', 0)} error -> {args.out}")
     if reasons:
         print("reasons: " + ", ".join(f"{k} {v}" for k, v in reasons.most_common()))
+    if checkable:
+        print(f"{checkable} rejected clip(s) look like a slow zoom or a crop: `dynpose100k curate` poses them and "
+              "keeps those the pose confidence vouches for (its pose check)")
     # unreadable clips are recorded in the table (status "error") and are a user error: one line each, exit 1
     errors = df[df["status"] == "error"]
     for path, rs in zip(errors["video_path"], errors["reasons"]):

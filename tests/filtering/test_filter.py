@@ -223,7 +223,9 @@ def test_filter_cli_writes_parquet_with_reasons(tmp_path, capsys):
     assert main(["filter", str(vids), "--out", str(out)]) == 1  # the broken clip is a user error...
     df = pd.read_parquet(out).set_index("video_id")  # ...recorded in the table with the others
     assert set(df.index) == {"good", "static", "broken"}
-    assert {"video_path", "status", "score", "reasons", "sig_flow_bg", "sig_focal_median"} <= set(df.columns)
+    assert {"video_path", "status", "score", "reasons", "looks_like", "sig_flow_bg", "sig_focal_median"} <= set(
+        df.columns)
+    assert df.loc["static", "looks_like"] == "static" and pd.isna(df.loc["broken", "looks_like"])
     assert df.loc["static", "status"] == "reject" and any("static_camera" in r for r in df.loc["static", "reasons"])
     assert df.loc["broken", "status"] == "error" and len(df.loc["broken", "reasons"]) == 1
     captured = capsys.readouterr()
