@@ -168,14 +168,6 @@ def was_pose_checked(timings: dict | str | None) -> bool:
     return "pose_check" in timings
 
 
-def _pose_checkable(decision, kinds: tuple[str, ...]) -> bool:
-    if not kinds:
-        return False
-    from ..filtering.decide import pose_checkable
-
-    return pose_checkable(decision, kinds)
-
-
 def pose_check_verdict(summary: dict, registration: str | None) -> tuple[bool, str]:
     """Whether the pose check keeps a filter rejection, and what it found (one line, e.g. ``"kept at
     confidence 0.97"``), from its pose result's ``result.json`` fields and the registration rule's verdict."""
@@ -219,8 +211,10 @@ def process_item(stages: Stages, item: WorkItem) -> ItemResult:
         fields = dict(base, filter_score=float(d.score), filter_reasons=tuple(d.reasons))
         if d.status == "error":
             return ItemResult(status=ItemStatus.ERROR, reason="filter: " + "; ".join(d.reasons), **fields)
+        from ..filtering.decide import pose_checkable  # (loaded already: the filter stage ran)
+
         rejected = "; ".join(d.reasons) or "rejected"
-        checked = d.status != "keep" and _pose_checkable(d, stages.pose_check)
+        checked = pose_checkable(d, stages.pose_check)  # False for keeps and when no kinds are checked
         if d.status != "keep" and not checked:
             return ItemResult(status=ItemStatus.FILTERED_OUT, reason=rejected, **fields)
         clip = timed("decode_pose", stages.decode_pose, item)

@@ -143,20 +143,28 @@ def format_pose_summary(summary: dict[str, dict], min_registered: float) -> str:
         f"{_fmt(s['rpe_trans_m'], '.4f')} m / {_fmt(s['rpe_rot_deg'], '.2f')} deg" for name, s in summary.items())
 
 
+def _labelled(items: dict[str, dict], labels: dict) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The ids of ``items`` that have a label, their suitability ``(n,)`` bool and whether the pose check ran
+    on each ``(n,)`` bool."""
+    from ..curate.stages import was_pose_checked
+
+    ids = [i for i in items if i in labels]
+    return (ids, np.array([labels[i][1] for i in ids], bool),
+            np.array([was_pose_checked(items[i].get("timings")) for i in ids], bool))
+
+
 def filter_pr(items: dict[str, dict], labels: dict) -> dict:
     """Precision/recall of the curation's filter decisions on a labelled pool (suitable = label), average
     precision of the filter score, the same at the filter model's own threshold, and passed / clips per kind.
     ``with_pose_check``: precision/recall counting the rejections the pose check rescued as passed, and how many
     it checked and rescued. ``curve``: the (precision, recall) arrays, for :func:`plot_filter_pr`."""
-    from ..curate.stages import ItemStatus, was_pose_checked
+    from ..curate.stages import ItemStatus
     from ..filtering import load_model
     from ..metrics import average_precision, pr_at, precision_recall
 
-    ids = [i for i in items if i in labels]
-    y = np.array([labels[i][1] for i in ids], bool)
+    ids, y, checked = _labelled(items, labels)
     through = np.array([ItemStatus(items[i]["status"]) not in (ItemStatus.FILTERED_OUT, ItemStatus.ERROR)
                         for i in ids], bool)
-    checked = np.array([was_pose_checked(items[i].get("timings")) for i in ids], bool)
     passed = through & ~checked
     scores = np.array([items[i]["filter_score"] if items[i]["filter_score"] is not None else -1.0 for i in ids],
                       float)
@@ -191,18 +199,15 @@ def end_to_end(items: dict[str, dict], labels: dict, min_confidence: float | Non
     :data:`dynpose100k.pose.confidence.TRUSTED`), in two arms from the same ledger: ``filter_alone`` counts
     the clips the pose check rescued as filtered out, ``with_pose_check`` keeps them. Each arm:
     ``{"kept", "suitable_kept", "precision", "recall"}``; plus ``suitable`` (in the pool) and ``min_confidence``."""
-    from ..curate.stages import ItemStatus, was_pose_checked
+    from ..curate.stages import ItemStatus
     from ..pose.confidence import TRUSTED
     from ..pose.result import read_summary
 
     cut = TRUSTED if min_confidence is None else min_confidence
-    ids = [i for i in items if i in labels]
-    y = np.array([labels[i][1] for i in ids], bool)
+    ids, y, checked = _labelled(items, labels)
     kept = np.zeros(len(ids), bool)
-    checked = np.zeros(len(ids), bool)
     for n, i in enumerate(ids):
         r = items[i]
-        checked[n] = was_pose_checked(r.get("timings"))
         if ItemStatus(r["status"]) in (ItemStatus.KEPT, ItemStatus.SHARDED) and r.get("pose_dir"):
             c = read_summary(r["pose_dir"]).get("confidence")
             kept[n] = c is not None and c >= cut
