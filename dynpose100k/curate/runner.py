@@ -115,7 +115,9 @@ class RunLayout:
 
     @classmethod
     def of(cls, config: CurateConfig) -> "RunLayout":
-        return cls(Path(config.out), config.pose_preset, config.dataset_name)
+        """The layout of ``config``, its folder made absolute: workers (other processes, Ray tasks on
+        other nodes) may run from another working directory and must write where the run reads."""
+        return cls(Path(config.out).expanduser().absolute(), config.pose_preset, config.dataset_name)
 
     @property
     def ledger(self) -> Path:

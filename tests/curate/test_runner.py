@@ -149,3 +149,15 @@ def test_read_items_finds_pose_results_from_any_directory(make_pool, tmp_path, m
     monkeypatch.chdir(pool)
     rows = read_items(CurateConfig(out=tmp_path / "moved"))
     assert (Path(rows["good_a"]["pose_dir"]) / "result.json").is_file()
+
+
+def test_stages_write_into_the_output_folder_whatever_the_workers_directory(tmp_path, monkeypatch):
+    """A relative --out becomes absolute before the stages are built: a worker that runs from another
+    directory (a Ray task on another node) writes its poses and staged samples where the run reads them."""
+    from dynpose100k.curate import default_stages
+
+    monkeypatch.chdir(tmp_path)
+    stages = default_stages(CurateConfig(out=Path("rel_out"), workers=1))
+    for folder in (stages.pose_root, stages.staging_dir):
+        assert Path(folder).is_absolute()
+        assert Path(folder).is_relative_to(tmp_path / "rel_out")
