@@ -26,7 +26,8 @@ options below are given.
 
 
 #: the default quality filter: ``confidence >= 0.5`` means "probably right" by the confidence's calibration
-#: (:data:`dynpose100k.pose.confidence.TRUSTED`, not imported here: the pose package is slow to import).
+#: (:data:`dynpose100k.pose.confidence.TRUSTED`; not imported here, where every CLI verb would pay for numpy's
+#: import to build its help; a test holds the two equal).
 DEFAULT_MIN_CONFIDENCE = 0.5
 
 
