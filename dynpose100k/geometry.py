@@ -138,6 +138,10 @@ def triangulate_tracks(uv: np.ndarray, K: np.ndarray, w2c: np.ndarray, k1: float
     on the undistorted normalised observations, reweighted ``iters`` times so that observations off by more than
     ``robust_px`` count less. The work is proportional to the number of observations, not to N x M.
 
+    A track whose best point at infinity (the mean direction of its rays) has a lower median error than the
+    linear solution is placed there instead: a distant static point seen with little parallax, which the linear
+    solution can put behind a camera, then shows its tracking noise rather than a spurious large error.
+
     Returns ``X`` ``(M, 3)`` (NaN for tracks seen fewer than twice; far away for points near infinity) and ``err``
     ``(N, M)``, the reprojection error of each observation in pixels (pinhole, focal ``K[0, 0]``): NaN where
     unobserved or the frame does not count, ``inf`` where the point lies behind that camera. A static point's errors
@@ -181,9 +185,28 @@ def triangulate_tracks(uv: np.ndarray, K: np.ndarray, w2c: np.ndarray, k1: float
         near = np.linalg.norm(Xo[:, :3], axis=1) < far * np.abs(Xo[:, 3])
         e = np.where(near & (p[:, 2] * Xo[:, 3] <= 0) | ~np.isfinite(e), np.inf, e)
         w = 1.0 / np.maximum(1.0, e / robust_px)
+    # a distant static point seen with little parallax can end up behind a camera, or far off, in the linear
+    # solution; its best point at infinity (a direction: the mean of its world rays) may explain it better
+    rays = np.einsum("kji,kj->ki", Pn[:, :, :3], np.concatenate([x, np.ones((len(x), 1))], 1))
+    rays /= np.linalg.norm(rays, axis=1, keepdims=True)
+    d = np.add.reduceat(rays, start, axis=0)
+    d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
+    q = np.einsum("kij,kj->ki", Pn[:, :, :3], np.repeat(d, count, axis=0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e_inf = np.where(q[:, 2] > 0, np.linalg.norm(q[:, :2] / q[:, 2:] - x, axis=1) * f.mean(), np.inf)
+    at_inf = _group_median(e_inf, m, start, count) < _group_median(e, m, start, count)
+    Xh[at_inf] = np.concatenate([d[at_inf] * far, np.ones((int(at_inf.sum()), 1))], 1)
+    e = np.where(np.repeat(at_inf, count), e_inf, e)
     ok = count >= 2
     with np.errstate(divide="ignore", invalid="ignore"):
         X[tracks[ok]] = Xh[ok, :3] / Xh[ok, 3:]
     keep = np.repeat(ok, count)
     err[n[keep], m[keep]] = e[keep]
     return X, err
+
+
+def _group_median(values: np.ndarray, group: np.ndarray, start: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Median (the lower one for even counts) of ``values`` ``(O,)`` per group, for ``group`` ``(O,)`` sorted
+    into contiguous runs that begin at ``start`` and hold ``count`` values; ``inf`` counts as the largest."""
+    order = np.lexsort((values, group))
+    return values[order][start + (count - 1) // 2]

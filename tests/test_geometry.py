@@ -121,7 +121,7 @@ def test_triangulated_static_tracks_reproject_exactly_and_unseen_stays_nan():
 def test_triangulation_sees_motion_along_the_epipolar_lines():
     """A point that speeds up along the cameras' own direction of travel stays on every pair's epipolar line
     (zero Sampson error) yet no fixed point explains its track; one whose image moves against the parallax
-    triangulates behind the cameras (inf)."""
+    is explained by no point in front of the cameras, and at infinity only with errors as large as its motion."""
     K, w2c = _track_cameras()
     t = np.arange(len(w2c))
     Xt = np.stack([np.array([0.5 + 0.08 * k**2, 0.3, 6.0]) for k in t])  # accelerating along +x
@@ -133,4 +133,16 @@ def test_triangulation_sees_motion_along_the_epipolar_lines():
     static = np.stack([cam.project(K, w2c[k], np.array([[0.5, 0.3, 6.0]]))[0][0] for k in t])
     against = 2 * static[0] - static  # mirrored about the first frame: it moves the other way
     err = geo.triangulate_tracks(against[:, None], K, w2c)[1]
-    assert np.isinf(err[1:]).all()
+    assert np.median(err) > 10.0 and np.min(err) > 3.0  # it moves 13 px per frame
+
+
+def test_distant_static_points_show_their_noise_not_a_point_behind_the_cameras():
+    """Points 2000 units away seen over a short baseline with 0.5 px noise: the linear solution puts some of
+    them behind a camera (an infinite error, which would mark them as moving); their point at infinity
+    explains them to within the noise."""
+    K, w2c = _track_cameras()
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.uniform(-200, 200, 200), rng.uniform(-100, 100, 200), np.full(200, 2000.0)]
+    uv = cam.project(K, w2c, X)[0] + rng.normal(0, 0.5, (len(w2c), 200, 2))
+    err = geo.triangulate_tracks(uv, K, w2c)[1]
+    assert np.isfinite(err).all() and np.median(err, axis=0).max() < 1.5
