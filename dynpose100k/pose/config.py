@@ -98,17 +98,10 @@ class PoseConfig:
     mask_static_reproj_px_720p: float = 2.0
     """... and an observation of the other tracks bounds the mask as static within this (720p px)."""
     dense_flow: bool = True
-    """Use dense DIS-flow Sampson evidence: in the SfM exclusion zones, and in the released masks (the seeded
-    regions it connects, the surely static pixels that bound their growth)."""
-    mask_dense_fraction: float = 1 / 3
-    """A pixel is dense dynamic evidence when more than this fraction of the frame pairs that measured it
-    (forward and backward, every gap) put it off the static epipolar geometry."""
-    mask_min_texture: float = 3e-3
-    """Dense flow counts as evidence (dynamic or static) only where cv2.cornerMinEigenVal (block 5, grey in
-    [0, 1] at mask resolution) exceeds this: flow along edges and on flat regions is unreliable."""
+    """Use dense DIS-flow Sampson evidence in the SfM exclusion zones (not in the released masks)."""
     mask_grow_px_720p: float = 240.0
-    """The seeded regions grow along colour edges (watershed against static-track points and surely static
-    pixels) at most this far (720p px)."""
+    """The seeds of the released masks grow along colour edges (watershed against static-track points) at most
+    this far (720p px)."""
     pose_check: bool = True
     """Second pass: re-score every track by its Sampson error under the reconstructed cameras, update the
     masks and refine the reconstruction (warm start) on the cleaner static tracks."""

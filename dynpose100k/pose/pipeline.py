@@ -186,7 +186,7 @@ def analyse(
             raise ValueError("a segmenter needs RGB frames")
         semantic = np.stack([cv2.resize(s.astype(np.uint8), (wm, hm), interpolation=cv2.INTER_NEAREST)
                              for s in segmenter(frames)]).astype(bool)
-    flows: dict = {}  # dense flow per frame pair, shared by both exclusion passes and the released masks
+    flows: dict = {}  # dense flow per frame pair, shared by both exclusion passes
     zones = exclusion_masks(frames, uv, dynamic, ev, config, semantic, flows)
     static = static_tracks(uv, dynamic, zones, (H, W), config.min_track_len, config.min_static_per_frame, semantic)
     timings["mask"] = time.perf_counter() - t
@@ -203,7 +203,7 @@ def analyse(
         res = None
         if sfm is not None and not sfm.failure_reason and sfm.registered.sum() >= 3:
             res = triangulate_tracks(uv, sfm.K, sfm.w2c, sfm.k1, frames=sfm.registered)[1]
-        out = pixel_masks(frames, uv, dyn, ev, config, semantic, flows, res)
+        out = pixel_masks(frames, uv, dyn, ev, config, semantic, res)
         timings["mask"] += time.perf_counter() - t
         return out, res
 
