@@ -188,9 +188,9 @@ def _vote_and_close(out: np.ndarray) -> np.ndarray:
 
 
 def _pair_flows(frames, pairs, hw, config, cache: dict | None = None) -> dict:
-    """Dense DIS flow of each frame pair ``(i, j)`` at mask resolution ``hw``: ``(fwd, back, ok_fwd, ok_back)``,
-    the flows ``(h, w, 2)`` i -> j and j -> i and where each agrees with the other ``(h, w)`` bool (unreliable
-    flow, at occlusions or without texture, is not evidence). ``cache`` (a dict owned by the caller) keeps
+    """Dense DIS flow of each frame pair ``(i, j)`` at mask resolution ``hw``: ``(fwd, ok)``, the flow
+    ``(h, w, 2)`` i -> j and where the flow j -> i takes it back ``(h, w)`` bool (unreliable flow, at
+    occlusions or without texture, is not evidence). ``cache`` (a dict owned by the caller) keeps
     them across calls on the same frames; only missing pairs are computed."""
     h, w = hw
     cache = {} if cache is None else cache
@@ -210,9 +210,7 @@ def _pair_flows(frames, pairs, hw, config, cache: dict | None = None) -> dict:
             back = dis.calc(small[j], small[i], None)
             tgt = (grid + fwd.reshape(-1, 2)).astype(np.float32)
             bx = cv2.remap(back, tgt[:, 0].reshape(h, w), tgt[:, 1].reshape(h, w), cv2.INTER_LINEAR)
-            tgt = (grid + back.reshape(-1, 2)).astype(np.float32)
-            fx = cv2.remap(fwd, tgt[:, 0].reshape(h, w), tgt[:, 1].reshape(h, w), cv2.INTER_LINEAR)
-            return fwd, back, np.linalg.norm(fwd + bx, axis=-1) < 1.0, np.linalg.norm(back + fx, axis=-1) < 1.0
+            return fwd, np.linalg.norm(fwd + bx, axis=-1) < 1.0
 
         with ThreadPoolExecutor(max(1, config.threads)) as ex:  # DIS releases the GIL
             cache.update(zip(todo, ex.map(flow, todo)))
@@ -229,7 +227,7 @@ def _dense_exclusion(frames, Fs, hw, s, config, cache: dict | None = None) -> np
     out = np.zeros((N, h, w), np.uint8)
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     for (i, j), F in Fs.items():
-        fwd, _, ok, _ = flows[(i, j)]
+        fwd, ok = flows[(i, j)]
         err = sampson_error(_scale_F(F, s), grid, grid + fwd.reshape(-1, 2))
         m = ((err > thr) & ok.ravel()).reshape(h, w).astype(np.uint8)
         out[i] |= cv2.morphologyEx(m, cv2.MORPH_OPEN, k)
