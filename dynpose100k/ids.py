@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import DynPoseError
 
-__all__ = ["ID_RE", "safe_id", "video_id_of"]
+__all__ = ["ID_RE", "safe_id", "unique_ids", "video_id_of"]
 
 ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 """What a valid id (and shard sample key) matches."""
@@ -32,7 +32,25 @@ def safe_id(text: str, fallback: str | None = None) -> str:
     raise DynPoseError(f"cannot make an id from {str(text)!r}: it has no letter, digit, '_' or '-'")
 
 
-def video_id_of(path: str | Path) -> str:
-    """Id of a video file (from its stem) or frames folder (from its name)."""
+def video_id_of(path: str | Path, fallback: str | None = None) -> str:
+    """Id of a video file (from its stem) or frames folder (from its name); ``fallback`` as for
+    :func:`safe_id`."""
     p = Path(path)
-    return safe_id(p.name if p.is_dir() else p.stem)
+    return safe_id(p.name if p.is_dir() else p.stem, fallback)
+
+
+def unique_ids(paths) -> list[str]:
+    """The ids of the clips ``paths`` in order (:func:`video_id_of`, ``"video"`` when nothing of the name is
+    left), made unique: the second clip of an id gets ``<id>_1``, the third ``<id>_2`` (``a.mp4`` beside
+    ``a.mov``, or ``clip.mp4`` in two subfolders), so no clip's results overwrite another's."""
+    out: list[str] = []
+    taken: set[str] = set()
+    for p in paths:
+        p_id = video_id_of(p, fallback="video")
+        n, candidate = 0, p_id
+        while candidate in taken:
+            n += 1
+            candidate = f"{p_id}_{n}"
+        taken.add(candidate)
+        out.append(candidate)
+    return out

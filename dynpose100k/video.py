@@ -164,13 +164,18 @@ def _read_bgr(path: Path) -> np.ndarray:
 
 
 def expand_inputs(inputs: Iterable[Path | str]) -> list[Path]:
-    """Clips named on a command line: a folder holding images is one clip (a frames folder); any other folder
-    expands to the videos directly inside it (sorted); other paths are kept as given, so a missing or broken
-    one fails later with its own reason while the rest of the batch goes on."""
+    """Clips named on a command line or in a folder: a folder holding images is one clip (a frames folder);
+    any other folder expands to the videos inside it and, in turn, to the clips of its subfolders (sorted by
+    name; e.g. the numbered shard folders of a downloaded pool); other paths are kept as given, so a missing
+    or broken one fails later with its own reason while the rest of the batch goes on."""
     out: list[Path] = []
     for p in map(Path, inputs):
         if p.is_dir() and not any(f.suffix.lower() in IMAGE_EXTS for f in p.iterdir()):
-            out += sorted(f for f in p.iterdir() if f.suffix.lower() in VIDEO_EXTS and f.is_file())
+            for f in sorted(p.iterdir()):
+                if f.is_dir():
+                    out += expand_inputs([f])
+                elif f.suffix.lower() in VIDEO_EXTS and f.is_file():
+                    out.append(f)
         else:
             out.append(p)
     return out

@@ -106,6 +106,27 @@ def test_pose_rerun_reports_skipped_and_closed_pipe_is_one_line(tmp_path):
     assert err.splitlines() == ["dynpose100k pose: output closed early (broken pipe)"], err
 
 
+def test_pose_and_filter_walk_shard_folders_and_keep_same_named_clips_apart(tmp_path):
+    """A pool laid out in shard folders, the same file name in two of them: ``pose`` and ``filter`` find both
+    and give them the ids ``curate`` gives them, so neither result overwrites the other."""
+    import shutil
+
+    import pandas as pd
+
+    from dynpose100k.synth import write_pool
+
+    (vid,) = write_pool(tmp_path / "src", 1, "good", seed=0, height=64, width=96, duration=1.5)
+    for shard in ("00000", "00001"):
+        (tmp_path / "pool" / shard).mkdir(parents=True)
+        shutil.copy(tmp_path / "src" / f"{vid}.mp4", tmp_path / "pool" / shard / "clip.mp4")
+    r = _cli("pose", tmp_path / "pool", "--out", tmp_path / "poses")
+    assert r.returncode == 0, r.stderr
+    assert sorted(d.name for d in (tmp_path / "poses").iterdir() if d.is_dir()) == ["clip", "clip_1"]
+    r = _cli("filter", tmp_path / "pool", "--out", tmp_path / "f.parquet", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert pd.read_parquet(tmp_path / "f.parquet")["video_id"].tolist() == ["clip", "clip_1"]
+
+
 def test_closed_pipe_during_a_verb(tmp_path):
     code, err = _closed_stdout("synth", "--out", tmp_path / "s", "--num", "1", "--size", "64x48", "--duration", "0.5")
     assert code == 141 and "Traceback" not in err, err

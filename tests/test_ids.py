@@ -44,3 +44,21 @@ def test_one_id_for_pose_folder_curation_item_and_shard_key(tmp_path):
     (item,) = resolve_inputs(path)
     assert video_id_of(path) == item.item_id == safe_id(item.item_id) == "My_Clip_v2"
     assert video_id_of(frames) == "frames_dir"
+
+
+def test_clips_of_one_folder_get_distinct_ids_everywhere(tmp_path):
+    """``a.mp4`` beside ``a.mov`` and ``clip.mp4`` in two shard folders: distinct ids (no result overwrites
+    another's), and the same ones whichever command lists the folder."""
+    from dynpose100k.curate import resolve_inputs
+    from dynpose100k.ids import unique_ids
+    from dynpose100k.video import expand_inputs
+
+    for rel in ("a.mp4", "a.mov", "00000/clip.mp4", "00001/clip.mp4", "00001/x y.mp4"):
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    (tmp_path / "00001" / "x_y").mkdir()  # a frames folder whose id the file above also takes
+    (tmp_path / "00001" / "x_y" / "0.png").write_bytes(b"")
+    ids = unique_ids(expand_inputs([tmp_path]))
+    assert ids == ["clip", "clip_1", "x_y", "x_y_1", "a", "a_1"]
+    assert [i.item_id for i in resolve_inputs(tmp_path)] == ids
+    assert unique_ids(["???.mp4"]) == ["video"]

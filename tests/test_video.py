@@ -200,6 +200,14 @@ def test_expand_inputs_frames_folders_video_folders_and_missing(tmp_path):
     (frames / "000.png").write_bytes(b"x")
     missing = tmp_path / "missing.mp4"
     assert expand_inputs([vids, frames, missing]) == [vids / "a.MOV", vids / "b.mp4", frames, missing]
+    # subfolders (a downloaded pool's shard folders) expand in turn; one holding images is a frames clip
+    for shard in ("00001", "00000"):
+        (vids / shard).mkdir()
+        (vids / shard / "c.mp4").write_bytes(b"x")
+    (vids / "00000" / "shot").mkdir()
+    (vids / "00000" / "shot" / "000.jpg").write_bytes(b"x")
+    assert expand_inputs([vids]) == [vids / "00000" / "c.mp4", vids / "00000" / "shot", vids / "00001" / "c.mp4",
+                                     vids / "a.MOV", vids / "b.mp4"]
 
 
 def test_skip_nonref_decodes_fewer_frames_with_true_timestamps(tmp_path):

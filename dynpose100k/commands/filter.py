@@ -23,7 +23,7 @@ EXAMPLES = """
 
 def add_arguments(p):
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
-                   help="video files, frame folders or folders of videos")
+                   help="video files, frame folders or folders of clips (subfolders included)")
     p.add_argument("--out", type=Path, required=True, help="parquet file to write (one row per clip)")
     p.add_argument("--model", type=Path, help="fusion-model JSON (default: the packaged model)")
     p.add_argument("--threshold", type=float, help="operating threshold on the score (default: the model's)")
@@ -50,6 +50,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..filtering import FilterConfig, filter_video, load_model
+    from ..ids import unique_ids
     from . import check_out_file, check_out_not_input, collect_videos
 
     check_out_file(args.out, "scores.parquet")  # before any work
@@ -79,8 +80,8 @@ def run(args) -> int:
     from ..filtering.decide import pose_checkable
 
     rows, checkable = [], 0
-    for path, d in tqdm(zip(paths, it), total=len(paths), desc="filter", unit="clip"):
-        rows.append({"video_path": str(path), "video_id": path.stem, "status": d.status,
+    for path, vid, d in tqdm(zip(paths, unique_ids(paths), it), total=len(paths), desc="filter", unit="clip"):
+        rows.append({"video_path": str(path), "video_id": vid, "status": d.status,
                      "score": d.score if math.isfinite(d.score) else None, "reasons": list(d.reasons),
                      "looks_like": d.detector, **{f"sig_{k}": v for k, v in d.signals.items()}})
         checkable += pose_checkable(d)

@@ -26,7 +26,7 @@ def add_arguments(p):
     from ..pose.config import DEFAULT_PRESET, PRESETS
 
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
-                   help="video files, frame folders or folders of videos")
+                   help="video files, frame folders or folders of clips (subfolders included)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default outputs/poses-<preset>)")
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS), help="configuration preset")
     p.add_argument("--fps", type=float, default=None, help="sampling rate (default: the preset's, 12)")
@@ -40,7 +40,8 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..errors import DynPoseError
-    from ..pose import get_preset, load_pose_result, pose_video, result_exists, video_id_of
+    from ..ids import unique_ids
+    from ..pose import get_preset, load_pose_result, pose_video, result_exists
     from . import check_out_dir, collect_videos
 
     config = get_preset(args.preset, fps=args.fps, short_side=args.short_side)
@@ -51,10 +52,11 @@ def run(args) -> int:
     failures: list[str] = []
     unreadable: list[str] = []
     ok = skipped = 0
-    for path in tqdm(videos, desc="pose", unit="video", disable=len(videos) < 2):
-        skipped += not args.overwrite and result_exists(out, video_id_of(path))
+    for path, vid in tqdm(zip(videos, unique_ids(videos)), total=len(videos), desc="pose", unit="video",
+                          disable=len(videos) < 2):
+        skipped += not args.overwrite and result_exists(out, vid)
         try:
-            res = load_pose_result(pose_video(path, out, config, overwrite=args.overwrite))
+            res = load_pose_result(pose_video(path, out, config, video_id=vid, overwrite=args.overwrite))
         except DynPoseError as e:  # the message names the file
             unreadable.append(str(e))
             continue

@@ -2,7 +2,8 @@
 
 Accepted inputs:
 
-- a video file, a directory (searched recursively for video files) or a glob pattern;
+- a video file, a frames folder, a directory (its clips and its subfolders' clips, as
+  :func:`dynpose100k.video.expand_inputs` finds them for every command) or a glob pattern;
 - a list file (``.txt``/``.lst``): one video path per line, relative to the list file, ``#`` comments;
 - a Panda-70M style CSV (columns ``videoID``, ``url``, ``timestamp``, optional ``caption``), where
   ``timestamp`` is a list of clip windows like ``[['0:00:00.000', '0:00:05.005'], ...]``. Its videos are
@@ -13,7 +14,8 @@ Accepted inputs:
   the CSV window with the same bounds.
 
 Every clip window is one :class:`WorkItem` with a stable id (:func:`dynpose100k.ids.safe_id`:
-``<videoID>_<clipidx>`` for CSV rows, the file stem otherwise, made unique). Rows that cannot be parsed and
+``<videoID>_<clipidx>`` for CSV rows; otherwise :func:`dynpose100k.ids.unique_ids`, the ids ``pose`` and
+``filter`` give the same clips). Rows that cannot be parsed and
 rows whose video is missing become items with ``error`` set, so they are recorded as failed instead of
 stopping the run.
 """
@@ -30,8 +32,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from ..errors import DynPoseError
-from ..ids import safe_id
-from ..video import VIDEO_EXTS
+from ..ids import safe_id, unique_ids
+from ..video import VIDEO_EXTS, expand_inputs
 
 __all__ = ["WorkItem", "InputError", "resolve_inputs", "read_panda_csv", "index_video_root"]
 
@@ -62,18 +64,8 @@ class WorkItem:
     """Why this item cannot be processed (malformed CSV row, missing video); None when it is runnable."""
 
 
-def _video_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTS and p.is_file())
-
-
 def _file_items(paths: list[Path]) -> list[WorkItem]:
-    items, seen = [], {}
-    for p in paths:
-        base = safe_id(p.stem, fallback="item")
-        n = seen.get(base, 0)
-        seen[base] = n + 1
-        items.append(WorkItem(base if n == 0 else f"{base}_{n}", str(p.resolve()), meta={"source": str(p)}))
-    return items
+    return [WorkItem(i, str(p.resolve()), meta={"source": str(p)}) for i, p in zip(unique_ids(paths), paths)]
 
 
 def _youtube_id(url: str) -> str | None:
@@ -188,7 +180,7 @@ def resolve_inputs(spec: str | Path, csv_video_root: Path | None = None) -> list
     elif p.is_file():
         items = _file_items([p])
     elif p.is_dir():
-        items = _file_items(_video_files(p))
+        items = _file_items(expand_inputs([p]))
     else:
         items = _file_items(sorted(Path(x) for x in glob.glob(str(spec), recursive=True) if Path(x).is_file()))
     if not items:
