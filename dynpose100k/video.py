@@ -169,15 +169,23 @@ def expand_inputs(inputs: Iterable[Path | str]) -> list[Path]:
     name; e.g. the numbered shard folders of a downloaded pool); other paths are kept as given, so a missing
     or broken one fails later with its own reason while the rest of the batch goes on."""
     out: list[Path] = []
-    for p in map(Path, inputs):
+    visited: set[Path] = set()  # a folder linked into itself is searched once
+
+    def add(p: Path) -> None:
         if p.is_dir() and not any(f.suffix.lower() in IMAGE_EXTS for f in p.iterdir()):
+            if p.resolve() in visited:
+                return
+            visited.add(p.resolve())
             for f in sorted(p.iterdir()):
                 if f.is_dir():
-                    out += expand_inputs([f])
+                    add(f)
                 elif f.suffix.lower() in VIDEO_EXTS and f.is_file():
                     out.append(f)
         else:
             out.append(p)
+
+    for p in map(Path, inputs):
+        add(p)
     return out
 
 

@@ -208,6 +208,8 @@ def test_expand_inputs_frames_folders_video_folders_and_missing(tmp_path):
     (vids / "00000" / "shot" / "000.jpg").write_bytes(b"x")
     assert expand_inputs([vids]) == [vids / "00000" / "c.mp4", vids / "00000" / "shot", vids / "00001" / "c.mp4",
                                      vids / "a.MOV", vids / "b.mp4"]
+    (vids / "00001" / "loop").symlink_to(vids, target_is_directory=True)  # a link back up is not followed again
+    assert expand_inputs([vids])[-2:] == [vids / "a.MOV", vids / "b.mp4"] and len(expand_inputs([vids])) == 5
 
 
 def test_skip_nonref_decodes_fewer_frames_with_true_timestamps(tmp_path):
