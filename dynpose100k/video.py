@@ -41,6 +41,7 @@ __all__ = [
     "IMAGE_EXTS",
     "VIDEO_EXTS",
     "expand_inputs",
+    "source_of",
     "VideoInfo",
     "Clip",
     "parse_timestamp",
@@ -187,6 +188,21 @@ def expand_inputs(inputs: Iterable[Path | str]) -> list[Path]:
     for p in map(Path, inputs):
         add(p)
     return out
+
+
+def source_of(path) -> dict:
+    """What a clip was read from, for telling two clips of one id apart: ``{"path": absolute path, "bytes":
+    size}`` (a frames folder: the total size of its images; ``None`` when it cannot be read). The size,
+    not the path, identifies the content: a moved or copied file keeps it."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            size = sum(f.stat().st_size for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
+        else:
+            size = p.stat().st_size
+    except OSError:
+        size = None
+    return {"path": str(p.absolute()), "bytes": size}
 
 
 def _check_exists(path: Path) -> None:

@@ -127,6 +127,30 @@ def test_pose_and_filter_walk_shard_folders_and_keep_same_named_clips_apart(tmp_
     assert pd.read_parquet(tmp_path / "f.parquet")["video_id"].tolist() == ["clip", "clip_1"]
 
 
+def test_pose_never_takes_another_videos_result_for_this_one(tmp_path):
+    """Two batches into one --out, each with a ``clip.mp4`` of its own: the second clip is not skipped as done
+    (nor its poses written over the first's); it fails on one line. A copy of the first clip is skipped."""
+    import json
+    import shutil
+
+    from dynpose100k.synth import write_pool
+
+    vids = write_pool(tmp_path / "src", 2, "good", seed=0, height=64, width=96, duration=1.0)
+    for day, vid in zip(("day1", "day2"), vids):
+        (tmp_path / day).mkdir()
+        shutil.copy(tmp_path / "src" / f"{vid}.mp4", tmp_path / day / "clip.mp4")
+    out = tmp_path / "poses"
+    assert _cli("pose", tmp_path / "day1", "--out", out).returncode == 0
+    held = json.loads((out / "clip" / "result.json").read_text())["source"]
+    first = tmp_path / "day1" / "clip.mp4"
+    assert held == {"path": str(first), "bytes": first.stat().st_size}
+    _one_line(_cli("pose", tmp_path / "day2", "--out", out), "holds the poses of another video", "day1")
+    assert json.loads((out / "clip" / "result.json").read_text())["source"] == held
+    shutil.copytree(tmp_path / "day1", tmp_path / "moved")
+    r = _cli("pose", tmp_path / "moved", "--out", out)
+    assert r.returncode == 0 and "skipped 1 video" in r.stdout, (r.stdout, r.stderr)
+
+
 def test_closed_pipe_during_a_verb(tmp_path):
     code, err = _closed_stdout("synth", "--out", tmp_path / "s", "--num", "1", "--size", "64x48", "--duration", "0.5")
     assert code == 141 and "Traceback" not in err, err

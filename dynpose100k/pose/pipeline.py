@@ -34,7 +34,7 @@ from .evidence import NO_PARALLAX
 from .evidence import measure as measure_evidence
 from .evidence import verdict as evidence_verdict
 from .masking import exclusion_masks, mask_shape, motion_evidence, off_map, pixel_masks
-from .result import PoseResult, result_exists, save_pose_result
+from .result import PoseResult, read_summary, result_exists, save_pose_result
 from .sfm import focal_change, reconstruct, reconstruct_global, refine
 from .tracking import FrameFeed, Tracker, track_video
 
@@ -347,14 +347,22 @@ def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseC
                overwrite: bool = False, segmenter=None) -> Path:
     """Stage: decode ``path`` at ``config.fps``, estimate poses, save ``<out_dir>/<video_id>/``; returns it.
 
-    Skips the work when a complete result already exists (unless ``overwrite``). Raises
-    :class:`~dynpose100k.errors.VideoError` only when the video cannot be decoded.
+    Skips the work when a complete result of the same video already exists (unless ``overwrite``). Raises
+    :class:`~dynpose100k.errors.VideoError` when the video cannot be decoded, and
+    :class:`~dynpose100k.errors.DynPoseError` when ``<out_dir>/<video_id>/`` holds the result of another
+    video (another size; e.g. a clip of the same name from another folder), which is never overwritten
+    silently nor taken for this one's.
     """
-    from ..errors import VideoError
-    from ..video import iter_frames
+    from ..errors import DynPoseError, VideoError
+    from ..video import iter_frames, source_of
 
     video_id = video_id or video_id_of(path)
+    source = source_of(path)
     if not overwrite and result_exists(out_dir, video_id):
+        held = read_summary(Path(out_dir) / video_id)["source"]
+        if held.get("bytes") is not None and source["bytes"] is not None and held["bytes"] != source["bytes"]:
+            raise DynPoseError(f"{path}: {Path(out_dir) / video_id} holds the poses of another video "
+                               f"({held.get('path')}); use another --out, or --overwrite to replace them")
         log.info("%s: result exists, skipped", video_id)
         return Path(out_dir) / video_id
     # streaming decode on a thread: each frame is brought to the working size (grey unless a segmenter needs
@@ -399,5 +407,5 @@ def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseC
                   tracks=uv)
     # decode and track overlap: "track" is the wall time until both were done
     res = dataclasses.replace(res, timings={"decode": decode[0], "track": track, **res.timings,
-                                            "total": track + res.timings["total"]})
+                                            "total": track + res.timings["total"]}, source=source)
     return save_pose_result(out_dir, res)

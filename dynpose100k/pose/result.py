@@ -18,7 +18,7 @@ a folder with ``result.json`` is always complete):
   computed from), camera_model, camera_params, timings (seconds per stage), preset, version,
   failure_reason (null when frames were registered; ``"<category>: <details>"`` or ``"<category> (<count>)"``),
   evidence (what the reconstruction rests on, :mod:`dynpose100k.pose.evidence`), config (the resolved
-  :class:`PoseConfig`).
+  :class:`PoseConfig`), source (the file or frames folder read and its size in bytes).
 
 This module is the only reader and writer of the folder: :func:`save_pose_result` writes it,
 :func:`load_pose_result` reads all of it into a :class:`PoseResult`, :func:`read_summary` reads
@@ -52,7 +52,7 @@ __all__ = ["PoseResult", "PoseResultError", "SUMMARY_DEFAULTS", "save_pose_resul
 SUMMARY_DEFAULTS: dict = {
     "reproj_error_px": None, "reproj_error_px_720p": None, "confidence": None, "confidence_evidence": {},
     "camera_model": "SIMPLE_PINHOLE", "camera_params": [], "timings": {}, "preset": "", "version": "",
-    "failure_reason": None, "evidence": {}, "config": {},
+    "failure_reason": None, "evidence": {}, "config": {}, "source": {},
 }
 """What :func:`read_summary` fills in for a ``result.json`` field that is absent or null (older results have
 no ``confidence``, ``confidence_evidence`` or ``evidence``). Fields computed from the arrays
@@ -118,6 +118,9 @@ class PoseResult:
     """``(N,)`` float32 per-frame confidence in [0, 1] (0 where unregistered); None when not computed."""
     confidence_evidence: dict = field(default_factory=dict)
     """The ground-truth-free evidence features ``confidence`` was computed from."""
+    source: dict = field(default_factory=dict)
+    """What the frames were read from (:func:`dynpose100k.video.source_of`: ``path``, ``bytes``); empty for
+    frames given as arrays."""
 
     @property
     def num_frames(self) -> int:
@@ -161,6 +164,7 @@ class PoseResult:
             "evidence": {k: float(v) for k, v in self.evidence.items()},
             "conventions": "w2c world-to-camera 4x4, OpenCV axes (x right, y down, z forward); K in input-frame pixels",
             "config": self.config,
+            "source": self.source,
         }
 
 
@@ -302,6 +306,7 @@ def load_pose_result(path: str | os.PathLike) -> PoseResult:
         evidence=meta["evidence"], confidence=_num(meta["confidence"]),
         frame_confidence=None if fc is None else fc.astype(np.float32),
         confidence_evidence={k: _num(v) for k, v in meta["confidence_evidence"].items()},
+        source=dict(meta["source"]),
     )
 
 
