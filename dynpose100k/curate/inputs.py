@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlparse
 
 from ..errors import DynPoseError
 from ..ids import safe_id, unique_ids
-from ..video import VIDEO_EXTS, expand_inputs
+from ..video import VIDEO_EXTS, expand_inputs, source_of
 
 __all__ = ["WorkItem", "InputError", "resolve_inputs", "read_panda_csv", "index_video_root"]
 
@@ -65,7 +65,10 @@ class WorkItem:
 
 
 def _file_items(paths: list[Path]) -> list[WorkItem]:
-    return [WorkItem(i, str(p.resolve()), meta={"source": str(p)}) for i, p in zip(unique_ids(paths), paths)]
+    """Items of video files or frames folders; ``meta["bytes"]``: their size (:func:`~dynpose100k.video.source_of`),
+    which tells a clip from another one given the same id in a later run."""
+    return [WorkItem(i, str(p.resolve()), meta={"source": str(p), "bytes": source_of(p)["bytes"]})
+            for i, p in zip(unique_ids(paths), paths)]
 
 
 def _youtube_id(url: str) -> str | None:

@@ -200,6 +200,21 @@ class Ledger:
                     demoted += 1
         return promoted, demoted
 
+    def conflicts(self, items: list[WorkItem]) -> list[tuple[str, str, str]]:
+        """``(item_id, recorded path, new path)`` for each of ``items`` whose id names an item already decided
+        here from another video (both sizes known, ``meta["bytes"]``, and different). Such an item would be
+        taken as done; the caller refuses the run instead. Pending items are not conflicts: they take the new
+        path when registered (a moved input folder)."""
+        out = []
+        for it in items:
+            row = self.db.execute("SELECT path, meta, status FROM items WHERE item_id=?", (it.item_id,)).fetchone()
+            if row is None or row["status"] == PENDING:
+                continue
+            held, new = json.loads(row["meta"]).get("bytes"), it.meta.get("bytes")
+            if held is not None and new is not None and held != new:
+                out.append((it.item_id, row["path"], it.path))
+        return out
+
     def items(self, status: ItemStatus | tuple[ItemStatus, ...] | None = None) -> list[sqlite3.Row]:
         """Rows of the items with ``status`` (one or several; all items when None), by id."""
         if status is None:

@@ -161,3 +161,24 @@ def test_stages_write_into_the_output_folder_whatever_the_workers_directory(tmp_
     for folder in (stages.pose_root, stages.staging_dir):
         assert Path(folder).is_absolute()
         assert Path(folder).is_relative_to(tmp_path / "rel_out")
+
+
+def test_a_clip_with_the_id_of_another_curated_video_refuses_the_run(make_pool, tmp_path):
+    """A second pool curated into the same folder, holding ``good_a.mp4`` of other content: its item would be
+    taken as done, so the run stops before any work and names both files; the same clip moved is no conflict."""
+    from curate_fakes import tiny_video
+
+    pool = make_pool(["good_a", "good_b"], broken=False)
+    out = tmp_path / "out"
+    curate(pool, CurateConfig(out=out, workers=1), stages=fake_stages(out), progress=False)
+    other = tmp_path / "other"
+    other.mkdir()
+    tiny_video(other / "good_a.mp4", seed=7, n=17)  # another video, another size
+    before = (out / "ledger.sqlite").read_bytes()
+    with pytest.raises(CurateError, match=r"1 input clip\(s\) have the id of another video.*good_a"):
+        curate(other, CurateConfig(out=out, workers=1), stages=fake_stages(out), progress=False)
+    assert (out / "ledger.sqlite").read_bytes() == before  # nothing recorded
+    moved = tmp_path / "moved"
+    pool.rename(moved)
+    s = curate(moved, CurateConfig(out=out, workers=1), stages=fake_stages(out), progress=False)
+    assert s["funnel"]["pool"] == 2 and s["run"]["processed"] == 0  # both already decided
