@@ -168,21 +168,27 @@ def expand_inputs(inputs: Iterable[Path | str]) -> list[Path]:
     """Clips named on a command line or in a folder: a folder holding images is one clip (a frames folder);
     any other folder expands to the videos inside it and, in turn, to the clips of its subfolders (sorted by
     name; e.g. the numbered shard folders of a downloaded pool); other paths are kept as given, so a missing
-    or broken one fails later with its own reason while the rest of the batch goes on."""
+    or broken one fails later with its own reason while the rest of the batch goes on. A clip named twice
+    (``a.mp4`` and its folder) is listed once."""
     out: list[Path] = []
-    visited: set[Path] = set()  # a folder linked into itself is searched once
+    visited: set[Path] = set()  # a folder linked into itself, or a clip named twice, counts once
+
+    def once(p: Path) -> bool:
+        key = p.resolve()
+        if key in visited:
+            return False
+        visited.add(key)
+        return True
 
     def add(p: Path) -> None:
         if p.is_dir() and not any(f.suffix.lower() in IMAGE_EXTS for f in p.iterdir()):
-            if p.resolve() in visited:
-                return
-            visited.add(p.resolve())
-            for f in sorted(p.iterdir()):
-                if f.is_dir():
-                    add(f)
-                elif f.suffix.lower() in VIDEO_EXTS and f.is_file():
-                    out.append(f)
-        else:
+            if once(p):
+                for f in sorted(p.iterdir()):
+                    if f.is_dir():
+                        add(f)
+                    elif f.suffix.lower() in VIDEO_EXTS and f.is_file() and once(f):
+                        out.append(f)
+        elif once(p):
             out.append(p)
 
     for p in map(Path, inputs):

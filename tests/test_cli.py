@@ -211,3 +211,13 @@ def test_bench_pose_robustness_conditions(tmp_path, monkeypatch):
     assert main(["bench", "pose-robustness", "--out", str(tmp_path)]) == 0
     assert main(["bench", "pose-robustness", "--clips", "4", "--out", str(tmp_path)]) == 0
     assert calls == [{"clips": 12}, {"clips": 4}]
+
+
+def test_a_clip_named_in_two_inputs_is_listed_once(tmp_path):
+    from dynpose100k.commands import collect_videos
+
+    (tmp_path / "sub").mkdir()
+    for rel in ("a.mp4", "sub/b.mp4"):
+        (tmp_path / rel).write_bytes(b"x")
+    assert collect_videos([tmp_path / "a.mp4", tmp_path, tmp_path / "sub"]) == [tmp_path / "a.mp4",
+                                                                                 tmp_path / "sub" / "b.mp4"]

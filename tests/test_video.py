@@ -210,6 +210,7 @@ def test_expand_inputs_frames_folders_video_folders_and_missing(tmp_path):
                                      vids / "a.MOV", vids / "b.mp4"]
     (vids / "00001" / "loop").symlink_to(vids, target_is_directory=True)  # a link back up is not followed again
     assert expand_inputs([vids])[-2:] == [vids / "a.MOV", vids / "b.mp4"] and len(expand_inputs([vids])) == 5
+    assert expand_inputs([vids / "b.mp4", vids, vids / "b.mp4"]) == [vids / "b.mp4", *expand_inputs([vids])[:-1]]
 
 
 def test_skip_nonref_decodes_fewer_frames_with_true_timestamps(tmp_path):

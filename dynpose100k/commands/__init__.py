@@ -58,4 +58,4 @@ def collect_videos(inputs) -> list[Path]:
         if not got:
             raise DynPoseError(f"no videos found in {p}")
         out += got
-    return out
+    return expand_inputs(out)  # each clip once, also when named in two inputs (a file and its folder)
