@@ -70,15 +70,10 @@ def run(args) -> int:
         raise DynPoseError(f"--min-registered must be in [0, 1], got {args.min_registered}")
     if args.workers < 1 or args.shard_size < 1:
         raise DynPoseError("--workers and --shard-size must be at least 1")
-    pose_check = None
+    pose_check = None  # the kinds are checked against the filter model with the other stage settings
     if args.pose_check is not None:
-        from ..filtering import FilterConfig, load_model
-
         names = [] if args.pose_check == "off" else args.pose_check.split(",")
         pose_check = tuple(k.strip() for k in names if k.strip())
-        known = load_model(FilterConfig(model=args.filter_model).model).bases
-        if unknown := [k for k in pose_check if k not in known]:
-            raise DynPoseError(f"--pose-check: unknown kind(s) {', '.join(unknown)} (the filter's: {', '.join(known)})")
     config = CurateConfig(
         out=args.out, workers=args.workers, engine=args.engine, address=args.address,
         min_registered=args.min_registered, retry_failed=args.retry_failed, reprocess=args.reprocess,

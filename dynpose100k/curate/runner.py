@@ -359,15 +359,15 @@ def curate(inputs, config: CurateConfig, *, stages=None, sink=None, engine=None,
 
     layout = RunLayout.of(config)
     out = layout.out
+    stages = stages or default_stages(config)
+    stages.check()  # a configuration error leaves no output folder behind
     out.mkdir(parents=True, exist_ok=True)
     lock = _lock(out)
     ledger = Ledger(layout.ledger)
     try:
         items = resolve_inputs(inputs, config.csv_video_root)
-        stages = stages or default_stages(config)
         sink = sink or DatasetSink(layout.dataset, layout.staging)
         engine = engine or make_engine(config.engine, config.workers, config.address, config.item_timeout)
-        stages.check()
         settings = decision_settings(config)
         h = settings_hash(settings)
         clash = ledger.conflicts(items)

@@ -119,10 +119,13 @@ class Stages:
     ``meta.json``."""
 
     def check(self) -> None:
-        """Fail fast on configuration errors (a missing or broken filter model) before any item runs."""
+        """Fail fast on configuration errors (a missing or broken filter model, pose-check kinds the model has
+        no detector for) before any item runs."""
         from ..filtering import FilterConfig, load_model
 
-        load_model((self.filter_config or FilterConfig()).model)
+        known = load_model((self.filter_config or FilterConfig()).model).bases
+        if unknown := [k for k in self.pose_check if k not in known]:
+            raise DynPoseError(f"--pose-check: unknown kind(s) {', '.join(unknown)} (the filter's: {', '.join(known)})")
 
     def decode(self, item: WorkItem):
         """The clip at the filter's analysis rate and size (cheap; runs on every item)."""

@@ -59,3 +59,13 @@ def test_status_is_one_enum_stored_as_plain_text(tmp_path):
     db = sqlite3.connect(tmp_path / "ledger.sqlite")
     rows = db.execute("SELECT item_id, status, typeof(status) FROM items ORDER BY item_id").fetchall()
     assert rows == [("a", "sharded", "text"), ("b", "pending", "text")]
+
+
+def test_stages_refuse_pose_check_kinds_the_filter_model_lacks():
+    """The library checks the kinds, not only the CLI: a kind with no detector would silently never route."""
+    from dynpose100k.curate import Stages
+    from dynpose100k.errors import DynPoseError
+
+    Stages(pose_root="p", staging_dir="s", pose_config=None, pose_check=("slowzoom",)).check()
+    with pytest.raises(DynPoseError, match="unknown kind.s. zooom"):
+        Stages(pose_root="p", staging_dir="s", pose_config=None, pose_check=("slowzoom", "zooom")).check()
