@@ -240,16 +240,18 @@ def format_filter_pr(pr: dict) -> str:
 def quality_table(pose_dir, items: dict[str, dict], gts: dict[str, Path]) -> tuple[dict[str, list], str]:
     """The paper's last table (:mod:`dynpose100k.evaluate.quality`) over the clips that passed the filter
     (or its pose check) and reached the pose engine, for both quality flags (``reproj``: reprojection error
-    below; ``confidence``: confidence at or above, with the 0.5 that ``dynpose100k subset`` uses by default);
-    ``({flag: rows}, text)``. The clips are scored once. Raises :class:`~dynpose100k.errors.DynPoseError`
-    when no clip was posed."""
+    below; ``confidence``: confidence at or above, with :data:`~dynpose100k.pose.confidence.TRUSTED`, the
+    cut ``subset`` uses by default); ``({flag: rows}, text)``. The clips are scored once. Raises
+    :class:`~dynpose100k.errors.DynPoseError` when no clip was posed."""
+    from ..curate.stages import ItemStatus
+    from ..pose.confidence import TRUSTED
     from .quality import format_table, score_videos, table_from_videos
 
     posed = [p for vid, p in sorted(gts.items()) if items.get(vid) is not None and items[vid]["pose_dir"]
-             and items[vid]["status"] != "filtered_out"]  # (the rejections the pose check declined)
+             and items[vid]["status"] != ItemStatus.FILTERED_OUT]  # (the rejections the pose check declined)
     videos = score_videos(pose_dir, posed)
     rows = {"reproj": table_from_videos(videos, flag="reproj"),
-            "confidence": table_from_videos(videos, flag="confidence", thresholds=(0.5,))}
+            "confidence": table_from_videos(videos, flag="confidence", thresholds=(TRUSTED,))}
     titles = {"reproj": "Reprojection error", "confidence": "Confidence"}
     return rows, "\n\n".join(format_table(r, titles[flag]) for flag, r in rows.items())
 
