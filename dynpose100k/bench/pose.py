@@ -145,6 +145,8 @@ def _self_assessment(rows: list[dict]) -> dict:
     (per video; a useful flag correlates negatively for confidence, positively for the error)."""
     from scipy.stats import spearmanr
 
+    from ..pose.confidence import TRUSTED
+
     good = [r for r in rows if r["ours"]["good"]]
     bad = [r for r in rows if not r["ours"]["good"]]
     ate = [r["ours"]["ate"] for r in rows]
@@ -156,8 +158,8 @@ def _self_assessment(rows: list[dict]) -> dict:
         return float(spearmanr(x, ate).statistic) if len(rows) > 2 and np.ptp(x) > 0 else float("nan")
 
     return {
-        "bad": len(bad), "bad_flagged": sum(r["ours"]["confidence"] < 0.5 for r in bad),
-        "good": len(good), "good_passed": sum(r["ours"]["confidence"] >= 0.5 for r in good),
+        "bad": len(bad), "bad_flagged": sum(r["ours"]["confidence"] < TRUSTED for r in bad),
+        "good": len(good), "good_passed": sum(r["ours"]["confidence"] >= TRUSTED for r in good),
         "spearman_confidence_ate": rho(conf), "spearman_reproj_ate": rho(rep),
         "min_frames_registered_pct": 100 * min(r["ours"]["registration_rate"] for r in rows),
         "ate_ratio_vs_colmap": (float(np.mean(ate) / np.mean([r["colmap"]["ate"] for r in rows]))

@@ -522,7 +522,7 @@ def calibration_report(rows: list[dict], model: ConfidenceModel | None = None, c
         "num_good": int(good.sum()),
         "spearman_confidence_ate": float(spearmanr(conf[ok], err[ok])[0]),
         "spearman_reproj_ate": float(spearmanr(reproj[ok], err[ok])[0]),
-        "bad_below_half": float(np.mean(conf[~good] < 0.5)) if (~good).any() else float("nan"),
-        "good_at_least_half": float(np.mean(conf[good] >= 0.5)) if good.any() else float("nan"),
-        "bad_videos_missed": [r["video_id"] for r, c in zip(rows, conf) if not r["good"] and c >= 0.5],
+        "bad_below_half": float(np.mean(conf[~good] < TRUSTED)) if (~good).any() else float("nan"),
+        "good_at_least_half": float(np.mean(conf[good] >= TRUSTED)) if good.any() else float("nan"),
+        "bad_videos_missed": [r["video_id"] for r, c in zip(rows, conf) if not r["good"] and c >= TRUSTED],
     }
