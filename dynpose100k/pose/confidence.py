@@ -76,6 +76,7 @@ __all__ = [
     "load_confidence_model",
     "moving_fraction",
     "score",
+    "self_assessment",
     "split_half_gap",
     "step_jump",
 ]
@@ -501,8 +502,6 @@ def calibration_report(rows: list[dict], model: ConfidenceModel | None = None, c
     Spearman rank correlation of confidence and of reprojection error with ATE / path length, share of bad
     videos with confidence < 0.5 and of good ones with confidence >= 0.5. Failed videos count with
     confidence 0 and an infinite reprojection error."""
-    from scipy.stats import spearmanr
-
     if model is not None:
         if config is None:
             from .config import PoseConfig
@@ -516,13 +515,36 @@ def calibration_report(rows: list[dict], model: ConfidenceModel | None = None, c
     reproj = np.array([np.inf if r["reproj"] is None else r["reproj"] for r in rows])
     err = np.array([r["ate"] / r["path"] if r["path"] > 0 else np.nan for r in rows])
     good = np.array([r["good"] for r in rows])
-    ok = np.isfinite(err)
+    sa = self_assessment(good, conf, reproj, err)
     return {
         "num_videos": len(rows),
-        "num_good": int(good.sum()),
-        "spearman_confidence_ate": float(spearmanr(conf[ok], err[ok])[0]),
-        "spearman_reproj_ate": float(spearmanr(reproj[ok], err[ok])[0]),
-        "bad_below_half": float(np.mean(conf[~good] < TRUSTED)) if (~good).any() else float("nan"),
-        "good_at_least_half": float(np.mean(conf[good] >= TRUSTED)) if good.any() else float("nan"),
+        "num_good": sa["good"],
+        "spearman_confidence_ate": sa["spearman_confidence_ate"],
+        "spearman_reproj_ate": sa["spearman_reproj_ate"],
+        "bad_below_half": sa["bad_flagged"] / sa["bad"] if sa["bad"] else float("nan"),
+        "good_at_least_half": sa["good_passed"] / sa["good"] if sa["good"] else float("nan"),
         "bad_videos_missed": [r["video_id"] for r, c in zip(rows, conf) if not r["good"] and c >= TRUSTED],
     }
+
+
+def self_assessment(good, confidence, reproj, error) -> dict:
+    """How well ``confidence`` flags the failures, per video (all ``(V,)``): ``good`` bool (see :func:`is_good`),
+    the confidence, the reprojection error (a failed video: a large or infinite one) and the pose error it
+    should rank (ATE, or ATE / path length). Returns counts ``bad``, ``bad_flagged`` (confidence below
+    :data:`TRUSTED`), ``good``, ``good_passed`` and the Spearman rank correlations of the confidence and of the
+    reprojection error with ``error`` over the videos where it is finite (NaN with fewer than three or a
+    constant input; a useful confidence correlates negatively, the error positively)."""
+    from scipy.stats import spearmanr
+
+    good, conf = np.asarray(good, bool), np.asarray(confidence, float)
+    reproj, error = np.asarray(reproj, float), np.asarray(error, float)
+    ok = np.isfinite(error)
+
+    def rho(x):
+        x = x[ok]
+        return float(spearmanr(x, error[ok])[0]) if ok.sum() > 2 and np.ptp(np.nan_to_num(x, posinf=1e300)) > 0 \
+            else float("nan")
+
+    return {"bad": int((~good).sum()), "bad_flagged": int((conf[~good] < TRUSTED).sum()),
+            "good": int(good.sum()), "good_passed": int((conf[good] >= TRUSTED).sum()),
+            "spearman_confidence_ate": rho(conf), "spearman_reproj_ate": rho(reproj)}

@@ -4,6 +4,7 @@ low, the calibration fit, the quality table by confidence and the subset option.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -191,6 +192,20 @@ def test_calibration_report_counts_flags():
     rep = conf.calibration_report(rows)
     assert rep["num_good"] == 2 and rep["bad_below_half"] == 1.0 and rep["good_at_least_half"] == 1.0
     assert rep["spearman_confidence_ate"] == pytest.approx(-1.0) and rep["spearman_reproj_ate"] < 0.5
+
+
+def test_self_assessment_counts_at_the_cut_and_ranks_finite_errors_only():
+    """One contract for the calibration report and the pose benchmark: a confidence exactly at TRUSTED passes,
+    a failed video's infinite reprojection error still ranks, a video without an error is left out."""
+    good = [True, True, False, False, False]
+    confidence = [conf.TRUSTED, 0.9, conf.TRUSTED - 1e-9, 0.7, 0.0]
+    reproj = [0.3, 0.2, 0.5, np.inf, 0.4]
+    error = [0.02, 0.01, 0.5, 0.3, np.nan]
+    sa = conf.self_assessment(good, confidence, reproj, error)
+    assert (sa["bad"], sa["bad_flagged"], sa["good"], sa["good_passed"]) == (3, 2, 2, 2)
+    assert sa["spearman_confidence_ate"] == pytest.approx(-0.8) and sa["spearman_reproj_ate"] == pytest.approx(0.8)
+    flat = conf.self_assessment(good, [0.5] * 5, reproj, error)
+    assert math.isnan(flat["spearman_confidence_ate"]) and flat["good_passed"] == 2
 
 
 def test_calibration_report_of_another_model_keeps_the_caps():
