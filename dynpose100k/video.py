@@ -41,6 +41,7 @@ __all__ = [
     "IMAGE_EXTS",
     "VIDEO_EXTS",
     "expand_inputs",
+    "other_source",
     "source_of",
     "VideoInfo",
     "Clip",
@@ -196,19 +197,43 @@ def expand_inputs(inputs: Iterable[Path | str]) -> list[Path]:
     return out
 
 
+#: Bytes read from each end of a video file for its :func:`source_of` digest.
+DIGEST_SPAN = 1 << 16
+
+
 def source_of(path) -> dict:
     """What a clip was read from, for telling two clips of one id apart: ``{"path": absolute path, "bytes":
-    size}`` (a frames folder: the total size of its images; ``None`` when it cannot be read). The size,
-    not the path, identifies the content: a moved or copied file keeps it."""
+    size, "digest": hex}``. ``bytes``: the file's size (a frames folder: the total size of its images);
+    ``digest``: SHA-256 of the first and last :data:`DIGEST_SPAN` bytes (a frames folder: of its image names
+    and sizes), so two encodings of the same length still differ. Both are ``None`` when it cannot be read.
+    The content, not the path, identifies the clip: a moved or copied file keeps both."""
+    import hashlib
+
     p = Path(path)
+    h = hashlib.sha256()
     try:
         if p.is_dir():
-            size = sum(f.stat().st_size for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
+            images = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
+            sizes = [f.stat().st_size for f in images]
+            size = sum(sizes)
+            h.update("\n".join(f"{f.name} {n}" for f, n in zip(images, sizes)).encode())
         else:
             size = p.stat().st_size
+            with p.open("rb") as f:
+                h.update(f.read(DIGEST_SPAN))
+                if size > DIGEST_SPAN:
+                    f.seek(max(DIGEST_SPAN, size - DIGEST_SPAN))
+                    h.update(f.read())
+        digest = h.hexdigest()
     except OSError:
-        size = None
-    return {"path": str(p.absolute()), "bytes": size}
+        size = digest = None
+    return {"path": str(p.absolute()), "bytes": size, "digest": digest}
+
+
+def other_source(held: dict, new: dict) -> bool:
+    """Whether two :func:`source_of` records are different clips: a known size or a known digest that differs
+    (records written before digests existed compare by size)."""
+    return any(held.get(k) is not None and new.get(k) is not None and held[k] != new[k] for k in ("bytes", "digest"))
 
 
 def _check_exists(path: Path) -> None:

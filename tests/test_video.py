@@ -297,3 +297,33 @@ def test_evenly_spaced_indices():
     assert video.evenly_spaced(3, 8).tolist() == [0, 1, 2]  # never more than there are, never repeated
     assert video.evenly_spaced(0, 4).size == 0 and video.evenly_spaced(5, 0).size == 0
     assert video.evenly_spaced(1, 4).tolist() == [0]
+
+
+def test_source_of_tells_same_sized_clips_apart_and_keeps_copies_equal(tmp_path):
+    """Size and digest identify the content: a copy is the same source, the same size with other bytes (at
+    either end) is another, a record without a digest (an older result) compares by size, and a frames
+    folder is identified by its images' names and sizes."""
+    a = tmp_path / "a.mp4"
+    a.write_bytes(bytes(range(256)) * 1024)  # 256 KiB: the digest reads both ends
+    (tmp_path / "copy").mkdir()
+    b = tmp_path / "copy" / "a.mp4"
+    b.write_bytes(a.read_bytes())
+    sa, sb = video.source_of(a), video.source_of(b)
+    assert sa["bytes"] == 262144 and sa["path"] != sb["path"] and not video.other_source(sa, sb)
+    for where in (0, -1):
+        data = bytearray(a.read_bytes())
+        data[where] ^= 1
+        b.write_bytes(bytes(data))
+        sb = video.source_of(b)
+        assert sb["bytes"] == sa["bytes"] and video.other_source(sa, sb)
+    assert not video.other_source({"bytes": sa["bytes"]}, sb)  # no digest recorded: the sizes agree
+    assert video.other_source({"bytes": 5}, sb)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"{i:03d}.png"), np.full((8, 8), i * 40, np.uint8))
+    first = video.source_of(frames)
+    (frames / "002.png").rename(frames / "003.png")
+    assert video.other_source(first, video.source_of(frames))
+    missing = video.source_of(tmp_path / "gone.mp4")
+    assert missing["bytes"] is None and missing["digest"] is None and not video.other_source(sa, missing)

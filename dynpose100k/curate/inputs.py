@@ -65,10 +65,15 @@ class WorkItem:
 
 
 def _file_items(paths: list[Path]) -> list[WorkItem]:
-    """Items of video files or frames folders; ``meta["bytes"]``: their size (:func:`~dynpose100k.video.source_of`),
-    which tells a clip from another one given the same id in a later run."""
-    return [WorkItem(i, str(p.resolve()), meta={"source": str(p), "bytes": source_of(p)["bytes"]})
-            for i, p in zip(unique_ids(paths), paths)]
+    """Items of video files or frames folders; ``meta["bytes"]`` and ``meta["digest"]``: their size and content
+    digest (:func:`~dynpose100k.video.source_of`), which tell a clip from another one given the same id in a
+    later run."""
+    items = []
+    for i, p in zip(unique_ids(paths), paths):
+        src = source_of(p)
+        items.append(WorkItem(i, str(p.resolve()), meta={"source": str(p), "bytes": src["bytes"],
+                                                           "digest": src["digest"]}))
+    return items
 
 
 def _youtube_id(url: str) -> str | None:

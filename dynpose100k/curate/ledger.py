@@ -12,6 +12,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from ..video import other_source
 from .inputs import WorkItem
 from .stages import FAILED, ItemResult, ItemStatus
 
@@ -202,7 +203,8 @@ class Ledger:
 
     def conflicts(self, items: list[WorkItem]) -> list[tuple[str, str, str]]:
         """``(item_id, recorded path, new path)`` for each of ``items`` whose id names an item already decided
-        here from another video (both sizes known, ``meta["bytes"]``, and different). Such an item would be
+        here from another video (:func:`~dynpose100k.video.other_source` of the recorded and the new ``meta``:
+        a known size or content digest that differs). Such an item would be
         taken as done; the caller refuses the run instead. Pending items are not conflicts: they take the new
         path when registered (a moved input folder)."""
         out = []
@@ -210,8 +212,7 @@ class Ledger:
             row = self.db.execute("SELECT path, meta, status FROM items WHERE item_id=?", (it.item_id,)).fetchone()
             if row is None or row["status"] == PENDING:
                 continue
-            held, new = json.loads(row["meta"]).get("bytes"), it.meta.get("bytes")
-            if held is not None and new is not None and held != new:
+            if other_source(json.loads(row["meta"]), it.meta):
                 out.append((it.item_id, row["path"], it.path))
         return out
 

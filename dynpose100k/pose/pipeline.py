@@ -354,13 +354,13 @@ def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseC
     silently nor taken for this one's.
     """
     from ..errors import DynPoseError, VideoError
-    from ..video import iter_frames, source_of
+    from ..video import iter_frames, other_source, source_of
 
     video_id = video_id or video_id_of(path)
     source = source_of(path)
     if not overwrite and result_exists(out_dir, video_id):
         held = read_summary(Path(out_dir) / video_id)["source"]
-        if held.get("bytes") is not None and source["bytes"] is not None and held["bytes"] != source["bytes"]:
+        if other_source(held, source):
             raise DynPoseError(f"{path}: {Path(out_dir) / video_id} holds the poses of another video "
                                f"({held.get('path')}); use another --out, or --overwrite to replace them")
         log.info("%s: result exists, skipped", video_id)

@@ -18,7 +18,7 @@ a folder with ``result.json`` is always complete):
   computed from), camera_model, camera_params, timings (seconds per stage), preset, version,
   failure_reason (null when frames were registered; ``"<category>: <details>"`` or ``"<category> (<count>)"``),
   evidence (what the reconstruction rests on, :mod:`dynpose100k.pose.evidence`), config (the resolved
-  :class:`PoseConfig`), source (the file or frames folder read and its size in bytes).
+  :class:`PoseConfig`), source (the file or frames folder read, its size in bytes and its content digest).
 
 This module is the only reader and writer of the folder: :func:`save_pose_result` writes it,
 :func:`load_pose_result` reads all of it into a :class:`PoseResult`, :func:`read_summary` reads
@@ -119,7 +119,7 @@ class PoseResult:
     confidence_evidence: dict = field(default_factory=dict)
     """The ground-truth-free evidence features ``confidence`` was computed from."""
     source: dict = field(default_factory=dict)
-    """What the frames were read from (:func:`dynpose100k.video.source_of`: ``path``, ``bytes``); empty for
+    """What the frames were read from (:func:`dynpose100k.video.source_of`: ``path``, ``bytes``, ``digest``); empty for
     frames given as arrays."""
 
     @property

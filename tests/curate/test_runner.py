@@ -178,6 +178,11 @@ def test_a_clip_with_the_id_of_another_curated_video_refuses_the_run(make_pool, 
     with pytest.raises(CurateError, match=r"1 input clip\(s\) have the id of another video.*good_a"):
         curate(other, CurateConfig(out=out, workers=1), stages=fake_stages(out), progress=False)
     assert (out / "ledger.sqlite").read_bytes() == before  # nothing recorded
+    data = bytearray((pool / "good_a.mp4").read_bytes())
+    data[-1] ^= 0xFF  # the same size, other content
+    (other / "good_a.mp4").write_bytes(bytes(data))
+    with pytest.raises(CurateError, match=r"1 input clip\(s\) have the id of another video.*good_a"):
+        curate(other, CurateConfig(out=out, workers=1), stages=fake_stages(out), progress=False)
     moved = tmp_path / "moved"
     pool.rename(moved)
     s = curate(moved, CurateConfig(out=out, workers=1), stages=fake_stages(out), progress=False)
