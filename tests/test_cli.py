@@ -144,7 +144,9 @@ def test_pose_never_takes_another_videos_result_for_this_one(tmp_path):
     held = json.loads((out / "clip" / "result.json").read_text())["source"]
     first = tmp_path / "day1" / "clip.mp4"
     assert held["path"] == str(first) and held["bytes"] == first.stat().st_size and len(held["digest"]) == 64
-    _one_line(_cli("pose", tmp_path / "day2", "--out", out), "holds the poses of another video", "day1")
+    r = _cli("pose", tmp_path / "day2", "--out", out)
+    _one_line(r, "holds the poses of another video", "day1")
+    assert "skipped" not in r.stdout, r.stdout  # refused, not counted as done
     assert json.loads((out / "clip" / "result.json").read_text())["source"] == held
     shutil.copytree(tmp_path / "day1", tmp_path / "moved")
     r = _cli("pose", tmp_path / "moved", "--out", out)

@@ -54,12 +54,13 @@ def run(args) -> int:
     ok = skipped = 0
     for path, vid in tqdm(zip(videos, unique_ids(videos)), total=len(videos), desc="pose", unit="video",
                           disable=len(videos) < 2):
-        skipped += not args.overwrite and result_exists(out, vid)
+        done = not args.overwrite and result_exists(out, vid)
         try:
             res = load_pose_result(pose_video(path, out, config, video_id=vid, overwrite=args.overwrite))
-        except DynPoseError as e:  # the message names the file
+        except DynPoseError as e:  # the message names the file (also: the result there is another video's)
             unreadable.append(str(e))
             continue
+        skipped += done
         if res.failure_reason:
             failures.append(f"{path}: not registered: {res.failure_reason}")
         else:
