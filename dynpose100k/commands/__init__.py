@@ -52,10 +52,11 @@ def collect_videos(inputs) -> list[Path]:
     with its own reason while the rest of the batch goes on."""
     from ..video import expand_inputs
 
-    out: list[Path] = []
+    out: dict[Path, Path] = {}  # each clip once, also when named in two inputs (a file and its folder)
     for p in map(Path, inputs):
         got = expand_inputs([p])
         if not got:
             raise DynPoseError(f"no videos found in {p}")
-        out += got
-    return expand_inputs(out)  # each clip once, also when named in two inputs (a file and its folder)
+        for clip in got:
+            out.setdefault(clip.resolve(), clip)
+    return list(out.values())
