@@ -350,7 +350,8 @@ def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseC
     Skips the work when a complete result of the same video already exists (unless ``overwrite``). Raises
     :class:`~dynpose100k.errors.VideoError` when the video cannot be decoded, and
     :class:`~dynpose100k.errors.DynPoseError` when ``<out_dir>/<video_id>/`` holds the result of another
-    video (another size; e.g. a clip of the same name from another folder), which is never overwritten
+    video (another size or content digest, :func:`dynpose100k.video.other_source`; e.g. a clip of the same
+    name from another folder), which is never overwritten
     silently nor taken for this one's.
     """
     from ..errors import DynPoseError, VideoError
