@@ -247,27 +247,16 @@ def _epipolar_excess(sfm, static: np.ndarray, hw: tuple[int, int], gap: int, str
 
 
 def step_jump(w2c: np.ndarray, registered: np.ndarray, neighbours: int = 4) -> float:
-    """The largest jump of the camera between consecutive registered frames: each step (camera-centre
-    distance per frame, so a step over unregistered frames counts as their average) over the median of up to
-    ``neighbours`` steps on each side, floored at a quarter of the clip's median step (a camera at rest moves
-    by noise, which no ratio should magnify); 0 with fewer than three registered frames. ``w2c``
-    ``(N, 4, 4)``, ``registered`` ``(N,)``.
+    """The largest jump of the camera between consecutive registered frames (:func:`dynpose100k.pose.sfm.
+    step_ratios`; 0 with fewer than three registered frames). ``w2c`` ``(N, 4, 4)``, ``registered`` ``(N,)``.
 
     Video frames are closely spaced in time and a camera's speed changes smoothly, so on the maps of good
     dev clips no step is more than 5 times its neighbours'. A bigger jump is a pose the map got wrong: two
     stretches of the clip joined across a weak link, or an end frame resting on a few points."""
-    idx = np.flatnonzero(registered)
-    if len(idx) < 3:
-        return 0.0
-    steps = np.linalg.norm(np.diff(camera_centers(w2c)[idx], axis=0), axis=1) / np.diff(idx)
-    floor = 0.25 * float(np.median(steps))
-    if not floor > 0:
-        return 0.0
-    jump = 0.0
-    for k, step in enumerate(steps):
-        around = np.r_[steps[max(0, k - neighbours):k], steps[k + 1:k + 1 + neighbours]]
-        jump = max(jump, step / max(float(np.median(around)), floor))
-    return float(jump)
+    from .sfm import step_ratios
+
+    ratios = step_ratios(w2c, registered, neighbours)[1]
+    return float(ratios.max()) if len(ratios) else 0.0
 
 
 def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config) -> tuple[dict, np.ndarray]:

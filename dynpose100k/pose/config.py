@@ -203,6 +203,12 @@ class PoseConfig:
     refusal: the change is also seen on some correct maps, where focal and motion along the optical axis
     trade off (2 of 24 style-b and 1 of 3 speed-bench clips refused when it was a refusal). 0 turns the
     check (one more adjustment with a focal per frame) off."""
+    mend_jumps: bool = True
+    """Mend a map whose camera jumps beyond ``max_step_jump`` (:func:`dynpose100k.pose.sfm.mend_jump`: the
+    shorter stretch moved so that the camera keeps its speed, then adjusted again), and keep the mended map
+    when its camera no longer jumps and it registers at most 5% fewer frames. Its confidence stays capped at
+    :data:`dynpose100k.pose.confidence.JUMP_CONFIDENCE`: the trajectory is nearer the truth, but the link
+    rests on the camera's speed, not on the tracks."""
     max_step_jump: float = 7.0
     """Beyond this jump of the camera between consecutive frames (a step over the median of its neighbours',
     :func:`dynpose100k.pose.confidence.step_jump`) the confidence is capped at

@@ -28,14 +28,14 @@ from .. import __version__
 from ..camera import resize_K, resize_pixels
 from ..geometry import triangulate_tracks
 from ..ids import video_id_of
-from .confidence import capped, confidence_limit, moving_fraction, score
+from .confidence import JUMP_CONFIDENCE, capped, confidence_limit, moving_fraction, score
 from .config import PoseConfig
 from .evidence import NO_PARALLAX
 from .evidence import measure as measure_evidence
 from .evidence import verdict as evidence_verdict
 from .masking import exclusion_masks, mask_shape, motion_evidence, off_map, pixel_masks
 from .result import PoseResult, read_summary, result_exists, save_pose_result
-from .sfm import focal_change, reconstruct, reconstruct_global, refine
+from .sfm import focal_change, mend_jump, reconstruct, reconstruct_global, refine
 from .tracking import FrameFeed, Tracker, track_video
 
 log = logging.getLogger(__name__)
@@ -266,9 +266,35 @@ def analyse(
         timings["confidence"] = timings.get("confidence", 0.0) + time.perf_counter() - t
         return None, figures, dict(confidence=c, frame_confidence=fc, confidence_evidence=cev)
 
+    def mend(sfm, tracks, reason, figures, conf):
+        """When the camera of the map of ``tracks`` jumps (``step_jump`` beyond ``config.max_step_jump``), the
+        map with the jump mended (:func:`mend_jump`) if its camera no longer jumps and it registers at most 5%
+        fewer frames, its confidence still capped at ``JUMP_CONFIDENCE`` (the mend rests on the camera keeping
+        its speed, not on evidence in the tracks): ``(sfm, reason, figures, conf)``."""
+        jump = conf["confidence_evidence"].get("step_jump", 0.0) if conf else 0.0
+        if not (config.mend_jumps and 0 < config.max_step_jump < jump):
+            return sfm, reason, figures, conf
+        t = time.perf_counter()
+        try:
+            other = mend_jump(tracks, (H, W), config, sfm, config.max_step_jump)
+        except (cv2.error, RuntimeError, ValueError, np.linalg.LinAlgError) as e:
+            log.warning("%s: mending a jump failed: %s", video_id, e)
+            other = None
+        timings["mend"] = timings.get("mend", 0.0) + time.perf_counter() - t
+        if other is not None and not other.failure_reason:
+            reason2, figures2, conf2 = assess(other, tracks)
+            jump2 = None if conf2 is None else conf2["confidence_evidence"].get("step_jump", 0.0)
+            log.info("%s: jump %.1f mended: %s", video_id, jump, reason2 or f"jump {jump2:.1f}")
+            if conf2 is not None and jump2 <= config.max_step_jump and \
+                    other.registered.mean() >= sfm.registered.mean() - 0.05:
+                return other, reason2, {**figures2, "mended_jump": 1.0}, capped(conf2, JUMP_CONFIDENCE)
+        return sfm, reason, figures, conf
+
     def second_opinion(sfm, tracks, reason, figures, conf):
-        """When the map of ``tracks`` is probably wrong (``conf`` below ``config.global_fallback_below``), map the
-        same tracks globally and keep the more trusted: ``(sfm, reason, figures, conf)``."""
+        """A mended jump first (:func:`mend`); then, when the map of ``tracks`` is probably wrong (``conf`` below
+        ``config.global_fallback_below``), map the same tracks globally (its jump mended too) and keep the more
+        trusted: ``(sfm, reason, figures, conf)``."""
+        sfm, reason, figures, conf = mend(sfm, tracks, reason, figures, conf)
         doubt = config.confidence and 0 < config.global_fallback_below and not (reason or "").startswith(
             NO_PARALLAX) and (conf is None or conf["confidence"] < config.global_fallback_below)
         if not doubt:
@@ -281,7 +307,7 @@ def analyse(
             other = None
         timings["global"] = timings.get("global", 0.0) + time.perf_counter() - t
         if other is not None:
-            reason2, figures2, conf2 = assess(other, tracks)
+            other, reason2, figures2, conf2 = mend(other, tracks, *assess(other, tracks))
             # a refused clip keeps its reason unless the global map is trusted
             floor = conf["confidence"] if conf else config.global_fallback_below
             if conf2 is not None and conf2["confidence"] > floor:

@@ -531,6 +531,70 @@ def reconstruct_global(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) 
     return refine(uv, hw, config, init, register_rest=True)
 
 
+def step_ratios(w2c: np.ndarray, registered: np.ndarray, neighbours: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """``(idx, ratios)``: the registered frames ``(R,)`` and, for each step ``idx[k] -> idx[k + 1]`` ``(R - 1,)``,
+    its length (camera-centre distance per frame, so a step over unregistered frames counts as their
+    average) over the median of up to ``neighbours`` steps on each side, floored at a quarter of the clip's
+    median step (a camera at rest moves by noise, which no ratio should magnify). No ratios with fewer than
+    three registered frames or a camera that never moves. ``w2c`` ``(N, 4, 4)``, ``registered`` ``(N,)``."""
+    idx = np.flatnonzero(registered)
+    if len(idx) < 3:
+        return idx, np.zeros(0)
+    steps = np.linalg.norm(np.diff(cam.camera_centers(w2c)[idx], axis=0), axis=1) / np.diff(idx)
+    floor = 0.25 * float(np.median(steps))
+    if not floor > 0:
+        return idx, np.zeros(0)
+    ratios = np.empty(len(steps))
+    for k, step in enumerate(steps):
+        around = np.r_[steps[max(0, k - neighbours):k], steps[k + 1:k + 1 + neighbours]]
+        ratios[k] = step / max(float(np.median(around)), floor)
+    return idx, ratios
+
+
+def mend_jump(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmResult, min_jump: float,
+              span: int = 5) -> SfmResult | None:
+    """The map ``sfm`` of tracks ``uv`` ``(N, M, 2)`` with its largest camera jump (:func:`step_ratios`) mended,
+    or None when no step exceeds ``min_jump``.
+
+    A jump splits the registered frames into the stretch before and the stretch after it. Each stretch is
+    usually right on its own, joined to the other across a weak link (few shared points, most of them far)
+    at the wrong offset and scale. The shorter stretch is moved, orientations kept, so that the camera
+    keeps its speed across the jump: scaled to the other stretch's speed over ``span`` frames next to the
+    jump, and placed one average step on. A stretch shorter than ``span`` frames has no speed of its own:
+    its frames are registered again by PnP. Points are triangulated afresh from the moved cameras and the
+    whole map is adjusted again (:func:`refine`)."""
+    idx, ratios = step_ratios(sfm.w2c, sfm.registered)
+    if not len(ratios) or ratios.max() <= min_jump:
+        return None
+    k = int(np.argmax(ratios))
+    before, after = idx[: k + 1], idx[k + 1 :]
+    w2c, reg = sfm.w2c.copy(), sfm.registered.copy()
+    c = cam.camera_centers(w2c)
+    move_after = len(after) <= len(before)
+    move = after if move_after else before
+    if len(move) < span:
+        reg[move] = False
+    else:
+        def speed(frames: np.ndarray) -> np.ndarray:  # per frame, over the frames in time order
+            return (c[frames[-1]] - c[frames[0]]) / max(frames[-1] - frames[0], 1)
+
+        v_keep, v_move = (speed(before[-span:]), speed(after[:span])) if move_after else \
+            (speed(after[:span]), speed(before[-span:]))
+        s = float(np.linalg.norm(v_keep) / max(np.linalg.norm(v_move), 1e-12))
+        gap = after[0] - before[-1]
+        if move_after:
+            new = c[before[-1]] + gap * (v_keep + s * v_move) / 2 + s * (c[move] - c[after[0]])
+        else:
+            new = c[after[0]] - gap * (v_keep + s * v_move) / 2 + s * (c[move] - c[before[-1]])
+        w2c[move, :3, 3] = -np.einsum("nij,nj->ni", w2c[move, :3, :3], new)
+    log.debug("mending the jump %.1f between frames %d and %d: %s %d frames", ratios[k], before[-1], after[0],
+              "moving" if len(move) >= span else "re-registering", len(move))
+    init = SfmResult(w2c=w2c, registered=reg, K=sfm.K, camera_model=sfm.camera_model, camera_params=sfm.camera_params,
+                     points3d=np.zeros((0, 3)), track_ids=np.zeros(0, int), obs=np.zeros((len(uv), 0), bool),
+                     reproj_error_px=float("nan"), failure_reason=None)
+    return refine(uv, hw, config, init, register_rest=True)
+
+
 def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmResult,
                  max_frames: int = 40, max_points: int = 1500) -> float:
     """How much the focal length changes over the clip, as a log ratio (0: constant; log 1.25 = 0.22: a

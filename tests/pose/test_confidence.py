@@ -404,6 +404,36 @@ def test_a_map_under_which_most_of_the_frame_moves_is_capped(monkeypatch):
     assert res.confidence == 0.9
 
 
+def test_a_mended_jump_is_kept_only_when_the_jump_is_gone_and_stays_capped(monkeypatch):
+    """A map whose camera jumps beyond ``max_step_jump`` is mended (here a stand-in mend that returns the map
+    as it is, scored as if the jump were gone or not): the mended map is kept when its camera no longer jumps,
+    with its confidence (a stand-in 0.9) still capped at JUMP_CONFIDENCE, and `evidence.mended_jump` says so."""
+    from dynpose100k.pose import pipeline
+    from dynpose100k.synth import render
+
+    v = render("good", 1, height=180, width=320, fps=12.0, duration=2.0)
+    n = len(v.frames)
+    mends = []
+    monkeypatch.setattr(pipeline, "mend_jump", lambda uv, hw, cfg, sfm, min_jump: mends.append(min_jump) or sfm)
+
+    def run(jumps, **kw):
+        it = iter(jumps)
+        monkeypatch.setattr(pipeline, "score", lambda *a, **k: (0.9, np.full(n, 0.9, np.float32),
+                                                                {"step_jump": next(it)}))
+        mends.clear()
+        return estimate_poses(v.frames, v.gt.timestamps, PoseConfig(global_fallback_below=0.0, **kw))
+
+    res = run([12.0, 1.5])
+    assert mends == [7.0] and res.evidence.get("mended_jump") == 1.0
+    assert res.confidence == conf.JUMP_CONFIDENCE and res.frame_confidence.max() <= conf.JUMP_CONFIDENCE + 1e-6
+    res = run([12.0, 9.0])  # the mended map still jumps: the first map stays (the stand-in score is uncapped)
+    assert mends == [7.0] and "mended_jump" not in res.evidence and res.confidence == 0.9
+    res = run([12.0], mend_jumps=False)
+    assert mends == [] and "mended_jump" not in res.evidence
+    res = run([3.0])  # no jump: nothing to mend
+    assert mends == [] and res.confidence == 0.9
+
+
 def _chase_tracks(n: int = 36, hw: tuple[int, int] = (180, 320), seed: int = 0):
     """Tracks ``(n, M, 2)`` of a camera walking forward past a sparse static background whose points stay in
     view for 8 frames, with a rigid box carried about 3.6 m ahead of it (wobbling and turning relative to the

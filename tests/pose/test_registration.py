@@ -205,3 +205,55 @@ def test_self_calibration_is_not_outvoted_by_a_pair_that_fits_no_focal(monkeypat
         fits = iter(exact + [U @ np.diag([1.0, 0.3, 0.0]) @ Vt])
         monkeypatch.setattr(sfm.geometry, "fundamental_ransac", lambda *a, fits=fits, **k: (next(fits), None))
         assert abs(sfm.estimate_focal(uv, (H, W), [(0, 1), (1, 2), (2, 3)]) / f - 1) < 0.03
+
+
+def _two_stretches(n: int = 24) -> tuple[np.ndarray, np.ndarray, tuple[int, int], float]:
+    """A camera moving sideways at 0.1 per frame, looking down +z: near points seen in the first half only,
+    others in the second half only, so no point links the halves. Returns ``(uv, w2c, hw, f)``."""
+    rng = np.random.default_rng(3)
+    hw, f = (96, 160), 150.0
+    c = np.c_[0.1 * np.arange(n), 0.02 * np.sin(np.arange(n) / 4), np.zeros(n)]
+    w2c = np.tile(np.eye(4), (n, 1, 1))
+    w2c[:, :3, 3] = -c
+    X = np.r_[rng.uniform([-2, -1, 4], [3.2, 1, 8], (300, 3))]
+    seen_by = np.repeat([0, 1], 150)  # the half of the clip that sees each point
+    uv = np.full((n, len(X), 2), np.nan)
+    for i in range(n):
+        p = X - c[i]
+        u = np.c_[f * p[:, 0] / p[:, 2] + 79.5, f * p[:, 1] / p[:, 2] + 47.5]
+        vis = (seen_by == (i >= n // 2)) & (u[:, 0] > 0) & (u[:, 0] < 159) & (u[:, 1] > 0) & (u[:, 1] < 95)
+        uv[i, vis] = u[vis]
+    return uv, w2c, hw, f
+
+
+def test_a_jump_across_a_weak_link_is_mended():
+    """Two stretches of the clip that share no point: the second one placed at the wrong offset and scale
+    stays there through a plain re-adjustment; mend_jump moves it so that the camera keeps its speed."""
+    from dynpose100k import camera, metrics
+    from dynpose100k.pose import colmap
+    from dynpose100k.pose.sfm import SfmResult, mend_jump, refine, step_ratios
+
+    uv, w2c, hw, f = _two_stretches()
+    n = len(uv)
+    bad = w2c.copy()
+    c = camera.camera_centers(w2c)
+    moved = c[n // 2] + 0.3 * (c[n // 2 :] - c[n // 2]) + [0.8, 0.3, 0.0]  # off by 8 steps, at 0.3x the scale
+    bad[n // 2 :, :3, 3] = -moved
+    cfg = PoseConfig()
+    K = camera.make_K(f, None, 79.5, 47.5)
+
+    def result(w):
+        return SfmResult(w2c=w, registered=np.ones(n, bool), K=K, camera_model=cfg.camera_model,
+                         camera_params=np.asarray(colmap.camera_params(cfg.camera_model, K)), points3d=np.zeros((0, 3)),
+                         track_ids=np.zeros(0, int), obs=np.zeros((n, 0), bool), reproj_error_px=float("nan"),
+                         failure_reason=None)
+
+    path = metrics.path_length(c)
+    assert step_ratios(bad, np.ones(n, bool))[1].max() > 5
+    assert mend_jump(uv, hw, cfg, result(w2c), 5.0) is None  # no jump: nothing to mend
+    plain = refine(uv, hw, cfg, result(bad), register_rest=True)
+    assert metrics.ate(plain.w2c, w2c, registered=plain.registered).rmse > 0.05 * path
+    mended = mend_jump(uv, hw, cfg, result(bad), 5.0)
+    assert mended is not None and mended.registered.all()
+    assert metrics.ate(mended.w2c, w2c, registered=mended.registered).rmse < 0.01 * path
+    assert step_ratios(mended.w2c, mended.registered)[1].max() < 2
