@@ -25,7 +25,7 @@ geometry (fundamental and essential matrices, relative pose, self-calibration) i
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -589,10 +589,9 @@ def mend_jump(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmR
         w2c[move, :3, 3] = -np.einsum("nij,nj->ni", w2c[move, :3, :3], new)
     log.debug("mending the jump %.1f between frames %d and %d: %s %d frames", ratios[k], before[-1], after[0],
               "moving" if len(move) >= span else "re-registering", len(move))
-    init = SfmResult(w2c=w2c, registered=reg, K=sfm.K, camera_model=sfm.camera_model, camera_params=sfm.camera_params,
-                     points3d=np.zeros((0, 3)), track_ids=np.zeros(0, int), obs=np.zeros((len(uv), 0), bool),
-                     reproj_error_px=float("nan"), failure_reason=None)
-    return refine(uv, hw, config, init, register_rest=True)
+    cameras = replace(sfm, w2c=w2c, registered=reg, points3d=np.zeros((0, 3)), track_ids=np.zeros(0, int),
+                      obs=np.zeros((len(uv), 0), bool))
+    return refine(uv, hw, config, cameras, register_rest=True)
 
 
 def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmResult,
