@@ -395,6 +395,28 @@ JUMP_CONFIDENCE = 0.2
 MOVER_CONFIDENCE = 0.07
 
 
+#: The confidence of the global map when it and the incremental map of the same tracks disagree beyond
+#: ``PoseConfig.max_map_disagreement`` (:func:`map_disagreement`): at most one of them is right. On the 32 dev
+#: clips (seeds 100-119, the dev lens and a 20-100 degree one) whose global map won, 1 of the 13 beyond 0.05 was
+#: good ((1 + 1) / (13 + 2) = 0.13); the cap takes the other caps' 0.2.
+DISAGREEMENT_CONFIDENCE = 0.2
+
+
+def map_disagreement(w2c_a: np.ndarray, registered_a: np.ndarray, w2c_b: np.ndarray, registered_b: np.ndarray
+                     ) -> float:
+    """How far two maps of the same clip disagree: the camera centres of map ``b`` aligned to those of map ``a``
+    (similarity) over the frames both register, RMS distance over the path length of ``a`` there (scale-free;
+    0 for the same trajectory). NaN with fewer than four such frames or a camera at rest. ``w2c_*``
+    ``(N, 4, 4)``, ``registered_*`` ``(N,)`` bool."""
+    from ..metrics import ate
+
+    both = np.asarray(registered_a, bool) & np.asarray(registered_b, bool)
+    length = path_length(camera_centers(w2c_a[both])) if both.sum() >= 4 else 0.0
+    if not length > 0:
+        return float("nan")
+    return float(ate(w2c_b, w2c_a, registered=both).rmse / length)
+
+
 def moving_fraction(masks: np.ndarray, registered: np.ndarray) -> float:
     """Share of the pixels of the registered frames that the dynamic masks ``(N, h, w)`` bool mark as moving;
     NaN without a registered frame."""
@@ -403,13 +425,16 @@ def moving_fraction(masks: np.ndarray, registered: np.ndarray) -> float:
 
 
 def confidence_limit(config, focal_change: float = float("nan"), step_jump: float = 0.0,
-                     moving_fraction: float = float("nan")) -> float:
+                     moving_fraction: float = float("nan"), map_disagreement: float = float("nan")) -> float:
     """The most a map's confidence may be, from the physical checks of ``config`` (a
     :class:`~dynpose100k.pose.PoseConfig`): :data:`ZOOM_CONFIDENCE` for a ``focal_change`` beyond
     ``max_focal_change``, :data:`JUMP_CONFIDENCE` for a :func:`step_jump` beyond ``max_step_jump``,
-    :data:`MOVER_CONFIDENCE` for a ``moving_fraction`` beyond ``max_moving_fraction``; 1 when none applies
-    (NaN: not measured)."""
+    :data:`MOVER_CONFIDENCE` for a ``moving_fraction`` beyond ``max_moving_fraction``,
+    :data:`DISAGREEMENT_CONFIDENCE` for a :func:`map_disagreement` beyond ``max_map_disagreement``; 1 when none
+    applies (NaN: not measured)."""
     limit = 1.0
+    if 0 < config.max_map_disagreement < map_disagreement:
+        limit = min(limit, DISAGREEMENT_CONFIDENCE)
     if 0 < config.max_focal_change < abs(focal_change):
         limit = min(limit, ZOOM_CONFIDENCE)
     if 0 < config.max_step_jump < step_jump:
@@ -479,7 +504,7 @@ def calibration_rows(pose_dir, gt_dir) -> list[dict]:
         ev = {k: float("nan") if x is None else float(x) for k, x in ev.items()}
         if ev:  # the figures of the physical checks that cap the confidence (confidence_limit)
             checks = summary.get("evidence") or {}
-            for k in ("focal_change", "moving_fraction"):
+            for k in ("focal_change", "moving_fraction", "map_disagreement"):
                 ev[k] = float("nan") if checks.get(k) is None else float(checks[k])
         rows.append(dict(ev, video_id=v.video_id, ate=v.ate_m, path=v.path_m, registered_fraction=v.registered_fraction,
                          reproj=v.reproj_px_720p, confidence=v.confidence, evidence=bool(ev),
@@ -499,7 +524,8 @@ def calibration_report(rows: list[dict], model: ConfidenceModel | None = None, c
 
             config = PoseConfig()
         conf = np.array([min(model.predict(r), confidence_limit(
-            config, r.get("focal_change", math.nan), r.get("step_jump", 0.0), r.get("moving_fraction", math.nan)))
+            config, r.get("focal_change", math.nan), r.get("step_jump", 0.0), r.get("moving_fraction", math.nan),
+            r.get("map_disagreement", math.nan)))
             if r["evidence"] else 0.0 for r in rows])
     else:
         conf = np.array([0.0 if r["confidence"] is None else r["confidence"] for r in rows])

@@ -215,6 +215,13 @@ class PoseConfig:
     :data:`dynpose100k.pose.confidence.JUMP_CONFIDENCE` (and the global second opinion runs). Good maps of dev
     clips reach 5.0 (357 maps, 5 and 10 s, several lenses); 40 of 121 bad ones exceed 7, among them 8 of
     the 15 that the calibrated confidence passed. 0 turns the check off."""
+    max_map_disagreement: float = 0.05
+    """When the global second opinion's map wins over a doubted incremental map, and the two (the same static
+    tracks) disagree beyond this (:func:`dynpose100k.pose.confidence.map_disagreement`: RMS distance of the
+    aligned camera centres over the path length), the confidence is capped at
+    :data:`dynpose100k.pose.confidence.DISAGREEMENT_CONFIDENCE`: at most one of them is right. On 32 dev clips
+    whose global map won, the good maps disagreed by 0.001-0.047 but one (0.121), the bad ones by 0.012-0.256.
+    0 turns the check off."""
     max_moving_fraction: float = 0.5
     """Beyond this share of the registered frames' pixels marked moving by the released masks, the confidence
     is capped at :data:`dynpose100k.pose.confidence.MOVER_CONFIDENCE`. A large object that travels with the

@@ -28,7 +28,7 @@ from .. import __version__
 from ..camera import resize_K, resize_pixels
 from ..geometry import triangulate_tracks
 from ..ids import video_id_of
-from .confidence import JUMP_CONFIDENCE, capped, confidence_limit, moving_fraction, score
+from .confidence import JUMP_CONFIDENCE, capped, confidence_limit, map_disagreement, moving_fraction, score
 from .config import PoseConfig
 from .evidence import NO_PARALLAX
 from .evidence import measure as measure_evidence
@@ -308,6 +308,9 @@ def analyse(
         timings["global"] = timings.get("global", 0.0) + time.perf_counter() - t
         if other is not None:
             other, reason2, figures2, conf2 = mend(other, tracks, *assess(other, tracks))
+            if conf2 is not None and not sfm.failure_reason:  # two maps of the same tracks: do they agree?
+                figures2["map_disagreement"] = map_disagreement(sfm.w2c, sfm.registered, other.w2c, other.registered)
+                conf2 = capped(conf2, confidence_limit(config, map_disagreement=figures2["map_disagreement"]))
             # a refused clip keeps its reason unless the global map is trusted
             floor = conf["confidence"] if conf else config.global_fallback_below
             if conf2 is not None and conf2["confidence"] > floor:

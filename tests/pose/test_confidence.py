@@ -434,6 +434,62 @@ def test_a_mended_jump_is_kept_only_when_the_jump_is_gone_and_stays_capped(monke
     assert mends == [] and res.confidence == 0.9
 
 
+def test_map_disagreement_is_scale_free_and_sees_a_scale_break():
+    path = np.c_[np.linspace(0, 3, 30), 0.2 * np.sin(np.linspace(0, 3, 30)), np.zeros(30)]
+    reg = np.ones(30, bool)
+    a = _w2c_at(path)
+    assert conf.map_disagreement(a, reg, a, reg) < 1e-9
+    assert conf.map_disagreement(a, reg, _w2c_at(2.5 * path + [1.0, -2.0, 0.5]), reg) < 1e-6  # a similarity
+    broken = path.copy()
+    broken[15:] = broken[15] + 3.0 * (broken[15:] - broken[15])  # the second half three times as fast
+    assert conf.map_disagreement(a, reg, _w2c_at(broken), reg) > 0.05
+    few = np.zeros(30, bool)
+    few[:3] = True
+    assert np.isnan(conf.map_disagreement(a, few, a, reg))
+    assert conf.confidence_limit(PoseConfig(), map_disagreement=0.1) == conf.DISAGREEMENT_CONFIDENCE
+    assert conf.confidence_limit(PoseConfig(), map_disagreement=0.01) == 1.0
+    assert conf.confidence_limit(PoseConfig(max_map_disagreement=0.0), map_disagreement=0.1) == 1.0
+
+
+def test_a_global_map_that_disagrees_with_the_incremental_one_is_capped(monkeypatch):
+    """A doubted incremental map (a stand-in confidence 0.1) gets the global second opinion (here the same
+    map with its second half three times as fast, a stand-in confidence 0.9): the global map wins, but the two
+    maps of the same tracks disagree, so its confidence is capped at DISAGREEMENT_CONFIDENCE."""
+    from dynpose100k.pose import pipeline
+    from dynpose100k.synth import render
+
+    v = render("good", 1, height=180, width=320, fps=12.0, duration=2.0)
+    n = len(v.frames)
+
+    def scale_break(tracks, hw, cfg):
+        res = pipeline.reconstruct(tracks, hw, cfg)
+        c = camera.camera_centers(res.w2c)
+        c[n // 2 :] = c[n // 2] + 3.0 * (c[n // 2 :] - c[n // 2])
+        w2c = res.w2c.copy()
+        w2c[:, :3, 3] = -np.einsum("nij,nj->ni", w2c[:, :3, :3], c)
+        return replace(res, w2c=w2c)
+
+    monkeypatch.setattr(pipeline, "reconstruct_global", scale_break)
+
+    def run(**kw):
+        calls = []  # the first map scores 0.1, every later one 0.9
+
+        def score(*a, **k):
+            calls.append(1)
+            c = 0.1 if len(calls) == 1 else 0.9
+            return c, np.full(n, c, np.float32), {"step_jump": 1.0}
+
+        monkeypatch.setattr(pipeline, "score", score)
+        # (the distorted cameras see the background move: the mover check is off here)
+        return estimate_poses(v.frames, v.gt.timestamps, PoseConfig(max_moving_fraction=0.0, **kw))
+
+    res = run()
+    assert res.evidence.get("global_mapper") == 1.0 and res.evidence["map_disagreement"] > 0.05
+    assert res.confidence == conf.DISAGREEMENT_CONFIDENCE
+    res = run(max_map_disagreement=0.0)  # the check off: the global map's own confidence
+    assert res.evidence.get("global_mapper") == 1.0 and res.confidence == 0.9
+
+
 def _chase_tracks(n: int = 36, hw: tuple[int, int] = (180, 320), seed: int = 0):
     """Tracks ``(n, M, 2)`` of a camera walking forward past a sparse static background whose points stay in
     view for 8 frames, with a rigid box carried about 3.6 m ahead of it (wobbling and turning relative to the
