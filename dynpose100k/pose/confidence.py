@@ -247,8 +247,9 @@ def _epipolar_excess(sfm, static: np.ndarray, hw: tuple[int, int], gap: int, str
 
 
 def step_jump(w2c: np.ndarray, registered: np.ndarray, neighbours: int = 4) -> float:
-    """The largest jump of the camera between consecutive registered frames (:func:`dynpose100k.pose.sfm.
-    step_ratios`; 0 with fewer than three registered frames). ``w2c`` ``(N, 4, 4)``, ``registered`` ``(N,)``.
+    """The largest jump of the camera between consecutive registered frames
+    (:func:`dynpose100k.pose.sfm.step_ratios`; 0 with fewer than three registered frames). ``w2c``
+    ``(N, 4, 4)``, ``registered`` ``(N,)``.
 
     Video frames are closely spaced in time and a camera's speed changes smoothly, so on the maps of good
     dev clips no step is more than 5 times its neighbours'. A bigger jump is a pose the map got wrong: two
@@ -425,11 +426,13 @@ def moving_fraction(masks: np.ndarray, registered: np.ndarray) -> float:
 
 
 def confidence_limit(config, focal_change: float = float("nan"), step_jump: float = 0.0,
-                     moving_fraction: float = float("nan"), map_disagreement: float = float("nan")) -> float:
+                     moving_fraction: float = float("nan"), map_disagreement: float = float("nan"),
+                     mended_jump: float = 0.0) -> float:
     """The most a map's confidence may be, from the physical checks of ``config`` (a
     :class:`~dynpose100k.pose.PoseConfig`): :data:`ZOOM_CONFIDENCE` for a ``focal_change`` beyond
-    ``max_focal_change``, :data:`JUMP_CONFIDENCE` for a :func:`step_jump` beyond ``max_step_jump``,
-    :data:`MOVER_CONFIDENCE` for a ``moving_fraction`` beyond ``max_moving_fraction``,
+    ``max_focal_change``, :data:`JUMP_CONFIDENCE` for a :func:`step_jump` beyond ``max_step_jump`` or a map
+    whose jump was mended (``mended_jump`` 1, ``evidence.mended_jump``), :data:`MOVER_CONFIDENCE` for a
+    ``moving_fraction`` beyond ``max_moving_fraction``,
     :data:`DISAGREEMENT_CONFIDENCE` for a :func:`map_disagreement` beyond ``max_map_disagreement``; 1 when none
     applies (NaN: not measured)."""
     limit = 1.0
@@ -437,7 +440,7 @@ def confidence_limit(config, focal_change: float = float("nan"), step_jump: floa
         limit = min(limit, DISAGREEMENT_CONFIDENCE)
     if 0 < config.max_focal_change < abs(focal_change):
         limit = min(limit, ZOOM_CONFIDENCE)
-    if 0 < config.max_step_jump < step_jump:
+    if 0 < config.max_step_jump < step_jump or mended_jump > 0:
         limit = min(limit, JUMP_CONFIDENCE)
     if 0 < config.max_moving_fraction < moving_fraction:
         limit = min(limit, MOVER_CONFIDENCE)
@@ -504,7 +507,7 @@ def calibration_rows(pose_dir, gt_dir) -> list[dict]:
         ev = {k: float("nan") if x is None else float(x) for k, x in ev.items()}
         if ev:  # the figures of the physical checks that cap the confidence (confidence_limit)
             checks = summary.get("evidence") or {}
-            for k in ("focal_change", "moving_fraction", "map_disagreement"):
+            for k in ("focal_change", "moving_fraction", "map_disagreement", "mended_jump"):
                 ev[k] = float("nan") if checks.get(k) is None else float(checks[k])
         rows.append(dict(ev, video_id=v.video_id, ate=v.ate_m, path=v.path_m, registered_fraction=v.registered_fraction,
                          reproj=v.reproj_px_720p, confidence=v.confidence, evidence=bool(ev),
@@ -525,7 +528,7 @@ def calibration_report(rows: list[dict], model: ConfidenceModel | None = None, c
             config = PoseConfig()
         conf = np.array([min(model.predict(r), confidence_limit(
             config, r.get("focal_change", math.nan), r.get("step_jump", 0.0), r.get("moving_fraction", math.nan),
-            r.get("map_disagreement", math.nan)))
+            r.get("map_disagreement", math.nan), r.get("mended_jump", 0.0)))
             if r["evidence"] else 0.0 for r in rows])
     else:
         conf = np.array([0.0 if r["confidence"] is None else r["confidence"] for r in rows])

@@ -28,14 +28,14 @@ from .. import __version__
 from ..camera import resize_K, resize_pixels
 from ..geometry import triangulate_tracks
 from ..ids import video_id_of
-from .confidence import JUMP_CONFIDENCE, capped, confidence_limit, map_disagreement, moving_fraction, score
+from .confidence import capped, confidence_limit, map_disagreement, moving_fraction, score
 from .config import PoseConfig
 from .evidence import NO_PARALLAX
 from .evidence import measure as measure_evidence
 from .evidence import verdict as evidence_verdict
 from .masking import exclusion_masks, mask_shape, motion_evidence, off_map, pixel_masks
 from .result import PoseResult, read_summary, result_exists, save_pose_result
-from .sfm import focal_change, mend_jump, reconstruct, reconstruct_global, refine
+from .sfm import focal_change, mend_jump, reconstruct, reconstruct_global, refine, step_ratios
 from .tracking import FrameFeed, Tracker, track_video
 
 log = logging.getLogger(__name__)
@@ -269,8 +269,8 @@ def analyse(
     def mend(sfm, tracks, reason, figures, conf):
         """When the camera of the map of ``tracks`` jumps (``step_jump`` beyond ``config.max_step_jump``), the
         map with the jump mended (:func:`mend_jump`) if its camera no longer jumps and it registers at most 5%
-        fewer frames, its confidence still capped at ``JUMP_CONFIDENCE`` (the mend rests on the camera keeping
-        its speed, not on evidence in the tracks): ``(sfm, reason, figures, conf)``."""
+        fewer frames, its confidence still capped (``confidence_limit``'s ``mended_jump``: the mend rests on the
+        camera keeping its speed, not on evidence in the tracks): ``(sfm, reason, figures, conf)``."""
         jump = conf["confidence_evidence"].get("step_jump", 0.0) if conf else 0.0
         if not (config.mend_jumps and 0 < config.max_step_jump < jump):
             return sfm, reason, figures, conf
@@ -281,14 +281,20 @@ def analyse(
             log.warning("%s: mending a jump failed: %s", video_id, e)
             other = None
         timings["mend"] = timings.get("mend", 0.0) + time.perf_counter() - t
-        if other is not None and not other.failure_reason:
-            reason2, figures2, conf2 = assess(other, tracks)
-            jump2 = None if conf2 is None else conf2["confidence_evidence"].get("step_jump", 0.0)
-            log.info("%s: jump %.1f mended: %s", video_id, jump, reason2 or f"jump {jump2:.1f}")
-            if conf2 is not None and jump2 <= config.max_step_jump and \
-                    other.registered.mean() >= sfm.registered.mean() - 0.05:
-                return other, reason2, {**figures2, "mended_jump": 1.0}, capped(conf2, JUMP_CONFIDENCE)
-        return sfm, reason, figures, conf
+        if other is None or other.failure_reason:
+            return sfm, reason, figures, conf
+        ratios = step_ratios(other.w2c, other.registered)[1]
+        jump2 = float(ratios.max()) if len(ratios) else 0.0
+        log.info("%s: jump %.1f mended: jump %.1f, %.0f%% registered", video_id, jump, jump2,
+                 100 * other.registered.mean())
+        # the cheap checks first: the full assessment (focal check, split halves) only for a map that is kept
+        if jump2 > config.max_step_jump or other.registered.mean() < sfm.registered.mean() - 0.05:
+            return sfm, reason, figures, conf
+        reason2, figures2, conf2 = assess(other, tracks)
+        if conf2 is None:
+            return sfm, reason, figures, conf
+        figures2["mended_jump"] = 1.0
+        return other, reason2, figures2, capped(conf2, confidence_limit(config, mended_jump=1.0))
 
     def second_opinion(sfm, tracks, reason, figures, conf):
         """A mended jump first (:func:`mend`); then, when the map of ``tracks`` is probably wrong (``conf`` below

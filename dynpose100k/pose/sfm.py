@@ -570,25 +570,21 @@ def mend_jump(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmR
     before, after = idx[: k + 1], idx[k + 1 :]
     w2c, reg = sfm.w2c.copy(), sfm.registered.copy()
     c = cam.camera_centers(w2c)
-    move_after = len(after) <= len(before)
-    move = after if move_after else before
-    if len(move) < span:
-        reg[move] = False
+    # ``a``: the stretch kept, ``b``: the shorter one, moved; both in the order that walks from ``a`` across the
+    # jump into ``b`` (time reversed when ``b`` is the stretch before the jump)
+    a, b = (before, after) if len(after) <= len(before) else (after[::-1], before[::-1])
+    if len(b) < span:
+        reg[b] = False
     else:
-        def speed(frames: np.ndarray) -> np.ndarray:  # per frame, over the frames in time order
-            return (c[frames[-1]] - c[frames[0]]) / max(frames[-1] - frames[0], 1)
+        def velocity(frames: np.ndarray) -> np.ndarray:  # per frame, in the order of ``frames``
+            return (c[frames[-1]] - c[frames[0]]) / max(abs(frames[-1] - frames[0]), 1)
 
-        v_keep, v_move = (speed(before[-span:]), speed(after[:span])) if move_after else \
-            (speed(after[:span]), speed(before[-span:]))
-        s = float(np.linalg.norm(v_keep) / max(np.linalg.norm(v_move), 1e-12))
-        gap = after[0] - before[-1]
-        if move_after:
-            new = c[before[-1]] + gap * (v_keep + s * v_move) / 2 + s * (c[move] - c[after[0]])
-        else:
-            new = c[after[0]] - gap * (v_keep + s * v_move) / 2 + s * (c[move] - c[before[-1]])
-        w2c[move, :3, 3] = -np.einsum("nij,nj->ni", w2c[move, :3, :3], new)
+        v_a, v_b = velocity(a[-span:]), velocity(b[:span])
+        s = float(np.linalg.norm(v_a) / max(np.linalg.norm(v_b), 1e-12))
+        new = c[a[-1]] + abs(b[0] - a[-1]) * (v_a + s * v_b) / 2 + s * (c[b] - c[b[0]])
+        w2c[b, :3, 3] = -np.einsum("nij,nj->ni", w2c[b, :3, :3], new)
     log.debug("mending the jump %.1f between frames %d and %d: %s %d frames", ratios[k], before[-1], after[0],
-              "moving" if len(move) >= span else "re-registering", len(move))
+              "moving" if len(b) >= span else "re-registering", len(b))
     cameras = replace(sfm, w2c=w2c, registered=reg, points3d=np.zeros((0, 3)), track_ids=np.zeros(0, int),
                       obs=np.zeros((len(uv), 0), bool))
     return refine(uv, hw, config, cameras, register_rest=True)

@@ -414,19 +414,30 @@ def test_a_mended_jump_is_kept_only_when_the_jump_is_gone_and_stays_capped(monke
     v = render("good", 1, height=180, width=320, fps=12.0, duration=2.0)
     n = len(v.frames)
     mends = []
-    monkeypatch.setattr(pipeline, "mend_jump", lambda uv, hw, cfg, sfm, min_jump: mends.append(min_jump) or sfm)
 
-    def run(jumps, **kw):
+    def stand_in_mend(uv, hw, cfg, sfm, min_jump, still_jumps=False):
+        mends.append(min_jump)
+        if not still_jumps:
+            return sfm
+        w2c = sfm.w2c.copy()  # the cameras of the second half 50 steps on
+        c = camera.camera_centers(w2c)
+        c[n // 2 :] += 50 * (c[1] - c[0])
+        w2c[:, :3, 3] = -np.einsum("nij,nj->ni", w2c[:, :3, :3], c)
+        return replace(sfm, w2c=w2c)
+
+    def run(jumps, still_jumps=False, **kw):
         it = iter(jumps)
         monkeypatch.setattr(pipeline, "score", lambda *a, **k: (0.9, np.full(n, 0.9, np.float32),
                                                                 {"step_jump": next(it)}))
+        monkeypatch.setattr(pipeline, "mend_jump", lambda *a: stand_in_mend(*a, still_jumps=still_jumps))
         mends.clear()
         return estimate_poses(v.frames, v.gt.timestamps, PoseConfig(global_fallback_below=0.0, **kw))
 
+    assert conf.confidence_limit(PoseConfig(), mended_jump=1.0) == conf.JUMP_CONFIDENCE  # re-applied on refits
     res = run([12.0, 1.5])
     assert mends == [7.0] and res.evidence.get("mended_jump") == 1.0
     assert res.confidence == conf.JUMP_CONFIDENCE and res.frame_confidence.max() <= conf.JUMP_CONFIDENCE + 1e-6
-    res = run([12.0, 9.0])  # the mended map still jumps: the first map stays (the stand-in score is uncapped)
+    res = run([12.0], still_jumps=True)  # the mended map still jumps: the first map stays (stand-in score uncapped)
     assert mends == [7.0] and "mended_jump" not in res.evidence and res.confidence == 0.9
     res = run([12.0], mend_jumps=False)
     assert mends == [] and "mended_jump" not in res.evidence
