@@ -56,6 +56,13 @@ class PoseConfig:
     """Minimum cv2.cornerMinEigenVal (block 7, uint8 input) of the best corner in a cell for it to be seeded."""
     min_track_len: int = 3
     """Tracks observed in fewer frames are discarded."""
+    bridge_max_gap: int = 24
+    """Breaks in the chain of frames (every usable track lost at once: a pan too fast to follow, a pillar or
+    a passer-by covering the view) are bridged by appearance matches when the well-tracked frames on either
+    side are at most this many frames apart (:func:`dynpose100k.pose.tracking.bridge_breaks`; 0: never).
+    Without a bridge the map holds one side of the break only."""
+    bridge_below: int = 30
+    """Two consecutive well-tracked frames sharing fewer usable tracks than this are a break."""
 
     # --- dynamic masking ------------------------------------------------------------------------
     pair_gaps: tuple[int, ...] = (3, 9)

@@ -36,7 +36,7 @@ from .evidence import verdict as evidence_verdict
 from .masking import exclusion_masks, mask_shape, motion_evidence, off_map, pixel_masks
 from .result import PoseResult, read_summary, result_exists, save_pose_result
 from .sfm import focal_change, mend_jump, reconstruct, reconstruct_global, refine, step_ratios
-from .tracking import FrameFeed, Tracker, track_video
+from .tracking import FrameFeed, Tracker, bridge_breaks, track_video
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,12 @@ def analyse(
     t = time.perf_counter()
     ev = motion_evidence(uv, (H, W), config)
     dynamic = ~(ev.score <= config.dynamic_score)  # unmeasured tracks (NaN) count as dynamic
+    bridged = bridge_breaks(uv, ~dynamic, frames, config, tracker)
+    if bridged is not None:  # tracks across a break, judged with the rest
+        evidence["bridge_tracks"] = float(bridged.shape[1] - uv.shape[1])
+        uv = bridged
+        ev = motion_evidence(uv, (H, W), config)
+        dynamic = ~(ev.score <= config.dynamic_score)
     semantic = None
     if segmenter is None and config.semantic_model:
         from ..models.segmentation import MovableSegmenter

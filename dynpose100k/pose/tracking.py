@@ -16,11 +16,12 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from .. import geometry
 from .config import PoseConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Tracker", "LKTracker", "FrameFeed", "track_video", "make_tracker"]
+__all__ = ["Tracker", "LKTracker", "FrameFeed", "track_video", "make_tracker", "bridge_breaks"]
 
 
 class Tracker(Protocol):
@@ -241,3 +242,86 @@ def track_video(frames: np.ndarray | FrameFeed, config: PoseConfig, tracker: Tra
     keep = (~np.isnan(uv[..., 0])).sum(0) >= config.min_track_len
     log.debug("tracks: %d of %d kept (>= %d frames)", keep.sum(), uv.shape[1], config.min_track_len)
     return uv[:, keep]
+
+
+def bridge_breaks(uv: np.ndarray, usable: np.ndarray, frames: np.ndarray, config: PoseConfig,
+                  tracker: Tracker | None = None) -> np.ndarray | None:
+    """Tracks across breaks in the chain of frames: ``uv`` ``(N, M, 2)`` tracks of ``frames`` ``(N, H, W[, 3])``,
+    ``usable`` ``(M,)`` the tracks a map may use (e.g. not moving) -> ``(N, M + K, 2)`` with ``K`` bridge tracks
+    appended, or None when there is no break to bridge.
+
+    A tracker ends a track at its first loss, so a pan faster than it can follow, a pillar the camera walks
+    past or a passer-by filling the view ends every track at once, and the tracks after it share no point
+    with those before: the map then holds one side only. A break is a pair of consecutive well-tracked
+    frames ``a < b`` (at least half the median number of usable tracks; the frames between them are not) at
+    most ``config.bridge_max_gap`` apart that share fewer than ``config.bridge_below`` usable tracks. SIFT
+    features of frames ``a`` and ``b`` are matched both ways with a ratio test; when at least
+    :data:`BRIDGE_MIN_MATCHES` matches agree on one robust fundamental matrix, each becomes a track followed
+    backwards from ``a`` and forwards from ``b`` for ``config.window`` frames by the tracker. Bridge tracks on
+    movers are judged by the motion evidence downstream like any other track.
+    """
+    N = len(uv)
+    if not config.bridge_max_gap or N < 3 or not usable.any():
+        return None
+    seen = ~np.isnan(uv[..., 0]) & usable[None]
+    count = seen.sum(1)
+    good = np.flatnonzero(count >= max(config.bridge_below, 0.5 * np.median(count[count > 0])))
+    breaks = [(int(a), int(b)) for a, b in zip(good[:-1], good[1:])
+              if b - a <= config.bridge_max_gap and (seen[a] & seen[b]).sum() < config.bridge_below]
+    if not breaks:
+        return None
+    tracker = tracker or make_tracker(config)
+    sift = cv2.SIFT_create(nfeatures=BRIDGE_FEATURES)
+    thr = config.sampson_px_720p * frames.shape[1] / 720
+    L = max(2, config.window)
+    new = []
+    for a, b in breaks:
+        ga, gb = _grey(frames[a]), _grey(frames[b])
+        ka, da = sift.detectAndCompute(ga, None)
+        kb, db = sift.detectAndCompute(gb, None)
+        if da is None or db is None:
+            continue
+        pairs = _mutual_matches(da, db)
+        if len(pairs) < BRIDGE_MIN_MATCHES:
+            log.debug("break %d-%d: %d appearance matches", a, b, len(pairs))
+            continue
+        xa = np.float32([ka[i].pt for i in pairs[:, 0]])
+        xb = np.float32([kb[j].pt for j in pairs[:, 1]])
+        F, inl = geometry.fundamental_ransac(xa.astype(np.float64), xb.astype(np.float64), thr)
+        if F is None or inl.sum() < BRIDGE_MIN_MATCHES:
+            log.debug("break %d-%d: %d appearance matches, no geometry they agree on", a, b, len(pairs))
+            continue
+        xa, xb = xa[inl], xb[inl]
+        tr = np.full((N, len(xa), 2), np.nan, np.float32)
+        back = np.arange(a, max(a - L, -1), -1)
+        fwd = np.arange(b, min(b + L, N))
+        for idx, x in ((back, xa), (fwd, xb)):
+            pos, vis = tracker(np.stack([_grey(frames[n]) for n in idx]), x)
+            # a bridge track stops at its first loss on either side
+            vis = np.cumprod(vis, axis=0).astype(bool)
+            tr[idx] = np.where(vis[..., None], pos, np.nan)
+        new.append(tr)
+        log.debug("break %d-%d: %d bridge tracks", a, b, len(xa))
+    if not new:
+        return None
+    return np.concatenate([uv, *new], axis=1)
+
+
+BRIDGE_FEATURES = 1000
+"""SIFT features detected per frame on either side of a break."""
+BRIDGE_MIN_MATCHES = 20
+"""Fewest appearance matches, consistent with one fundamental matrix, that make bridge tracks."""
+
+
+def _mutual_matches(da: np.ndarray, db: np.ndarray, ratio: float = 0.8) -> np.ndarray:
+    """Index pairs ``(K, 2)`` of rows of ``da`` and ``db`` that are each other's nearest descriptor, the
+    nearest closer than ``ratio`` times the second nearest in both directions."""
+    if len(da) < 2 or len(db) < 2:
+        return np.zeros((0, 2), int)
+    d = np.sqrt(np.maximum((da**2).sum(1)[:, None] + (db**2).sum(1)[None] - 2 * da @ db.T, 0))
+    ab, ba = np.argmin(d, 1), np.argmin(d, 0)
+    two_a = np.partition(d, 1, axis=1)[:, :2]
+    two_b = np.partition(d, 1, axis=0)[:2].T
+    i = np.arange(len(da))
+    ok = (ba[ab] == i) & (two_a[:, 0] < ratio * two_a[:, 1]) & (two_b[ab, 0] < ratio * two_b[ab, 1])
+    return np.stack([i[ok], ab[ok]], 1)
