@@ -316,12 +316,11 @@ BRIDGE_MIN_MATCHES = 20
 def _mutual_matches(da: np.ndarray, db: np.ndarray, ratio: float = 0.8) -> np.ndarray:
     """Index pairs ``(K, 2)`` of rows of ``da`` and ``db`` that are each other's nearest descriptor, the
     nearest closer than ``ratio`` times the second nearest in both directions."""
-    if len(da) < 2 or len(db) < 2:
-        return np.zeros((0, 2), int)
-    d = np.sqrt(np.maximum((da**2).sum(1)[:, None] + (db**2).sum(1)[None] - 2 * da @ db.T, 0))
-    ab, ba = np.argmin(d, 1), np.argmin(d, 0)
-    two_a = np.partition(d, 1, axis=1)[:, :2]
-    two_b = np.partition(d, 1, axis=0)[:2].T
-    i = np.arange(len(da))
-    ok = (ba[ab] == i) & (two_a[:, 0] < ratio * two_a[:, 1]) & (two_b[ab, 0] < ratio * two_b[ab, 1])
-    return np.stack([i[ok], ab[ok]], 1)
+    matcher = cv2.BFMatcher(cv2.NORM_L2)
+
+    def nearest(q: np.ndarray, t: np.ndarray) -> dict[int, int]:
+        return {m[0].queryIdx: m[0].trainIdx for m in matcher.knnMatch(q, t, k=2)
+                if len(m) == 2 and m[0].distance < ratio * m[1].distance}
+
+    ab, ba = nearest(da, db), nearest(db, da)
+    return np.array([(i, j) for i, j in ab.items() if ba.get(j) == i], int).reshape(-1, 2)
