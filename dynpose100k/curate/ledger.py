@@ -207,12 +207,16 @@ class Ledger:
         a known size or content digest that differs). Such an item would be
         taken as done; the caller refuses the run instead. Pending items are not conflicts: they take the new
         path when registered (a moved input folder)."""
+        rows = {}
+        ids = [it.item_id for it in items]
+        for k in range(0, len(ids), 500):  # one query per 500 ids (SQLite caps the bound parameters)
+            chunk = ids[k : k + 500]
+            q = f"SELECT item_id, path, meta, status FROM items WHERE item_id IN ({','.join('?' * len(chunk))})"
+            rows.update((r["item_id"], r) for r in self.db.execute(q, chunk))
         out = []
         for it in items:
-            row = self.db.execute("SELECT path, meta, status FROM items WHERE item_id=?", (it.item_id,)).fetchone()
-            if row is None or row["status"] == PENDING:
-                continue
-            if other_source(json.loads(row["meta"]), it.meta):
+            row = rows.get(it.item_id)
+            if row is not None and row["status"] != PENDING and other_source(json.loads(row["meta"]), it.meta):
                 out.append((it.item_id, row["path"], it.path))
         return out
 
