@@ -285,9 +285,9 @@ def bridge_breaks(uv: np.ndarray, usable: np.ndarray, frames: np.ndarray, config
         if len(pairs) < BRIDGE_MIN_MATCHES:
             log.debug("break %d-%d: %d appearance matches", a, b, len(pairs))
             continue
-        xa = np.float32([ka[i].pt for i in pairs[:, 0]])
-        xb = np.float32([kb[j].pt for j in pairs[:, 1]])
-        F, inl = geometry.fundamental_ransac(xa.astype(np.float64), xb.astype(np.float64), thr)
+        xa = np.float64([ka[i].pt for i in pairs[:, 0]])
+        xb = np.float64([kb[j].pt for j in pairs[:, 1]])
+        F, inl = geometry.fundamental_ransac(xa, xb, thr)
         if F is None or inl.sum() < BRIDGE_MIN_MATCHES:
             log.debug("break %d-%d: %d appearance matches, no geometry they agree on", a, b, len(pairs))
             continue
@@ -296,12 +296,13 @@ def bridge_breaks(uv: np.ndarray, usable: np.ndarray, frames: np.ndarray, config
         back = np.arange(a, max(a - L, -1), -1)
         fwd = np.arange(b, min(b + L, N))
         for idx, x in ((back, xa), (fwd, xb)):
-            pos, vis = tracker(np.stack([_grey(frames[n]) for n in idx]), x)
+            pos, vis = tracker(np.stack([_grey(frames[n]) for n in idx]), x.astype(np.float32))
             # a bridge track stops at its first loss on either side
             vis = np.cumprod(vis, axis=0).astype(bool)
             tr[idx] = np.where(vis[..., None], pos, np.nan)
+        tr = tr[:, (~np.isnan(tr[..., 0])).sum(0) >= config.min_track_len]
         new.append(tr)
-        log.debug("break %d-%d: %d bridge tracks", a, b, len(xa))
+        log.debug("break %d-%d: %d bridge tracks", a, b, tr.shape[1])
     if not new:
         return None
     return np.concatenate([uv, *new], axis=1)
