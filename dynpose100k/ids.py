@@ -41,16 +41,23 @@ def video_id_of(path: str | Path, fallback: str | None = None) -> str:
 
 def unique_ids(paths) -> list[str]:
     """The ids of the clips ``paths`` in order (:func:`video_id_of`, ``"video"`` when nothing of the name is
-    left), made unique: the second clip of an id gets ``<id>_1``, the third ``<id>_2`` (``a.mp4`` beside
-    ``a.mov``, or ``clip.mp4`` in two subfolders), so no clip's results overwrite another's."""
-    out: list[str] = []
-    taken: set[str] = set()
-    for p in paths:
-        p_id = video_id_of(p, fallback="video")
-        n, candidate = 0, p_id
+    left), made unique: among clips of one id, in the order of their full paths (not of ``paths``, so naming
+    the same clips in another order gives each the same id), the first keeps it, the second gets
+    ``<id>_1``, the third ``<id>_2`` (``a.mp4`` beside ``a.mov``, or ``clip.mp4`` in two subfolders), so no
+    clip's results overwrite another's."""
+    paths = list(paths)
+    base = [video_id_of(p, fallback="video") for p in paths]
+    out = list(base)
+    taken = set(base)
+    seen: set[str] = set()
+    for i in sorted(range(len(paths)), key=lambda k: str(Path(paths[k]).resolve())):
+        if base[i] not in seen:
+            seen.add(base[i])
+            continue
+        n, candidate = 1, f"{base[i]}_1"
         while candidate in taken:
             n += 1
-            candidate = f"{p_id}_{n}"
+            candidate = f"{base[i]}_{n}"
         taken.add(candidate)
-        out.append(candidate)
+        out[i] = candidate
     return out

@@ -62,3 +62,14 @@ def test_clips_of_one_folder_get_distinct_ids_everywhere(tmp_path):
     assert ids == ["clip", "clip_1", "x_y", "x_y_1", "a", "a_1"]
     assert [i.item_id for i in resolve_inputs(tmp_path)] == ids
     assert unique_ids(["???.mp4"]) == ["video"]
+
+
+def test_suffixes_follow_the_paths_not_the_order_they_are_given_in(tmp_path):
+    from dynpose100k.ids import unique_ids
+
+    a, b = tmp_path / "a" / "clip.mp4", tmp_path / "b" / "clip.mp4"
+    assert unique_ids([a, b]) == ["clip", "clip_1"]
+    assert unique_ids([b, a]) == ["clip_1", "clip"]
+    # an id a clip already has by name is not handed out as a suffix
+    c = tmp_path / "c" / "clip_1.mp4"
+    assert unique_ids([c, b, a]) == ["clip_1", "clip_2", "clip"]
