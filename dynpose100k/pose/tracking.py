@@ -266,8 +266,9 @@ def bridge_breaks(uv: np.ndarray, usable: np.ndarray, frames: np.ndarray, config
     seen = ~np.isnan(uv[..., 0]) & usable[None]
     count = seen.sum(1)
     good = np.flatnonzero(count >= max(config.bridge_below, 0.5 * np.median(count[count > 0])))
-    breaks = [(int(a), int(b)) for a, b in zip(good[:-1], good[1:])
-              if b - a <= config.bridge_max_gap and (seen[a] & seen[b]).sum() < config.bridge_below]
+    shared = (seen[good[:-1]] & seen[good[1:]]).sum(1)  # usable tracks of each well-tracked frame and the next
+    breaks = [(int(a), int(b)) for a, b, n in zip(good[:-1], good[1:], shared)
+              if b - a <= config.bridge_max_gap and n < config.bridge_below]
     if not breaks:
         return None
     tracker = tracker or make_tracker(config)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dynpose100k.camera import fundamental_from
+from dynpose100k.camera import camera_centers, fundamental_from
 from dynpose100k.geometry import sampson_error
+from dynpose100k.metrics import ate, path_length
 from dynpose100k.pose import PoseConfig, estimate_poses
 from dynpose100k.pose.tracking import bridge_breaks, track_video
 from dynpose100k.synth import render
@@ -44,11 +45,10 @@ def test_a_covered_view_breaks_every_track_and_is_bridged(clip):
 
 
 def test_no_break_no_bridge(clip):
-    v, _ = clip
+    v, frames = clip
     cfg = PoseConfig()
     uv = track_video(v.frames, cfg)
     assert bridge_breaks(uv, np.ones(uv.shape[1], bool), v.frames, cfg) is None
-    _, frames = clip
     uv = track_video(frames, cfg)
     assert bridge_breaks(uv, np.ones(uv.shape[1], bool), frames, PoseConfig(bridge_max_gap=0)) is None
     # the card is longer than the gap allowed: no bridge
@@ -64,8 +64,5 @@ def test_the_map_holds_both_sides_of_a_covered_view(clip):
     assert on.evidence["bridge_tracks"] >= 30
     assert on.registered.sum() == len(frames) - covered
     # one map, not two pieces scaled apart: the trajectory across the card is right
-    from dynpose100k.camera import camera_centers
-    from dynpose100k.metrics import ate, path_length
-
     err = ate(on.w2c, v.gt.w2c, registered=on.registered).rmse / path_length(camera_centers(v.gt.w2c))
     assert err < 0.02, err
