@@ -27,6 +27,7 @@ import numpy as np
 __all__ = [
     "sampson_error",
     "fundamental_ransac",
+    "static_fundamental",
     "essential_ransac",
     "pose_from_essential",
     "essential_singular_ratio",
@@ -69,6 +70,33 @@ def fundamental_ransac(x_i: np.ndarray, x_j: np.ndarray, threshold_px: float, *,
     if F is None or F.shape != (3, 3) or mask is None or mask.sum() < min_inliers:
         return None, None
     return F, mask.ravel().astype(bool)
+
+
+def static_fundamental(x_i: np.ndarray, x_j: np.ndarray, image_hw: tuple[int, int], threshold_px: float
+                       ) -> np.ndarray | None:
+    """The background's fundamental matrix ``(3, 3)`` of pixel matches ``x_i`` -> ``x_j`` ``(M, 2)`` in frames
+    of ``image_hw``, or None: MAGSAC (:func:`fundamental_ransac` at half ``threshold_px``) on all matches,
+    then on those it leaves farther than ``threshold_px``; of the two rigid motions, the one whose inliers
+    cover more cells of an 8 x 8 image grid wins (a background spreads, a mover is compact, even when the
+    mover holds most matches)."""
+    F, _ = fundamental_ransac(x_i, x_j, 0.5 * threshold_px)
+    if F is None:
+        return None
+    inl = sampson_error(F, x_i, x_j) <= threshold_px
+    if (~inl).sum() < 15:
+        return F
+    F2, _ = fundamental_ransac(x_i[~inl], x_j[~inl], 0.5 * threshold_px)
+    if F2 is None:
+        return F
+    inl2 = sampson_error(F2, x_i, x_j) <= threshold_px
+    return F2 if _grid_cells(x_i[inl2], image_hw) > _grid_cells(x_i[inl], image_hw) else F
+
+
+def _grid_cells(x: np.ndarray, image_hw: tuple[int, int], cells: int = 8) -> int:
+    """Number of cells of a ``cells x cells`` grid over the image holding at least one of the points ``x``."""
+    cx = np.clip((x[:, 0] * cells / image_hw[1]).astype(int), 0, cells - 1)
+    cy = np.clip((x[:, 1] * cells / image_hw[0]).astype(int), 0, cells - 1)
+    return len(np.unique(cy * cells + cx))
 
 
 def essential_ransac(x_i: np.ndarray, x_j: np.ndarray, threshold: float, *, confidence: float = 0.999

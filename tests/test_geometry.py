@@ -55,6 +55,26 @@ def test_fundamental_ransac_rejects_outliers():
     assert geo.fundamental_ransac(xi, xj, 1.0, min_inliers=len(xi) + 1)[0] is None
 
 
+
+def test_static_fundamental_prefers_the_background_to_a_larger_compact_mover():
+    K, wi, wj, _, xi, xj = _scene(n=300)
+    # a mover: a compact cluster holding most matches, moving rigidly against the camera's own motion
+    rng = np.random.default_rng(3)
+    Xm = np.c_[rng.uniform(-0.5, 0.5, 600), rng.uniform(-0.4, 0.4, 600), rng.uniform(6, 7, 600)]
+    other = cam.make_w2c(cam.quat_to_rotmat(np.r_[np.sin(0.1), 0, 0, np.cos(0.1)]), (0.6, -0.3, 0.2))
+    mi, mj = cam.project(K, wi, Xm)[0], cam.project(K, other, Xm)[0]
+    xi_all, xj_all = np.r_[xi, mi], np.r_[xj, mj]
+    background = np.r_[np.ones(len(xi), bool), np.zeros(len(mi), bool)]
+    err = lambda F: geo.sampson_error(F, xi_all, xj_all)  # noqa: E731
+    F_major, _ = geo.fundamental_ransac(xi_all, xj_all, 1.0)
+    assert np.median(err(F_major)[background]) > 0.5  # the plain fit follows the mover's majority
+    F = geo.static_fundamental(xi_all, xj_all, (H, W), 1.0)
+    assert np.median(err(F)[background]) < 0.1 and np.median(err(F)[~background]) > 5
+    # one rigid motion: the first fit stands; too few matches: none
+    F1 = geo.static_fundamental(xi, xj, (H, W), 1.0)
+    assert geo.sampson_error(F1, xi, xj).max() < 0.5
+    assert geo.static_fundamental(xi[:10], xj[:10], (H, W), 1.0) is None
+
 def test_focal_recovered_from_fundamental():
     K, wi, wj, *_ = _scene()
     F = cam.fundamental_from(K, K, wi, wj)

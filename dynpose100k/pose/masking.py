@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 
 from ..camera import resize_pixels
-from ..geometry import fundamental_ransac, sampson_error
+from ..geometry import sampson_error, static_fundamental
 from .config import PoseConfig
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def motion_evidence(uv: np.ndarray, image_hw: tuple[int, int], config: PoseConfi
     found = [matches(ij) for ij in pairs]
     if fundamentals is None:  # the robust fits are independent and release the GIL: one per thread
         with ThreadPoolExecutor(max(1, config.threads)) as ex:
-            fitted = list(ex.map(lambda m: _static_fundamental(m[1], m[2], image_hw, thr), found))
+            fitted = list(ex.map(lambda m: static_fundamental(m[1], m[2], image_hw, thr), found))
     else:
         fitted = [fundamentals[ij] for ij in pairs]
     for (i, j), F, (both, xi, xj) in zip(pairs, fitted, found):
@@ -106,29 +106,6 @@ def motion_evidence(uv: np.ndarray, image_hw: tuple[int, int], config: PoseConfi
     with np.errstate(invalid="ignore", divide="ignore"):
         score = np.where(meas > 0, dyn / np.maximum(meas, 1), np.nan)
     return MotionEvidence(score, meas, Fs)
-
-
-def _coverage(x: np.ndarray, hw: tuple[int, int], cells: int = 8) -> int:
-    """Number of cells of a ``cells x cells`` image grid holding at least one of the points ``x``."""
-    cx = np.clip((x[:, 0] * cells / hw[1]).astype(int), 0, cells - 1)
-    cy = np.clip((x[:, 1] * cells / hw[0]).astype(int), 0, cells - 1)
-    return len(np.unique(cy * cells + cx))
-
-
-def _static_fundamental(xi: np.ndarray, xj: np.ndarray, hw: tuple[int, int], thr: float) -> np.ndarray | None:
-    """The background's fundamental matrix: MAGSAC on all matches, then on its outliers; of the two rigid
-    motions, the one whose inliers cover more of the image (background spreads, movers are compact) wins."""
-    F, _ = fundamental_ransac(xi, xj, 0.5 * thr)
-    if F is None:
-        return None
-    inl = sampson_error(F, xi, xj) <= thr
-    if (~inl).sum() < 15:
-        return F
-    F2, _ = fundamental_ransac(xi[~inl], xj[~inl], 0.5 * thr)
-    if F2 is None:
-        return F
-    inl2 = sampson_error(F2, xi, xj) <= thr
-    return F2 if _coverage(xi[inl2], hw) > _coverage(xi[inl], hw) else F
 
 
 def mask_shape(image_hw: tuple[int, int], config: PoseConfig) -> tuple[int, int]:
