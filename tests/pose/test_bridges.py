@@ -38,7 +38,7 @@ def test_a_covered_view_breaks_every_track_and_is_bridged(clip):
     assert both.sum() >= 30
     # each bridge track joins the same scene point on both sides: the true epipolar geometry holds
     F = fundamental_from(v.gt.K[COVERED.start - 1], v.gt.K[after], v.gt.w2c[COVERED.start - 1], v.gt.w2c[after])
-    err = np.sqrt(sampson_error(F, new[COVERED.start - 1, both], new[after, both]))
+    err = sampson_error(F, new[COVERED.start - 1, both], new[after, both])  # pixels
     assert np.median(err) < 1.0 and np.mean(err < 2.0) > 0.9
     # and they are followed by the tracker on either side
     assert (~np.isnan(new[COVERED.start - 3, :, 0])).sum() >= 20 and (~np.isnan(new[after + 2, :, 0])).sum() >= 20
