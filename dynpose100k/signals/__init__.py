@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .content import content_signals, percentile_u8
+from .content import content_signals, stretch_grey
 from .flow import center_ring_signals, dense_flows, flow_magnitudes, flow_signals, shot_block_signals
 from .geometry import dynamic_signals, geometry_signals, line_bow_signals
 from .tracks import cut_track_loss, persistence_signals, track_points, track_signals
@@ -90,19 +90,6 @@ def _prepare(frames: np.ndarray, short_side: int) -> np.ndarray:
     return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
 
 
-def _stretch(gray: np.ndarray, max_gain: float = 4.0) -> np.ndarray:
-    """Map a grey stack's 1st-99th percentile (over the whole clip) to 0-255, gain at most ``max_gain``: fixed
-    grey-level thresholds (edges, flat areas, tracker corners) then mean the same in dark or low-contrast
-    footage as in bright footage, and one gain for all frames keeps brightness changes between frames."""
-    lo, hi = percentile_u8(gray[:, ::2, ::2], [1, 99])
-    gain = min(max_gain, 255.0 / max(hi - lo, 1.0))
-    if gain <= 1.05:
-        return gray
-    # the map of each of the 256 grey levels, applied as a lookup table (no float copy of the stack)
-    lut = np.clip((np.arange(256, dtype=np.float32) - lo) * gain, 0, 255).astype(np.uint8)
-    return cv2.LUT(gray, lut)
-
-
 def compute_signals(clip, config: SignalConfig = SignalConfig()) -> dict[str, float]:
     """All signals of a clip: anything with ``frames`` (N, H, W, 3) uint8 RGB and ``timestamps`` (N,) seconds.
 
@@ -117,7 +104,7 @@ def compute_signals(clip, config: SignalConfig = SignalConfig()) -> dict[str, fl
         raise ValueError("timestamps must increase")
     t0 = time.perf_counter()
     rgb = _prepare(frames, config.short_side)
-    gray = _stretch(np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in rgb]))
+    gray = stretch_grey(np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in rgb]))
     flows = dense_flows(gray)
     tracks = track_points(gray)
     out: dict[str, float] = {}

@@ -13,7 +13,7 @@ import pytest
 import toyclips
 
 from dynpose100k.geometry import sampson_error
-from dynpose100k.signals import _stretch
+from dynpose100k.signals.content import stretch_grey
 from dynpose100k.signals.content import _palette_cover, content_signals, percentile_u8
 from dynpose100k.signals.flow import center_ring_signals, dense_flows, flow_magnitudes, flow_signals
 from dynpose100k.signals.geometry import _edge_runs, _undistort
@@ -40,7 +40,7 @@ def test_grey_stretch_table_is_the_float_formula(scale):
     lo, hi = np.percentile(gray[:, ::2, ::2], [1, 99])
     gain = min(4.0, 255.0 / max(hi - lo, 1.0))
     want = gray if gain <= 1.05 else np.clip((gray.astype(np.float32) - lo) * gain, 0, 255).astype(np.uint8)
-    np.testing.assert_array_equal(_stretch(gray), want)
+    np.testing.assert_array_equal(stretch_grey(gray), want)
 
 
 def _track_points_reference(gray, max_points=200, fb_thresh=1.0):
@@ -101,7 +101,7 @@ def test_sampson_error_of_float32_points_is_the_homogeneous_formula():
 
 
 def test_flow_signals_from_shared_magnitudes_are_the_per_frame_formulas():
-    gray = _stretch(_grey("cut"))
+    gray = stretch_grey(_grey("cut"))
     flows = dense_flows(gray)
     mag = flow_magnitudes(flows)
     h, w = mag.shape[1:]
@@ -126,7 +126,7 @@ def test_flow_signals_from_shared_magnitudes_are_the_per_frame_formulas():
 def test_content_colour_and_edge_shortcuts_are_the_plain_formulas(kind, dim):
     frames, _ = toyclips.render(kind, n=10)
     frames = (frames * dim).astype(np.uint8)  # dim footage takes the stretched-palette branch
-    gray = _stretch(np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]))
+    gray = stretch_grey(np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]))
     pick = [0, 5, 9]
     colors, cover_norm = [], []
     for t in pick:
