@@ -50,6 +50,15 @@ class PoseConfig:
     """Lucas-Kanade search window (px)."""
     lk_levels: int = 3
     """Pyramid levels of Lucas-Kanade."""
+    track_gain: float = 4.0
+    """A dark tracking window's grey frames are stretched first (:func:`dynpose100k.signals.content.stretch_grey`:
+    their 1st-99th percentile to 0-255, gain at most this; 0 or 1: off). Lucas-Kanade refuses points whose
+    gradients are weak in absolute grey levels, so at night (grey levels 0-50) it lost tracks that the same
+    scene lit keeps. Only windows that need more than ``track_dark_gain`` are stretched."""
+    track_dark_gain: float = 3.0
+    """A window whose 1st-99th percentile spans less than 255 / this grey levels is dark (night clips of the
+    renderer need 3.5-4x, lit ones at most 2.7x). Lit windows are tracked as they are: their thresholds
+    already hold, and stretching them only moved maps both ways at random (README, pose engine, step 1)."""
     fb_max_px: float = 1.0
     """Forward-backward consistency: a track ends when re-tracking back misses by more than this (px)."""
     min_texture: float = 1e-5

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from .. import geometry
+from ..signals.content import stretch_grey
 from .config import PoseConfig
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,8 @@ def track_video(frames: np.ndarray | FrameFeed, config: PoseConfig, tracker: Tra
         while e > len(uv_all):  # a feed of unknown length: frames grow by doubling too
             uv_all = _grown(uv_all, 2 * len(uv_all), uv_all.shape[1])
         win = frames[s:e] if feed is None else np.stack([_grey(f) for f in feed[s:e]])
+        if config.track_gain > 1:  # one gain per window: continuing tracks carry positions, not looks
+            win = stretch_grey(win, config.track_gain, min_gain=config.track_dark_gain)
         live_ids = live_ids[~np.isnan(uv_all[s, live_ids, 0])] if len(live_ids) else live_ids
         live_uv = uv_all[s, live_ids] if len(live_ids) else np.zeros((0, 2), np.float32)
         new = _grid_queries(win[0], live_uv, config.grid_step, config.min_texture)

@@ -1,16 +1,19 @@
-"""Tracking fed frame by frame from another thread (decoding while tracking) gives the array's tracks."""
+"""Tracking fed frame by frame from another thread (decoding while tracking) gives the array's tracks; dark
+footage is tracked like the same scene lit."""
 
 from __future__ import annotations
 
 import threading
 import time
 
+import cv2
 import numpy as np
 import pytest
 
 from dynpose100k.errors import VideoError
 from dynpose100k.pose import PoseConfig
 from dynpose100k.pose.tracking import FrameFeed, track_video
+from dynpose100k.synth import render
 from dynpose100k.video import load_clip
 
 
@@ -92,3 +95,19 @@ def test_pose_video_stops_decoding_when_tracking_fails(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="tracker broke"):
         pipeline.pose_video(tmp_path / "x.mp4", tmp_path / "out", PoseConfig())
     assert 10 <= len(produced) < 400
+
+
+def test_dark_footage_is_tracked_like_the_same_scene_lit():
+    v = render("good", 0, height=180, width=320, fps=12.0, duration=3.0)
+    lit = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in v.frames])
+    dark = (lit * 0.08).round().astype(np.uint8)  # a night exposure: grey levels 0-20
+
+    def observations(frames, cfg):
+        return int((~np.isnan(track_video(frames, cfg)[..., 0])).sum())
+
+    n_lit = observations(lit, PoseConfig())
+    # lit frames are tracked as they are
+    np.testing.assert_array_equal(track_video(lit, PoseConfig()), track_video(lit, PoseConfig(track_gain=0)))
+    assert observations(dark, PoseConfig()) >= 0.95 * n_lit
+    # without the stretch, Lucas-Kanade refuses the weak gradients of dark points
+    assert observations(dark, PoseConfig(track_gain=0)) < 0.9 * n_lit
