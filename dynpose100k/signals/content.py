@@ -20,8 +20,8 @@ def percentile_u8(values: np.ndarray, q):
 
 def stretch_grey(gray: np.ndarray, max_gain: float = 4.0, min_gain: float = 1.05) -> np.ndarray:
     """Map the 1st-99th percentile of a grey stack ``(N, H, W)`` uint8 (a clip, or a tracking window) to 0-255,
-    gain at most ``max_gain``; a stack that needs a gain of ``min_gain`` or less is returned as it is. Fixed grey-level
-    thresholds (edges, flat areas, tracker corners and conditioning) then mean the same in dark or
+    gain at most ``max_gain``; a stack that needs a gain of ``min_gain`` or less is returned as it is. Fixed
+    grey-level thresholds (edges, flat areas, tracker corners and conditioning) then mean the same in dark or
     low-contrast footage as in bright footage, and one gain for the whole stack keeps brightness changes
     between its frames."""
     lo, hi = percentile_u8(gray[:, ::2, ::2], [1, 99])
