@@ -1,5 +1,6 @@
 """End to end on labelled synthetic pools: what `curate` followed by the default quality subset keeps, with
-and without the curator's pose check (the README's table in the filtering section).
+and without the curator's pose check (the per-pool table of docs/filter.md; its totals are in the README's
+filtering section).
 
     python eval/curation_end_to_end.py [--out outputs/end_to_end] [--pools dev51,ho71,...] [--workers 2]
 
@@ -29,7 +30,7 @@ POOLS = {  # name: (pool seed, split, style, hard)
     "sb61": (61, "dev", "b", False),
     "sb62h": (62, "dev", "b", True),
 }
-"""The pools of the README's table: dev, held-out (style a) and style b (never tuned on), normal and hard."""
+"""The pools of that table: dev, held-out (style a) and style b (never tuned on), normal and hard."""
 
 
 def _pool(out: Path, name: str, num: int, duration: float) -> Path:

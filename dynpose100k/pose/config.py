@@ -30,7 +30,7 @@ class PoseConfig:
     tracking, masking and SfM; ``K``, observations and reprojection errors are reported in pixels of the
     input (stored) frames, the dynamic masks on a grid of them. Pixel fields below then apply to the working
     frames. None: analyse at the input size. 360 was chosen by measurement on 1280x720 synthetic clips:
-    same accuracy as analysing at 720, several times faster (README, pose engine)."""
+    same accuracy as analysing at 720, several times faster (docs/pose-engine.md, working resolution)."""
 
     # --- tracking -------------------------------------------------------------------------------
     tracker: str = "klt"
@@ -58,7 +58,7 @@ class PoseConfig:
     track_dark_gain: float = 3.0
     """A window whose 1st-99th percentile spans less than 255 / this grey levels is dark (night clips of the
     renderer need 3.5-4x, lit ones at most 2.7x). Lit windows are tracked as they are: their thresholds
-    already hold, and stretching them only moved maps both ways at random (README, pose engine, step 1)."""
+    already hold, and stretching them only moved maps both ways at random (docs/pose-engine.md, step 1)."""
     fb_max_px: float = 1.0
     """Forward-backward consistency: a track ends when re-tracking back misses by more than this (px)."""
     min_texture: float = 1e-5
@@ -195,7 +195,7 @@ class PoseConfig:
 
     # --- minimum evidence (see dynpose100k.pose.evidence) ---------------------------------------
     # Chosen on synthetic clips analysed at 640x360 (5 s, 12 fps): 9 good clips vs tripod, in-car, low-
-    # resolution (176x144) and heavily compressed clips, 3 seeds each; margins in the README (pose engine).
+    # resolution (176x144) and heavily compressed clips, 3 seeds each; margins in docs/pose-engine.md (step 4).
     min_static_points: int = 60
     """Below this many triangulated static points no frame counts as registered ("too few static tracks").
     Good clips: 646-2342 points (94 on a 256x144, 2 s clip); compressed clips: 6-7 (and 92); 176x144
