@@ -172,6 +172,11 @@ class PoseConfig:
     global map only when its confidence reaches this value; a clip refused for no parallax (a camera that did
     not move) is not mapped again (0: never; needs ``confidence``). Costs about 4 s on a 5 s 640x360 clip (see
     ``global_frame_step``), only on clips the engine already doubts."""
+    global_max_frames: int = 240
+    """The global second opinion runs only on clips of at most this many frames (240: 20 s at 12 fps; 0: no
+    limit); a longer doubted clip keeps its map and its low confidence (``evidence.global_skipped`` 1). The
+    global mapper's cost grows much faster than the clip: a 60 s 1280x720 clip (720 frames) spent 330 s of
+    476 s in it, against 5-12 s on 10 s clips, and its map was as wrong as before."""
     global_max_gap: int = 12
     """Global mapping matches frames up to this many frames apart (by shared track)."""
     global_frame_step: int = 2

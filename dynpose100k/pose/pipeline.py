@@ -311,6 +311,9 @@ def analyse(
             NO_PARALLAX) and (conf is None or conf["confidence"] < config.global_fallback_below)
         if not doubt:
             return sfm, reason, figures, conf
+        if 0 < config.global_max_frames < len(tracks):  # too long: the global mapper would cost minutes
+            log.info("%s: doubted, but %d frames are too many for the global second opinion", video_id, len(tracks))
+            return sfm, reason, {**figures, "global_skipped": 1.0}, conf
         t = time.perf_counter()
         try:
             other = reconstruct_global(tracks, (H, W), config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -174,6 +175,24 @@ def test_pose_results_are_reproducible(synth_good):
         np.testing.assert_array_equal(r.K, runs[0].K)
         np.testing.assert_array_equal(r.dynamic_masks, runs[0].dynamic_masks)
         assert r.confidence == runs[0].confidence and r.evidence == runs[0].evidence
+
+
+def test_long_doubted_clip_skips_the_global_second_opinion(synth_good):
+    """A doubted clip longer than ``global_max_frames`` keeps its own map and confidence, exactly those of a run
+    without the second opinion, and says it was skipped; at the limit the global mapper runs."""
+    from dynpose100k.video import load_clip
+
+    clip = load_clip(synth_good.video, fps=12.0)
+    n = len(clip.frames)
+    doubted = PoseConfig(global_fallback_below=1.01)  # every map is doubted
+    skipped = estimate_poses(clip.frames, clip.timestamps, dataclasses.replace(doubted, global_max_frames=n - 1))
+    alone = estimate_poses(clip.frames, clip.timestamps, PoseConfig(global_fallback_below=0.0))
+    assert "global" not in skipped.timings and skipped.evidence["global_skipped"] == 1.0
+    assert "global_skipped" not in alone.evidence and skipped.registered.any()
+    np.testing.assert_array_equal(skipped.w2c, alone.w2c)
+    assert skipped.confidence == alone.confidence
+    ran = estimate_poses(clip.frames, clip.timestamps, dataclasses.replace(doubted, global_max_frames=n))
+    assert "global" in ran.timings and "global_skipped" not in ran.evidence
 
 
 def test_mask_flow_cache_and_threads_give_the_same_masks(synth_good):
