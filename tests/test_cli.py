@@ -192,6 +192,27 @@ def test_bench_pose_clips_per_set():
     assert {c["seed"] for c in many if c["set"] == "style_b"} == {1_000_000_000 + s for s in range(24)}
 
 
+def test_bench_pose_prints_every_set(capsys):
+    """Each set's tables are printed under its own name (they used to be the first set's only, titled as if
+    they covered every video), then the sets side by side."""
+    from dynpose100k.bench.pose import _print
+
+    def table(ate: float) -> dict:
+        m = dict(videos_registered_pct=100.0, frames_registered_pct=90.0, ate=ate, rpe_trans=0.01, rpe_rot_deg=0.1,
+                 seconds_per_video=5.0)
+        return {"all": {"ours": m, "floor": {**m, "ate": 2.0}}, "subset": {}, "subset_videos": [],
+                "sampson": {"ours": dict(pct_lt_5=80.0, pct_lt_10=90.0, pct_lt_30=100.0, mean=2.0)},
+                "ours_masks": dict(mask_iou=0.3, static_track_precision=0.99, static_obs_precision=0.99),
+                "self_assessment": dict(ate_ratio_vs_colmap=float("nan"), min_frames_registered_pct=80.0, bad=1,
+                                        bad_flagged=1, good=2, good_passed=2, spearman_confidence_ate=-0.5,
+                                        spearman_reproj_ate=0.1)}
+
+    _print({"sets": {"heldout": table(0.0123), "style_b": table(0.4567)}, "timing_10s_640x360": []})
+    out = capsys.readouterr().out
+    assert "heldout: all videos" in out and "style_b: all videos" in out
+    assert out.index("0.0123") < out.index("style_b: all videos") < out.index("0.4567")
+
+
 def test_bench_pose_robustness_conditions(tmp_path, monkeypatch):
     import types
 

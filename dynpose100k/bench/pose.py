@@ -243,11 +243,13 @@ def _print_sets(r: dict) -> None:
     print(f"{'Spearman(reproj err, ATE)':<28} " + " ".join(f"{sa[s]['spearman_reproj_ate']:18.2f}" for s in sets))
 
 
-def _print(r: dict) -> None:
+def _print_tables(r: dict, name: str) -> None:
+    """One set's tables (``r``: a :func:`_summary`), each titled with the set's ``name``."""
     names = {"ours": "ours", "colmap": "COLMAP", "colmap_mask": "COLMAP+Mask", "floor": "floor"}
     for title, key in (("all videos", "all"), (f"subset all succeed ({len(r['subset_videos'])})", "subset")):
         if not r[key]:
             continue
+        title = f"{name}: {title}"
         ref = r[key]["colmap_mask"]["ate"] if "colmap_mask" in r[key] else float("nan")
         print(f"\n{title:<28} {'%vid reg':>8} {'%frm reg':>8} {'ATE':>8} {'RPE-t':>8} {'RPE-r°':>7} "
               f"{'s/video':>8} {'ATE/ColMask':>11}")
@@ -256,15 +258,19 @@ def _print(r: dict) -> None:
             print(f"{names[m]:<28} {t['videos_registered_pct']:8.0f} {t['frames_registered_pct']:8.1f} {t['ate']:8.4f} "
                   f"{t['rpe_trans']:8.4f} {t['rpe_rot_deg']:7.3f} {t['seconds_per_video']:8.1f} "
                   f"{t['ate'] / ref if ref else float('nan'):11.2f}")
-    print(f"\n{'Sampson (720p px)':<28} {'%<5':>6} {'%<10':>6} {'%<30':>6} {'mean':>8}")
+    print(f"\n{name + ': Sampson (720p px)':<28} {'%<5':>6} {'%<10':>6} {'%<30':>6} {'mean':>8}")
     for m in (m for m in METHODS if m in r["sampson"]):
         s = r["sampson"][m]
         print(f"{names[m]:<28} {s['pct_lt_5']:6.0f} {s['pct_lt_10']:6.0f} {s['pct_lt_30']:6.0f} {s['mean']:8.2f}")
     o = r["ours_masks"]
-    print(f"\nours: motion-mask IoU {o['mask_iou']:.3f}, static-track precision {o['static_track_precision']:.3f} "
-          f"(observations {o['static_obs_precision']:.3f})")
-    if "sets" in r:
-        _print_sets(r)
+    print(f"\n{name}, ours: motion-mask IoU {o['mask_iou']:.3f}, static-track precision "
+          f"{o['static_track_precision']:.3f} (observations {o['static_obs_precision']:.3f})")
+
+
+def _print(r: dict) -> None:
+    for name, tables in r["sets"].items():  # every set's tables, not only the first's
+        _print_tables(tables, name)
+    _print_sets(r)
     for t in r["timing_10s_640x360"]:
         print(f"10 s 640x360 clip {t['video_id']}{' (hard)' if t['hard'] else ''} ({t['frames']} frames): "
               f"{t['seconds']:.1f} s wall, peak RSS {t['peak_rss_gib']:.2f} GiB, "
