@@ -51,6 +51,8 @@ __all__ = [
     "load_clip",
     "write_video",
     "evenly_spaced",
+    "percentile_u8",
+    "stretch_grey",
 ]
 
 logger = logging.getLogger(__name__)
@@ -113,6 +115,28 @@ def evenly_spaced(n: int, k: int) -> np.ndarray:
     """Indices of at most ``k`` of ``n`` items (frames, points) evenly spread, first and last included,
     increasing and distinct."""
     return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int)) if n > 0 and k > 0 else np.zeros(0, int)
+
+
+def percentile_u8(values: np.ndarray, q):
+    """``np.percentile(values, q)`` of a uint8 array, from its histogram: the sorted values are rebuilt from
+    the 256 counts, so no partition of the pixels is needed (the same result, bit for bit)."""
+    counts = np.bincount(values.ravel(), minlength=256)
+    return np.percentile(np.repeat(np.arange(256, dtype=np.uint8), counts), q)
+
+
+def stretch_grey(gray: np.ndarray, max_gain: float = 4.0, min_gain: float = 1.05) -> np.ndarray:
+    """Map the 1st-99th percentile of a grey stack ``(N, H, W)`` uint8 (a clip, or a tracking window) to 0-255,
+    gain at most ``max_gain``; a stack that needs a gain of ``min_gain`` or less is returned as it is. Fixed
+    grey-level thresholds (edges, flat areas, tracker corners and conditioning) then mean the same in dark or
+    low-contrast footage as in bright footage, and one gain for the whole stack keeps brightness changes
+    between its frames."""
+    lo, hi = percentile_u8(gray[:, ::2, ::2], [1, 99])
+    gain = min(max_gain, 255.0 / max(hi - lo, 1.0))
+    if gain <= min_gain:
+        return gray
+    # the map of each of the 256 grey levels, applied as a lookup table (no float copy of the stack)
+    lut = np.clip((np.arange(256, dtype=np.float32) - lo) * gain, 0, 255).astype(np.uint8)
+    return cv2.LUT(gray, lut)
 
 
 def _oneline(text: object) -> str:

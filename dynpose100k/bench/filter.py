@@ -240,13 +240,14 @@ def _warm():
 
 
 def _signals_version() -> str:
-    """Hash of the signal code and the analysis config: cached signals are reused only while both are unchanged."""
+    """Hash of the signal code (with `video`: decoding and the grey stretch) and the analysis config: cached
+    signals are reused only while both are unchanged."""
     import hashlib
 
-    from .. import signals
+    from .. import signals, video
 
     h = hashlib.sha1(repr(FilterConfig()).encode())
-    for f in sorted(Path(signals.__file__).parent.glob("*.py")):
+    for f in [*sorted(Path(signals.__file__).parent.glob("*.py")), Path(video.__file__)]:  # video: decoding, stretch
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
 

@@ -51,7 +51,7 @@ class PoseConfig:
     lk_levels: int = 3
     """Pyramid levels of Lucas-Kanade."""
     track_gain: float = 4.0
-    """A dark tracking window's grey frames are stretched first (:func:`dynpose100k.signals.content.stretch_grey`:
+    """A dark tracking window's grey frames are stretched first (:func:`dynpose100k.video.stretch_grey`:
     their 1st-99th percentile to 0-255, gain at most this; 0 or 1: off). Lucas-Kanade refuses points whose
     gradients are weak in absolute grey levels, so at night (grey levels 0-50) it lost tracks that the same
     scene lit keeps. Only windows that need more than ``track_dark_gain`` are stretched."""

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .. import geometry
-from ..signals.content import stretch_grey
+from ..video import stretch_grey
 from .config import PoseConfig
 
 log = logging.getLogger(__name__)

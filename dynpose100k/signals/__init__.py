@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .content import content_signals, stretch_grey
+from ..video import stretch_grey
+from .content import content_signals
 from .flow import center_ring_signals, dense_flows, flow_magnitudes, flow_signals, shot_block_signals
 from .geometry import dynamic_signals, geometry_signals, line_bow_signals
 from .tracks import cut_track_loss, persistence_signals, track_points, track_signals

@@ -10,27 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-
-def percentile_u8(values: np.ndarray, q):
-    """``np.percentile(values, q)`` of a uint8 array, from its histogram: the sorted values are rebuilt from
-    the 256 counts, so no partition of the pixels is needed (the same result, bit for bit)."""
-    counts = np.bincount(values.ravel(), minlength=256)
-    return np.percentile(np.repeat(np.arange(256, dtype=np.uint8), counts), q)
-
-
-def stretch_grey(gray: np.ndarray, max_gain: float = 4.0, min_gain: float = 1.05) -> np.ndarray:
-    """Map the 1st-99th percentile of a grey stack ``(N, H, W)`` uint8 (a clip, or a tracking window) to 0-255,
-    gain at most ``max_gain``; a stack that needs a gain of ``min_gain`` or less is returned as it is. Fixed
-    grey-level thresholds (edges, flat areas, tracker corners and conditioning) then mean the same in dark or
-    low-contrast footage as in bright footage, and one gain for the whole stack keeps brightness changes
-    between its frames."""
-    lo, hi = percentile_u8(gray[:, ::2, ::2], [1, 99])
-    gain = min(max_gain, 255.0 / max(hi - lo, 1.0))
-    if gain <= min_gain:
-        return gray
-    # the map of each of the 256 grey levels, applied as a lookup table (no float copy of the stack)
-    lut = np.clip((np.arange(256, dtype=np.float32) - lo) * gain, 0, 255).astype(np.uint8)
-    return cv2.LUT(gray, lut)
+from ..video import percentile_u8
 
 
 def _block_sharpness(gray: np.ndarray, block: int = 16) -> np.ndarray:

@@ -13,10 +13,11 @@ import pytest
 import toyclips
 
 from dynpose100k.geometry import sampson_error
-from dynpose100k.signals.content import _palette_cover, content_signals, percentile_u8, stretch_grey
+from dynpose100k.signals.content import _palette_cover, content_signals
 from dynpose100k.signals.flow import center_ring_signals, dense_flows, flow_magnitudes, flow_signals
 from dynpose100k.signals.geometry import _edge_runs, _undistort
 from dynpose100k.signals.tracks import _LK, track_points
+from dynpose100k.video import percentile_u8, stretch_grey
 
 
 def _grey(kind: str, n: int = 12) -> np.ndarray:
