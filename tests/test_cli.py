@@ -190,6 +190,22 @@ def test_bench_pose_clips_per_set():
     many = _clips(False, ("dev", "style_b"), per_set=24)
     assert len(many) == 48 and sum(c["hard"] for c in many) == 24
     assert {c["seed"] for c in many if c["set"] == "style_b"} == {1_000_000_000 + s for s in range(24)}
+    fresh = _clips(False, ("dev", "heldout"), seed=500)  # clips nobody has looked at: same sizes, new seeds
+    assert [c["seed"] for c in fresh] == [500 + s for s in range(6)] + [1_000_000_500 + s for s in range(6)]
+    assert [(c["hard"], c["height"]) for c in fresh[6:]] == [(c["hard"], c["height"]) for c in six]
+
+
+def test_bench_pose_passes_the_seed(tmp_path, monkeypatch):
+    import types
+
+    from dynpose100k.cli import main
+    from dynpose100k.commands import bench
+
+    seen = {}
+    monkeypatch.setattr(bench, "importlib", types.SimpleNamespace(import_module=lambda m: types.SimpleNamespace(
+        run=lambda out, quick=False, **kw: seen.setdefault(m.rsplit(".", 1)[-1], kw))))
+    assert main(["bench", "pose", "--no-speed", "--seed", "500", "--out", str(tmp_path)]) == 0
+    assert seen["pose"]["seed"] == 500
 
 
 def test_bench_pose_prints_every_set(capsys):

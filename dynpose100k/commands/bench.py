@@ -11,6 +11,7 @@ HELP = "benchmarks: decode, pose, pose-speed, pose-robustness, filter, curate, t
 EXAMPLES = """
   dynpose100k bench decode
   dynpose100k bench pose --out outputs/bench
+  dynpose100k bench pose --sets heldout,style_b --seed 500 --no-speed
   dynpose100k bench pose-robustness --clips 12
   dynpose100k bench all --quick
   dynpose100k bench filter --seed 1 --out outputs/bench-seed1
@@ -29,8 +30,9 @@ def add_arguments(p):
                    help="pose: clips per set, half of them hard (default 6; 24 for steadier rates, ~4x the time); "
                         "pose-robustness: clips per condition (default 12)")
     p.add_argument("--seed", type=int, default=0,
-                   help="filter: pool seed (test pools from it, training pools from seed + 1000 on); another seed "
-                        "draws fresh pools, e.g. to judge a change on clips nobody has looked at (default 0)")
+                   help="filter: pool seed (test pools from it, training pools from seed + 1000 on); pose: added to "
+                        "every clip's seed; another seed draws fresh clips, e.g. to judge a change on clips nobody "
+                        "has looked at (default 0)")
     p.add_argument("--no-speed", action="store_true",
                    help="pose: leave out the cost by input size and clip length (360p/720p/1080p 10 s and 720p "
                         "60 s clips, about 5 minutes; `bench pose-speed` runs it alone)")
@@ -44,7 +46,7 @@ def run(args) -> int:
         extra = {}
         if name == "pose":
             extra = {"baselines": not args.no_baselines, "sets": tuple(x for x in args.sets.split(",") if x),
-                     "clips": 6 if args.clips is None else args.clips}
+                     "clips": 6 if args.clips is None else args.clips, "seed": args.seed}
         elif name == "pose-robustness":
             extra = {"clips": 12 if args.clips is None else args.clips}
         elif name == "filter":
