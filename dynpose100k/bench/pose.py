@@ -183,7 +183,7 @@ def run(out: Path, quick: bool = False, baselines: bool = True, sets: tuple[str,
     """The benchmark; ``baselines=False`` leaves COLMAP and COLMAP+Mask out (ours and the floor only: minutes
     instead of hours on 2 cores); ``sets``: which of :data:`SETS` to run; ``clips``: clips per set (half of
     them hard; six make every rate move by 17 points per clip); ``seed``: added to every clip's seed (0: the
-    sets every earlier run measured; another value draws clips nobody has looked at)."""
+    sets earlier runs measured; another value draws other clips, unseen ones when no run has used it)."""
     unknown = set(sets) - set(SETS)
     if unknown or not sets:
         from ..errors import DynPoseError
@@ -226,7 +226,7 @@ def _print_sets(r: dict) -> None:
     names = {"ours": "ours", "colmap": "COLMAP", "colmap_mask": "COLMAP+Mask", "floor": "floor"}
     sets = list(r["sets"])
     if r.get("seed"):
-        print(f"\nclip seeds: each set's usual seeds + {r['seed']} (clips earlier runs have not measured)")
+        print(f"\nclip seeds: each set's usual seeds + {r['seed']}")
     print(f"\n{'ATE / %frames registered':<28} " + " ".join(f"{s:>18}" for s in sets))
     for m in (m for m in METHODS if m in r["sets"][sets[0]]["all"]):
         print(f"{names[m]:<28} " + " ".join(

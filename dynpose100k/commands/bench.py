@@ -31,7 +31,7 @@ def add_arguments(p):
                         "pose-robustness: clips per condition (default 12)")
     p.add_argument("--seed", type=int, default=0,
                    help="filter: pool seed (test pools from it, training pools from seed + 1000 on); pose: added to "
-                        "every clip's seed; another seed draws fresh clips, e.g. to judge a change on clips nobody "
+                        "every clip's seed; another seed draws other clips, e.g. to judge a change on clips nobody "
                         "has looked at (default 0)")
     p.add_argument("--no-speed", action="store_true",
                    help="pose: leave out the cost by input size and clip length (360p/720p/1080p 10 s and 720p "
