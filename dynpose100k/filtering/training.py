@@ -75,11 +75,13 @@ class FitConfig:
     pools among 0, 0.5 and 1); 0 turns it off."""
 
 
-#: (reason, signal, direction) of the rules; thresholds are fitted by :func:`fit_rules`.
+#: (reason, signal, direction) of the rules; thresholds are fitted by :func:`fit_rules`. A shot cut is
+#: ruled on by interior track loss alone: a rule on the unexplained change of the frame (the warp residual,
+#: ``flow_residual_peak``) rejected no dev clip (975 of them) that the score kept, but on a pool of the other
+#: scene family it alone rejected a suitable clip; appearance jumps stay evidence of the ``cut`` detector.
 RULE_SPECS: tuple[tuple[str, str, str], ...] = (
     ("static_camera", "flow_bg", "<"),
     ("static_camera", "track_still_frac", ">"),
-    ("shot_cut", "flow_residual_peak", ">"),
     ("shot_cut", "cut_track_loss", ">"),
     ("zoom", "zoom_rate", ">"),
     ("focal_variance", "focal_logstd", ">"),

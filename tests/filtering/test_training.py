@@ -100,3 +100,15 @@ def test_fit_filter_verb_fails_in_one_line(tmp_path, capsys):
     (tmp_path / "labels.csv").write_text("video_id,suitable\n")
     assert main(["fit-filter", str(tmp_path), "--out", str(tmp_path / "m.json"), "--prevalence", "1.5"]) == 1
     assert "--prevalence" in capsys.readouterr().err
+
+
+def test_the_shipped_rules_are_the_ones_a_fit_makes():
+    """The packaged model carries one rule per :data:`RULE_SPECS` entry, in order (a rule dropped from the specs
+    must leave the shipped file too), and a shot cut is ruled on by interior track loss only: the warp
+    residual of the frame rises on fast or dark footage of other scene families too."""
+    from dynpose100k.filtering import load_model
+    from dynpose100k.filtering.training import RULE_SPECS
+
+    shipped = [(r.name, r.signal, r.op) for r in load_model().rules]
+    assert shipped == list(RULE_SPECS)
+    assert [s for name, s, _ in RULE_SPECS if name == "shot_cut"] == ["cut_track_loss"]
