@@ -27,6 +27,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 METHODS = ("ours", "colmap", "colmap_mask", "floor")
+METHOD_NAMES = {"ours": "ours", "colmap": "COLMAP", "colmap_mask": "COLMAP+Mask", "floor": "floor"}
+"""How the printed tables name each of :data:`METHODS`."""
 #: benchmark sets: name -> (synth style, first render seed).
 SETS = {"dev": ("a", 0), "heldout": ("a", 1_000_000_000), "style_b": ("b", 1_000_000_000)}
 
@@ -194,7 +196,8 @@ def run(out: Path, quick: bool = False, baselines: bool = True, sets: tuple[str,
         from ..errors import DynPoseError
 
         raise DynPoseError(f"need at least 2 clips per set, got {clips}")
-    for spec in _clips(quick, sets, clips, seed):
+    specs = _clips(quick, sets, clips, seed)
+    for spec in specs:
         rows.append(_run_clip(spec, baselines))
         log.info("%s done", rows[-1]["video_id"])
         print(f"  [{spec['set']}] {rows[-1]['video_id']}: " + ", ".join(
@@ -206,7 +209,7 @@ def run(out: Path, quick: bool = False, baselines: bool = True, sets: tuple[str,
                     "(nearest registered pose; failed video: identity rotation + random centres); a video counts "
                     "as registered when any frame is; subset = videos where ours, COLMAP and COLMAP+Mask each "
                     "register >= 50% of frames (scored on all frames, filled)",
-        "clips": _clips(quick, sets, clips, seed),
+        "clips": specs,
         "seed": seed,
         **tables[sets[0]],  # the top-level tables are the first set's (dev when it is run)
         "sets_protocol": "dev = style a, dev seeds (tuned on); heldout = style a, held-out seeds and scene "
@@ -223,13 +226,12 @@ def run(out: Path, quick: bool = False, baselines: bool = True, sets: tuple[str,
 
 def _print_sets(r: dict) -> None:
     """dev / heldout / style-b side by side: ATE and % frames registered per method, our mask IoU."""
-    names = {"ours": "ours", "colmap": "COLMAP", "colmap_mask": "COLMAP+Mask", "floor": "floor"}
     sets = list(r["sets"])
     if r.get("seed"):
         print(f"\nclip seeds: each set's usual seeds + {r['seed']}")
     print(f"\n{'ATE / %frames registered':<28} " + " ".join(f"{s:>18}" for s in sets))
     for m in (m for m in METHODS if m in r["sets"][sets[0]]["all"]):
-        print(f"{names[m]:<28} " + " ".join(
+        print(f"{METHOD_NAMES[m]:<28} " + " ".join(
             f"{r['sets'][s]['all'][m]['ate']:9.4f} {r['sets'][s]['all'][m]['frames_registered_pct']:7.1f}%"
             for s in sets))
     print(f"{'ours mask IoU':<28} " + " ".join(f"{r['sets'][s]['ours_masks']['mask_iou']:18.3f}" for s in sets))
@@ -250,7 +252,6 @@ def _print_sets(r: dict) -> None:
 
 def _print_tables(r: dict, name: str) -> None:
     """One set's tables (``r``: a :func:`_summary`), each titled with the set's ``name``."""
-    names = {"ours": "ours", "colmap": "COLMAP", "colmap_mask": "COLMAP+Mask", "floor": "floor"}
     for title, key in (("all videos", "all"), (f"subset all succeed ({len(r['subset_videos'])})", "subset")):
         if not r[key]:
             continue
@@ -260,13 +261,15 @@ def _print_tables(r: dict, name: str) -> None:
               f"{'s/video':>8} {'ATE/ColMask':>11}")
         for m in (m for m in METHODS if m in r[key]):
             t = r[key][m]
-            print(f"{names[m]:<28} {t['videos_registered_pct']:8.0f} {t['frames_registered_pct']:8.1f} {t['ate']:8.4f} "
+            print(f"{METHOD_NAMES[m]:<28} {t['videos_registered_pct']:8.0f} {t['frames_registered_pct']:8.1f} "
+                  f"{t['ate']:8.4f} "
                   f"{t['rpe_trans']:8.4f} {t['rpe_rot_deg']:7.3f} {t['seconds_per_video']:8.1f} "
                   f"{t['ate'] / ref if ref else float('nan'):11.2f}")
     print(f"\n{name + ': Sampson (720p px)':<28} {'%<5':>6} {'%<10':>6} {'%<30':>6} {'mean':>8}")
     for m in (m for m in METHODS if m in r["sampson"]):
         s = r["sampson"][m]
-        print(f"{names[m]:<28} {s['pct_lt_5']:6.0f} {s['pct_lt_10']:6.0f} {s['pct_lt_30']:6.0f} {s['mean']:8.2f}")
+        print(f"{METHOD_NAMES[m]:<28} {s['pct_lt_5']:6.0f} {s['pct_lt_10']:6.0f} {s['pct_lt_30']:6.0f} "
+              f"{s['mean']:8.2f}")
     o = r["ours_masks"]
     print(f"\n{name}, ours: motion-mask IoU {o['mask_iou']:.3f}, static-track precision "
           f"{o['static_track_precision']:.3f} (observations {o['static_obs_precision']:.3f})")
