@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -227,6 +228,24 @@ def test_bench_pose_prints_every_set(capsys):
     out = capsys.readouterr().out
     assert "heldout: all videos" in out and "style_b: all videos" in out
     assert out.index("0.0123") < out.index("style_b: all videos") < out.index("0.4567")
+
+
+def test_bench_pose_json_holds_each_set_once(tmp_path, monkeypatch):
+    """pose.json keeps the tables under ``sets`` only: no second copy of the first set's at the top level."""
+    from dynpose100k.bench import pose
+
+    monkeypatch.setattr(pose, "_clips", lambda quick, sets, clips, seed: [
+        {"set": s, "video_id": f"{s}_{i}"} for s in sets for i in range(clips)])
+    monkeypatch.setattr(pose, "_run_clip", lambda spec, baselines: {"set": spec["set"], "video_id": spec["video_id"]})
+    monkeypatch.setattr(pose, "_summary", lambda rows: {"all": {"n": len(rows)}, "self_assessment": {}})
+    monkeypatch.setattr(pose, "_methods", lambda rows: ())
+    monkeypatch.setattr(pose, "_timing_10s", lambda quick: [])
+    monkeypatch.setattr(pose, "_print", lambda r: None)
+    pose.run(tmp_path, baselines=False, sets=("heldout", "style_b"), clips=2, seed=7)
+    saved = json.loads((tmp_path / "pose.json").read_text())
+    assert list(saved["sets"]) == ["heldout", "style_b"] and saved["sets"]["style_b"]["all"] == {"n": 2}
+    assert not {"all", "subset", "sampson", "self_assessment", "ours_masks"} & set(saved)
+    assert saved["seed"] == 7 and len(saved["videos"]) == 4
 
 
 def test_bench_pose_robustness_conditions(tmp_path, monkeypatch):

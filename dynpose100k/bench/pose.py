@@ -7,9 +7,9 @@ Panda-Test-style Sampson table (per-video mean Sampson error of GT static corres
 wall time + peak memory of one 10 s 640x360 12 fps clip (separate process). Saves ``<out>/pose.json``.
 
 The same clip specs are rendered for three sets (:data:`SETS`): ``dev`` (style a, dev seeds: what the
-engine is tuned on; the top-level tables), ``heldout`` (style a, held-out seeds and scene parameters) and
-``style_b`` (the other scene family, held-out seeds); ``sets`` in the JSON has every table per set and the
-printout puts the three side by side.
+engine is tuned on), ``heldout`` (style a, held-out seeds and scene parameters) and
+``style_b`` (the other scene family, held-out seeds); ``sets`` in the JSON holds the tables, once per set,
+and the printout puts the sets side by side.
 """
 
 from __future__ import annotations
@@ -211,7 +211,6 @@ def run(out: Path, quick: bool = False, baselines: bool = True, sets: tuple[str,
                     "register >= 50% of frames (scored on all frames, filled)",
         "clips": specs,
         "seed": seed,
-        **tables[sets[0]],  # the top-level tables are the first set's (dev when it is run)
         "sets_protocol": "dev = style a, dev seeds (tuned on); heldout = style a, held-out seeds and scene "
                          "parameters; style_b = the other scene family (never tuned on), held-out seeds",
         "sets": tables,
