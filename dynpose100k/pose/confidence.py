@@ -246,8 +246,9 @@ def _epipolar_excess(sfm, static: np.ndarray, hw: tuple[int, int], gap: int, str
     return float(np.log(np.median(ratios))) if ratios else float("nan")
 
 
-def step_jump(w2c: np.ndarray, registered: np.ndarray, neighbours: int = 4) -> float:
-    """The largest jump of the camera between consecutive registered frames
+def step_jump(w2c: np.ndarray, registered: np.ndarray, neighbours: int = 4, obs: np.ndarray | None = None) -> float:
+    """The largest jump of the camera between consecutive registered frames, or change of its speed across
+    a weak link when the map's used observations ``obs`` ``(N, P)`` are given
     (:func:`dynpose100k.pose.sfm.step_ratios`; 0 with fewer than three registered frames). ``w2c``
     ``(N, 4, 4)``, ``registered`` ``(N,)``.
 
@@ -256,7 +257,7 @@ def step_jump(w2c: np.ndarray, registered: np.ndarray, neighbours: int = 4) -> f
     stretches of the clip joined across a weak link, or an end frame resting on a few points."""
     from .sfm import step_ratios
 
-    ratios = step_ratios(w2c, registered, neighbours)[1]
+    ratios = step_ratios(w2c, registered, neighbours, obs)[1]
     return float(ratios.max()) if len(ratios) else 0.0
 
 
@@ -305,7 +306,7 @@ def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config) ->
     feats["epipolar_excess_log"] = _epipolar_excess(sfm, static, hw, 2 * step, step)
     gap, per_frame = split_half_gap(static, hw, config, sfm)
     feats["split_half_log"] = float(np.log(min(max(gap, 1e-5), 10.0))) if not math.isnan(gap) else float("nan")
-    feats["step_jump"] = step_jump(sfm.w2c, reg)
+    feats["step_jump"] = step_jump(sfm.w2c, reg, obs=sfm.obs)
     feats["seconds"] = time.perf_counter() - t0
     return feats, per_frame
 

@@ -234,7 +234,8 @@ class PoseConfig:
     rests on the camera's speed, not on the tracks."""
     max_step_jump: float = 7.0
     """Beyond this jump of the camera between consecutive frames (a step over the median of its neighbours',
-    :func:`dynpose100k.pose.confidence.step_jump`) the confidence is capped at
+    or the change of speed across a weak link, :func:`dynpose100k.pose.confidence.step_jump`; good dev maps
+    reach 3.1 on the latter, 74 maps) the confidence is capped at
     :data:`dynpose100k.pose.confidence.JUMP_CONFIDENCE` (and the global second opinion runs). Good maps of dev
     clips reach 5.0 (357 maps, 5 and 10 s, several lenses); 40 of 121 bad ones exceed 7, among them 8 of
     the 15 that the calibrated confidence passed. 0 turns the check off."""

@@ -289,7 +289,7 @@ def analyse(
         timings["mend"] = timings.get("mend", 0.0) + time.perf_counter() - t
         if other is None or other.failure_reason:
             return sfm, reason, figures, conf
-        ratios = step_ratios(other.w2c, other.registered)[1]
+        ratios = step_ratios(other.w2c, other.registered, obs=other.obs)[1]
         jump2 = float(ratios.max()) if len(ratios) else 0.0
         log.info("%s: jump %.1f mended: jump %.1f, %.0f%% registered", video_id, jump, jump2,
                  100 * other.registered.mean())

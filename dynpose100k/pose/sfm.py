@@ -531,12 +531,26 @@ def reconstruct_global(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) 
     return refine(uv, hw, config, init, register_rest=True)
 
 
-def step_ratios(w2c: np.ndarray, registered: np.ndarray, neighbours: int = 4) -> tuple[np.ndarray, np.ndarray]:
+#: a link between consecutive registered frames is weak when they share at most this fraction of the clip's
+#: median number of shared points (:func:`step_ratios`)
+WEAK_LINK = 0.25
+
+
+def step_ratios(w2c: np.ndarray, registered: np.ndarray, neighbours: int = 4,
+                obs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(idx, ratios)``: the registered frames ``(R,)`` and, for each step ``idx[k] -> idx[k + 1]`` ``(R - 1,)``,
     its length (camera-centre distance per frame, so a step over unregistered frames counts as their
     average) over the median of up to ``neighbours`` steps on each side, floored at a quarter of the clip's
     median step (a camera at rest moves by noise, which no ratio should magnify). No ratios with fewer than
-    three registered frames or a camera that never moves. ``w2c`` ``(N, 4, 4)``, ``registered`` ``(N,)``."""
+    three registered frames or a camera that never moves. ``w2c`` ``(N, 4, 4)``, ``registered`` ``(N,)``.
+
+    With the map's used observations ``obs`` ``(N, P)``, a weak link (two frames sharing at most
+    :data:`WEAK_LINK` of the clip's median number of shared points) also gets the change of speed across
+    it: the median of the ``neighbours`` steps after it over that of the steps before it (or the inverse,
+    same floor), when that is larger. The stretch beyond a weak link can sit at another scale; the camera
+    then changes speed over a few frames rather than in one step, which the ratio to both sides hides (its
+    neighbours on the far side are as large as it is). A camera at rest for most of the clip that starts to
+    move at a weak link also reads as a change of scale (the floor is then noise)."""
     idx = np.flatnonzero(registered)
     if len(idx) < 3:
         return idx, np.zeros(0)
@@ -548,6 +562,13 @@ def step_ratios(w2c: np.ndarray, registered: np.ndarray, neighbours: int = 4) ->
     for k, step in enumerate(steps):
         around = np.r_[steps[max(0, k - neighbours):k], steps[k + 1:k + 1 + neighbours]]
         ratios[k] = step / max(float(np.median(around)), floor)
+    if obs is not None and obs.shape[1]:
+        shared = (obs[idx[:-1]] & obs[idx[1:]]).sum(1)
+        for k in np.flatnonzero(shared <= WEAK_LINK * np.median(shared)):
+            before, after = steps[max(0, k - neighbours):k], steps[k + 1:k + 1 + neighbours]
+            if len(before) and len(after):
+                change = max(float(np.median(after)), floor) / max(float(np.median(before)), floor)
+                ratios[k] = max(ratios[k], change, 1.0 / change)
     return idx, ratios
 
 
@@ -563,7 +584,7 @@ def mend_jump(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmR
     jump, and placed one average step on. A stretch shorter than ``span`` frames has no speed of its own:
     its frames are registered again by PnP. Points are triangulated afresh from the moved cameras and the
     whole map is adjusted again (:func:`refine`)."""
-    idx, ratios = step_ratios(sfm.w2c, sfm.registered)
+    idx, ratios = step_ratios(sfm.w2c, sfm.registered, obs=sfm.obs)
     if not len(ratios) or ratios.max() <= min_jump:
         return None
     k = int(np.argmax(ratios))

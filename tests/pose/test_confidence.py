@@ -593,6 +593,39 @@ def test_step_jump_sees_a_camera_that_jumps():
     assert conf.step_jump(_w2c_at(path[:2]), reg[:2]) == 0.0
 
 
+def test_step_jump_sees_a_change_of_scale_across_a_weak_link():
+    """The last eight frames of a map sit at 15 times the scale of the rest, reached over a few frames after a
+    link that few points cross: no single step stands out from its neighbours, the speed change across the
+    weak link does. The same change of speed where many points link the frames, or a camera that starts
+    from rest there, is not a break of the map."""
+    t = np.linspace(0.0, 1.0, 60)[:, None]
+    path = np.c_[np.sin(2 * t), 0.3 * t**2, t]
+    reg = np.ones(60, bool)
+    scaled = path.copy()
+    speed = np.r_[np.ones(51), [3, 8, 12, 15, 15, 15, 15, 15, 15]][:59]  # per-step scale, ramping up after step 51
+    scaled[1:] = path[0] + np.cumsum(np.diff(path, axis=0) * speed[:, None], axis=0)
+    obs = np.zeros((60, 800), bool)
+    for n in range(60):  # each frame sees a band of points; frames 51-52 share few of them
+        lo = 5 * n if n <= 51 else 5 * n + 150
+        obs[n, lo:lo + 200] = True
+    obs[52, 5 * 51 + 170: 5 * 51 + 200] = True  # 45 points shared across the weak link, 195 across the others
+    w2c = _w2c_at(scaled)
+    assert conf.step_jump(w2c, reg) < 7  # the ramp hides from the ratio to both sides
+    assert conf.step_jump(w2c, reg, obs=obs) > 7
+    strong = np.zeros_like(obs)
+    for n in range(60):
+        strong[n, 5 * n: 5 * n + 200] = True
+    assert conf.step_jump(w2c, reg, obs=strong) < 7  # the same speed change where the frames are well linked
+    # at rest (noise) for a third of the clip, then moving from a weak link on: noise is not magnified
+    rest = path.copy()
+    rest[:21] = path[20] + np.random.default_rng(0).normal(0, 1e-3 * np.linalg.norm(path[1] - path[0]), (21, 3))
+    early = np.zeros_like(obs)
+    for n in range(60):
+        early[n, 5 * n + (150 if n > 20 else 0): 5 * n + (150 if n > 20 else 0) + 200] = True
+    early[21, 5 * 20 + 170: 5 * 20 + 200] = True
+    assert conf.step_jump(_w2c_at(rest), reg, obs=early) < 7
+
+
 def test_a_camera_that_jumps_caps_the_confidence(clean):
     """An end frame moved off the path by ten steps caps the confidence at JUMP_CONFIDENCE, whatever the
     calibrated evidence says (here a model that trusts every map)."""

@@ -207,9 +207,10 @@ def test_self_calibration_is_not_outvoted_by_a_pair_that_fits_no_focal(monkeypat
         assert abs(sfm.estimate_focal(uv, (H, W), [(0, 1), (1, 2), (2, 3)]) / f - 1) < 0.03
 
 
-def _two_stretches(n: int = 24) -> tuple[np.ndarray, np.ndarray, tuple[int, int], float]:
-    """A camera moving sideways at 0.1 per frame, looking down +z: near points seen in the first half only,
-    others in the second half only, so no point links the halves. Returns ``(uv, w2c, hw, f)``."""
+def _two_stretches(n: int = 24, split: int | None = None) -> tuple[np.ndarray, np.ndarray, tuple[int, int], float]:
+    """A camera moving sideways at 0.1 per frame, looking down +z: near points seen before frame ``split``
+    (default ``n // 2``) only, others from it on only, so no point links the two stretches. Returns ``(uv,
+    w2c, hw, f)``."""
     from dynpose100k import camera
 
     rng = np.random.default_rng(3)
@@ -220,7 +221,7 @@ def _two_stretches(n: int = 24) -> tuple[np.ndarray, np.ndarray, tuple[int, int]
     X = rng.uniform([-2, -1, 4], [3.2, 1, 8], (300, 3))
     seen_by = np.repeat([0, 1], 150)  # the half of the clip that sees each point
     u = camera.project(camera.make_K(f, None, 79.5, 47.5), w2c, X)[0]  # (n, 300, 2)
-    half = seen_by[None] == (np.arange(n) >= n // 2)[:, None]
+    half = seen_by[None] == (np.arange(n) >= (n // 2 if split is None else split))[:, None]
     vis = half & (u[..., 0] > 0) & (u[..., 0] < 159) & (u[..., 1] > 0) & (u[..., 1] < 95)
     return np.where(vis[..., None], u, np.nan), w2c, hw, f
 
@@ -256,3 +257,31 @@ def test_a_jump_across_a_weak_link_is_mended():
     assert mended is not None and mended.registered.all()
     assert metrics.ate(mended.w2c, w2c, registered=mended.registered).rmse < 0.01 * path
     assert step_ratios(mended.w2c, mended.registered)[1].max() < 2
+
+
+def test_a_change_of_scale_across_a_weak_link_is_mended():
+    """The last quarter of the clip at 8 times the scale, continuing from where the rest ends: no single step
+    jumps out from its neighbours, but the speed changes across a link no point crosses, and mend_jump (given
+    the map's observations) brings the stretch back to the camera's speed."""
+    from dynpose100k import camera, metrics
+    from dynpose100k.pose import colmap
+    from dynpose100k.pose.sfm import SfmResult, mend_jump, step_ratios
+
+    n, k = 32, 24
+    uv, w2c, hw, f = _two_stretches(n, split=k)
+    c = camera.camera_centers(w2c)
+    bad = w2c.copy()
+    bad[k:, :3, 3] = -(c[k - 1] + 8.0 * (c[k:] - c[k - 1]))
+    cfg = PoseConfig()
+    K = camera.make_K(f, None, 79.5, 47.5)
+    obs = ~np.isnan(uv[..., 0])
+    seen = obs.any(0)
+    result = SfmResult(w2c=bad, registered=np.ones(n, bool), K=K, camera_model=cfg.camera_model,
+                       camera_params=np.asarray(colmap.camera_params(cfg.camera_model, K)),
+                       points3d=np.zeros((int(seen.sum()), 3)), track_ids=np.flatnonzero(seen), obs=obs[:, seen],
+                       reproj_error_px=float("nan"), failure_reason=None)
+    assert step_ratios(bad, result.registered)[1].max() < 5  # the ramp-free change hides from the plain ratio
+    assert step_ratios(bad, result.registered, obs=result.obs)[1].max() > 7
+    mended = mend_jump(uv, hw, cfg, result, 7.0)
+    assert mended is not None and mended.registered.all()
+    assert metrics.ate(mended.w2c, w2c, registered=mended.registered).rmse < 0.01 * metrics.path_length(c)
