@@ -324,7 +324,7 @@ def run(out, quick: bool = False, seed: int = 0) -> dict:
                   "cv_precision": model.info["cv_precision"],
                   "cv_recall": model.info["cv_recall"], "calibration": model.info["calibration"],
                   "shift_margin": SHIFT_MARGIN},
-        "heldout": strip(full),
+        "dev_test": strip(full),  # the dev test pool: the row the ablation and the baselines are read against
         "sets_protocol": "the model fitted on the dev training pool, scored unchanged on: dev = a test pool of the "
                          "dev split; heldout = style a, held-out seeds and scene parameters; style_b = the other "
                          "scene family, held-out seeds; classic_kinds = the same on the first nine kinds only",
@@ -385,7 +385,7 @@ def _plot(path: Path, full: dict, ablation: dict, baselines: dict) -> None:
 
 
 def _print(res: dict) -> None:
-    h, base = res["heldout"], max(res["baselines"].values(), key=lambda b: b["ap"])
+    h, base = res["dev_test"], max(res["baselines"].values(), key=lambda b: b["ap"])
     best = max(res["baselines"], key=lambda k: res["baselines"][k]["ap"])
     pools = res["pools"]
     tr = pools["train"]
