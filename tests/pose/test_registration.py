@@ -226,12 +226,27 @@ def _two_stretches(n: int = 24, split: int | None = None) -> tuple[np.ndarray, n
     return np.where(vis[..., None], u, np.nan), w2c, hw, f
 
 
+def _map_of(w2c: np.ndarray, f: float, obs: np.ndarray | None = None):
+    """An :class:`SfmResult` with cameras ``w2c`` (all registered) and the focal ``f`` of :func:`_two_stretches`,
+    no points (``obs`` ``(N, M)``: which tracks each frame uses, one point per track seen)."""
+    from dynpose100k import camera
+    from dynpose100k.pose import colmap
+    from dynpose100k.pose.sfm import SfmResult
+
+    n, cfg, K = len(w2c), PoseConfig(), camera.make_K(f, None, 79.5, 47.5)
+    ids = np.zeros(0, int) if obs is None else np.flatnonzero(obs.any(0))
+    return SfmResult(w2c=w2c, registered=np.ones(n, bool), K=K, camera_model=cfg.camera_model,
+                     camera_params=np.asarray(colmap.camera_params(cfg.camera_model, K)),
+                     points3d=np.zeros((len(ids), 3)), track_ids=ids,
+                     obs=np.zeros((n, 0), bool) if obs is None else obs[:, ids], reproj_error_px=float("nan"),
+                     failure_reason=None)
+
+
 def test_a_jump_across_a_weak_link_is_mended():
     """Two stretches of the clip that share no point: the second one placed at the wrong offset and scale
     stays there through a plain re-adjustment; mend_jump moves it so that the camera keeps its speed."""
     from dynpose100k import camera, metrics
-    from dynpose100k.pose import colmap
-    from dynpose100k.pose.sfm import SfmResult, mend_jump, refine, step_ratios
+    from dynpose100k.pose.sfm import mend_jump, refine, step_ratios
 
     uv, w2c, hw, f = _two_stretches()
     n = len(uv)
@@ -240,13 +255,9 @@ def test_a_jump_across_a_weak_link_is_mended():
     moved = c[n // 2] + 0.3 * (c[n // 2 :] - c[n // 2]) + [0.8, 0.3, 0.0]  # off by 8 steps, at 0.3x the scale
     bad[n // 2 :, :3, 3] = -moved
     cfg = PoseConfig()
-    K = camera.make_K(f, None, 79.5, 47.5)
 
     def result(w):
-        return SfmResult(w2c=w, registered=np.ones(n, bool), K=K, camera_model=cfg.camera_model,
-                         camera_params=np.asarray(colmap.camera_params(cfg.camera_model, K)), points3d=np.zeros((0, 3)),
-                         track_ids=np.zeros(0, int), obs=np.zeros((n, 0), bool), reproj_error_px=float("nan"),
-                         failure_reason=None)
+        return _map_of(w, f)
 
     path = metrics.path_length(c)
     assert step_ratios(bad, np.ones(n, bool))[1].max() > 5
@@ -264,8 +275,7 @@ def test_a_change_of_scale_across_a_weak_link_is_mended():
     jumps out from its neighbours, but the speed changes across a link no point crosses, and mend_jump (given
     the map's observations) brings the stretch back to the camera's speed."""
     from dynpose100k import camera, metrics
-    from dynpose100k.pose import colmap
-    from dynpose100k.pose.sfm import SfmResult, mend_jump, step_ratios
+    from dynpose100k.pose.sfm import mend_jump, step_ratios
 
     n, k = 32, 24
     uv, w2c, hw, f = _two_stretches(n, split=k)
@@ -273,13 +283,7 @@ def test_a_change_of_scale_across_a_weak_link_is_mended():
     bad = w2c.copy()
     bad[k:, :3, 3] = -(c[k - 1] + 8.0 * (c[k:] - c[k - 1]))
     cfg = PoseConfig()
-    K = camera.make_K(f, None, 79.5, 47.5)
-    obs = ~np.isnan(uv[..., 0])
-    seen = obs.any(0)
-    result = SfmResult(w2c=bad, registered=np.ones(n, bool), K=K, camera_model=cfg.camera_model,
-                       camera_params=np.asarray(colmap.camera_params(cfg.camera_model, K)),
-                       points3d=np.zeros((int(seen.sum()), 3)), track_ids=np.flatnonzero(seen), obs=obs[:, seen],
-                       reproj_error_px=float("nan"), failure_reason=None)
+    result = _map_of(bad, f, ~np.isnan(uv[..., 0]))
     assert step_ratios(bad, result.registered)[1].max() < 5  # the ramp-free change hides from the plain ratio
     assert step_ratios(bad, result.registered, obs=result.obs)[1].max() > 7
     mended = mend_jump(uv, hw, cfg, result, 7.0)
