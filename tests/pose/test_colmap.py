@@ -149,3 +149,25 @@ def test_bundle_adjust_stops_at_its_function_tolerance():
                                       loss="TRIVIAL", loss_scale_px=1.0, threads=1, function_tolerance=tol)
         iterations[tol] = int(re.search(r"Iterations: (\d+)", report).group(1))
     assert iterations[1e-1] < iterations[1e-10], iterations
+
+
+def _fresh_python(code: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def test_pycolmap_after_the_package_leaves_compression_working():
+    # pycolmap's wheel carries its own zlib; loaded first, it breaks the system libz and np.savez_compressed aborts
+    # (or hangs). np.savez_compressed loads zlib when first called: after pycolmap here, as in a user's session.
+    out = _fresh_python("import dynpose100k, pycolmap, io, numpy as np\n"
+                        "np.savez_compressed(io.BytesIO(), a=np.random.default_rng(0).random(100000))\nprint('saved')")
+    assert out.returncode == 0 and "saved" in out.stdout, out.stderr[-500:]
+
+
+def test_pycolmap_before_the_package_is_warned_about():
+    out = _fresh_python("import warnings, pycolmap\nwarnings.simplefilter('always')\nimport dynpose100k")
+    assert out.returncode == 0 and "import dynpose100k or zlib before pycolmap" in out.stderr
+    out = _fresh_python("import zlib, pycolmap, warnings\nwarnings.simplefilter('error')\nimport dynpose100k")
+    assert out.returncode == 0, out.stderr[-500:]
