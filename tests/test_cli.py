@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from dynpose100k.cli import VERBS, build_parser
 
 
@@ -246,6 +248,20 @@ def test_bench_pose_json_holds_each_set_once(tmp_path, monkeypatch):
     assert list(saved["sets"]) == ["heldout", "style_b"] and saved["sets"]["style_b"]["all"] == {"n": 2}
     assert not {"all", "subset", "sampson", "self_assessment", "ours_masks"} & set(saved)
     assert saved["seed"] == 7 and len(saved["videos"]) == 4
+
+
+def test_bench_pose_ranks_the_confidence_against_ate_over_the_path():
+    """The bench ranks as the calibration does: by ATE over the path length, not the raw ATE (a long path's
+    ATE is large without the map being worse)."""
+    from dynpose100k.bench.pose import _self_assessment
+
+    def row(ate, path, conf):
+        return {"path_length": path, "ours": dict(ate=ate, confidence=conf, good=ate < 0.02 * path,
+                                                   reproj_error_px_720p=1.0, registration_rate=1.0)}
+
+    # raw ATE ranks the clips 1, 2, 3; over the path 3, 2, 1, which is what the confidence says
+    sa = _self_assessment([row(0.01, 0.2, 0.1), row(0.02, 2.0, 0.5), row(0.03, 30.0, 0.9)])
+    assert sa["spearman_confidence_ate"] == pytest.approx(-1.0)
 
 
 def test_bench_pose_robustness_conditions(tmp_path, monkeypatch):

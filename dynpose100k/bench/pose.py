@@ -144,15 +144,16 @@ def _table(rows: list[dict]) -> dict:
 
 def _self_assessment(rows: list[dict]) -> dict:
     """How well our ``confidence`` flags our own failures (:func:`dynpose100k.pose.confidence.self_assessment`
-    with ATE as the error; bad = ATE above 2 % of the path length or < 80 % of frames registered), the lowest
-    registered share and our mean ATE over COLMAP's."""
+    with ATE over the path length as the error, as the calibration ranks it; bad = ATE above 2 % of the path
+    length or < 80 % of frames registered), the lowest registered share and our mean ATE over COLMAP's."""
     from ..pose.confidence import self_assessment
 
     ours = [r["ours"] for r in rows]
     ate = [o["ate"] for o in ours]
+    rel = [o["ate"] / r["path_length"] if r["path_length"] > 0 else float("nan") for o, r in zip(ours, rows)]
     rep = [o["reproj_error_px_720p"] if np.isfinite(o["reproj_error_px_720p"]) else 1e3 for o in ours]  # failed: worst
     return {
-        **self_assessment([o["good"] for o in ours], [o["confidence"] for o in ours], rep, ate),
+        **self_assessment([o["good"] for o in ours], [o["confidence"] for o in ours], rep, rel),
         "min_frames_registered_pct": 100 * min(o["registration_rate"] for o in ours),
         "ate_ratio_vs_colmap": (float(np.mean(ate) / np.mean([r["colmap"]["ate"] for r in rows]))
                                 if "colmap" in rows[0] else float("nan")),
@@ -245,8 +246,8 @@ def _print_sets(r: dict) -> None:
           + " ".join(f"{sa[s]['bad_flagged']:>14d} / {sa[s]['bad']:<2d}" for s in sets))
     print(f"{'good clips with conf >= 0.5':<28} "
           + " ".join(f"{sa[s]['good_passed']:>14d} / {sa[s]['good']:<2d}" for s in sets))
-    print(f"{'Spearman(confidence, ATE)':<28} " + " ".join(f"{sa[s]['spearman_confidence_ate']:18.2f}" for s in sets))
-    print(f"{'Spearman(reproj err, ATE)':<28} " + " ".join(f"{sa[s]['spearman_reproj_ate']:18.2f}" for s in sets))
+    print(f"{'Spearman(conf, ATE/path)':<28} " + " ".join(f"{sa[s]['spearman_confidence_ate']:18.2f}" for s in sets))
+    print(f"{'Spearman(reproj, ATE/path)':<28} " + " ".join(f"{sa[s]['spearman_reproj_ate']:18.2f}" for s in sets))
 
 
 def _print_tables(r: dict, name: str) -> None:
