@@ -160,7 +160,7 @@ def _fresh_python(code: str):
 
 def test_pycolmap_after_the_package_leaves_compression_working():
     # pycolmap's wheel carries its own zlib; loaded first, it breaks the system libz and np.savez_compressed aborts
-    # (or hangs). np.savez_compressed loads zlib when first called: after pycolmap here, as in a user's session.
+    # (or hangs). np.savez_compressed loads zlib when first called: after pycolmap here, as in a user's script.
     out = _fresh_python("import dynpose100k, pycolmap, io, numpy as np\n"
                         "np.savez_compressed(io.BytesIO(), a=np.random.default_rng(0).random(100000))\nprint('saved')")
     assert out.returncode == 0 and "saved" in out.stdout, out.stderr[-500:]
