@@ -28,14 +28,14 @@ from .. import __version__
 from ..camera import resize_K, resize_pixels
 from ..geometry import triangulate_tracks
 from ..ids import video_id_of
-from .confidence import capped, confidence_limit, map_disagreement, moving_fraction, score
+from .confidence import capped, confidence_limit, map_disagreement, moving_fraction, score, step_jump
 from .config import PoseConfig
 from .evidence import NO_PARALLAX
 from .evidence import measure as measure_evidence
 from .evidence import verdict as evidence_verdict
 from .masking import exclusion_masks, mask_shape, motion_evidence, off_map, pixel_masks
 from .result import PoseResult, read_summary, result_exists, save_pose_result
-from .sfm import focal_change, mend_jump, reconstruct, reconstruct_global, refine, step_ratios
+from .sfm import focal_change, mend_jump, reconstruct, reconstruct_global, refine
 from .tracking import FrameFeed, Tracker, bridge_breaks, track_video
 
 log = logging.getLogger(__name__)
@@ -289,8 +289,7 @@ def analyse(
         timings["mend"] = timings.get("mend", 0.0) + time.perf_counter() - t
         if other is None or other.failure_reason:
             return sfm, reason, figures, conf
-        ratios = step_ratios(other.w2c, other.registered, obs=other.obs)[1]
-        jump2 = float(ratios.max()) if len(ratios) else 0.0
+        jump2 = step_jump(other.w2c, other.registered, obs=other.obs)
         log.info("%s: jump %.1f mended: jump %.1f, %.0f%% registered", video_id, jump, jump2,
                  100 * other.registered.mean())
         # the cheap checks first: the full assessment (focal check, split halves) only for a map that is kept
