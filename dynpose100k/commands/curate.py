@@ -21,7 +21,7 @@ A killed run continues where it stopped when started again with the same --out. 
 <out>/dynpose-100k/ (from <out>: datasets.load_dataset("dynpose-100k")); per-item status is in
 <out>/ledger.sqlite and the funnel in <out>/summary.json. Every item records the hash of the settings
 that decided it; a rerun with other decision settings (filter model/threshold, --pose-check,
---min-registered, --pose-preset, --fps, --short-side) refuses to start unless --reprocess is given, which
+--min-registered, --pose-preset, --fps, --short-side, --hfov) refuses to start unless --reprocess is given, which
 processes those items again (withdrawing their published samples). <out>/config.json keeps the history of runs.
 """
 
@@ -50,6 +50,10 @@ def add_arguments(p):
     p.add_argument("--pose-preset", default=DEFAULT_PRESET, choices=sorted(PRESETS), help="pose engine preset")
     p.add_argument("--fps", type=float, default=12.0, help="frame sampling rate (default 12)")
     p.add_argument("--short-side", type=int, default=None, help="resize frames to this short side (default: keep)")
+    p.add_argument("--hfov", type=float, default=None, metavar="DEG",
+                   help="the lens's known horizontal field of view in degrees (2*atan(W/(2*fx)), W and fx in the "
+                        "same pixels): every clip's focal is held, not estimated; for footage neither cropped "
+                        "nor zoomed")
     p.add_argument("--shard-size", type=int, default=32, help="kept clips per published shard (default 32)")
     p.add_argument("--item-timeout", type=float, default=None, help="fail an item after this many seconds")
     p.add_argument("--dataset-name", default="dynpose-100k", help="dataset folder name inside --out")
@@ -80,7 +84,7 @@ def run(args) -> int:
         csv_video_root=args.csv_video_root,
         filter_model=args.filter_model, filter_threshold=args.filter_threshold, pose_check=pose_check,
         pose_preset=args.pose_preset,
-        fps=args.fps, short_side=args.short_side, shard_size=args.shard_size,
+        fps=args.fps, short_side=args.short_side, hfov_deg=args.hfov, shard_size=args.shard_size,
         item_timeout=args.item_timeout, dataset_name=args.dataset_name,
     )
     from builder.card import card_options, check_card_options, update_settings

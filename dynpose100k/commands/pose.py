@@ -12,6 +12,7 @@ EXAMPLES = """
   dynpose100k pose data/synth/good_0004_s4.mp4 --out outputs/poses
   dynpose100k pose data/synth --preset klt-own-12fps --short-side 360
   dynpose100k pose clip_frames/ other.mp4 --fps 12 --out outputs/poses-klt-own-12fps
+  dynpose100k pose my_phone_clips/ --hfov 69.4 --out outputs/poses-phone    # a lens of known field of view
 
 INPUT is a video file, a folder of frames (*.jpg/*.png), or a folder of videos. Each video gets
 <out>/<video_id>/{poses.npz,tracks.npz,masks.npz,result.json}; existing results are skipped and counted
@@ -33,6 +34,9 @@ def add_arguments(p):
     p.add_argument("--short-side", type=int, default=None, help="resize frames to this short side (px)")
     p.add_argument("--work-short-side", type=int, default=None,
                    help="analyse at this short side (default: the preset's, 360; 0: at the decoded size)")
+    p.add_argument("--hfov", type=float, default=None, metavar="DEG",
+                   help="the lens's known horizontal field of view in degrees (2*atan(W/(2*fx)), W and fx in the "
+                        "same pixels): the focal is held, not estimated; for footage neither cropped nor zoomed")
     p.add_argument("--overwrite", action="store_true", help="recompute existing results")
 
 
@@ -44,7 +48,7 @@ def run(args) -> int:
     from ..pose import get_preset, load_pose_result, pose_video, result_exists
     from . import check_out_dir, collect_videos
 
-    config = get_preset(args.preset, fps=args.fps, short_side=args.short_side)
+    config = get_preset(args.preset, fps=args.fps, short_side=args.short_side, hfov_deg=args.hfov)
     if args.work_short_side is not None:
         config = dataclasses.replace(config, work_short_side=args.work_short_side or None)
     out = check_out_dir(args.out or Path("outputs") / f"poses-{config.preset}")

@@ -81,6 +81,9 @@ class CurateConfig:
     """Frame sampling rate for decoding, filtering, posing and the stored frames."""
     short_side: int | None = None
     """Resize frames to this short side before filtering and posing (None: source size)."""
+    hfov_deg: float | None = None
+    """The lens's known horizontal field of view (degrees), the same for every clip: the pose engine holds the
+    focal it gives (:attr:`dynpose100k.pose.PoseConfig.hfov_deg`); None: estimated per clip."""
     filter_model: str | None = None
     """Filter fusion-model JSON (None: the packaged default model)."""
     filter_threshold: float | None = None
@@ -235,7 +238,7 @@ class DatasetSink:
 
 
 DECISION_FIELDS = ("filter_model", "filter_threshold", "pose_check", "min_registered", "pose_preset", "fps",
-                   "short_side")
+                   "short_side", "hfov_deg")
 """Fields of :class:`CurateConfig` that decide an item's outcome (the others only change speed or place)."""
 
 
@@ -248,6 +251,8 @@ def decision_settings(config: CurateConfig | dict) -> dict:
     d = config.to_json() if isinstance(config, CurateConfig) else dict(config)
     s = {k: d.get(k) for k in DECISION_FIELDS}
     s["pose_check"] = list(pose_check_kinds(s["pose_check"]) if "pose_check" in d else ())
+    if s["hfov_deg"] is None:  # a known lens enters the settings only when given: earlier runs hash as before
+        del s["hfov_deg"]
     path = Path(s["filter_model"] or DEFAULT_MODEL)
     try:
         s["filter_model_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
@@ -320,7 +325,7 @@ def default_stages(config: CurateConfig) -> Stages:
     from ..filtering import FilterConfig
     from ..pose import get_preset
 
-    pose_cfg = get_preset(config.pose_preset, fps=config.fps, short_side=config.short_side,
+    pose_cfg = get_preset(config.pose_preset, fps=config.fps, short_side=config.short_side, hfov_deg=config.hfov_deg,
                           threads=1 if config.workers > 1 else None)
     layout = RunLayout.of(config)
     return Stages(

@@ -142,7 +142,8 @@ def bundle_adjust(rec, frames: np.ndarray, fixed: np.ndarray | None = None, *, r
 
 
 def global_map(uv: np.ndarray, hw: tuple[int, int], model: str, K: np.ndarray, max_gap: int, min_matches: int = 15,
-               threads: int = 1, seed: int = 0, step: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+               threads: int = 1, seed: int = 0, step: int = 1,
+               refine_focal: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """COLMAP's global mapper (rotation averaging, then global positioning, then bundle adjustment) on tracks
     ``uv`` ``(N, M, 2)`` (NaN = unobserved) of frames ``hw``: each frame's keypoints are its track
     observations, frames up to ``max_gap`` apart that share at least ``min_matches`` tracks are matched by
@@ -151,7 +152,8 @@ def global_map(uv: np.ndarray, hw: tuple[int, int], model: str, K: np.ndarray, m
     largest model; nothing registered when mapping failed). ``step``: only every ``step``-th frame is mapped
     (the rest stay unregistered; ``max_gap`` still counts frames of ``uv``). ``threads``: the mapper's (its
     bundle adjustments sum in a varying order on more than one, so only 1 gives the same map every run);
-    ``seed``: its two-view RANSAC's. Works in a temporary folder; no image is read."""
+    ``seed``: its two-view RANSAC's; ``refine_focal``: False holds the focal of ``K`` (a known lens). Works in a
+    temporary folder; no image is read."""
     pycolmap = _pycolmap()
     N, step = len(uv), max(1, int(step))
     seen = ~np.isnan(uv[..., 0])
@@ -192,6 +194,7 @@ def global_map(uv: np.ndarray, hw: tuple[int, int], model: str, K: np.ndarray, m
         opts = pycolmap.GlobalPipelineOptions()
         opts.num_threads = threads
         opts.random_seed = seed
+        opts.mapper.bundle_adjustment.refine_focal_length = refine_focal
         (tmp / "out").mkdir()
         t = time.perf_counter()
         recs = pycolmap.global_mapping(tmp / "db.db", tmp, tmp / "out", opts)

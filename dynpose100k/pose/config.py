@@ -148,6 +148,13 @@ class PoseConfig:
     """Bundle adjustments over every registered frame adjust all their poses up to this many frames; beyond,
     the keyframes' poses, the frames between held at their motion-only refined poses (a 720-frame
     adjustment took 80 s on a loaded 2-core machine; its cost grows faster than the frame count)."""
+    hfov_deg: float | None = None
+    """The lens's horizontal field of view (degrees across the frame's width) when it is known, e.g. from a
+    calibration (``2 * atan(W / (2 * fx))`` with ``W`` and ``fx`` in the same pixels) or from the camera's
+    metadata: the focal is then held at ``(w / 2) / tan(hfov_deg / 2)`` for the analysed width ``w`` and not
+    estimated. Only for footage that is neither cropped nor zoomed after capture (a digital crop or a
+    stabiliser's crop narrows the view). None (default): the focal is estimated (self-calibration, then
+    bundle adjustment)."""
     camera_model: str = "SIMPLE_PINHOLE"
     """COLMAP camera model of the ONE camera shared by all frames: ``SIMPLE_PINHOLE`` (focal; principal
     point fixed at the centre) so ``K`` alone projects exactly, or ``SIMPLE_RADIAL`` (adds ``k1``, kept in
@@ -261,6 +268,18 @@ class PoseConfig:
     :attr:`max_moving_fraction` moves under it; otherwise the first map is kept with its confidence capped.
     On the 17 dev clips whose maps were over 0.5 (seeds above), 10 maps of the rest were kept: 5 good, 4
     of them passed by the confidence, the other 5 flagged; before, none of the 17 was good."""
+
+    def __post_init__(self):
+        from ..errors import DynPoseError
+
+        if self.hfov_deg is not None and not 0 < self.hfov_deg < 180:
+            raise DynPoseError(f"hfov_deg must be between 0 and 180 degrees (exclusive), got {self.hfov_deg}")
+
+    def known_focal(self, hw: tuple[int, int]) -> float | None:
+        """The focal (px) of frames ``hw`` ``(h, w)`` given by :attr:`hfov_deg`; None when it is estimated."""
+        import math
+
+        return None if self.hfov_deg is None else (hw[1] / 2) / math.tan(math.radians(self.hfov_deg) / 2)
 
 
 PRESETS: dict[str, PoseConfig] = {

@@ -306,7 +306,7 @@ class _State:
         pts = np.flatnonzero(self.has3d() & (self.use[every].sum(0) >= 2))
         rec, pids = colmap.to_reconstruction(self.uv, self.use, self.X, cam.make_w2c(self.R, self.t), self.K,
                                              self.hw, self.config.camera_model, self.params[3], every, pts)
-        colmap.bundle_adjust(rec, frames, fixed, refine_focal=refine_intrinsics,
+        colmap.bundle_adjust(rec, frames, fixed, refine_focal=refine_intrinsics and self.config.hfov_deg is None,
                              refine_extra=refine_intrinsics and self.config.camera_model != "SIMPLE_PINHOLE",
                              iters=iters, loss=self.config.ba_loss, loss_scale_px=self.config.ba_loss_scale_px,
                              threads=self.config.ba_threads, function_tolerance=self.config.ba_function_tolerance)
@@ -385,6 +385,16 @@ def self_calibrated_focal(uv: np.ndarray, hw: tuple[int, int], config: PoseConfi
     return estimate_focal(uv, hw, pairs[:: -(-len(pairs) // 24)])
 
 
+def start_focal(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) -> float:
+    """The focal (px) a reconstruction of tracks ``uv`` ``(N, M, 2)`` of frames ``hw`` starts from: the known
+    one (``config.hfov_deg``), else self-calibration kept within a plausible field of view (about 28-90
+    degrees across the long side)."""
+    known = config.known_focal(hw)
+    if known is not None:
+        return known
+    return float(np.clip(self_calibrated_focal(uv, hw, config), 0.5 * max(hw), 2.0 * max(hw)))
+
+
 def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_ba: bool = True) -> SfmResult:
     """Reconstruct cameras from static tracks ``uv`` ``(N, M, 2)`` (NaN = unobserved) of frames ``hw``.
 
@@ -398,12 +408,12 @@ def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_b
     the other starts compete on a window of ``config.focal_trial_frames``, and the whole clip is
     reconstructed at most twice (self-calibrated start, then the window's winner when that is another
     start). ``final_ba``: end with a bundle adjustment over every frame (False: over the keyframes, when a
-    :func:`refine` pass follows).
+    :func:`refine` pass follows). With a known focal (``config.hfov_deg``) that focal is the only start and
+    no adjustment moves it.
     """
     N, M = uv.shape[:2]
-    # keep self-calibration within a plausible field of view (~28-90 deg horizontally for landscape frames)
-    f_self = float(np.clip(self_calibrated_focal(uv, hw, config), 0.5 * max(hw), 2.0 * max(hw)))
-    starts = [f_self] + [g * max(hw) for g in config.focal_starts]
+    f_self = start_focal(uv, hw, config)
+    starts = [f_self] + ([g * max(hw) for g in config.focal_starts] if config.hfov_deg is None else [])
     L = config.focal_trial_frames
     if not L or N <= max(L, config.focal_trial_after):
         best, reason = _try_starts(uv, hw, starts, config)
@@ -517,11 +527,10 @@ def reconstruct_global(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) 
     than the incremental path (seconds to a minute for 60 frames), with no chain of registrations for an
     error to travel along, and it settles a focal that low parallax leaves loose more often; see
     ``PoseConfig.global_fallback_below`` for when the pipeline runs it."""
-    f0 = float(np.clip(self_calibrated_focal(uv, hw, config), 0.5 * max(hw), 2.0 * max(hw)))
-    st = _State(uv, hw, f0, config)
+    st = _State(uv, hw, start_focal(uv, hw, config), config)
     w2c, reg, K, k1 = colmap.global_map(uv, hw, config.camera_model, st.K, config.global_max_gap,
                                         min_matches=config.min_pnp_inliers, threads=config.ba_threads,
-                                        step=config.global_frame_step)
+                                        step=config.global_frame_step, refine_focal=config.hfov_deg is None)
     if reg.sum() < 2:
         return _failed(st, "global mapping registered no frames")
     init = SfmResult(w2c=w2c, registered=reg, K=K, camera_model=config.camera_model,

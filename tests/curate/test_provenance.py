@@ -117,3 +117,18 @@ def test_items_decided_before_the_pose_check_are_not_taken_as_checked(make_pool,
     db.commit()
     with pytest.raises(SettingsChanged, match=r"pose_check \[\] -> \['slowzoom', 'stabilised'\]"):
         _run(pool, out, 0.5)
+
+
+def test_a_known_lens_is_a_decision_setting_that_earlier_runs_lack(make_pool, tmp_path):
+    """``hfov_deg`` decides poses, so a rerun that gives another lens is refused; runs that never gave one
+    leave it out of their settings, so ledgers written before it existed keep their hash."""
+    from dynpose100k.curate import decision_settings
+
+    pool = make_pool(["good_a", "static_b"], broken=False)
+    out = tmp_path / "out"
+    _run(pool, out, 0.5)
+    assert "hfov_deg" not in decision_settings(CurateConfig(out=out, filter_threshold=0.5))
+    assert decision_settings(CurateConfig(out=out, filter_threshold=0.5, hfov_deg=60.0))["hfov_deg"] == 60.0
+    assert _run(pool, out, 0.5)["run"]["processed"] == 0
+    with pytest.raises(SettingsChanged, match=r"hfov_deg None -> 60.0"):
+        _run(pool, out, 0.5, hfov_deg=60.0)

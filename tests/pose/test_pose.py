@@ -131,6 +131,29 @@ def test_cli_batch_survives_broken_video(tmp_path, capsys):
     assert not (tmp_path / "out" / "broken").exists()
 
 
+def test_cli_known_field_of_view_holds_the_focal(synth_good, tmp_path, capsys):
+    """``pose --hfov``: K is the focal of that field of view at the decoded width, recorded in the config;
+    a field of view that no lens has is refused on one line before any video is read."""
+    import math
+
+    from dynpose100k.synth import load_gt
+
+    gt = load_gt(synth_good.gt)
+    f = float(gt.K[0, 0, 0])
+    hfov = math.degrees(2 * math.atan(gt.image_size[1] / 2 / f))
+    out = tmp_path / "out"
+    assert main(["pose", str(synth_good.video), "--out", str(out), "--hfov", f"{hfov:.6f}"]) == 0
+    d = out / synth_good.video.stem
+    res = load_pose_result(d)
+    assert res.registered.mean() >= 0.9 and np.allclose(res.K[:, 0, 0], f, rtol=1e-5)
+    assert json.loads((d / "result.json").read_text())["config"]["hfov_deg"] == pytest.approx(hfov)
+    capsys.readouterr()
+    assert main(["pose", str(synth_good.video), "--out", str(tmp_path / "bad"), "--hfov", "200"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "hfov_deg must be between 0 and 180" in err[0]
+    assert not (tmp_path / "bad").exists()
+
+
 def test_eval_cli(posed, synth_good, tmp_path, capsys):
     d, _, _ = posed
     js = tmp_path / "eval.json"

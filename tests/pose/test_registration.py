@@ -171,6 +171,42 @@ def test_global_map_on_every_second_frame_registers_the_rest():
     assert metrics.ate(res.w2c, v.gt.w2c, registered=res.registered).rmse < 0.02 * path
 
 
+def test_a_known_focal_is_held_by_incremental_and_global_mapping(monkeypatch):
+    """With ``hfov_deg`` the focal of that field of view is the only start and no adjustment moves it, in
+    incremental and global mapping alike; self-calibration (here far off) is not consulted."""
+    import math
+
+    import pytest
+
+    from dynpose100k import camera, metrics
+    from dynpose100k.pose import sfm
+    from dynpose100k.synth import render
+
+    v = render("good", 0, height=180, width=320, fps=12.0, duration=3.0)
+    static, hw = static_tracks_of(v.frames)
+    f_true = float(v.gt.K[0, 0, 0])
+    monkeypatch.setattr(sfm, "estimate_focal", lambda *a: 0.4 * f_true)
+    path = metrics.path_length(camera.camera_centers(v.gt.w2c))
+    for f_given in (f_true, 1.15 * f_true):
+        cfg = PoseConfig(hfov_deg=math.degrees(2 * math.atan(hw[1] / 2 / f_given)))
+        assert cfg.known_focal(hw) == pytest.approx(f_given)
+        for res in (sfm.reconstruct(static, hw, cfg), sfm.reconstruct_global(static, hw, cfg)):
+            assert res.failure_reason is None and res.registered.mean() >= 0.9
+            assert res.K[0, 0] == pytest.approx(f_given, rel=1e-6)
+            if f_given == f_true:
+                assert metrics.ate(res.w2c, v.gt.w2c, registered=res.registered).rmse < 0.02 * path
+
+
+def test_a_field_of_view_outside_0_180_degrees_is_refused():
+    import pytest
+
+    from dynpose100k.errors import DynPoseError
+
+    for bad in (0.0, 180.0, -30.0, float("nan")):
+        with pytest.raises(DynPoseError, match="hfov_deg must be between 0 and 180"):
+            PoseConfig(hfov_deg=bad)
+
+
 def test_pnp_on_a_collapsed_map_fails_instead_of_raising():
     """55 map points that collapsed to one spot (0.1 mm across, seen on a global map of a style-b clip) make
     OpenCV's SQPnP raise; the frame is then not registered and the reconstruction carries on."""
