@@ -208,7 +208,18 @@ def test_bench_pose_passes_the_seed(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "importlib", types.SimpleNamespace(import_module=lambda m: types.SimpleNamespace(
         run=lambda out, quick=False, **kw: seen.setdefault(m.rsplit(".", 1)[-1], kw))))
     assert main(["bench", "pose", "--no-speed", "--seed", "500", "--out", str(tmp_path)]) == 0
-    assert seen["pose"]["seed"] == 500
+    assert seen["pose"]["seed"] == 500 and seen["pose"]["known_lens"] is False
+    seen.clear()
+    assert main(["bench", "pose", "--no-speed", "--known-lens", "--out", str(tmp_path)]) == 0
+    assert seen["pose"]["known_lens"] is True
+
+
+def test_bench_pose_known_lens_gives_ours_the_true_focal():
+    from dynpose100k.bench.pose import _clips, _run_clip
+
+    spec = _clips(True, ("heldout",))[0]
+    given, estimated = _run_clip(spec, baselines=False, known_lens=True), _run_clip(spec, baselines=False)
+    assert given["ours"]["focal_rel_error"] < 1e-6 < estimated["ours"]["focal_rel_error"]
 
 
 def test_bench_pose_prints_every_set(capsys):
@@ -238,7 +249,7 @@ def test_bench_pose_json_holds_each_set_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pose, "_clips", lambda quick, sets, clips, seed: [
         {"set": s, "video_id": f"{s}_{i}"} for s in sets for i in range(clips)])
-    monkeypatch.setattr(pose, "_run_clip", lambda spec, baselines: {"set": spec["set"], "video_id": spec["video_id"]})
+    monkeypatch.setattr(pose, "_run_clip", lambda spec, baselines, **kw: {"set": spec["set"], "video_id": spec["video_id"]})
     monkeypatch.setattr(pose, "_summary", lambda rows: {"all": {"n": len(rows)}, "self_assessment": {}})
     monkeypatch.setattr(pose, "_methods", lambda rows: ())
     monkeypatch.setattr(pose, "_timing_10s", lambda quick: [])

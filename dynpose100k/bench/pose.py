@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import subprocess
 import sys
 import tempfile
@@ -57,9 +58,10 @@ def _render(spec: dict):
                   duration=spec["duration"], hard=spec["hard"], style=spec["style"], hfov_deg=spec.get("hfov_deg"))
 
 
-def _run_clip(spec: dict, baselines: bool = True, video=None) -> dict:
+def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool = False) -> dict:
     """Render the clip of ``spec`` (or take ``video``, its :func:`_render`), degrade its frames when the spec
-    says so, pose them and score every method on them."""
+    says so, pose them and score every method on them; ``known_lens``: ours is given the clip's true
+    horizontal field of view (``PoseConfig.hfov_deg``; the baselines estimate theirs)."""
     from ..camera import camera_centers
     from ..evaluate import mask_iou, score_video, static_track_precision
     from ..metrics import path_length
@@ -75,7 +77,8 @@ def _run_clip(spec: dict, baselines: bool = True, video=None) -> dict:
     row: dict = {"video_id": gt.video_id + ("" if spec["style"] == "a" else "_" + spec["style"]),
                  "set": spec["set"], "hard": spec["hard"], "frames": len(frames)}
     t = time.perf_counter()
-    res = estimate_poses(frames, gt.timestamps, PoseConfig(), video_id=gt.video_id)
+    hfov = math.degrees(2 * math.atan(frames.shape[2] / 2 / float(gt.K[0, 0, 0]))) if known_lens else None
+    res = estimate_poses(frames, gt.timestamps, PoseConfig(hfov_deg=hfov), video_id=gt.video_id)
     row["ours"] = {**score_video(res.w2c, res.K, res.registered, gt).to_dict(), "seconds": time.perf_counter() - t}
     row["ours"]["mask_iou"] = mask_iou(res.dynamic_masks, gt.dynamic_mask)
     row["ours"]["static_track_precision"], row["ours"]["static_obs_precision"] = static_track_precision(
@@ -155,6 +158,7 @@ def _self_assessment(rows: list[dict]) -> dict:
     return {
         **self_assessment([o["good"] for o in ours], [o["confidence"] for o in ours], rep, rel),
         "min_frames_registered_pct": 100 * min(o["registration_rate"] for o in ours),
+        "median_abs_focal_error": float(np.nanmedian([o.get("focal_rel_error", np.nan) for o in ours])),
         "ate_ratio_vs_colmap": (float(np.mean(ate) / np.mean([r["colmap"]["ate"] for r in rows]))
                                 if "colmap" in rows[0] else float("nan")),
     }
@@ -182,11 +186,12 @@ def _summary(rows: list[dict]) -> dict:
 
 
 def run(out: Path, quick: bool = False, baselines: bool = True, sets: tuple[str, ...] = tuple(SETS),
-        clips: int = 6, seed: int = 0) -> dict:
+        clips: int = 6, seed: int = 0, known_lens: bool = False) -> dict:
     """The benchmark; ``baselines=False`` leaves COLMAP and COLMAP+Mask out (ours and the floor only: minutes
     instead of hours on 2 cores); ``sets``: which of :data:`SETS` to run; ``clips``: clips per set (half of
     them hard; six make every rate move by 17 points per clip); ``seed``: added to every clip's seed (0: the
-    sets earlier runs measured; another value draws other clips, unseen ones when no run has used it)."""
+    sets earlier runs measured; another value draws other clips, unseen ones when no run has used it);
+    ``known_lens``: ours is given each clip's true field of view instead of estimating its focal."""
     unknown = set(sets) - set(SETS)
     if unknown or not sets:
         from ..errors import DynPoseError
@@ -199,7 +204,7 @@ def run(out: Path, quick: bool = False, baselines: bool = True, sets: tuple[str,
         raise DynPoseError(f"need at least 2 clips per set, got {clips}")
     specs = _clips(quick, sets, clips, seed)
     for spec in specs:
-        rows.append(_run_clip(spec, baselines))
+        rows.append(_run_clip(spec, baselines, known_lens=known_lens))
         log.info("%s done", rows[-1]["video_id"])
         print(f"  [{spec['set']}] {rows[-1]['video_id']}: " + ", ".join(
             f"{m} ATE {rows[-1][m]['ate']:.3f} ({rows[-1][m]['seconds']:.0f}s)" for m in _methods(rows)),
@@ -212,6 +217,7 @@ def run(out: Path, quick: bool = False, baselines: bool = True, sets: tuple[str,
                     "register >= 50% of frames (scored on all frames, filled)",
         "clips": specs,
         "seed": seed,
+        "known_lens": known_lens,
         "sets_protocol": "dev = style a, dev seeds (tuned on); heldout = style a, held-out seeds and scene "
                          "parameters; style_b = the other scene family (never tuned on), held-out seeds",
         "sets": tables,
@@ -229,6 +235,8 @@ def _print_sets(r: dict) -> None:
     sets = list(r["sets"])
     if r.get("seed"):
         print(f"\nclip seeds: each set's usual seeds + {r['seed']}")
+    if r.get("known_lens"):
+        print("ours given each clip's true field of view (--known-lens); the baselines estimate theirs")
     print(f"\n{'ATE / %frames registered':<28} " + " ".join(f"{s:>18}" for s in sets))
     for m in (m for m in METHODS if m in r["sets"][sets[0]]["all"]):
         print(f"{METHOD_NAMES[m]:<28} " + " ".join(
@@ -240,6 +248,8 @@ def _print_sets(r: dict) -> None:
         f"{split[s].get('mask_iou_normal', np.nan):11.3f} / {split[s].get('mask_iou_hard', np.nan):.3f}" for s in sets))
     sa = {s: r["sets"][s]["self_assessment"] for s in sets}
     print(f"{'ours ATE / COLMAP ATE':<28} " + " ".join(f"{sa[s]['ate_ratio_vs_colmap']:18.2f}" for s in sets))
+    print(f"{'ours median |focal error|':<28} "
+          + " ".join(f"{100 * sa[s].get('median_abs_focal_error', np.nan):17.1f}%" for s in sets))
     print(f"{'ours min % frames registered':<28} "
           + " ".join(f"{sa[s]['min_frames_registered_pct']:17.0f}%" for s in sets))
     print(f"{'bad clips with conf < 0.5':<28} "

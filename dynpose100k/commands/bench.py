@@ -33,6 +33,9 @@ def add_arguments(p):
                    help="filter: pool seed (test pools from it, training pools from seed + 1000 on); pose: added to "
                         "every clip's seed; another seed draws other clips, e.g. to judge a change on clips nobody "
                         "has looked at (default 0)")
+    p.add_argument("--known-lens", action="store_true",
+                   help="pose: give our engine each clip's true field of view (PoseConfig.hfov_deg) instead of "
+                        "estimating the focal; the baselines still estimate theirs")
     p.add_argument("--no-speed", action="store_true",
                    help="pose: leave out the cost by input size and clip length (360p/720p/1080p 10 s and 720p "
                         "60 s clips, about 5 minutes; `bench pose-speed` runs it alone)")
@@ -46,7 +49,8 @@ def run(args) -> int:
         extra = {}
         if name == "pose":
             extra = {"baselines": not args.no_baselines, "sets": tuple(x for x in args.sets.split(",") if x),
-                     "clips": 6 if args.clips is None else args.clips, "seed": args.seed}
+                     "clips": 6 if args.clips is None else args.clips, "seed": args.seed,
+                     "known_lens": args.known_lens}
         elif name == "pose-robustness":
             extra = {"clips": 12 if args.clips is None else args.clips}
         elif name == "filter":
