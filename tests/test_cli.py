@@ -249,7 +249,8 @@ def test_bench_pose_json_holds_each_set_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pose, "_clips", lambda quick, sets, clips, seed: [
         {"set": s, "video_id": f"{s}_{i}"} for s in sets for i in range(clips)])
-    monkeypatch.setattr(pose, "_run_clip", lambda spec, baselines, **kw: {"set": spec["set"], "video_id": spec["video_id"]})
+    monkeypatch.setattr(pose, "_run_clip",
+                        lambda spec, baselines, **kw: {"set": spec["set"], "video_id": spec["video_id"]})
     monkeypatch.setattr(pose, "_summary", lambda rows: {"all": {"n": len(rows)}, "self_assessment": {}})
     monkeypatch.setattr(pose, "_methods", lambda rows: ())
     monkeypatch.setattr(pose, "_timing_10s", lambda quick: [])

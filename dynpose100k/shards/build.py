@@ -99,6 +99,7 @@ def build_sample(
         "mask_size": list(res.dynamic_masks.shape[1:]) if res.dynamic_masks is not None else None,
         **{k: r[k] for k in ("reproj_error_px", "reproj_error_px_720p", "num_static_tracks", "confidence", "preset",
                              "version")},
+        "hfov_deg_given": (res.config or {}).get("hfov_deg"),
         **(meta or {}),
     }
     unknown = set(m) - set(META_FIELDS)

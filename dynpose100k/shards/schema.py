@@ -71,6 +71,8 @@ META_FIELDS: dict[str, tuple[str, Any, str]] = {
     "pose_size": ("list:int64", None, "[H, W] of the frames the poses were estimated on"),
     "mask_size": ("list:int64", None, "[h, w] of the stored dynamic masks"),
     "preset": ("string", None, "pose engine preset"),
+    "hfov_deg_given": ("float64", None, "the lens's horizontal field of view (degrees) the pose engine was given, "
+                       "its focal held; null: the focal was estimated"),
     "version": ("string", None, "software version that produced the poses"),
     "schema_version": ("int64", SCHEMA_VERSION, "version of this sample schema"),
 }

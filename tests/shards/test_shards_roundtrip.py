@@ -40,6 +40,20 @@ def test_build_sample_resizes_K_and_tracks(pose_dirs):
     assert s.meta["caption"] == "a dog" and s.meta["reproj_error_px_720p"] == pytest.approx(0.8)
 
 
+def test_the_sample_says_whether_the_focal_was_given(pose_dirs, tmp_path):
+    """``meta.hfov_deg_given``: the field of view the pose engine held (``PoseConfig.hfov_deg``), null when it
+    estimated the focal."""
+    import dataclasses
+
+    from dynpose100k.pose import save_pose_result
+
+    d, frames = pose_dirs[0]
+    assert build_sample(d, frames).meta["hfov_deg_given"] is None
+    res = load_pose_result(d)
+    given = save_pose_result(tmp_path / "given", dataclasses.replace(res, config={**res.config, "hfov_deg": 61.5}))
+    assert build_sample(given, frames).meta["hfov_deg_given"] == 61.5
+
+
 def test_write_read_rollover_append_exactly_once(tmp_path, pose_dirs):
     out = tmp_path / "ds"
     samples = [build_sample(d, f) for d, f in pose_dirs]
