@@ -18,6 +18,8 @@ import numpy as np
 
 __all__ = [
     "make_K",
+    "focal_from_hfov",
+    "hfov_from_focal",
     "make_w2c",
     "invert",
     "w2c_to_c2w",
@@ -49,6 +51,16 @@ def make_K(fx: float, fy: float | None = None, cx: float = 0.0, cy: float = 0.0)
     """Intrinsics ``(3, 3)`` from focal lengths and principal point, all in pixels."""
     fy = fx if fy is None else fy
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=np.float64)
+
+
+def focal_from_hfov(hfov_deg, width):
+    """Focal length (px) of a pinhole whose horizontal field of view across ``width`` px is ``hfov_deg``."""
+    return (np.asarray(width, np.float64) / 2) / np.tan(np.radians(hfov_deg) / 2)
+
+
+def hfov_from_focal(focal, width):
+    """Horizontal field of view (degrees) across ``width`` px of a pinhole of focal length ``focal`` (px)."""
+    return np.degrees(2 * np.arctan(np.asarray(width, np.float64) / 2 / focal))
 
 
 def make_w2c(R: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -104,3 +104,10 @@ def test_colmap_intrinsics_roundtrip(rig):
     # so is every keypoint
     assert (cx, cy) == (100.5, 50.5)
     np.testing.assert_allclose(cam.pixels_to_colmap([[0.0, 0.0], [3.0, 4.0]]), [[0.5, 0.5], [3.5, 4.5]])
+
+
+def test_field_of_view_and_focal_convert_both_ways():
+    assert cam.focal_from_hfov(90.0, 640) == pytest.approx(320.0)
+    assert cam.hfov_from_focal(320.0, 640) == pytest.approx(90.0)
+    f = np.array([200.0, 555.5, 1800.0])
+    np.testing.assert_allclose(cam.focal_from_hfov(cam.hfov_from_focal(f, 1280), 1280), f)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import subprocess
 import sys
 import tempfile
@@ -62,7 +61,7 @@ def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool =
     """Render the clip of ``spec`` (or take ``video``, its :func:`_render`), degrade its frames when the spec
     says so, pose them and score every method on them; ``known_lens``: ours is given the clip's true
     horizontal field of view (``PoseConfig.hfov_deg``; the baselines estimate theirs)."""
-    from ..camera import camera_centers
+    from ..camera import camera_centers, hfov_from_focal
     from ..evaluate import mask_iou, score_video, static_track_precision
     from ..metrics import path_length
     from ..pose import PoseConfig, estimate_poses
@@ -77,7 +76,7 @@ def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool =
     row: dict = {"video_id": gt.video_id + ("" if spec["style"] == "a" else "_" + spec["style"]),
                  "set": spec["set"], "hard": spec["hard"], "frames": len(frames)}
     t = time.perf_counter()
-    hfov = math.degrees(2 * math.atan(frames.shape[2] / 2 / float(gt.K[0, 0, 0]))) if known_lens else None
+    hfov = float(hfov_from_focal(gt.K[0, 0, 0], frames.shape[2])) if known_lens else None
     res = estimate_poses(frames, gt.timestamps, PoseConfig(hfov_deg=hfov), video_id=gt.video_id)
     row["ours"] = {**score_video(res.w2c, res.K, res.registered, gt).to_dict(), "seconds": time.perf_counter() - t}
     row["ours"]["mask_iou"] = mask_iou(res.dynamic_masks, gt.dynamic_mask)

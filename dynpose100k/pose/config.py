@@ -277,9 +277,9 @@ class PoseConfig:
 
     def known_focal(self, hw: tuple[int, int]) -> float | None:
         """The focal (px) of frames ``hw`` ``(h, w)`` given by :attr:`hfov_deg`; None when it is estimated."""
-        import math
+        from ..camera import focal_from_hfov
 
-        return None if self.hfov_deg is None else (hw[1] / 2) / math.tan(math.radians(self.hfov_deg) / 2)
+        return None if self.hfov_deg is None else float(focal_from_hfov(self.hfov_deg, hw[1]))
 
 
 PRESETS: dict[str, PoseConfig] = {

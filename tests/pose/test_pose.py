@@ -134,13 +134,11 @@ def test_cli_batch_survives_broken_video(tmp_path, capsys):
 def test_cli_known_field_of_view_holds_the_focal(synth_good, tmp_path, capsys):
     """``pose --hfov``: K is the focal of that field of view at the decoded width, recorded in the config;
     a field of view that no lens has is refused on one line before any video is read."""
-    import math
-
     from dynpose100k.synth import load_gt
 
     gt = load_gt(synth_good.gt)
     f = float(gt.K[0, 0, 0])
-    hfov = math.degrees(2 * math.atan(gt.image_size[1] / 2 / f))
+    hfov = float(camera.hfov_from_focal(f, gt.image_size[1]))
     out = tmp_path / "out"
     assert main(["pose", str(synth_good.video), "--out", str(out), "--hfov", f"{hfov:.6f}"]) == 0
     d = out / synth_good.video.stem

@@ -174,8 +174,6 @@ def test_global_map_on_every_second_frame_registers_the_rest():
 def test_a_known_focal_is_held_by_incremental_and_global_mapping(monkeypatch):
     """With ``hfov_deg`` the focal of that field of view is the only start and no adjustment moves it, in
     incremental and global mapping alike; self-calibration (here far off) is not consulted."""
-    import math
-
     import pytest
 
     from dynpose100k import camera, metrics
@@ -188,7 +186,7 @@ def test_a_known_focal_is_held_by_incremental_and_global_mapping(monkeypatch):
     monkeypatch.setattr(sfm, "estimate_focal", lambda *a: 0.4 * f_true)
     path = metrics.path_length(camera.camera_centers(v.gt.w2c))
     for f_given in (f_true, 1.15 * f_true):
-        cfg = PoseConfig(hfov_deg=math.degrees(2 * math.atan(hw[1] / 2 / f_given)))
+        cfg = PoseConfig(hfov_deg=float(camera.hfov_from_focal(f_given, hw[1])))
         assert cfg.known_focal(hw) == pytest.approx(f_given)
         for res in (sfm.reconstruct(static, hw, cfg), sfm.reconstruct_global(static, hw, cfg)):
             assert res.failure_reason is None and res.registered.mean() >= 0.9
