@@ -412,12 +412,12 @@ def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_b
     no adjustment moves it.
     """
     N, M = uv.shape[:2]
-    f_self = start_focal(uv, hw, config)
-    starts = [f_self] + ([g * max(hw) for g in config.focal_starts] if config.hfov_deg is None else [])
+    f_start = start_focal(uv, hw, config)
+    starts = [f_start] + ([g * max(hw) for g in config.focal_starts] if config.hfov_deg is None else [])
     L = config.focal_trial_frames
     if not L or N <= max(L, config.focal_trial_after):
         best, reason = _try_starts(uv, hw, starts, config)
-        return _finish(best[1], full=final_ba) if best else _failed(_State(uv, hw, f_self, config), reason)
+        return _finish(best[1], full=final_ba) if best else _failed(_State(uv, hw, f_start, config), reason)
     # long clip: the self-calibrated start on the whole clip; when its map explains too little, the starts
     # compete on the L-frame window with the most static observations, and the whole clip is reconstructed
     # again only when another start wins there (from that window's adjusted focal); the map with the most
@@ -433,13 +433,13 @@ def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_b
     win, _ = _try_starts(sub, hw, starts, config)
     log.debug("focal trial on frames %d-%d: %s", s0, s0 + L - 1,
               "failed" if win is None else f"start {win[2]:.1f}, support {win[0]:.3f}")
-    if win is not None and (full is None or win[2] != f_self):
+    if win is not None and (full is None or win[2] != f_start):
         other, reason2 = _try_starts(uv, hw, [float(win[1].params[0])], config, dedupe=False)
         if other is not None and (full is None or other[0] > full[0]):
             full = other
         reason = reason if full is not None or other is not None else reason2
     if full is None:
-        return _failed(_State(uv, hw, f_self, config), reason)
+        return _failed(_State(uv, hw, f_start, config), reason)
     return _finish(full[1], full=final_ba)
 
 
