@@ -279,7 +279,7 @@ def settings_hash(settings: dict) -> str:
 def _differences(old: dict | None, new: dict) -> str:
     if not old:
         return "earlier settings not recorded"
-    diff = [f"{k} {old.get(k)} -> {new.get(k)}" for k in new if old.get(k) != new.get(k)]
+    diff = [f"{k} {old.get(k)} -> {new.get(k)}" for k in {**old, **new} if old.get(k) != new.get(k)]
     return ", ".join(diff) or "same settings, different hash"
 
 

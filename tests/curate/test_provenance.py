@@ -132,3 +132,7 @@ def test_a_known_lens_is_a_decision_setting_that_earlier_runs_lack(make_pool, tm
     assert _run(pool, out, 0.5)["run"]["processed"] == 0
     with pytest.raises(SettingsChanged, match=r"hfov_deg None -> 60.0"):
         _run(pool, out, 0.5, hfov_deg=60.0)
+    # and the way back: a run with a lens, then one without it, names what differs
+    _run(pool, out, 0.5, hfov_deg=60.0, reprocess=True)
+    with pytest.raises(SettingsChanged, match=r"hfov_deg 60.0 -> None"):
+        _run(pool, out, 0.5)
