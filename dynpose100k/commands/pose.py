@@ -56,6 +56,7 @@ def run(args) -> int:
     failures: list[str] = []
     unreadable: list[str] = []
     ok = skipped = 0
+    other: dict[str, int] = {}  # skipped results made with other settings: difference -> count
     for path, vid in tqdm(zip(videos, unique_ids(videos)), total=len(videos), desc="pose", unit="video",
                           disable=len(videos) < 2):
         done = not args.overwrite and result_exists(out, vid)
@@ -65,6 +66,8 @@ def run(args) -> int:
             unreadable.append(str(e))
             continue
         skipped += done
+        for d in config.differences(res.config) if done else ():
+            other[d] = other.get(d, 0) + 1
         if res.failure_reason:
             failures.append(f"{path}: not registered: {res.failure_reason}")
         else:
@@ -74,6 +77,9 @@ def run(args) -> int:
     print(f"pose: {ok}/{len(videos)} videos registered -> {out}")
     if skipped:
         print(f"skipped {skipped} video{'s' * (skipped != 1)} already done in {out} (use --overwrite to recompute)")
+    if other:
+        print("  of them, made with other settings than these: "
+              + ", ".join(f"{d} ({n})" for d, n in sorted(other.items())))
     for line in failures:
         print(f"  {line}")
     # videos whose reconstruction failed are results (written, registered all false); an input that could

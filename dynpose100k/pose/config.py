@@ -275,6 +275,17 @@ class PoseConfig:
         if self.hfov_deg is not None and not 0 < self.hfov_deg < 180:
             raise DynPoseError(f"hfov_deg must be between 0 and 180 degrees (exclusive), got {self.hfov_deg}")
 
+    def differences(self, recorded: dict) -> list[str]:
+        """``"field old -> new"`` for each setting that differs from ``recorded`` (the ``config`` of a saved
+        result), ignoring :attr:`threads`, which changes only the speed; a field the record lacks (written
+        before the field existed) counts as its default."""
+        import json
+
+        default = dataclasses.asdict(PoseConfig())
+        now = json.loads(json.dumps(dataclasses.asdict(self)))  # tuples as lists, as a record holds them
+        old = json.loads(json.dumps({**default, **recorded}))
+        return [f"{k} {old.get(k)} -> {v}" for k, v in now.items() if k != "threads" and old.get(k) != v]
+
     def known_focal(self, hw: tuple[int, int]) -> float | None:
         """The focal (px) of frames ``hw`` ``(h, w)`` given by :attr:`hfov_deg`; None when it is estimated."""
         from ..camera import focal_from_hfov

@@ -146,10 +146,24 @@ def test_cli_known_field_of_view_holds_the_focal(synth_good, tmp_path, capsys):
     assert res.registered.mean() >= 0.9 and np.allclose(res.K[:, 0, 0], f, rtol=1e-5)
     assert json.loads((d / "result.json").read_text())["config"]["hfov_deg"] == pytest.approx(hfov)
     capsys.readouterr()
+    # run again without it: the result is skipped, and the report says it was made with other settings
+    assert main(["pose", str(synth_good.video), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "skipped 1 video" in said and f"hfov_deg {float(f'{hfov:.6f}')} -> None (1)" in said
+    assert main(["pose", str(synth_good.video), "--out", str(out), "--hfov", f"{hfov:.6f}"]) == 0
+    assert "other settings" not in capsys.readouterr().out
     assert main(["pose", str(synth_good.video), "--out", str(tmp_path / "bad"), "--hfov", "200"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "hfov_deg must be between 0 and 180" in err[0]
     assert not (tmp_path / "bad").exists()
+
+
+def test_config_differences_ignore_threads_and_fields_a_record_predates():
+    record = json.loads(json.dumps(dataclasses.asdict(PoseConfig(threads=1))))
+    assert PoseConfig().differences(record) == []  # threads change the speed only
+    del record["hfov_deg"]  # a result written before the field existed: estimated, the default
+    assert PoseConfig().differences(record) == []
+    assert PoseConfig(hfov_deg=60.0, fps=6.0).differences(record) == ["fps 12.0 -> 6.0", "hfov_deg None -> 60.0"]
 
 
 def test_eval_cli(posed, synth_good, tmp_path, capsys):
