@@ -10,6 +10,13 @@ from pathlib import Path
 from ..errors import DynPoseError
 
 
+def add_hfov_argument(p) -> None:
+    """``--hfov DEG`` (as ``args.hfov``): the lens's known field of view, ``PoseConfig.hfov_deg``."""
+    p.add_argument("--hfov", type=float, default=None, metavar="DEG",
+                   help="the lens's known horizontal field of view in degrees (2*atan(W/(2*fx)), W and fx in the "
+                        "same pixels): the focal is held, not estimated; for footage neither cropped nor zoomed")
+
+
 def _check_parents(path: Path) -> None:
     for parent in path.parents:
         if parent.exists():

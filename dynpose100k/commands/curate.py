@@ -28,6 +28,7 @@ processes those items again (withdrawing their published samples). <out>/config.
 
 def add_arguments(p):
     from ..pose.config import DEFAULT_PRESET, PRESETS
+    from . import add_hfov_argument
 
     p.add_argument("input", help="video file, folder, glob pattern, .txt list of paths, or Panda-70M style .csv")
     p.add_argument("--out", type=Path, required=True, help="output folder (ledger, poses, dataset, summary)")
@@ -50,10 +51,7 @@ def add_arguments(p):
     p.add_argument("--pose-preset", default=DEFAULT_PRESET, choices=sorted(PRESETS), help="pose engine preset")
     p.add_argument("--fps", type=float, default=12.0, help="frame sampling rate (default 12)")
     p.add_argument("--short-side", type=int, default=None, help="resize frames to this short side (default: keep)")
-    p.add_argument("--hfov", type=float, default=None, metavar="DEG",
-                   help="the lens's known horizontal field of view in degrees (2*atan(W/(2*fx)), W and fx in the "
-                        "same pixels): every clip's focal is held, not estimated; for footage neither cropped "
-                        "nor zoomed")
+    add_hfov_argument(p)  # the same lens for every clip of the pool
     p.add_argument("--shard-size", type=int, default=32, help="kept clips per published shard (default 32)")
     p.add_argument("--item-timeout", type=float, default=None, help="fail an item after this many seconds")
     p.add_argument("--dataset-name", default="dynpose-100k", help="dataset folder name inside --out")

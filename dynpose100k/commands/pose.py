@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(p):
     from ..pose.config import DEFAULT_PRESET, PRESETS
+    from . import add_hfov_argument
 
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                    help="video files, frame folders or folders of clips (subfolders included)")
@@ -34,9 +35,7 @@ def add_arguments(p):
     p.add_argument("--short-side", type=int, default=None, help="resize frames to this short side (px)")
     p.add_argument("--work-short-side", type=int, default=None,
                    help="analyse at this short side (default: the preset's, 360; 0: at the decoded size)")
-    p.add_argument("--hfov", type=float, default=None, metavar="DEG",
-                   help="the lens's known horizontal field of view in degrees (2*atan(W/(2*fx)), W and fx in the "
-                        "same pixels): the focal is held, not estimated; for footage neither cropped nor zoomed")
+    add_hfov_argument(p)
     p.add_argument("--overwrite", action="store_true", help="recompute existing results")
 
 
