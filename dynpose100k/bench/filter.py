@@ -1,8 +1,9 @@
 """``dynpose100k bench filter``: precision/recall of the clip filter on labelled synthetic pools.
 
 Everything the model learns comes from the dev split of style ``a``: six training pools (mixed over all
-sixteen kinds, plus extra suitable clips), on which the detectors are fitted, calibrated and the operating
-threshold chosen by cross-validation. The fitted model is then scored, unchanged, on three test pools
+sixteen kinds, plus extra suitable clips), each rendered twice, once as the dev split draws it and once
+through other lenses and at other compression levels (:data:`TRAIN_NUISANCE`), on which the detectors are
+fitted, calibrated and the operating threshold chosen by cross-validation. The fitted model is then scored, unchanged, on three test pools
 (:data:`EVAL_SETS`): ``dev`` (style a, dev seeds), ``heldout`` (style a, held-out seeds and scene parameters)
 and ``style_b`` (the other scene family, held-out seeds). Every pool is about 28% suitable (10% of the mixed
 clips plus the extra ones), so the reliability tables of the three compare like with like; precision is
@@ -37,10 +38,15 @@ PREVALENCE = 0.1  # suitable fraction the figures are also re-weighted to (the p
 #: ((test mixed, test extra suitable), (train mixed, train extra suitable)) for a quick and a full run; the
 #: extra suitable clips make every pool about 28% suitable, so the reliability tables compare like with like.
 POOL_SIZES = {True: ((24, 6), (60, 15)), False: ((60, 15), (120, 30))}
-#: training pools of a quick and a full run (each of the training size above): six pools (900 clips, 252
-#: suitable) give each failure kind's detector about 56 examples and the threshold about 250 suitable
-#: out-of-fold scores, against 14 and 84 with two
+#: training pools of a quick and a full run (each of the training size above, each rendered twice, see
+#: :data:`TRAIN_NUISANCE`): six pools (1800 clips, 504 suitable) give each failure kind's detector about 56
+#: scenes seen through two lenses and the threshold about 500 suitable out-of-fold scores
 TRAIN_POOLS = {True: 2, False: 6}
+#: the second rendering of every training pool: each clip's horizontal field of view (degrees) and H.264 CRF
+#: drawn from these ranges (the dev split alone: 55-75 degrees, CRF 18), so that no detector learns one lens
+#: or one encoder; lens and compression are what any pool of Internet clips varies. Chosen before any test
+#: pool was scored with it; the held-out split draws 38-90 degrees and CRF 20-34, beyond both ends.
+TRAIN_NUISANCE = {"hfov_deg": (45.0, 85.0), "crf": (18, 32)}
 #: suitable fraction the threshold is chosen for (None: the training pool's, like the test pools', ~28%)
 FIT_PREVALENCE = None
 #: logit margin of the operating threshold for domain shift (see ``fit_model``'s ``shift_margin``).
@@ -56,21 +62,27 @@ def _render_one(args) -> None:
     from ..synth.pool import clip_crf
     from ..video import write_video
 
-    path, kind, seed, hard, size, fps, duration, style = args
+    path, kind, seed, hard, size, fps, duration, style, nuisance = args
     if path.exists():
         return
+    hfov, crf = None, clip_crf(seed, style)
+    if nuisance:  # the clip's own draw: the same seed always gives the same lens and compression
+        hfov = nuisance["hfov_deg"]
+        crf = int(np.random.default_rng([int(seed), 19]).integers(nuisance["crf"][0], nuisance["crf"][1] + 1))
     v = render(kind, seed, height=size[0], width=size[1], fps=fps, duration=duration, hard=hard, pairs=0,
-               style=style)
-    write_video(path.with_suffix(".tmp.mp4"), v.frames, fps, crf=clip_crf(seed, style)).replace(path)
+               style=style, hfov_deg=hfov)
+    write_video(path.with_suffix(".tmp.mp4"), v.frames, fps, crf=crf).replace(path)
 
 
 def make_pool(out, num: int, seed: int = 0, extra_good: int = 0, size=(180, 320), fps: float = 5.0,
               duration: float = 4.0, workers: int = 2, split: str = "dev", style: str = "a",
-              all_kinds: bool | None = None) -> Path:
+              all_kinds: bool | None = None, nuisance: dict | None = None) -> Path:
     """Render a labelled mixed pool (``<id>.mp4`` + ``labels.csv``; about half the clips ``hard``), resumable.
 
     ``extra_good`` adds that many more suitable clips (a training pool with more positives to learn from).
-    ``split``, ``style`` and ``all_kinds``: see :func:`dynpose100k.synth.pool_plan`.
+    ``split``, ``style`` and ``all_kinds``: see :func:`dynpose100k.synth.pool_plan`. ``nuisance`` (style ``a``):
+    ranges to draw each clip's field of view and CRF from instead of the split's (see :data:`TRAIN_NUISANCE`);
+    the scenes, kinds and camera paths stay those of the plain pool.
     """
     from ..synth import SUITABLE_KINDS, pool_plan
 
@@ -79,7 +91,8 @@ def make_pool(out, num: int, seed: int = 0, extra_good: int = 0, size=(180, 320)
     plan = pool_plan(num, "mixed", seed, split, style, all_kinds) + (
         pool_plan(extra_good, "good", seed + 1, split, style) if extra_good else [])
     hard = np.random.default_rng([seed, 11]).random(len(plan)) < 0.5
-    jobs = [(out / f"{vid}.mp4", k, s, bool(h), size, fps, duration, style) for (vid, k, s), h in zip(plan, hard)]
+    jobs = [(out / f"{vid}.mp4", k, s, bool(h), size, fps, duration, style, nuisance)
+            for (vid, k, s), h in zip(plan, hard)]
     with mp.get_context("spawn").Pool(workers) as pool:
         list(pool.imap_unordered(_render_one, jobs))
     with open(out / "labels.csv", "w", newline="") as f:
@@ -206,7 +219,7 @@ def _throughput(folder: Path, n: int, quick: bool) -> dict:
 
     from ..synth import KINDS
 
-    jobs = [(folder / f"tp_{i:02d}.mp4", KINDS[i % len(KINDS)], 500 + i, False, (360, 640), 24.0, 5.0, "a")
+    jobs = [(folder / f"tp_{i:02d}.mp4", KINDS[i % len(KINDS)], 500 + i, False, (360, 640), 24.0, 5.0, "a", None)
             for i in range(n)]
     with mp.get_context("spawn").Pool(2) as pool:
         list(pool.imap_unordered(_render_one, jobs))
@@ -286,8 +299,11 @@ def run(out, quick: bool = False, seed: int = 0) -> dict:
     pools = {name: make_pool(out / f"filter_pool_{name}_{n_test}+{x_test}_s{seed}", n_test, seed, x_test, split=split,
                              style=style, all_kinds=True)
              for name, (split, style) in EVAL_SETS.items()}
+    train_seeds = range(seed + 1000, seed + 1000 + TRAIN_POOLS[bool(quick)])
     train_pools = [make_pool(out / f"filter_pool_train_{n_train}+{x_train}_s{s}", n_train, s, x_train, all_kinds=True)
-                   for s in range(seed + 1000, seed + 1000 + TRAIN_POOLS[bool(quick)])]
+                   for s in train_seeds]
+    train_pools += [make_pool(out / f"filter_pool_train_{n_train}+{x_train}_s{s}_wide", n_train, s, x_train,
+                              all_kinds=True, nuisance=TRAIN_NUISANCE) for s in train_seeds]
     t_render = time.perf_counter() - t0
     parts = [_measure_pool(p) for p in train_pools]
     rows_tr = [r for part in parts for r in part[0]]

@@ -332,3 +332,24 @@ def test_bench_figures_count_the_kept_suitable_clips():
 
     f = _figures(np.array([0.9, 0.8, 0.2, 0.6, 0.55]), np.array([True, False, True, True, False]), 0.5)
     assert f["kept"] == 4 and f["tp"] == 2 and f["precision"] == 0.5 and abs(f["recall"] - 2 / 3) < 1e-12
+
+
+def test_bench_training_pool_second_rendering_changes_lens_and_compression_only(tmp_path):
+    from dynpose100k.bench.filter import TRAIN_NUISANCE, make_pool
+    from dynpose100k.video import load_clip
+
+    kw = dict(num=3, seed=1000, size=(72, 128), duration=1.0, workers=1, all_kinds=True)
+    plain = make_pool(tmp_path / "plain", **kw)
+    wide = make_pool(tmp_path / "wide", nuisance=TRAIN_NUISANCE, **kw)
+    again = make_pool(tmp_path / "again", nuisance=TRAIN_NUISANCE, **kw)
+    labels = (plain / "labels.csv").read_text()
+    assert labels == (wide / "labels.csv").read_text()  # the same clips, kinds and hard flags
+    ids = [line.split(",")[0] for line in labels.splitlines()[1:]]
+    assert len(ids) == 3
+
+    def diff(a, b, vid):  # mean absolute difference of the decoded frames
+        fa, fb = (load_clip(d / f"{vid}.mp4", fps=None).frames.astype(float) for d in (a, b))
+        return float(np.abs(fa - fb).mean())
+
+    for vid in ids:  # another lens moves the whole image; the encoder alone (same draw) barely does
+        assert diff(wide, plain, vid) > 5 * max(diff(wide, again, vid), 0.2), vid
