@@ -3,19 +3,19 @@
 Everything the model learns comes from the dev split of style ``a``: six training pools (mixed over all
 sixteen kinds, plus extra suitable clips), each rendered twice, once as the dev split draws it and once
 through other lenses and at other compression levels (:data:`TRAIN_NUISANCE`), on which the detectors are
-fitted, calibrated and the operating threshold chosen by cross-validation. The fitted model is then scored, unchanged, on three test pools
-(:data:`EVAL_SETS`): ``dev`` (style a, dev seeds), ``heldout`` (style a, held-out seeds and scene parameters)
-and ``style_b`` (the other scene family, held-out seeds). Every pool is about 28% suitable (10% of the mixed
-clips plus the extra ones), so the reliability tables of the three compare like with like; precision is
-also re-weighted to :data:`PREVALENCE`. About half the clips of each pool are the harder variant.
-Per test pool: AP, precision and recall at the operating point with 95% Wilson intervals, best recall at
-precision 0.9, rejections per kind (and how many by a rule), which rules fire on suitable clips, the
-reliability table (score bin -> observed suitable fraction) and the first nine kinds alone; AP, precision and
-recall of the packaged model (what ``filter`` uses by default) on the same pools. On the dev pool
-also the paper's cumulative ablation and single-signal baselines. Throughput of ``filter_video`` on 5 s
-640x360 mp4 clips: wall clips/s with 1 and 2 processes, and CPU seconds per clip (whole decision, and
-decoding alone: the decode bound), which a shared machine disturbs less than wall time.
-Signals are cached per pool and signal-code version. Saves ``<out>/filter.json``, ``<out>/filter_pr.png``,
+fitted, calibrated and the operating threshold chosen by cross-validation. The fitted model is then scored,
+unchanged, on three test pools (:data:`EVAL_SETS`): ``dev`` (style a, dev seeds), ``heldout`` (style a,
+held-out seeds and scene parameters) and ``style_b`` (the other scene family, held-out seeds). Every pool is
+about 28% suitable (10% of the mixed clips plus the extra ones), so the reliability tables of the three
+compare like with like; precision is also re-weighted to :data:`PREVALENCE`. About half the clips of each pool
+are the harder variant. Per test pool: AP, precision and recall at the operating point with 95% Wilson
+intervals, best recall at precision 0.9, rejections per kind (and how many by a rule), which rules fire on
+suitable clips, the reliability table (score bin -> observed suitable fraction) and the first nine kinds
+alone; AP, precision and recall of the packaged model (what ``filter`` uses by default) on the same pools. On
+the dev pool also the paper's cumulative ablation and single-signal baselines. Throughput of ``filter_video``
+on 5 s 640x360 mp4 clips: wall clips/s with 1 and 2 processes, and CPU seconds per clip (whole decision, and
+decoding alone: the decode bound), which a shared machine disturbs less than wall time. Signals are cached per
+pool and signal-code version. Saves ``<out>/filter.json``, ``<out>/filter_pr.png``,
 ``<out>/filter_reliability.png`` and the fitted ``<out>/filter_model.json``.
 """
 
