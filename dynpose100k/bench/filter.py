@@ -26,6 +26,7 @@ import json
 import multiprocessing as mp
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -57,21 +58,31 @@ BASELINE_SIGNALS = ("flow_bg", "track_motion", "color_count", "dynamic_frac", "f
                     "flow_residual_peak", "sharpness_median")
 
 
-def _render_one(args) -> None:
+class _RenderJob(NamedTuple):
+    """One clip for a bench pool; ``nuisance``: see :func:`make_pool`."""
+    path: Path
+    kind: str
+    seed: int
+    hard: bool
+    size: tuple[int, int]
+    fps: float
+    duration: float
+    style: str = "a"
+    nuisance: dict | None = None
+
+
+def _render_one(job: _RenderJob) -> None:
     from ..synth import render
     from ..synth.pool import clip_crf
     from ..video import write_video
 
-    path, kind, seed, hard, size, fps, duration, style, nuisance = args
-    if path.exists():
+    if job.path.exists():
         return
-    hfov, crf = None, clip_crf(seed, style)
-    if nuisance:  # the clip's own draw: the same seed always gives the same lens and compression
-        hfov = nuisance["hfov_deg"]
-        crf = int(np.random.default_rng([int(seed), 19]).integers(nuisance["crf"][0], nuisance["crf"][1] + 1))
-    v = render(kind, seed, height=size[0], width=size[1], fps=fps, duration=duration, hard=hard, pairs=0,
-               style=style, hfov_deg=hfov)
-    write_video(path.with_suffix(".tmp.mp4"), v.frames, fps, crf=crf).replace(path)
+    nuisance = job.nuisance or {}  # the clip's own draw: the same seed always gives the same lens and CRF
+    v = render(job.kind, job.seed, height=job.size[0], width=job.size[1], fps=job.fps, duration=job.duration,
+               hard=job.hard, pairs=0, style=job.style, hfov_deg=nuisance.get("hfov_deg"))
+    crf = clip_crf(job.seed, job.style, nuisance.get("crf"))
+    write_video(job.path.with_suffix(".tmp.mp4"), v.frames, job.fps, crf=crf).replace(job.path)
 
 
 def make_pool(out, num: int, seed: int = 0, extra_good: int = 0, size=(180, 320), fps: float = 5.0,
@@ -91,7 +102,7 @@ def make_pool(out, num: int, seed: int = 0, extra_good: int = 0, size=(180, 320)
     plan = pool_plan(num, "mixed", seed, split, style, all_kinds) + (
         pool_plan(extra_good, "good", seed + 1, split, style) if extra_good else [])
     hard = np.random.default_rng([seed, 11]).random(len(plan)) < 0.5
-    jobs = [(out / f"{vid}.mp4", k, s, bool(h), size, fps, duration, style, nuisance)
+    jobs = [_RenderJob(out / f"{vid}.mp4", k, s, bool(h), size, fps, duration, style, nuisance)
             for (vid, k, s), h in zip(plan, hard)]
     with mp.get_context("spawn").Pool(workers) as pool:
         list(pool.imap_unordered(_render_one, jobs))
@@ -219,11 +230,11 @@ def _throughput(folder: Path, n: int, quick: bool) -> dict:
 
     from ..synth import KINDS
 
-    jobs = [(folder / f"tp_{i:02d}.mp4", KINDS[i % len(KINDS)], 500 + i, False, (360, 640), 24.0, 5.0, "a", None)
+    jobs = [_RenderJob(folder / f"tp_{i:02d}.mp4", KINDS[i % len(KINDS)], 500 + i, False, (360, 640), 24.0, 5.0)
             for i in range(n)]
     with mp.get_context("spawn").Pool(2) as pool:
         list(pool.imap_unordered(_render_one, jobs))
-    paths = [j[0] for j in jobs]
+    paths = [j.path for j in jobs]
     res = {"load_before": os.getloadavg()[0]}
     for workers in (1, 2):
         with mp.get_context("spawn").Pool(workers, initializer=_warm) as pool:

@@ -22,9 +22,12 @@ POOL_STRIDE = 10000
 MIXED_SIZES = ((640, 360), (854, 480), (1280, 720), (1920, 1080), (360, 640), (480, 854), (720, 1280))
 
 
-def clip_crf(seed: int, style: str = "a") -> int:
+def clip_crf(seed: int, style: str = "a", crf_range: tuple[int, int] | None = None) -> int:
     """H.264 quality (CRF) a clip is stored at: 18 (near lossless) for style a dev clips, as always; for
-    held-out and style-b clips a streaming-like 20-34 drawn from the render seed."""
+    held-out and style-b clips a streaming-like 20-34 drawn from the render seed. ``crf_range`` (inclusive):
+    draw from that range instead, whatever the split (a separate draw of the same seed)."""
+    if crf_range is not None:
+        return int(np.random.default_rng([int(seed), 19]).integers(crf_range[0], crf_range[1] + 1))
     if style == "a" and int(seed) < HELDOUT_SEED_BASE:
         return 18
     return int(np.random.default_rng([int(seed), 17]).integers(20, 35))

@@ -214,6 +214,8 @@ def test_cli_style_split_and_contact_sheet(tmp_path, capsys):
 
     assert clip_crf(5) == 18 and {clip_crf(HELDOUT_SEED_BASE + s) for s in range(30)} <= set(range(20, 35))
     assert len({clip_crf(s, "b") for s in range(30)}) > 3
+    ranged = {clip_crf(s, crf_range=(18, 32)) for s in range(60)}  # a dev seed, compressed as asked
+    assert ranged <= set(range(18, 33)) and len(ranged) > 5 and clip_crf(7, crf_range=(25, 25)) == 25
     png = contact_sheet(tmp_path / "sheet.png", kinds=["good", "screen"], size=(64, 36), columns=3)
     import cv2
 
