@@ -277,10 +277,11 @@ def settings_hash(settings: dict) -> str:
 
 
 def _differences(old: dict | None, new: dict) -> str:
+    from ..pose.config import setting_changes
+
     if not old:
         return "earlier settings not recorded"
-    diff = [f"{k} {old.get(k)} -> {new.get(k)}" for k in {**old, **new} if old.get(k) != new.get(k)]
-    return ", ".join(diff) or "same settings, different hash"
+    return ", ".join(setting_changes(old, new)) or "same settings, different hash"
 
 
 def _write_config_json(config: CurateConfig, config_hash: str, settings: dict, ledger: Ledger) -> None:

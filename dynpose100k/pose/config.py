@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["PoseConfig", "PRESETS", "DEFAULT_PRESET", "get_preset"]
+__all__ = ["PoseConfig", "PRESETS", "DEFAULT_PRESET", "get_preset", "setting_changes"]
 
 
 @dataclass(frozen=True)
@@ -276,21 +276,27 @@ class PoseConfig:
             raise DynPoseError(f"hfov_deg must be between 0 and 180 degrees (exclusive), got {self.hfov_deg}")
 
     def differences(self, recorded: dict) -> list[str]:
-        """``"field old -> new"`` for each setting that differs from ``recorded`` (the ``config`` of a saved
-        result), ignoring :attr:`threads`, which changes only the speed; a field the record lacks (written
-        before the field existed) counts as its default."""
-        import json
-
+        """:func:`setting_changes` from ``recorded`` (the ``config`` of a saved result) to this configuration,
+        ignoring :attr:`threads`, which changes only the speed; a field the record lacks (written before the
+        field existed) counts as its default, a field it has that no longer exists is left out."""
         default = dataclasses.asdict(PoseConfig())
-        now = json.loads(json.dumps(dataclasses.asdict(self)))  # tuples as lists, as a record holds them
-        old = json.loads(json.dumps({**default, **recorded}))
-        return [f"{k} {old.get(k)} -> {v}" for k, v in now.items() if k != "threads" and old.get(k) != v]
+        now = {k: v for k, v in dataclasses.asdict(self).items() if k != "threads"}
+        return setting_changes({k: v for k, v in {**default, **recorded}.items() if k in now}, now)
 
     def known_focal(self, hw: tuple[int, int]) -> float | None:
         """The focal (px) of frames ``hw`` ``(h, w)`` given by :attr:`hfov_deg`; None when it is estimated."""
         from ..camera import focal_from_hfov
 
         return None if self.hfov_deg is None else float(focal_from_hfov(self.hfov_deg, hw[1]))
+
+
+def setting_changes(old: dict, new: dict) -> list[str]:
+    """``"name old -> new"`` for each setting whose value differs between two records (a missing one reads
+    None), in the order of ``old`` then ``new``. Values compare as JSON holds them (tuples as lists)."""
+    import json
+
+    old, new = json.loads(json.dumps(old)), json.loads(json.dumps(new))
+    return [f"{k} {old.get(k)} -> {new.get(k)}" for k in {**old, **new} if old.get(k) != new.get(k)]
 
 
 PRESETS: dict[str, PoseConfig] = {

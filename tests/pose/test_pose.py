@@ -158,10 +158,12 @@ def test_cli_known_field_of_view_holds_the_focal(synth_good, tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
 
 
-def test_config_differences_ignore_threads_and_fields_a_record_predates():
+def test_config_differences_ignore_threads_and_fields_a_record_predates_or_outlived():
     record = json.loads(json.dumps(dataclasses.asdict(PoseConfig(threads=1))))
     assert PoseConfig().differences(record) == []  # threads change the speed only
     del record["hfov_deg"]  # a result written before the field existed: estimated, the default
+    assert PoseConfig().differences(record) == []
+    record["retired_setting"] = 3  # a field of an older build that no longer exists
     assert PoseConfig().differences(record) == []
     assert PoseConfig(hfov_deg=60.0, fps=6.0).differences(record) == ["fps 12.0 -> 6.0", "hfov_deg None -> 60.0"]
 
