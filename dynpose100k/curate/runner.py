@@ -240,6 +240,9 @@ class DatasetSink:
 DECISION_FIELDS = ("filter_model", "filter_threshold", "pose_check", "min_registered", "pose_preset", "fps",
                    "short_side", "hfov_deg")
 """Fields of :class:`CurateConfig` that decide an item's outcome (the others only change speed or place)."""
+LATER_DECISION_FIELDS = {"hfov_deg": None}
+"""Decision fields added after ledgers were first written, with the value that decides as before they
+existed: at that value a field is left out of the settings, so the runs before it keep their hash."""
 
 
 def decision_settings(config: CurateConfig | dict) -> dict:
@@ -251,8 +254,9 @@ def decision_settings(config: CurateConfig | dict) -> dict:
     d = config.to_json() if isinstance(config, CurateConfig) else dict(config)
     s = {k: d.get(k) for k in DECISION_FIELDS}
     s["pose_check"] = list(pose_check_kinds(s["pose_check"]) if "pose_check" in d else ())
-    if s["hfov_deg"] is None:  # a known lens enters the settings only when given: earlier runs hash as before
-        del s["hfov_deg"]
+    for k, neutral in LATER_DECISION_FIELDS.items():
+        if s[k] == neutral:
+            del s[k]
     path = Path(s["filter_model"] or DEFAULT_MODEL)
     try:
         s["filter_model_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
