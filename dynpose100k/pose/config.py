@@ -235,10 +235,11 @@ class PoseConfig:
     check (one more adjustment with a focal per frame) off."""
     mend_jumps: bool = True
     """Mend a map whose camera jumps beyond ``max_step_jump`` (:func:`dynpose100k.pose.sfm.mend_jump`: the
-    shorter stretch moved so that the camera keeps its speed, then adjusted again), and keep the mended map
-    when its camera no longer jumps and it registers at most 5% fewer frames. Its confidence stays capped at
+    shorter stretch moved so that the camera keeps its speed, or unregistered when it is the first or last
+    few frames, then adjusted again), and keep the mended map when its camera no longer jumps and it
+    registers at most 5% fewer frames besides those dropped. A moved stretch keeps the confidence capped at
     :data:`dynpose100k.pose.confidence.JUMP_CONFIDENCE`: the trajectory is nearer the truth, but the link
-    rests on the camera's speed, not on the tracks."""
+    rests on the camera's speed, not on the tracks; a map that only lost its ends is scored as it is."""
     max_step_jump: float = 7.0
     """Beyond this jump of the camera between consecutive frames (a step over the median of its neighbours',
     or the change of speed across a weak link, :func:`dynpose100k.pose.confidence.step_jump`; good dev maps

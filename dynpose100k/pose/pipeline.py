@@ -275,17 +275,19 @@ def analyse(
     def mend(sfm, tracks, reason, figures, conf):
         """When the camera of the map of ``tracks`` jumps (``step_jump`` beyond ``config.max_step_jump``), the
         map with the jump mended (:func:`mend_jump`) if its camera no longer jumps and it registers at most 5%
-        fewer frames, its confidence still capped (``confidence_limit``'s ``mended_jump``: the mend rests on the
-        camera keeping its speed, not on evidence in the tracks): ``(sfm, reason, figures, conf)``."""
+        fewer frames besides those the mend dropped: ``(sfm, reason, figures, conf)``. A moved stretch keeps
+        the confidence capped (``confidence_limit``'s ``mended_jump``: the move rests on the camera keeping its
+        speed, not on evidence in the tracks); a map whose first or last few frames were dropped rests on the
+        tracks alone and is scored as it is (``evidence.dropped_frames`` counts them)."""
         jump = conf["confidence_evidence"].get("step_jump", 0.0) if conf else 0.0
         if not (config.mend_jumps and 0 < config.max_step_jump < jump):
             return sfm, reason, figures, conf
         t = time.perf_counter()
         try:
-            other = mend_jump(tracks, (H, W), config, sfm, config.max_step_jump)
+            other, dropped = mend_jump(tracks, (H, W), config, sfm, config.max_step_jump) or (None, 0)
         except (cv2.error, RuntimeError, ValueError, np.linalg.LinAlgError) as e:
             log.warning("%s: mending a jump failed: %s", video_id, e)
-            other = None
+            other, dropped = None, 0
         timings["mend"] = timings.get("mend", 0.0) + time.perf_counter() - t
         if other is None or other.failure_reason:
             return sfm, reason, figures, conf
@@ -293,11 +295,14 @@ def analyse(
         log.info("%s: jump %.1f mended: jump %.1f, %.0f%% registered", video_id, jump, jump2,
                  100 * other.registered.mean())
         # the cheap checks first: the full assessment (focal check, split halves) only for a map that is kept
-        if jump2 > config.max_step_jump or other.registered.mean() < sfm.registered.mean() - 0.05:
+        if jump2 > config.max_step_jump or other.registered.sum() + dropped < sfm.registered.sum() - 0.05 * N:
             return sfm, reason, figures, conf
         reason2, figures2, conf2 = assess(other, tracks)
         if conf2 is None:
             return sfm, reason, figures, conf
+        if dropped:
+            figures2["dropped_frames"] = float(dropped)
+            return other, reason2, figures2, conf2
         figures2["mended_jump"] = 1.0
         return other, reason2, figures2, capped(conf2, confidence_limit(config, mended_jump=1.0))
 

@@ -582,17 +582,20 @@ def step_ratios(w2c: np.ndarray, registered: np.ndarray, neighbours: int = 4,
 
 
 def mend_jump(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmResult, min_jump: float,
-              span: int = 5) -> SfmResult | None:
-    """The map ``sfm`` of tracks ``uv`` ``(N, M, 2)`` with its largest camera jump (:func:`step_ratios`) mended,
-    or None when no step exceeds ``min_jump``.
+              span: int = 5) -> tuple[SfmResult, int] | None:
+    """``(map, dropped)``: the map ``sfm`` of tracks ``uv`` ``(N, M, 2)`` with its largest camera jump
+    (:func:`step_ratios`) mended, and how many frames the mend unregistered (0 when it moved a stretch); None
+    when no step exceeds ``min_jump``.
 
     A jump splits the registered frames into the stretch before and the stretch after it. Each stretch is
     usually right on its own, joined to the other across a weak link (few shared points, most of them far)
     at the wrong offset and scale. The shorter stretch is moved, orientations kept, so that the camera
     keeps its speed across the jump: scaled to the other stretch's speed over ``span`` frames next to the
-    jump, and placed one average step on. A stretch shorter than ``span`` frames has no speed of its own:
-    its frames are registered again by PnP. Points are triangulated afresh from the moved cameras and the
-    whole map is adjusted again (:func:`refine`)."""
+    jump, and placed one average step on. A stretch shorter than ``span`` frames is the first or last few
+    registered frames; it has no speed of its own, and the points that place it are seen from it and its
+    few neighbours only, so PnP against them would pose it as wrongly again: its frames are unregistered,
+    from the jump among those few steps farthest from the clip's end on. Points are triangulated afresh from
+    the cameras kept and the whole map is adjusted again (:func:`refine`)."""
     idx, ratios = step_ratios(sfm.w2c, sfm.registered, obs=sfm.obs)
     if not len(ratios) or ratios.max() <= min_jump:
         return None
@@ -600,10 +603,16 @@ def mend_jump(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmR
     before, after = idx[: k + 1], idx[k + 1 :]
     w2c, reg = sfm.w2c.copy(), sfm.registered.copy()
     c = cam.camera_centers(w2c)
-    # ``a``: the stretch kept, ``b``: the shorter one, moved; both in the order that walks from ``a`` across the
-    # jump into ``b`` (time reversed when ``b`` is the stretch before the jump)
+    # ``a``: the stretch kept, ``b``: the shorter one, moved or dropped; both in the order that walks from ``a``
+    # across the jump into ``b`` (time reversed when ``b`` is the stretch before the jump)
     a, b = (before, after) if len(after) <= len(before) else (after[::-1], before[::-1])
-    if len(b) < span:
+    drop = len(b) < span
+    if drop:  # every jump among the last (or first) few steps: the end stretch starts at the innermost one
+        jumps = np.flatnonzero(ratios > min_jump)
+        if b[0] > a[0]:
+            b = idx[min(j for j in jumps if len(idx) - 1 - j < span) + 1 :]
+        else:
+            b = idx[: max(j for j in jumps if j + 1 < span) + 1]
         reg[b] = False
     else:
         def velocity(frames: np.ndarray) -> np.ndarray:  # per frame, in the order of ``frames``
@@ -614,10 +623,10 @@ def mend_jump(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmR
         new = c[a[-1]] + abs(b[0] - a[-1]) * (v_a + s * v_b) / 2 + s * (c[b] - c[b[0]])
         w2c[b, :3, 3] = -np.einsum("nij,nj->ni", w2c[b, :3, :3], new)
     log.debug("mending the jump %.1f between frames %d and %d: %s %d frames", ratios[k], before[-1], after[0],
-              "moving" if len(b) >= span else "re-registering", len(b))
+              "dropping" if drop else "moving", len(b))
     cameras = replace(sfm, w2c=w2c, registered=reg, points3d=np.zeros((0, 3)), track_ids=np.zeros(0, int),
                       obs=np.zeros((len(uv), 0), bool))
-    return refine(uv, hw, config, cameras, register_rest=True)
+    return refine(uv, hw, config, cameras, register_rest=not drop), len(b) if drop else 0
 
 
 def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmResult,

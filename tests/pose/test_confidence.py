@@ -407,7 +407,8 @@ def test_a_map_under_which_most_of_the_frame_moves_is_capped(monkeypatch):
 def test_a_mended_jump_is_kept_only_when_the_jump_is_gone_and_stays_capped(monkeypatch):
     """A map whose camera jumps beyond ``max_step_jump`` is mended (here a stand-in mend that returns the map
     as it is, scored as if the jump were gone or not): the mended map is kept when its camera no longer jumps,
-    with its confidence (a stand-in 0.9) still capped at JUMP_CONFIDENCE, and `evidence.mended_jump` says so."""
+    with its confidence (a stand-in 0.9) still capped at JUMP_CONFIDENCE, and `evidence.mended_jump` says so.
+    A mend that dropped the last frames instead is kept uncapped, `evidence.dropped_frames` counting them."""
     from dynpose100k.pose import pipeline
     from dynpose100k.synth import render
 
@@ -415,21 +416,26 @@ def test_a_mended_jump_is_kept_only_when_the_jump_is_gone_and_stays_capped(monke
     n = len(v.frames)
     mends = []
 
-    def stand_in_mend(uv, hw, cfg, sfm, min_jump, still_jumps=False):
+    def stand_in_mend(uv, hw, cfg, sfm, min_jump, still_jumps=False, drop=0, lost=0):
         mends.append(min_jump)
+        if drop:  # the last ``drop`` frames dropped, and ``lost`` more frames unregistered on the way
+            reg = sfm.registered.copy()
+            reg[-drop - lost:] = False
+            return replace(sfm, registered=reg), drop
         if not still_jumps:
-            return sfm
+            return sfm, 0
         w2c = sfm.w2c.copy()  # the cameras of the second half 50 steps on
         c = camera.camera_centers(w2c)
         c[n // 2 :] += 50 * (c[1] - c[0])
         w2c[:, :3, 3] = -np.einsum("nij,nj->ni", w2c[:, :3, :3], c)
-        return replace(sfm, w2c=w2c)
+        return replace(sfm, w2c=w2c), 0
 
-    def run(jumps, still_jumps=False, **kw):
+    def run(jumps, still_jumps=False, drop=0, lost=0, **kw):
         it = iter(jumps)
         monkeypatch.setattr(pipeline, "score", lambda *a, **k: (0.9, np.full(n, 0.9, np.float32),
                                                                 {"step_jump": next(it)}))
-        monkeypatch.setattr(pipeline, "mend_jump", lambda *a: stand_in_mend(*a, still_jumps=still_jumps))
+        monkeypatch.setattr(pipeline, "mend_jump", lambda *a: stand_in_mend(*a, still_jumps=still_jumps, drop=drop,
+                                                                                  lost=lost))
         mends.clear()
         return estimate_poses(v.frames, v.gt.timestamps, PoseConfig(global_fallback_below=0.0, **kw))
 
@@ -439,6 +445,11 @@ def test_a_mended_jump_is_kept_only_when_the_jump_is_gone_and_stays_capped(monke
     assert res.confidence == conf.JUMP_CONFIDENCE and res.frame_confidence.max() <= conf.JUMP_CONFIDENCE + 1e-6
     res = run([12.0], still_jumps=True)  # the mended map still jumps: the first map stays (stand-in score uncapped)
     assert mends == [7.0] and "mended_jump" not in res.evidence and res.confidence == 0.9
+    res = run([12.0, 1.5], drop=2)  # the last two frames dropped: scored as it is
+    assert mends == [7.0] and res.evidence.get("dropped_frames") == 2.0 and "mended_jump" not in res.evidence
+    assert res.confidence == 0.9 and not res.registered[-2:].any()
+    res = run([12.0], drop=2, lost=n // 10)  # over 5% of the frames lost besides those dropped: not kept
+    assert mends == [7.0] and "dropped_frames" not in res.evidence and res.registered.all()
     res = run([12.0], mend_jumps=False)
     assert mends == [] and "mended_jump" not in res.evidence
     res = run([3.0])  # no jump: nothing to mend

@@ -298,10 +298,34 @@ def test_a_jump_across_a_weak_link_is_mended():
     assert mend_jump(uv, hw, cfg, result(w2c), 5.0) is None  # no jump: nothing to mend
     plain = refine(uv, hw, cfg, result(bad), register_rest=True)
     assert metrics.ate(plain.w2c, w2c, registered=plain.registered).rmse > 0.05 * path
-    mended = mend_jump(uv, hw, cfg, result(bad), 5.0)
-    assert mended is not None and mended.registered.all()
+    mended, dropped = mend_jump(uv, hw, cfg, result(bad), 5.0)
+    assert dropped == 0 and mended.registered.all()
     assert metrics.ate(mended.w2c, w2c, registered=mended.registered).rmse < 0.01 * path
     assert step_ratios(mended.w2c, mended.registered)[1].max() < 2
+
+
+def test_a_jump_in_the_last_few_frames_drops_them():
+    """The last two frames thrown far off (two jumps in a row, as where a map's last frames are posed on the
+    few points seen from them alone): the frames are unregistered rather than posed again, and the rest of
+    the map is as right as before; the same throw at the first two frames drops those."""
+    from dynpose100k import camera, metrics
+    from dynpose100k.pose.sfm import mend_jump, step_ratios
+
+    n = 24
+    uv, w2c, hw, f = _two_stretches(n, split=n)  # every point seen by every frame that has it in view
+    c = camera.camera_centers(w2c)
+    path = metrics.path_length(c)
+    for end in (slice(n - 2, n), slice(0, 2)):
+        bad = w2c.copy()
+        off = c.copy()
+        off[end] += [[2.0, -1.0, 0.5], [4.5, -2.0, 1.5]]
+        bad[:, :3, 3] = -off
+        assert step_ratios(bad, np.ones(n, bool))[1].max() > 7
+        mended, dropped = mend_jump(uv, hw, PoseConfig(), _map_of(bad, f), 7.0)
+        keep = np.ones(n, bool)
+        keep[end] = False
+        assert dropped == 2 and (mended.registered == keep).all()
+        assert metrics.ate(mended.w2c, w2c, registered=mended.registered).rmse < 0.01 * path
 
 
 def test_a_change_of_scale_across_a_weak_link_is_mended():
@@ -320,6 +344,6 @@ def test_a_change_of_scale_across_a_weak_link_is_mended():
     result = _map_of(bad, f, ~np.isnan(uv[..., 0]))
     assert step_ratios(bad, result.registered)[1].max() < 5  # the ramp-free change hides from the plain ratio
     assert step_ratios(bad, result.registered, obs=result.obs)[1].max() > 7
-    mended = mend_jump(uv, hw, cfg, result, 7.0)
-    assert mended is not None and mended.registered.all()
+    mended, dropped = mend_jump(uv, hw, cfg, result, 7.0)
+    assert dropped == 0 and mended.registered.all()
     assert metrics.ate(mended.w2c, w2c, registered=mended.registered).rmse < 0.01 * metrics.path_length(c)
