@@ -32,6 +32,10 @@ def add_arguments(p):
     p.add_argument("--out", type=Path, default=None, help="output folder (default outputs/poses-<preset>)")
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS), help="configuration preset")
     p.add_argument("--fps", type=float, default=None, help="sampling rate (default: the preset's, 12)")
+    p.add_argument("--dense-fps", type=float, default=None, metavar="FPS",
+                   help="pose a clip doubted at --fps again at this rate when its source has the frames, and keep "
+                        "that map if it is trusted (fast turns; about three times the time of a doubted clip "
+                        "again; default: off)")
     p.add_argument("--short-side", type=int, default=None, help="resize frames to this short side (px)")
     p.add_argument("--work-short-side", type=int, default=None,
                    help="analyse at this short side (default: the preset's, 360; 0: at the decoded size)")
@@ -47,7 +51,8 @@ def run(args) -> int:
     from ..pose import get_preset, load_pose_result, pose_video, result_exists
     from . import check_out_dir, collect_videos
 
-    config = get_preset(args.preset, fps=args.fps, short_side=args.short_side, hfov_deg=args.hfov)
+    config = get_preset(args.preset, fps=args.fps, short_side=args.short_side, hfov_deg=args.hfov,
+                        dense_fps=args.dense_fps)
     if args.work_short_side is not None:
         config = dataclasses.replace(config, work_short_side=args.work_short_side or None)
     out = check_out_dir(args.out or Path("outputs") / f"poses-{config.preset}")

@@ -22,6 +22,13 @@ class PoseConfig:
     """Name recorded in ``result.json`` and used for output folder names."""
     fps: float = 12.0
     """Sampling rate (frames per second) used when decoding a video."""
+    dense_fps: float = 0.0
+    """When above :attr:`fps`: a video whose map at :attr:`fps` is doubted (``confidence`` under 0.5) is
+    decoded and posed again at this rate, if its source has that many frames a second, and the denser map
+    replaces the first when its confidence reaches 0.5 (``evidence.dense_fps``; ``config`` keeps these
+    settings). A fast turn carries the view past in a few frames at 12 fps, too few to map (docs/pose-engine.md,
+    known limits). Off (0) by default: a doubted clip costs about three times its pose time again.
+    :func:`dynpose100k.pose.pose_video` only (frames given to ``estimate_poses`` are final)."""
     short_side: int | None = None
     """Resize decoded frames so their short side has this many pixels (None: keep the source size). This
     sets the stored frames that ``K`` refers to; the analysis itself runs at ``work_short_side``."""
@@ -275,6 +282,8 @@ class PoseConfig:
 
         if self.hfov_deg is not None and not 0 < self.hfov_deg < 180:
             raise DynPoseError(f"hfov_deg must be between 0 and 180 degrees (exclusive), got {self.hfov_deg}")
+        if not self.dense_fps >= 0:
+            raise DynPoseError(f"dense_fps must be 0 (off) or a frame rate, got {self.dense_fps}")
 
     def differences(self, recorded: dict) -> list[str]:
         """:func:`setting_changes` from ``recorded`` (the ``config`` of a saved result) to this configuration,

@@ -391,29 +391,23 @@ def pose_fundamentals(w2c: np.ndarray, K: np.ndarray, registered: np.ndarray,
             if registered[i] and registered[i + g]}
 
 
-def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseConfig(), video_id: str | None = None,
-               overwrite: bool = False, segmenter=None) -> Path:
-    """Stage: decode ``path`` at ``config.fps``, estimate poses, save ``<out_dir>/<video_id>/``; returns it.
+def _source_fps(path) -> float:
+    """The frame rate of the video at ``path`` (0 when it cannot be read or is a frames folder)."""
+    from ..errors import VideoError
+    from ..video import probe
 
-    Skips the work when a complete result of the same video already exists (unless ``overwrite``). Raises
-    :class:`~dynpose100k.errors.VideoError` when the video cannot be decoded, and
-    :class:`~dynpose100k.errors.DynPoseError` when ``<out_dir>/<video_id>/`` holds the result of another
-    video (another size or content digest, :func:`dynpose100k.video.other_source`; e.g. a clip of the same
-    name from another folder), which is never overwritten
-    silently nor taken for this one's.
-    """
-    from ..errors import DynPoseError, VideoError
-    from ..video import iter_frames, other_source, source_of
+    try:
+        info = probe(path)
+    except (VideoError, OSError):
+        return 0.0
+    return 0.0 if info.is_frames_dir else float(info.fps)
 
-    video_id = video_id or video_id_of(path)
-    source = source_of(path)
-    if not overwrite and result_exists(out_dir, video_id):
-        held = read_summary(Path(out_dir) / video_id)["source"]
-        if other_source(held, source):
-            raise DynPoseError(f"{path}: {Path(out_dir) / video_id} holds the poses of another video "
-                               f"({held.get('path')}); use another --out, or --overwrite to replace them")
-        log.info("%s: result exists, skipped", video_id)
-        return Path(out_dir) / video_id
+
+def _decode_and_analyse(path, config: PoseConfig, video_id: str, segmenter=None) -> PoseResult:
+    """Decode ``path`` at ``config.fps`` on a thread while tracking, then :func:`analyse`."""
+    from ..errors import VideoError
+    from ..video import iter_frames
+
     # streaming decode on a thread: each frame is brought to the working size (grey unless a segmenter needs
     # colour) as it arrives, so full-resolution frames are never held together, and tracked as soon as its
     # window is complete (decoding and resizing release the GIL, so both cores work)
@@ -455,6 +449,49 @@ def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseC
     res = analyse(frames, np.asarray(stamps, np.float64), config, video_id, shapes[0], segmenter=segmenter,
                   tracks=uv)
     # decode and track overlap: "track" is the wall time until both were done
-    res = dataclasses.replace(res, timings={"decode": decode[0], "track": track, **res.timings,
-                                            "total": track + res.timings["total"]}, source=source)
+    return dataclasses.replace(res, timings={"decode": decode[0], "track": track, **res.timings,
+                                             "total": track + res.timings["total"]})
+
+
+def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseConfig(), video_id: str | None = None,
+               overwrite: bool = False, segmenter=None) -> Path:
+    """Stage: decode ``path`` at ``config.fps``, estimate poses, save ``<out_dir>/<video_id>/``; returns it.
+    With ``config.dense_fps``, a doubted map is posed again at that rate (:attr:`PoseConfig.dense_fps`).
+
+    Skips the work when a complete result of the same video already exists (unless ``overwrite``). Raises
+    :class:`~dynpose100k.errors.VideoError` when the video cannot be decoded, and
+    :class:`~dynpose100k.errors.DynPoseError` when ``<out_dir>/<video_id>/`` holds the result of another
+    video (another size or content digest, :func:`dynpose100k.video.other_source`; e.g. a clip of the same
+    name from another folder), which is never overwritten
+    silently nor taken for this one's.
+    """
+    from ..errors import DynPoseError, VideoError
+    from ..video import other_source, source_of
+
+    video_id = video_id or video_id_of(path)
+    source = source_of(path)
+    if not overwrite and result_exists(out_dir, video_id):
+        held = read_summary(Path(out_dir) / video_id)["source"]
+        if other_source(held, source):
+            raise DynPoseError(f"{path}: {Path(out_dir) / video_id} holds the poses of another video "
+                               f"({held.get('path')}); use another --out, or --overwrite to replace them")
+        log.info("%s: result exists, skipped", video_id)
+        return Path(out_dir) / video_id
+    res = _decode_and_analyse(path, config, video_id, segmenter)
+    if config.dense_fps > config.fps and res.confidence < 0.5 and _source_fps(path) >= 0.99 * config.dense_fps:
+        log.info("%s: doubted at %g fps (confidence %.2f): posing again at %g fps", video_id, config.fps,
+                 res.confidence, config.dense_fps)
+        try:
+            dense = _decode_and_analyse(path, dataclasses.replace(config, fps=config.dense_fps), video_id, segmenter)
+        except VideoError as e:  # the first map stands
+            log.warning("%s: decoding again at %g fps failed: %s", video_id, config.dense_fps, e)
+            dense = None
+        if dense is not None:
+            timings = {**res.timings, **{f"dense_{k}": v for k, v in dense.timings.items()}}
+            timings["total"] = res.timings["total"] + dense.timings["total"]
+            if dense.confidence >= 0.5:  # the denser map, recorded under the settings given
+                res = dataclasses.replace(dense, evidence={**dense.evidence, "dense_fps": float(config.dense_fps)},
+                                          config=dataclasses.asdict(config))
+            res = dataclasses.replace(res, timings=timings)
+    res = dataclasses.replace(res, source=source)
     return save_pose_result(out_dir, res)

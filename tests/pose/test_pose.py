@@ -254,3 +254,49 @@ def test_mask_flow_cache_and_threads_give_the_same_masks(synth_good):
     again = exclusion_masks(frames, uv, dyn, ev2, two, flow_cache=cache)  # pixel that moves looks dynamic
     np.testing.assert_array_equal(plain, first)
     assert again.sum() > first.sum()  # the second call read the cache instead of computing the flow
+
+
+def test_a_doubted_map_is_posed_again_at_dense_fps_and_kept_only_when_trusted(tmp_path, monkeypatch):
+    """``dense_fps``: a map doubted at ``fps`` is posed again at the denser rate when the source has it, and
+    the denser map replaces it only when its confidence reaches 0.5 (here a stand-in confidence: doubted at
+    12 fps, trusted or not at 24). The result keeps the settings given; a 12 fps source is not posed again."""
+    from dynpose100k.pose import pipeline
+    from dynpose100k.synth import render
+    from dynpose100k.video import write_video
+
+    v = render("good", 3, height=90, width=160, fps=24.0, duration=1.5)
+    src24 = write_video(tmp_path / "clip24.mp4", v.frames, 24.0)
+    src12 = write_video(tmp_path / "clip12.mp4", v.frames[::2], 12.0)
+    real, rates = pipeline.analyse, []
+
+    def stand_in(frames, timestamps, config, *a, dense_trusted=True, **k):
+        rates.append(config.fps)
+        res = real(frames, timestamps, config, *a, **k)
+        c = 0.1 if config.fps < 20 else (0.9 if dense_trusted else 0.3)
+        return dataclasses.replace(res, confidence=c)
+
+    cfg = PoseConfig(dense_fps=24.0, global_fallback_below=0.0)
+    monkeypatch.setattr(pipeline, "analyse", stand_in)
+    res = load_pose_result(pose_video(src24, tmp_path / "a", cfg))
+    assert rates == [12.0, 24.0] and res.confidence == 0.9 and res.evidence["dense_fps"] == 24.0
+    assert len(res.timestamps) > 30 and res.config["fps"] == 12.0 and res.config["dense_fps"] == 24.0
+    assert cfg.differences(res.config) == [] and "dense_total" in res.timings
+
+    monkeypatch.setattr(pipeline, "analyse", lambda *a, **k: stand_in(*a, dense_trusted=False, **k))
+    rates.clear()
+    res = load_pose_result(pose_video(src24, tmp_path / "b", cfg))  # the denser map is doubted too
+    assert rates == [12.0, 24.0] and res.confidence == 0.1 and "dense_fps" not in res.evidence
+    assert len(res.timestamps) < 20 and "dense_total" in res.timings
+
+    rates.clear()
+    res = load_pose_result(pose_video(src12, tmp_path / "c", cfg))  # the source has no denser frames
+    assert rates == [12.0] and "dense_total" not in res.timings
+    rates.clear()
+    res = load_pose_result(pose_video(src24, tmp_path / "d", PoseConfig(global_fallback_below=0.0)))  # off
+    assert rates == [12.0] and res.confidence == 0.1
+    with pytest.raises(Exception, match="dense_fps"):
+        PoseConfig(dense_fps=-1.0)
+    monkeypatch.setattr(pipeline, "analyse", stand_in)
+    rates.clear()
+    assert main(["pose", str(src24), "--out", str(tmp_path / "e"), "--dense-fps", "24"]) == 0
+    assert rates[-1] == 24.0 and load_pose_result(tmp_path / "e" / "clip24").evidence["dense_fps"] == 24.0
