@@ -605,11 +605,12 @@ def mend_jump(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmR
     c = cam.camera_centers(w2c)
     # ``a``: the stretch kept, ``b``: the shorter one, moved or dropped; both in the order that walks from ``a``
     # across the jump into ``b`` (time reversed when ``b`` is the stretch before the jump)
-    a, b = (before, after) if len(after) <= len(before) else (after[::-1], before[::-1])
+    tail = len(after) <= len(before)
+    a, b = (before, after) if tail else (after[::-1], before[::-1])
     drop = len(b) < span
     if drop:  # every jump among the last (or first) few steps: the end stretch starts at the innermost one
         jumps = np.flatnonzero(ratios > min_jump)
-        if b[0] > a[0]:
+        if tail:
             b = idx[min(j for j in jumps if len(idx) - 1 - j < span) + 1 :]
         else:
             b = idx[: max(j for j in jumps if j + 1 < span) + 1]

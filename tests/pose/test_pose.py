@@ -294,7 +294,9 @@ def test_a_doubted_map_is_posed_again_at_dense_fps_and_kept_only_when_trusted(tm
     rates.clear()
     res = load_pose_result(pose_video(src24, tmp_path / "d", PoseConfig(global_fallback_below=0.0)))  # off
     assert rates == [12.0] and res.confidence == 0.1
-    with pytest.raises(Exception, match="dense_fps"):
+    from dynpose100k.errors import DynPoseError
+
+    with pytest.raises(DynPoseError, match="dense_fps"):
         PoseConfig(dense_fps=-1.0)
     monkeypatch.setattr(pipeline, "analyse", stand_in)
     rates.clear()
