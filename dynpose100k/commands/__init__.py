@@ -17,6 +17,15 @@ def add_hfov_argument(p) -> None:
                         "same pixels): the focal is held, not estimated; for footage neither cropped nor zoomed")
 
 
+def add_dense_fps_argument(p) -> None:
+    """``--dense-fps FPS`` (as ``args.dense_fps``): the rate of the second look at doubted clips,
+    ``PoseConfig.dense_fps``."""
+    p.add_argument("--dense-fps", type=float, default=None, metavar="FPS",
+                   help="pose a clip doubted at --fps again at this rate when its source has the frames, and keep "
+                        "that map if it is trusted (fast turns; about three times the time of a doubted clip "
+                        "again; default: off)")
+
+
 def _check_parents(path: Path) -> None:
     for parent in path.parents:
         if parent.exists():

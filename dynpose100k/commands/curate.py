@@ -21,14 +21,15 @@ A killed run continues where it stopped when started again with the same --out. 
 <out>/dynpose-100k/ (from <out>: datasets.load_dataset("dynpose-100k")); per-item status is in
 <out>/ledger.sqlite and the funnel in <out>/summary.json. Every item records the hash of the settings
 that decided it; a rerun with other decision settings (filter model/threshold, --pose-check,
---min-registered, --pose-preset, --fps, --short-side, --hfov) refuses to start unless --reprocess is given, which
-processes those items again (withdrawing their published samples). <out>/config.json keeps the history of runs.
+--min-registered, --pose-preset, --fps, --dense-fps, --short-side, --hfov) refuses to start unless --reprocess
+is given, which processes those items again (withdrawing their published samples). <out>/config.json keeps
+the history of runs.
 """
 
 
 def add_arguments(p):
     from ..pose.config import DEFAULT_PRESET, PRESETS
-    from . import add_hfov_argument
+    from . import add_dense_fps_argument, add_hfov_argument
 
     p.add_argument("input", help="video file, folder, glob pattern, .txt list of paths, or Panda-70M style .csv")
     p.add_argument("--out", type=Path, required=True, help="output folder (ledger, poses, dataset, summary)")
@@ -50,6 +51,7 @@ def add_arguments(p):
                         "confidence >= 0.5 (default: slowzoom,stabilised); off: none")
     p.add_argument("--pose-preset", default=DEFAULT_PRESET, choices=sorted(PRESETS), help="pose engine preset")
     p.add_argument("--fps", type=float, default=12.0, help="frame sampling rate (default 12)")
+    add_dense_fps_argument(p)  # kept clips doubted at --fps; the shard then holds the denser frames
     p.add_argument("--short-side", type=int, default=None, help="resize frames to this short side (default: keep)")
     add_hfov_argument(p)  # the same lens for every clip of the pool
     p.add_argument("--shard-size", type=int, default=32, help="kept clips per published shard (default 32)")
@@ -82,7 +84,8 @@ def run(args) -> int:
         csv_video_root=args.csv_video_root,
         filter_model=args.filter_model, filter_threshold=args.filter_threshold, pose_check=pose_check,
         pose_preset=args.pose_preset,
-        fps=args.fps, short_side=args.short_side, hfov_deg=args.hfov, shard_size=args.shard_size,
+        fps=args.fps, dense_fps=args.dense_fps or 0.0, short_side=args.short_side, hfov_deg=args.hfov,
+        shard_size=args.shard_size,
         item_timeout=args.item_timeout, dataset_name=args.dataset_name,
     )
     from builder.card import card_options, check_card_options, update_settings

@@ -25,17 +25,14 @@ log = logging.getLogger(__name__)
 
 def add_arguments(p):
     from ..pose.config import DEFAULT_PRESET, PRESETS
-    from . import add_hfov_argument
+    from . import add_dense_fps_argument, add_hfov_argument
 
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                    help="video files, frame folders or folders of clips (subfolders included)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default outputs/poses-<preset>)")
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS), help="configuration preset")
     p.add_argument("--fps", type=float, default=None, help="sampling rate (default: the preset's, 12)")
-    p.add_argument("--dense-fps", type=float, default=None, metavar="FPS",
-                   help="pose a clip doubted at --fps again at this rate when its source has the frames, and keep "
-                        "that map if it is trusted (fast turns; about three times the time of a doubted clip "
-                        "again; default: off)")
+    add_dense_fps_argument(p)
     p.add_argument("--short-side", type=int, default=None, help="resize frames to this short side (px)")
     p.add_argument("--work-short-side", type=int, default=None,
                    help="analyse at this short side (default: the preset's, 360; 0: at the decoded size)")

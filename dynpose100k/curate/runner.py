@@ -79,6 +79,10 @@ class CurateConfig:
     """Pose engine preset (also the pose results subfolder name)."""
     fps: float = 12.0
     """Frame sampling rate for decoding, filtering, posing and the stored frames."""
+    dense_fps: float = 0.0
+    """When above :attr:`fps`: a clip posed for the dataset (kept or pose-checked) whose map is doubted is
+    decoded and posed again at this rate, and that map and its frames are stored when it is trusted
+    (:attr:`dynpose100k.pose.PoseConfig.dense_fps`); 0: off."""
     short_side: int | None = None
     """Resize frames to this short side before filtering and posing (None: source size)."""
     hfov_deg: float | None = None
@@ -238,9 +242,9 @@ class DatasetSink:
 
 
 DECISION_FIELDS = ("filter_model", "filter_threshold", "pose_check", "min_registered", "pose_preset", "fps",
-                   "short_side", "hfov_deg")
+                   "dense_fps", "short_side", "hfov_deg")
 """Fields of :class:`CurateConfig` that decide an item's outcome (the others only change speed or place)."""
-LATER_DECISION_FIELDS = {"hfov_deg": None}
+LATER_DECISION_FIELDS = {"hfov_deg": None, "dense_fps": 0.0}
 """Decision fields added after ledgers were first written, with the value that decides as before they
 existed: at that value a field is left out of the settings, so the runs before it keep their hash."""
 
@@ -255,7 +259,7 @@ def decision_settings(config: CurateConfig | dict) -> dict:
     s = {k: d.get(k) for k in DECISION_FIELDS}
     s["pose_check"] = list(pose_check_kinds(s["pose_check"]) if "pose_check" in d else ())
     for k, neutral in LATER_DECISION_FIELDS.items():
-        if s[k] == neutral:
+        if s[k] is None or s[k] == neutral:  # None: not recorded
             del s[k]
     path = Path(s["filter_model"] or DEFAULT_MODEL)
     try:
@@ -330,8 +334,8 @@ def default_stages(config: CurateConfig) -> Stages:
     from ..filtering import FilterConfig
     from ..pose import get_preset
 
-    pose_cfg = get_preset(config.pose_preset, fps=config.fps, short_side=config.short_side, hfov_deg=config.hfov_deg,
-                          threads=1 if config.workers > 1 else None)
+    pose_cfg = get_preset(config.pose_preset, fps=config.fps, dense_fps=config.dense_fps, short_side=config.short_side,
+                          hfov_deg=config.hfov_deg, threads=1 if config.workers > 1 else None)
     layout = RunLayout.of(config)
     return Stages(
         pose_root=str(layout.poses),

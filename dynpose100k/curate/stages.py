@@ -139,19 +139,32 @@ class Stages:
 
         return filter_clip(clip, self.filter_config or FilterConfig())
 
-    def decode_pose(self, item: WorkItem):
-        """The clip at the pose engine's rate and size (kept clips only)."""
+    def decode_pose(self, item: WorkItem, fps: float | None = None):
+        """The clip at the pose engine's rate (or ``fps``) and size (kept clips only)."""
         from ..video import load_clip
 
-        return load_clip(item.path, fps=self.pose_config.fps, short_side=self.pose_config.short_side,
+        return load_clip(item.path, fps=fps or self.pose_config.fps, short_side=self.pose_config.short_side,
                          start=item.start, end=item.end)
 
-    def pose(self, clip, item: WorkItem) -> tuple[str, dict]:
+    def pose(self, clip, item: WorkItem) -> tuple[str, dict, Any]:
+        """Pose ``clip`` and save the result; returns its folder, its ``result.json`` fields and the clip the
+        poses belong to: ``clip``, or the source decoded again at ``pose_config.dense_fps`` when that
+        second look's map was kept (:func:`dynpose100k.pose.pipeline.second_look`)."""
         from ..pose import estimate_poses, save_pose_result
+        from ..pose.pipeline import second_look, source_rate
 
-        result = estimate_poses(clip.frames, clip.timestamps, self.pose_config, video_id=item.item_id)
+        cfg, dense = self.pose_config, []
+
+        def pose_at(config):
+            dense[:] = [self.decode_pose(item, config.fps)]
+            return estimate_poses(dense[0].frames, dense[0].timestamps, config, video_id=item.item_id)
+
+        first = estimate_poses(clip.frames, clip.timestamps, cfg, video_id=item.item_id)
+        result = second_look(first, cfg, source_rate(item.path), pose_at)
+        if "dense_fps" in result.evidence:
+            clip = dense[0]
         final = save_pose_result(self.pose_root, result)  # atomic
-        return str(final), result.summary()  # the result.json just written
+        return str(final), result.summary(), clip  # the result.json just written
 
     def package(self, clip, item: WorkItem, pose_dir: str, decision) -> None:
         from ..shards import build_sample, encode_sample
@@ -221,7 +234,7 @@ def process_item(stages: Stages, item: WorkItem) -> ItemResult:
         if d.status != "keep" and not checked:
             return ItemResult(status=ItemStatus.FILTERED_OUT, reason=rejected, **fields)
         clip = timed("decode_pose", stages.decode_pose, item)
-        pose_dir, res = timed("pose_check" if checked else "pose", stages.pose, clip, item)
+        pose_dir, res, clip = timed("pose_check" if checked else "pose", stages.pose, clip, item)
         frac = float(res.get("registered_fraction") or 0.0)
         fields.update(pose_dir=pose_dir, registered_fraction=frac, num_frames=len(clip.frames),
                       reproj_error_px_720p=res.get("reproj_error_px_720p"))

@@ -28,7 +28,8 @@ class PoseConfig:
     replaces the first when its confidence reaches 0.5 (``evidence.dense_fps``; ``config`` keeps these
     settings). A fast turn carries the view past in a few frames at 12 fps, too few to map (docs/pose-engine.md,
     known limits). Off (0) by default: a doubted clip costs about three times its pose time again.
-    :func:`dynpose100k.pose.pose_video` only (frames given to ``estimate_poses`` are final)."""
+    :func:`dynpose100k.pose.pose_video` and the curator (``curate --dense-fps``), which decode the source
+    themselves (:func:`dynpose100k.pose.pipeline.second_look`); frames given to ``estimate_poses`` are final."""
     short_side: int | None = None
     """Resize decoded frames so their short side has this many pixels (None: keep the source size). This
     sets the stored frames that ``K`` refers to; the analysis itself runs at ``work_short_side``."""

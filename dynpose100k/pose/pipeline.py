@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -28,7 +29,7 @@ from .. import __version__
 from ..camera import resize_K, resize_pixels
 from ..geometry import triangulate_tracks
 from ..ids import video_id_of
-from .confidence import capped, confidence_limit, map_disagreement, moving_fraction, score, step_jump
+from .confidence import TRUSTED, capped, confidence_limit, map_disagreement, moving_fraction, score, step_jump
 from .config import PoseConfig
 from .evidence import NO_PARALLAX
 from .evidence import measure as measure_evidence
@@ -391,7 +392,7 @@ def pose_fundamentals(w2c: np.ndarray, K: np.ndarray, registered: np.ndarray,
             if registered[i] and registered[i + g]}
 
 
-def _source_fps(path) -> float:
+def source_rate(path) -> float:
     """The frame rate of the video at ``path`` (0 when it cannot be read or is a frames folder)."""
     from ..errors import VideoError
     from ..video import probe
@@ -401,6 +402,35 @@ def _source_fps(path) -> float:
     except (VideoError, OSError):
         return 0.0
     return 0.0 if info.is_frames_dir else float(info.fps)
+
+
+def second_look(res: PoseResult, config: PoseConfig, source_fps: float,
+                pose_at: Callable[[PoseConfig], PoseResult]) -> PoseResult:
+    """The second opinion of :attr:`PoseConfig.dense_fps`: ``res``, posed at ``config.fps``, when it is trusted,
+    when no denser rate is set or when the source (``source_fps``; 0: unknown) lacks its frames; otherwise the
+    map that ``pose_at(config at dense_fps)`` gives if that one is trusted (``evidence.dense_fps``; ``config``
+    keeps the settings given), or ``res``. Either way the timings of both passes are kept (``dense_*``).
+
+    ``pose_at`` decodes the source again at the denser rate and poses it; the one rule for both
+    :func:`pose_video` and the curator. A :class:`~dynpose100k.errors.VideoError` it raises leaves ``res``."""
+    from ..errors import VideoError
+
+    dense_fps = config.dense_fps
+    if not (dense_fps > config.fps and res.confidence < TRUSTED and source_fps >= 0.99 * dense_fps):
+        return res
+    log.info("%s: doubted at %g fps (confidence %.2f): posing again at %g fps", res.video_id, config.fps,
+             res.confidence, dense_fps)
+    try:
+        dense = pose_at(dataclasses.replace(config, fps=dense_fps))
+    except VideoError as e:  # the first map stands
+        log.warning("%s: decoding again at %g fps failed: %s", res.video_id, dense_fps, e)
+        return res
+    timings = {**res.timings, **{f"dense_{k}": v for k, v in dense.timings.items()},
+               "total": res.timings["total"] + dense.timings["total"]}
+    if dense.confidence >= TRUSTED:  # the denser map, recorded under the settings given
+        res = dataclasses.replace(dense, evidence={**dense.evidence, "dense_fps": float(dense_fps)},
+                                  config=dataclasses.asdict(config))
+    return dataclasses.replace(res, timings=timings)
 
 
 def _decode_and_analyse(path, config: PoseConfig, video_id: str, segmenter=None) -> PoseResult:
@@ -465,7 +495,7 @@ def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseC
     name from another folder), which is never overwritten
     silently nor taken for this one's.
     """
-    from ..errors import DynPoseError, VideoError
+    from ..errors import DynPoseError
     from ..video import other_source, source_of
 
     video_id = video_id or video_id_of(path)
@@ -477,21 +507,7 @@ def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseC
                                f"({held.get('path')}); use another --out, or --overwrite to replace them")
         log.info("%s: result exists, skipped", video_id)
         return Path(out_dir) / video_id
-    res = _decode_and_analyse(path, config, video_id, segmenter)
-    if config.dense_fps > config.fps and res.confidence < 0.5 and _source_fps(path) >= 0.99 * config.dense_fps:
-        log.info("%s: doubted at %g fps (confidence %.2f): posing again at %g fps", video_id, config.fps,
-                 res.confidence, config.dense_fps)
-        try:
-            dense = _decode_and_analyse(path, dataclasses.replace(config, fps=config.dense_fps), video_id, segmenter)
-        except VideoError as e:  # the first map stands
-            log.warning("%s: decoding again at %g fps failed: %s", video_id, config.dense_fps, e)
-            dense = None
-        if dense is not None:
-            timings = {**res.timings, **{f"dense_{k}": v for k, v in dense.timings.items()}}
-            timings["total"] = res.timings["total"] + dense.timings["total"]
-            if dense.confidence >= 0.5:  # the denser map, recorded under the settings given
-                res = dataclasses.replace(dense, evidence={**dense.evidence, "dense_fps": float(config.dense_fps)},
-                                          config=dataclasses.asdict(config))
-            res = dataclasses.replace(res, timings=timings)
+    res = second_look(_decode_and_analyse(path, config, video_id, segmenter), config, source_rate(path),
+                      lambda dense: _decode_and_analyse(path, dense, video_id, segmenter))
     res = dataclasses.replace(res, source=source)
     return save_pose_result(out_dir, res)

@@ -68,7 +68,7 @@ class FakeStages(Stages):
                          clip.timestamps, (H, W), None, None, None, None, None, reproj_error_px=H / 720,
                          camera_model="SIMPLE_PINHOLE", confidence=0.1 if "zoom" in name else 0.9,
                          failure_reason="too few static tracks" if "posefail" in name else None)
-        return str(save_pose_result(self.pose_root, res)), res.summary()
+        return str(save_pose_result(self.pose_root, res)), res.summary(), clip
 
     def package(self, clip, item, pose_dir, decision):
         n = len(clip.frames)

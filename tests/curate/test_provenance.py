@@ -119,15 +119,18 @@ def test_items_decided_before_the_pose_check_are_not_taken_as_checked(make_pool,
         _run(pool, out, 0.5)
 
 
-def test_a_known_lens_is_a_decision_setting_that_earlier_runs_lack(make_pool, tmp_path):
-    """``hfov_deg`` decides poses, so a rerun that gives another lens is refused; runs that never gave one
-    leave it out of their settings, so ledgers written before it existed keep their hash."""
+def test_a_known_lens_and_a_denser_second_look_are_decision_settings_that_earlier_runs_lack(make_pool, tmp_path):
+    """``hfov_deg`` and ``dense_fps`` decide poses, so a rerun that changes either is refused; runs that leave
+    them off leave them out of their settings, so ledgers written before they existed keep their hash."""
     from dynpose100k.curate import decision_settings
 
     pool = make_pool(["good_a", "static_b"], broken=False)
     out = tmp_path / "out"
     _run(pool, out, 0.5)
     assert "hfov_deg" not in decision_settings(CurateConfig(out=out, filter_threshold=0.5))
+    assert "dense_fps" not in decision_settings(CurateConfig(out=out, filter_threshold=0.5))  # the same for
+    assert "dense_fps" not in decision_settings({"fps": 12.0, "filter_threshold": 0.5})  # the second look
+    assert decision_settings(CurateConfig(out=out, filter_threshold=0.5, dense_fps=24.0))["dense_fps"] == 24.0
     assert decision_settings(CurateConfig(out=out, filter_threshold=0.5, hfov_deg=60.0))["hfov_deg"] == 60.0
     assert _run(pool, out, 0.5)["run"]["processed"] == 0
     with pytest.raises(SettingsChanged, match=r"hfov_deg None -> 60.0"):
@@ -136,3 +139,5 @@ def test_a_known_lens_is_a_decision_setting_that_earlier_runs_lack(make_pool, tm
     _run(pool, out, 0.5, hfov_deg=60.0, reprocess=True)
     with pytest.raises(SettingsChanged, match=r"hfov_deg 60.0 -> None"):
         _run(pool, out, 0.5)
+    with pytest.raises(SettingsChanged, match=r"dense_fps None -> 24.0"):
+        _run(pool, out, 0.5, hfov_deg=60.0, dense_fps=24.0)

@@ -69,3 +69,44 @@ def test_stages_refuse_pose_check_kinds_the_filter_model_lacks():
     Stages(pose_root="p", staging_dir="s", pose_config=None, pose_check=("slowzoom",)).check()
     with pytest.raises(DynPoseError, match="unknown kind.s. zooom"):
         Stages(pose_root="p", staging_dir="s", pose_config=None, pose_check=("slowzoom", "zooom")).check()
+
+
+def test_the_curator_takes_a_second_look_at_dense_fps_and_stores_the_frames_of_the_map_it_keeps(tmp_path, monkeypatch):
+    """``CurateConfig.dense_fps``: a posed clip doubted at ``fps`` is decoded again at the denser rate; when that
+    map is trusted, its result and its frames (not the first clip's) go into the sample; otherwise the first map
+    and frames stay. The same rule as ``pose_video`` (here a stand-in confidence: doubted at 12 fps)."""
+    import dataclasses
+
+    from dynpose100k import pose
+    from dynpose100k.curate import Stages
+    from dynpose100k.pose import PoseConfig, load_pose_result
+    from dynpose100k.shards import iter_samples
+    from dynpose100k.synth import render
+    from dynpose100k.video import write_video
+
+    v = render("good", 3, height=90, width=160, fps=24.0, duration=1.5)
+    src = write_video(tmp_path / "clip.mp4", v.frames, 24.0)
+    real = pose.estimate_poses
+    dense_conf = [0.9]
+
+    def stand_in(frames, timestamps, config, *a, **k):
+        res = real(frames, timestamps, config, *a, **k)
+        return dataclasses.replace(res, confidence=0.1 if config.fps < 20 else dense_conf[0])
+
+    monkeypatch.setattr(pose, "estimate_poses", stand_in)
+    cfg = PoseConfig(dense_fps=24.0, global_fallback_below=0.0)
+    for trusted, conf in ((True, 0.9), (False, 0.3)):
+        dense_conf[0] = conf
+        stages = Stages(pose_root=str(tmp_path / f"poses{trusted}"), staging_dir=str(tmp_path / f"staged{trusted}"),
+                        pose_config=cfg)
+        item = WorkItem("clip", str(src))
+        first = stages.decode_pose(item)
+        pose_dir, summary, clip = stages.pose(first, item)
+        res = load_pose_result(pose_dir)
+        assert len(clip.frames) == len(res.timestamps) == summary["num_frames"]
+        assert (len(clip.frames) > len(first.frames)) is trusted and ("dense_fps" in res.evidence) is trusted
+        assert summary["confidence"] == conf if trusted else summary["confidence"] == 0.1
+        decision = type("D", (), {"score": 0.9, "reasons": []})()
+        stages.package(clip, item, pose_dir, decision)
+        (sample,) = iter_samples(tmp_path / f"staged{trusted}" / "clip.tar")
+        assert len(sample.frames) == len(sample.w2c) == len(clip.frames)  # frames match the poses stored
