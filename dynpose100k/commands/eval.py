@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-HELP = "score pose results against ground truth (ATE/RPE, Sampson)"
+HELP = "score pose results against ground truth (ATE/RPE, Sampson, how well the confidence flags)"
 EXAMPLES = """
   dynpose100k eval outputs/poses-klt-own-12fps --gt data/synth
   dynpose100k eval outputs/poses --gt data/synth --json outputs/eval.json
 
 Ground truth is <GT_DIR>/<video_id>.gt.npz (written by `dynpose100k synth`); a result at another frame size is
-scored with its intrinsics rescaled, one at another frame rate is skipped. Protocol (dynpose100k.evaluate.video):
+scored with its intrinsics rescaled, one at a lower frame rate on the ground-truth frames at its timestamps
+(one whose frames match none is skipped). Protocol (dynpose100k.evaluate.video):
 unregistered frames take the nearest registered pose (failed video: identity rotation + random translation),
 Sim(3)-aligned ATE and RPE (pairs i, i+1) on all frames; Sampson error of GT static correspondences under
 estimated poses and K (a video with nothing registered: f = max(H, W)), normalised to 720p.
@@ -27,8 +28,11 @@ def add_arguments(p):
 def run(args) -> int:
     import numpy as np
 
+    from ..camera import camera_centers
     from ..errors import DynPoseError
-    from ..evaluate import mask_iou, score_result, summarise
+    from ..evaluate import check_frames, mask_iou, score_result, summarise
+    from ..metrics import path_length
+    from ..pose.confidence import ATE_PATH_FRACTION, MIN_REGISTERED, TRUSTED, is_good
     from ..pose.result import find_pose_results, load_pose_result
     from ..synth import load_gt
 
@@ -41,29 +45,40 @@ def run(args) -> int:
         if not gt_path.is_file():
             print(f"  {d.name}: no ground truth {gt_path}, skipped")
             continue
-        res, gt = load_pose_result(d), load_gt(gt_path)
+        res = load_pose_result(d)
         try:
+            gt = check_frames(res, load_gt(gt_path))  # the frames it posed
             score = score_result(res, gt)
         except DynPoseError as e:
             print(f"  {e}, skipped")
             continue
         scores.append(score)
+        path = path_length(camera_centers(gt.w2c))
         rows[d.name] = {**score.to_dict(), "mask_iou": mask_iou(res.dynamic_masks, gt.dynamic_mask),
-                        "reproj_error_px_720p": res.reproj_error_px_720p}
+                        "reproj_error_px_720p": res.reproj_error_px_720p, "path_length": path,
+                        "ate_path_pct": 100 * score.ate / path if path > 0 else float("nan"),
+                        "confidence": res.confidence,
+                        "good": is_good(score.ate, path, score.registration_rate)}
     if not rows:
         raise DynPoseError("no pose result had matching ground truth")
-    head = (f"{'video':<24} {'reg%':>6} {'ATE':>8} {'RPE-t':>8} {'RPE-r°':>7} {'S<5%':>6} {'S<10%':>6} {'S<30%':>6} "
-            f"{'S mean':>7} {'maskIoU':>7}")
+    head = (f"{'video':<24} {'reg%':>6} {'ATE':>8} {'%path':>6} {'RPE-t':>8} {'RPE-r°':>7} {'S<5%':>6} {'S<10%':>6} "
+            f"{'S<30%':>6} {'S mean':>7} {'maskIoU':>7} {'conf':>5}")
     print(head)
     for vid, r in rows.items():
         s = r.get("sampson", {})
-        print(f"{vid:<24} {100 * r['registration_rate']:6.1f} {r['ate']:8.4f} {r['rpe_trans']:8.4f} "
-              f"{r['rpe_rot_deg']:7.3f} {s.get('pct_lt_5', np.nan):6.1f} {s.get('pct_lt_10', np.nan):6.1f} "
-              f"{s.get('pct_lt_30', np.nan):6.1f} {s.get('mean', np.nan):7.2f} {r['mask_iou']:7.3f}")
+        print(f"{vid:<24} {100 * r['registration_rate']:6.1f} {r['ate']:8.4f} {r['ate_path_pct']:6.2f} "
+              f"{r['rpe_trans']:8.4f} {r['rpe_rot_deg']:7.3f} {s.get('pct_lt_5', np.nan):6.1f} "
+              f"{s.get('pct_lt_10', np.nan):6.1f} {s.get('pct_lt_30', np.nan):6.1f} {s.get('mean', np.nan):7.2f} "
+              f"{r['mask_iou']:7.3f} {r['confidence']:5.2f}")
     summary = summarise(scores)
     print(f"{'mean':<24} {summary['frames_registered_pct']:6.1f} {summary['ate']:8.4f} {summary['rpe_trans']:8.4f} "
           f"{summary['rpe_rot_deg']:7.3f}   ({summary['videos_registered_pct']:.0f}% of {len(scores)} videos "
           f"registered; failed videos filled, see --help)")
+    good = [r["good"] for r in rows.values()]
+    passed = [r["confidence"] >= TRUSTED for r in rows.values()]
+    print(f"confidence >= {TRUSTED:g}: {sum(g and p for g, p in zip(good, passed))} of {sum(good)} good maps "
+          f"(ATE under {100 * ATE_PATH_FRACTION:g}% of the path, >= {100 * MIN_REGISTERED:g}% registered), "
+          f"{sum(p and not g for g, p in zip(good, passed))} of {len(good) - sum(good)} bad ones")
     path = args.json or args.pose_dir / "eval.json"
     doc = {"protocol": "sim3 ATE/RPE on filled poses; Sampson 720p (dynpose100k.evaluate.video)",
            "summary": summary, "videos": rows}

@@ -130,16 +130,25 @@ def score_video(w2c, K, registered, gt, *, image_size: tuple[int, int] | None = 
         sampson=metrics.sampson_summary(np.concatenate(errs)) if errs else None, **reg_figures)
 
 
-def check_frames(result, gt) -> None:
-    """Raise :class:`~dynpose100k.errors.DynPoseError` unless a pose result's frames are the ground truth's
-    (same count, timestamps within half a frame at 12 fps)."""
-    if result.num_frames != gt.num_frames or not np.allclose(result.timestamps, gt.timestamps, atol=0.5 / 12):
+def check_frames(result, gt):
+    """The ground truth of a pose result's frames: ``gt`` itself, or, for a result decoded at a lower rate
+    than the ground truth was rendered at (12 fps poses of a 24 fps clip), :meth:`GroundTruth.at` the frames
+    nearest its timestamps. Raises :class:`~dynpose100k.errors.DynPoseError` when some timestamp is more than
+    half a frame (at 12 fps, or at the ground truth's rate when that is higher) from every ground-truth frame,
+    or two share one."""
+    ts, gts = np.asarray(result.timestamps, np.float64), np.asarray(gt.timestamps, np.float64)
+    if result.num_frames == gt.num_frames and np.allclose(ts, gts, atol=0.5 / 12):
+        return gt
+    step = float(np.median(np.diff(gts))) if len(gts) > 1 else 1 / 12
+    idx = np.abs(gts[None, :] - ts[:, None]).argmin(1) if len(gts) else np.zeros(0, np.int64)
+    if not len(ts) or np.any(np.abs(gts[idx] - ts) > 0.5 * min(step, 1 / 12)) or np.any(np.diff(idx) <= 0):
         raise DynPoseError(f"{result.video_id}: {result.num_frames} pose frames do not match the {gt.num_frames} "
-                           "ground-truth frames (pose at the ground truth's frame rate)")
+                           "ground-truth frames (pose at the ground truth's frame rate or a lower one)")
+    return gt.at(idx)
 
 
 def score_result(result, gt, seed: int = 0) -> VideoScore:
-    """:func:`score_video` of a :class:`dynpose100k.pose.PoseResult` (checked with :func:`check_frames`;
-    its intrinsics rescaled from its frame size to the ground truth's)."""
-    check_frames(result, gt)
+    """:func:`score_video` of a :class:`dynpose100k.pose.PoseResult` against the ground truth of its frames
+    (:func:`check_frames`); its intrinsics rescaled from its frame size to the ground truth's."""
+    gt = check_frames(result, gt)
     return score_video(result.w2c, result.K, result.registered, gt, image_size=result.image_size, seed=seed)

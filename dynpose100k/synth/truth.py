@@ -7,7 +7,7 @@ rebuilds the float32 depth maps from them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +74,18 @@ class GroundTruth:
     def image_size(self) -> tuple[int, int]:
         """``(H, W)``."""
         return tuple(self.depth.shape[1:3])
+
+    def at(self, frames) -> "GroundTruth":
+        """The ground truth of frames ``frames`` (increasing indices) alone, e.g. the frames a pose engine
+        decoded at a lower rate: correspondences between two kept frames are kept and renumbered."""
+        idx = np.asarray(frames, np.int64)
+        new = np.full(self.num_frames, -1, np.int64)
+        new[idx] = np.arange(len(idx))
+        c = (new[self.corr_i] >= 0) & (new[self.corr_j] >= 0)
+        return replace(self, w2c=self.w2c[idx], K=self.K[idx], timestamps=self.timestamps[idx],
+                       depth=self.depth[idx], dynamic_mask=self.dynamic_mask[idx], surface=self.surface[idx],
+                       planes=self.planes[idx], corr_i=new[self.corr_i[c]], corr_j=new[self.corr_j[c]],
+                       corr_uv_i=self.corr_uv_i[c], corr_uv_j=self.corr_uv_j[c])
 
 
 @dataclass(frozen=True)

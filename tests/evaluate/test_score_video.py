@@ -104,3 +104,31 @@ def test_registered_ate_is_the_scores_registered_figure(moving_gt):
     assert registered_ate(w2c, moving_gt.w2c, reg) == pytest.approx(s.ate_registered) and s.ate_registered > 0
     reg[2:] = False
     assert np.isnan(registered_ate(w2c, moving_gt.w2c, reg))  # fewer than 3 registered frames
+
+
+def test_a_result_at_a_lower_rate_is_scored_on_the_ground_truth_frames_at_its_timestamps(moving_gt, tmp_path):
+    """A clip posed at a lower rate than it was rendered at (here every other frame, and the two of one
+    correspondence pair): the ground truth of those frames (its correspondences renumbered, those touching a
+    dropped frame gone) is what the result is scored against; timestamps between ground-truth frames are refused."""
+    from pose_fixtures import save_result_for as save_result
+
+    from dynpose100k.evaluate import check_frames
+    from dynpose100k.pose.result import load_pose_result
+
+    gt = moving_gt
+    keep = np.union1d(np.arange(0, gt.num_frames, 2), [gt.corr_i[0], gt.corr_j[0]])
+    half = gt.at(keep)
+    assert half.num_frames == len(keep) and np.array_equal(half.timestamps, gt.timestamps[keep])
+    both = np.isin(gt.corr_i, keep) & np.isin(gt.corr_j, keep)
+    assert len(half.corr_i) == both.sum() > 0 and np.array_equal(keep[half.corr_i], gt.corr_i[both])
+    np.testing.assert_array_equal(half.dynamic_mask, gt.dynamic_mask[keep])
+
+    res = load_pose_result(save_result(tmp_path, half, half.w2c, np.ones(len(keep), bool)))
+    assert np.array_equal(check_frames(res, gt).timestamps, gt.timestamps[keep])
+    s = score_result(res, gt)
+    assert s.ate < 1e-9 and s.sampson["count"] == both.sum() and s.sampson_mean < 1e-6
+    wrong = dataclasses.replace(res, w2c=res.w2c[::-1].copy())  # the poses of other frames do not score zero
+    assert score_result(wrong, gt).ate > 1e-3
+    between = dataclasses.replace(res, timestamps=res.timestamps + 0.5 / 12)
+    with pytest.raises(DynPoseError, match="ground-truth frames"):
+        check_frames(between, gt)

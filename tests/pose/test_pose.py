@@ -174,7 +174,12 @@ def test_eval_cli(posed, synth_good, tmp_path, capsys):
     assert main(["eval", str(d.parent), "--gt", str(synth_good.gt.parent), "--json", str(js)]) == 0
     data = json.loads(js.read_text())
     assert d.name in data["videos"] and data["summary"]["videos_registered_pct"] == 100.0
-    assert "ATE" in capsys.readouterr().out
+    row = data["videos"][d.name]
+    assert row["ate_path_pct"] == pytest.approx(100 * row["ate"] / row["path_length"])
+    good, trusted = row["good"], row["confidence"] >= 0.5  # the line that says how well the confidence flags
+    out = capsys.readouterr().out
+    assert "ATE" in out and f"{int(good and trusted)} of {int(good)} good maps" in out
+    assert f"{int(trusted and not good)} of {int(not good)} bad ones" in out
 
 
 def test_semantic_masks_are_united_and_drop_tracks(synth_good):
