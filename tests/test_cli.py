@@ -307,3 +307,32 @@ def test_a_clip_named_in_two_inputs_is_listed_once(tmp_path):
         (tmp_path / rel).write_bytes(b"x")
     assert collect_videos([tmp_path / "a.mp4", tmp_path, tmp_path / "sub"]) == [tmp_path / "a.mp4",
                                                                                  tmp_path / "sub" / "b.mp4"]
+
+
+def test_bench_pose_dense_poses_each_clip_from_its_video_at_both_rates(tmp_path, monkeypatch):
+    """``bench pose-dense``: the CLI passes sets, clips and seed; a quick run poses each clip from an mp4 at 12
+    fps and looks again at 24 fps only where the first map is doubted, scoring each arm on its own frames."""
+    import json
+    import types
+
+    from dynpose100k.bench import pose_dense
+    from dynpose100k.cli import main
+    from dynpose100k.commands import bench
+
+    pose_dense.run(tmp_path, quick=True, sets=("heldout",))
+    doc = json.loads((tmp_path / "pose_dense.json").read_text())
+    rows = doc["videos"]
+    assert len(rows) == 2 and set(doc["sets"]["heldout"]) == {"fps12", "second_look"}
+    for r in rows:
+        a, b = r["fps12"], r["second_look"]
+        assert b["looked"] == (a["confidence"] < 0.5)  # only doubted clips are looked at again
+        assert b["frames"] == (2 * a["frames"] if b["kept"] else a["frames"])  # a kept map has the 24 fps frames
+        assert b["kept"] <= (b["confidence"] >= 0.5) and b["seconds"] >= a["seconds"]
+    t = doc["sets"]["heldout"]["fps12"]
+    assert t["good"] == sum(r["fps12"]["good"] for r in rows) and t["clips"] == 2
+
+    calls = []
+    fake = types.SimpleNamespace(run=lambda out, quick=False, **kw: calls.append(kw))
+    monkeypatch.setattr(bench, "importlib", types.SimpleNamespace(import_module=lambda m: fake))
+    assert main(["bench", "pose-dense", "--sets", "style_b", "--clips", "4", "--seed", "7", "--out", str(tmp_path)]) == 0
+    assert calls == [{"sets": ("style_b",), "clips": 4, "seed": 7}]

@@ -6,6 +6,7 @@ BENCHES = {
     "pose": "dynpose100k.bench.pose",
     "pose-speed": "dynpose100k.bench.pose_speed",
     "pose-robustness": "dynpose100k.bench.pose_robustness",
+    "pose-dense": "dynpose100k.bench.pose_dense",
     "filter": "dynpose100k.bench.filter",
     "curate": "dynpose100k.bench.curate",
     "train": "dynpose100k.bench.train",

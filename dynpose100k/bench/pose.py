@@ -50,10 +50,11 @@ def _base_clips(quick: bool, per_set: int = 6) -> list[dict]:
 
 
 def _render(spec: dict):
-    """The :class:`~dynpose100k.synth.SynthVideo` of a clip spec (its ``degrade`` entry is not applied)."""
+    """The :class:`~dynpose100k.synth.SynthVideo` of a clip spec (its ``degrade`` entry is not applied; 12 fps
+    unless it gives an ``fps``)."""
     from ..synth import render
 
-    return render("good", spec["seed"], height=spec["height"], width=spec["width"], fps=12.0,
+    return render("good", spec["seed"], height=spec["height"], width=spec["width"], fps=spec.get("fps", 12.0),
                   duration=spec["duration"], hard=spec["hard"], style=spec["style"], hfov_deg=spec.get("hfov_deg"))
 
 

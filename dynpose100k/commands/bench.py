@@ -13,6 +13,7 @@ EXAMPLES = """
   dynpose100k bench pose --out outputs/bench
   dynpose100k bench pose --sets heldout,style_b --seed 500 --no-speed
   dynpose100k bench pose-robustness --clips 12
+  dynpose100k bench pose-dense --sets heldout,style_b --clips 24 --seed 1300   # the second look at 24 fps
   dynpose100k bench all --quick
   dynpose100k bench filter --seed 1 --out outputs/bench-seed1
 """
@@ -25,14 +26,14 @@ def add_arguments(p):
     p.add_argument("--no-baselines", action="store_true",
                    help="pose: leave COLMAP and COLMAP+Mask out (ours and the floor only; minutes instead of hours)")
     p.add_argument("--sets", default="dev,heldout,style_b",
-                   help="pose: comma-separated benchmark sets (default dev,heldout,style_b)")
+                   help="pose, pose-dense: comma-separated benchmark sets (default dev,heldout,style_b)")
     p.add_argument("--clips", type=int, default=None,
-                   help="pose: clips per set, half of them hard (default 6; 24 for steadier rates, ~4x the time); "
-                        "pose-robustness: clips per condition (default 12)")
+                   help="pose, pose-dense: clips per set, half of them hard (default 6; 24 for steadier rates, ~4x "
+                        "the time); pose-robustness: clips per condition (default 12)")
     p.add_argument("--seed", type=int, default=0,
-                   help="filter: pool seed (test pools from it, training pools from seed + 1000 on); pose: added to "
-                        "every clip's seed; another seed draws other clips, e.g. to judge a change on clips nobody "
-                        "has looked at (default 0)")
+                   help="filter: pool seed (test pools from it, training pools from seed + 1000 on); pose, pose-dense: "
+                        "added to every clip's seed; another seed draws other clips, e.g. to judge a change on clips "
+                        "nobody has looked at (default 0)")
     p.add_argument("--known-lens", action="store_true",
                    help="pose: give our engine each clip's true field of view (PoseConfig.hfov_deg) instead of "
                         "estimating the focal; the baselines still estimate theirs")
@@ -53,6 +54,9 @@ def run(args) -> int:
                      "known_lens": args.known_lens}
         elif name == "pose-robustness":
             extra = {"clips": 12 if args.clips is None else args.clips}
+        elif name == "pose-dense":
+            extra = {"sets": tuple(x for x in args.sets.split(",") if x),
+                     "clips": 6 if args.clips is None else args.clips, "seed": args.seed}
         elif name == "filter":
             extra = {"seed": args.seed}
         importlib.import_module(BENCHES[name]).run(args.out, quick=args.quick, **extra)

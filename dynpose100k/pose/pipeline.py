@@ -433,8 +433,10 @@ def second_look(res: PoseResult, config: PoseConfig, source_fps: float,
     return dataclasses.replace(res, timings=timings)
 
 
-def _decode_and_analyse(path, config: PoseConfig, video_id: str, segmenter=None) -> PoseResult:
-    """Decode ``path`` at ``config.fps`` on a thread while tracking, then :func:`analyse`."""
+def decode_and_estimate(path, config: PoseConfig, video_id: str, segmenter=None) -> PoseResult:
+    """The poses of the video (or frames folder) ``path`` decoded at ``config.fps``, not saved and without the
+    second look of :func:`second_look`: decoded on a thread while tracking (full-size frames are never held
+    together), then :func:`analyse`. Raises :class:`~dynpose100k.errors.VideoError` when it cannot be decoded."""
     from ..errors import VideoError
     from ..video import iter_frames
 
@@ -507,7 +509,7 @@ def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseC
                                f"({held.get('path')}); use another --out, or --overwrite to replace them")
         log.info("%s: result exists, skipped", video_id)
         return Path(out_dir) / video_id
-    res = second_look(_decode_and_analyse(path, config, video_id, segmenter), config, source_rate(path),
-                      lambda dense: _decode_and_analyse(path, dense, video_id, segmenter))
+    res = second_look(decode_and_estimate(path, config, video_id, segmenter), config, source_rate(path),
+                      lambda dense: decode_and_estimate(path, dense, video_id, segmenter))
     res = dataclasses.replace(res, source=source)
     return save_pose_result(out_dir, res)

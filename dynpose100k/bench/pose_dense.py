@@ -1,0 +1,114 @@
+"""Pose engine: the second look at a denser frame rate (``PoseConfig.dense_fps``), through the video path.
+
+Each clip of ``bench pose``'s sets (the same seeds, sizes and hardness; ``--seed`` draws others) is rendered
+at :data:`DENSE_FPS`, stored as an H.264 mp4 (CRF 18) and posed from that file as ``pose`` and ``curate`` do
+it: decoded at 12 fps (the baseline arm), then, for the clips doubted there (``confidence`` under 0.5),
+decoded again at the denser rate and that map kept when it is trusted
+(:func:`dynpose100k.pose.pipeline.second_look`; the second arm). Both arms come from the same run, each
+scored against the ground truth of the frames it posed (:func:`dynpose100k.evaluate.check_frames`). Per set
+and arm: good clips (ATE under 2% of the path, >= 80% registered), clips >= 80% registered, bad clips
+flagged, good clips passed, bad clips passed, and the pose time (decoding included) against the baseline's.
+Saves ``<out>/pose_dense.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+DENSE_FPS = 24.0
+"""The render rate and the second look's rate."""
+ARMS = ("fps12", "second_look")
+
+
+def _score(res, gt, path_len: float) -> dict:
+    from ..evaluate import score_result
+    from ..pose.confidence import is_good
+
+    s = score_result(res, gt)
+    return {"ate": s.ate, "ate_path_pct": 100 * s.ate / path_len if path_len > 0 else float("nan"),
+            "registration_rate": s.registration_rate, "good": is_good(s.ate, path_len, s.registration_rate),
+            "confidence": float(res.confidence), "frames": int(res.num_frames),
+            "seconds": float(res.timings.get("total", float("nan")))}
+
+
+def _run_clip(spec: dict, folder: Path) -> dict:
+    """Render the clip of ``spec`` at :data:`DENSE_FPS`, store it as mp4 in ``folder`` and pose it both ways."""
+    from ..camera import camera_centers
+    from ..metrics import path_length
+    from ..pose import PoseConfig
+    from ..pose.pipeline import decode_and_estimate, second_look, source_rate
+    from ..video import write_video
+    from .pose import _render
+
+    v = _render({**spec, "fps": DENSE_FPS})
+    gt = v.gt
+    path = write_video(folder / f"{gt.video_id}.mp4", v.frames, DENSE_FPS)
+    del v
+    plain = decode_and_estimate(path, PoseConfig(), gt.video_id)
+    dense = second_look(plain, PoseConfig(dense_fps=DENSE_FPS), source_rate(path),
+                        lambda config: decode_and_estimate(path, config, gt.video_id))
+    path.unlink()
+    length = path_length(camera_centers(gt.w2c))
+    row = {"video_id": gt.video_id + ("" if spec["style"] == "a" else "_" + spec["style"]), "set": spec["set"],
+           "hard": spec["hard"], "path_length": length, "fps12": _score(plain, gt, length),
+           "second_look": _score(dense, gt, length)}
+    row["second_look"]["looked"] = "dense_total" in dense.timings
+    row["second_look"]["kept"] = "dense_fps" in dense.evidence
+    return row
+
+
+def _arm(rows: list[dict], arm: str) -> dict:
+    """Figures of one arm over ``rows`` (see the module docstring)."""
+    r = [x[arm] for x in rows]
+    good = [x for x in r if x["good"]]
+    bad = [x for x in r if not x["good"]]
+    return {"clips": len(r), "good": len(good), "registered_80": sum(x["registration_rate"] >= 0.8 for x in r),
+            "bad": len(bad), "bad_flagged": sum(x["confidence"] < 0.5 for x in bad),
+            "good_passed": sum(x["confidence"] >= 0.5 for x in good),
+            "median_ate_path_pct": float(np.nanmedian([x["ate_path_pct"] for x in r])) if r else float("nan"),
+            "seconds": float(np.nansum([x["seconds"] for x in r]))}
+
+
+def run(out: Path, quick: bool = False, sets: tuple[str, ...] = ("dev", "heldout", "style_b"), clips: int = 6,
+        seed: int = 0) -> dict:
+    """The benchmark on ``clips`` clips per set of ``sets`` (half of them hard), ``seed`` added to every clip's
+    seed as in ``bench pose``; ``quick``: two small clips per set."""
+    from ..errors import DynPoseError
+    from .pose import SETS, _clips
+
+    if unknown := set(sets) - set(SETS):
+        raise DynPoseError(f"unknown benchmark set(s) {sorted(unknown)}; choose from {', '.join(SETS)}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in _clips(quick, tuple(sets), clips, seed):
+            rows.append(_run_clip(spec, Path(tmp)))
+            a, b = rows[-1]["fps12"], rows[-1]["second_look"]
+            print(f"  [{spec['set']}] {rows[-1]['video_id']}: 12 fps {a['ate_path_pct']:.2f}% of the path, confidence "
+                  f"{a['confidence']:.2f}" + (f"; at {DENSE_FPS:g} fps {'kept' if b['kept'] else 'not kept'}: "
+                                                f"{b['ate_path_pct']:.2f}%, confidence {b['confidence']:.2f}"
+                                                if b["looked"] else ""), flush=True)
+    table = {name: {arm: _arm([r for r in rows if r["set"] == name], arm) for arm in ARMS} for name in sets}
+    protocol = (f"clips rendered at {DENSE_FPS:g} fps, stored as mp4 (CRF 18), posed from the file at 12 fps; "
+                f"second_look: clips with confidence < 0.5 posed again at {DENSE_FPS:g} fps, kept when trusted; "
+                "good = ATE < 2% of the path and >= 80% of frames registered")
+    result = {"protocol": protocol,
+              "seed": seed, "clips": clips, "sets": table, "videos": rows}
+    _print(table)
+    (Path(out) / "pose_dense.json").write_text(json.dumps(result, indent=2, default=float))
+    print(f"saved {Path(out) / 'pose_dense.json'}")
+    return result
+
+
+def _print(table: dict) -> None:
+    print(f"\n{'set':<8} {'arm':<12} {'good':>7} {'>=80% reg':>9} {'bad flagged':>11} {'good passed':>11} "
+          f"{'bad passed':>10} {'pose s':>7} {'vs 12 fps':>9}")
+    for name, arms in table.items():
+        base = arms["fps12"]["seconds"] or float("nan")
+        for arm, t in arms.items():
+            print(f"{name:<8} {arm:<12} {t['good']:>3d} / {t['clips']:<2d} {t['registered_80']:>9d} "
+                  f"{t['bad_flagged']:>6d} / {t['bad']:<3d} {t['good_passed']:>6d} / {t['good']:<3d} "
+                  f"{t['bad'] - t['bad_flagged']:>10d} {t['seconds']:7.0f} {t['seconds'] / base:9.2f}")
