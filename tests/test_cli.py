@@ -334,5 +334,6 @@ def test_bench_pose_dense_poses_each_clip_from_its_video_at_both_rates(tmp_path,
     calls = []
     fake = types.SimpleNamespace(run=lambda out, quick=False, **kw: calls.append(kw))
     monkeypatch.setattr(bench, "importlib", types.SimpleNamespace(import_module=lambda m: fake))
-    assert main(["bench", "pose-dense", "--sets", "style_b", "--clips", "4", "--seed", "7", "--out", str(tmp_path)]) == 0
+    args = ["bench", "pose-dense", "--sets", "style_b", "--clips", "4", "--seed", "7", "--out", str(tmp_path)]
+    assert main(args) == 0
     assert calls == [{"sets": ("style_b",), "clips": 4, "seed": 7}]

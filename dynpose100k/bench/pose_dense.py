@@ -5,7 +5,7 @@ at :data:`DENSE_FPS`, stored as an H.264 mp4 (CRF 18) and posed from that file a
 it: decoded at 12 fps (the baseline arm), then, for the clips doubted there (``confidence`` under 0.5),
 decoded again at the denser rate and that map kept when it is trusted
 (:func:`dynpose100k.pose.pipeline.second_look`; the second arm). Both arms come from the same run, each
-scored against the ground truth of the frames it posed (:func:`dynpose100k.evaluate.check_frames`). Per set
+scored against the ground truth of the frames it posed (:func:`dynpose100k.evaluate.truth_of_frames`). Per set
 and arm: good clips (ATE under 2% of the path, >= 80% registered), clips >= 80% registered, bad clips
 flagged, good clips passed, bad clips passed, and the pose time (decoding included) against the baseline's.
 Saves ``<out>/pose_dense.json``.
@@ -40,7 +40,7 @@ def _run_clip(spec: dict, folder: Path) -> dict:
     from ..camera import camera_centers
     from ..metrics import path_length
     from ..pose import PoseConfig
-    from ..pose.pipeline import decode_and_estimate, second_look, source_rate
+    from ..pose.pipeline import decode_and_estimate, second_look
     from ..video import write_video
     from .pose import _render
 
@@ -49,7 +49,7 @@ def _run_clip(spec: dict, folder: Path) -> dict:
     path = write_video(folder / f"{gt.video_id}.mp4", v.frames, DENSE_FPS)
     del v
     plain = decode_and_estimate(path, PoseConfig(), gt.video_id)
-    dense = second_look(plain, PoseConfig(dense_fps=DENSE_FPS), source_rate(path),
+    dense = second_look(plain, PoseConfig(dense_fps=DENSE_FPS), path,
                         lambda config: decode_and_estimate(path, config, gt.video_id))
     path.unlink()
     length = path_length(camera_centers(gt.w2c))

@@ -30,7 +30,7 @@ def run(args) -> int:
 
     from ..camera import camera_centers
     from ..errors import DynPoseError
-    from ..evaluate import check_frames, mask_iou, score_result, summarise
+    from ..evaluate import mask_iou, score_result, summarise, truth_of_frames
     from ..metrics import path_length
     from ..pose.confidence import ATE_PATH_FRACTION, MIN_REGISTERED, TRUSTED, is_good
     from ..pose.result import find_pose_results, load_pose_result
@@ -47,7 +47,7 @@ def run(args) -> int:
             continue
         res = load_pose_result(d)
         try:
-            gt = check_frames(res, load_gt(gt_path))  # the frames it posed
+            gt = truth_of_frames(res, load_gt(gt_path))  # the frames it posed
             score = score_result(res, gt)
         except DynPoseError as e:
             print(f"  {e}, skipped")

@@ -151,7 +151,7 @@ class Stages:
         poses belong to: ``clip``, or the source decoded again at ``pose_config.dense_fps`` when that
         second look's map was kept (:func:`dynpose100k.pose.pipeline.second_look`)."""
         from ..pose import estimate_poses, save_pose_result
-        from ..pose.pipeline import second_look, source_rate
+        from ..pose.pipeline import second_look
 
         cfg, dense = self.pose_config, []
 
@@ -160,7 +160,7 @@ class Stages:
             return estimate_poses(dense[0].frames, dense[0].timestamps, config, video_id=item.item_id)
 
         first = estimate_poses(clip.frames, clip.timestamps, cfg, video_id=item.item_id)
-        result = second_look(first, cfg, source_rate(item.path), pose_at)
+        result = second_look(first, cfg, item.path, pose_at)
         if "dense_fps" in result.evidence:
             clip = dense[0]
         final = save_pose_result(self.pose_root, result)  # atomic

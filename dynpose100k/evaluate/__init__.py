@@ -13,7 +13,7 @@ The array metrics themselves (alignment, ATE/RPE, Sampson, precision/recall) are
 
 from .masks import mask_iou, static_track_precision
 from .summary import summarise
-from .video import VideoScore, check_frames, guess_K, registered_ate, score_result, score_video
+from .video import VideoScore, guess_K, registered_ate, score_result, score_video, truth_of_frames
 
-__all__ = ["VideoScore", "score_video", "score_result", "check_frames", "guess_K", "registered_ate", "summarise",
+__all__ = ["VideoScore", "score_video", "score_result", "truth_of_frames", "guess_K", "registered_ate", "summarise",
            "mask_iou", "static_track_precision"]

@@ -28,7 +28,7 @@ import numpy as np
 from .. import metrics
 from ..errors import DynPoseError
 
-__all__ = ["VideoScore", "score_video", "score_result", "check_frames", "guess_K", "registered_ate"]
+__all__ = ["VideoScore", "score_video", "score_result", "truth_of_frames", "guess_K", "registered_ate"]
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def score_video(w2c, K, registered, gt, *, image_size: tuple[int, int] | None = 
         sampson=metrics.sampson_summary(np.concatenate(errs)) if errs else None, **reg_figures)
 
 
-def check_frames(result, gt):
+def truth_of_frames(result, gt):
     """The ground truth of a pose result's frames: ``gt`` itself, or, for a result decoded at a lower rate
     than the ground truth was rendered at (12 fps poses of a 24 fps clip), :meth:`GroundTruth.at` the frames
     nearest its timestamps. Raises :class:`~dynpose100k.errors.DynPoseError` when some timestamp is more than
@@ -149,6 +149,6 @@ def check_frames(result, gt):
 
 def score_result(result, gt, seed: int = 0) -> VideoScore:
     """:func:`score_video` of a :class:`dynpose100k.pose.PoseResult` against the ground truth of its frames
-    (:func:`check_frames`); its intrinsics rescaled from its frame size to the ground truth's."""
-    gt = check_frames(result, gt)
+    (:func:`truth_of_frames`); its intrinsics rescaled from its frame size to the ground truth's."""
+    gt = truth_of_frames(result, gt)
     return score_video(result.w2c, result.K, result.registered, gt, image_size=result.image_size, seed=seed)

@@ -404,10 +404,9 @@ def source_rate(path) -> float:
     return 0.0 if info.is_frames_dir else float(info.fps)
 
 
-def second_look(res: PoseResult, config: PoseConfig, source_fps: float,
-                pose_at: Callable[[PoseConfig], PoseResult]) -> PoseResult:
+def second_look(res: PoseResult, config: PoseConfig, path, pose_at: Callable[[PoseConfig], PoseResult]) -> PoseResult:
     """The second opinion of :attr:`PoseConfig.dense_fps`: ``res``, posed at ``config.fps``, when it is trusted,
-    when no denser rate is set or when the source (``source_fps``; 0: unknown) lacks its frames; otherwise the
+    when no denser rate is set or when the source ``path`` lacks its frames (:func:`source_rate`); otherwise the
     map that ``pose_at(config at dense_fps)`` gives if that one is trusted (``evidence.dense_fps``; ``config``
     keeps the settings given), or ``res``. Either way the timings of both passes are kept (``dense_*``).
 
@@ -416,7 +415,7 @@ def second_look(res: PoseResult, config: PoseConfig, source_fps: float,
     from ..errors import VideoError
 
     dense_fps = config.dense_fps
-    if not (dense_fps > config.fps and res.confidence < TRUSTED and source_fps >= 0.99 * dense_fps):
+    if not (dense_fps > config.fps and res.confidence < TRUSTED and source_rate(path) >= 0.99 * dense_fps):
         return res
     log.info("%s: doubted at %g fps (confidence %.2f): posing again at %g fps", res.video_id, config.fps,
              res.confidence, dense_fps)
@@ -509,7 +508,7 @@ def pose_video(path: str | Path, out_dir: str | Path, config: PoseConfig = PoseC
                                f"({held.get('path')}); use another --out, or --overwrite to replace them")
         log.info("%s: result exists, skipped", video_id)
         return Path(out_dir) / video_id
-    res = second_look(decode_and_estimate(path, config, video_id, segmenter), config, source_rate(path),
+    res = second_look(decode_and_estimate(path, config, video_id, segmenter), config, path,
                       lambda dense: decode_and_estimate(path, dense, video_id, segmenter))
     res = dataclasses.replace(res, source=source)
     return save_pose_result(out_dir, res)

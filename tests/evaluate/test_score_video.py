@@ -112,7 +112,7 @@ def test_a_result_at_a_lower_rate_is_scored_on_the_ground_truth_frames_at_its_ti
     dropped frame gone) is what the result is scored against; timestamps between ground-truth frames are refused."""
     from pose_fixtures import save_result_for as save_result
 
-    from dynpose100k.evaluate import check_frames
+    from dynpose100k.evaluate import truth_of_frames
     from dynpose100k.pose.result import load_pose_result
 
     gt = moving_gt
@@ -124,11 +124,11 @@ def test_a_result_at_a_lower_rate_is_scored_on_the_ground_truth_frames_at_its_ti
     np.testing.assert_array_equal(half.dynamic_mask, gt.dynamic_mask[keep])
 
     res = load_pose_result(save_result(tmp_path, half, half.w2c, np.ones(len(keep), bool)))
-    assert np.array_equal(check_frames(res, gt).timestamps, gt.timestamps[keep])
+    assert np.array_equal(truth_of_frames(res, gt).timestamps, gt.timestamps[keep])
     s = score_result(res, gt)
     assert s.ate < 1e-9 and s.sampson["count"] == both.sum() and s.sampson_mean < 1e-6
     wrong = dataclasses.replace(res, w2c=res.w2c[::-1].copy())  # the poses of other frames do not score zero
     assert score_result(wrong, gt).ate > 1e-3
     between = dataclasses.replace(res, timestamps=res.timestamps + 0.5 / 12)
     with pytest.raises(DynPoseError, match="ground-truth frames"):
-        check_frames(between, gt)
+        truth_of_frames(between, gt)
