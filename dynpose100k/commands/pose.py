@@ -46,6 +46,7 @@ def run(args) -> int:
     from ..errors import DynPoseError
     from ..ids import unique_ids
     from ..pose import get_preset, load_pose_result, pose_video, result_exists
+    from ..pose.confidence import TRUSTED
     from . import check_out_dir, collect_videos
 
     config = get_preset(args.preset, fps=args.fps, short_side=args.short_side, hfov_deg=args.hfov,
@@ -56,7 +57,7 @@ def run(args) -> int:
     videos = collect_videos(args.inputs)
     failures: list[str] = []
     unreadable: list[str] = []
-    ok = skipped = 0
+    ok = skipped = trusted = looked = kept = 0
     other: dict[str, int] = {}  # skipped results made with other settings: difference -> count
     for path, vid in tqdm(zip(videos, unique_ids(videos)), total=len(videos), desc="pose", unit="video",
                           disable=len(videos) < 2):
@@ -69,13 +70,21 @@ def run(args) -> int:
         skipped += done
         for d in config.differences(res.config) if done else ():
             other[d] = other.get(d, 0) + 1
+        looked += "dense_total" in res.timings
+        kept += "dense_fps" in res.evidence
         if res.failure_reason:
             failures.append(f"{path}: not registered: {res.failure_reason}")
         else:
             ok += 1
+            trusted += res.confidence >= TRUSTED
             log.info("%s: %.0f%% registered, reprojection %.2f px (720p), confidence %.2f", res.video_id,
                      100 * res.registered_fraction, res.reproj_error_px_720p, res.confidence)
     print(f"pose: {ok}/{len(videos)} videos registered -> {out}")
+    if ok:
+        print(f"  {trusted} of them trusted (confidence >= {TRUSTED:g})")
+    if config.dense_fps > config.fps:
+        print(f"  {looked} doubted at {config.fps:g} fps posed again at {config.dense_fps:g}, {kept} of those denser "
+              "maps kept")
     if skipped:
         print(f"skipped {skipped} video{'s' * (skipped != 1)} already done in {out} (use --overwrite to recompute)")
     if other:

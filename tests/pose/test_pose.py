@@ -150,6 +150,8 @@ def test_cli_known_field_of_view_holds_the_focal(synth_good, tmp_path, capsys):
     assert main(["pose", str(synth_good.video), "--out", str(out)]) == 0
     said = capsys.readouterr().out
     assert "skipped 1 video" in said and f"hfov_deg {float(f'{hfov:.6f}')} -> None (1)" in said
+    trusted = int(res.confidence >= 0.5)  # and how many of the registered clips the confidence trusts
+    assert f"{trusted} of them trusted (confidence >= 0.5)" in said and "posed again" not in said
     assert main(["pose", str(synth_good.video), "--out", str(out), "--hfov", f"{hfov:.6f}"]) == 0
     assert "other settings" not in capsys.readouterr().out
     assert main(["pose", str(synth_good.video), "--out", str(tmp_path / "bad"), "--hfov", "200"]) == 1
@@ -261,7 +263,7 @@ def test_mask_flow_cache_and_threads_give_the_same_masks(synth_good):
     assert again.sum() > first.sum()  # the second call read the cache instead of computing the flow
 
 
-def test_a_doubted_map_is_posed_again_at_dense_fps_and_kept_only_when_trusted(tmp_path, monkeypatch):
+def test_a_doubted_map_is_posed_again_at_dense_fps_and_kept_only_when_trusted(tmp_path, monkeypatch, capsys):
     """``dense_fps``: a map doubted at ``fps`` is posed again at the denser rate when the source has it, and
     the denser map replaces it only when its confidence reaches 0.5 (here a stand-in confidence: doubted at
     12 fps, trusted or not at 24). The result keeps the settings given; a 12 fps source is not posed again."""
@@ -307,3 +309,5 @@ def test_a_doubted_map_is_posed_again_at_dense_fps_and_kept_only_when_trusted(tm
     rates.clear()
     assert main(["pose", str(src24), "--out", str(tmp_path / "e"), "--dense-fps", "24"]) == 0
     assert rates[-1] == 24.0 and load_pose_result(tmp_path / "e" / "clip24").evidence["dense_fps"] == 24.0
+    out = capsys.readouterr().out  # the CLI says how many clips were looked at again and kept
+    assert "1 doubted at 12 fps posed again at 24, 1 of those denser maps kept" in out
