@@ -62,9 +62,8 @@ def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool =
     """Render the clip of ``spec`` (or take ``video``, its :func:`_render`), degrade its frames when the spec
     says so, pose them and score every method on them; ``known_lens``: ours is given the clip's true
     horizontal field of view (``PoseConfig.hfov_deg``; the baselines estimate theirs)."""
-    from ..camera import camera_centers, hfov_from_focal
+    from ..camera import hfov_from_focal
     from ..evaluate import mask_iou, score_video, static_track_precision
-    from ..metrics import path_length
     from ..pose import PoseConfig, estimate_poses
     from ..pose.baselines import colmap, floor
     from ..pose.confidence import is_good
@@ -87,7 +86,7 @@ def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool =
     row["ours"]["confidence"] = float(res.confidence)
     row["ours"]["reproj_error_px_720p"] = float(res.reproj_error_px_720p)
     row["ours"]["failure_reason"] = res.failure_reason
-    row["path_length"] = path_length(camera_centers(gt.w2c))
+    row["path_length"] = row["ours"]["path_length"]
     row["ours"]["good"] = is_good(row["ours"]["ate"], row["path_length"], row["ours"]["registration_rate"])
     for name, masks in (("colmap", None), ("colmap_mask", res.dynamic_masks)) if baselines else ():
         t = time.perf_counter()

@@ -24,23 +24,21 @@ DENSE_FPS = 24.0
 ARMS = ("fps12", "second_look")
 
 
-def _score(res, gt, path_len: float) -> dict:
+def _score(res, gt) -> dict:
     from ..evaluate import score_result
     from ..pose.confidence import is_good
 
     s = score_result(res, gt)
-    return {"ate": s.ate, "ate_path_pct": 100 * s.ate / path_len if path_len > 0 else float("nan"),
-            "registration_rate": s.registration_rate, "good": is_good(s.ate, path_len, s.registration_rate),
+    return {"ate": s.ate, "ate_path_pct": s.ate_path_pct, "path_length": s.path_length,
+            "registration_rate": s.registration_rate, "good": is_good(s.ate, s.path_length, s.registration_rate),
             "confidence": float(res.confidence), "frames": int(res.num_frames),
             "seconds": float(res.timings.get("total", float("nan")))}
 
 
 def _run_clip(spec: dict, folder: Path) -> dict:
     """Render the clip of ``spec`` at :data:`DENSE_FPS`, store it as mp4 in ``folder`` and pose it both ways."""
-    from ..camera import camera_centers
-    from ..metrics import path_length
     from ..pose import PoseConfig
-    from ..pose.pipeline import decode_and_estimate, second_look
+    from ..pose.pipeline import decode_and_estimate, second_look, second_look_taken
     from ..video import write_video
     from .pose import _render
 
@@ -52,12 +50,9 @@ def _run_clip(spec: dict, folder: Path) -> dict:
     dense = second_look(plain, PoseConfig(dense_fps=DENSE_FPS), path,
                         lambda config: decode_and_estimate(path, config, gt.video_id))
     path.unlink()
-    length = path_length(camera_centers(gt.w2c))
     row = {"video_id": gt.video_id + ("" if spec["style"] == "a" else "_" + spec["style"]), "set": spec["set"],
-           "hard": spec["hard"], "path_length": length, "fps12": _score(plain, gt, length),
-           "second_look": _score(dense, gt, length)}
-    row["second_look"]["looked"] = "dense_total" in dense.timings
-    row["second_look"]["kept"] = "dense_fps" in dense.evidence
+           "hard": spec["hard"], "fps12": _score(plain, gt), "second_look": _score(dense, gt)}
+    row["second_look"]["looked"], row["second_look"]["kept"] = second_look_taken(dense)
     return row
 
 

@@ -28,10 +28,8 @@ def add_arguments(p):
 def run(args) -> int:
     import numpy as np
 
-    from ..camera import camera_centers
     from ..errors import DynPoseError
     from ..evaluate import mask_iou, score_result, summarise, truth_of_frames
-    from ..metrics import path_length
     from ..pose.confidence import ATE_PATH_FRACTION, MIN_REGISTERED, TRUSTED, is_good
     from ..pose.result import find_pose_results, load_pose_result
     from ..synth import load_gt
@@ -53,12 +51,10 @@ def run(args) -> int:
             print(f"  {e}, skipped")
             continue
         scores.append(score)
-        path = path_length(camera_centers(gt.w2c))
         rows[d.name] = {**score.to_dict(), "mask_iou": mask_iou(res.dynamic_masks, gt.dynamic_mask),
-                        "reproj_error_px_720p": res.reproj_error_px_720p, "path_length": path,
-                        "ate_path_pct": 100 * score.ate / path if path > 0 else float("nan"),
+                        "reproj_error_px_720p": res.reproj_error_px_720p, "ate_path_pct": score.ate_path_pct,
                         "confidence": res.confidence,
-                        "good": is_good(score.ate, path, score.registration_rate)}
+                        "good": is_good(score.ate, score.path_length, score.registration_rate)}
     if not rows:
         raise DynPoseError("no pose result had matching ground truth")
     head = (f"{'video':<24} {'reg%':>6} {'ATE':>8} {'%path':>6} {'RPE-t':>8} {'RPE-r°':>7} {'S<5%':>6} {'S<10%':>6} "

@@ -47,6 +47,7 @@ def run(args) -> int:
     from ..ids import unique_ids
     from ..pose import get_preset, load_pose_result, pose_video, result_exists
     from ..pose.confidence import TRUSTED
+    from ..pose.pipeline import second_look_taken
     from . import check_out_dir, collect_videos
 
     config = get_preset(args.preset, fps=args.fps, short_side=args.short_side, hfov_deg=args.hfov,
@@ -70,8 +71,8 @@ def run(args) -> int:
         skipped += done
         for d in config.differences(res.config) if done else ():
             other[d] = other.get(d, 0) + 1
-        looked += "dense_total" in res.timings
-        kept += "dense_fps" in res.evidence
+        again, denser = second_look_taken(res)
+        looked, kept = looked + again, kept + denser
         if res.failure_reason:
             failures.append(f"{path}: not registered: {res.failure_reason}")
         else:

@@ -151,18 +151,19 @@ class Stages:
         poses belong to: ``clip``, or the source decoded again at ``pose_config.dense_fps`` when that
         second look's map was kept (:func:`dynpose100k.pose.pipeline.second_look`)."""
         from ..pose import estimate_poses, save_pose_result
-        from ..pose.pipeline import second_look
+        from ..pose.pipeline import second_look, second_look_taken
 
-        cfg, dense = self.pose_config, []
+        cfg, denser = self.pose_config, None
 
         def pose_at(config):
-            dense[:] = [self.decode_pose(item, config.fps)]
-            return estimate_poses(dense[0].frames, dense[0].timestamps, config, video_id=item.item_id)
+            nonlocal denser
+            denser = self.decode_pose(item, config.fps)
+            return estimate_poses(denser.frames, denser.timestamps, config, video_id=item.item_id)
 
         first = estimate_poses(clip.frames, clip.timestamps, cfg, video_id=item.item_id)
         result = second_look(first, cfg, item.path, pose_at)
-        if "dense_fps" in result.evidence:
-            clip = dense[0]
+        if second_look_taken(result)[1]:
+            clip = denser
         final = save_pose_result(self.pose_root, result)  # atomic
         return str(final), result.summary(), clip  # the result.json just written
 

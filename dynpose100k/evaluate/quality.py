@@ -67,22 +67,19 @@ class SubsetRow:
 def video_quality(pose_dir, gt) -> VideoQuality:
     """Score one pose result folder against a ``synth.GroundTruth``; a folder without a result scores as a
     failed video (nothing registered)."""
-    from ..camera import camera_centers
-    from ..metrics import path_length
     from ..pose.result import is_pose_result, load_pose_result
 
-    path = path_length(camera_centers(gt.w2c))
     if not is_pose_result(pose_dir):
         logger.warning("%s: no pose result; counted as failed", gt.video_id)
         n = gt.num_frames
         s = score_video(np.tile(np.eye(4), (n, 1, 1)), np.tile(np.eye(3), (n, 1, 1)), np.zeros(n, bool), gt)
-        return VideoQuality(gt.video_id, None, s.sampson_mean, s.ate, s.registration_rate, None, path)
+        return VideoQuality(gt.video_id, None, s.sampson_mean, s.ate, s.registration_rate, None, s.path_length)
     res = load_pose_result(pose_dir)
     s = score_result(res, gt)
     failed = bool(res.failure_reason) or not res.registered.any()
     ok = lambda x: None if failed or not np.isfinite(x) else float(x)  # noqa: E731
     return VideoQuality(gt.video_id, ok(res.reproj_error_px_720p), s.sampson_mean, s.ate, s.registration_rate,
-                        ok(res.confidence), path)
+                        ok(res.confidence), s.path_length)
 
 
 def _row(name: str, thr, sel: list[VideoQuality], total: int) -> SubsetRow:

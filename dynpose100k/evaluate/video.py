@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import metrics
+from ..camera import camera_centers
 from ..errors import DynPoseError
 
 __all__ = ["VideoScore", "score_video", "score_result", "truth_of_frames", "guess_K", "registered_ate"]
@@ -56,6 +57,14 @@ class VideoScore:
     """RPE translation RMSE over pairs of registered frames."""
     rpe_rot_deg_registered: float | None = None
     """RPE rotation RMSE (degrees) over pairs of registered frames."""
+    path_length: float = float("nan")
+    """Length of the ground-truth camera path over the scored frames (:func:`dynpose100k.metrics.path_length`),
+    what the dataset's quality rule measures ATE against."""
+
+    @property
+    def ate_path_pct(self) -> float:
+        """ATE as a percentage of :attr:`path_length` (NaN for a still camera)."""
+        return 100 * self.ate / self.path_length if self.path_length > 0 else float("nan")
 
     @property
     def sampson_mean(self) -> float:
@@ -127,7 +136,8 @@ def score_video(w2c, K, registered, gt, *, image_size: tuple[int, int] | None = 
         registration_rate=metrics.registration_rate(registered), success=bool(registered.any()),
         ate=ate, rpe_trans=rpe_t, rpe_rot_deg=rpe_r,
         focal_rel_error=float(abs(K[0, 0, 0] / gt.K[0, 0, 0] - 1)) if registered.any() else float("nan"),
-        sampson=metrics.sampson_summary(np.concatenate(errs)) if errs else None, **reg_figures)
+        sampson=metrics.sampson_summary(np.concatenate(errs)) if errs else None,
+        path_length=metrics.path_length(camera_centers(gt.w2c)), **reg_figures)
 
 
 def truth_of_frames(result, gt):

@@ -432,6 +432,12 @@ def second_look(res: PoseResult, config: PoseConfig, path, pose_at: Callable[[Po
     return dataclasses.replace(res, timings=timings)
 
 
+def second_look_taken(res: PoseResult) -> tuple[bool, bool]:
+    """``(posed again, denser map kept)``: what :func:`second_look` did for the result ``res`` it returned
+    (read from its ``dense_*`` timings and ``evidence.dense_fps``)."""
+    return "dense_total" in res.timings, "dense_fps" in res.evidence
+
+
 def decode_and_estimate(path, config: PoseConfig, video_id: str, segmenter=None) -> PoseResult:
     """The poses of the video (or frames folder) ``path`` decoded at ``config.fps``, not saved and without the
     second look of :func:`second_look`: decoded on a thread while tracking (full-size frames are never held

@@ -16,6 +16,10 @@ def test_exact_poses_score_zero(moving_gt):
     assert s.registration_rate == 1.0 and s.success
     assert s.ate < 1e-9 and s.rpe_trans < 1e-9 and s.rpe_rot_deg < 1e-6
     assert s.ate_registered < 1e-9 and s.focal_rel_error < 1e-12
+    from dynpose100k.camera import camera_centers
+
+    assert s.path_length == pytest.approx(metrics.path_length(camera_centers(gt.w2c))) and s.path_length > 0
+    assert s.ate_path_pct == pytest.approx(100 * s.ate / s.path_length)
     assert s.sampson["count"] == len(gt.corr_i) and s.sampson_mean < 1e-6
 
 
