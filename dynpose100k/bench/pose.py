@@ -84,6 +84,7 @@ def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool =
         res.obs_track, res.obs_frame, res.obs_uv, res.num_static_tracks, gt.dynamic_mask)
     row["ours"]["num_static_tracks"] = res.num_static_tracks
     row["ours"]["confidence"] = float(res.confidence)
+    row["ours"]["confidence_caps"] = list(res.confidence_caps)
     row["ours"]["reproj_error_px_720p"] = float(res.reproj_error_px_720p)
     row["ours"]["failure_reason"] = res.failure_reason
     row["path_length"] = row["ours"]["path_length"]
@@ -155,7 +156,8 @@ def _self_assessment(rows: list[dict]) -> dict:
     rel = [o["ate"] / r["path_length"] if r["path_length"] > 0 else float("nan") for o, r in zip(ours, rows)]
     rep = [o["reproj_error_px_720p"] if np.isfinite(o["reproj_error_px_720p"]) else 1e3 for o in ours]  # failed: worst
     return {
-        **self_assessment([o["good"] for o in ours], [o["confidence"] for o in ours], rep, rel),
+        **self_assessment([o["good"] for o in ours], [o["confidence"] for o in ours], rep, rel,
+                          caps=[o.get("confidence_caps", ()) for o in ours]),
         "min_frames_registered_pct": 100 * min(o["registration_rate"] for o in ours),
         "median_abs_focal_error": float(np.nanmedian([o.get("focal_rel_error", np.nan) for o in ours])),
         "ate_ratio_vs_colmap": (float(np.mean(ate) / np.mean([r["colmap"]["ate"] for r in rows]))
@@ -255,6 +257,9 @@ def _print_sets(r: dict) -> None:
           + " ".join(f"{sa[s]['bad_flagged']:>14d} / {sa[s]['bad']:<2d}" for s in sets))
     print(f"{'good clips with conf >= 0.5':<28} "
           + " ".join(f"{sa[s]['good_passed']:>14d} / {sa[s]['good']:<2d}" for s in sets))
+    held = {s: sa[s].get("good_held", {}) for s in sets}
+    for name in dict.fromkeys(k for s in sets for k in held[s]):  # what flags the good clips that do not pass
+        print(f"{'  held by ' + name:<28} " + " ".join(f"{held[s].get(name, 0):18d}" for s in sets))
     print(f"{'Spearman(conf, ATE/path)':<28} " + " ".join(f"{sa[s]['spearman_confidence_ate']:18.2f}" for s in sets))
     print(f"{'Spearman(reproj, ATE/path)':<28} " + " ".join(f"{sa[s]['spearman_reproj_ate']:18.2f}" for s in sets))
 

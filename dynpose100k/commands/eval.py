@@ -30,7 +30,7 @@ def run(args) -> int:
 
     from ..errors import DynPoseError
     from ..evaluate import mask_iou, score_result, summarise, truth_of_frames
-    from ..pose.confidence import ATE_PATH_FRACTION, MIN_REGISTERED, TRUSTED, is_good
+    from ..pose.confidence import ATE_PATH_FRACTION, MIN_REGISTERED, TRUSTED, is_good, self_assessment
     from ..pose.result import find_pose_results, load_pose_result
     from ..synth import load_gt
 
@@ -53,28 +53,32 @@ def run(args) -> int:
         scores.append(score)
         rows[d.name] = {**score.to_dict(), "mask_iou": mask_iou(res.dynamic_masks, gt.dynamic_mask),
                         "reproj_error_px_720p": res.reproj_error_px_720p, "ate_path_pct": score.ate_path_pct,
-                        "confidence": res.confidence,
+                        "confidence": res.confidence, "confidence_caps": list(res.confidence_caps),
                         "good": is_good(score.ate, score.path_length, score.registration_rate)}
     if not rows:
         raise DynPoseError("no pose result had matching ground truth")
     head = (f"{'video':<24} {'reg%':>6} {'ATE':>8} {'%path':>6} {'RPE-t':>8} {'RPE-r°':>7} {'S<5%':>6} {'S<10%':>6} "
-            f"{'S<30%':>6} {'S mean':>7} {'maskIoU':>7} {'conf':>5}")
+            f"{'S<30%':>6} {'S mean':>7} {'maskIoU':>7} {'conf':>5}  capped by")
     print(head)
     for vid, r in rows.items():
         s = r.get("sampson", {})
         print(f"{vid:<24} {100 * r['registration_rate']:6.1f} {r['ate']:8.4f} {r['ate_path_pct']:6.2f} "
               f"{r['rpe_trans']:8.4f} {r['rpe_rot_deg']:7.3f} {s.get('pct_lt_5', np.nan):6.1f} "
               f"{s.get('pct_lt_10', np.nan):6.1f} {s.get('pct_lt_30', np.nan):6.1f} {s.get('mean', np.nan):7.2f} "
-              f"{r['mask_iou']:7.3f} {r['confidence']:5.2f}")
+              f"{r['mask_iou']:7.3f} {r['confidence']:5.2f}  {', '.join(r['confidence_caps'])}")
     summary = summarise(scores)
     print(f"{'mean':<24} {summary['frames_registered_pct']:6.1f} {summary['ate']:8.4f} {summary['rpe_trans']:8.4f} "
           f"{summary['rpe_rot_deg']:7.3f}   ({summary['videos_registered_pct']:.0f}% of {len(scores)} videos "
           f"registered; failed videos filled, see --help)")
-    good = [r["good"] for r in rows.values()]
-    passed = [r["confidence"] >= TRUSTED for r in rows.values()]
-    print(f"confidence >= {TRUSTED:g}: {sum(g and p for g, p in zip(good, passed))} of {sum(good)} good maps "
+    v = list(rows.values())
+    sa = self_assessment([r["good"] for r in v], [r["confidence"] for r in v], [r["reproj_error_px_720p"] for r in v],
+                         [r["ate_path_pct"] for r in v], caps=[r["confidence_caps"] for r in v])
+    print(f"confidence >= {TRUSTED:g}: {sa['good_passed']} of {sa['good']} good maps "
           f"(ATE under {100 * ATE_PATH_FRACTION:g}% of the path, >= {100 * MIN_REGISTERED:g}% registered), "
-          f"{sum(p and not g for g, p in zip(good, passed))} of {len(good) - sum(good)} bad ones")
+          f"{sa['bad'] - sa['bad_flagged']} of {sa['bad']} bad ones")
+    if sa["good_held"]:
+        print("good maps held back by: " + ", ".join(f"{k} {n}" for k, n in sa["good_held"].items())
+              + " (evidence: the calibrated evidence itself, no physical check)")
     path = args.json or args.pose_dir / "eval.json"
     doc = {"protocol": "sim3 ATE/RPE on filled poses; Sampson 720p (dynpose100k.evaluate.video)",
            "summary": summary, "videos": rows}

@@ -60,6 +60,7 @@ def run(args) -> int:
     unreadable: list[str] = []
     ok = skipped = trusted = looked = kept = 0
     other: dict[str, int] = {}  # skipped results made with other settings: difference -> count
+    held: dict[str, int] = {}  # untrusted maps: physical check that capped the confidence -> count
     for path, vid in tqdm(zip(videos, unique_ids(videos)), total=len(videos), desc="pose", unit="video",
                           disable=len(videos) < 2):
         done = not args.overwrite and result_exists(out, vid)
@@ -78,11 +79,17 @@ def run(args) -> int:
         else:
             ok += 1
             trusted += res.confidence >= TRUSTED
+            for cap in res.confidence_caps if not res.confidence >= TRUSTED else ():
+                held[cap] = held.get(cap, 0) + 1
             log.info("%s: %.0f%% registered, reprojection %.2f px (720p), confidence %.2f", res.video_id,
                      100 * res.registered_fraction, res.reproj_error_px_720p, res.confidence)
     print(f"pose: {ok}/{len(videos)} videos registered -> {out}")
     if ok:
         print(f"  {trusted} of them trusted (confidence >= {TRUSTED:g})")
+    if held:  # why the others are doubted, where a physical check says it (result.json's confidence_caps)
+        print("  doubted by a physical check: " + ", ".join(f"{k} {n}" for k, n in held.items())
+              + (" (focal_change: a zoom, or a focal the clip cannot pin down, e.g. on a straight walk or drive)"
+                 if "focal_change" in held else ""))
     if config.dense_fps > config.fps:
         print(f"  {looked} doubted at {config.fps:g} fps posed again at {config.dense_fps:g}, {kept} of those denser "
               "maps kept")

@@ -67,7 +67,10 @@ __all__ = [
     "ConfidenceModel",
     "calibration_report",
     "calibration_rows",
+    "CAPS",
+    "cap_figures",
     "capped",
+    "confidence_caps",
     "confidence_evidence",
     "confidence_limit",
     "fit_confidence",
@@ -426,26 +429,53 @@ def moving_fraction(masks: np.ndarray, registered: np.ndarray) -> float:
     return float(masks[reg].mean()) if reg.any() else float("nan")
 
 
+#: The physical checks that cap a map's confidence, in the order :func:`confidence_caps` names them, and the most
+#: each one lets it be. Their figures: ``evidence.map_disagreement``, ``evidence.focal_change``,
+#: ``confidence_evidence.step_jump``, ``evidence.mended_jump``, ``evidence.moving_fraction``.
+CAPS = {"map_disagreement": DISAGREEMENT_CONFIDENCE, "focal_change": ZOOM_CONFIDENCE, "step_jump": JUMP_CONFIDENCE,
+        "mended_jump": JUMP_CONFIDENCE, "moving_fraction": MOVER_CONFIDENCE}
+
+
+def confidence_caps(config, focal_change: float = float("nan"), step_jump: float = 0.0,
+                    moving_fraction: float = float("nan"), map_disagreement: float = float("nan"),
+                    mended_jump: float = 0.0) -> tuple[str, ...]:
+    """The physical checks of ``config`` (a :class:`~dynpose100k.pose.PoseConfig`) that a map's figures trip
+    (names of :data:`CAPS`): ``focal_change`` beyond ``max_focal_change`` (a zoom, or a focal the clip cannot
+    pin down, e.g. on a straight walk or drive), ``step_jump`` (:func:`step_jump`) beyond ``max_step_jump``,
+    ``mended_jump`` (a jump mended by moving a stretch, ``evidence.mended_jump`` 1), ``moving_fraction``
+    beyond ``max_moving_fraction``, ``map_disagreement`` (:func:`map_disagreement`) beyond
+    ``max_map_disagreement``. Empty when none applies (NaN: not measured)."""
+    tripped = {
+        "map_disagreement": 0 < config.max_map_disagreement < map_disagreement,
+        "focal_change": 0 < config.max_focal_change < abs(focal_change),
+        "step_jump": 0 < config.max_step_jump < step_jump,
+        "mended_jump": mended_jump > 0,
+        "moving_fraction": 0 < config.max_moving_fraction < moving_fraction,
+    }
+    return tuple(name for name in CAPS if tripped[name])
+
+
 def confidence_limit(config, focal_change: float = float("nan"), step_jump: float = 0.0,
                      moving_fraction: float = float("nan"), map_disagreement: float = float("nan"),
                      mended_jump: float = 0.0) -> float:
-    """The most a map's confidence may be, from the physical checks of ``config`` (a
-    :class:`~dynpose100k.pose.PoseConfig`): :data:`ZOOM_CONFIDENCE` for a ``focal_change`` beyond
-    ``max_focal_change``, :data:`JUMP_CONFIDENCE` for a :func:`step_jump` beyond ``max_step_jump`` or a map
-    whose jump was mended (``mended_jump`` 1, ``evidence.mended_jump``), :data:`MOVER_CONFIDENCE` for a
-    ``moving_fraction`` beyond ``max_moving_fraction``,
-    :data:`DISAGREEMENT_CONFIDENCE` for a :func:`map_disagreement` beyond ``max_map_disagreement``; 1 when none
-    applies (NaN: not measured)."""
-    limit = 1.0
-    if 0 < config.max_map_disagreement < map_disagreement:
-        limit = min(limit, DISAGREEMENT_CONFIDENCE)
-    if 0 < config.max_focal_change < abs(focal_change):
-        limit = min(limit, ZOOM_CONFIDENCE)
-    if 0 < config.max_step_jump < step_jump or mended_jump > 0:
-        limit = min(limit, JUMP_CONFIDENCE)
-    if 0 < config.max_moving_fraction < moving_fraction:
-        limit = min(limit, MOVER_CONFIDENCE)
-    return limit
+    """The most a map's confidence may be under the physical checks of ``config`` that its figures trip
+    (:func:`confidence_caps`; each check's cap in :data:`CAPS`); 1 when none applies."""
+    caps = confidence_caps(config, focal_change, step_jump, moving_fraction, map_disagreement, mended_jump)
+    return min((CAPS[name] for name in caps), default=1.0)
+
+
+def cap_figures(evidence: dict, confidence_evidence: dict) -> dict:
+    """The figures of the physical checks (keyword arguments of :func:`confidence_caps` and
+    :func:`confidence_limit`) from a result's ``evidence`` and ``confidence_evidence`` (as stored in
+    ``result.json``: absent or null where not measured)."""
+    def get(d, k, default):
+        return default if (d or {}).get(k) is None else float(d[k])
+
+    return {"focal_change": get(evidence, "focal_change", math.nan),
+            "step_jump": get(confidence_evidence, "step_jump", 0.0),
+            "moving_fraction": get(evidence, "moving_fraction", math.nan),
+            "map_disagreement": get(evidence, "map_disagreement", math.nan),
+            "mended_jump": get(evidence, "mended_jump", 0.0)}
 
 
 def capped(conf: dict, limit: float) -> dict:
@@ -507,9 +537,7 @@ def calibration_rows(pose_dir, gt_dir) -> list[dict]:
         ev = summary.get("confidence_evidence") or {}
         ev = {k: float("nan") if x is None else float(x) for k, x in ev.items()}
         if ev:  # the figures of the physical checks that cap the confidence (confidence_limit)
-            checks = summary.get("evidence") or {}
-            for k in ("focal_change", "moving_fraction", "map_disagreement", "mended_jump"):
-                ev[k] = float("nan") if checks.get(k) is None else float(checks[k])
+            ev.update(cap_figures(summary.get("evidence"), summary.get("confidence_evidence")))
         rows.append(dict(ev, video_id=v.video_id, ate=v.ate_m, path=v.path_m, registered_fraction=v.registered_fraction,
                          reproj=v.reproj_px_720p, confidence=v.confidence, evidence=bool(ev),
                          good=is_good(v.ate_m, v.path_m, v.registered_fraction)))
@@ -527,10 +555,8 @@ def calibration_report(rows: list[dict], model: ConfidenceModel | None = None, c
             from .config import PoseConfig
 
             config = PoseConfig()
-        conf = np.array([min(model.predict(r), confidence_limit(
-            config, r.get("focal_change", math.nan), r.get("step_jump", 0.0), r.get("moving_fraction", math.nan),
-            r.get("map_disagreement", math.nan), r.get("mended_jump", 0.0)))
-            if r["evidence"] else 0.0 for r in rows])
+        conf = np.array([min(model.predict(r), confidence_limit(config, **cap_figures(r, r)))
+                         if r["evidence"] else 0.0 for r in rows])
     else:
         conf = np.array([0.0 if r["confidence"] is None else r["confidence"] for r in rows])
     reproj = np.array([np.inf if r["reproj"] is None else r["reproj"] for r in rows])
@@ -548,13 +574,17 @@ def calibration_report(rows: list[dict], model: ConfidenceModel | None = None, c
     }
 
 
-def self_assessment(good, confidence, reproj, error) -> dict:
+def self_assessment(good, confidence, reproj, error, caps=None) -> dict:
     """How well ``confidence`` flags the failures, per video (all ``(V,)``): ``good`` bool (see :func:`is_good`),
     the confidence, the reprojection error (a failed video: a large or infinite one) and the pose error it
     should rank (ATE, or ATE / path length). Returns counts ``bad``, ``bad_flagged`` (confidence below
     :data:`TRUSTED`), ``good``, ``good_passed`` and the Spearman rank correlations of the confidence and of the
     reprojection error with ``error`` over the videos where it is finite (NaN with fewer than three or a
-    constant input; a useful confidence correlates negatively, the error positively)."""
+    constant input; a useful confidence correlates negatively, the error positively).
+
+    With ``caps`` (each video's ``confidence_caps``), also ``good_held``: what holds the good maps that are
+    flagged, ``{check: count}`` over the names of :data:`CAPS` that capped them (a map may count under two)
+    and ``evidence`` for those no check capped (the calibrated evidence itself doubts them)."""
     from scipy.stats import spearmanr
 
     good, conf = np.asarray(good, bool), np.asarray(confidence, float)
@@ -566,6 +596,11 @@ def self_assessment(good, confidence, reproj, error) -> dict:
         return float(spearmanr(x, error[ok])[0]) if ok.sum() > 2 and np.ptp(np.nan_to_num(x, posinf=1e300)) > 0 \
             else float("nan")
 
-    return {"bad": int((~good).sum()), "bad_flagged": int((conf[~good] < TRUSTED).sum()),
-            "good": int(good.sum()), "good_passed": int((conf[good] >= TRUSTED).sum()),
-            "spearman_confidence_ate": rho(conf), "spearman_reproj_ate": rho(reproj)}
+    out = {"bad": int((~good).sum()), "bad_flagged": int((conf[~good] < TRUSTED).sum()),
+           "good": int(good.sum()), "good_passed": int((conf[good] >= TRUSTED).sum()),
+           "spearman_confidence_ate": rho(conf), "spearman_reproj_ate": rho(reproj)}
+    if caps is not None:
+        held = [tuple(c or ()) or ("evidence",) for c, g, x in zip(caps, good, conf) if g and not x >= TRUSTED]
+        out["good_held"] = {name: sum(name in h for h in held) for name in (*CAPS, "evidence")
+                            if any(name in h for h in held)}
+    return out

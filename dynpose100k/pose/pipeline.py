@@ -29,7 +29,17 @@ from .. import __version__
 from ..camera import resize_K, resize_pixels
 from ..geometry import triangulate_tracks
 from ..ids import video_id_of
-from .confidence import TRUSTED, capped, confidence_limit, map_disagreement, moving_fraction, score, step_jump
+from .confidence import (
+    TRUSTED,
+    cap_figures,
+    capped,
+    confidence_caps,
+    confidence_limit,
+    map_disagreement,
+    moving_fraction,
+    score,
+    step_jump,
+)
 from .config import PoseConfig
 from .evidence import NO_PARALLAX
 from .evidence import measure as measure_evidence
@@ -154,7 +164,8 @@ def analyse(
         params = np.asarray(sfm.camera_params, np.float64).copy()  # COLMAP convention: f, cx, cy[, k1]
         params[0] *= (sx + sy) / 2
         params[1:3] *= (sx, sy)
-        return PoseResult(**(conf or {}),
+        caps = confidence_caps(config, **cap_figures(evidence, conf["confidence_evidence"])) if conf else ()
+        return PoseResult(**(conf or {}), confidence_caps=caps,
             w2c=sfm.w2c, registered=sfm.registered, points3d=sfm.points3d.astype(np.float32),
             obs_track=p.astype(np.int32),
             obs_frame=f.astype(np.int32), obs_uv=obs_uv.astype(np.float32),

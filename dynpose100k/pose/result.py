@@ -15,7 +15,8 @@ a folder with ``result.json`` is always complete):
 * ``result.json``: video_id, num_frames, registered_fraction, reproj_error_px, reproj_error_px_720p,
   num_static_tracks, confidence (calibrated P(ATE < 2 % of the path and >= 80 % registered), in [0, 1];
   null when not computed; :mod:`dynpose100k.pose.confidence`), confidence_evidence (the features it was
-  computed from), camera_model, camera_params, timings (seconds per stage), preset, version,
+  computed from), confidence_caps (the physical checks that capped it, e.g. ``["focal_change"]``), camera_model,
+  camera_params, timings (seconds per stage), preset, version,
   failure_reason (null when frames were registered; ``"<category>: <details>"`` or ``"<category> (<count>)"``),
   evidence (what the reconstruction rests on, :mod:`dynpose100k.pose.evidence`), config (the resolved
   :class:`PoseConfig`), source (the file or frames folder read, its size in bytes and its content digest).
@@ -51,11 +52,12 @@ __all__ = ["PoseResult", "PoseResultError", "SUMMARY_DEFAULTS", "save_pose_resul
 
 SUMMARY_DEFAULTS: dict = {
     "reproj_error_px": None, "reproj_error_px_720p": None, "confidence": None, "confidence_evidence": {},
+    "confidence_caps": [],
     "camera_model": "SIMPLE_PINHOLE", "camera_params": [], "timings": {}, "preset": "", "version": "",
     "failure_reason": None, "evidence": {}, "config": {}, "source": {},
 }
 """What :func:`read_summary` fills in for a ``result.json`` field that is absent or null (older results have
-no ``confidence``, ``confidence_evidence`` or ``evidence``). Fields computed from the arrays
+no ``confidence``, ``confidence_evidence``, ``confidence_caps`` or ``evidence``). Fields computed from the arrays
 (``num_frames``, ``registered_fraction``, ``num_static_tracks``, ``image_size``) get no default."""
 
 
@@ -118,6 +120,10 @@ class PoseResult:
     """``(N,)`` float32 per-frame confidence in [0, 1] (0 where unregistered); None when not computed."""
     confidence_evidence: dict = field(default_factory=dict)
     """The ground-truth-free evidence features ``confidence`` was computed from."""
+    confidence_caps: tuple[str, ...] = ()
+    """The physical checks that capped ``confidence`` (:func:`dynpose100k.pose.confidence.confidence_caps`:
+    ``focal_change``, ``step_jump``, ``mended_jump``, ``moving_fraction``, ``map_disagreement``); empty when
+    none did. Why a map is doubted whatever its other evidence says."""
     source: dict = field(default_factory=dict)
     """What the frames were read from (:func:`dynpose100k.video.source_of`: ``path``, ``bytes``, ``digest``); empty for
     frames given as arrays."""
@@ -154,6 +160,7 @@ class PoseResult:
             "num_static_tracks": self.num_static_tracks,
             "confidence": num(self.confidence),
             "confidence_evidence": {k: num(v) for k, v in self.confidence_evidence.items()},
+            "confidence_caps": list(self.confidence_caps),
             "camera_model": self.camera_model,
             "camera_params": [float(p) for p in self.camera_params],
             "image_size": [int(self.image_size[0]), int(self.image_size[1])],
@@ -306,7 +313,7 @@ def load_pose_result(path: str | os.PathLike) -> PoseResult:
         evidence=meta["evidence"], confidence=_num(meta["confidence"]),
         frame_confidence=None if fc is None else fc.astype(np.float32),
         confidence_evidence={k: _num(v) for k, v in meta["confidence_evidence"].items()},
-        source=dict(meta["source"]),
+        confidence_caps=tuple(str(c) for c in meta["confidence_caps"]), source=dict(meta["source"]),
     )
 
 

@@ -97,8 +97,8 @@ def build_sample(
         "frame_size": [int(dst[0]), int(dst[1])] if frames is not None else None,
         "pose_size": [int(src[0]), int(src[1])],
         "mask_size": list(res.dynamic_masks.shape[1:]) if res.dynamic_masks is not None else None,
-        **{k: r[k] for k in ("reproj_error_px", "reproj_error_px_720p", "num_static_tracks", "confidence", "preset",
-                             "version")},
+        **{k: r[k] for k in ("reproj_error_px", "reproj_error_px_720p", "num_static_tracks", "confidence",
+                             "confidence_caps", "preset", "version")},
         "hfov_deg_given": (res.config or {}).get("hfov_deg"),
         **(meta or {}),
     }

@@ -66,6 +66,9 @@ META_FIELDS: dict[str, tuple[str, Any, str]] = {
     "reproj_error_px_720p": ("float64", None, "the same error rescaled to 720p (quality flag)"),
     "num_static_tracks": ("int64", None, "static tracks used by bundle adjustment"),
     "confidence": ("float64", None, "calibrated P(ATE < 2% of path, >= 80% registered) in [0, 1] (quality flag)"),
+    "confidence_caps": ("list:string", [], "physical checks that capped the confidence (`focal_change`: a zoom or a "
+                        "focal the clip cannot pin down; `step_jump`, `mended_jump`, `moving_fraction`, "
+                        "`map_disagreement`); empty when none did"),
     "fps": ("float64", 12.0, "frame sampling rate"),
     "frame_size": ("list:int64", None, "[H, W] of the stored frames (K is in these pixels)"),
     "pose_size": ("list:int64", None, "[H, W] of the frames the poses were estimated on"),

@@ -38,7 +38,7 @@ def test_good_clip_has_high_confidence(good):
     v, res = good
     ev = score_video(res.w2c, res.K, res.registered, v.gt)
     assert conf.is_good(ev.ate, path_length(camera.camera_centers(v.gt.w2c)), res.registered_fraction)  # the premise
-    assert 0.5 <= res.confidence <= 1.0
+    assert 0.5 <= res.confidence <= 1.0 and res.confidence_caps == ()
     assert set(conf.FEATURES) <= set(res.confidence_evidence)
     assert res.frame_confidence.shape == (v.gt.num_frames,) and res.frame_confidence.dtype == np.float32
     assert ((res.frame_confidence >= 0) & (res.frame_confidence <= res.confidence + 1e-6)).all()
@@ -53,9 +53,17 @@ def test_confidence_is_saved_and_loaded(good, tmp_path):
     assert 0.0 <= meta["confidence"] <= 1.0 and set(conf.FEATURES) <= set(meta["confidence_evidence"])
     with np.load(d / "poses.npz") as p:
         assert p["frame_confidence"].shape == (res.num_frames,)
-    back = load_pose_result(d)
-    assert back.confidence == pytest.approx(res.confidence)
+    assert meta["confidence_caps"] == []
+    back = load_pose_result(replace_result(d, confidence_caps=["focal_change"]))
+    assert back.confidence == pytest.approx(res.confidence) and back.confidence_caps == ("focal_change",)
     np.testing.assert_allclose(back.frame_confidence, res.frame_confidence)
+
+
+def replace_result(d, **fields):
+    """The result folder ``d`` with ``fields`` of its ``result.json`` replaced."""
+    meta = json.loads((d / "result.json").read_text())
+    (d / "result.json").write_text(json.dumps({**meta, **fields}))
+    return d
 
 
 def test_failed_video_has_zero_confidence():
@@ -204,8 +212,20 @@ def test_self_assessment_counts_at_the_cut_and_ranks_finite_errors_only():
     sa = conf.self_assessment(good, confidence, reproj, error)
     assert (sa["bad"], sa["bad_flagged"], sa["good"], sa["good_passed"]) == (3, 2, 2, 2)
     assert sa["spearman_confidence_ate"] == pytest.approx(-0.8) and sa["spearman_reproj_ate"] == pytest.approx(0.8)
+    assert "good_held" not in sa
     flat = conf.self_assessment(good, [0.5] * 5, reproj, error)
     assert math.isnan(flat["spearman_confidence_ate"]) and flat["good_passed"] == 2
+
+
+def test_self_assessment_says_what_holds_the_good_maps_back():
+    """Flagged good maps are counted under each check that capped them, or under the evidence when none did;
+    passed good maps and bad maps are not counted."""
+    good = [True, True, True, True, False]
+    confidence = [0.2, 0.07, 0.3, 0.9, 0.2]
+    caps = [("focal_change",), ["focal_change", "moving_fraction"], (), (), ("focal_change",)]
+    sa = conf.self_assessment(good, confidence, [0.5] * 5, [0.01] * 4 + [0.1], caps=caps)
+    assert sa["good_held"] == {"focal_change": 2, "moving_fraction": 1, "evidence": 1}
+    assert conf.self_assessment(good[3:], confidence[3:], [0.5] * 2, [0.01, 0.1], caps=caps[3:])["good_held"] == {}
 
 
 def test_calibration_report_of_another_model_keeps_the_caps():
@@ -224,6 +244,14 @@ def test_calibration_report_of_another_model_keeps_the_caps():
     assert conf.confidence_limit(PoseConfig(), step_jump=12.0, focal_change=0.3) == conf.JUMP_CONFIDENCE
     assert conf.confidence_limit(PoseConfig(), moving_fraction=0.8) == conf.MOVER_CONFIDENCE
     assert conf.confidence_limit(PoseConfig()) == 1.0
+    # the checks a map trips are named, in the order of CAPS; each caps at its own value
+    assert conf.confidence_caps(PoseConfig(), focal_change=-0.3, step_jump=12.0, moving_fraction=0.8) == (
+        "focal_change", "step_jump", "moving_fraction")
+    assert conf.confidence_caps(off, focal_change=0.3, step_jump=12.0, moving_fraction=0.8) == ()
+    assert conf.confidence_caps(PoseConfig(), focal_change=float("nan"), moving_fraction=float("nan")) == ()
+    stored = conf.cap_figures({"focal_change": 0.3, "moving_fraction": None}, {"step_jump": None})
+    assert conf.confidence_caps(PoseConfig(), **stored) == ("focal_change",)
+    assert conf.confidence_limit(PoseConfig(), **stored) == conf.ZOOM_CONFIDENCE
 
 
 # ---------------------------------------------------------------------------- subset by confidence
@@ -398,10 +426,10 @@ def test_a_map_under_which_most_of_the_frame_moves_is_capped(monkeypatch):
     cfg = PoseConfig(global_fallback_below=0.0, max_moving_fraction=0.5)
     res = estimate_poses(v.frames, v.gt.timestamps, cfg)
     assert res.registered.any() and res.evidence["moving_fraction"] >= 0.66
-    assert res.confidence == conf.MOVER_CONFIDENCE
+    assert res.confidence == conf.MOVER_CONFIDENCE and res.confidence_caps == ("moving_fraction",)
     assert res.frame_confidence.max() <= conf.MOVER_CONFIDENCE + 1e-6
     res = estimate_poses(v.frames, v.gt.timestamps, replace(cfg, max_moving_fraction=0.0))  # the check off
-    assert res.confidence == 0.9
+    assert res.confidence == 0.9 and res.confidence_caps == ()
 
 
 def test_a_mended_jump_is_kept_only_when_the_jump_is_gone_and_stays_capped(monkeypatch):
@@ -441,13 +469,13 @@ def test_a_mended_jump_is_kept_only_when_the_jump_is_gone_and_stays_capped(monke
 
     assert conf.confidence_limit(PoseConfig(), mended_jump=1.0) == conf.JUMP_CONFIDENCE  # re-applied on refits
     res = run([12.0, 1.5])
-    assert mends == [7.0] and res.evidence.get("mended_jump") == 1.0
+    assert mends == [7.0] and res.evidence.get("mended_jump") == 1.0 and res.confidence_caps == ("mended_jump",)
     assert res.confidence == conf.JUMP_CONFIDENCE and res.frame_confidence.max() <= conf.JUMP_CONFIDENCE + 1e-6
     res = run([12.0], still_jumps=True)  # the mended map still jumps: the first map stays (stand-in score uncapped)
     assert mends == [7.0] and "mended_jump" not in res.evidence and res.confidence == 0.9
     res = run([12.0, 1.5], drop=2)  # the last two frames dropped: scored as it is
     assert mends == [7.0] and res.evidence.get("dropped_frames") == 2.0 and "mended_jump" not in res.evidence
-    assert res.confidence == 0.9 and not res.registered[-2:].any()
+    assert res.confidence == 0.9 and not res.registered[-2:].any() and res.confidence_caps == ()
     res = run([12.0], drop=2, lost=n // 10)  # over 5% of the frames lost besides those dropped: not kept
     assert mends == [7.0] and "dropped_frames" not in res.evidence and res.registered.all()
     res = run([12.0], mend_jumps=False)
@@ -507,9 +535,9 @@ def test_a_global_map_that_disagrees_with_the_incremental_one_is_capped(monkeypa
 
     res = run()
     assert res.evidence.get("global_mapper") == 1.0 and res.evidence["map_disagreement"] > 0.05
-    assert res.confidence == conf.DISAGREEMENT_CONFIDENCE
+    assert res.confidence == conf.DISAGREEMENT_CONFIDENCE and res.confidence_caps == ("map_disagreement",)
     res = run(max_map_disagreement=0.0)  # the check off: the global map's own confidence
-    assert res.evidence.get("global_mapper") == 1.0 and res.confidence == 0.9
+    assert res.evidence.get("global_mapper") == 1.0 and res.confidence == 0.9 and res.confidence_caps == ()
 
 
 def _chase_tracks(n: int = 36, hw: tuple[int, int] = (180, 320), seed: int = 0):

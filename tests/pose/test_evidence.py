@@ -158,10 +158,11 @@ def test_slow_zoom_clip_is_doubted():
     cfg = PoseConfig(global_fallback_below=0)
     res = estimate_poses(v.frames, v.gt.timestamps, cfg, video_id="slowzoom")
     assert res.evidence["focal_change"] > cfg.max_focal_change, res.evidence
-    assert res.registered.all() and res.confidence <= ZOOM_CONFIDENCE
+    assert res.registered.all() and res.confidence <= ZOOM_CONFIDENCE and "focal_change" in res.confidence_caps
     assert res.frame_confidence.max() <= ZOOM_CONFIDENCE
     # what the cap guards against: the same map, scored from its own evidence without the cap, passes
     assert load_confidence_model().predict(res.confidence_evidence) > 0.5, res.confidence_evidence
     g = render("good", 70001, height=360, width=640, duration=5.0)
     res = estimate_poses(g.frames, g.gt.timestamps, PoseConfig(), video_id="good")
     assert res.registered.all() and abs(res.evidence["focal_change"]) < 0.02 and res.confidence > 0.5, res.evidence
+    assert res.confidence_caps == ()

@@ -184,6 +184,27 @@ def test_eval_cli(posed, synth_good, tmp_path, capsys):
     assert f"{int(trusted and not good)} of {int(not good)} bad ones" in out
 
 
+def test_eval_and_pose_say_which_check_holds_a_map_back(posed, synth_good, tmp_path, capsys):
+    """A good map held at the zoom cap (its stored result says so): `eval` counts it under the check, and
+    `pose`, finding the result done, says which physical check doubts it."""
+    import shutil
+
+    d, res, _ = posed
+    out = tmp_path / "poses"
+    shutil.copytree(d, out / d.name)
+    meta = json.loads((out / d.name / "result.json").read_text())
+    meta.update(confidence=0.2, confidence_caps=["focal_change"])
+    (out / d.name / "result.json").write_text(json.dumps(meta))
+    assert main(["eval", str(out), "--gt", str(synth_good.gt.parent)]) == 0
+    said = capsys.readouterr().out
+    row = json.loads((out / "eval.json").read_text())["videos"][d.name]
+    assert row["confidence_caps"] == ["focal_change"] and row["good"]  # the premise: a right map, flagged
+    assert "0 of 1 good maps" in said and "good maps held back by: focal_change 1" in said
+    assert main(["pose", str(synth_good.video), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "0 of them trusted" in said and "doubted by a physical check: focal_change 1" in said
+
+
 def test_semantic_masks_are_united_and_drop_tracks(synth_good):
     """Union rule: a segmenter's movable pixels end up in the dynamic masks and no static track uses them."""
     from dynpose100k.video import load_clip
