@@ -58,12 +58,14 @@ def _run_clip(spec: dict, folder: Path) -> dict:
 
 def _arm(rows: list[dict], arm: str) -> dict:
     """Figures of one arm over ``rows`` (see the module docstring)."""
+    from ..pose.confidence import TRUSTED
+
     r = [x[arm] for x in rows]
     good = [x for x in r if x["good"]]
     bad = [x for x in r if not x["good"]]
     return {"clips": len(r), "good": len(good), "registered_80": sum(x["registration_rate"] >= 0.8 for x in r),
-            "bad": len(bad), "bad_flagged": sum(x["confidence"] < 0.5 for x in bad),
-            "good_passed": sum(x["confidence"] >= 0.5 for x in good),
+            "bad": len(bad), "bad_flagged": sum(not x["confidence"] >= TRUSTED for x in bad),
+            "good_passed": sum(x["confidence"] >= TRUSTED for x in good),
             "median_ate_path_pct": float(np.nanmedian([x["ate_path_pct"] for x in r])) if r else float("nan"),
             "seconds": float(np.nansum([x["seconds"] for x in r]))}
 
