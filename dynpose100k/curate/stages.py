@@ -187,7 +187,8 @@ def was_pose_checked(timings: dict | str | None) -> bool:
 
 def pose_check_verdict(summary: dict, registration: str | None) -> tuple[bool, str]:
     """Whether the pose check keeps a filter rejection, and what it found (one line, e.g. ``"kept at
-    confidence 0.97"``), from its pose result's ``result.json`` fields and the registration rule's verdict."""
+    confidence 0.97"`` or ``"confidence 0.20 < 0.5 (capped by focal_change)"``, naming the physical checks
+    that capped it), from its pose result's ``result.json`` fields and the registration rule's verdict."""
     from ..pose.confidence import TRUSTED
 
     conf = summary.get("confidence")
@@ -196,7 +197,9 @@ def pose_check_verdict(summary: dict, registration: str | None) -> tuple[bool, s
     if registration:
         return False, registration
     if conf is None or not conf >= TRUSTED:
-        return False, "no confidence" if conf is None else f"confidence {conf:.2f} < {TRUSTED:g}"
+        caps = ", ".join(summary.get("confidence_caps") or ())
+        return False, "no confidence" if conf is None else f"confidence {conf:.2f} < {TRUSTED:g}" + (
+            f" (capped by {caps})" if caps else "")
     return True, f"kept at confidence {conf:.2f}"
 
 

@@ -3,8 +3,8 @@
 Behaviour is chosen by the clip id: ``good`` -> kept (all frames registered), ``lowreg`` -> 50% registered,
 ``posefail`` -> pose failure, ``crash`` -> the worker process dies, ``mid`` -> filter score 0.6 (kept at
 thresholds up to 0.6), ``walk`` and ``zoom`` -> rejected on the score as looking like a slow zoom (score 0.3),
-then posed at confidence 0.9 (``walk``) or 0.1 (``zoom``) if pose-checked; anything else -> filtered out as
-static.
+then posed at confidence 0.9 (``walk``) or 0.1 (``zoom``, capped by the focal check) if pose-checked;
+anything else -> filtered out as static.
 Decoding is the real :func:`dynpose100k.video.load_clip`.
 """
 
@@ -67,6 +67,7 @@ class FakeStages(Stages):
         res = PoseResult(item.item_id, np.tile(np.eye(4), (n, 1, 1)), np.tile(np.eye(3), (n, 1, 1)), reg,
                          clip.timestamps, (H, W), None, None, None, None, None, reproj_error_px=H / 720,
                          camera_model="SIMPLE_PINHOLE", confidence=0.1 if "zoom" in name else 0.9,
+                         confidence_caps=("focal_change",) if "zoom" in name else (),
                          failure_reason="too few static tracks" if "posefail" in name else None)
         return str(save_pose_result(self.pose_root, res)), res.summary(), clip
 

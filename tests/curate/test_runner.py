@@ -128,7 +128,7 @@ def test_pose_check_keeps_the_rejections_the_pose_engine_vouches_for(make_pool, 
     assert "pose-checked" in format_summary(s)
     db = sqlite3.connect(out / "ledger.sqlite")
     reason = db.execute("SELECT reason FROM items WHERE item_id='zoom_c'").fetchone()[0]
-    assert reason == "low_score: 0.3 < 0.5; pose check: confidence 0.10 < 0.5"
+    assert reason == "low_score: 0.3 < 0.5; pose check: confidence 0.10 < 0.5 (capped by focal_change)"
     why = json.loads(db.execute("SELECT filter_reasons FROM items WHERE item_id='walk_b'").fetchone()[0])
     assert why == ["low_score: 0.3 < 0.5", "pose_check: kept at confidence 0.90"]
     meta = {json.loads(r["meta.json"])["video_id"]: json.loads(r["meta.json"])
