@@ -578,9 +578,10 @@ def self_assessment(good, confidence, reproj, error, caps=None) -> dict:
     """How well ``confidence`` flags the failures, per video (all ``(V,)``): ``good`` bool (see :func:`is_good`),
     the confidence, the reprojection error (a failed video: a large or infinite one) and the pose error it
     should rank (ATE, or ATE / path length). Returns counts ``bad``, ``bad_flagged`` (confidence below
-    :data:`TRUSTED`), ``good``, ``good_passed`` and the Spearman rank correlations of the confidence and of the
-    reprojection error with ``error`` over the videos where it is finite (NaN with fewer than three or a
-    constant input; a useful confidence correlates negatively, the error positively).
+    :data:`TRUSTED`, or none, as ``subset`` treats it), ``good``, ``good_passed`` and the Spearman rank
+    correlations of the confidence and of the reprojection error with ``error`` over the videos where it is
+    finite (NaN with fewer than three or a constant input; a useful confidence correlates negatively, the
+    error positively).
 
     With ``caps`` (each video's ``confidence_caps``), also ``good_held``: what holds the good maps that are
     flagged, ``{check: count}`` over the names of :data:`CAPS` that capped them (a map may count under two)
@@ -596,7 +597,7 @@ def self_assessment(good, confidence, reproj, error, caps=None) -> dict:
         return float(spearmanr(x, error[ok])[0]) if ok.sum() > 2 and np.ptp(np.nan_to_num(x, posinf=1e300)) > 0 \
             else float("nan")
 
-    out = {"bad": int((~good).sum()), "bad_flagged": int((conf[~good] < TRUSTED).sum()),
+    out = {"bad": int((~good).sum()), "bad_flagged": int((~(conf[~good] >= TRUSTED)).sum()),  # NaN: not passed
            "good": int(good.sum()), "good_passed": int((conf[good] >= TRUSTED).sum()),
            "spearman_confidence_ate": rho(conf), "spearman_reproj_ate": rho(reproj)}
     if caps is not None:

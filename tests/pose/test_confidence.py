@@ -213,6 +213,8 @@ def test_self_assessment_counts_at_the_cut_and_ranks_finite_errors_only():
     assert (sa["bad"], sa["bad_flagged"], sa["good"], sa["good_passed"]) == (3, 2, 2, 2)
     assert sa["spearman_confidence_ate"] == pytest.approx(-0.8) and sa["spearman_reproj_ate"] == pytest.approx(0.8)
     assert "good_held" not in sa
+    unknown = conf.self_assessment(good, [np.nan] * 5, reproj, error)  # no confidence passes nothing
+    assert (unknown["bad_flagged"], unknown["good_passed"]) == (3, 0)
     flat = conf.self_assessment(good, [0.5] * 5, reproj, error)
     assert math.isnan(flat["spearman_confidence_ate"]) and flat["good_passed"] == 2
 
