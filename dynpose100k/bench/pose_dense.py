@@ -58,14 +58,13 @@ def _run_clip(spec: dict, folder: Path) -> dict:
 
 def _arm(rows: list[dict], arm: str) -> dict:
     """Figures of one arm over ``rows`` (see the module docstring)."""
-    from ..pose.confidence import TRUSTED
+    from ..pose.confidence import self_assessment
 
     r = [x[arm] for x in rows]
-    good = [x for x in r if x["good"]]
-    bad = [x for x in r if not x["good"]]
-    return {"clips": len(r), "good": len(good), "registered_80": sum(x["registration_rate"] >= 0.8 for x in r),
-            "bad": len(bad), "bad_flagged": sum(not x["confidence"] >= TRUSTED for x in bad),
-            "good_passed": sum(x["confidence"] >= TRUSTED for x in good),
+    sa = self_assessment([x["good"] for x in r], [x["confidence"] for x in r], [np.nan] * len(r),
+                         [x["ate_path_pct"] for x in r])  # the counts; no reprojection error is kept here
+    return {"clips": len(r), "good": sa["good"], "registered_80": sum(x["registration_rate"] >= 0.8 for x in r),
+            "bad": sa["bad"], "bad_flagged": sa["bad_flagged"], "good_passed": sa["good_passed"],
             "median_ate_path_pct": float(np.nanmedian([x["ate_path_pct"] for x in r])) if r else float("nan"),
             "seconds": float(np.nansum([x["seconds"] for x in r]))}
 

@@ -537,7 +537,7 @@ def calibration_rows(pose_dir, gt_dir) -> list[dict]:
         ev = summary.get("confidence_evidence") or {}
         ev = {k: float("nan") if x is None else float(x) for k, x in ev.items()}
         if ev:  # the figures of the physical checks that cap the confidence (confidence_limit)
-            ev.update(cap_figures(summary.get("evidence"), summary.get("confidence_evidence")))
+            ev = {**cap_figures(summary.get("evidence"), summary.get("confidence_evidence")), **ev}
         rows.append(dict(ev, video_id=v.video_id, ate=v.ate_m, path=v.path_m, registered_fraction=v.registered_fraction,
                          reproj=v.reproj_px_720p, confidence=v.confidence, evidence=bool(ev),
                          good=is_good(v.ate_m, v.path_m, v.registered_fraction)))
