@@ -34,12 +34,15 @@ POOL_CONDITIONS = {
     "lens": {"hfov_deg": (20.0, 100.0)},
     "degrade": {"degrade": True},
     "long": {"duration_factor": 2.0},
+    "clutter": {"clutter": True},
 }
 """Conditions of a calibration pool: each seed's clip as rendered (dev lens, 55-75 degrees across); the same
 scene through a lens drawn from 20-100 degrees; its clean frames through one image degradation of
 :func:`dynpose100k.synth.degrade` (cycled over seeds and hardness); and the seed's clip rendered twice as
-long (10 s at the default 5 s), so that a calibration can be checked (``report``) or refitted on clips whose
-lens, image quality and length vary as footage from elsewhere does."""
+long (10 s at the default 5 s); and the seed's scene with thin structures beside the path and a crowd of small
+walkers added (:func:`dynpose100k.synth.render`'s ``clutter``), so that a calibration can be checked
+(``report``) or refitted on clips whose lens, image quality, length and content vary as footage from
+elsewhere does."""
 
 
 def build_pool(out: str | Path, seeds: range, conditions=tuple(POOL_CONDITIONS), *, height: int = 360,
@@ -65,7 +68,7 @@ def build_pool(out: str | Path, seeds: range, conditions=tuple(POOL_CONDITIONS),
                     continue
                 v = render("good", seed, height=height, width=width, fps=12.0,
                            duration=duration * change.get("duration_factor", 1.0), hard=hard, style="a",
-                           hfov_deg=change.get("hfov_deg"), video_id=vid)
+                           hfov_deg=change.get("hfov_deg"), clutter=change.get("clutter", False), video_id=vid)
                 frames = v.frames
                 if change.get("degrade"):
                     frames = degrade(frames, DEGRADATIONS[(seed + 2 * hard) % len(DEGRADATIONS)], seed)

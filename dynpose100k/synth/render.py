@@ -24,6 +24,7 @@ CAMERA_MODES = ("walk", "orbit", "pan", "handheld", "follow")
 _CHECK_WIDTH = 160  # width of the mask render that checks the moving-object coverage cap
 _CHECK_MARGIN = 0.03  # stricter cap at that width, so the full-size clip stays under the cap
 _REDRAWS = 4  # tries at drawing a population of moving objects that respects the cap
+_CLUTTER_STREAM = 7919  # appended to a clip's seed key for the random stream of ``render(clutter=True)``
 
 #: scene families: ``a`` (the one everything is tuned on) and ``b`` (other textures, light, objects,
 #: cameras and movers; never used for tuning).
@@ -54,6 +55,9 @@ class Variation:
     """Factor on the distance after which a surface's texture repeats (2-4 m in rooms, 3-6 m on streets)."""
     realism: float = 0.0
     """Strength of the camera effects of :func:`effects.realism` (0 = none)."""
+    clutter: np.random.Generator | None = None
+    """The random stream thin structures and a crowd are drawn from (:func:`scene.clutter`,
+    :func:`scene.crowd`), or None for none."""
 
 
 DEV_A = Variation()
@@ -77,6 +81,7 @@ def render(
     rolling_shutter: float = 0.0,
     movers: bool = True,
     hfov_deg: tuple[float, float] | None = None,
+    clutter: bool = False,
 ) -> SynthVideo:
     """Render a clip of ``kind`` (see :data:`KINDS`) from ``seed``.
 
@@ -91,7 +96,9 @@ def render(
     effects still apply. ``hfov_deg`` (style ``a`` only): ``(low, high)`` degrees, the range the horizontal
     field of view is drawn from instead of the split's (55-75 dev, 38-90 held-out); the scene and the camera
     path stay as the seed draws them (the movers too, unless the coverage cap redraws them for the new
-    view). The same arguments always give the same frames and ground truth.
+    view). ``clutter`` (style ``a`` only): the same scene, camera and movers with thin static structures
+    beside the path (poles, fences, railings: :func:`scene.clutter`) and a crowd of small walkers added, drawn
+    from their own random stream. The same arguments always give the same frames and ground truth.
     """
     known = kd.KINDS + kd.POSE_DEGENERATE_KINDS
     if kind not in known:
@@ -106,12 +113,16 @@ def render(
         raise SynthError(f"bad size/fps/duration: {width}x{height}, {fps} fps, {duration} s")
     if hfov_deg is not None and (style != "a" or not 0 < hfov_deg[0] <= hfov_deg[1] < 180):
         raise SynthError(f"hfov_deg needs style a and 0 < low <= high < 180 degrees, got {hfov_deg} (style {style})")
+    if clutter and style != "a":
+        raise SynthError(f"clutter is a style-a option (style b has its own thin structures), got style {style}")
     split = split_of(seed)
     key = [int(seed), known.index(kind), int(hard)] + ([] if style == "a" else [100 + STYLES.index(style)])
     rng = np.random.default_rng(key)
     var = HELDOUT_A if split == "heldout" else DEV_A
     if hfov_deg is not None:
         var = replace(var, hfov_deg=(float(hfov_deg[0]), float(hfov_deg[1])))
+    if clutter:
+        var = replace(var, clutter=np.random.default_rng(key + [_CLUTTER_STREAM]))
     n = max(2, int(round(duration * fps)))
     t = np.arange(n) / fps
     tod = None
@@ -240,8 +251,16 @@ def _shot(rng: np.random.Generator, t: np.ndarray, kind: str, h: int, w: int, ha
                                                            tex_side)[cut_at:]])
     hfov = np.deg2rad(rng.uniform(*var.hfov_deg))
     K = _intrinsics(rng, kind, _focal_track(rng, kind, (w / 2) / np.tan(hfov / 2), t), t, h, w)
+    extra = var.clutter
+    if extra is not None:
+        sn.clutter(extra, sc, w2c, tex_side, int(extra.integers(2, 6)))
     if movers:
-        _populate_capped(rng, sc, w2c, K, t, h, w, lambda: sn.populate(rng, sc, w2c, t, hard, tex_side))
+        def populate():
+            sn.populate(rng, sc, w2c, t, hard, tex_side)
+            if extra is not None:
+                sn.crowd(extra, sc, w2c, t, int(extra.integers(6, 16)))
+
+        _populate_capped(rng, sc, w2c, K, t, h, w, populate)
         if kind == "bigobject":
             sn.big_object(rng, sc, w2c, t)
         elif kind == "incar":

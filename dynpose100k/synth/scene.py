@@ -278,10 +278,11 @@ def add_billboard(sc: Scene, rng: np.random.Generator, size: tuple[float, float]
 
 
 def object_poses(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarray, speed: float,
-                 clearance: float = 1.5) -> np.ndarray:
+                 clearance: float = 1.5, ahead: tuple[float, float] = (3.0, 10.0)) -> np.ndarray:
     """Object-to-world ``(N, 4, 4)`` for an object moving on the ground at ``speed`` m/s (straight line
-    bouncing off the walkable bounds, or a circle), placed so that it is in view at a random frame and
-    (if a few tries allow) never closer than ``clearance`` metres to the camera."""
+    bouncing off the walkable bounds, or a circle), placed so that it is in view at a random frame (``ahead``:
+    metres in front of the camera then) and (if a few tries allow) never closer than ``clearance`` metres to
+    the camera."""
     xmin, xmax, zmin, zmax = sc.bounds
     c2w = camera.invert(w2c)
     eyes = c2w[:, :3, 3] * np.array([1, 0, 1])
@@ -290,7 +291,7 @@ def object_poses(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.nda
         fwd = c2w[f, :3, 2] * np.array([1, 0, 1])
         fwd /= max(np.linalg.norm(fwd), 1e-9)
         right = np.array([-fwd[2], 0.0, fwd[0]])
-        p = eyes[f] + fwd * rng.uniform(3.0, 10.0) + right * rng.uniform(-3.0, 3.0)
+        p = eyes[f] + fwd * rng.uniform(*ahead) + right * rng.uniform(-3.0, 3.0)
         px, pz = np.clip(p[0], xmin + 0.5, xmax - 0.5), np.clip(p[2], zmin + 0.5, zmax - 0.5)
         tt = t - t[f]
         if rng.random() < 0.6:
@@ -327,6 +328,79 @@ def populate(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarray
                               rng.uniform(1.2, 3.5) * scale), poses, tex_side)
         else:  # person-like card
             add_billboard(sc, rng, (rng.uniform(0.6, 1.2) * scale, rng.uniform(1.5, 2.0) * scale), poses)
+
+
+def crowd(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarray, num: int) -> None:
+    """``num`` small person-like cards walking at 0.7-1.8 m/s, 5-16 metres in front of the camera: a crowd
+    whose members cover a few pixels each (movers a motion mask must catch by their number, not size)."""
+    for _ in range(num):
+        poses = object_poses(rng, sc, w2c, t, rng.uniform(0.7, 1.8), clearance=4.0, ahead=(5.0, 16.0))
+        add_billboard(sc, rng, (rng.uniform(0.35, 0.6), rng.uniform(1.5, 1.9)), poses)
+
+
+def bar(sc: Scene, p0, p1, thickness: float, tex: int, shade: float = 1.0) -> None:
+    """A static square-section bar (post, rail, baluster) from world point ``p0`` to ``p1``, ``thickness``
+    metres across: four two-sided faces, no end caps."""
+    p0, d = np.asarray(p0, float), np.asarray(p1, float) - np.asarray(p0, float)
+    a = np.cross(d, [0.0, 1.0, 0.0] if abs(d[1]) < 0.9 * np.linalg.norm(d) else [1.0, 0.0, 0.0])
+    a *= thickness / np.linalg.norm(a)
+    b = np.cross(d, a)
+    b *= thickness / np.linalg.norm(b)
+    c = p0 - (a + b) / 2
+    for o, v, k in ((c, a, 1.0), (c, b, 0.8), (c + a, b, 0.9), (c + b, a, 0.7)):
+        sc.planes.append(Plane(o, d.copy(), v.copy(), tex, (max(1.0, np.linalg.norm(d) / 0.5), 1.0),
+                               shade=shade * k))
+
+
+CLUTTER_KINDS = ("pole", "fence", "railing")
+"""Thin static structures :func:`clutter` draws: a pole (with a crossbar half of the time), a fence of
+posts under one or two rails, a railing of close balusters."""
+
+
+def clutter(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, tex_side: int = 512, num: int = 3) -> None:
+    """Add ``num`` groups of thin static structures (:data:`CLUTTER_KINDS`) beside the camera's path, 2-9
+    metres ahead of it at a random frame and at least a metre from every camera centre: depth edges,
+    occlusions and thin repeated bars that break tracks, as street furniture and railings do in footage."""
+    xmin, xmax, zmin, zmax = sc.bounds
+    c2w = camera.invert(w2c)
+    eyes = c2w[:, :3, 3]
+    top = -5.0 if sc.sky else -2.6
+    for _ in range(num):
+        kind = str(rng.choice(CLUTTER_KINDS))
+        tex = sc.add_texture(tx.random_texture(rng, max_side=max(32, tex_side // 4)))
+        shade = rng.uniform(0.5, 1.0)
+        for _try in range(6):
+            f = int(rng.integers(len(eyes)))
+            fwd = c2w[f, :3, 2] * np.array([1, 0, 1])
+            fwd /= max(np.linalg.norm(fwd), 1e-9)
+            right = np.array([-fwd[2], 0.0, fwd[0]])
+            p = eyes[f] * np.array([1, 0, 1]) + fwd * rng.uniform(2.0, 9.0) + right * rng.uniform(-4.0, 4.0)
+            p = np.array([np.clip(p[0], xmin + 0.3, xmax - 0.3), 0.0, np.clip(p[2], zmin + 0.3, zmax - 0.3)])
+            yaw = rng.uniform(0, np.pi)
+            along = np.array([np.cos(yaw), 0.0, np.sin(yaw)])
+            length = {"pole": 0.0, "fence": rng.uniform(2.0, 7.0), "railing": rng.uniform(1.5, 4.0)}[kind]
+            ends = p + np.outer(np.linspace(-0.5, 0.5, 5), along * length)
+            gap = np.linalg.norm((ends[:, None, :] - eyes[None]) * np.array([1, 0, 1]), axis=2).min()
+            if gap >= 1.0:
+                break
+        else:
+            continue
+        if kind == "pole":
+            height = rng.uniform(2.0, -top)
+            bar(sc, p, p + [0.0, -height, 0.0], rng.uniform(0.06, 0.2), tex, shade)
+            if rng.random() < 0.5:
+                arm = along * rng.uniform(0.6, 1.5)
+                bar(sc, p + [0.0, -0.9 * height, 0.0] - arm, p + [0.0, -0.9 * height, 0.0] + arm, 0.05, tex, shade)
+            continue
+        height = rng.uniform(0.8, 1.4)
+        spacing = rng.uniform(0.8, 2.0) if kind == "fence" else rng.uniform(0.1, 0.25)
+        thick = rng.uniform(0.05, 0.12) if kind == "fence" else rng.uniform(0.02, 0.05)
+        a, b = p - along * length / 2, p + along * length / 2
+        for s in np.arange(0.0, length + 1e-6, spacing):
+            q = a + along * s
+            bar(sc, q, q + [0.0, -height, 0.0], thick, tex, shade)
+        for level in ([1.0] if kind == "railing" else [1.0, 0.5][: int(rng.integers(1, 3))]):
+            bar(sc, a + [0.0, -level * height, 0.0], b + [0.0, -level * height, 0.0], 0.06, tex, shade)
 
 
 def big_object(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarray) -> None:

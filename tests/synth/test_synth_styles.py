@@ -165,6 +165,21 @@ def test_lens_override_changes_the_lens_only():
             render("good", 3, **bad, **TINY)
 
 
+def test_clutter_adds_thin_structures_and_walkers_to_the_same_shot():
+    size = dict(height=90, width=160, duration=1.0, fps=6.0)
+    a = render("good", 3, **size)
+    b = render("good", 3, clutter=True, **size)
+    np.testing.assert_array_equal(a.gt.w2c, b.gt.w2c)  # same path and lens: only the content changes
+    np.testing.assert_array_equal(a.gt.K, b.gt.K)
+    assert b.gt.planes.shape[1] > a.gt.planes.shape[1] + 20  # bars of four faces each, and the walkers
+    new_static = (b.gt.surface != a.gt.surface) & ~b.gt.dynamic_mask & (b.gt.surface > 0)
+    assert new_static.mean() > 0.005  # the structures are in view and static
+    assert b.gt.dynamic_mask.mean() > a.gt.dynamic_mask.mean()  # the crowd moves
+    np.testing.assert_array_equal(render("good", 3, clutter=True, **size).frames, b.frames)
+    with pytest.raises(SynthError, match="style-a option"):
+        render("good", 3, style="b", clutter=True, **TINY)
+
+
 def test_degradations_do_what_they_say():
     rng = np.random.default_rng(0)
     clean = np.clip(rng.normal(128, 40, (2, 360, 640, 3)), 0, 255).astype(np.uint8)
