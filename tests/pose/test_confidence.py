@@ -324,8 +324,8 @@ def test_calibration_pool_renders_each_condition_once(tmp_path, monkeypatch, cap
     from dynpose100k.pose.fit_confidence import build_pool, main
     from dynpose100k.synth import load_gt
 
-    poses, gts = build_pool(tmp_path, range(3, 4), ("clean", "lens", "degrade", "long"), height=96, width=160,
-                            duration=1.0, log_each=lambda s: None)
+    conds = ("clean", "lens", "degrade", "long")
+    poses, gts = build_pool(tmp_path, range(3, 4), conds, height=96, width=160, duration=1.0, log_each=lambda s: None)
     ids = sorted(p.name[: -len(".gt.npz")] for p in gts.glob("*.gt.npz"))
     assert ids == sorted(f"good_s3{h}_{c}" for h in ("", "_hard") for c in ("clean", "lens", "degrade", "long"))
     frames = {i: len(load_gt(gts / f"{i}.gt.npz").timestamps) for i in ids}
@@ -335,7 +335,7 @@ def test_calibration_pool_renders_each_condition_once(tmp_path, monkeypatch, cap
     assert 55 <= hfov["good_s3_clean"] <= 75 and hfov["good_s3_degrade"] == hfov["good_s3_clean"]
     assert hfov["good_s3_lens"] != hfov["good_s3_clean"] and 20 <= hfov["good_s3_lens"] <= 100
     monkeypatch.setattr(pipeline, "estimate_poses", lambda *a, **k: pytest.fail("posed an existing clip"))
-    build_pool(tmp_path, range(3, 4), height=96, width=160, duration=1.0, log_each=lambda s: None)
+    build_pool(tmp_path, range(3, 4), conds, height=96, width=160, duration=1.0, log_each=lambda s: None)
     for bad in (["--seeds", "5"], ["--seeds", "4:2"], ["--conditions", "fog"]):
         assert main(["pool", str(tmp_path), *bad]) == 1
         assert capsys.readouterr().err.count("\n") == 1
