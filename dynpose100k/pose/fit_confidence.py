@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .confidence import (
     ATE_PATH_FRACTION,
     BAD_WEIGHT,
@@ -35,14 +37,17 @@ POOL_CONDITIONS = {
     "degrade": {"degrade": True},
     "long": {"duration_factor": 2.0},
     "clutter": {"clutter": True},
+    "camera": {"camera": True},
 }
 """Conditions of a calibration pool: each seed's clip as rendered (dev lens, 55-75 degrees across); the same
 scene through a lens drawn from 20-100 degrees; its clean frames through one image degradation of
 :func:`dynpose100k.synth.degrade` (cycled over seeds and hardness); and the seed's clip rendered twice as
-long (10 s at the default 5 s); and the seed's scene with thin structures beside the path and a crowd of small
-walkers added (:func:`dynpose100k.synth.render`'s ``clutter``), so that a calibration can be checked
-(``report``) or refitted on clips whose lens, image quality, length and content vary as footage from
-elsewhere does."""
+long (10 s at the default 5 s); the seed's scene with thin structures beside the path and a crowd of small
+walkers added (:func:`dynpose100k.synth.render`'s ``clutter``); and the seed's clip through a consumer
+camera at full strength (:func:`dynpose100k.synth.effects.realism`: motion blur over the shutter time,
+auto-exposure lag, vignetting, white-balance drift, sensor noise, JPEG; day, dusk and night cycled over seeds),
+so that a calibration can be checked (``report``) or refitted on clips whose lens, image quality, length,
+content and camera vary as footage from elsewhere does."""
 
 
 def build_pool(out: str | Path, seeds: range, conditions=tuple(POOL_CONDITIONS), *, height: int = 360,
@@ -52,6 +57,7 @@ def build_pool(out: str | Path, seeds: range, conditions=tuple(POOL_CONDITIONS),
     :class:`~dynpose100k.pose.PoseConfig` and write ``out/poses/<id>/`` and ``out/gt/<id>.gt.npz`` (``<id>``:
     ``good_s<seed>[_hard]_<condition>``). Results already there are skipped. Returns ``(poses, gt)``."""
     from ..synth import DEGRADATIONS, degrade, render
+    from ..synth.effects import realism
     from ..synth.truth import save_gt
     from .config import PoseConfig
     from .pipeline import estimate_poses
@@ -72,6 +78,11 @@ def build_pool(out: str | Path, seeds: range, conditions=tuple(POOL_CONDITIONS),
                 frames = v.frames
                 if change.get("degrade"):
                     frames = degrade(frames, DEGRADATIONS[(seed + 2 * hard) % len(DEGRADATIONS)], seed)
+                if change.get("camera"):
+                    g = v.gt
+                    frames = frames.copy()
+                    realism(frames, np.random.default_rng([seed, int(hard)]), g.timestamps, g.depth, g.w2c, g.K,
+                            ("day", "dusk", "night")[(seed + hard) % 3])
                 res = estimate_poses(frames, v.gt.timestamps, PoseConfig(), video_id=vid)
                 save_gt(gts / f"{vid}.gt.npz", v.gt)
                 save_pose_result(poses, res)

@@ -316,24 +316,37 @@ def test_refit_cli_on_saved_results(tmp_path, capsys):
 
 def test_calibration_pool_renders_each_condition_once(tmp_path, monkeypatch, capsys):
     """``pool`` writes a result and a ground truth per clip and condition (normal and hard), the lens
-    condition draws another field of view than the clean clip, the long one twice the frames, a rerun poses
-    nothing again, and bad arguments are one-line errors."""
+    condition draws another field of view than the clean clip, the long one twice the frames, clutter adds
+    surfaces and the camera condition changes the images on the same camera path, a rerun poses nothing
+    again, and bad arguments are one-line errors."""
     import math
 
     from dynpose100k.pose import pipeline
     from dynpose100k.pose.fit_confidence import build_pool, main
     from dynpose100k.synth import load_gt
 
-    conds = ("clean", "lens", "degrade", "long")
+    conds = ("clean", "lens", "degrade", "long", "clutter", "camera")
+    frames, estimate = {}, pipeline.estimate_poses
+
+    def keep_frames(f, *a, **k):
+        frames[k["video_id"]] = f
+        return estimate(f, *a, **k)
+
+    monkeypatch.setattr(pipeline, "estimate_poses", keep_frames)
     poses, gts = build_pool(tmp_path, range(3, 4), conds, height=96, width=160, duration=1.0, log_each=lambda s: None)
     ids = sorted(p.name[: -len(".gt.npz")] for p in gts.glob("*.gt.npz"))
-    assert ids == sorted(f"good_s3{h}_{c}" for h in ("", "_hard") for c in ("clean", "lens", "degrade", "long"))
-    frames = {i: len(load_gt(gts / f"{i}.gt.npz").timestamps) for i in ids}
-    assert frames["good_s3_long"] == 2 * frames["good_s3_clean"] == 24
+    assert ids == sorted(f"good_s3{h}_{c}" for h in ("", "_hard") for c in conds)
+    assert len(frames["good_s3_long"]) == 2 * len(frames["good_s3_clean"]) == 24
     assert all((poses / i / "result.json").exists() for i in ids)
     hfov = {i: 2 * math.degrees(math.atan(80 / load_gt(gts / f"{i}.gt.npz").K[0, 0, 0])) for i in ids}
     assert 55 <= hfov["good_s3_clean"] <= 75 and hfov["good_s3_degrade"] == hfov["good_s3_clean"]
     assert hfov["good_s3_lens"] != hfov["good_s3_clean"] and 20 <= hfov["good_s3_lens"] <= 100
+    gt = {i: load_gt(gts / f"{i}.gt.npz") for i in ("good_s3_clean", "good_s3_clutter", "good_s3_camera")}
+    for i in ("good_s3_clutter", "good_s3_camera"):  # the same camera; other content, or another camera's images
+        np.testing.assert_array_equal(gt[i].w2c, gt["good_s3_clean"].w2c)
+    assert gt["good_s3_clutter"].planes.shape[1] > gt["good_s3_clean"].planes.shape[1]
+    shift = np.abs(frames["good_s3_camera"].astype(float) - frames["good_s3_clean"]).mean()
+    assert shift > 5  # blur, exposure, vignetting, noise
     monkeypatch.setattr(pipeline, "estimate_poses", lambda *a, **k: pytest.fail("posed an existing clip"))
     build_pool(tmp_path, range(3, 4), conds, height=96, width=160, duration=1.0, log_each=lambda s: None)
     for bad in (["--seeds", "5"], ["--seeds", "4:2"], ["--conditions", "fog"]):
