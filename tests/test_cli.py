@@ -291,6 +291,7 @@ def test_bench_pose_robustness_conditions(tmp_path, monkeypatch):
         assert [s["seed"] for s in mine] == list(range(SEED0, SEED0 + 12)) and sum(s["hard"] for s in mine) == 6
     assert {s["degrade"] for s in specs if "degrade" in s} == set(DEGRADATIONS)
     assert {s.get("hfov_deg") for s in specs} == {None, (20.0, 35.0), (85.0, 100.0)}
+    assert sum(bool(s.get("camera")) for s in specs) == sum(bool(s.get("clutter")) for s in specs) == 12
     calls = []
     fake = types.SimpleNamespace(run=lambda out, quick=False, **kw: calls.append(kw))
     monkeypatch.setattr(bench, "importlib", types.SimpleNamespace(import_module=lambda m: fake))

@@ -50,29 +50,33 @@ def _base_clips(quick: bool, per_set: int = 6) -> list[dict]:
 
 
 def _render(spec: dict):
-    """The :class:`~dynpose100k.synth.SynthVideo` of a clip spec (its ``degrade`` entry is not applied; 12 fps
-    unless it gives an ``fps``)."""
+    """The :class:`~dynpose100k.synth.SynthVideo` of a clip spec (its ``degrade`` and ``camera`` entries are
+    not applied; 12 fps unless it gives an ``fps``)."""
     from ..synth import render
 
     return render("good", spec["seed"], height=spec["height"], width=spec["width"], fps=spec.get("fps", 12.0),
-                  duration=spec["duration"], hard=spec["hard"], style=spec["style"], hfov_deg=spec.get("hfov_deg"))
+                  duration=spec["duration"], hard=spec["hard"], style=spec["style"], hfov_deg=spec.get("hfov_deg"),
+                  clutter=spec.get("clutter", False))
 
 
 def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool = False) -> dict:
-    """Render the clip of ``spec`` (or take ``video``, its :func:`_render`), degrade its frames when the spec
-    says so, pose them and score every method on them; ``known_lens``: ours is given the clip's true
-    horizontal field of view (``PoseConfig.hfov_deg``; the baselines estimate theirs)."""
+    """Render the clip of ``spec`` (or take ``video``, its :func:`_render`), degrade its frames or record them
+    through the consumer-camera model when the spec says so, pose them and score every method on them;
+    ``known_lens``: ours is given the clip's true horizontal field of view (``PoseConfig.hfov_deg``; the
+    baselines estimate theirs)."""
     from ..camera import hfov_from_focal
     from ..evaluate import mask_iou, score_video, static_track_precision
     from ..pose import PoseConfig, estimate_poses
     from ..pose.baselines import colmap, floor
     from ..pose.confidence import is_good
-    from ..synth import degrade
+    from ..synth import consumer_camera, degrade
 
     v = video if video is not None else _render(spec)
     gt, frames = v.gt, v.frames
     if spec.get("degrade"):  # the same geometry through a worse camera (bench pose-robustness)
         frames = degrade(frames, spec["degrade"], spec["seed"])
+    if spec.get("camera"):
+        frames = consumer_camera(frames, gt, spec["seed"], int(spec["hard"]))
     row: dict = {"video_id": gt.video_id + ("" if spec["style"] == "a" else "_" + spec["style"]),
                  "set": spec["set"], "hard": spec["hard"], "frames": len(frames)}
     t = time.perf_counter()

@@ -7,7 +7,11 @@ one at a time, on dev seeds, without spending the held-out or style-b clips:
   contrast, low resolution) applied to the clean frames; the geometry is unchanged;
 * the lens: the same scene and camera path rendered with a long lens (20-35 degrees across) and a wide
   one (85-100 degrees); dev clips draw 55-75 (the movers are the same unless the coverage cap redraws
-  them for the new view).
+  them for the new view);
+* the camera: the clean frames recorded through :func:`dynpose100k.synth.consumer_camera` (motion blur,
+  exposure lag, vignetting, noise, JPEG; day, dusk or night), the camera model style ``b`` uses;
+* the content: the same scene, path and movers with thin structures (poles, fences, railings) beside the
+  path and a crowd of small walkers added (``render(clutter=True)``).
 
 Per condition, beside the clean clips of the same run (the baseline): good clips (ATE below 2% of the path
 length and >= 80% of frames registered), median ATE over the path length, frames registered, and how the
@@ -33,9 +37,12 @@ CONDITIONS: dict[str, dict] = {
     "lowres": {"degrade": "lowres"},
     "long_lens": {"hfov_deg": (20.0, 35.0)},
     "wide_lens": {"hfov_deg": (85.0, 100.0)},
+    "camera": {"camera": True},
+    "clutter": {"clutter": True},
 }
 """Condition name -> what it changes in the clip spec (``degrade``: a :data:`dynpose100k.synth.DEGRADATIONS`
-entry; ``hfov_deg``: the field-of-view range the render draws from)."""
+entry; ``hfov_deg``: the field-of-view range the render draws from; ``camera``: the consumer-camera model;
+``clutter``: thin structures and a crowd in the render)."""
 SEED0 = 40
 """First render seed (dev split) of the clips."""
 
@@ -71,7 +78,7 @@ def run(out: Path, quick: bool = False, clips: int = 12) -> dict:
         raise DynPoseError(f"need at least 2 clips per condition, got {clips}")
     rows, rendered = [], {}
     for spec in _specs(quick, clips):
-        key = (spec["seed"], spec.get("hfov_deg"))
+        key = (spec["seed"], spec.get("hfov_deg"), spec.get("clutter", False))
         if key not in rendered:  # the degradations of a clip share its render; one clip in memory at a time
             rendered = {key: _render(spec)}
         rows.append({**_run_clip(spec, baselines=False, video=rendered[key]), "seed": spec["seed"]})

@@ -15,8 +15,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from .confidence import (
     ATE_PATH_FRACTION,
     BAD_WEIGHT,
@@ -44,8 +42,7 @@ scene through a lens drawn from 20-100 degrees; its clean frames through one ima
 :func:`dynpose100k.synth.degrade` (cycled over seeds and hardness); and the seed's clip rendered twice as
 long (10 s at the default 5 s); the seed's scene with thin structures beside the path and a crowd of small
 walkers added (:func:`dynpose100k.synth.render`'s ``clutter``); and the seed's clip through a consumer
-camera at full strength (:func:`dynpose100k.synth.effects.realism`: motion blur over the shutter time,
-auto-exposure lag, vignetting, white-balance drift, sensor noise, JPEG; day, dusk and night cycled over seeds),
+camera (:func:`dynpose100k.synth.consumer_camera`: motion blur, exposure lag, vignetting, noise, JPEG),
 so that a calibration can be checked (``report``) or refitted on clips whose lens, image quality, length,
 content and camera vary as footage from elsewhere does."""
 
@@ -56,8 +53,7 @@ def build_pool(out: str | Path, seeds: range, conditions=tuple(POOL_CONDITIONS),
     style a dev split) under each of ``conditions`` (:data:`POOL_CONDITIONS`), pose them with the default
     :class:`~dynpose100k.pose.PoseConfig` and write ``out/poses/<id>/`` and ``out/gt/<id>.gt.npz`` (``<id>``:
     ``good_s<seed>[_hard]_<condition>``). Results already there are skipped. Returns ``(poses, gt)``."""
-    from ..synth import DEGRADATIONS, degrade, render
-    from ..synth.effects import realism
+    from ..synth import DEGRADATIONS, consumer_camera, degrade, render
     from ..synth.truth import save_gt
     from .config import PoseConfig
     from .pipeline import estimate_poses
@@ -79,10 +75,7 @@ def build_pool(out: str | Path, seeds: range, conditions=tuple(POOL_CONDITIONS),
                 if change.get("degrade"):
                     frames = degrade(frames, DEGRADATIONS[(seed + 2 * hard) % len(DEGRADATIONS)], seed)
                 if change.get("camera"):
-                    g = v.gt
-                    frames = frames.copy()
-                    realism(frames, np.random.default_rng([seed, int(hard)]), g.timestamps, g.depth, g.w2c, g.K,
-                            ("day", "dusk", "night")[(seed + hard) % 3])
+                    frames = consumer_camera(frames, v.gt, seed, int(hard))
                 res = estimate_poses(frames, v.gt.timestamps, PoseConfig(), video_id=vid)
                 save_gt(gts / f"{vid}.gt.npz", v.gt)
                 save_pose_result(poses, res)

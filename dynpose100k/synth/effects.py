@@ -113,6 +113,18 @@ def realism(frames: np.ndarray, rng: np.random.Generator, t: np.ndarray, depth: 
     return {"tod": tod, "vignetting": vig, "shutter_s": shutter, "jpeg_quality": quality, "rolling": rolling}
 
 
+def consumer_camera(frames: np.ndarray, gt, seed: int, variant: int = 0) -> np.ndarray:
+    """A copy of a clip's ``frames`` as a consumer camera records them: :func:`realism` at full strength
+    (motion blur over the shutter time, auto-exposure lag, vignetting, white-balance drift, sensor noise,
+    JPEG) on the clip's ground truth ``gt`` (:class:`~dynpose100k.synth.GroundTruth`, for the image motion);
+    the time of day cycles day, dusk, night over ``seed + variant``, which also seed the draws. For
+    robustness measurements on dev clips: the same geometry through the camera model style ``b`` uses."""
+    out = np.array(frames, copy=True)
+    realism(out, np.random.default_rng([int(seed), int(variant)]), gt.timestamps, gt.depth, gt.w2c, gt.K,
+            ("day", "dusk", "night")[(int(seed) + int(variant)) % 3])
+    return out
+
+
 DEGRADATIONS = ("blur", "noise", "jpeg", "contrast", "lowres")
 """Image degradations of :func:`degrade` (robustness tests: the same geometry seen through a worse camera)."""
 

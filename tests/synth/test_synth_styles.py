@@ -17,6 +17,7 @@ from dynpose100k.synth import (
     MAX_DYNAMIC_FRACTION,
     POSE_DEGENERATE_KINDS,
     SynthError,
+    consumer_camera,
     contact_sheet,
     degrade,
     load_gt,
@@ -178,6 +179,17 @@ def test_clutter_adds_thin_structures_and_walkers_to_the_same_shot():
     np.testing.assert_array_equal(render("good", 3, clutter=True, **size).frames, b.frames)
     with pytest.raises(SynthError, match="style-a option"):
         render("good", 3, style="b", clutter=True, **TINY)
+
+
+def test_consumer_camera_changes_the_images_only():
+    v = render("good", 4, height=90, width=160, duration=1.0, fps=6.0)
+    before = v.frames.copy()
+    day, night = consumer_camera(v.frames, v.gt, 3), consumer_camera(v.frames, v.gt, 5)  # seeds 3, 5: day, night
+    np.testing.assert_array_equal(v.frames, before)  # a copy; the clip is untouched
+    np.testing.assert_array_equal(consumer_camera(v.frames, v.gt, 3), day)  # the same draws again
+    assert day.shape == before.shape and day.dtype == np.uint8
+    assert np.abs(day.astype(float) - before).mean() > 3  # noise, vignetting, compression
+    assert np.abs(night.astype(float) - day).mean() > 3  # another time of day, other draws
 
 
 def test_degradations_do_what_they_say():
