@@ -331,8 +331,8 @@ def populate(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarray
 
 
 def crowd(rng: np.random.Generator, sc: Scene, w2c: np.ndarray, t: np.ndarray, num: int) -> None:
-    """``num`` small person-like cards walking at 0.7-1.8 m/s, 5-16 metres in front of the camera: a crowd
-    whose members cover a few pixels each (movers a motion mask must catch by their number, not size)."""
+    """``num`` narrow person-like cards walking at 0.7-1.8 m/s, 5-16 metres in front of the camera: a crowd
+    of movers that are each small in the frame (a motion mask must catch many small regions, not one)."""
     for _ in range(num):
         poses = object_poses(rng, sc, w2c, t, rng.uniform(0.7, 1.8), clearance=4.0, ahead=(5.0, 16.0))
         add_billboard(sc, rng, (rng.uniform(0.35, 0.6), rng.uniform(1.5, 1.9)), poses)
