@@ -62,6 +62,9 @@ def add_arguments(p):
                    "heldout and style b)")
     p.add_argument("--rolling-shutter", type=float, default=0.0, metavar="FRACTION",
                    help="rolling-shutter readout time as a fraction of a frame (default 0: global shutter)")
+    p.add_argument("--clutter", action="store_true",
+                   help="style a: add thin structures (poles, fences, railings) beside the path and a crowd of small "
+                        "walkers to each clip's scene")
     p.add_argument("--contact-sheet", type=Path, metavar="PNG",
                    help="instead of a pool: save one labelled frame per kind and style to this PNG")
 
@@ -85,11 +88,14 @@ def run(args) -> int:
         raise DynPoseError(f"--num must be at least 1, got {args.num}")
     if not 0.0 <= args.rolling_shutter <= 1.0:
         raise DynPoseError(f"--rolling-shutter must be in [0, 1], got {args.rolling_shutter}")
+    if args.clutter and args.style != "a":
+        raise DynPoseError("--clutter adds style-a structures; style b has its own")
     w, h = _size(args.size or "640x360")
     sizes = "mixed" if w == 0 else None
     w, h = (640, 360) if w == 0 else (w, h)
     ids = write_pool(args.out, args.num, args.kind, args.seed, progress=True, height=h, width=w, fps=args.fps,
                      duration=args.duration, hard=args.hard, split=args.split, style=args.style,
-                     all_kinds=True if args.all_kinds else None, sizes=sizes, rolling_shutter=args.rolling_shutter)
+                     all_kinds=True if args.all_kinds else None, sizes=sizes, rolling_shutter=args.rolling_shutter,
+                     clutter=args.clutter)
     print(f"wrote {len(ids)} clips + labels.csv to {args.out} (style {args.style}, {args.split} split)")
     return 0

@@ -1,6 +1,7 @@
 import csv
 
 import cv2
+import numpy as np
 
 from dynpose100k.cli import main
 from dynpose100k.synth import CLASSIC_KINDS, KINDS, SUITABLE_KINDS, load_gt, pool_plan, read_labels, write_pool
@@ -44,6 +45,19 @@ def test_cli_synth(tmp_path, capsys):
     assert "--size" in capsys.readouterr().err
     assert main(["synth", "--out", str(out), "--size", "161x97"]) == 1
     assert "even" in capsys.readouterr().err
+
+
+def test_cli_synth_clutter(tmp_path, capsys):
+    args = ["--num", "1", "--kind", "good", "--size", "160x96", "--duration", "1", "--seed", "3"]
+    assert main(["synth", "--out", str(tmp_path / "plain"), *args]) == 0
+    assert main(["synth", "--out", str(tmp_path / "clutter"), *args, "--clutter"]) == 0
+    (a,), (b,) = (list((tmp_path / d).glob("*.gt.npz")) for d in ("plain", "clutter"))
+    ga, gb = load_gt(a), load_gt(b)
+    np.testing.assert_array_equal(ga.w2c, gb.w2c)
+    assert gb.planes.shape[1] > ga.planes.shape[1]  # the structures and the walkers
+    capsys.readouterr()
+    assert main(["synth", "--out", str(tmp_path / "b"), *args, "--clutter", "--style", "b"]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_shared_fixtures(synth_good, synth_pool):
