@@ -13,6 +13,7 @@ EXAMPLES = """
   dynpose100k bench pose --out outputs/bench
   dynpose100k bench pose --sets heldout,style_b --seed 500 --no-speed
   dynpose100k bench pose-robustness --clips 12
+  dynpose100k bench pose-robustness --conditions camera,clutter
   dynpose100k bench pose-dense --sets heldout,style_b --clips 24 --seed 1300   # the second look at 24 fps
   dynpose100k bench all --quick
   dynpose100k bench filter --seed 1 --out outputs/bench-seed1
@@ -34,6 +35,9 @@ def add_arguments(p):
                    help="filter: pool seed (test pools from it, training pools from seed + 1000 on); pose, pose-dense: "
                         "added to every clip's seed; another seed draws other clips, e.g. to judge a change on clips "
                         "nobody has looked at (default 0)")
+    p.add_argument("--conditions", default=None,
+                   help="pose-robustness: comma-separated conditions to run (default: all; clean, the baseline, "
+                        "always runs), e.g. camera,clutter")
     p.add_argument("--known-lens", action="store_true",
                    help="pose: give our engine each clip's true field of view (PoseConfig.hfov_deg) instead of "
                         "estimating the focal; the baselines still estimate theirs")
@@ -54,6 +58,8 @@ def run(args) -> int:
                      "known_lens": args.known_lens}
         elif name == "pose-robustness":
             extra = {"clips": 12 if args.clips is None else args.clips}
+            if args.conditions:
+                extra["conditions"] = tuple(x for x in args.conditions.split(",") if x)
         elif name == "pose-dense":
             extra = {"sets": tuple(x for x in args.sets.split(",") if x),
                      "clips": 6 if args.clips is None else args.clips, "seed": args.seed}
