@@ -41,7 +41,8 @@ def split_of(seed: int) -> str:
 
 @dataclass(frozen=True)
 class Variation:
-    """Scene parameters of style ``a`` that the split sets (``dev`` = the values everything was tuned on)."""
+    """Scene parameters of style ``a`` that the split sets (``dev`` = the values everything was tuned on), and
+    the options of :func:`render` that change them (``hfov_deg``, ``clutter``)."""
 
     hfov_deg: tuple[float, float] = (55.0, 75.0)
     """Range of the horizontal field of view, degrees."""
