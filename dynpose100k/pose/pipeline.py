@@ -164,7 +164,11 @@ def analyse(
         params = np.asarray(sfm.camera_params, np.float64).copy()  # COLMAP convention: f, cx, cy[, k1]
         params[0] *= (sx + sy) / 2
         params[1:3] *= (sx, sy)
-        caps = confidence_caps(config, **cap_figures(evidence, conf["confidence_evidence"])) if conf else ()
+        caps = ()
+        if conf:  # the checks named and the limit applied come from the same final figures
+            figures = cap_figures(evidence, conf["confidence_evidence"])
+            caps = confidence_caps(config, **figures)
+            conf = capped(conf, confidence_limit(config, **figures))
         return PoseResult(**(conf or {}), confidence_caps=caps,
             w2c=sfm.w2c, registered=sfm.registered, points3d=sfm.points3d.astype(np.float32),
             obs_track=p.astype(np.int32),
@@ -388,9 +392,7 @@ def analyse(
         if other is not None and other[5] <= config.max_moving_fraction:
             sfm, static, figures, conf, masks, mf = other
             evidence = {**before, **figures, "moving_fraction": mf, "remapped": 1.0}
-        elif conf is not None:
-            conf = capped(conf, mover_cap)
-    return result(None, sfm, static, conf)
+    return result(None, sfm, static, conf)  # (a map left on a mover is capped there, by its moving fraction)
 
 
 def pose_fundamentals(w2c: np.ndarray, K: np.ndarray, registered: np.ndarray,

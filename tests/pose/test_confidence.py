@@ -486,8 +486,9 @@ def test_a_mended_jump_is_kept_only_when_the_jump_is_gone_and_stays_capped(monke
     res = run([12.0, 1.5])
     assert mends == [7.0] and res.evidence.get("mended_jump") == 1.0 and res.confidence_caps == ("mended_jump",)
     assert res.confidence == conf.JUMP_CONFIDENCE and res.frame_confidence.max() <= conf.JUMP_CONFIDENCE + 1e-6
-    res = run([12.0], still_jumps=True)  # the mended map still jumps: the first map stays (stand-in score uncapped)
-    assert mends == [7.0] and "mended_jump" not in res.evidence and res.confidence == 0.9
+    res = run([12.0], still_jumps=True)  # the mended map still jumps: the first map stays, capped by its jump
+    assert mends == [7.0] and "mended_jump" not in res.evidence
+    assert res.confidence == conf.JUMP_CONFIDENCE and res.confidence_caps == ("step_jump",)
     res = run([12.0, 1.5], drop=2)  # the last two frames dropped: scored as it is
     assert mends == [7.0] and res.evidence.get("dropped_frames") == 2.0 and "mended_jump" not in res.evidence
     assert res.confidence == 0.9 and not res.registered[-2:].any() and res.confidence_caps == ()
