@@ -346,6 +346,8 @@ def test_bench_pose_dense_poses_each_clip_from_its_video_at_both_rates(tmp_path,
         assert b["kept"] <= (b["confidence"] >= 0.5) and b["seconds"] >= a["seconds"]
     t = doc["sets"]["heldout"]["fps12"]
     assert t["good"] == sum(r["fps12"]["good"] for r in rows) and t["clips"] == 2
+    assert all(r["fps12"]["reproj_error_px_720p"] > 0 or r["fps12"]["confidence"] == 0 for r in rows)
+    assert "spearman_reproj_ate" in t and "good_held" in t  # NaN with two clips; counted from real errors
 
     calls = []
     fake = types.SimpleNamespace(run=lambda out, quick=False, **kw: calls.append(kw))

@@ -158,9 +158,9 @@ def _self_assessment(rows: list[dict]) -> dict:
     ours = [r["ours"] for r in rows]
     ate = [o["ate"] for o in ours]
     rel = [o["ate"] / r["path_length"] if r["path_length"] > 0 else float("nan") for o, r in zip(ours, rows)]
-    rep = [o["reproj_error_px_720p"] if np.isfinite(o["reproj_error_px_720p"]) else 1e3 for o in ours]  # failed: worst
     return {
-        **self_assessment([o["good"] for o in ours], [o["confidence"] for o in ours], rep, rel,
+        **self_assessment([o["good"] for o in ours], [o["confidence"] for o in ours],
+                          [o["reproj_error_px_720p"] for o in ours], rel,
                           caps=[o.get("confidence_caps", ()) for o in ours]),
         "min_frames_registered_pct": 100 * min(o["registration_rate"] for o in ours),
         "median_abs_focal_error": float(np.nanmedian([o.get("focal_rel_error", np.nan) for o in ours])),

@@ -7,7 +7,8 @@ decoded again at the denser rate and that map kept when it is trusted
 (:func:`dynpose100k.pose.pipeline.second_look`; the second arm). Both arms come from the same run, each
 scored against the ground truth of the frames it posed (:func:`dynpose100k.evaluate.truth_of_frames`). Per set
 and arm: good clips (ATE under 2% of the path, >= 80% registered), clips >= 80% registered, bad clips
-flagged, good clips passed, bad clips passed, and the pose time (decoding included) against the baseline's.
+flagged, good clips passed, bad clips passed, the Spearman rank correlations of the confidence and of the
+reprojection error with the ATE over the path, and the pose time (decoding included) against the baseline's.
 Saves ``<out>/pose_dense.json``.
 """
 
@@ -31,7 +32,8 @@ def _score(res, gt) -> dict:
     s = score_result(res, gt)
     return {"ate": s.ate, "ate_path_pct": s.ate_path_pct, "path_length": s.path_length,
             "registration_rate": s.registration_rate, "good": is_good(s.ate, s.path_length, s.registration_rate),
-            "confidence": float(res.confidence), "frames": int(res.num_frames),
+            "confidence": float(res.confidence), "confidence_caps": list(res.confidence_caps),
+            "reproj_error_px_720p": float(res.reproj_error_px_720p), "frames": int(res.num_frames),
             "seconds": float(res.timings.get("total", float("nan")))}
 
 
@@ -61,10 +63,9 @@ def _arm(rows: list[dict], arm: str) -> dict:
     from ..pose.confidence import self_assessment
 
     r = [x[arm] for x in rows]
-    sa = self_assessment([x["good"] for x in r], [x["confidence"] for x in r], [np.nan] * len(r),
-                         [x["ate_path_pct"] for x in r])  # the counts; no reprojection error is kept here
-    return {"clips": len(r), "good": sa["good"], "registered_80": sum(x["registration_rate"] >= 0.8 for x in r),
-            "bad": sa["bad"], "bad_flagged": sa["bad_flagged"], "good_passed": sa["good_passed"],
+    sa = self_assessment([x["good"] for x in r], [x["confidence"] for x in r], [x["reproj_error_px_720p"] for x in r],
+                         [x["ate_path_pct"] for x in r], caps=[x["confidence_caps"] for x in r])
+    return {"clips": len(r), "registered_80": sum(x["registration_rate"] >= 0.8 for x in r), **sa,
             "median_ate_path_pct": float(np.nanmedian([x["ate_path_pct"] for x in r])) if r else float("nan"),
             "seconds": float(np.nansum([x["seconds"] for x in r]))}
 
@@ -101,10 +102,11 @@ def run(out: Path, quick: bool = False, sets: tuple[str, ...] = ("dev", "heldout
 
 def _print(table: dict) -> None:
     print(f"\n{'set':<8} {'arm':<12} {'good':>7} {'>=80% reg':>9} {'bad flagged':>11} {'good passed':>11} "
-          f"{'bad passed':>10} {'pose s':>7} {'vs 12 fps':>9}")
+          f"{'bad passed':>10} {'rho conf / reproj':>17} {'pose s':>7} {'vs 12 fps':>9}")
     for name, arms in table.items():
         base = arms["fps12"]["seconds"] or float("nan")
         for arm, t in arms.items():
             print(f"{name:<8} {arm:<12} {t['good']:>3d} / {t['clips']:<2d} {t['registered_80']:>9d} "
                   f"{t['bad_flagged']:>6d} / {t['bad']:<3d} {t['good_passed']:>6d} / {t['good']:<3d} "
-                  f"{t['bad'] - t['bad_flagged']:>10d} {t['seconds']:7.0f} {t['seconds'] / base:9.2f}")
+                  f"{t['bad'] - t['bad_flagged']:>10d} {t['spearman_confidence_ate']:>+8.2f} / "
+                  f"{t['spearman_reproj_ate']:<+6.2f} {t['seconds']:7.0f} {t['seconds'] / base:9.2f}")

@@ -576,7 +576,7 @@ def calibration_report(rows: list[dict], model: ConfidenceModel | None = None, c
 
 def self_assessment(good, confidence, reproj, error, caps=None) -> dict:
     """How well ``confidence`` flags the failures, per video (all ``(V,)``): ``good`` bool (see :func:`is_good`),
-    the confidence, the reprojection error (a failed video: a large or infinite one) and the pose error it
+    the confidence, the reprojection error (a failed video: NaN or infinite, ranked worst) and the pose error it
     should rank (ATE, or ATE / path length). Returns counts ``bad``, ``bad_flagged`` (confidence below
     :data:`TRUSTED`, or none, as ``subset`` treats it), ``good``, ``good_passed`` and the Spearman rank
     correlations of the confidence and of the reprojection error with ``error`` over the videos where it is
@@ -590,6 +590,7 @@ def self_assessment(good, confidence, reproj, error, caps=None) -> dict:
 
     good, conf = np.asarray(good, bool), np.asarray(confidence, float)
     reproj, error = np.asarray(reproj, float), np.asarray(error, float)
+    reproj = np.where(np.isnan(reproj), np.inf, reproj)  # a failed video has no reprojection error: the worst
     ok = np.isfinite(error)
 
     def rho(x):

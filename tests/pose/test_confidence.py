@@ -217,6 +217,8 @@ def test_self_assessment_counts_at_the_cut_and_ranks_finite_errors_only():
     assert (unknown["bad_flagged"], unknown["good_passed"]) == (3, 0)
     flat = conf.self_assessment(good, [0.5] * 5, reproj, error)
     assert math.isnan(flat["spearman_confidence_ate"]) and flat["good_passed"] == 2
+    failed = conf.self_assessment(good, confidence, [0.3, 0.2, 0.5, np.nan, 0.4], error)  # NaN: failed, the worst
+    assert failed["spearman_reproj_ate"] == pytest.approx(0.8)
 
 
 def test_self_assessment_says_what_holds_the_good_maps_back():
