@@ -6,7 +6,8 @@ of frames (``*.jpg``/``*.jpeg``/``*.png`` sorted by name, at ``source_fps``, def
 Sampling: for a target rate ``fps`` the wanted times are ``start + k / fps``; each is served by the source
 frame whose timestamp is nearest to it (ties go to the earlier frame), so timestamps are the true source
 timestamps, never interpolated. ``fps=None`` or ``fps >= source fps`` keeps every frame (no upsampling).
-Frames are RGB ``uint8`` ``(H, W, 3)``; timestamps are seconds from the start of the source video.
+Frames are RGB ``uint8`` ``(H, W, 3)`` as displayed (a rotation in the stream's display matrix applied, by
+either decoder); timestamps are seconds from the start of the source video.
 Decoding is streaming: :func:`iter_frames` holds one frame at a time, whatever the video length. PyAV
 decodes with frame threads unless OpenCV is limited to one thread (``cv2.setNumThreads(1)``, as worker
 processes that share the cores do): there the threads would only add work.
@@ -18,6 +19,7 @@ file and the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
@@ -291,9 +293,27 @@ def _open_av(path: Path):
 
 
 def _probe_av(path: Path) -> VideoInfo:
+    """What PyAV reports, the size as displayed (its first frame's rotation applied, as decoding applies it)."""
+    import av
+
     container, info = _open_av(path)
-    container.close()
-    return info
+    with container:
+        try:
+            quarter = round(next(container.decode(video=0)).rotation / 90) % 2
+        except (av.FFmpegError, StopIteration):
+            quarter = 0  # no frame: decoding says so
+    return dataclasses.replace(info, width=info.height, height=info.width) if quarter else info
+
+
+_ROTATE = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}
+
+
+def _upright(img: np.ndarray, rotation: float) -> np.ndarray:
+    """A decoded frame as displayed: ``rotation`` is the counter-clockwise angle in degrees of the stream's
+    display matrix (phones store portrait video as landscape frames with a 90 degree rotation). OpenCV's
+    decoder applies it too, so both decoders give the same frames."""
+    k = round(rotation / 90) % 4
+    return cv2.rotate(img, _ROTATE[k]) if k else img
 
 
 def probe(path, source_fps: float = 12.0) -> VideoInfo:
@@ -367,7 +387,7 @@ def _av_source(path: Path, fps: float, start: float = 0.0, skip_nonref: bool = F
                 container.seek(origin + int(start / tb), stream=stream, backward=True)
             for i, frame in enumerate(container.decode(stream)):
                 ts = (frame.pts - origin) * num / den if frame.pts is not None and tb else start + i / fps
-                yield ts, lambda f=frame: f.to_ndarray(format="rgb24")
+                yield ts, lambda f=frame: _upright(f.to_ndarray(format="rgb24"), f.rotation)
     except av.FFmpegError as e:
         raise _fail(path, f"decoding failed (truncated or corrupt video?): {_ffmpeg_reason(e)}") from e
 

@@ -327,3 +327,54 @@ def test_source_of_tells_same_sized_clips_apart_and_keeps_copies_equal(tmp_path)
     assert video.other_source(first, video.source_of(frames))
     missing = video.source_of(tmp_path / "gone.mp4")
     assert missing["bytes"] is None and missing["digest"] is None and not video.other_source(sa, missing)
+
+
+def rotated_mp4(path, rgb_frames, fps, degrees):
+    """An H.264 mp4 of ``rgb_frames`` whose display matrix rotates them ``degrees`` counter-clockwise (a phone's
+    portrait clip is stored as landscape frames and such a matrix)."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=fps)  # an int or Fraction
+        s.height, s.width = rgb_frames[0].shape[:2]
+        s.pix_fmt, s.options = "yuv420p", {"crf": "12"}
+        s.set_display_rotation(degrees)
+        for f in rgb_frames:
+            c.mux(s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        c.mux(s.encode())
+    return path
+
+
+@pytest.mark.parametrize("degrees", [-90, 90, 180])
+def test_rotated_video_decodes_upright_with_either_decoder(tmp_path, degrees):
+    """A clip with a rotation in its display matrix comes out as displayed, whichever decoder reads it
+    (OpenCV applies the rotation; PyAV, which serves late windows and skip_nonref, must apply it too), and
+    probe reports the displayed size."""
+    src = list(frames(24))
+    path = rotated_mp4(tmp_path / "r.mp4", src, 24, degrees)
+    turn = {-90: cv2.ROTATE_90_CLOCKWISE, 90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180}[degrees]
+    want = np.stack([cv2.rotate(f, turn) for f in src]).astype(float)
+    info = probe(path)
+    assert (info.height, info.width) == want.shape[1:3] and video._probe_av(path) == info
+    via_cv2 = load_clip(path, fps=None).frames
+    via_av = np.stack([f for _, f in video._sample(video._av_source(path, 24.0), 24.0, None, 0.0, None, None, False)])
+    for got in (via_cv2, via_av):
+        assert got.shape == want.shape
+        # upright, not turned the other way (compression leaves a few grey levels)
+        assert 4 * np.abs(got - want).mean() < np.abs(got - want[:, ::-1, ::-1]).mean()
+    assert np.abs(via_cv2.astype(float) - via_av).mean() < 1.0  # the two decoders agree
+    nonref = load_clip(path, fps=4, skip_nonref=True)  # the filter's decode
+    assert nonref.frames.shape[1:3] == want.shape[1:3]
+
+
+def test_frames_folder_jpegs_follow_their_exif_orientation(tmp_path):
+    """A photo folder from a phone: each JPEG is read as displayed (EXIF orientation 6: turn clockwise)."""
+    from PIL import Image  # (matplotlib's dependency)
+
+    img = np.zeros((40, 80, 3), np.uint8)
+    img[:10, :10] = 255  # a white corner, top left as stored
+    exif = Image.new("RGB", (1, 1)).getexif()
+    exif[0x0112] = 6
+    for i in range(3):
+        Image.fromarray(img).save(tmp_path / f"{i:03d}.jpg", exif=exif.tobytes(), quality=95)
+    clip = load_clip(tmp_path)
+    assert clip.frames.shape == (3, 80, 40, 3)
+    assert clip.frames[0, :10, -10:].mean() > 200 and clip.frames[0, :10, :10].mean() < 50  # now top right
