@@ -51,6 +51,7 @@ __all__ = [
     "probe",
     "iter_frames",
     "load_clip",
+    "picture_box",
     "write_video",
     "evenly_spaced",
     "percentile_u8",
@@ -139,6 +140,41 @@ def stretch_grey(gray: np.ndarray, max_gain: float = 4.0, min_gain: float = 1.05
     # the map of each of the 256 grey levels, applied as a lookup table (no float copy of the stack)
     lut = np.clip((np.arange(256, dtype=np.float32) - lo) * gain, 0, 255).astype(np.uint8)
     return cv2.LUT(gray, lut)
+
+
+def picture_box(frames: np.ndarray, sample: int = 8, max_level: float = 40.0, max_std: float = 3.0,
+                min_bar: float = 0.02, max_skew: float = 0.02) -> tuple[int, int, int, int]:
+    """``(top, bottom, left, right)``: the rows and columns of bars (letterbox, pillarbox) around the picture of
+    ``frames`` ``(N, H, W[, 3])`` uint8, 0 where there are none; the picture is ``frames[:, top:H - bottom,
+    left:W - right]``.
+
+    A bar is a band of rows (columns) at an edge that is flat and dark in every one of up to ``sample`` frames
+    spread over the clip: each row's grey levels vary by at most ``max_std`` and their mean is at most
+    ``max_level`` and the same in every frame (within ``max_std``). Bars come in pairs, one at each edge, as
+    wide as each other within ``max_skew`` of the frame's size (a dark sky or floor at one edge is not a bar)
+    and at least ``min_bar`` of it; one more row (column) is taken off each, the edge a resize blends. The
+    picture keeps at least a quarter of each dimension (a portrait 9:16 picture in a 16:9 frame is 32% wide)."""
+    frames = np.asarray(frames)
+    if frames.ndim not in (3, 4) or not len(frames):
+        return 0, 0, 0, 0
+    pick = frames[evenly_spaced(len(frames), sample)]
+    grey = (pick if pick.ndim == 3 else np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in pick]))
+    grey = grey.astype(np.float32)
+
+    def bands(lines: np.ndarray) -> tuple[int, int]:  # lines: (S, L, K), L lines of K pixels each
+        mean = lines.mean(2)
+        flat = (lines.std(2).max(0) <= max_std) & (mean.max(0) <= max_level) & (np.ptp(mean, 0) <= max_std)
+        L = lines.shape[1]
+        first = int(np.argmin(flat)) if not flat.all() else L
+        last = int(np.argmin(flat[::-1])) if not flat.all() else L
+        if min(first, last) < max(2, min_bar * L) or abs(first - last) > max(2, max_skew * L) \
+                or L - first - last - 2 < L / 4:
+            return 0, 0
+        return first + 1, last + 1
+
+    top, bottom = bands(grey)
+    left, right = bands(grey.transpose(0, 2, 1))
+    return top, bottom, left, right
 
 
 def _oneline(text: object) -> str:

@@ -378,3 +378,30 @@ def test_frames_folder_jpegs_follow_their_exif_orientation(tmp_path):
     clip = load_clip(tmp_path)
     assert clip.frames.shape == (3, 80, 40, 3)
     assert clip.frames[0, :10, -10:].mean() > 200 and clip.frames[0, :10, :10].mean() < 50  # now top right
+
+
+def test_picture_box_finds_letterbox_and_pillarbox_bars_only():
+    """Bars are flat, dark, static bands in pairs at opposite edges; a dark sky at one edge, a dark vignette
+    that is not flat, or a plain clip give none."""
+    clip = np.stack(list(frames(12, 120, 200)))
+    assert video.picture_box(clip) == (0, 0, 0, 0)
+    letter = clip.copy()
+    letter[:, :20], letter[:, -20:] = 0, 0
+    assert video.picture_box(letter) == (21, 21, 0, 0)
+    pillar = clip.copy()
+    pillar[:, :, :66], pillar[:, :, -66:] = 16, 16  # a portrait picture 68 px wide in a 200 px frame
+    noisy = np.clip(pillar.astype(int) + np.random.default_rng(0).integers(-2, 3, pillar.shape), 0, 255)
+    assert video.picture_box(noisy.astype(np.uint8)) == (0, 0, 67, 67)  # encoder noise on the bars
+    assert video.picture_box(pillar[..., 0]) == (0, 0, 67, 67)  # grey frames too
+    sky = clip.copy()
+    sky[:, :30] = 10  # one dark band at the top only
+    assert video.picture_box(sky) == (0, 0, 0, 0)
+    lopsided = letter.copy()
+    lopsided[:, -40:] = 0  # 20 rows at the top, 40 at the bottom: not a letterbox
+    assert video.picture_box(lopsided) == (0, 0, 0, 0)
+    grey = clip.copy()
+    grey[:, :20], grey[:, -20:] = 128, 128  # flat but bright: left alone
+    assert video.picture_box(grey) == (0, 0, 0, 0)
+    moving = letter.copy()
+    moving[1::2, :20] = 35  # the "bars" change over time: not bars
+    assert video.picture_box(moving) == (0, 0, 0, 0)

@@ -264,14 +264,15 @@ def _warm():
 
 
 def _signals_version() -> str:
-    """Hash of the signal code (with `video`: decoding and the grey stretch) and the analysis config: cached
-    signals are reused only while both are unchanged."""
+    """Hash of the signal code (with `video`: decoding, the grey stretch and the bars; `filtering.decide`: what
+    is decoded and measured) and the analysis config: cached signals are reused only while both are unchanged."""
     import hashlib
 
     from .. import signals, video
+    from ..filtering import decide
 
     h = hashlib.sha1(repr(FilterConfig()).encode())
-    for f in [*sorted(Path(signals.__file__).parent.glob("*.py")), Path(video.__file__)]:  # video: decoding, stretch
+    for f in [*sorted(Path(signals.__file__).parent.glob("*.py")), Path(video.__file__), Path(decide.__file__)]:
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
 

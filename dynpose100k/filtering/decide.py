@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -82,13 +83,24 @@ def _error(reason: str, signals: dict[str, float] | None = None) -> Decision:
 def measure_clip(clip, config: FilterConfig = FilterConfig(), vlm=None, vlm_frames=None) -> dict[str, float]:
     """All signals of a decoded clip, plus ``vlm_<question>`` yes-probabilities when ``vlm`` is given.
 
+    Letterbox or pillarbox bars (:func:`dynpose100k.video.picture_box`) are left out: the signals measure the
+    picture inside them, whose share of the frame is ``picture_frac`` (1 without bars).
+
     ``vlm_frames``: the frames (N, H, W, 3) the VLM looks at (default: the clip's own).
 
     Raises ValueError when the clip is too short or its timestamps do not increase.
     """
+    from ..video import picture_box
+
     if len(clip.frames) < config.min_frames:
         raise ValueError(f"too_short: {len(clip.frames)} frames sampled, need {config.min_frames}")
-    signals = compute_signals(clip, SignalConfig(short_side=config.short_side, min_frames=config.min_frames))
+    frames = np.asarray(clip.frames)
+    H, W = frames.shape[1:3]
+    top, bottom, left, right = picture_box(frames)
+    picture = SimpleNamespace(frames=frames[:, top:H - bottom, left:W - right], timestamps=clip.timestamps)
+    signals = compute_signals(picture, SignalConfig(short_side=config.short_side, min_frames=config.min_frames))
+    # not a model input: the share of the frame the signals measured (bars left out)
+    signals["picture_frac"] = (H - top - bottom) * (W - left - right) / (H * W)
     if vlm is not None:
         from ..models.vlm import ask_all
 
@@ -152,18 +164,27 @@ def filter_clip(clip, config: FilterConfig = FilterConfig(), vlm=None, vlm_frame
 
 
 def load_for_filter(path, config: FilterConfig = FilterConfig(), start=None, end=None):
-    """Decode ``path`` at the analysis rate and size, at most ``config.max_duration`` seconds from ``start``.
+    """Decode ``path`` at the analysis rate and size, at most ``config.max_duration`` seconds from ``start``;
+    a picture inside letterbox or pillarbox bars is decoded again, larger, so that its own short side reaches
+    the analysis size (a portrait picture in a landscape frame would otherwise be measured at half of it).
 
     Raises DynPoseError (unreadable video) or ValueError (malformed timestamps).
     """
-    from ..video import load_clip, parse_timestamp
+    from ..video import load_clip, parse_timestamp, picture_box
 
     if config.max_duration is not None:
         t0 = parse_timestamp(start) or 0.0
         t1 = parse_timestamp(end)
         end = t0 + config.max_duration if t1 is None else min(t1, t0 + config.max_duration)
-    return load_clip(path, fps=config.fps, short_side=config.short_side, start=start, end=end, min_frames=1,
+    clip = load_clip(path, fps=config.fps, short_side=config.short_side, start=start, end=end, min_frames=1,
                      skip_nonref=True)
+    H, W = clip.image_size
+    top, bottom, left, right = picture_box(clip.frames)
+    short = min(H - top - bottom, W - left - right)
+    if short < 0.9 * config.short_side and min(H, W) >= config.short_side:  # a small picture inside bars
+        side = min(4 * config.short_side, math.ceil(config.short_side * min(H, W) / short))
+        clip = load_clip(path, fps=config.fps, short_side=side, start=start, end=end, min_frames=1, skip_nonref=True)
+    return clip
 
 
 def load_for_vlm(path, config: FilterConfig = FilterConfig(), start=None, end=None, vlm=None):

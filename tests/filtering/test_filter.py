@@ -27,7 +27,7 @@ from dynpose100k.filtering import (  # noqa: E402
     fit_model,
 )
 from dynpose100k.signals import SIGNAL_NAMES  # noqa: E402
-from dynpose100k.video import write_video  # noqa: E402
+from dynpose100k.video import picture_box, write_video  # noqa: E402
 
 
 def toy(kind, n=16):
@@ -353,3 +353,33 @@ def test_bench_training_pool_second_rendering_changes_lens_and_compression_only(
 
     for vid in ids:  # another lens moves the whole image; the encoder alone (same draw) barely does
         assert diff(wide, plain, vid) > 5 * max(diff(wide, again, vid), 0.2), vid
+
+
+def test_bars_are_left_out_of_the_signals_and_a_small_picture_is_decoded_larger(tmp_path):
+    """A letterboxed clip is measured on its picture alone (the same signals as the picture without bars);
+    ``picture_frac`` says how much of the frame that was. A portrait picture inside pillarbox bars is decoded
+    again, larger, so that the picture itself reaches the analysis size."""
+    from dynpose100k.filtering import measure_clip
+    from dynpose100k.filtering.decide import load_for_filter
+
+    clip = toy("good")
+    n, h, w = clip.frames.shape[:3]
+    boxed = np.zeros((n, h + 40, w, 3), np.uint8)
+    boxed[:, 20:20 + h] = clip.frames
+    plain = measure_clip(clip)
+    got = measure_clip(SimpleNamespace(frames=boxed, timestamps=clip.timestamps))
+    assert plain["picture_frac"] == 1.0 and got["picture_frac"] == pytest.approx((h - 2) / (h + 40))
+    assert np.allclose([got[k] for k in SIGNAL_NAMES], [measure_clip(SimpleNamespace(
+        frames=clip.frames[:, 1:-1], timestamps=clip.timestamps))[k] for k in SIGNAL_NAMES], equal_nan=True)
+
+    big = np.stack([np.kron(f, np.ones((2, 2, 1), np.uint8)) for f in clip.frames])  # (n, 2h, 2w)
+    pw = big.shape[1] * 9 // 16 // 2 * 2
+    pillar = np.zeros((n, big.shape[1], big.shape[1] * 16 // 9 // 2 * 2, 3), np.uint8)
+    x0 = (pillar.shape[2] - pw) // 2
+    pillar[:, :, x0:x0 + pw] = big[:, :, :pw]
+    path = write_video(tmp_path / "pillar.mp4", pillar, fps=5.0)
+    config = FilterConfig(short_side=48)
+    decoded = load_for_filter(path, config)
+    top, bottom, left, right = picture_box(decoded.frames)
+    assert left > 0 and right > 0  # the bars are there, and the picture between them is at the analysis size
+    assert decoded.frames.shape[2] - left - right >= 0.9 * 48 > min(decoded.frames.shape[1:3]) * pw / pillar.shape[2]
