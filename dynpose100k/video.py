@@ -7,7 +7,8 @@ Sampling: for a target rate ``fps`` the wanted times are ``start + k / fps``; ea
 frame whose timestamp is nearest to it (ties go to the earlier frame), so timestamps are the true source
 timestamps, never interpolated. ``fps=None`` or ``fps >= source fps`` keeps every frame (no upsampling).
 Frames are RGB ``uint8`` ``(H, W, 3)`` as displayed (a rotation in the stream's display matrix applied, by
-either decoder); timestamps are seconds from the start of the source video.
+either decoder, and non-square pixels stretched square); timestamps are seconds from the start of the source
+video.
 Decoding is streaming: :func:`iter_frames` holds one frame at a time, whatever the video length. PyAV
 decodes with frame threads unless OpenCV is limited to one thread (``cv2.setNumThreads(1)``, as worker
 processes that share the cores do): there the threads would only add work.
@@ -85,11 +86,14 @@ class VideoInfo:
     duration: float
     """``num_frames / fps`` in seconds."""
     width: int
-    """Frame width in pixels."""
+    """Frame width in pixels as decoded: square pixels (the stored width times ``sar``)."""
     height: int
     """Frame height in pixels."""
     is_frames_dir: bool
     """True for a folder of images."""
+    sar: float = 1.0
+    """Sample (pixel) aspect ratio of the stored frames, width over height: 1 for square pixels; anamorphic
+    video (e.g. 720x480 at 32:27) is stretched to square pixels when decoded, as players show it."""
 
 
 @dataclass(frozen=True)
@@ -322,10 +326,17 @@ def _open_av(path: Path):
         w, h = s.codec_context.width, s.codec_context.height
         if fps <= 0 or w <= 0 or h <= 0:
             raise _fail(path, "video stream without frame rate or size")
+        sar = _sar(*((s.sample_aspect_ratio.numerator, s.sample_aspect_ratio.denominator)
+                     if s.sample_aspect_ratio else (0, 0)))
     except BaseException:
         container.close()
         raise
-    return container, VideoInfo(path, fps, int(n), n / fps, int(w), int(h), False)
+    return container, VideoInfo(path, fps, int(n), n / fps, round(w * sar), int(h), False, sar)
+
+
+def _sar(num: float, den: float) -> float:
+    """A sample aspect ratio from what a decoder reports (0, 0 or 0/1 when unknown: square pixels)."""
+    return float(num) / float(den) if num > 0 and den > 0 else 1.0
 
 
 def _probe_av(path: Path) -> VideoInfo:
@@ -369,8 +380,9 @@ def probe(path, source_fps: float = 12.0) -> VideoInfo:
             fps = cap.get(cv2.CAP_PROP_FPS)
             n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
             w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+            sar = _sar(cap.get(cv2.CAP_PROP_SAR_NUM), cap.get(cv2.CAP_PROP_SAR_DEN))
             if fps > 0 and w > 0 and h > 0:
-                return VideoInfo(path, float(fps), max(n, 0), max(n, 0) / fps, w, h, False)
+                return VideoInfo(path, float(fps), max(n, 0), max(n, 0) / fps, round(w * sar), h, False, sar)
     finally:
         cap.release()
     return _probe_av(path)
@@ -433,22 +445,23 @@ def _dir_source(files: list[Path], fps: float) -> Source:
         yield i / fps, lambda f=f: _read_bgr(f)
 
 
-def _finish(img: np.ndarray, short_side: int | None, bgr: bool = True) -> np.ndarray:
-    """A new RGB array: resized (``INTER_AREA`` when shrinking) and converted from BGR if ``bgr``, never
-    aliasing ``img``."""
-    if short_side is not None:
-        h, w = img.shape[:2]
-        scale = short_side / min(h, w)
-        if scale != 1.0:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            small = cv2.resize(img, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-            return cv2.cvtColor(small, cv2.COLOR_BGR2RGB, dst=small) if bgr else small
+def _finish(img: np.ndarray, short_side: int | None, bgr: bool = True, sar: float = 1.0) -> np.ndarray:
+    """A new RGB array: stretched to square pixels (``sar``: the stored pixels' width over height), resized
+    (``INTER_AREA`` when shrinking) and converted from BGR if ``bgr``, never aliasing ``img``."""
+    h, w = img.shape[:2]
+    width = w * sar  # as displayed
+    scale = 1.0 if short_side is None else short_side / min(h, width)
+    size = (max(1, round(width * scale)), max(1, round(h * scale)))
+    if size != (w, h):
+        shrink = size[0] * size[1] < w * h
+        small = cv2.resize(img, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        return cv2.cvtColor(small, cv2.COLOR_BGR2RGB, dst=small) if bgr else small
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if bgr else img.copy()
 
 
 def _sample(
     source: Source, src_fps: float, fps: float | None, start: float, end: float | None, short_side: int | None,
-    bgr: bool = True,
+    bgr: bool = True, sar: float = 1.0,
 ) -> Iterator[tuple[float, np.ndarray]]:
     half = 0.5 / src_fps  # a source frame at ts serves targets in (ts - half, ts + half]
     eps = 1e-6  # timestamps are rounded to microseconds or coarser
@@ -458,7 +471,7 @@ def _sample(
             if end is not None and ts > end + eps:
                 return
             if ts >= start - eps:
-                yield ts, _finish(fetch(), short_side, bgr)
+                yield ts, _finish(fetch(), short_side, bgr, sar)
             continue
         if ts + half < start:
             continue
@@ -468,7 +481,7 @@ def _sample(
         if end is not None and target > end + eps:
             return
         if target <= ts + half:
-            yield ts, _finish(fetch(), short_side, bgr)
+            yield ts, _finish(fetch(), short_side, bgr, sar)
             while start + k / fps <= ts + half:
                 k += 1
 
@@ -532,7 +545,7 @@ def _iter_sources(path, info: VideoInfo, fps, short_side, t0, t1, skip_nonref,
         sources = [pyav, cv] if t0 > SEEK_AFTER_S or skip_nonref else [cv, pyav]
     for i, (make, bgr) in enumerate(sources):
         count, last = 0, 0.0
-        for item in _sample(make(), info.fps, fps, t0, t1, short_side, bgr):
+        for item in _sample(make(), info.fps, fps, t0, t1, short_side, bgr, info.sar):
             count, last = count + 1, item[0]
             yield item
         if count:

@@ -329,14 +329,20 @@ def test_source_of_tells_same_sized_clips_apart_and_keeps_copies_equal(tmp_path)
     assert missing["bytes"] is None and missing["digest"] is None and not video.other_source(sa, missing)
 
 
-def rotated_mp4(path, rgb_frames, fps, degrees):
+def tagged_mp4(path, rgb_frames, fps, degrees=0, sar=None):
     """An H.264 mp4 of ``rgb_frames`` whose display matrix rotates them ``degrees`` counter-clockwise (a phone's
-    portrait clip is stored as landscape frames and such a matrix)."""
+    portrait clip is stored as landscape frames and such a matrix) and whose pixels are ``sar`` (a Fraction,
+    width over height) wide."""
+    from fractions import Fraction
+
     with av.open(str(path), "w") as c:
         s = c.add_stream("libx264", rate=fps)  # an int or Fraction
         s.height, s.width = rgb_frames[0].shape[:2]
         s.pix_fmt, s.options = "yuv420p", {"crf": "12"}
-        s.set_display_rotation(degrees)
+        if degrees:
+            s.set_display_rotation(degrees)
+        if sar is not None:
+            s.codec_context.sample_aspect_ratio = Fraction(sar)
         for f in rgb_frames:
             c.mux(s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
         c.mux(s.encode())
@@ -349,7 +355,7 @@ def test_rotated_video_decodes_upright_with_either_decoder(tmp_path, degrees):
     (OpenCV applies the rotation; PyAV, which serves late windows and skip_nonref, must apply it too), and
     probe reports the displayed size."""
     src = list(frames(24))
-    path = rotated_mp4(tmp_path / "r.mp4", src, 24, degrees)
+    path = tagged_mp4(tmp_path / "r.mp4", src, 24, degrees)
     turn = {-90: cv2.ROTATE_90_CLOCKWISE, 90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180}[degrees]
     want = np.stack([cv2.rotate(f, turn) for f in src]).astype(float)
     info = probe(path)
@@ -405,3 +411,20 @@ def test_picture_box_finds_letterbox_and_pillarbox_bars_only():
     moving = letter.copy()
     moving[1::2, :20] = 35  # the "bars" change over time: not bars
     assert video.picture_box(moving) == (0, 0, 0, 0)
+
+
+def test_anamorphic_video_decodes_to_square_pixels_with_either_decoder(tmp_path):
+    """Pixels stored 4:3 wide (anamorphic video) come out square, as a player shows them: a 40x40 stored block
+    is 53 px wide, with or without a short side, through OpenCV and through PyAV; probe says so."""
+    from fractions import Fraction
+
+    img = np.zeros((96, 128, 3), np.uint8)
+    img[28:68, 44:84] = 255
+    path = tagged_mp4(tmp_path / "a.mp4", [img] * 24, 24, sar=Fraction(4, 3))
+    info = probe(path)
+    assert (info.width, info.height, info.sar) == (171, 96, pytest.approx(4 / 3)) and video._probe_av(path) == info
+    for clip in (load_clip(path, fps=None), load_clip(path, fps=4, skip_nonref=True)):  # OpenCV, then PyAV
+        assert clip.frames.shape[1:3] == (96, 171)
+        cols = np.flatnonzero(clip.frames[0, 48, :, 0] > 128)
+        assert 52 <= len(cols) <= 55 and abs(cols.mean() - 85) < 2
+    assert load_clip(path, short_side=48).frames.shape[1:3] == (48, 85)
