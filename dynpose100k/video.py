@@ -7,7 +7,8 @@ Sampling: for a target rate ``fps`` the wanted times are ``start + k / fps``; ea
 frame whose timestamp is nearest to it (ties go to the earlier frame), so timestamps are the true source
 timestamps, never interpolated. Frames are judged on the fly against the container's average rate (no frame
 is converted twice): in variable-frame-rate video (phones) a wanted time in a gap left by dropped frames
-takes the first frame after the gap even where the last one before it is nearer. ``fps=None`` or ``fps >= source fps`` keeps every frame (no upsampling).
+takes the first frame after the gap even where the last one before it is nearer. ``fps=None`` or
+``fps >= source fps`` keeps every frame (no upsampling).
 Frames are RGB ``uint8`` ``(H, W, 3)`` as displayed (a rotation in the stream's display matrix applied, by
 either decoder, and non-square pixels stretched square); timestamps are seconds from the start of the source
 video.

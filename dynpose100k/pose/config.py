@@ -39,6 +39,11 @@ class PoseConfig:
     input (stored) frames, the dynamic masks on a grid of them. Pixel fields below then apply to the working
     frames. None: analyse at the input size. 360 was chosen by measurement on 1280x720 synthetic clips:
     same accuracy as analysing at 720, several times faster (docs/pose-engine.md, working resolution)."""
+    crop_bars: bool = True
+    """Analyse the picture inside letterbox or pillarbox bars (:func:`dynpose100k.video.picture_box`) and
+    bring the result back to the whole frame (``K``'s principal point at the picture's centre, the masks
+    false on the bars, ``evidence.bars_*`` the bars in input pixels). Flat dark bars hold no tracks, but the
+    focal starts and the image centre would be the whole frame's."""
 
     # --- tracking -------------------------------------------------------------------------------
     tracker: str = "klt"

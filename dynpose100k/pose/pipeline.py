@@ -29,6 +29,7 @@ from .. import __version__
 from ..camera import resize_K, resize_pixels
 from ..geometry import triangulate_tracks
 from ..ids import video_id_of
+from ..video import picture_box
 from .confidence import (
     TRUSTED,
     cap_figures,
@@ -74,6 +75,29 @@ def static_tracks(uv: np.ndarray, dynamic: np.ndarray, masks: np.ndarray, image_
         inside &= ~starved[n] | (False if semantic is None else semantic[n, y, x])
     out[n[inside], m[inside]] = np.nan
     out[:, (~np.isnan(out[..., 0])).sum(0) < min_len] = np.nan
+    return out
+
+
+def _in_picture(uv: np.ndarray, offset: tuple[int, int], hw: tuple[int, int], min_len: int) -> np.ndarray:
+    """Tracks ``uv`` ``(N, M, 2)`` of whole frames in pixels of the picture of size ``hw`` whose top left
+    corner is at ``offset`` ``(top, left)``: observations outside it (on the bars, or at their edge) dropped,
+    and tracks left shorter than ``min_len``."""
+    out = uv - np.float32([offset[1], offset[0]])
+    h, w = hw
+    out[~((out[..., 0] >= 0) & (out[..., 0] <= w - 1) & (out[..., 1] >= 0) & (out[..., 1] <= h - 1))] = np.nan
+    return out[:, (~np.isnan(out[..., 0])).sum(0) >= min_len]
+
+
+def _in_frame(masks: np.ndarray, box: tuple[int, int, int, int], hw: tuple[int, int],
+              grid: tuple[int, int]) -> np.ndarray:
+    """Masks ``(N, h, w)`` of the picture inside bars ``box`` ``(top, bottom, left, right)`` of frames ``hw``,
+    placed in the whole frames' mask ``grid`` ``(gh, gw)`` (the bars are not moving)."""
+    (top, bottom, left, right), (H, W), (gh, gw) = box, hw, grid
+    y0, y1 = round(top * gh / H), max(round(top * gh / H) + 1, round((H - bottom) * gh / H))
+    x0, x1 = round(left * gw / W), max(round(left * gw / W) + 1, round((W - right) * gw / W))
+    out = np.zeros((len(masks), gh, gw), bool)
+    for n, m in enumerate(masks):
+        out[n, y0:y1, x0:x1] = cv2.resize(m.astype(np.uint8), (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST)
     return out
 
 
@@ -136,17 +160,37 @@ def analyse(
     frames = np.asarray(frames)
     N = len(frames)
     ok_shape = frames.ndim in (3, 4) and N >= 2
-    H, W = frames.shape[1:3] if frames.ndim in (3, 4) else (0, 0)
-    Hi, Wi = (int(input_hw[0]), int(input_hw[1])) if H and W else (H, W)
-    sx, sy = (Wi / W, Hi / H) if H and W else (1.0, 1.0)
+    H0, W0 = frames.shape[1:3] if frames.ndim in (3, 4) else (0, 0)  # the frames as given
+    Hi, Wi = (int(input_hw[0]), int(input_hw[1])) if H0 and W0 else (H0, W0)
+    sx, sy = (Wi / W0, Hi / H0) if H0 and W0 else (1.0, 1.0)
     timings: dict[str, float] = {}
+    evidence: dict[str, float] = {}
+    # letterbox or pillarbox bars: the analysis runs on the picture between them (its own centre, size and
+    # focal starts), and the result is brought back to the whole frame
+    top, bottom, left, right = picture_box(frames) if ok_shape and config.crop_bars else (0, 0, 0, 0)
+    if top or bottom or left or right:
+        frames = np.ascontiguousarray(frames[:, top:H0 - bottom, left:W0 - right])
+        if tracks is not None:
+            tracks = _in_picture(tracks, (top, left), frames.shape[1:3], config.min_track_len)
+        evidence.update(bars_top=top * sy, bars_bottom=bottom * sy, bars_left=left * sx, bars_right=right * sx)
+    H, W = frames.shape[1:3] if frames.ndim in (3, 4) else (0, 0)  # the picture
     hm, wm = mask_shape((max(H, 1), max(W, 1)), config)
     masks = np.zeros((N, hm, wm), bool)
-    evidence: dict[str, float] = {}
+
+    def whole(K: np.ndarray | None = None, uv: np.ndarray | None = None):
+        """Intrinsics ``(3, 3)`` or pixels ``(..., 2)`` of the picture in pixels of the input frames."""
+        if K is not None:
+            K = np.array(K, np.float64)
+            K[:2, 2] += (left, top)
+            return resize_K(K, (H0, W0), (Hi, Wi))
+        return resize_pixels(uv + np.float32([left, top]), (H0, W0), (Hi, Wi))
 
     def result(reason: str | None, sfm=None, uv=None, conf: dict | None = None) -> PoseResult:
+        nonlocal masks
         timings["total"] = time.perf_counter() - t_start
-        K0 = np.eye(3) if sfm is None else resize_K(sfm.K, (H, W), (Hi, Wi))
+        K0 = np.eye(3) if sfm is None else whole(K=sfm.K)
+        if (H, W) != (H0, W0):  # the picture's masks inside the whole frame's mask grid
+            masks = _in_frame(masks, (top, bottom, left, right), (H0, W0), mask_shape((H0, W0), config))
         common = dict(
             video_id=video_id, K=np.tile(K0, (N, 1, 1)), timestamps=np.asarray(timestamps, np.float64),
             image_size=(Hi, Wi), dynamic_masks=masks, preset=config.preset, version=__version__,
@@ -160,8 +204,9 @@ def analyse(
                 reproj_error_px=float("nan"), camera_model=config.camera_model, failure_reason=reason, **common,
             )
         f, p = np.nonzero(sfm.obs)
-        obs_uv = resize_pixels(uv[f, sfm.track_ids[p]], (H, W), (Hi, Wi))
+        obs_uv = whole(uv=uv[f, sfm.track_ids[p]])
         params = np.asarray(sfm.camera_params, np.float64).copy()  # COLMAP convention: f, cx, cy[, k1]
+        params[1:3] += (left, top)
         params[0] *= (sx + sy) / 2
         params[1:3] *= (sx, sy)
         caps = ()

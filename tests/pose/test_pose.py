@@ -332,3 +332,37 @@ def test_a_doubted_map_is_posed_again_at_dense_fps_and_kept_only_when_trusted(tm
     assert rates[-1] == 24.0 and load_pose_result(tmp_path / "e" / "clip24").evidence["dense_fps"] == 24.0
     out = capsys.readouterr().out  # the CLI says how many clips were looked at again and kept
     assert "1 doubted at 12 fps posed again at 24, 1 of those denser maps kept" in out
+
+
+def test_bars_are_left_out_and_the_result_is_in_the_whole_frame(synth_good, tmp_path):
+    """A letterboxed copy of the good clip is posed on its picture: the principal point sits at the picture's
+    centre in whole-frame pixels, every observation lies inside the picture and reprojects there, the masks
+    are false on the bars and ``evidence.bars_*`` gives them in input pixels; the video path (tracked while
+    decoding) does the same. ``crop_bars=False`` analyses the whole frame."""
+    from dynpose100k.synth import load_gt
+    from dynpose100k.video import load_clip, write_video
+
+    gt = load_gt(synth_good.gt)
+    frames = load_clip(synth_good.video, fps=None).frames
+    n, h, w = frames.shape[:3]
+    bar = 24  # black rows above and below the picture: the same camera, a taller frame
+    boxed = np.zeros((n, h + 2 * bar, w, 3), np.uint8)
+    boxed[:, bar:bar + h] = frames
+    res = estimate_poses(boxed, gt.timestamps, PoseConfig())
+    assert res.failure_reason is None and res.registered.mean() >= 0.9
+    assert res.evidence["bars_top"] == res.evidence["bars_bottom"] == bar + 1
+    assert res.K[0, 1, 2] == pytest.approx(bar + (h - 1) / 2) and res.K[0, 0, 2] == pytest.approx((w - 1) / 2)
+    assert (res.obs_uv[:, 1] >= bar).all() and (res.obs_uv[:, 1] <= bar + h - 1).all()
+    alone = estimate_poses(np.ascontiguousarray(frames[:, 1:-1]), gt.timestamps, PoseConfig())  # the picture
+    np.testing.assert_allclose(res.w2c, alone.w2c)  # the same analysis, brought back to the whole frame
+    np.testing.assert_allclose(res.K, alone.K + np.array([[0, 0, 0], [0, 0, bar + 1], [0, 0, 0]]))
+    np.testing.assert_allclose(res.obs_uv, alone.obs_uv + np.float32([0, bar + 1]), atol=1e-4)
+    hm = res.dynamic_masks.shape[1]
+    assert not res.dynamic_masks[:, : hm * bar // (h + 2 * bar)].any()
+    assert not res.dynamic_masks[:, hm - hm * bar // (h + 2 * bar):].any()
+
+    path = write_video(tmp_path / "boxed.mp4", boxed, 12.0)
+    d = pose_video(path, tmp_path / "poses", PoseConfig())
+    video = load_pose_result(d)
+    assert video.evidence["bars_top"] > 0 and (video.obs_uv[:, 1] >= bar - 1).all()
+    assert "bars_top" not in estimate_poses(boxed, gt.timestamps, PoseConfig(crop_bars=False)).evidence
