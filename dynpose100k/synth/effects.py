@@ -153,3 +153,28 @@ def degrade(frames: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
         return np.stack([cv2.resize(cv2.resize(f, small, interpolation=cv2.INTER_AREA), (w, h),
                                     interpolation=cv2.INTER_LINEAR) for f in frames])
     raise ValueError(f"unknown degradation {kind!r} (choose from {', '.join(DEGRADATIONS)})")
+
+
+BAR_LAYOUTS = ("letterbox", "portrait", "fourthree")
+"""Layouts of :func:`bars`."""
+
+
+def bars(frames: np.ndarray, layout: str) -> np.ndarray:
+    """A copy of a landscape clip's ``frames`` ``(N, H, W[, 3])`` with black bars, as Internet clips come:
+    ``letterbox`` (a 2.35:1 picture: bars above and below), ``portrait`` (a phone's 9:16 picture, the middle
+    of the frame, between bars at the sides) or ``fourthree`` (a 4:3 picture between bars at the sides). The
+    picture is the same camera (same focal and centre, a narrower view), so the geometry is unchanged."""
+    frames = np.asarray(frames)
+    h, w = frames.shape[1:3]
+    out = np.zeros_like(frames)
+    if layout == "letterbox":
+        ph = min(h, round(w / 2.35))
+        y0 = (h - ph) // 2
+        out[:, y0:y0 + ph] = frames[:, y0:y0 + ph]
+        return out
+    if layout in ("portrait", "fourthree"):
+        pw = min(w, round(h * (9 / 16 if layout == "portrait" else 4 / 3)))
+        x0 = (w - pw) // 2
+        out[:, :, x0:x0 + pw] = frames[:, :, x0:x0 + pw]
+        return out
+    raise ValueError(f"unknown bar layout {layout!r} (choose from {', '.join(BAR_LAYOUTS)})")

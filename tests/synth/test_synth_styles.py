@@ -16,7 +16,9 @@ from dynpose100k.synth import (
     KINDS,
     MAX_DYNAMIC_FRACTION,
     POSE_DEGENERATE_KINDS,
+    BAR_LAYOUTS,
     SynthError,
+    bars,
     consumer_camera,
     contact_sheet,
     degrade,
@@ -190,6 +192,27 @@ def test_consumer_camera_changes_the_images_only():
     assert day.shape == before.shape and day.dtype == np.uint8
     assert np.abs(day.astype(float) - before).mean() > 3  # noise, vignetting, compression
     assert np.abs(night.astype(float) - day).mean() > 3  # another time of day, other draws
+
+
+def test_bars_keep_the_middle_of_the_picture_and_black_out_the_rest():
+    """Each layout keeps a centred picture of its aspect ratio, the very pixels of the clip there, black
+    elsewhere; the picture_box the filter and the pose engine use finds those bars."""
+    from dynpose100k.video import picture_box
+
+    v = render("good", 4, height=180, width=320, duration=1.0, fps=6.0)
+    aspect = {"letterbox": 2.35, "portrait": 9 / 16, "fourthree": 4 / 3}
+    for layout in BAR_LAYOUTS:
+        out = bars(v.frames, layout)
+        assert out.shape == v.frames.shape and out is not v.frames
+        ys, xs = np.nonzero(out.any(axis=(0, 3)))
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        assert (x1 - x0) / (y1 - y0) == pytest.approx(aspect[layout], rel=0.02)
+        assert abs((y0 + y1) / 2 - 90) <= 1 and abs((x0 + x1) / 2 - 160) <= 1  # centred
+        np.testing.assert_array_equal(out[:, y0:y1, x0:x1], v.frames[:, y0:y1, x0:x1])
+        top, bottom, left, right = picture_box(out)
+        assert abs(top - y0) <= 2 and abs(left - x0) <= 2 and abs(bottom - (180 - y1)) <= 2
+    with pytest.raises(ValueError, match="unknown bar layout"):
+        bars(v.frames, "circle")
 
 
 def test_degradations_do_what_they_say():
