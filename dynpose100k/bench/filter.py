@@ -4,8 +4,10 @@ Everything the model learns comes from the dev split of style ``a``: six trainin
 sixteen kinds, plus extra suitable clips), each rendered twice, once as the dev split draws it and once
 through other lenses and at other compression levels (:data:`TRAIN_NUISANCE`), on which the detectors are
 fitted, calibrated and the operating threshold chosen by cross-validation. The fitted model is then scored,
-unchanged, on three test pools (:data:`EVAL_SETS`): ``dev`` (style a, dev seeds), ``heldout`` (style a,
-held-out seeds and scene parameters) and ``style_b`` (the other scene family, held-out seeds). Every pool is
+unchanged, on four test pools (:data:`EVAL_SETS`): ``dev`` (style a, dev seeds), ``heldout`` (style a,
+held-out seeds and scene parameters), ``style_b`` (the other scene family, held-out seeds) and ``bars`` (the
+clips of ``heldout`` again, each inside letterbox or pillarbox bars, :func:`dynpose100k.synth.bars`, as
+Internet clips often are). Every pool is
 about 28% suitable (10% of the mixed clips plus the extra ones), so the reliability tables of the three
 compare like with like; precision is also re-weighted to :data:`PREVALENCE`. About half the clips of each pool
 are the harder variant. Per test pool: AP, precision and recall at the operating point with 95% Wilson
@@ -52,8 +54,10 @@ TRAIN_NUISANCE = {"hfov_deg": (45.0, 85.0), "crf": (18, 32)}
 FIT_PREVALENCE = None
 #: logit margin of the operating threshold for domain shift (see ``fit_model``'s ``shift_margin``).
 SHIFT_MARGIN = 0.5
-#: test pools: name -> (split, style). ``dev`` is the usual held-out test pool of the dev split.
-EVAL_SETS = {"dev": ("dev", "a"), "heldout": ("heldout", "a"), "style_b": ("heldout", "b")}
+#: test pools: name -> (split, style, nuisance of :func:`make_pool`). ``dev`` is the usual held-out test pool of
+#: the dev split; ``bars`` the clips of ``heldout`` inside bars.
+EVAL_SETS = {"dev": ("dev", "a", None), "heldout": ("heldout", "a", None), "style_b": ("heldout", "b", None),
+             "bars": ("heldout", "a", {"bars": True})}
 BASELINE_SIGNALS = ("flow_bg", "track_motion", "color_count", "dynamic_frac", "focal_logstd", "distortion_k",
                     "flow_residual_peak", "sharpness_median")
 
@@ -72,7 +76,7 @@ class _RenderJob(NamedTuple):
 
 
 def _render_one(job: _RenderJob) -> None:
-    from ..synth import render
+    from ..synth import BAR_LAYOUTS, bars, render
     from ..synth.pool import clip_crf
     from ..video import write_video
 
@@ -81,8 +85,9 @@ def _render_one(job: _RenderJob) -> None:
     nuisance = job.nuisance or {}  # the clip's own draw: the same seed always gives the same lens and CRF
     v = render(job.kind, job.seed, height=job.size[0], width=job.size[1], fps=job.fps, duration=job.duration,
                hard=job.hard, pairs=0, style=job.style, hfov_deg=nuisance.get("hfov_deg"))
+    frames = bars(v.frames, BAR_LAYOUTS[job.seed % len(BAR_LAYOUTS)]) if nuisance.get("bars") else v.frames
     crf = clip_crf(job.seed, job.style, nuisance.get("crf"))
-    write_video(job.path.with_suffix(".tmp.mp4"), v.frames, job.fps, crf=crf).replace(job.path)
+    write_video(job.path.with_suffix(".tmp.mp4"), frames, job.fps, crf=crf).replace(job.path)
 
 
 def make_pool(out, num: int, seed: int = 0, extra_good: int = 0, size=(180, 320), fps: float = 5.0,
@@ -92,8 +97,9 @@ def make_pool(out, num: int, seed: int = 0, extra_good: int = 0, size=(180, 320)
 
     ``extra_good`` adds that many more suitable clips (a training pool with more positives to learn from).
     ``split``, ``style`` and ``all_kinds``: see :func:`dynpose100k.synth.pool_plan`. ``nuisance`` (style ``a``):
-    ranges to draw each clip's field of view and CRF from instead of the split's (see :data:`TRAIN_NUISANCE`);
-    the scenes, kinds and camera paths stay those of the plain pool.
+    ranges to draw each clip's field of view and CRF from instead of the split's (``hfov_deg``, ``crf``; see
+    :data:`TRAIN_NUISANCE`), and ``bars``: each clip inside bars (:data:`dynpose100k.synth.BAR_LAYOUTS`, by
+    seed); the scenes, kinds and camera paths stay those of the plain pool.
     """
     from ..synth import SUITABLE_KINDS, pool_plan
 
@@ -309,8 +315,8 @@ def run(out, quick: bool = False, seed: int = 0) -> dict:
     (n_test, x_test), (n_train, x_train) = POOL_SIZES[bool(quick)]
     t0 = time.perf_counter()
     pools = {name: make_pool(out / f"filter_pool_{name}_{n_test}+{x_test}_s{seed}", n_test, seed, x_test, split=split,
-                             style=style, all_kinds=True)
-             for name, (split, style) in EVAL_SETS.items()}
+                             style=style, all_kinds=True, nuisance=nuisance)
+             for name, (split, style, nuisance) in EVAL_SETS.items()}
     train_seeds = range(seed + 1000, seed + 1000 + TRAIN_POOLS[bool(quick)])
     train_pools = [make_pool(out / f"filter_pool_train_{n_train}+{x_train}_s{s}", n_train, s, x_train, all_kinds=True)
                    for s in train_seeds]
@@ -355,7 +361,8 @@ def run(out, quick: bool = False, seed: int = 0) -> dict:
         "dev_test": strip(full),  # the dev test pool: the row the ablation and the baselines are read against
         "sets_protocol": "the model fitted on the dev training pool, scored unchanged on: dev = a test pool of the "
                          "dev split; heldout = style a, held-out seeds and scene parameters; style_b = the other "
-                         "scene family, held-out seeds; classic_kinds = the same on the first nine kinds only",
+                         "scene family, held-out seeds; bars = the heldout clips inside letterbox or pillarbox bars; "
+                         "classic_kinds = the same on the first nine kinds only",
         "sets": sets,
         "packaged_model": packaged,
         "ablation": {k: strip(v) for k, v in ablation.items()},

@@ -354,6 +354,17 @@ def test_bench_training_pool_second_rendering_changes_lens_and_compression_only(
     for vid in ids:  # another lens moves the whole image; the encoder alone (same draw) barely does
         assert diff(wide, plain, vid) > 5 * max(diff(wide, again, vid), 0.2), vid
 
+    boxed = make_pool(tmp_path / "bars", nuisance={"bars": True}, **kw)  # the bench's `bars` test pool
+    assert (boxed / "labels.csv").read_text() == labels
+    for vid in ids:  # the same clip inside bars, which the filter finds
+        fa, fb = (load_clip(d / f"{vid}.mp4", fps=None).frames for d in (plain, boxed))
+        top, bottom, left, right = picture_box(fb)
+        assert top + bottom + left + right > 0, vid
+        inner = (slice(None), slice(top + 1, fb.shape[1] - bottom - 1), slice(left + 1, fb.shape[2] - right - 1))
+        assert np.abs(fa[inner].astype(float) - fb[inner]).mean() < 8, vid  # the picture, through the encoder
+        bar = fb[:, : top - 1] if top else fb[:, :, : left - 1]
+        assert bar.mean() < 2 < fa.mean()  # the bars: black
+
 
 def test_bars_are_left_out_of_the_signals_and_a_small_picture_is_decoded_larger(tmp_path):
     """A letterboxed clip is measured on its picture alone (the same signals as the picture without bars);

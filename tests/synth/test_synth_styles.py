@@ -10,13 +10,13 @@ import pytest
 from dynpose100k import camera
 from dynpose100k.cli import main
 from dynpose100k.synth import (
+    BAR_LAYOUTS,
     CLASSIC_KINDS,
     DEGRADATIONS,
     HELDOUT_SEED_BASE,
     KINDS,
     MAX_DYNAMIC_FRACTION,
     POSE_DEGENERATE_KINDS,
-    BAR_LAYOUTS,
     SynthError,
     bars,
     consumer_camera,
