@@ -273,12 +273,13 @@ def _signals_version() -> str:
     """Hash of the signal code (with `video`: decoding, the grey stretch and the bars; `filtering.decide`: what
     is decoded and measured) and the analysis config: cached signals are reused only while both are unchanged."""
     import hashlib
+    import sys
 
     from .. import signals, video
-    from ..filtering import decide
 
+    decide = Path(sys.modules[FilterConfig.__module__].__file__)  # (the package's `decide` is the function)
     h = hashlib.sha1(repr(FilterConfig()).encode())
-    for f in [*sorted(Path(signals.__file__).parent.glob("*.py")), Path(video.__file__), Path(decide.__file__)]:
+    for f in [*sorted(Path(signals.__file__).parent.glob("*.py")), Path(video.__file__), decide]:
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
 

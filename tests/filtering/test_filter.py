@@ -394,3 +394,11 @@ def test_bars_are_left_out_of_the_signals_and_a_small_picture_is_decoded_larger(
     top, bottom, left, right = picture_box(decoded.frames)
     assert left > 0 and right > 0  # the bars are there, and the picture between them is at the analysis size
     assert decoded.frames.shape[2] - left - right >= 0.9 * 48 > min(decoded.frames.shape[1:3]) * pw / pillar.shape[2]
+
+
+def test_bench_signal_cache_key_covers_the_code_that_measures():
+    """The bench caches a pool's signals under a hash of the code that decodes and measures them."""
+    from dynpose100k.bench.filter import _signals_version
+
+    key = _signals_version()
+    assert len(key) == 16 and int(key, 16) >= 0 and _signals_version() == key
