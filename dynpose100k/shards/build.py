@@ -100,6 +100,7 @@ def build_sample(
         **{k: r[k] for k in ("reproj_error_px", "reproj_error_px_720p", "num_static_tracks", "confidence",
                              "confidence_caps", "preset", "version")},
         "hfov_deg_given": (res.config or {}).get("hfov_deg"),
+        "picture_box": _picture_box(res.evidence or {}, src, dst),
         **(meta or {}),
     }
     unknown = set(m) - set(META_FIELDS)
@@ -112,6 +113,16 @@ def build_sample(
         track_points=res.points3d, track_obs=obs,
         masks=[encode_png_mask(x) for x in res.dynamic_masks] if res.dynamic_masks is not None else [],
     )
+
+
+def _picture_box(evidence: dict, src: tuple[int, int], dst: tuple[int, int]) -> list[int] | None:
+    """The pose engine's bars (``evidence.bars_*``, pixels of the posed frames ``src``) in pixels of the stored
+    frames ``dst``, whole pixels inside the bars; None without bars."""
+    bars = [evidence.get(f"bars_{side}") for side in ("top", "bottom", "left", "right")]
+    if not any(bars):
+        return None
+    sy, sx = dst[0] / src[0], dst[1] / src[1]
+    return [int(np.ceil((b or 0.0) * s - 1e-6)) for b, s in zip(bars, (sy, sy, sx, sx))]
 
 
 def open_sample(path, *, key: str | None = None, video=None) -> VideoSample:

@@ -76,6 +76,9 @@ META_FIELDS: dict[str, tuple[str, Any, str]] = {
     "preset": ("string", None, "pose engine preset"),
     "hfov_deg_given": ("float64", None, "the lens's horizontal field of view (degrees) the pose engine was given, "
                        "its focal held; null: the focal was estimated"),
+    "picture_box": ("list:int64", None, "[top, bottom, left, right]: the letterbox or pillarbox bars around the "
+                    "picture, in stored-frame px (the frames keep them; crop with frames[top:H - bottom, "
+                    "left:W - right] and subtract left, top from K's principal point); null: no bars"),
     "version": ("string", None, "software version that produced the poses"),
     "schema_version": ("int64", SCHEMA_VERSION, "version of this sample schema"),
 }

@@ -143,3 +143,23 @@ def test_webdataset_pipeline_skips_a_broken_sample(tmp_path, pose_dirs):
     with pytest.warns(Warning):
         keys = sorted(i["key"] for i in make_pipeline(urls, shuffle=0))
     assert keys == ["vid_0", "vid_1", "vid_2"]
+
+
+def test_the_sample_says_where_the_picture_is_inside_bars(pose_dirs, tmp_path):
+    """``meta.picture_box``: the pose engine's bars (``evidence.bars_*``, posed-frame px) in stored-frame
+    pixels, rounded outwards into the bars; null without bars."""
+    import dataclasses
+
+    from dynpose100k.pose import save_pose_result
+
+    d, frames = pose_dirs[0]
+    assert build_sample(d, frames).meta["picture_box"] is None
+    res = load_pose_result(d)
+    boxed = dataclasses.replace(res, evidence={**res.evidence, "bars_top": 10.0, "bars_bottom": 10.0,
+                                               "bars_left": 0.0, "bars_right": 0.0})
+    d2 = save_pose_result(tmp_path / "boxed", boxed)
+    assert build_sample(d2, frames).meta["picture_box"] == [10, 10, 0, 0]
+    H = res.image_size[0]
+    half = build_sample(d2, frames, frame_short_side=min(res.image_size) // 2)
+    bar = int(np.ceil(10 * half.meta["frame_size"][0] / H))  # 5 px at half the size
+    assert half.meta["picture_box"] == [bar, bar, 0, 0] and bar < 10
