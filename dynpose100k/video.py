@@ -325,7 +325,9 @@ def _open_av(path: Path):
             raise _fail(path, "no video stream")
         s = container.streams.video[0]
         fps = float(s.average_rate or s.guessed_rate or 0)
-        n = s.frames or (int(round(float(s.duration * s.time_base) * fps)) if s.duration and fps else 0)
+        seconds = float(s.duration * s.time_base) if s.duration and s.time_base else (
+            container.duration / 1e6 if container.duration else 0.0)  # Matroska/WebM: only the container's
+        n = s.frames or (int(round(seconds * fps)) if fps else 0)
         w, h = s.codec_context.width, s.codec_context.height
         if fps <= 0 or w <= 0 or h <= 0:
             raise _fail(path, "video stream without frame rate or size")

@@ -428,3 +428,22 @@ def test_anamorphic_video_decodes_to_square_pixels_with_either_decoder(tmp_path)
         cols = np.flatnonzero(clip.frames[0, 48, :, 0] > 128)
         assert 52 <= len(cols) <= 55 and abs(cols.mean() - 85) < 2
     assert load_clip(path, short_side=48).frames.shape[1:3] == (48, 85)
+
+
+def test_truncated_matroska_warns_on_the_pyav_path_too(tmp_path, caplog):
+    """Matroska keeps the duration in the container, not the stream: PyAV's probe reads it there, so a cut
+    .mkv decoded without its non-reference frames still says it stopped early."""
+    with av.open(str(tmp_path / "full.mkv"), "w") as c:
+        s = c.add_stream("libx264", rate=24)
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
+        for f in frames(240):  # 10 s
+            c.mux(s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        c.mux(s.encode())
+    container, info = video._open_av(tmp_path / "full.mkv")
+    container.close()
+    assert info.num_frames == 240 and info.duration == pytest.approx(10.0)
+    data = (tmp_path / "full.mkv").read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(data[: int(0.6 * len(data))])
+    with caplog.at_level("WARNING", logger="dynpose100k.video"):
+        clip = load_clip(tmp_path / "cut.mkv", fps=4, skip_nonref=True)
+    assert clip.timestamps[-1] < 8.0 and "truncated video?" in caplog.text
