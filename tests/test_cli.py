@@ -292,6 +292,7 @@ def test_bench_pose_robustness_conditions(tmp_path, monkeypatch):
     assert {s["degrade"] for s in specs if "degrade" in s} == set(DEGRADATIONS)
     assert {s.get("hfov_deg") for s in specs} == {None, (20.0, 35.0), (85.0, 100.0)}
     assert sum(bool(s.get("camera")) for s in specs) == sum(bool(s.get("clutter")) for s in specs) == 12
+    assert sorted(s["bars"] for s in specs if "bars" in s) == ["letterbox"] * 12 + ["portrait"] * 12
     assert main(["bench", "pose-robustness", "--conditions", "camera,fog", "--out", str(tmp_path)]) == 1  # no posing
     calls = []
     fake = types.SimpleNamespace(run=lambda out, quick=False, **kw: calls.append(kw))
@@ -308,11 +309,11 @@ def test_bench_pose_robustness_runs_the_chosen_conditions_beside_clean(tmp_path)
 
     from dynpose100k.bench.pose_robustness import run
 
-    result = run(tmp_path, quick=True, clips=2, conditions=("clutter",))
-    assert list(result["conditions"]) == ["clean", "clutter"]
+    result = run(tmp_path, quick=True, clips=2, conditions=("clutter", "portrait"))
+    assert list(result["conditions"]) == ["clean", "clutter", "portrait"]
     assert all(t["clips"] == 2 for t in result["conditions"].values())
     saved = json.loads((tmp_path / "pose_robustness.json").read_text())
-    assert [v["set"] for v in saved["videos"]] == ["clean", "clutter"] * 2
+    assert [v["set"] for v in saved["videos"]] == ["clean", "clutter", "portrait"] * 2
 
 
 def test_a_clip_named_in_two_inputs_is_listed_once(tmp_path):

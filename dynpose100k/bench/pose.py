@@ -60,8 +60,9 @@ def _render(spec: dict):
 
 
 def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool = False) -> dict:
-    """Render the clip of ``spec`` (or take ``video``, its :func:`_render`), degrade its frames or record them
-    through the consumer-camera model when the spec says so, pose them and score every method on them;
+    """Render the clip of ``spec`` (or take ``video``, its :func:`_render`), degrade its frames, record them
+    through the consumer-camera model or put them inside bars when the spec says so, pose them and score every
+    method on them;
     ``known_lens``: ours is given the clip's true horizontal field of view (``PoseConfig.hfov_deg``; the
     baselines estimate theirs)."""
     from ..camera import hfov_from_focal
@@ -69,7 +70,7 @@ def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool =
     from ..pose import PoseConfig, estimate_poses
     from ..pose.baselines import colmap, floor
     from ..pose.confidence import is_good
-    from ..synth import consumer_camera, degrade
+    from ..synth import bars, consumer_camera, degrade
 
     v = video if video is not None else _render(spec)
     gt, frames = v.gt, v.frames
@@ -77,6 +78,8 @@ def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool =
         frames = degrade(frames, spec["degrade"], spec["seed"])
     if spec.get("camera"):
         frames = consumer_camera(frames, gt, spec["seed"], int(spec["hard"]))
+    if spec.get("bars"):  # the same camera inside letterbox or pillarbox bars (a narrower picture)
+        frames = bars(frames, spec["bars"])
     row: dict = {"video_id": gt.video_id + ("" if spec["style"] == "a" else "_" + spec["style"]),
                  "set": spec["set"], "hard": spec["hard"], "frames": len(frames)}
     t = time.perf_counter()

@@ -11,7 +11,9 @@ one at a time, on dev seeds, without spending the held-out or style-b clips:
 * the camera: the clean frames recorded through :func:`dynpose100k.synth.consumer_camera` (motion blur,
   exposure lag, vignetting, noise, JPEG; day, dusk or night), the camera model style ``b`` uses;
 * the content: the same scene, path and movers with thin structures (poles, fences, railings) beside the
-  path and a crowd of small walkers added (``render(clutter=True)``).
+  path and a crowd of small walkers added (``render(clutter=True)``);
+* the frame: the clean frames inside letterbox bars or pillarbox bars around the portrait middle of the view
+  (:func:`dynpose100k.synth.bars`; the same camera, a narrower picture), as Internet clips come.
 
 Per condition, beside the clean clips of the same run (the baseline): good clips (ATE below 2% of the path
 length and >= 80% of frames registered), median ATE over the path length, frames registered, and how the
@@ -39,10 +41,12 @@ CONDITIONS: dict[str, dict] = {
     "wide_lens": {"hfov_deg": (85.0, 100.0)},
     "camera": {"camera": True},
     "clutter": {"clutter": True},
+    "letterbox": {"bars": "letterbox"},
+    "portrait": {"bars": "portrait"},
 }
 """Condition name -> what it changes in the clip spec (``degrade``: a :data:`dynpose100k.synth.DEGRADATIONS`
 entry; ``hfov_deg``: the field-of-view range the render draws from; ``camera``: the consumer-camera model;
-``clutter``: thin structures and a crowd in the render)."""
+``clutter``: thin structures and a crowd in the render; ``bars``: a :data:`dynpose100k.synth.BAR_LAYOUTS` entry)."""
 SEED0 = 40
 """First render seed (dev split) of the clips."""
 
