@@ -160,7 +160,9 @@ def picture_box(frames: np.ndarray, sample: int = 8, max_level: float = 40.0, ma
     ``max_level`` and the same in every frame (within ``max_std``). Bars come in pairs, one at each edge, as
     wide as each other within ``max_skew`` of the frame's size (a dark sky or floor at one edge is not a bar)
     and at least ``min_bar`` of it; one more row (column) is taken off each, the edge a resize blends. The
-    picture keeps at least a quarter of each dimension (a portrait 9:16 picture in a 16:9 frame is 32% wide)."""
+    picture keeps at least a quarter of each dimension (a portrait 9:16 picture in a 16:9 frame is 32% wide).
+    Without dark side bars, sides filled with a blurred copy of the picture count as bars too
+    (:func:`_blurred_fill`)."""
     frames = np.asarray(frames)
     if frames.ndim not in (3, 4) or not len(frames):
         return 0, 0, 0, 0
@@ -181,7 +183,39 @@ def picture_box(frames: np.ndarray, sample: int = 8, max_level: float = 40.0, ma
 
     top, bottom = bands(grey)
     left, right = bands(grey.transpose(0, 2, 1))
+    if not (left or right):
+        left, right = _blurred_fill(grey, max_skew)
     return top, bottom, left, right
+
+
+def _blurred_fill(grey: np.ndarray, max_skew: float, sharpness: float = 0.2, min_band: float = 0.08,
+                  min_change: float = 1.5) -> tuple[int, int]:
+    """``(left, right)``: the columns of a pillarbox filled with a blurred, enlarged copy of the picture (how
+    portrait phone clips are often published), or ``(0, 0)``. ``grey`` ``(S, H, W)`` float32 frames spread over
+    the clip. Each frame's columns whose detail (mean absolute Laplacian, over 5 columns) is under
+    ``sharpness`` times the middle third's form a band at each side; the bands must stand at the same columns
+    in every frame (within ``max_skew`` of the width), be as wide as each other, each at least ``min_band`` of
+    the width, and change over time (a mean of ``min_change`` grey levels between frames: a static flat border
+    is a bar or a desktop, not a fill)."""
+    S, H, W = grey.shape
+    if S < 2:
+        return 0, 0
+    sides = []
+    for g in grey:
+        detail = cv2.blur(np.abs(cv2.Laplacian(g, cv2.CV_32F, ksize=3)).mean(0)[None], (5, 1))[0]
+        low = detail < sharpness * max(float(np.median(detail[W // 3: 2 * W // 3])), 1e-3)
+        if low.all():
+            return 0, 0
+        sides.append((int(np.argmin(low)), int(np.argmin(low[::-1]))))
+    sides = np.array(sides)
+    left, right = int(sides[:, 0].min()), int(sides[:, 1].min())
+    if np.ptp(sides, axis=0).max() > max_skew * W or min(left, right) < min_band * W \
+            or abs(left - right) > max(2, max_skew * W) or W - left - right < W / 4:
+        return 0, 0
+    band = np.concatenate([grey[:, :, :left], grey[:, :, W - right:]], axis=2)
+    if np.abs(np.diff(band, axis=0)).mean() < min_change:
+        return 0, 0
+    return left + 2, right + 2
 
 
 def _oneline(text: object) -> str:

@@ -413,6 +413,25 @@ def test_picture_box_finds_letterbox_and_pillarbox_bars_only():
     assert video.picture_box(moving) == (0, 0, 0, 0)
 
 
+def test_picture_box_finds_a_blurred_fill_but_not_a_flat_desktop():
+    """Sides filled with a blurred, moving copy of the picture count as bars; flat, static sides of any
+    level (a desktop around a player window) do not, nor does a clip blurred all over."""
+    tex = cv2.resize(np.random.default_rng(1).integers(0, 255, (60, 120, 3), dtype=np.uint8), (240, 120),
+                     interpolation=cv2.INTER_NEAREST)  # sharp detail, moving
+    clip = np.stack([np.ascontiguousarray(tex[:, 3 * i:3 * i + 200]) for i in range(12)])
+    filled = clip.copy()
+    for f in filled:
+        f[:, :60] = cv2.GaussianBlur(f[:, :60], (0, 0), 8)
+        f[:, -60:] = cv2.GaussianBlur(f[:, -60:], (0, 0), 8)
+    top, bottom, left, right = video.picture_box(filled)
+    assert (top, bottom) == (0, 0) and 58 <= left <= 64 and 58 <= right <= 64
+    desk = clip.copy()
+    desk[:, :, :60], desk[:, :, -60:] = 150, 150
+    assert video.picture_box(desk) == (0, 0, 0, 0)
+    soft = np.stack([cv2.GaussianBlur(f, (0, 0), 8) for f in clip])
+    assert video.picture_box(soft) == (0, 0, 0, 0)
+
+
 def test_anamorphic_video_decodes_to_square_pixels_with_either_decoder(tmp_path):
     """Pixels stored 4:3 wide (anamorphic video) come out square, as a player shows them: a 40x40 stored block
     is 53 px wide, with or without a short side, through OpenCV and through PyAV; probe says so."""

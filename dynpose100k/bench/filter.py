@@ -6,7 +6,7 @@ through other lenses and at other compression levels (:data:`TRAIN_NUISANCE`), o
 fitted, calibrated and the operating threshold chosen by cross-validation. The fitted model is then scored,
 unchanged, on four test pools (:data:`EVAL_SETS`): ``dev`` (style a, dev seeds), ``heldout`` (style a,
 held-out seeds and scene parameters), ``style_b`` (the other scene family, held-out seeds) and ``bars`` (the
-clips of ``heldout`` again, each inside letterbox or pillarbox bars, :func:`dynpose100k.synth.bars`, as
+clips of ``heldout`` again, each inside letterbox or pillarbox bars or blurred sides, :func:`dynpose100k.synth.bars`, as
 Internet clips often are). Every pool is
 about 28% suitable (10% of the mixed clips plus the extra ones), so the reliability tables of the three
 compare like with like; precision is also re-weighted to :data:`PREVALENCE`. About half the clips of each pool

@@ -155,15 +155,17 @@ def degrade(frames: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
     raise ValueError(f"unknown degradation {kind!r} (choose from {', '.join(DEGRADATIONS)})")
 
 
-BAR_LAYOUTS = ("letterbox", "portrait", "fourthree")
+BAR_LAYOUTS = ("letterbox", "portrait", "fourthree", "portrait_fill")
 """Layouts of :func:`bars`."""
 
 
 def bars(frames: np.ndarray, layout: str) -> np.ndarray:
     """A copy of a landscape clip's ``frames`` ``(N, H, W[, 3])`` with black bars, as Internet clips come:
     ``letterbox`` (a 2.35:1 picture: bars above and below), ``portrait`` (a phone's 9:16 picture, the middle
-    of the frame, between bars at the sides) or ``fourthree`` (a 4:3 picture between bars at the sides). The
-    picture is the same camera (same focal and centre, a narrower view), so the geometry is unchanged."""
+    of the frame, between bars at the sides), ``fourthree`` (a 4:3 picture between bars at the sides) or
+    ``portrait_fill`` (the portrait picture, its sides filled with a blurred, enlarged, darkened copy of it, as
+    phone clips are often published). The picture is the same camera (same focal and centre, a narrower
+    view), so the geometry is unchanged."""
     frames = np.asarray(frames)
     h, w = frames.shape[1:3]
     out = np.zeros_like(frames)
@@ -171,6 +173,16 @@ def bars(frames: np.ndarray, layout: str) -> np.ndarray:
         ph = min(h, round(w / 2.35))
         y0 = (h - ph) // 2
         out[:, y0:y0 + ph] = frames[:, y0:y0 + ph]
+        return out
+    if layout == "portrait_fill":
+        pw = min(w, round(h * 9 / 16))
+        x0 = (w - pw) // 2
+        for i, f in enumerate(frames):
+            pic = f[:, x0:x0 + pw]
+            big = cv2.resize(pic, (w, round(w * h / pw)), interpolation=cv2.INTER_LINEAR)
+            y0 = (big.shape[0] - h) // 2
+            out[i] = (0.7 * cv2.GaussianBlur(big[y0:y0 + h], (0, 0), 0.03 * w)).astype(frames.dtype)
+            out[i, :, x0:x0 + pw] = pic
         return out
     if layout in ("portrait", "fourthree"):
         pw = min(w, round(h * (9 / 16 if layout == "portrait" else 4 / 3)))

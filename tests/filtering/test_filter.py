@@ -362,8 +362,8 @@ def test_bench_training_pool_second_rendering_changes_lens_and_compression_only(
         assert top + bottom + left + right > 0, vid
         inner = (slice(None), slice(top + 1, fb.shape[1] - bottom - 1), slice(left + 1, fb.shape[2] - right - 1))
         assert np.abs(fa[inner].astype(float) - fb[inner]).mean() < 8, vid  # the picture, through the encoder
-        bar = fb[:, : top - 1] if top else fb[:, :, : left - 1]
-        assert bar.mean() < 2 < fa.mean()  # the bars: black
+        bar = (fb[:, : top - 1] if top else fb[:, :, : left - 1]).astype(float)
+        assert fa.mean() > 2 and (bar.mean() < 2 or np.abs(np.diff(bar, axis=2)).mean() < 3)  # black, or a blur
 
 
 def test_bars_are_left_out_of_the_signals_and_a_small_picture_is_decoded_larger(tmp_path):

@@ -201,7 +201,13 @@ def test_bars_keep_the_middle_of_the_picture_and_black_out_the_rest():
 
     v = render("good", 4, height=180, width=320, duration=1.0, fps=6.0)
     aspect = {"letterbox": 2.35, "portrait": 9 / 16, "fourthree": 4 / 3}
-    for layout in BAR_LAYOUTS:
+    fill = bars(v.frames, "portrait_fill")  # the portrait picture, the sides a blurred copy of it
+    x0 = (320 - round(180 * 9 / 16)) // 2
+    np.testing.assert_array_equal(fill[:, :, x0:320 - x0 - 1], v.frames[:, :, x0:320 - x0 - 1])
+    sides = fill[:, :, : x0 - 2].astype(np.float32)
+    assert sides.mean() > 10 and np.abs(np.diff(sides, axis=2)).mean() < 2  # not black, but smooth
+    assert abs(picture_box(fill)[2] - x0) <= 4 and abs(picture_box(fill)[3] - x0) <= 4
+    for layout in (x for x in BAR_LAYOUTS if x != "portrait_fill"):
         out = bars(v.frames, layout)
         assert out.shape == v.frames.shape and out is not v.frames
         ys, xs = np.nonzero(out.any(axis=(0, 3)))
