@@ -396,9 +396,17 @@ def test_bars_are_left_out_of_the_signals_and_a_small_picture_is_decoded_larger(
     assert decoded.frames.shape[2] - left - right >= 0.9 * 48 > min(decoded.frames.shape[1:3]) * pw / pillar.shape[2]
 
 
-def test_bench_signal_cache_key_covers_the_code_that_measures():
-    """The bench caches a pool's signals under a hash of the code that decodes and measures them."""
-    from dynpose100k.bench.filter import _signals_version
+def test_bench_measures_a_pool_once_and_caches_its_signals_under_the_code_version(tmp_path, monkeypatch):
+    """The bench measures a pool's clips (bars left out, ``picture_frac`` recorded) and caches the signals
+    under a hash of the code that decodes and measures them; a second call reads the cache."""
+    from dynpose100k.bench import filter as bench_filter
 
-    key = _signals_version()
-    assert len(key) == 16 and int(key, 16) >= 0 and _signals_version() == key
+    pool = bench_filter.make_pool(tmp_path / "p", num=3, seed=1000, size=(90, 160), duration=2.0, workers=1,
+                                  all_kinds=True, nuisance={"bars": True})
+    rows, y, kinds, _ = bench_filter._measure_pool(pool)
+    key = bench_filter._signals_version()
+    assert len(key) == 16 and (pool / f"signals-{key}.json").is_file()
+    assert len(rows) == len(y) == len(kinds) == 3 and all(r["picture_frac"] < 1 for r in rows)
+    monkeypatch.setattr(bench_filter, "measure_paths", None)  # measuring again would fail
+    again = bench_filter._measure_pool(pool)[0]
+    assert [r["picture_frac"] for r in again] == [r["picture_frac"] for r in rows]
