@@ -62,9 +62,8 @@ def _render(spec: dict):
 def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool = False) -> dict:
     """Render the clip of ``spec`` (or take ``video``, its :func:`_render`), degrade its frames, record them
     through the consumer-camera model or put them inside bars when the spec says so, pose them and score every
-    method on them;
-    ``known_lens``: ours is given the clip's true horizontal field of view (``PoseConfig.hfov_deg``; the
-    baselines estimate theirs)."""
+    method on them; ``known_lens``: ours is given the clip's true horizontal field of view
+    (``PoseConfig.hfov_deg``; the baselines estimate theirs)."""
     from ..camera import hfov_from_focal
     from ..evaluate import mask_iou, score_video, static_track_precision
     from ..pose import PoseConfig, estimate_poses

@@ -177,18 +177,20 @@ def analyse(
     hm, wm = mask_shape((max(H, 1), max(W, 1)), config)
     masks = np.zeros((N, hm, wm), bool)
 
-    def whole(K: np.ndarray | None = None, uv: np.ndarray | None = None):
-        """Intrinsics ``(3, 3)`` or pixels ``(..., 2)`` of the picture in pixels of the input frames."""
-        if K is not None:
-            K = np.array(K, np.float64)
-            K[:2, 2] += (left, top)
-            return resize_K(K, (H0, W0), (Hi, Wi))
+    def whole_K(K: np.ndarray) -> np.ndarray:
+        """Intrinsics ``(3, 3)`` of the picture in pixels of the input frames."""
+        K = np.array(K, np.float64)
+        K[:2, 2] += (left, top)
+        return resize_K(K, (H0, W0), (Hi, Wi))
+
+    def whole_uv(uv: np.ndarray) -> np.ndarray:
+        """Pixels ``(..., 2)`` of the picture in pixels of the input frames."""
         return resize_pixels(uv + np.float32([left, top]), (H0, W0), (Hi, Wi))
 
     def result(reason: str | None, sfm=None, uv=None, conf: dict | None = None) -> PoseResult:
         nonlocal masks
         timings["total"] = time.perf_counter() - t_start
-        K0 = np.eye(3) if sfm is None else whole(K=sfm.K)
+        K0 = np.eye(3) if sfm is None else whole_K(sfm.K)
         if (H, W) != (H0, W0):  # the picture's masks inside the whole frame's mask grid
             masks = _in_frame(masks, (top, bottom, left, right), (H0, W0), mask_shape((H0, W0), config))
         common = dict(
@@ -204,7 +206,7 @@ def analyse(
                 reproj_error_px=float("nan"), camera_model=config.camera_model, failure_reason=reason, **common,
             )
         f, p = np.nonzero(sfm.obs)
-        obs_uv = whole(uv=uv[f, sfm.track_ids[p]])
+        obs_uv = whole_uv(uv[f, sfm.track_ids[p]])
         params = np.asarray(sfm.camera_params, np.float64).copy()  # COLMAP convention: f, cx, cy[, k1]
         params[1:3] += (left, top)
         params[0] *= (sx + sy) / 2

@@ -158,35 +158,29 @@ def degrade(frames: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
 BAR_LAYOUTS = ("letterbox", "portrait", "fourthree", "portrait_fill")
 """Layouts of :func:`bars`."""
 
+#: the picture's aspect ratio (width over height) in each layout of :func:`bars`
+_BAR_ASPECT = {"letterbox": 2.35, "portrait": 9 / 16, "fourthree": 4 / 3, "portrait_fill": 9 / 16}
+
 
 def bars(frames: np.ndarray, layout: str) -> np.ndarray:
-    """A copy of a landscape clip's ``frames`` ``(N, H, W[, 3])`` with black bars, as Internet clips come:
-    ``letterbox`` (a 2.35:1 picture: bars above and below), ``portrait`` (a phone's 9:16 picture, the middle
-    of the frame, between bars at the sides), ``fourthree`` (a 4:3 picture between bars at the sides) or
-    ``portrait_fill`` (the portrait picture, its sides filled with a blurred, enlarged, darkened copy of it, as
-    phone clips are often published). The picture is the same camera (same focal and centre, a narrower
-    view), so the geometry is unchanged."""
+    """A copy of a landscape clip's ``frames`` ``(N, H, W[, 3])`` with the middle of the view kept as the
+    picture and the rest made bars, as Internet clips come: ``letterbox`` (a 2.35:1 picture, black bars above
+    and below), ``portrait`` (a phone's 9:16 picture between black bars at the sides), ``fourthree`` (a 4:3
+    picture between black bars at the sides) or ``portrait_fill`` (the portrait picture, its sides filled with
+    a blurred, enlarged, darkened copy of it, as phone clips are often published). The picture is the same
+    camera (same focal and centre, a narrower view), so the geometry is unchanged."""
+    if layout not in _BAR_ASPECT:
+        raise ValueError(f"unknown bar layout {layout!r} (choose from {', '.join(BAR_LAYOUTS)})")
     frames = np.asarray(frames)
     h, w = frames.shape[1:3]
+    ph, pw = min(h, round(w / _BAR_ASPECT[layout])), min(w, round(h * _BAR_ASPECT[layout]))
+    y0, x0 = (h - ph) // 2, (w - pw) // 2
     out = np.zeros_like(frames)
-    if layout == "letterbox":
-        ph = min(h, round(w / 2.35))
-        y0 = (h - ph) // 2
-        out[:, y0:y0 + ph] = frames[:, y0:y0 + ph]
-        return out
-    if layout == "portrait_fill":
-        pw = min(w, round(h * 9 / 16))
-        x0 = (w - pw) // 2
-        for i, f in enumerate(frames):
-            pic = f[:, x0:x0 + pw]
-            big = cv2.resize(pic, (w, round(w * h / pw)), interpolation=cv2.INTER_LINEAR)
-            y0 = (big.shape[0] - h) // 2
-            out[i] = (0.7 * cv2.GaussianBlur(big[y0:y0 + h], (0, 0), 0.03 * w)).astype(frames.dtype)
-            out[i, :, x0:x0 + pw] = pic
-        return out
-    if layout in ("portrait", "fourthree"):
-        pw = min(w, round(h * (9 / 16 if layout == "portrait" else 4 / 3)))
-        x0 = (w - pw) // 2
-        out[:, :, x0:x0 + pw] = frames[:, :, x0:x0 + pw]
-        return out
-    raise ValueError(f"unknown bar layout {layout!r} (choose from {', '.join(BAR_LAYOUTS)})")
+    for i, f in enumerate(frames):
+        pic = f[y0:y0 + ph, x0:x0 + pw]
+        if layout == "portrait_fill":
+            big = cv2.resize(pic, (w, round(w * ph / pw)), interpolation=cv2.INTER_LINEAR)
+            top = (big.shape[0] - h) // 2
+            out[i] = (0.7 * cv2.GaussianBlur(big[top:top + h], (0, 0), 0.03 * w)).astype(frames.dtype)
+        out[i, y0:y0 + ph, x0:x0 + pw] = pic
+    return out
