@@ -69,16 +69,12 @@ def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool =
     from ..pose import PoseConfig, estimate_poses
     from ..pose.baselines import colmap, floor
     from ..pose.confidence import is_good
-    from ..synth import bars, consumer_camera, degrade
+    from ..synth import recorded
 
     v = video if video is not None else _render(spec)
-    gt, frames = v.gt, v.frames
-    if spec.get("degrade"):  # the same geometry through a worse camera (bench pose-robustness)
-        frames = degrade(frames, spec["degrade"], spec["seed"])
-    if spec.get("camera"):
-        frames = consumer_camera(frames, gt, spec["seed"], int(spec["hard"]))
-    if spec.get("bars"):  # the same camera inside letterbox or pillarbox bars (a narrower picture)
-        frames = bars(frames, spec["bars"])
+    gt = v.gt  # the same geometry through a worse camera or inside bars (bench pose-robustness)
+    frames = recorded(v.frames, gt, spec["seed"], int(spec["hard"]), degradation=spec.get("degrade"),
+                      camera=bool(spec.get("camera")), layout=spec.get("bars"))
     row: dict = {"video_id": gt.video_id + ("" if spec["style"] == "a" else "_" + spec["style"]),
                  "set": spec["set"], "hard": spec["hard"], "frames": len(frames)}
     t = time.perf_counter()

@@ -53,7 +53,7 @@ def build_pool(out: str | Path, seeds: range, conditions=tuple(POOL_CONDITIONS),
     style a dev split) under each of ``conditions`` (:data:`POOL_CONDITIONS`), pose them with the default
     :class:`~dynpose100k.pose.PoseConfig` and write ``out/poses/<id>/`` and ``out/gt/<id>.gt.npz`` (``<id>``:
     ``good_s<seed>[_hard]_<condition>``). Results already there are skipped. Returns ``(poses, gt)``."""
-    from ..synth import DEGRADATIONS, consumer_camera, degrade, render
+    from ..synth import DEGRADATIONS, recorded, render
     from ..synth.truth import save_gt
     from .config import PoseConfig
     from .pipeline import estimate_poses
@@ -71,11 +71,9 @@ def build_pool(out: str | Path, seeds: range, conditions=tuple(POOL_CONDITIONS),
                 v = render("good", seed, height=height, width=width, fps=12.0,
                            duration=duration * change.get("duration_factor", 1.0), hard=hard, style="a",
                            hfov_deg=change.get("hfov_deg"), clutter=change.get("clutter", False), video_id=vid)
-                frames = v.frames
-                if change.get("degrade"):
-                    frames = degrade(frames, DEGRADATIONS[(seed + 2 * hard) % len(DEGRADATIONS)], seed)
-                if change.get("camera"):
-                    frames = consumer_camera(frames, v.gt, seed, int(hard))
+                frames = recorded(v.frames, v.gt, seed, int(hard), camera=change.get("camera", False),
+                                  degradation=DEGRADATIONS[(seed + 2 * hard) % len(DEGRADATIONS)]
+                                  if change.get("degrade") else None)
                 res = estimate_poses(frames, v.gt.timestamps, PoseConfig(), video_id=vid)
                 save_gt(gts / f"{vid}.gt.npz", v.gt)
                 save_pose_result(poses, res)

@@ -184,3 +184,18 @@ def bars(frames: np.ndarray, layout: str) -> np.ndarray:
             out[i] = (0.7 * cv2.GaussianBlur(big[top:top + h], (0, 0), 0.03 * w)).astype(frames.dtype)
         out[i, y0:y0 + ph, x0:x0 + pw] = pic
     return out
+
+
+def recorded(frames: np.ndarray, gt, seed: int, variant: int = 0, *, degradation: str | None = None,
+             camera: bool = False, layout: str | None = None) -> np.ndarray:
+    """A clip's rendered ``frames`` as a worse camera and an upload would hand them over, each step only when
+    asked and always in this order: :func:`degrade` by ``degradation``, recorded through
+    :func:`consumer_camera` (``camera``; ``seed`` and ``variant`` draw it), put inside :func:`bars` of
+    ``layout``. The geometry of ``gt`` is unchanged. ``frames`` itself is returned when nothing is asked."""
+    if degradation:
+        frames = degrade(frames, degradation, seed)
+    if camera:
+        frames = consumer_camera(frames, gt, seed, variant)
+    if layout:
+        frames = bars(frames, layout)
+    return frames

@@ -221,6 +221,18 @@ def test_bars_keep_the_middle_of_the_picture_and_black_out_the_rest():
         bars(v.frames, "circle")
 
 
+def test_recorded_applies_the_asked_steps_in_one_order():
+    """degrade, then the consumer camera, then bars; nothing asked: the frames themselves."""
+    from dynpose100k.synth import degrade, recorded
+
+    v = render("good", 4, height=90, width=160, duration=1.0, fps=6.0)
+    assert recorded(v.frames, v.gt, 3) is v.frames
+    want = bars(consumer_camera(degrade(v.frames, "noise", 3), v.gt, 3, 1), "letterbox")
+    got = recorded(v.frames, v.gt, 3, 1, degradation="noise", camera=True, layout="letterbox")
+    np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(got, bars(degrade(consumer_camera(v.frames, v.gt, 3, 1), "noise", 3), "letterbox"))
+
+
 def test_degradations_do_what_they_say():
     rng = np.random.default_rng(0)
     clean = np.clip(rng.normal(128, 40, (2, 360, 640, 3)), 0, 255).astype(np.uint8)
