@@ -269,9 +269,10 @@ def _read_bgr(path: Path) -> np.ndarray:
 
 
 def expand_inputs(inputs: Iterable[Path | str]) -> list[Path]:
-    """Clips named on a command line or in a folder: a folder holding images is one clip (a frames folder);
-    any other folder expands to the videos inside it and, in turn, to the clips of its subfolders (sorted by
-    name; e.g. the numbered shard folders of a downloaded pool); other paths are kept as given, so a missing
+    """Clips named on a command line or in a folder: a folder holding images and no video is one clip (a frames
+    folder); any other folder expands to the videos inside it and, in turn, to the clips of its subfolders
+    (sorted by name; e.g. the numbered shard folders of a downloaded pool; images beside videos, such as
+    thumbnails, are left out with a warning); other paths are kept as given, so a missing
     or broken one fails later with its own reason while the rest of the batch goes on. A clip named twice
     (``a.mp4`` and its folder) is listed once."""
     out: list[Path] = []
@@ -285,13 +286,19 @@ def expand_inputs(inputs: Iterable[Path | str]) -> list[Path]:
         return True
 
     def add(p: Path) -> None:
-        if p.is_dir() and not any(f.suffix.lower() in IMAGE_EXTS for f in p.iterdir()):
+        kinds = {f.suffix.lower() for f in p.iterdir()} if p.is_dir() else set()
+        if p.is_dir() and (kinds.intersection(VIDEO_EXTS) or not kinds.intersection(IMAGE_EXTS)):
             if once(p):
+                images = 0
                 for f in sorted(p.iterdir()):
                     if f.is_dir():
                         add(f)
                     elif f.suffix.lower() in VIDEO_EXTS and f.is_file() and once(f):
                         out.append(f)
+                    images += f.suffix.lower() in IMAGE_EXTS
+                if images:
+                    logger.warning("%s: %d image(s) beside its videos left out (a frames folder holds no video)",
+                                p, images)
         elif once(p):
             out.append(p)
 

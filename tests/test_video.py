@@ -213,6 +213,21 @@ def test_expand_inputs_frames_folders_video_folders_and_missing(tmp_path):
     assert expand_inputs([vids / "b.mp4", vids, vids / "b.mp4"]) == [vids / "b.mp4", *expand_inputs([vids])[:-1]]
 
 
+def test_images_beside_videos_are_thumbnails_not_a_frames_folder(tmp_path, caplog):
+    """A downloaded pool often keeps a thumbnail beside each video: the folder's videos are its clips (the
+    images are left out, with a warning), not one clip made of the thumbnails."""
+    from dynpose100k.video import expand_inputs
+
+    for name in ("a.mp4", "a.jpg", "b.webm", "b.png"):
+        (tmp_path / name).write_bytes(b"x")
+    with caplog.at_level("WARNING"):
+        assert expand_inputs([tmp_path]) == [tmp_path / "a.mp4", tmp_path / "b.webm"]
+    assert "2 image(s) beside its videos left out" in caplog.text
+    for name in ("a.mp4", "b.webm"):
+        (tmp_path / name).unlink()
+    assert expand_inputs([tmp_path]) == [tmp_path]  # images alone: a frames folder again
+
+
 def test_skip_nonref_decodes_fewer_frames_with_true_timestamps(tmp_path):
     from dynpose100k.video import load_clip, write_video
     rng = np.random.default_rng(0)
