@@ -1,4 +1,5 @@
-"""``dynpose100k filter``: score clips for pose-estimation suitability and write one parquet row per clip."""
+"""``dynpose100k filter``: score clips for pose-estimation suitability and write one row per clip (parquet, CSV
+or JSON lines)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ EXAMPLES = """
 def add_arguments(p):
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                    help="video files, frame folders or folders of clips (subfolders included)")
-    p.add_argument("--out", type=Path, required=True, help="parquet file to write (one row per clip)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="file to write, one row per clip: .parquet, .csv or .jsonl (by its suffix)")
     p.add_argument("--model", type=Path, help="fusion-model JSON (default: the packaged model)")
     p.add_argument("--threshold", type=float, help="operating threshold on the score (default: the model's)")
     p.add_argument("--no-rules", action="store_true", help="judge by the score only")
@@ -36,6 +38,14 @@ def add_arguments(p):
     vlm.add_argument("--vlm-url", help="OpenAI-compatible server root, e.g. http://127.0.0.1:8000")
     p.add_argument("--vlm-model", default="default", help="model name sent to --vlm-url")
     p.add_argument("--vlm-device", default="cpu", help="torch device of the --vlm-path model, e.g. cuda")
+
+
+#: table writers by ``--out`` suffix (a CSV cell holds a clip's reasons as a JSON list)
+WRITERS = {
+    ".parquet": lambda df, path: df.to_parquet(path, index=False),
+    ".csv": lambda df, path: df.assign(reasons=df["reasons"].map(json.dumps)).to_csv(path, index=False),
+    ".jsonl": lambda df, path: df.to_json(path, orient="records", lines=True),
+}
 
 
 def _judge(item):
@@ -51,9 +61,12 @@ def run(args) -> int:
 
     from ..filtering import FilterConfig, filter_video, load_model
     from ..ids import unique_ids
+    from ..errors import DynPoseError
     from . import check_out_file, check_out_not_input, collect_videos
 
     check_out_file(args.out, "scores.parquet")  # before any work
+    if args.out.suffix.lower() not in WRITERS:
+        raise DynPoseError(f"--out {args.out}: unknown table format; name a {', '.join(WRITERS)} file")
     config = FilterConfig(fps=args.fps, short_side=args.short_side, threshold=args.threshold,
                           use_rules=not args.no_rules, model=str(args.model) if args.model else None)
     load_model(config.model)  # fail early on a bad model file
@@ -91,7 +104,7 @@ def run(args) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame(rows)
     df.attrs["filter_config"] = json.dumps(config.__dict__)
-    df.to_parquet(args.out, index=False)
+    WRITERS[args.out.suffix.lower()](df, args.out)
     counts = Counter(df["status"])
     reasons = Counter(r.split(":")[0] for rs in df["reasons"] for r in rs)
     print(f"{len(df)} clips: {counts.get('keep', 0)} keep, {counts.get('reject', 0)} reject, "

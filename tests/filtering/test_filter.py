@@ -245,6 +245,20 @@ def test_filter_cli_missing_file_does_not_stop_the_batch(tmp_path, capsys):
     assert df.loc["missing", "status"] == "error" and "no such file" in df.loc["missing", "reasons"][0]
     assert df.loc["good", "status"] in ("keep", "reject")
     assert "missing.mp4" in capsys.readouterr().err
+    # the table's format follows --out's suffix; an unknown one is refused before any work
+    for suffix in (".csv", ".jsonl"):
+        assert main(["filter", str(tmp_path / "missing.mp4"), str(tmp_path / "good.mp4"),
+                     "--out", str(tmp_path / f"scores{suffix}")]) == 1
+    csv = pd.read_csv(tmp_path / "scores.csv").set_index("video_id")
+    lines = pd.read_json(tmp_path / "scores.jsonl", lines=True).set_index("video_id")
+    for table in (csv, lines):
+        assert table.loc["good", "score"] == pytest.approx(df.loc["good", "score"])
+    assert "no such file" in json.loads(csv.loc["missing", "reasons"])[0]
+    assert lines.loc["missing", "reasons"] == list(df.loc["missing", "reasons"])
+    capsys.readouterr()
+    assert main(["filter", str(tmp_path / "good.mp4"), "--out", str(tmp_path / "scores.json")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown table format" in err[0] and not (tmp_path / "scores.json").exists()
 
 
 def test_detectors_split_only_on_the_signals_that_bear_on_their_kind():
