@@ -59,9 +59,9 @@ def run(args) -> int:
     import pandas as pd
     from tqdm import tqdm
 
+    from ..errors import DynPoseError
     from ..filtering import FilterConfig, filter_video, load_model
     from ..ids import unique_ids
-    from ..errors import DynPoseError
     from . import check_out_file, check_out_not_input, collect_videos
 
     check_out_file(args.out, "scores.parquet")  # before any work
