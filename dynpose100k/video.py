@@ -70,6 +70,9 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 """Video file extensions picked up when a folder of videos is given."""
 
+MATROSKA_EXTS = (".mkv", ".webm")
+"""Matroska files, probed with PyAV (:func:`probe`)."""
+
 Timestamp = float | str | None
 
 SEEK_AFTER_S = 10.0
@@ -366,8 +369,10 @@ def _open_av(path: Path):
             raise _fail(path, "no video stream")
         s = container.streams.video[0]
         fps = float(s.average_rate or s.guessed_rate or 0)
+        # Matroska/WebM give only the container's duration, which counts from time 0 even where the stream
+        # starts later (its first timestamp): the stream lasts from its start to that end
         seconds = float(s.duration * s.time_base) if s.duration and s.time_base else (
-            container.duration / 1e6 if container.duration else 0.0)  # Matroska/WebM: only the container's
+            max(0, container.duration - (container.start_time or 0)) / 1e6 if container.duration else 0.0)
         n = s.frames or (int(round(seconds * fps)) if fps else 0)
         w, h = s.codec_context.width, s.codec_context.height
         if fps <= 0 or w <= 0 or h <= 0:
@@ -420,6 +425,8 @@ def probe(path, source_fps: float = 12.0) -> VideoInfo:
         files = _frame_files(path)
         h, w = _read_bgr(files[0]).shape[:2]
         return VideoInfo(path, float(source_fps), len(files), len(files) / source_fps, w, h, True)
+    if path.suffix.lower() in MATROSKA_EXTS:  # OpenCV counts frames from time 0, not from the stream's start
+        return _probe_av(path)
     cap = cv2.VideoCapture(str(path))
     try:
         if cap.isOpened():

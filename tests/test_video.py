@@ -481,3 +481,27 @@ def test_truncated_matroska_warns_on_the_pyav_path_too(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="dynpose100k.video"):
         clip = load_clip(tmp_path / "cut.mkv", fps=4, skip_nonref=True)
     assert clip.timestamps[-1] < 8.0 and "truncated video?" in caplog.text
+
+
+def test_matroska_stream_starting_late_is_not_called_truncated(tmp_path, caplog):
+    """A Matroska stream whose first frame is at 1 s (cut from a longer recording, or audio first): its
+    container duration counts from 0, so both probes read 4 s where the stream lasts 3 s; decoding it whole
+    must not warn that it stopped early."""
+    import fractions
+
+    with av.open(str(tmp_path / "late.mkv"), "w") as c:
+        s = c.add_stream("libx264", rate=24)
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
+        s.time_base = fractions.Fraction(1, 1000)
+        for i, f in enumerate(frames(72)):  # 3 s, timestamps 1.0 ... 3.96 s
+            fr = av.VideoFrame.from_ndarray(f, format="rgb24")
+            fr.pts, fr.time_base = 1000 + round(i * 1000 / 24), fractions.Fraction(1, 1000)
+            c.mux(s.encode(fr))
+        c.mux(s.encode())
+    info = probe(tmp_path / "late.mkv")
+    assert info.duration == pytest.approx(3.0, abs=0.05) and abs(info.num_frames - 72) <= 1
+    with caplog.at_level("WARNING", logger="dynpose100k.video"):
+        for skip in (False, True):  # OpenCV, then PyAV without non-reference frames
+            clip = load_clip(tmp_path / "late.mkv", fps=4, skip_nonref=skip)
+            assert clip.timestamps[-1] == pytest.approx(2.75, abs=0.1)
+    assert "truncated" not in caplog.text
