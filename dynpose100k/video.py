@@ -92,14 +92,15 @@ class VideoInfo:
     duration: float
     """``num_frames / fps`` in seconds."""
     width: int
-    """Frame width in pixels as decoded: square pixels (the stored width times ``sar``)."""
+    """Frame width in pixels as decoded: upright and square pixels (:func:`_displayed`)."""
     height: int
-    """Frame height in pixels."""
+    """Frame height in pixels, likewise."""
     is_frames_dir: bool
     """True for a folder of images."""
     sar: float = 1.0
-    """Sample (pixel) aspect ratio of the stored frames, width over height: 1 for square pixels; anamorphic
-    video (e.g. 720x480 at 32:27) is stretched to square pixels when decoded, as players show it."""
+    """Sample (pixel) aspect ratio of the frames as displayed (upright), width over height: 1 for square
+    pixels; anamorphic video (e.g. 720x480 at 32:27) is stretched to square pixels when decoded, as players
+    show it. A stream turned a quarter by its display matrix has the inverse of its stored pixels' ratio."""
 
 
 @dataclass(frozen=True)
@@ -382,12 +383,19 @@ def _open_av(path: Path):
     except BaseException:
         container.close()
         raise
-    return container, VideoInfo(path, fps, int(n), n / fps, round(w * sar), int(h), False, sar)
+    dw, dh = _displayed(w, h, sar)
+    return container, VideoInfo(path, fps, int(n), n / fps, round(dw), round(dh), False, sar)
 
 
 def _sar(num: float, den: float) -> float:
     """A sample aspect ratio from what a decoder reports (0, 0 or 0/1 when unknown: square pixels)."""
     return float(num) / float(den) if num > 0 and den > 0 else 1.0
+
+
+def _displayed(width: float, height: float, sar: float) -> tuple[float, float]:
+    """``(width, height)`` of a ``width`` x ``height`` frame of ``sar``-wide pixels shown with square ones,
+    the short pixel side stretched (no detail is dropped)."""
+    return (width * sar, height) if sar >= 1 else (width, height / sar)
 
 
 def _probe_av(path: Path) -> VideoInfo:
@@ -400,7 +408,7 @@ def _probe_av(path: Path) -> VideoInfo:
             quarter = round(next(container.decode(video=0)).rotation / 90) % 2
         except (av.FFmpegError, StopIteration):
             quarter = 0  # no frame: decoding says so
-    return dataclasses.replace(info, width=info.height, height=info.width) if quarter else info
+    return dataclasses.replace(info, width=info.height, height=info.width, sar=1 / info.sar) if quarter else info
 
 
 _ROTATE = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}
@@ -434,8 +442,11 @@ def probe(path, source_fps: float = 12.0) -> VideoInfo:
             n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
             w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
             sar = _sar(cap.get(cv2.CAP_PROP_SAR_NUM), cap.get(cv2.CAP_PROP_SAR_DEN))
+            if round(cap.get(cv2.CAP_PROP_ORIENTATION_META) / 90) % 2:  # OpenCV reports the upright size
+                sar = 1 / sar
             if fps > 0 and w > 0 and h > 0:
-                return VideoInfo(path, float(fps), max(n, 0), max(n, 0) / fps, round(w * sar), h, False, sar)
+                dw, dh = _displayed(w, h, sar)
+                return VideoInfo(path, float(fps), max(n, 0), max(n, 0) / fps, round(dw), round(dh), False, sar)
     finally:
         cap.release()
     return _probe_av(path)
@@ -499,12 +510,13 @@ def _dir_source(files: list[Path], fps: float) -> Source:
 
 
 def _finish(img: np.ndarray, short_side: int | None, bgr: bool = True, sar: float = 1.0) -> np.ndarray:
-    """A new RGB array: stretched to square pixels (``sar``: the stored pixels' width over height), resized
-    (``INTER_AREA`` when shrinking) and converted from BGR if ``bgr``, never aliasing ``img``."""
+    """A new RGB array: stretched to square pixels (``sar``: the upright frame's pixels' width over height,
+    :attr:`VideoInfo.sar`), resized (``INTER_AREA`` when shrinking) and converted from BGR if ``bgr``, never
+    aliasing ``img``."""
     h, w = img.shape[:2]
-    width = w * sar  # as displayed
-    scale = 1.0 if short_side is None else short_side / min(h, width)
-    size = (max(1, round(width * scale)), max(1, round(h * scale)))
+    width, height = _displayed(w, h, sar)
+    scale = 1.0 if short_side is None else short_side / min(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
     if size != (w, h):
         shrink = size[0] * size[1] < w * h
         small = cv2.resize(img, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
@@ -637,6 +649,8 @@ def load_clip(
     container = None
     if skip_nonref and fps is not None and path.is_file():  # PyAV decodes it: probe with the same open file
         container, info = _open_av(path)
+        if info.sar != 1:  # anamorphic: which way up it is shown decides the stretch (a quarter turn inverts it)
+            info = dataclasses.replace(info, sar=probe(path).sar)
     else:
         info = probe(path, source_fps)
     # Preallocate from the container's duration (no second copy as with np.stack); grow if it under-reports.

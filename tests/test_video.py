@@ -464,6 +464,28 @@ def test_anamorphic_video_decodes_to_square_pixels_with_either_decoder(tmp_path)
     assert load_clip(path, short_side=48).frames.shape[1:3] == (48, 85)
 
 
+@pytest.mark.parametrize("degrees,sar", [(90, (4, 3)), (-90, (4, 3)), (0, (8, 9)), (90, (8, 9))])
+def test_turned_anamorphic_video_stretches_the_stored_width(tmp_path, degrees, sar):
+    """The pixel ratio belongs to the stored frames: once a quarter turn shows them upright, the stretch runs
+    along the height. A 40x40 stored block of 4:3 pixels turned a quarter is 40 wide and 53 tall. The short
+    pixel side is the one stretched, so no detail is dropped (8:9 pixels upright: the height grows)."""
+    from fractions import Fraction
+
+    img = np.zeros((96, 128, 3), np.uint8)
+    img[28:68, 44:84] = 255
+    path = tagged_mp4(tmp_path / "a.mp4", [img] * 24, 24, degrees, sar=Fraction(*sar))
+    upright = sar[0] / sar[1] if degrees == 0 else sar[1] / sar[0]  # pixel width over height as shown
+    grow = (upright, 1.0) if upright >= 1 else (1.0, 1 / upright)  # (width, height) factors
+    w0, h0 = (128, 96) if degrees == 0 else (96, 128)
+    frame = (round(w0 * grow[0]), round(h0 * grow[1]))
+    info = probe(path)
+    assert (info.width, info.height) == frame and info.sar == pytest.approx(upright) and video._probe_av(path) == info
+    for clip in (load_clip(path, fps=None), load_clip(path, fps=4, skip_nonref=True)):  # OpenCV, then PyAV
+        assert clip.frames.shape[1:3] == frame[::-1]
+        ys, xs = np.nonzero(clip.frames[0, ..., 0] > 128)
+        assert abs(np.ptp(xs) + 1 - 40 * grow[0]) <= 2 and abs(np.ptp(ys) + 1 - 40 * grow[1]) <= 2
+
+
 def test_truncated_matroska_warns_on_the_pyav_path_too(tmp_path, caplog):
     """Matroska keeps the duration in the container, not the stream: PyAV's probe reads it there, so a cut
     .mkv decoded without its non-reference frames still says it stopped early."""
