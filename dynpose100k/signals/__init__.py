@@ -109,7 +109,7 @@ def compute_signals(clip, config: SignalConfig = SignalConfig()) -> dict[str, fl
     flows = dense_flows(gray)
     tracks = track_points(gray)
     out: dict[str, float] = {}
-    out.update(content_signals(rgb, gray, flows))
+    out.update(content_signals(rgb, gray))
     mag = flow_magnitudes(flows)
     out.update(flow_signals(gray, flows, mag, dt))
     out.update(shot_block_signals(rgb))

@@ -47,40 +47,8 @@ def _level_gaps(values: np.ndarray) -> float:
     return float((smooth < 0.15 / len(span)).mean())
 
 
-def sliding_edges(mask: np.ndarray, gray: np.ndarray, flows: np.ndarray, side: float = 3.0,
-                  min_speed: float = 0.5, max_normal: float = 0.3) -> np.ndarray:
-    """Which pixels of ``mask`` (H, W) bool lie on edges the image slides along -> (H, W) bool.
-
-    For each pixel, the edge normal comes from the gradient of the clip's mean grey image (N, H, W), and the
-    flows (N-1, H, W, 2) are read ``side`` px away on both sides of the edge: a pixel slides where, on both
-    sides, the median flow speed over the clip is at least ``min_speed`` px per frame and the median flow
-    across the edge at most ``max_normal`` of it. A graphic fixed on the screen has a still side (its own),
-    and a border between two shots is crossed by their motion; neither slides.
-    """
-    out = np.zeros(mask.shape, bool)
-    ys, xs = np.nonzero(mask)
-    if not len(ys) or not len(flows):
-        return out
-    h, w = mask.shape
-    mean = gray.mean(0, dtype=np.float32)
-    gx, gy = cv2.Sobel(mean, cv2.CV_32F, 1, 0)[ys, xs], cv2.Sobel(mean, cv2.CV_32F, 0, 1)[ys, xs]
-    norm = np.maximum(np.hypot(gx, gy), 1e-6)
-    nx, ny = gx / norm, gy / norm
-    slides = np.ones(len(ys), bool)
-    for sign in (-1.0, 1.0):
-        x = np.clip(np.rint(xs + sign * side * nx), 0, w - 1).astype(int)
-        y = np.clip(np.rint(ys + sign * side * ny), 0, h - 1).astype(int)
-        f = flows[:, y, x]  # (N-1, P, 2)
-        speed = np.median(np.hypot(f[..., 0], f[..., 1]), axis=0)
-        across = np.median(np.abs(f[..., 0] * nx + f[..., 1] * ny), axis=0)
-        slides &= (speed >= min_speed) & (across <= max_normal * speed)
-    out[ys, xs] = slides
-    return out
-
-
-def content_signals(frames: np.ndarray, gray: np.ndarray, flows: np.ndarray | None = None) -> dict[str, float]:
-    """Signals from RGB frames (N, H, W, 3) uint8, their grey stack (N, H, W) and optionally their dense flows
-    (N-1, H, W, 2) (:func:`dynpose100k.signals.flow.dense_flows`).
+def content_signals(frames: np.ndarray, gray: np.ndarray) -> dict[str, float]:
+    """Signals from RGB frames (N, H, W, 3) uint8 and their grey stack (N, H, W).
 
     - ``color_count``: distinct 5-bit-per-channel colours per 1000 pixels (median over 3 frames).
     - ``palette_cover``: fraction of pixels (3x3 median filtered, 4 bits per channel, best of two
@@ -99,9 +67,7 @@ def content_signals(frames: np.ndarray, gray: np.ndarray, flows: np.ndarray | No
     - ``edge_density``: fraction of Canny edge pixels.
     - ``static_edge_frac``: pixels that are edges in >= 90% of frames (in connected strokes of >= 8 px, so
       a few edge pixels that stay put by chance do not count), over the mean edge count per frame (0 when
-      the camera moves; overlays and still cameras raise it). Given the clip's ``flows``, an edge the image
-      slides along (on both sides the scene moves, and along the edge: a horizon or a floor line under a
-      sideways move) is a line of the scene, not a static graphic, and is left out (:func:`sliding_edges`).
+      the camera moves; overlays and still cameras raise it).
     - ``sharpness_median`` / ``sharpness_p90``: block sharpness over all frames (blurred background:
       low median while a sharp mover keeps the 90th percentile up).
     - ``sharpness_rel``: their ratio, median / 90th percentile: low when most of the frame is much softer than
@@ -139,10 +105,7 @@ def content_signals(frames: np.ndarray, gray: np.ndarray, flows: np.ndarray | No
     per_frame = np.array([cv2.countNonZero(e) for e in edge_maps])
     edges = per_frame.sum() / edge_maps.size
     hits = edge_maps.sum(0, dtype=np.uint8)  # frames in which each pixel is an edge
-    still = hits / n >= 0.9
-    if flows is not None and still.any():
-        still &= ~sliding_edges(still, gray, flows)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(still.astype(np.uint8), connectivity=8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats((hits / n >= 0.9).astype(np.uint8), connectivity=8)
     persistent = stats[1:, cv2.CC_STAT_AREA][stats[1:, cv2.CC_STAT_AREA] >= 8].sum()  # strokes, not stray pixels
     sharp = np.concatenate([_block_sharpness(g) for g in gray[pick]])
     return {

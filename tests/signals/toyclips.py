@@ -44,7 +44,7 @@ def _plane(tex, origin, a, b, R, t, K, canvas, zbuf):
 def render(kind: str = "good", seed: int = 0, n: int = N, h: int = H, w: int = W) -> tuple[np.ndarray, np.ndarray]:
     """Frames (n, h, w, 3) uint8 RGB and timestamps (n,) of a toy clip of ``kind``.
 
-    Kinds: good, static, cut, zoom, fisheye, cartoon, overlay, blur, bigobject, longfocal, truck.
+    Kinds: good, static, cut, zoom, fisheye, cartoon, overlay, blur, bigobject, longfocal.
     """
     rng = np.random.default_rng(seed)
     wall, ground, box, mover = (_texture(x) for x in ("astronaut", "brick", "coffee", "chelsea"))
@@ -61,8 +61,6 @@ def render(kind: str = "good", seed: int = 0, n: int = N, h: int = H, w: int = W
         K = np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]])
         if kind == "static":
             R, c = np.eye(3), np.zeros(3)
-        elif kind == "truck":  # a level sideways move: horizontal lines of the scene stay on their rows
-            R, c = np.eye(3), np.array([-0.6 + 1.2 * s, 0.0, 0.0])
         else:
             R, c = _rot_y(0.12 * s - 0.06), np.array([-0.6 + 1.2 * s, 0.05 * np.sin(3 * s), 0.4 * s])
         if kind == "cut" and i >= n // 2:
@@ -74,8 +72,6 @@ def render(kind: str = "good", seed: int = 0, n: int = N, h: int = H, w: int = W
         zbuf = np.full((h, w), np.inf)
         _plane(wall, [-6, -3.5, 9], [12, 0, 0], [0, 5, 0], R, t, K, canvas, zbuf)
         _plane(ground, [-6, 1.5, 2], [12, 0, 0], [0, 0, 8], R, t, K, canvas, zbuf)
-        if kind == "truck":  # a plain dado rail along the wall: two long horizontal edges
-            _plane(np.full((8, 8, 3), 40, np.uint8), [-6, -0.2, 8.9], [12, 0, 0], [0, 0.5, 0], R, t, K, canvas, zbuf)
         _plane(box, [-2.2, -0.8, 5], [1.2, 0, 0], [0, 2.3, 0], R, t, K, canvas, zbuf)
         _plane(box, [1.2, -1.2, 3.5], [0.9, 0, 0], [0, 2.7, 0.3], R, t, K, canvas, zbuf)
         if kind == "bigobject":
