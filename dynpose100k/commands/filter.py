@@ -65,13 +65,13 @@ def run(args) -> int:
     from . import check_out_file, check_out_not_input, collect_videos
 
     check_out_file(args.out, "scores.parquet")  # before any work
-    if args.out.suffix.lower() not in WRITERS:
-        raise DynPoseError(f"--out {args.out}: unknown table format; name a {', '.join(WRITERS)} file")
     config = FilterConfig(fps=args.fps, short_side=args.short_side, threshold=args.threshold,
                           use_rules=not args.no_rules, model=str(args.model) if args.model else None)
     load_model(config.model)  # fail early on a bad model file
     paths = collect_videos(args.inputs)  # a missing path becomes an error row like any unreadable clip
     check_out_not_input(args.out, paths)  # before any work
+    if args.out.suffix.lower() not in WRITERS:
+        raise DynPoseError(f"--out {args.out}: unknown table format; name a {', '.join(WRITERS)} file")
     vlm = None
     if args.vlm_path:
         from ..models.vlm import TransformersVLM
