@@ -380,6 +380,38 @@ def test_bench_training_pool_second_rendering_changes_lens_and_compression_only(
         assert fa.mean() > 2 and (bar.mean() < 2 or np.abs(np.diff(bar, axis=2)).mean() < 3)  # black, or a blur
 
 
+def test_fades_from_and_to_black_are_left_out_of_the_signals():
+    """A clip that fades in from black (and out again) is measured on the frames between the fades: the same
+    signals as those frames alone, with ``fade_frac`` saying how many were left out. Night footage (dark
+    throughout) and a clip that would keep too few frames are measured whole."""
+    from dynpose100k.filtering import measure_clip
+    from dynpose100k.filtering.decide import faded_ends
+
+    clip = toy("good", n=20)
+    gain = np.ones(20)
+    gain[:4], gain[-2:] = (0.0, 0.2, 0.45, 0.7), (0.5, 0.1)  # four frames in, two out (below 0.75 of the median)
+    faded = (clip.frames * gain[:, None, None, None]).astype(np.uint8)
+    assert faded_ends(faded) == (4, 2) and faded_ends(clip.frames) == (0, 0)
+    got = measure_clip(SimpleNamespace(frames=faded, timestamps=clip.timestamps))
+    inner = measure_clip(SimpleNamespace(frames=clip.frames[4:-2], timestamps=clip.timestamps[4:-2]))
+    assert got["fade_frac"] == pytest.approx(6 / 20) and inner["fade_frac"] == 0.0
+    assert [got[k] for k in SIGNAL_NAMES] == [inner[k] for k in SIGNAL_NAMES]
+    assert faded_ends((clip.frames * 0.05).astype(np.uint8)) == (0, 0)  # too dark throughout to tell black from it
+
+    def ends(tail_gain):
+        g = np.ones(20)
+        g[-len(tail_gain):] = tail_gain
+        return faded_ends((clip.frames * g[:, None, None, None]).astype(np.uint8))
+
+    assert ends([0.0, 0.0, 0.0]) == (0, 3)  # a cut to black is left out too
+    assert ends([0.3, 0.3, 0.3]) == (0, 0)  # a step down to a darker scene is a cut, not a fade: measured
+    assert ends([0.7, 0.65, 0.6]) == (0, 0)  # light dimming that never reaches black: measured
+    assert ends([0.6, 0.3, 0.0]) == (0, 3)  # a fade out: the ramp down to black
+    short = toy("good", n=8)
+    dim = (short.frames * np.r_[0.0, 0.1, 0.2, np.ones(5)][:, None, None, None]).astype(np.uint8)
+    assert measure_clip(SimpleNamespace(frames=dim, timestamps=short.timestamps))["fade_frac"] == 0.0  # 5 < 6 left
+
+
 def test_bars_are_left_out_of_the_signals_and_a_small_picture_is_decoded_larger(tmp_path):
     """A letterboxed clip is measured on its picture alone (the same signals as the picture without bars);
     ``picture_frac`` says how much of the frame that was. A portrait picture inside pillarbox bars is decoded
