@@ -56,6 +56,7 @@ __all__ = [
     "iter_frames",
     "load_clip",
     "picture_box",
+    "faded_ends",
     "write_video",
     "evenly_spaced",
     "percentile_u8",
@@ -190,6 +191,39 @@ def picture_box(frames: np.ndarray, sample: int = 8, max_level: float = 40.0, ma
     if not (left or right):
         left, right = _blurred_fill(grey, max_skew)
     return top, bottom, left, right
+
+
+#: a fade from or to black ends where a frame reaches this share of the clip's median brightness
+#: (:func:`faded_ends`)
+FADE_LEVEL = 0.75
+#: ... and starts at black: frames under this share of the median and under :data:`BLACK_LEVEL` grey levels
+FADE_BLACK = 0.25
+BLACK_LEVEL = 24.0
+
+
+def _fade_length(mean: np.ndarray, ref: float) -> int:
+    """Frames of a fade from black at the start of the brightness series ``mean``: black frames, then the
+    frames that keep rising from one to the next (by at least 1% of ``ref``) while under ``FADE_LEVEL * ref``.
+    0 when the series does not start black (a cut to a darker scene, or a dim start, is measured)."""
+    black = min(FADE_BLACK * ref, BLACK_LEVEL)
+    k = 0
+    while k < len(mean) and mean[k] < black:
+        k += 1
+    while 0 < k < len(mean) and mean[k - 1] + 0.01 * ref <= mean[k] < FADE_LEVEL * ref:
+        k += 1
+    return k
+
+
+def faded_ends(frames: np.ndarray, min_median: float = 8.0) -> tuple[int, int]:
+    """``(head, tail)``: how many frames of ``frames`` (N, H, W[, 3]) uint8 at the start and at the end fade from
+    or to black (:func:`_fade_length`, brightness = mean of all pixels). A clip whose median brightness is
+    under ``min_median`` grey levels (nearly black throughout) has none, and so has one that is black throughout."""
+    mean = np.array([cv2.mean(f)[: (f.shape[2] if f.ndim == 3 else 1)] for f in frames]).mean(axis=1)
+    ref = float(np.median(mean))
+    if ref < min_median:
+        return 0, 0
+    head, tail = _fade_length(mean, ref), _fade_length(mean[::-1], ref)
+    return (head, tail) if head + tail < len(mean) else (0, 0)
 
 
 def _blurred_fill(grey: np.ndarray, max_skew: float, sharpness: float = 0.2, min_band: float = 0.08,

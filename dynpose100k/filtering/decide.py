@@ -80,53 +80,20 @@ def _error(reason: str, signals: dict[str, float] | None = None) -> Decision:
     return Decision("error", float("nan"), [reason], dict(signals or {}))
 
 
-#: a fade from or to black ends where a frame reaches this share of the clip's median brightness
-#: (:func:`faded_ends`)
-FADE_LEVEL = 0.75
-#: ... and starts at black: frames under this share of the median and under :data:`BLACK_LEVEL` grey levels
-FADE_BLACK = 0.25
-BLACK_LEVEL = 24.0
-
-
-def _fade_length(mean: np.ndarray, ref: float) -> int:
-    """Frames of a fade from black at the start of the brightness series ``mean``: black frames, then the
-    frames that keep rising from one to the next (by at least 1% of ``ref``) while under ``FADE_LEVEL * ref``.
-    0 when the series does not start black (a cut to a darker scene, or a dim start, is measured)."""
-    black = min(FADE_BLACK * ref, BLACK_LEVEL)
-    k = 0
-    while k < len(mean) and mean[k] < black:
-        k += 1
-    while 0 < k < len(mean) and mean[k - 1] + 0.01 * ref <= mean[k] < FADE_LEVEL * ref:
-        k += 1
-    return k
-
-
-def faded_ends(frames: np.ndarray, min_median: float = 8.0) -> tuple[int, int]:
-    """``(head, tail)``: how many frames of ``frames`` (N, H, W[, 3]) uint8 at the start and at the end fade from
-    or to black (:func:`_fade_length`, brightness = mean of all pixels). A clip whose median brightness is
-    under ``min_median`` grey levels (nearly black throughout) has none, and so has one that is black throughout."""
-    mean = np.array([cv2.mean(f)[: (f.shape[2] if f.ndim == 3 else 1)] for f in frames]).mean(axis=1)
-    ref = float(np.median(mean))
-    if ref < min_median:
-        return 0, 0
-    head, tail = _fade_length(mean, ref), _fade_length(mean[::-1], ref)
-    return (head, tail) if head + tail < len(mean) else (0, 0)
-
-
 def measure_clip(clip, config: FilterConfig = FilterConfig(), vlm=None, vlm_frames=None) -> dict[str, float]:
     """All signals of a decoded clip, plus ``vlm_<question>`` yes-probabilities when ``vlm`` is given.
 
     Letterbox or pillarbox bars (:func:`dynpose100k.video.picture_box`) are left out: the signals measure the
     picture inside them, whose share of the frame is ``picture_frac`` (1 without bars). So are frames fading
-    from or to black at the clip's start and end (:func:`faded_ends`, when at least ``config.min_frames``
-    remain): a fade is an edit of the video, not its content, and read as a cut; their share of the frames
-    is ``fade_frac``.
+    from or to black at the clip's start and end (:func:`dynpose100k.video.faded_ends`, when at least
+    ``config.min_frames`` remain): a fade is an edit of the video, not its content, and reads as a cut; their
+    share of the frames is ``fade_frac``.
 
     ``vlm_frames``: the frames (N, H, W, 3) the VLM looks at (default: the clip's own).
 
     Raises ValueError when the clip is too short or its timestamps do not increase.
     """
-    from ..video import picture_box
+    from ..video import faded_ends, picture_box
 
     if len(clip.frames) < config.min_frames:
         raise ValueError(f"too_short: {len(clip.frames)} frames sampled, need {config.min_frames}")

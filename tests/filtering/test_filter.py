@@ -385,7 +385,7 @@ def test_fades_from_and_to_black_are_left_out_of_the_signals():
     signals as those frames alone, with ``fade_frac`` saying how many were left out. Night footage (dark
     throughout) and a clip that would keep too few frames are measured whole."""
     from dynpose100k.filtering import measure_clip
-    from dynpose100k.filtering.decide import faded_ends
+    from dynpose100k.video import faded_ends
 
     clip = toy("good", n=20)
     gain = np.ones(20)
