@@ -45,6 +45,12 @@ class PoseConfig:
     false on the bars, ``evidence.bars_*`` the bars in input pixels). Flat dark bars hold no tracks, but the
     focal starts and the image centre would be the whole frame's."""
 
+    skip_fades: bool = True
+    """Analyse the frames between fades from and to black at the clip's start and end
+    (:func:`dynpose100k.video.faded_ends`) and return the faded ones unregistered (``evidence.fade_head`` /
+    ``fade_tail``: how many): tracks followed through a fade drift with its brightness and bend the map, and
+    its frames would count as lost ones in the confidence. They still count in the registered fraction."""
+
     # --- tracking -------------------------------------------------------------------------------
     tracker: str = "klt"
     """Point tracker backend: ``klt`` (OpenCV pyramidal Lucas-Kanade, CPU)."""

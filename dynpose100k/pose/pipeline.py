@@ -29,7 +29,7 @@ from .. import __version__
 from ..camera import resize_K, resize_pixels
 from ..geometry import triangulate_tracks
 from ..ids import video_id_of
-from ..video import picture_box
+from ..video import faded_ends, picture_box
 from .confidence import (
     TRUSTED,
     cap_figures,
@@ -155,7 +155,47 @@ def analyse(
     """:func:`estimate_poses` on frames already at the working size: ``frames`` ``(N, h, w, 3)`` RGB or
     ``(N, h, w)`` grey (no ``segmenter`` then) downscaled from input frames of ``input_hw`` ``(H, W)``; the
     result (K, observations, reprojection error) is in pixels of the input frames. ``tracks``: the
-    :func:`track_video` tracks of ``frames`` when the caller already has them (tracked while decoding)."""
+    :func:`track_video` tracks of ``frames`` when the caller already has them (tracked while decoding).
+    Fades from and to black at the ends are left out (:attr:`PoseConfig.skip_fades`)."""
+    frames = np.asarray(frames)
+    head, tail = faded_ends(frames) if config.skip_fades and frames.ndim in (3, 4) and len(frames) >= 4 else (0, 0)
+    if not (head or tail) or len(frames) - head - tail < 2:
+        return _analyse(frames, timestamps, config, video_id, input_hw, tracker, segmenter, tracks)
+    keep = slice(head, len(frames) - tail)  # tracks made while decoding went through the fades: made again
+    inner = _analyse(frames[keep], np.asarray(timestamps)[keep], config, video_id, input_hw, tracker, segmenter)
+    return _with_fades(inner, head, tail, timestamps)
+
+
+def _with_fades(res: PoseResult, head: int, tail: int, timestamps: np.ndarray) -> PoseResult:
+    """``res`` of the frames between the fades, with ``head`` faded frames before them and ``tail`` after
+    (unregistered, identity poses, no observations or masks) at the whole clip's ``timestamps``."""
+
+    def pad(a: np.ndarray | None, fill) -> np.ndarray | None:
+        if a is None:
+            return None
+        return np.concatenate([np.full((head, *a.shape[1:]), fill, a.dtype), a,
+                               np.full((tail, *a.shape[1:]), fill, a.dtype)])
+
+    w2c = np.concatenate([np.tile(np.eye(4), (head, 1, 1)), res.w2c, np.tile(np.eye(4), (tail, 1, 1))])
+    K = np.concatenate([np.tile(res.K[0], (head, 1, 1)), res.K, np.tile(res.K[0], (tail, 1, 1))])
+    return dataclasses.replace(
+        res, w2c=w2c, K=K, registered=pad(res.registered, False), timestamps=np.asarray(timestamps, np.float64),
+        dynamic_masks=pad(res.dynamic_masks, False), frame_confidence=pad(res.frame_confidence, 0.0),
+        obs_frame=None if res.obs_frame is None else (res.obs_frame + head).astype(np.int32),
+        evidence={**res.evidence, "fade_head": float(head), "fade_tail": float(tail)})
+
+
+def _analyse(
+    frames: np.ndarray,
+    timestamps: np.ndarray,
+    config: PoseConfig,
+    video_id: str,
+    input_hw: tuple[int, int],
+    tracker: Tracker | None = None,
+    segmenter=None,
+    tracks: np.ndarray | None = None,
+) -> PoseResult:
+    """:func:`analyse` on frames without fades."""
     t_start = time.perf_counter()
     frames = np.asarray(frames)
     N = len(frames)

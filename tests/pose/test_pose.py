@@ -366,3 +366,36 @@ def test_bars_are_left_out_and_the_result_is_in_the_whole_frame(synth_good, tmp_
     video = load_pose_result(d)
     assert video.evidence["bars_top"] > 0 and (video.obs_uv[:, 1] >= bar - 1).all()
     assert "bars_top" not in estimate_poses(boxed, gt.timestamps, PoseConfig(crop_bars=False)).evidence
+
+
+def test_fades_from_and_to_black_are_left_out_and_returned_unregistered(synth_good, tmp_path):
+    """A clip that fades in from black and out to it is posed on the frames between the fades, exactly as
+    those frames alone; the faded frames come back unregistered with identity poses, no observations and no
+    masks (``evidence.fade_head``/``fade_tail``), and the video path does the same. ``skip_fades=False``
+    poses every frame."""
+    from dynpose100k.synth import load_gt
+    from dynpose100k.video import load_clip, write_video
+
+    gt = load_gt(synth_good.gt)
+    frames = load_clip(synth_good.video, fps=None).frames
+    n = len(frames)
+    gain = np.ones(n)
+    gain[:3], gain[-2:] = (0.0, 0.3, 0.6), (0.4, 0.0)
+    faded = (frames * gain[:, None, None, None]).astype(np.uint8)
+    res = estimate_poses(faded, gt.timestamps, PoseConfig())
+    assert (res.evidence["fade_head"], res.evidence["fade_tail"]) == (3, 2)
+    inner = estimate_poses(frames[3:-2], gt.timestamps[3:-2], PoseConfig())
+    assert res.failure_reason is None and inner.registered.mean() >= 0.9
+    assert res.w2c.shape == (n, 4, 4) and not res.registered[:3].any() and not res.registered[-2:].any()
+    np.testing.assert_allclose(res.w2c[3:-2], inner.w2c)
+    np.testing.assert_allclose(res.w2c[:3], np.eye(4)[None].repeat(3, 0))
+    np.testing.assert_allclose(res.K, inner.K[0][None].repeat(n, 0))
+    np.testing.assert_array_equal(res.obs_frame, inner.obs_frame + 3)
+    np.testing.assert_array_equal(res.timestamps, gt.timestamps)
+    assert res.confidence == inner.confidence and res.frame_confidence.shape == (n,)
+    assert not res.dynamic_masks[:3].any() and not res.frame_confidence[-2:].any()
+
+    video = load_pose_result(pose_video(write_video(tmp_path / "faded.mp4", faded, 12.0), tmp_path / "p",
+                                        PoseConfig()))
+    assert video.evidence["fade_head"] >= 2 and not video.registered[:2].any() and len(video.registered) == n
+    assert "fade_head" not in estimate_poses(faded, gt.timestamps, PoseConfig(skip_fades=False)).evidence
