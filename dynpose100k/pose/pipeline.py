@@ -142,30 +142,6 @@ def estimate_poses(
     return analyse(work, timestamps, config, video_id, frames.shape[1:3], tracker, segmenter)
 
 
-def analyse(
-    frames: np.ndarray,
-    timestamps: np.ndarray,
-    config: PoseConfig,
-    video_id: str,
-    input_hw: tuple[int, int],
-    tracker: Tracker | None = None,
-    segmenter=None,
-    tracks: np.ndarray | None = None,
-) -> PoseResult:
-    """:func:`estimate_poses` on frames already at the working size: ``frames`` ``(N, h, w, 3)`` RGB or
-    ``(N, h, w)`` grey (no ``segmenter`` then) downscaled from input frames of ``input_hw`` ``(H, W)``; the
-    result (K, observations, reprojection error) is in pixels of the input frames. ``tracks``: the
-    :func:`track_video` tracks of ``frames`` when the caller already has them (tracked while decoding).
-    Fades from and to black at the ends are left out (:attr:`PoseConfig.skip_fades`)."""
-    frames = np.asarray(frames)
-    head, tail = faded_ends(frames) if config.skip_fades and frames.ndim in (3, 4) and len(frames) >= 4 else (0, 0)
-    if not (head or tail) or len(frames) - head - tail < 2:
-        return _analyse(frames, timestamps, config, video_id, input_hw, tracker, segmenter, tracks)
-    keep = slice(head, len(frames) - tail)  # tracks made while decoding went through the fades: made again
-    inner = _analyse(frames[keep], np.asarray(timestamps)[keep], config, video_id, input_hw, tracker, segmenter)
-    return _with_fades(inner, head, tail, timestamps)
-
-
 def _with_fades(res: PoseResult, head: int, tail: int, timestamps: np.ndarray) -> PoseResult:
     """``res`` of the frames between the fades, with ``head`` faded frames before them and ``tail`` after
     (unregistered, identity poses, no observations or masks) at the whole clip's ``timestamps``."""
@@ -185,7 +161,7 @@ def _with_fades(res: PoseResult, head: int, tail: int, timestamps: np.ndarray) -
         evidence={**res.evidence, "fade_head": float(head), "fade_tail": float(tail)})
 
 
-def _analyse(
+def analyse(
     frames: np.ndarray,
     timestamps: np.ndarray,
     config: PoseConfig,
@@ -195,9 +171,19 @@ def _analyse(
     segmenter=None,
     tracks: np.ndarray | None = None,
 ) -> PoseResult:
-    """:func:`analyse` on frames without fades."""
-    t_start = time.perf_counter()
+    """:func:`estimate_poses` on frames already at the working size: ``frames`` ``(N, h, w, 3)`` RGB or
+    ``(N, h, w)`` grey (no ``segmenter`` then) downscaled from input frames of ``input_hw`` ``(H, W)``; the
+    result (K, observations, reprojection error) is in pixels of the input frames. ``tracks``: the
+    :func:`track_video` tracks of ``frames`` when the caller already has them (tracked while decoding).
+    Fades from and to black at the ends are left out (:attr:`PoseConfig.skip_fades`)."""
     frames = np.asarray(frames)
+    head, tail = faded_ends(frames) if config.skip_fades and frames.ndim in (3, 4) and len(frames) >= 4 else (0, 0)
+    if (head or tail) and len(frames) - head - tail >= 2:
+        keep = slice(head, len(frames) - tail)  # tracks made while decoding went through the fades: made again
+        inner = analyse(frames[keep], np.asarray(timestamps)[keep], dataclasses.replace(config, skip_fades=False),
+                        video_id, input_hw, tracker, segmenter)
+        return _with_fades(dataclasses.replace(inner, config=dataclasses.asdict(config)), head, tail, timestamps)
+    t_start = time.perf_counter()
     N = len(frames)
     ok_shape = frames.ndim in (3, 4) and N >= 2
     H0, W0 = frames.shape[1:3] if frames.ndim in (3, 4) else (0, 0)  # the frames as given
