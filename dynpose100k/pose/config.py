@@ -49,7 +49,7 @@ class PoseConfig:
     """Analyse the frames between fades from and to black at the clip's start and end
     (:func:`dynpose100k.video.faded_ends`) and return the faded ones unregistered (``evidence.fade_head`` /
     ``fade_tail``: how many): tracks followed through a fade drift with its brightness and bend the map, and
-    its frames would count as lost ones in the confidence. They still count in the registered fraction."""
+    its frames would count as lost ones in the confidence. Nor do they count in ``registered_fraction``."""
 
     # --- tracking -------------------------------------------------------------------------------
     tracker: str = "klt"

@@ -134,7 +134,11 @@ class PoseResult:
 
     @property
     def registered_fraction(self) -> float:
-        return float(self.registered.mean()) if len(self.registered) else 0.0
+        """Share of the frames registered, those of a fade from or to black at the clip's ends left out
+        (``evidence.fade_head``/``fade_tail``: they hold no picture to pose)."""
+        head, tail = int(self.evidence.get("fade_head", 0)), int(self.evidence.get("fade_tail", 0))
+        reg = self.registered[head:len(self.registered) - tail]
+        return float(reg.mean()) if len(reg) else 0.0
 
     @property
     def num_static_tracks(self) -> int:

@@ -61,7 +61,8 @@ META_FIELDS: dict[str, tuple[str, Any, str]] = {
                        "the curator's pose check kept a clip the filter rejected)"),
     "curate_config_hash": ("string", None, "hash of the curation settings that decided this clip (config.json)"),
     "num_frames": ("int64", None, "N"),
-    "registered_fraction": ("float64", None, "share of frames registered by bundle adjustment"),
+    "registered_fraction": ("float64", None, "share of frames registered by bundle adjustment (frames of a fade "
+                                             "from or to black at the ends left out)"),
     "reproj_error_px": ("float64", None, "mean reprojection error of static tracks, px at pose_size"),
     "reproj_error_px_720p": ("float64", None, "the same error rescaled to 720p (quality flag)"),
     "num_static_tracks": ("int64", None, "static tracks used by bundle adjustment"),

@@ -393,6 +393,7 @@ def test_fades_from_and_to_black_are_left_out_and_returned_unregistered(synth_go
     np.testing.assert_array_equal(res.obs_frame, inner.obs_frame + 3)
     np.testing.assert_array_equal(res.timestamps, gt.timestamps)
     assert res.confidence == inner.confidence and res.frame_confidence.shape == (n,)
+    assert res.registered_fraction == inner.registered_fraction  # the faded frames do not count
     assert not res.dynamic_masks[:3].any() and not res.frame_confidence[-2:].any()
 
     video = load_pose_result(pose_video(write_video(tmp_path / "faded.mp4", faded, 12.0), tmp_path / "p",
