@@ -4,10 +4,11 @@ Everything the model learns comes from the dev split of style ``a``: six trainin
 sixteen kinds, plus extra suitable clips), each rendered twice, once as the dev split draws it and once
 through other lenses and at other compression levels (:data:`TRAIN_NUISANCE`), on which the detectors are
 fitted, calibrated and the operating threshold chosen by cross-validation. The fitted model is then scored,
-unchanged, on four test pools (:data:`EVAL_SETS`): ``dev`` (style a, dev seeds), ``heldout`` (style a,
-held-out seeds and scene parameters), ``style_b`` (the other scene family, held-out seeds) and ``bars`` (the
+unchanged, on five test pools (:data:`EVAL_SETS`): ``dev`` (style a, dev seeds), ``heldout`` (style a,
+held-out seeds and scene parameters), ``style_b`` (the other scene family, held-out seeds), ``bars`` (the
 clips of ``heldout`` again, each inside letterbox or pillarbox bars or blurred sides, :func:`dynpose100k.synth.bars`, as
-Internet clips often are). Every pool is
+Internet clips often are) and ``fades`` (the clips of ``heldout`` fading in from black, out to it or both,
+:func:`dynpose100k.synth.fade`). Every pool is
 about 28% suitable (10% of the mixed clips plus the extra ones), so the reliability tables of the three
 compare like with like; precision is also re-weighted to :data:`PREVALENCE`. About half the clips of each pool
 are the harder variant. Per test pool: AP, precision and recall at the operating point with 95% Wilson
@@ -55,9 +56,10 @@ FIT_PREVALENCE = None
 #: logit margin of the operating threshold for domain shift (see ``fit_model``'s ``shift_margin``).
 SHIFT_MARGIN = 0.5
 #: test pools: name -> (split, style, nuisance of :func:`make_pool`). ``dev`` is the usual held-out test pool of
-#: the dev split; ``bars`` the clips of ``heldout`` inside bars.
+#: the dev split; ``bars`` the clips of ``heldout`` inside bars; ``fades`` the clips of ``heldout`` fading in
+#: from black, out to it, or both (:data:`dynpose100k.synth.FADES`, by seed).
 EVAL_SETS = {"dev": ("dev", "a", None), "heldout": ("heldout", "a", None), "style_b": ("heldout", "b", None),
-             "bars": ("heldout", "a", {"bars": True})}
+             "bars": ("heldout", "a", {"bars": True}), "fades": ("heldout", "a", {"fades": True})}
 BASELINE_SIGNALS = ("flow_bg", "track_motion", "color_count", "dynamic_frac", "focal_logstd", "distortion_k",
                     "flow_residual_peak", "sharpness_median")
 
@@ -76,7 +78,7 @@ class _RenderJob(NamedTuple):
 
 
 def _render_one(job: _RenderJob) -> None:
-    from ..synth import BAR_LAYOUTS, bars, render
+    from ..synth import BAR_LAYOUTS, FADES, bars, fade, render
     from ..synth.pool import clip_crf
     from ..video import write_video
 
@@ -86,6 +88,8 @@ def _render_one(job: _RenderJob) -> None:
     v = render(job.kind, job.seed, height=job.size[0], width=job.size[1], fps=job.fps, duration=job.duration,
                hard=job.hard, pairs=0, style=job.style, hfov_deg=nuisance.get("hfov_deg"))
     frames = bars(v.frames, BAR_LAYOUTS[job.seed % len(BAR_LAYOUTS)]) if nuisance.get("bars") else v.frames
+    if nuisance.get("fades"):
+        frames = fade(frames, job.fps, *FADES[job.seed % len(FADES)])
     crf = clip_crf(job.seed, job.style, nuisance.get("crf"))
     write_video(job.path.with_suffix(".tmp.mp4"), frames, job.fps, crf=crf).replace(job.path)
 
@@ -98,8 +102,9 @@ def make_pool(out, num: int, seed: int = 0, extra_good: int = 0, size=(180, 320)
     ``extra_good`` adds that many more suitable clips (a training pool with more positives to learn from).
     ``split``, ``style`` and ``all_kinds``: see :func:`dynpose100k.synth.pool_plan`. ``nuisance`` (style ``a``):
     ranges to draw each clip's field of view and CRF from instead of the split's (``hfov_deg``, ``crf``; see
-    :data:`TRAIN_NUISANCE`), and ``bars``: each clip inside bars (:data:`dynpose100k.synth.BAR_LAYOUTS`, by
-    seed); the scenes, kinds and camera paths stay those of the plain pool.
+    :data:`TRAIN_NUISANCE`), ``bars``: each clip inside bars (:data:`dynpose100k.synth.BAR_LAYOUTS`, by
+    seed), and ``fades``: each clip fading from or to black (:data:`dynpose100k.synth.FADES`, by seed); the
+    scenes, kinds and camera paths stay those of the plain pool.
     """
     from ..synth import SUITABLE_KINDS, pool_plan
 
@@ -363,6 +368,7 @@ def run(out, quick: bool = False, seed: int = 0) -> dict:
         "sets_protocol": "the model fitted on the dev training pool, scored unchanged on: dev = a test pool of the "
                          "dev split; heldout = style a, held-out seeds and scene parameters; style_b = the other "
                          "scene family, held-out seeds; bars = the heldout clips inside letterbox or pillarbox bars; "
+                         "fades = the heldout clips fading from or to black; "
                          "classic_kinds = the same on the first nine kinds only",
         "sets": sets,
         "packaged_model": packaged,

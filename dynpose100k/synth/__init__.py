@@ -11,7 +11,7 @@ In every clip the ordinary moving objects cover at most :data:`MAX_DYNAMIC_FRACT
 clips keep enough static correspondences; only ``bigobject`` adds a card covering more than half.
 """
 
-from .effects import BAR_LAYOUTS, DEGRADATIONS, bars, consumer_camera, degrade, recorded
+from .effects import BAR_LAYOUTS, DEGRADATIONS, FADES, bars, consumer_camera, degrade, fade, recorded
 from .kinds import CLASSIC_KINDS, DESCRIPTIONS, KINDS, MAX_DYNAMIC_FRACTION, POSE_DEGENERATE_KINDS, SUITABLE_KINDS
 from .pool import MIXED_SIZES, mixed_kinds, pool_plan, read_labels, write_pool, write_pools
 from .render import HELDOUT_SEED_BASE, SPLITS, STYLES, render, split_of
@@ -40,6 +40,8 @@ __all__ = [
     "consumer_camera",
     "bars",
     "recorded",
+    "fade",
+    "FADES",
     "BAR_LAYOUTS",
     "DEGRADATIONS",
     "save_gt",

@@ -186,6 +186,25 @@ def bars(frames: np.ndarray, layout: str) -> np.ndarray:
     return out
 
 
+#: the fades of :func:`fade` a bench pool cycles through: (seconds in from black, seconds out to black)
+FADES = ((1.0, 0.0), (0.0, 1.0), (0.5, 0.5))
+
+
+def fade(frames: np.ndarray, fps: float, fade_in: float = 0.0, fade_out: float = 0.0) -> np.ndarray:
+    """A copy of ``frames`` ``(N, H, W[, 3])`` uint8 at ``fps`` that fades in from black over its first
+    ``fade_in`` seconds and out to black over its last ``fade_out`` (linear gain ramps, as editors make
+    them); the geometry is unchanged."""
+    frames = np.asarray(frames)
+    t = np.arange(len(frames)) / float(fps)
+    gain = np.ones(len(frames))
+    if fade_in > 0:
+        gain = np.minimum(gain, t / fade_in)
+    if fade_out > 0:
+        gain = np.minimum(gain, (t[-1] - t) / fade_out)
+    shape = (-1,) + (1,) * (frames.ndim - 1)
+    return (frames * np.clip(gain, 0.0, 1.0).reshape(shape)).astype(frames.dtype)
+
+
 def recorded(frames: np.ndarray, gt, seed: int, variant: int = 0, *, degradation: str | None = None,
              camera: bool = False, layout: str | None = None) -> np.ndarray:
     """A clip's rendered ``frames`` as a worse camera and an upload would hand them over, each step only when

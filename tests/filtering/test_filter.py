@@ -379,6 +379,17 @@ def test_bench_training_pool_second_rendering_changes_lens_and_compression_only(
         bar = (fb[:, : top - 1] if top else fb[:, :, : left - 1]).astype(float)
         assert fa.mean() > 2 and (bar.mean() < 2 or np.abs(np.diff(bar, axis=2)).mean() < 3)  # black, or a blur
 
+    from dynpose100k.synth import FADES
+    from dynpose100k.video import faded_ends
+
+    faded = make_pool(tmp_path / "fades", nuisance={"fades": True}, **kw)  # the bench's `fades` test pool
+    assert (faded / "labels.csv").read_text() == labels
+    for vid in ids:  # the same clip fading from or to black as its seed says, which the filter finds
+        f = load_clip(faded / f"{vid}.mp4", fps=None).frames
+        head, tail = faded_ends(f)
+        seconds_in, seconds_out = FADES[int(vid.rsplit("_s", 1)[1]) % len(FADES)]
+        assert (head > 0) == (seconds_in > 0) and (tail > 0) == (seconds_out > 0), vid
+
 
 def test_fades_from_and_to_black_are_left_out_of_the_signals():
     """A clip that fades in from black (and out again) is measured on the frames between the fades: the same
