@@ -233,6 +233,19 @@ def test_recorded_applies_the_asked_steps_in_one_order():
     assert not np.array_equal(got, bars(degrade(consumer_camera(v.frames, v.gt, 3, 1), "noise", 3), "letterbox"))
 
 
+def test_fade_ramps_from_and_to_black():
+    """A linear gain from black over the first seconds and to black over the last; the rest untouched."""
+    from dynpose100k.synth import fade
+
+    frames = np.full((11, 4, 6, 3), 200, np.uint8)  # 2 s at 5 fps
+    out = fade(frames, 5.0, 1.0, 0.4)
+    means = out.reshape(11, -1).mean(1)
+    np.testing.assert_allclose(means[:6], [0, 40, 80, 120, 160, 200], atol=1)  # in over 1 s
+    np.testing.assert_allclose(means[-3:], [200, 100, 0], atol=1)  # out over 0.4 s
+    assert (out[6:8] == 200).all() and (frames == 200).all()  # a copy
+    np.testing.assert_array_equal(fade(frames, 5.0), frames)
+
+
 def test_degradations_do_what_they_say():
     rng = np.random.default_rng(0)
     clean = np.clip(rng.normal(128, 40, (2, 360, 640, 3)), 0, 255).astype(np.uint8)
