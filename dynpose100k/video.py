@@ -324,16 +324,17 @@ def expand_inputs(inputs: Iterable[Path | str]) -> list[Path]:
         return True
 
     def add(p: Path) -> None:
-        kinds = {f.suffix.lower() for f in p.iterdir()} if p.is_dir() else set()
-        if p.is_dir() and (kinds.intersection(VIDEO_EXTS) or not kinds.intersection(IMAGE_EXTS)):
+        entries = sorted(p.iterdir()) if p.is_dir() else None  # a folder is listed once (pools can be huge)
+        suffixes = [f.suffix.lower() for f in entries or ()]
+        videos = [s in VIDEO_EXTS for s in suffixes]
+        images = sum(s in IMAGE_EXTS for s in suffixes)
+        if entries is not None and (any(videos) or not images):
             if once(p):
-                images = 0
-                for f in sorted(p.iterdir()):
+                for f, video in zip(entries, videos):
                     if f.is_dir():
                         add(f)
-                    elif f.suffix.lower() in VIDEO_EXTS and f.is_file() and once(f):
+                    elif video and f.is_file() and once(f):
                         out.append(f)
-                    images += f.suffix.lower() in IMAGE_EXTS
                 if images:
                     logger.warning("%s: %d image(s) beside its videos left out (a frames folder holds no video)",
                                 p, images)
