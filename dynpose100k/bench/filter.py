@@ -78,7 +78,7 @@ class _RenderJob(NamedTuple):
 
 
 def _render_one(job: _RenderJob) -> None:
-    from ..synth import BAR_LAYOUTS, FADES, bars, fade, render
+    from ..synth import BAR_LAYOUTS, FADES, recorded, render
     from ..synth.pool import clip_crf
     from ..video import write_video
 
@@ -87,9 +87,9 @@ def _render_one(job: _RenderJob) -> None:
     nuisance = job.nuisance or {}  # the clip's own draw: the same seed always gives the same lens and CRF
     v = render(job.kind, job.seed, height=job.size[0], width=job.size[1], fps=job.fps, duration=job.duration,
                hard=job.hard, pairs=0, style=job.style, hfov_deg=nuisance.get("hfov_deg"))
-    frames = bars(v.frames, BAR_LAYOUTS[job.seed % len(BAR_LAYOUTS)]) if nuisance.get("bars") else v.frames
-    if nuisance.get("fades"):
-        frames = fade(frames, job.fps, *FADES[job.seed % len(FADES)])
+    layout = BAR_LAYOUTS[job.seed % len(BAR_LAYOUTS)] if nuisance.get("bars") else None
+    fades = FADES[job.seed % len(FADES)] if nuisance.get("fades") else None
+    frames = recorded(v.frames, v.gt, job.seed, layout=layout, fades=fades)
     crf = clip_crf(job.seed, job.style, nuisance.get("crf"))
     write_video(job.path.with_suffix(".tmp.mp4"), frames, job.fps, crf=crf).replace(job.path)
 

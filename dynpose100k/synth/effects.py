@@ -190,12 +190,12 @@ def bars(frames: np.ndarray, layout: str) -> np.ndarray:
 FADES = ((1.0, 0.0), (0.0, 1.0), (0.5, 0.5))
 
 
-def fade(frames: np.ndarray, fps: float, fade_in: float = 0.0, fade_out: float = 0.0) -> np.ndarray:
-    """A copy of ``frames`` ``(N, H, W[, 3])`` uint8 at ``fps`` that fades in from black over its first
-    ``fade_in`` seconds and out to black over its last ``fade_out`` (linear gain ramps, as editors make
-    them); the geometry is unchanged."""
+def fade(frames: np.ndarray, timestamps: np.ndarray, fade_in: float = 0.0, fade_out: float = 0.0) -> np.ndarray:
+    """A copy of ``frames`` ``(N, H, W[, 3])`` uint8 at ``timestamps`` ``(N,)`` seconds that fades in from black
+    over its first ``fade_in`` seconds and out to black over its last ``fade_out`` (linear gain ramps, as
+    editors make them); the geometry is unchanged."""
     frames = np.asarray(frames)
-    t = np.arange(len(frames)) / float(fps)
+    t = np.asarray(timestamps, np.float64) - float(timestamps[0])
     gain = np.ones(len(frames))
     if fade_in > 0:
         gain = np.minimum(gain, t / fade_in)
@@ -206,15 +206,19 @@ def fade(frames: np.ndarray, fps: float, fade_in: float = 0.0, fade_out: float =
 
 
 def recorded(frames: np.ndarray, gt, seed: int, variant: int = 0, *, degradation: str | None = None,
-             camera: bool = False, layout: str | None = None) -> np.ndarray:
+             camera: bool = False, layout: str | None = None,
+             fades: tuple[float, float] | None = None) -> np.ndarray:
     """A clip's rendered ``frames`` as a worse camera and an upload would hand them over, each step only when
     asked and always in this order: :func:`degrade` by ``degradation``, recorded through
     :func:`consumer_camera` (``camera``; ``seed`` and ``variant`` draw it), put inside :func:`bars` of
-    ``layout``. The geometry of ``gt`` is unchanged. ``frames`` itself is returned when nothing is asked."""
+    ``layout``, faded in from and out to black by ``fades`` ``(seconds in, seconds out)`` (:func:`fade`). The
+    geometry of ``gt`` is unchanged. ``frames`` itself is returned when nothing is asked."""
     if degradation:
         frames = degrade(frames, degradation, seed)
     if camera:
         frames = consumer_camera(frames, gt, seed, variant)
     if layout:
         frames = bars(frames, layout)
+    if fades:
+        frames = fade(frames, gt.timestamps, *fades)
     return frames

@@ -222,15 +222,17 @@ def test_bars_keep_the_middle_of_the_picture_and_black_out_the_rest():
 
 
 def test_recorded_applies_the_asked_steps_in_one_order():
-    """degrade, then the consumer camera, then bars; nothing asked: the frames themselves."""
-    from dynpose100k.synth import degrade, recorded
+    """degrade, then the consumer camera, then bars, then fades; nothing asked: the frames themselves."""
+    from dynpose100k.synth import degrade, fade, recorded
 
     v = render("good", 4, height=90, width=160, duration=1.0, fps=6.0)
     assert recorded(v.frames, v.gt, 3) is v.frames
-    want = bars(consumer_camera(degrade(v.frames, "noise", 3), v.gt, 3, 1), "letterbox")
-    got = recorded(v.frames, v.gt, 3, 1, degradation="noise", camera=True, layout="letterbox")
+    want = fade(bars(consumer_camera(degrade(v.frames, "noise", 3), v.gt, 3, 1), "letterbox"), v.gt.timestamps,
+                0.5, 0.0)
+    got = recorded(v.frames, v.gt, 3, 1, degradation="noise", camera=True, layout="letterbox", fades=(0.5, 0.0))
     np.testing.assert_array_equal(got, want)
-    assert not np.array_equal(got, bars(degrade(consumer_camera(v.frames, v.gt, 3, 1), "noise", 3), "letterbox"))
+    assert not np.array_equal(got, fade(bars(degrade(consumer_camera(v.frames, v.gt, 3, 1), "noise", 3), "letterbox"),
+                                        v.gt.timestamps, 0.5, 0.0))
 
 
 def test_fade_ramps_from_and_to_black():
@@ -238,12 +240,12 @@ def test_fade_ramps_from_and_to_black():
     from dynpose100k.synth import fade
 
     frames = np.full((11, 4, 6, 3), 200, np.uint8)  # 2 s at 5 fps
-    out = fade(frames, 5.0, 1.0, 0.4)
+    out = fade(frames, np.arange(11) / 5.0, 1.0, 0.4)
     means = out.reshape(11, -1).mean(1)
     np.testing.assert_allclose(means[:6], [0, 40, 80, 120, 160, 200], atol=1)  # in over 1 s
     np.testing.assert_allclose(means[-3:], [200, 100, 0], atol=1)  # out over 0.4 s
     assert (out[6:8] == 200).all() and (frames == 200).all()  # a copy
-    np.testing.assert_array_equal(fade(frames, 5.0), frames)
+    np.testing.assert_array_equal(fade(frames, np.arange(11) / 5.0), frames)
 
 
 def test_degradations_do_what_they_say():
