@@ -176,24 +176,25 @@ def analyse(
     result (K, observations, reprojection error) is in pixels of the input frames. ``tracks``: the
     :func:`track_video` tracks of ``frames`` when the caller already has them (tracked while decoding).
     Fades from and to black at the ends are left out (:attr:`PoseConfig.skip_fades`)."""
+    t_start = time.perf_counter()
     frames = np.asarray(frames)
-    head, tail = faded_ends(frames) if config.skip_fades and frames.ndim in (3, 4) and len(frames) >= 4 else (0, 0)
-    if (head or tail) and len(frames) - head - tail >= 2:
+    N = len(frames)
+    ok_shape = frames.ndim in (3, 4) and N >= 2
+    H0, W0 = frames.shape[1:3] if frames.ndim in (3, 4) else (0, 0)  # the frames as given
+    # letterbox or pillarbox bars: the analysis runs on the picture between them (its own centre, size and
+    # focal starts), and the result is brought back to the whole frame; fades are found in the picture too
+    top, bottom, left, right = picture_box(frames) if ok_shape and config.crop_bars else (0, 0, 0, 0)
+    head, tail = (faded_ends(frames[:, top:H0 - bottom, left:W0 - right])
+                  if config.skip_fades and ok_shape and N >= 4 else (0, 0))
+    if (head or tail) and N - head - tail >= 2:
         keep = slice(head, len(frames) - tail)  # tracks made while decoding went through the fades: made again
         inner = analyse(frames[keep], np.asarray(timestamps)[keep], dataclasses.replace(config, skip_fades=False),
                         video_id, input_hw, tracker, segmenter)
         return _with_fades(dataclasses.replace(inner, config=dataclasses.asdict(config)), head, tail, timestamps)
-    t_start = time.perf_counter()
-    N = len(frames)
-    ok_shape = frames.ndim in (3, 4) and N >= 2
-    H0, W0 = frames.shape[1:3] if frames.ndim in (3, 4) else (0, 0)  # the frames as given
     Hi, Wi = (int(input_hw[0]), int(input_hw[1])) if H0 and W0 else (H0, W0)
     sx, sy = (Wi / W0, Hi / H0) if H0 and W0 else (1.0, 1.0)
     timings: dict[str, float] = {}
     evidence: dict[str, float] = {}
-    # letterbox or pillarbox bars: the analysis runs on the picture between them (its own centre, size and
-    # focal starts), and the result is brought back to the whole frame
-    top, bottom, left, right = picture_box(frames) if ok_shape and config.crop_bars else (0, 0, 0, 0)
     if top or bottom or left or right:
         frames = np.ascontiguousarray(frames[:, top:H0 - bottom, left:W0 - right])
         if tracks is not None:

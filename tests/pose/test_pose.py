@@ -400,3 +400,23 @@ def test_fades_from_and_to_black_are_left_out_and_returned_unregistered(synth_go
                                         PoseConfig()))
     assert video.evidence["fade_head"] >= 2 and not video.registered[:2].any() and len(video.registered) == n
     assert "fade_head" not in estimate_poses(faded, gt.timestamps, PoseConfig(skip_fades=False)).evidence
+
+
+def test_fades_are_found_in_the_picture_between_bars(synth_good):
+    """A dim clip inside wide side bars: the whole frame is too dark to tell a fade from the clip (median
+    under 8 grey levels), the picture is not. The pose engine finds the fades in the picture, as the filter
+    does (:func:`dynpose100k.filtering.decide.measure_clip`)."""
+    from dynpose100k.synth import bars, load_gt
+    from dynpose100k.video import faded_ends, load_clip, picture_box
+
+    gt = load_gt(synth_good.gt)
+    frames = load_clip(synth_good.video, fps=None).frames
+    gain = np.ones(len(frames))
+    gain[:3], gain[-2:] = (0.0, 0.3, 0.6), (0.4, 0.0)
+    dim = 20.0 / np.median(frames)  # a picture at about 20 grey levels
+    boxed = bars((frames * (dim * gain)[:, None, None, None]).astype(np.uint8), "portrait")
+    top, bottom, left, right = picture_box(boxed)
+    assert left > 0 and faded_ends(boxed) == (0, 0)  # the whole frame: nearly black throughout
+    assert faded_ends(boxed[:, :, left:boxed.shape[2] - right]) == (3, 2)
+    res = estimate_poses(boxed, gt.timestamps, PoseConfig())
+    assert (res.evidence["fade_head"], res.evidence["fade_tail"]) == (3, 2)
