@@ -150,8 +150,10 @@ def global_map(uv: np.ndarray, hw: tuple[int, int], model: str, K: np.ndarray, m
     track identity and verified by COLMAP's two-view geometry, and ONE camera of ``model`` starts from ``K``
     (given as a focal prior). Returns ``(w2c (N, 4, 4), registered (N,), K, k1)`` in our conventions (the
     largest model; nothing registered when mapping failed). ``step``: only every ``step``-th frame is mapped
-    (the rest stay unregistered; ``max_gap`` still counts frames of ``uv``). ``threads``: the mapper's (its
-    bundle adjustments sum in a varying order on more than one, so only 1 gives the same map every run);
+    (the rest stay unregistered; ``max_gap`` still counts frames of ``uv``). The mapper adjusts once and does
+    not re-triangulate: its cameras are a start for a fresh triangulation and adjustment. ``threads``: the
+    mapper's (its bundle adjustments sum in a varying order on more than one, so only 1 gives the same map
+    every run);
     ``seed``: its two-view RANSAC's; ``refine_focal``: False holds the focal of ``K`` (a known lens). Works in a
     temporary folder; no image is read."""
     pycolmap = _pycolmap()
@@ -195,6 +197,10 @@ def global_map(uv: np.ndarray, hw: tuple[int, int], model: str, K: np.ndarray, m
         opts.num_threads = threads
         opts.random_seed = seed
         opts.mapper.bundle_adjustment.refine_focal_length = refine_focal
+        # the caller triangulates afresh and adjusts everything again (sfm.refine): one round of the mapper's
+        # own adjustment, and none of its re-triangulation, is enough to hand over its cameras
+        opts.mapper.ba_num_iterations = 1
+        opts.mapper.skip_retriangulation = True
         (tmp / "out").mkdir()
         t = time.perf_counter()
         recs = pycolmap.global_mapping(tmp / "db.db", tmp, tmp / "out", opts)
