@@ -53,7 +53,15 @@ class PoseConfig:
 
     # --- tracking -------------------------------------------------------------------------------
     tracker: str = "klt"
-    """Point tracker backend: ``klt`` (OpenCV pyramidal Lucas-Kanade, CPU)."""
+    """Point tracker backend: ``klt`` (OpenCV pyramidal Lucas-Kanade, CPU, no weights) or ``cotracker3`` (the
+    learned CoTracker3 offline model, :class:`dynpose100k.models.cotracker.CoTrackerTracker`, weights from
+    :attr:`tracker_model`; a GPU makes it practical). Any object of the :class:`~dynpose100k.pose.tracking.Tracker`
+    protocol can also be handed to :func:`~dynpose100k.pose.estimate_poses` directly."""
+    tracker_model: str | None = None
+    """Local path of the learned tracker's weights (CoTracker3's ``scaled_offline.pth``), for ``tracker``
+    ``cotracker3``; nothing is downloaded."""
+    device: str = "cpu"
+    """Torch device of the learned backends (``tracker_model``, ``semantic_model``): ``cpu``, ``cuda``, ``cuda:1``."""
     grid_step: int = 20
     """Spacing (px) of the query grid; a new query is added in every empty grid cell of each window."""
     window: int = 6
@@ -296,13 +304,18 @@ class PoseConfig:
             raise DynPoseError(f"hfov_deg must be between 0 and 180 degrees (exclusive), got {self.hfov_deg}")
         if not self.dense_fps >= 0:
             raise DynPoseError(f"dense_fps must be 0 (off) or a frame rate, got {self.dense_fps}")
+        if self.tracker not in TRACKERS:
+            raise DynPoseError(f"unknown tracker {self.tracker!r}; choose from {', '.join(TRACKERS)}")
+        if self.tracker in LEARNED_TRACKERS and not self.tracker_model:
+            raise DynPoseError(f"tracker {self.tracker} needs its weights: set tracker_model to a local file")
 
     def differences(self, recorded: dict) -> list[str]:
         """:func:`setting_changes` from ``recorded`` (the ``config`` of a saved result) to this configuration,
-        ignoring :attr:`threads`, which changes only the speed; a field the record lacks (written before the
-        field existed) counts as its default, a field it has that no longer exists is left out."""
+        ignoring :attr:`threads` and :attr:`device`, which change only the speed; a field the record lacks
+        (written before the field existed) counts as its default, a field it has that no longer exists is left
+        out."""
         default = dataclasses.asdict(PoseConfig())
-        now = {k: v for k, v in dataclasses.asdict(self).items() if k != "threads"}
+        now = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("threads", "device")}
         return setting_changes({k: v for k, v in {**default, **recorded}.items() if k in now}, now)
 
     def known_focal(self, hw: tuple[int, int]) -> float | None:
@@ -321,9 +334,17 @@ def setting_changes(old: dict, new: dict) -> list[str]:
     return [f"{k} {old.get(k)} -> {new.get(k)}" for k in {**old, **new} if old.get(k) != new.get(k)]
 
 
+TRACKERS = ("klt", "cotracker3")
+"""Names of :attr:`PoseConfig.tracker`."""
+LEARNED_TRACKERS = ("cotracker3",)
+"""The trackers that need weights (:attr:`PoseConfig.tracker_model`)."""
+
 PRESETS: dict[str, PoseConfig] = {
     "klt-own-12fps": PoseConfig(),
     "klt-own-12fps-semantic": PoseConfig(preset="klt-own-12fps-semantic", semantic_model="models/segmentation"),
+    "cotracker3-own-12fps": PoseConfig(preset="cotracker3-own-12fps", tracker="cotracker3",
+                                       tracker_model="models/cotracker3/scaled_offline.pth", window=24,
+                                       window_stride=20),
     "klt-own-12fps-nomask": PoseConfig(preset="klt-own-12fps-nomask", dynamic_score=2.0, dense_flow=False,
                                        pose_check=False),
 }

@@ -48,7 +48,7 @@ from .evidence import verdict as evidence_verdict
 from .masking import exclusion_masks, mask_shape, motion_evidence, off_map, pixel_masks
 from .result import PoseResult, read_summary, result_exists, save_pose_result
 from .sfm import focal_change, mend_jump, reconstruct, reconstruct_global, refine
-from .tracking import FrameFeed, Tracker, bridge_breaks, track_video
+from .tracking import FrameFeed, Tracker, bridge_breaks, make_tracker, track_video
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +254,7 @@ def analyse(
     if not ok_shape:
         return result(f"need at least 2 frames of shape (H, W, 3), got {frames.shape}")
 
+    tracker = tracker or make_tracker(config)  # one for the tracks and the bridges (a learned one loads once)
     if tracks is None:
         t = time.perf_counter()
         uv = track_video(frames, config, tracker)
@@ -276,7 +277,7 @@ def analyse(
     if segmenter is None and config.semantic_model:
         from ..models.segmentation import MovableSegmenter
 
-        segmenter = MovableSegmenter(config.semantic_model)
+        segmenter = MovableSegmenter(config.semantic_model, device=config.device)
     if segmenter is not None:
         if frames.ndim != 4:
             raise ValueError("a segmenter needs RGB frames")
@@ -535,7 +536,8 @@ def decode_and_estimate(path, config: PoseConfig, video_id: str, segmenter=None)
     # streaming decode on a thread: each frame is brought to the working size (grey unless a segmenter needs
     # colour) as it arrives, so full-resolution frames are never held together, and tracked as soon as its
     # window is complete (decoding and resizing release the GIL, so both cores work)
-    rgb_needed = segmenter is not None or bool(config.semantic_model)
+    tracker = make_tracker(config)  # for the tracks made while decoding and the bridges of analyse
+    rgb_needed = segmenter is not None or bool(config.semantic_model) or bool(getattr(tracker, "colour", False))
     feed, stamps, shapes, decode = FrameFeed(), [], [], [0.0]
 
     def produce():
@@ -560,7 +562,7 @@ def decode_and_estimate(path, config: PoseConfig, video_id: str, segmenter=None)
     worker = threading.Thread(target=produce, name=f"decode-{video_id}", daemon=True)
     worker.start()
     try:
-        uv = track_video(feed, config)
+        uv = track_video(feed, config, tracker)
     except BaseException:
         feed.cancelled = True  # no need to decode the rest
         raise
@@ -570,7 +572,7 @@ def decode_and_estimate(path, config: PoseConfig, video_id: str, segmenter=None)
     if len(stamps) < 2:
         raise VideoError(path, f"only {len(stamps)} frame(s) decoded, at least 2 needed")
     frames = feed.take()
-    res = analyse(frames, np.asarray(stamps, np.float64), config, video_id, shapes[0], segmenter=segmenter,
+    res = analyse(frames, np.asarray(stamps, np.float64), config, video_id, shapes[0], tracker, segmenter,
                   tracks=uv)
     # decode and track overlap: "track" is the wall time until both were done
     return dataclasses.replace(res, timings={"decode": decode[0], "track": track, **res.timings,

@@ -9,6 +9,7 @@ windows link queries into long tracks.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import Protocol
@@ -95,14 +96,31 @@ def _global_shift(a: np.ndarray, b: np.ndarray, size: int = 128) -> np.ndarray:
 
 
 def make_tracker(config: PoseConfig) -> Tracker:
-    """The tracker named by ``config.tracker``."""
+    """The tracker named by ``config.tracker``. A learned one loads ``config.tracker_model`` onto
+    ``config.device`` once per process (every clip a worker poses shares it) and raises
+    :class:`~dynpose100k.models.cotracker.TrackerModelError` when it cannot."""
     if config.tracker == "klt":
         return LKTracker(config.lk_win, config.lk_levels, config.fb_max_px)
-    raise ValueError(f"unknown tracker {config.tracker!r} (available: klt)")
+    if config.tracker == "cotracker3":
+        return _learned_tracker(config.tracker, str(config.tracker_model), config.device)
+    raise ValueError(f"unknown tracker {config.tracker!r} (available: klt, cotracker3)")
+
+
+@functools.lru_cache(maxsize=2)
+def _learned_tracker(name: str, path: str, device: str) -> Tracker:
+    from ..models.cotracker import CoTrackerTracker
+
+    return CoTrackerTracker(path, device=device)
 
 
 def _grey(frame: np.ndarray) -> np.ndarray:
     return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+
+
+def _looks(frame: np.ndarray, tracker: Tracker) -> np.ndarray:
+    """``frame`` as ``tracker`` takes it: RGB for a tracker that sees colour (``tracker.colour``) when the
+    frame has it, grey otherwise."""
+    return frame if getattr(tracker, "colour", False) else _grey(frame)
 
 
 def _grid_queries(grey: np.ndarray, live_uv: np.ndarray, step: int, min_texture: float) -> np.ndarray:
@@ -190,7 +208,8 @@ def track_video(frames: np.ndarray | FrameFeed, config: PoseConfig, tracker: Tra
     window costs the same early or late in a long clip."""
     tracker = tracker or make_tracker(config)
     feed = frames if isinstance(frames, FrameFeed) else None
-    if feed is None and frames.ndim == 4:  # each frame converted once (windows overlap)
+    colour = bool(getattr(tracker, "colour", False))
+    if feed is None and frames.ndim == 4 and not colour:  # each frame converted once (windows overlap)
         frames = np.stack([_grey(f) for f in frames])
     stride = max(1, min(config.window_stride, config.window - 1))
     uv_all = np.full((256 if feed is not None else len(frames), 256, 2), np.nan, np.float32)
@@ -203,12 +222,12 @@ def track_video(frames: np.ndarray | FrameFeed, config: PoseConfig, tracker: Tra
             break
         while e > len(uv_all):  # a feed of unknown length: frames grow by doubling too
             uv_all = _grown(uv_all, 2 * len(uv_all), uv_all.shape[1])
-        win = frames[s:e] if feed is None else np.stack([_grey(f) for f in feed[s:e]])
-        if config.track_gain > 1:  # one gain per window: continuing tracks carry positions, not looks
+        win = frames[s:e] if feed is None else np.stack([_looks(f, tracker) for f in feed[s:e]])
+        if config.track_gain > 1 and win.ndim == 3:  # one gain per window: continuing tracks carry positions
             win = stretch_grey(win, config.track_gain, min_gain=config.track_dark_gain)
         live_ids = live_ids[~np.isnan(uv_all[s, live_ids, 0])] if len(live_ids) else live_ids
         live_uv = uv_all[s, live_ids] if len(live_ids) else np.zeros((0, 2), np.float32)
-        new = _grid_queries(win[0], live_uv, config.grid_step, config.min_texture)
+        new = _grid_queries(_grey(win[0]), live_uv, config.grid_step, config.min_texture)
         queries = np.concatenate([live_uv, new]).astype(np.float32)
         if not len(queries):
             live_ids = np.zeros(0, int)
@@ -300,7 +319,7 @@ def bridge_breaks(uv: np.ndarray, usable: np.ndarray, frames: np.ndarray, config
         back = np.arange(a, max(a - L, -1), -1)
         fwd = np.arange(b, min(b + L, N))
         for idx, x in ((back, xa), (fwd, xb)):
-            pos, vis = tracker(np.stack([_grey(frames[n]) for n in idx]), x.astype(np.float32))
+            pos, vis = tracker(np.stack([_looks(frames[n], tracker) for n in idx]), x.astype(np.float32))
             # a bridge track stops at its first loss on either side
             vis = np.cumprod(vis, axis=0).astype(bool)
             tr[idx] = np.where(vis[..., None], pos, np.nan)

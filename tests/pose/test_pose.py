@@ -160,9 +160,9 @@ def test_cli_known_field_of_view_holds_the_focal(synth_good, tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
 
 
-def test_config_differences_ignore_threads_and_fields_a_record_predates_or_outlived():
-    record = json.loads(json.dumps(dataclasses.asdict(PoseConfig(threads=1))))
-    assert PoseConfig().differences(record) == []  # threads change the speed only
+def test_config_differences_ignore_threads_device_and_fields_a_record_predates_or_outlived():
+    record = json.loads(json.dumps(dataclasses.asdict(PoseConfig(threads=1, device="cuda"))))
+    assert PoseConfig().differences(record) == []  # threads and the device change the speed only
     del record["hfov_deg"]  # a result written before the field existed: estimated, the default
     assert PoseConfig().differences(record) == []
     record["retired_setting"] = 3  # a field of an older build that no longer exists

@@ -86,7 +86,7 @@ def test_pose_video_stops_decoding_when_tracking_fails(tmp_path, monkeypatch):
             produced.append(k)
             yield k / 12.0, np.full((36, 64, 3), k % 255, np.uint8)
 
-    def failing_tracker(feed, config):
+    def failing_tracker(feed, config, tracker=None):
         feed.wait(10)
         raise RuntimeError("tracker broke")
 
