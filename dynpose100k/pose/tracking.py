@@ -102,12 +102,12 @@ def make_tracker(config: PoseConfig) -> Tracker:
     if config.tracker == "klt":
         return LKTracker(config.lk_win, config.lk_levels, config.fb_max_px)
     if config.tracker == "cotracker3":
-        return _learned_tracker(config.tracker, str(config.tracker_model), config.device)
+        return _cotracker(str(config.tracker_model), config.device)
     raise ValueError(f"unknown tracker {config.tracker!r} (available: klt, cotracker3)")
 
 
 @functools.lru_cache(maxsize=2)
-def _learned_tracker(name: str, path: str, device: str) -> Tracker:
+def _cotracker(path: str, device: str) -> Tracker:
     from ..models.cotracker import CoTrackerTracker
 
     return CoTrackerTracker(path, device=device)

@@ -288,7 +288,7 @@ def test_pose_engine_tracks_with_the_learned_tracker(tiny_released_layout, synth
     import dynpose100k.models.cotracker as ct
     from dynpose100k.pose import PoseConfig, load_pose_result, pose_video, tracking
 
-    tracking._learned_tracker.cache_clear()
+    tracking._cotracker.cache_clear()
     loads, windows = [], []
     load = ct.load_cotracker
     monkeypatch.setattr(ct, "load_cotracker", lambda *a, **k: loads.append(a[0]) or load(*a, **k))
@@ -300,7 +300,7 @@ def test_pose_engine_tracks_with_the_learned_tracker(tiny_released_layout, synth
     assert loads == [str(tiny_released_layout)]  # once for both clips
     assert windows and all(len(s) == 4 and s[-1] == 3 and 2 <= s[0] <= 8 for s in windows)
     assert res.config["tracker"] == "cotracker3" and res.num_frames == 24
-    tracking._learned_tracker.cache_clear()
+    tracking._cotracker.cache_clear()
 
 
 def test_learned_tracker_settings_and_missing_weights_are_one_line_errors(tmp_path, synth_good, capsys):
