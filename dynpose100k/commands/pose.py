@@ -40,7 +40,8 @@ def add_arguments(p):
     p.add_argument("--tracker-model", default=None, metavar="PATH",
                    help="local weights of the preset's learned tracker (preset cotracker3-own-12fps: "
                         "CoTracker3's scaled_offline.pth; default models/cotracker3/scaled_offline.pth)")
-    p.add_argument("--device", default=None, help="torch device of learned models: cpu (default), cuda, cuda:1")
+    p.add_argument("--device", default=None,
+                   help="torch device of learned models: auto (default: cuda when a GPU is visible), cpu, cuda:1")
     p.add_argument("--overwrite", action="store_true", help="recompute existing results")
 
 

@@ -20,3 +20,12 @@ def require(module: str, extra: str):
         raise MissingExtraError(
             f"{module} is needed for this feature: pip install 'dynpose100k[{extra}]'"
         ) from e
+
+
+def torch_device(name: str) -> str:
+    """The torch device ``name`` names: ``auto`` is ``cuda`` when a GPU is visible, else ``cpu``; any other
+    name (``cpu``, ``cuda``, ``cuda:1``, ``mps``) is itself."""
+    if name != "auto":
+        return name
+    torch = require("torch", "models")
+    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DynPoseError
-from . import require
+from . import require, torch_device
 
 __all__ = [
     "CoTracker3Config",
@@ -501,8 +501,9 @@ def config_from_state_dict(state: Mapping, **settings) -> CoTracker3Config:
     return replace(CoTracker3Config(**inferred), **settings)
 
 
-def load_cotracker(path: str | os.PathLike, device: str = "cpu", **settings):
-    """A :class:`CoTracker3` in eval mode on ``device`` from a local ``.pth`` state dict (bare, or under a
+def load_cotracker(path: str | os.PathLike, device: str = "auto", **settings):
+    """A :class:`CoTracker3` in eval mode on ``device`` (:func:`~dynpose100k.models.torch_device`: ``auto`` is
+    the GPU when there is one) from a local ``.pth`` state dict (bare, or under a
     ``"model"`` key), e.g. the released ``scaled_offline.pth``. Sizes come from the weights (see
     :func:`config_from_state_dict`, which takes ``settings``); loading is strict. Raises
     :class:`TrackerModelError` naming ``path`` for a missing or unreadable file or mismatched keys/shapes."""
@@ -536,7 +537,7 @@ def load_cotracker(path: str | os.PathLike, device: str = "cpu", **settings):
     except RuntimeError as e:
         detail = " ".join(str(e).split())[:300]
         raise TrackerModelError(f"{path}: weights do not fit CoTracker3 ({detail})") from e
-    return model.to(device).eval()
+    return model.to(torch_device(device)).eval()
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -547,7 +548,7 @@ def load_cotracker(path: str | os.PathLike, device: str = "cpu", **settings):
 class CoTrackerTracker:
     """:class:`dynpose100k.pose.tracking.Tracker` backed by CoTracker3 offline.
 
-    ``CoTrackerTracker(path_or_model, device="cpu", iters=6, max_queries=None, support_grid=6,
+    ``CoTrackerTracker(path_or_model, device="auto", iters=6, max_queries=None, support_grid=6,
     threshold=0.6)``:
 
     - ``path_or_model``: a local checkpoint path (loaded with :func:`load_cotracker`) or a built
@@ -571,9 +572,10 @@ class CoTrackerTracker:
     colour = True
     """Takes RGB frames (:func:`dynpose100k.pose.tracking.track_video` hands them over unconverted)."""
 
-    def __init__(self, path_or_model, device: str = "cpu", iters: int = 6, max_queries: int | None = None,
+    def __init__(self, path_or_model, device: str = "auto", iters: int = 6, max_queries: int | None = None,
                  support_grid: int = 6, threshold: float = 0.6):
         self.torch = require("torch", "models")
+        device = torch_device(device)
         if isinstance(path_or_model, (str, os.PathLike)):
             path_or_model = load_cotracker(path_or_model, device)
         self.model = path_or_model.to(device).eval()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DynPoseError
-from . import require
+from . import require, torch_device
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def movable_ids(id2label: dict, names=MOVABLE) -> list[int]:
 class MovableSegmenter:
     """Callable ``frames (N, H, W, 3) uint8 RGB -> (N, H, W) bool`` masks of movable classes."""
 
-    def __init__(self, path: str | Path, names=MOVABLE, batch_size: int = 4, device: str = "cpu"):
+    def __init__(self, path: str | Path, names=MOVABLE, batch_size: int = 4, device: str = "auto"):
         path = Path(path)
         if not (path / "config.json").is_file():
             raise SegmentationError(f"{path}: no segmentation model here (config.json missing); give a local folder")
@@ -50,8 +50,8 @@ class MovableSegmenter:
         self.torch = require("torch", "models")
         self.processor = transformers.AutoImageProcessor.from_pretrained(path, local_files_only=True)
         model = transformers.AutoModelForUniversalSegmentation.from_pretrained(path, local_files_only=True)
-        self.model = model.to(device).eval()
-        self.device = device
+        self.device = torch_device(device)
+        self.model = model.to(self.device).eval()
         self.batch_size = batch_size
         self.ids = movable_ids(self.model.config.id2label, names)
         if not self.ids:

@@ -60,8 +60,9 @@ class PoseConfig:
     tracker_model: str | None = None
     """Local path of the learned tracker's weights (CoTracker3's ``scaled_offline.pth``), for ``tracker``
     ``cotracker3``; nothing is downloaded."""
-    device: str = "cpu"
-    """Torch device of the learned backends (``tracker_model``, ``semantic_model``): ``cpu``, ``cuda``, ``cuda:1``."""
+    device: str = "auto"
+    """Torch device of the learned backends (``tracker_model``, ``semantic_model``): ``auto`` (``cuda`` when a
+    GPU is visible, else ``cpu``), ``cpu``, ``cuda``, ``cuda:1``. Unused by the default pipeline."""
     grid_step: int = 20
     """Spacing (px) of the query grid; a new query is added in every empty grid cell of each window."""
     window: int = 6

@@ -325,3 +325,13 @@ def test_learned_tracker_settings_and_missing_weights_are_one_line_errors(tmp_pa
     with pytest.raises(DynPoseError, match="nowhere"):
         Stages(pose_root="p", staging_dir="s", pose_config=PoseConfig(tracker="cotracker3",
                                                                       tracker_model=str(missing))).check()
+
+
+def test_auto_device_is_the_gpu_when_there_is_one(monkeypatch):
+    from dynpose100k.models import torch_device
+
+    assert torch_device("cuda:1") == "cuda:1" and torch_device("cpu") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert torch_device("auto") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert torch_device("auto") == "cuda"
