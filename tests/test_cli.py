@@ -211,7 +211,12 @@ def test_bench_pose_passes_the_seed(tmp_path, monkeypatch):
     assert seen["pose"]["seed"] == 500 and seen["pose"]["known_lens"] is False
     seen.clear()
     assert main(["bench", "pose", "--no-speed", "--known-lens", "--out", str(tmp_path)]) == 0
-    assert seen["pose"]["known_lens"] is True
+    assert seen["pose"]["known_lens"] is True and seen["pose"]["preset"] == "klt-own-12fps"
+    seen.clear()
+    assert main(["bench", "pose", "--no-speed", "--preset", "cotracker3-own-12fps", "--tracker-model", "w.pth",
+                 "--device", "cpu", "--confidence-model", "c.json", "--out", str(tmp_path)]) == 0
+    assert (seen["pose"]["preset"], seen["pose"]["tracker_model"], seen["pose"]["device"],
+            seen["pose"]["confidence_model"]) == ("cotracker3-own-12fps", "w.pth", "cpu", "c.json")
 
 
 def test_bench_pose_known_lens_gives_ours_the_true_focal():
@@ -253,7 +258,7 @@ def test_bench_pose_json_holds_each_set_once(tmp_path, monkeypatch):
                         lambda spec, baselines, **kw: {"set": spec["set"], "video_id": spec["video_id"]})
     monkeypatch.setattr(pose, "_summary", lambda rows: {"all": {"n": len(rows)}, "self_assessment": {}})
     monkeypatch.setattr(pose, "_methods", lambda rows: ())
-    monkeypatch.setattr(pose, "_timing_10s", lambda quick: [])
+    monkeypatch.setattr(pose, "_timing_10s", lambda quick, *a: [])
     monkeypatch.setattr(pose, "_print", lambda r: None)
     pose.run(tmp_path, baselines=False, sets=("heldout", "style_b"), clips=2, seed=7)
     saved = json.loads((tmp_path / "pose.json").read_text())

@@ -14,6 +14,7 @@ and the printout puts the sets side by side.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import subprocess
@@ -59,11 +60,12 @@ def _render(spec: dict):
                   clutter=spec.get("clutter", False))
 
 
-def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool = False) -> dict:
+def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool = False, config=None) -> dict:
     """Render the clip of ``spec`` (or take ``video``, its :func:`_render`), degrade its frames, record them
     through the consumer-camera model or put them inside bars when the spec says so, pose them and score every
     method on them; ``known_lens``: ours is given the clip's true horizontal field of view
-    (``PoseConfig.hfov_deg``; the baselines estimate theirs)."""
+    (``PoseConfig.hfov_deg``; the baselines estimate theirs); ``config``: ours's
+    :class:`~dynpose100k.pose.PoseConfig` (default: the default one)."""
     from ..camera import hfov_from_focal
     from ..evaluate import mask_iou, score_video, static_track_precision
     from ..pose import PoseConfig, estimate_poses
@@ -79,7 +81,8 @@ def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool =
                  "set": spec["set"], "hard": spec["hard"], "frames": len(frames)}
     t = time.perf_counter()
     hfov = float(hfov_from_focal(gt.K[0, 0, 0], frames.shape[2])) if known_lens else None
-    res = estimate_poses(frames, gt.timestamps, PoseConfig(hfov_deg=hfov), video_id=gt.video_id)
+    config = dataclasses.replace(config or PoseConfig(), hfov_deg=hfov)
+    res = estimate_poses(frames, gt.timestamps, config, video_id=gt.video_id)
     row["ours"] = {**score_video(res.w2c, res.K, res.registered, gt).to_dict(), "seconds": time.perf_counter() - t}
     row["ours"]["mask_iou"] = mask_iou(res.dynamic_masks, gt.dynamic_mask)
     row["ours"]["static_track_precision"], row["ours"]["static_obs_precision"] = static_track_precision(
@@ -104,9 +107,9 @@ TIMING_CLIPS = ((100, False), (101, False), (102, True))
 """(seed, hard) of the 10 s clips timed one by one."""
 
 
-def _timing_10s(quick: bool = False) -> list[dict]:
+def _timing_10s(quick: bool = False, preset: str = "klt-own-12fps", overrides: dict | None = None) -> list[dict]:
     """Wall time, peak RSS, registered fraction and ATE of estimate_poses on 10 s 640x360 12 fps clips, each
-    in a fresh process."""
+    in a fresh process, with the pose ``preset`` and its field ``overrides``."""
     from ..evaluate import score_video
     from ..synth import render
 
@@ -118,9 +121,10 @@ def _timing_10s(quick: bool = False) -> list[dict]:
             np.save(Path(tmp) / "t.npy", v.gt.timestamps)
             code = (
                 "import json,resource,time,numpy as np\n"
-                "from dynpose100k.pose import estimate_poses, PoseConfig\n"
+                "from dynpose100k.pose import estimate_poses, get_preset\n"
                 f"f=np.load({str(Path(tmp) / 'f.npy')!r}); ts=np.load({str(Path(tmp) / 't.npy')!r})\n"
-                "t=time.perf_counter(); r=estimate_poses(f,ts,PoseConfig()); s=time.perf_counter()-t\n"
+                f"c=get_preset({preset!r}, **{dict(overrides or {})!r})\n"
+                "t=time.perf_counter(); r=estimate_poses(f,ts,c); s=time.perf_counter()-t\n"
                 f"np.savez({str(Path(tmp) / 'r.npz')!r}, w2c=r.w2c, K=r.K, reg=r.registered)\n"
                 "print(json.dumps({'seconds':s,'peak_rss_gib':resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/2**20,"
                 "'registered_fraction':r.registered_fraction,'timings':r.timings,'frames':len(f)}))\n"
@@ -189,12 +193,22 @@ def _summary(rows: list[dict]) -> dict:
 
 
 def run(out: Path, quick: bool = False, baselines: bool = True, sets: tuple[str, ...] = tuple(SETS),
-        clips: int = 6, seed: int = 0, known_lens: bool = False) -> dict:
+        clips: int = 6, seed: int = 0, known_lens: bool = False, preset: str = "klt-own-12fps",
+        tracker_model: str | None = None, device: str | None = None, confidence_model: str | None = None) -> dict:
     """The benchmark; ``baselines=False`` leaves COLMAP and COLMAP+Mask out (ours and the floor only: minutes
     instead of hours on 2 cores); ``sets``: which of :data:`SETS` to run; ``clips``: clips per set (half of
     them hard; six make every rate move by 17 points per clip); ``seed``: added to every clip's seed (0: the
     sets earlier runs measured; another value draws other clips, unseen ones when no run has used it);
-    ``known_lens``: ours is given each clip's true field of view instead of estimating its focal."""
+    ``known_lens``: ours is given each clip's true field of view instead of estimating its focal;
+    ``preset``: ours's pose preset (``tracker_model``, ``device``: its learned tracker's weights and device;
+    ``confidence_model``: a calibration of one's own)."""
+    from ..pose import get_preset
+    from ..pose.tracking import check_models
+
+    overrides = {k: v for k, v in dict(tracker_model=tracker_model, device=device,
+                                       confidence_model=confidence_model).items() if v is not None}
+    config = get_preset(preset, **overrides)
+    check_models(config)  # weights that do not load: one line, before any clip
     unknown = set(sets) - set(SETS)
     if unknown or not sets:
         from ..errors import DynPoseError
@@ -207,7 +221,7 @@ def run(out: Path, quick: bool = False, baselines: bool = True, sets: tuple[str,
         raise DynPoseError(f"need at least 2 clips per set, got {clips}")
     specs = _clips(quick, sets, clips, seed)
     for spec in specs:
-        rows.append(_run_clip(spec, baselines, known_lens=known_lens))
+        rows.append(_run_clip(spec, baselines, known_lens=known_lens, config=config))
         log.info("%s done", rows[-1]["video_id"])
         print(f"  [{spec['set']}] {rows[-1]['video_id']}: " + ", ".join(
             f"{m} ATE {rows[-1][m]['ate']:.3f} ({rows[-1][m]['seconds']:.0f}s)" for m in _methods(rows)),
@@ -221,12 +235,14 @@ def run(out: Path, quick: bool = False, baselines: bool = True, sets: tuple[str,
         "clips": specs,
         "seed": seed,
         "known_lens": known_lens,
+        "preset": config.preset,
+        "confidence_model": config.confidence_model,
         "sets_protocol": "dev = style a, dev seeds (tuned on); heldout = style a, held-out seeds and scene "
                          "parameters; style_b = the other scene family (never tuned on), held-out seeds",
         "sets": tables,
         "videos": rows,
     }
-    result["timing_10s_640x360"] = _timing_10s(quick)
+    result["timing_10s_640x360"] = _timing_10s(quick, preset, overrides)
     _print(result)
     (Path(out) / "pose.json").write_text(json.dumps(result, indent=2, default=float))
     print(f"saved {Path(out) / 'pose.json'}")
@@ -240,6 +256,8 @@ def _print_sets(r: dict) -> None:
         print(f"\nclip seeds: each set's usual seeds + {r['seed']}")
     if r.get("known_lens"):
         print("ours given each clip's true field of view (--known-lens); the baselines estimate theirs")
+    if r.get("preset", "klt-own-12fps") != "klt-own-12fps":
+        print(f"ours: pose preset {r['preset']} (the confidence is calibrated on klt-own-12fps results)")
     print(f"\n{'ATE / %frames registered':<28} " + " ".join(f"{s:>18}" for s in sets))
     for m in (m for m in METHODS if m in r["sets"][sets[0]]["all"]):
         print(f"{METHOD_NAMES[m]:<28} " + " ".join(

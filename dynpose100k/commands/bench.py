@@ -41,6 +41,13 @@ def add_arguments(p):
     p.add_argument("--known-lens", action="store_true",
                    help="pose: give our engine each clip's true field of view (PoseConfig.hfov_deg) instead of "
                         "estimating the focal; the baselines still estimate theirs")
+    p.add_argument("--preset", default=None,
+                   help="pose: the pose engine's preset for ours (default klt-own-12fps), e.g. cotracker3-own-12fps")
+    p.add_argument("--tracker-model", default=None, metavar="PATH",
+                   help="pose: local weights of the preset's learned tracker")
+    p.add_argument("--device", default=None, help="pose: torch device of learned models (default auto)")
+    p.add_argument("--confidence-model", default=None, metavar="JSON",
+                   help="pose: a confidence calibration of one's own (default: the packaged one)")
     p.add_argument("--no-speed", action="store_true",
                    help="pose: leave out the cost by input size and clip length (360p/720p/1080p 10 s and 720p "
                         "60 s clips, about 5 minutes; `bench pose-speed` runs it alone)")
@@ -55,7 +62,9 @@ def run(args) -> int:
         if name == "pose":
             extra = {"baselines": not args.no_baselines, "sets": tuple(x for x in args.sets.split(",") if x),
                      "clips": 6 if args.clips is None else args.clips, "seed": args.seed,
-                     "known_lens": args.known_lens}
+                     "known_lens": args.known_lens, "preset": args.preset or "klt-own-12fps",
+                     "tracker_model": args.tracker_model, "device": args.device,
+                     "confidence_model": args.confidence_model}
         elif name == "pose-robustness":
             extra = {"clips": 12 if args.clips is None else args.clips}
             if args.conditions:

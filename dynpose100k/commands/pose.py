@@ -40,6 +40,8 @@ def add_arguments(p):
     p.add_argument("--tracker-model", default=None, metavar="PATH",
                    help="local weights of the preset's learned tracker (preset cotracker3-own-12fps: "
                         "CoTracker3's scaled_offline.pth; default models/cotracker3/scaled_offline.pth)")
+    p.add_argument("--confidence-model", default=None, metavar="JSON",
+                   help="confidence calibration (default: the packaged one, fitted on the klt tracker's results)")
     p.add_argument("--device", default=None,
                    help="torch device of learned models: auto (default: cuda when a GPU is visible), cpu, cuda:1")
     p.add_argument("--overwrite", action="store_true", help="recompute existing results")
@@ -53,14 +55,15 @@ def run(args) -> int:
     from ..pose import get_preset, load_pose_result, pose_video, result_exists
     from ..pose.confidence import TRUSTED
     from ..pose.pipeline import second_look_taken
-    from ..pose.tracking import make_tracker
+    from ..pose.tracking import check_models
     from . import check_out_dir, collect_videos
 
     config = get_preset(args.preset, fps=args.fps, short_side=args.short_side, hfov_deg=args.hfov,
-                        dense_fps=args.dense_fps, tracker_model=args.tracker_model, device=args.device)
+                        dense_fps=args.dense_fps, tracker_model=args.tracker_model, device=args.device,
+                        confidence_model=args.confidence_model)
     if args.work_short_side is not None:
         config = dataclasses.replace(config, work_short_side=args.work_short_side or None)
-    make_tracker(config)  # a learned tracker's weights: loaded once, and an error before any video
+    check_models(config)  # a learned tracker's weights, a calibration: loaded once, an error before any video
     out = check_out_dir(args.out or Path("outputs") / f"poses-{config.preset}")
     videos = collect_videos(args.inputs)
     failures: list[str] = []

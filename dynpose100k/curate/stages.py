@@ -120,12 +120,13 @@ class Stages:
 
     def check(self) -> None:
         """Fail fast on configuration errors (a missing or broken filter model, pose-check kinds the model has
-        no detector for, a learned tracker's weights that do not load) before any item runs."""
+        no detector for, a learned tracker's weights or a confidence calibration that do not load) before any item
+        runs."""
         from ..filtering import FilterConfig, load_model
-        from ..pose.tracking import make_tracker
+        from ..pose.tracking import check_models
 
         if self.pose_config is not None:
-            make_tracker(self.pose_config)
+            check_models(self.pose_config)
 
         known = load_model((self.filter_config or FilterConfig()).model).bases
         if unknown := [k for k in self.pose_check if k not in known]:

@@ -354,10 +354,17 @@ _MODEL_CACHE: dict[str, ConfidenceModel] = {}
 
 
 def load_confidence_model(path: str | Path | None = None) -> ConfidenceModel:
-    """The calibration at ``path`` (default: the packaged ``default_confidence.json``)."""
+    """The calibration at ``path`` (default: the packaged ``default_confidence.json``). Raises
+    :class:`~dynpose100k.errors.DynPoseError` (one line, naming the file) when it is missing or not one."""
+    from ..errors import DynPoseError
+
     p = str(path or DEFAULT_CONFIDENCE)
     if p not in _MODEL_CACHE:
-        _MODEL_CACHE[p] = ConfidenceModel.from_json(json.loads(Path(p).read_text()))
+        try:
+            _MODEL_CACHE[p] = ConfidenceModel.from_json(json.loads(Path(p).read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise DynPoseError(f"{p}: not a confidence calibration ({type(e).__name__}: "
+                               f"{' '.join(str(e).split()) or 'unreadable'})") from e
     return _MODEL_CACHE[p]
 
 
@@ -493,7 +500,7 @@ def score(sfm, static: np.ndarray, hw: tuple[int, int], config,
     ``focal_change`` (:func:`dynpose100k.pose.sfm.focal_change`) beyond ``config.max_focal_change`` caps the
     confidence at :data:`ZOOM_CONFIDENCE`, a camera jump (:func:`step_jump`) beyond ``config.max_step_jump``
     at :data:`JUMP_CONFIDENCE`."""
-    model = model or load_confidence_model()
+    model = model or load_confidence_model(getattr(config, "confidence_model", None))
     feats, per_frame = confidence_evidence(sfm, static, hw, config)
     c = min(model.predict(feats), confidence_limit(config, focal_change, feats["step_jump"]))
     fc = frame_confidence(c, per_frame, sfm.registered, sfm.obs.sum(1), config.min_pnp_inliers)

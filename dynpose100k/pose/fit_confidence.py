@@ -48,11 +48,12 @@ content and camera vary as footage from elsewhere does."""
 
 
 def build_pool(out: str | Path, seeds: range, conditions=tuple(POOL_CONDITIONS), *, height: int = 360,
-               width: int = 640, duration: float = 5.0, log_each=print) -> tuple[Path, Path]:
+               width: int = 640, duration: float = 5.0, log_each=print, config=None) -> tuple[Path, Path]:
     """Render the synthetic ``good`` clips of ``seeds`` (normal and hard; 640x360, 5 s, 12 fps by default,
-    style a dev split) under each of ``conditions`` (:data:`POOL_CONDITIONS`), pose them with the default
-    :class:`~dynpose100k.pose.PoseConfig` and write ``out/poses/<id>/`` and ``out/gt/<id>.gt.npz`` (``<id>``:
-    ``good_s<seed>[_hard]_<condition>``). Results already there are skipped. Returns ``(poses, gt)``."""
+    style a dev split) under each of ``conditions`` (:data:`POOL_CONDITIONS`), pose them with ``config`` (a
+    :class:`~dynpose100k.pose.PoseConfig`; default: the default one) and write ``out/poses/<id>/`` and
+    ``out/gt/<id>.gt.npz`` (``<id>``: ``good_s<seed>[_hard]_<condition>``). Results already there are skipped.
+    Returns ``(poses, gt)``."""
     from ..synth import DEGRADATIONS, recorded, render
     from ..synth.truth import save_gt
     from .config import PoseConfig
@@ -74,7 +75,7 @@ def build_pool(out: str | Path, seeds: range, conditions=tuple(POOL_CONDITIONS),
                 frames = recorded(v.frames, v.gt, seed, int(hard), camera=change.get("camera", False),
                                   degradation=DEGRADATIONS[(seed + 2 * hard) % len(DEGRADATIONS)]
                                   if change.get("degrade") else None)
-                res = estimate_poses(frames, v.gt.timestamps, PoseConfig(), video_id=vid)
+                res = estimate_poses(frames, v.gt.timestamps, config or PoseConfig(), video_id=vid)
                 save_gt(gts / f"{vid}.gt.npz", v.gt)
                 save_pose_result(poses, res)
                 log_each(f"{vid}: {100 * res.registered_fraction:.0f}% registered, confidence {res.confidence:.2f}")
@@ -108,6 +109,9 @@ def main(argv=None) -> int:
     b.add_argument("--seeds", default="0:40", help="render seeds A:B (default 0:40, the packaged fit's)")
     b.add_argument("--conditions", default=",".join(POOL_CONDITIONS),
                    help=f"comma-separated, from {', '.join(POOL_CONDITIONS)} (default: all)")
+    b.add_argument("--preset", default="klt-own-12fps",
+                   help="pose preset the clips are posed with (default klt-own-12fps; a calibration is per tracker)")
+    b.add_argument("--tracker-model", default=None, metavar="PATH", help="the preset's learned tracker weights")
     args = p.parse_args(argv)
     try:
         if args.verb == "pool":
@@ -118,7 +122,12 @@ def main(argv=None) -> int:
             conds = tuple(c for c in args.conditions.split(",") if c)
             if set(conds) - set(POOL_CONDITIONS) or not conds or a >= z:
                 raise DynPoseError(f"--conditions from {', '.join(POOL_CONDITIONS)}; --seeds A:B with A < B")
-            poses, gts = build_pool(args.out, range(a, z), conds)
+            from .config import get_preset
+            from .tracking import check_models
+
+            config = get_preset(args.preset, tracker_model=args.tracker_model)
+            check_models(config)
+            poses, gts = build_pool(args.out, range(a, z), conds, config=config)
             print(f"fit with: python -m dynpose100k.pose.fit_confidence fit {poses} {gts} OUT.json")
             return 0
         rows = calibration_rows(args.pose_dir, args.gt_dir)

@@ -23,7 +23,7 @@ from .config import PoseConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Tracker", "LKTracker", "FrameFeed", "track_video", "make_tracker", "bridge_breaks"]
+__all__ = ["Tracker", "LKTracker", "FrameFeed", "track_video", "make_tracker", "check_models", "bridge_breaks"]
 
 
 class Tracker(Protocol):
@@ -104,6 +104,17 @@ def make_tracker(config: PoseConfig) -> Tracker:
     if config.tracker == "cotracker3":
         return _cotracker(str(config.tracker_model), config.device)
     raise ValueError(f"unknown tracker {config.tracker!r} (available: klt, cotracker3)")
+
+
+def check_models(config: PoseConfig) -> None:
+    """Load what ``config`` names from files (a learned tracker's weights, a confidence calibration) once, so
+    that a missing or broken one is a one-line :class:`~dynpose100k.errors.DynPoseError` before any clip
+    rather than an error on every clip."""
+    from .confidence import load_confidence_model
+
+    make_tracker(config)
+    if config.confidence:
+        load_confidence_model(config.confidence_model)
 
 
 @functools.lru_cache(maxsize=2)

@@ -335,3 +335,27 @@ def test_auto_device_is_the_gpu_when_there_is_one(monkeypatch):
     assert torch_device("auto") == "cpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert torch_device("auto") == "cuda"
+
+
+def test_bench_pose_runs_ours_with_the_learned_tracker(tiny_released_layout, tmp_path, monkeypatch):
+    """``bench pose --preset cotracker3-own-12fps --tracker-model PATH``: ours is posed with that preset (the
+    tracker sees every clip), the JSON records it; weights that do not load stop it before any clip."""
+    import dynpose100k.models.cotracker as ct
+    from dynpose100k.bench import pose as bench
+    from dynpose100k.errors import DynPoseError
+    from dynpose100k.pose import tracking
+
+    tracking._cotracker.cache_clear()
+    calls = []
+    call = ct.CoTrackerTracker.__call__
+    monkeypatch.setattr(ct.CoTrackerTracker, "__call__", lambda self, f, q: calls.append(1) or call(self, f, q))
+    monkeypatch.setattr(bench, "_timing_10s", lambda quick, preset, overrides: [])
+    small = [dict(seed=s, hard=False, height=96, width=160, duration=1.5, set="heldout", style="a") for s in (0, 1)]
+    monkeypatch.setattr(bench, "_clips", lambda quick, sets, clips, seed: small)
+    r = bench.run(tmp_path, quick=True, baselines=False, sets=("heldout",), preset="cotracker3-own-12fps",
+                  tracker_model=str(tiny_released_layout), device="cpu")
+    assert r["preset"] == "cotracker3-own-12fps" and len(r["videos"]) == 2 and calls
+    with pytest.raises(DynPoseError, match="nothing_here"):
+        bench.run(tmp_path, quick=True, baselines=False, sets=("heldout",), preset="cotracker3-own-12fps",
+                  tracker_model=str(tmp_path / "nothing_here.pth"))
+    tracking._cotracker.cache_clear()

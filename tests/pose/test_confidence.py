@@ -46,6 +46,33 @@ def test_good_clip_has_high_confidence(good):
     assert "confidence" in res.timings
 
 
+def test_a_calibration_of_ones_own_replaces_the_packaged_one(good, tmp_path, capsys):
+    """``PoseConfig.confidence_model``: the engine scores with that calibration (here the packaged one with a
+    bias far down, so the same clip reads as untrusted); a missing or broken file is one line naming it, also
+    from ``pose`` before any clip."""
+    import json
+
+    from dynpose100k.cli import main
+    from dynpose100k.errors import DynPoseError
+
+    v, res = good
+    d = json.loads(conf.DEFAULT_CONFIDENCE.read_text())
+    own = tmp_path / "own.json"
+    own.write_text(json.dumps({**d, "bias": d["bias"] - 50.0}))
+    low = estimate_poses(v.frames, v.gt.timestamps, PoseConfig(confidence_model=str(own)), video_id="good")
+    assert res.confidence >= 0.5 > 1e-6 > low.confidence
+    assert low.config["confidence_model"] == str(own)  # recorded with the result
+    broken = tmp_path / "broken.json"
+    broken.write_text("{}")
+    for path in (tmp_path / "missing.json", broken):
+        with pytest.raises(DynPoseError, match=path.name):
+            conf.load_confidence_model(path)
+        out = tmp_path / "poses"
+        assert main(["pose", "whatever.mp4", "--out", str(out), "--confidence-model", str(path)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and path.name in err[0] and not out.exists()
+
+
 def test_confidence_is_saved_and_loaded(good, tmp_path):
     _, res = good
     d = save_pose_result(tmp_path, res)
@@ -351,7 +378,8 @@ def test_calibration_pool_renders_each_condition_once(tmp_path, monkeypatch, cap
     assert shift > 5  # blur, exposure, vignetting, noise
     monkeypatch.setattr(pipeline, "estimate_poses", lambda *a, **k: pytest.fail("posed an existing clip"))
     build_pool(tmp_path, range(3, 4), conds, height=96, width=160, duration=1.0, log_each=lambda s: None)
-    for bad in (["--seeds", "5"], ["--seeds", "4:2"], ["--conditions", "fog"]):
+    for bad in (["--seeds", "5"], ["--seeds", "4:2"], ["--conditions", "fog"], ["--preset", "nope"],
+                ["--preset", "cotracker3-own-12fps", "--tracker-model", str(tmp_path / "none.pth")]):
         assert main(["pool", str(tmp_path), *bad]) == 1
         assert capsys.readouterr().err.count("\n") == 1
 
