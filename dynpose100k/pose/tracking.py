@@ -32,7 +32,8 @@ class Tracker(Protocol):
     ``frames``: ``(T, H, W)`` uint8 grey or ``(T, H, W, 3)`` RGB; ``queries``: ``(Q, 2)`` float32 pixel
     positions in frame 0 of the window. Returns ``tracks`` ``(T, Q, 2)`` float32 pixels and ``visible``
     ``(T, Q)`` bool (False once a query is lost or occluded). A learned tracker (BootsTAP/CoTracker-like)
-    implements the same call.
+    implements the same call; one with a true ``colour`` attribute is handed RGB frames (the others grey, and
+    dark windows grey-stretched), e.g. :class:`dynpose100k.models.cotracker.CoTrackerTracker`.
     """
 
     def __call__(self, frames: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
