@@ -50,6 +50,11 @@ def add_arguments(p):
                    help="comma-separated failure kinds whose filter rejections are posed and kept at pose "
                         "confidence >= 0.5 (default: slowzoom,stabilised); off: none")
     p.add_argument("--pose-preset", default=DEFAULT_PRESET, choices=sorted(PRESETS), help="pose engine preset")
+    p.add_argument("--tracker-model", default=None, metavar="PATH",
+                   help="weights of the preset's learned tracker (preset cotracker3-own-12fps)")
+    p.add_argument("--confidence-model", default=None, metavar="JSON",
+                   help="a confidence calibration of one's own (default: the packaged one)")
+    p.add_argument("--device", default="auto", help="torch device of learned models (default auto: the GPU if any)")
     p.add_argument("--fps", type=float, default=12.0, help="frame sampling rate (default 12)")
     add_dense_fps_argument(p)  # kept clips doubted at --fps; the shard then holds the denser frames
     p.add_argument("--short-side", type=int, default=None, help="resize frames to this short side (default: keep)")
@@ -83,7 +88,8 @@ def run(args) -> int:
         min_registered=args.min_registered, retry_failed=args.retry_failed, reprocess=args.reprocess,
         csv_video_root=args.csv_video_root,
         filter_model=args.filter_model, filter_threshold=args.filter_threshold, pose_check=pose_check,
-        pose_preset=args.pose_preset,
+        pose_preset=args.pose_preset, tracker_model=args.tracker_model, confidence_model=args.confidence_model,
+        device=args.device,
         fps=args.fps, dense_fps=args.dense_fps or 0.0, short_side=args.short_side, hfov_deg=args.hfov,
         shard_size=args.shard_size,
         item_timeout=args.item_timeout, dataset_name=args.dataset_name,

@@ -88,6 +88,12 @@ class CurateConfig:
     hfov_deg: float | None = None
     """The lens's known horizontal field of view (degrees), the same for every clip: the pose engine holds the
     focal it gives (:attr:`dynpose100k.pose.PoseConfig.hfov_deg`); None: estimated per clip."""
+    tracker_model: str | None = None
+    """Weights of the pose preset's learned tracker (None: the preset's own path)."""
+    confidence_model: str | None = None
+    """A confidence calibration of one's own (None: the preset's, i.e. the packaged one)."""
+    device: str = "auto"
+    """Torch device of learned models (``auto``: the GPU when there is one)."""
     filter_model: str | None = None
     """Filter fusion-model JSON (None: the packaged default model)."""
     filter_threshold: float | None = None
@@ -242,9 +248,9 @@ class DatasetSink:
 
 
 DECISION_FIELDS = ("filter_model", "filter_threshold", "pose_check", "min_registered", "pose_preset", "fps",
-                   "dense_fps", "short_side", "hfov_deg")
+                   "dense_fps", "short_side", "hfov_deg", "tracker_model", "confidence_model")
 """Fields of :class:`CurateConfig` that decide an item's outcome (the others only change speed or place)."""
-LATER_DECISION_FIELDS = {"hfov_deg": None, "dense_fps": 0.0}
+LATER_DECISION_FIELDS = {"hfov_deg": None, "dense_fps": 0.0, "tracker_model": None, "confidence_model": None}
 """Decision fields added after ledgers were first written, with the value that decides as before they
 existed: at that value a field is left out of the settings, so the runs before it keep their hash."""
 
@@ -335,7 +341,12 @@ def default_stages(config: CurateConfig) -> Stages:
     from ..pose import get_preset
 
     pose_cfg = get_preset(config.pose_preset, fps=config.fps, dense_fps=config.dense_fps, short_side=config.short_side,
-                          hfov_deg=config.hfov_deg, threads=1 if config.workers > 1 else None)
+                          hfov_deg=config.hfov_deg, threads=1 if config.workers > 1 else None,
+                          tracker_model=config.tracker_model, confidence_model=config.confidence_model,
+                          device=config.device)
+    # model files named relative to where the run starts: workers (Ray ones on other nodes) start elsewhere
+    pose_cfg = dataclasses.replace(pose_cfg, **{k: str(Path(v).expanduser().absolute()) for k in (
+        "tracker_model", "semantic_model", "confidence_model") if (v := getattr(pose_cfg, k))})
     layout = RunLayout.of(config)
     return Stages(
         pose_root=str(layout.poses),

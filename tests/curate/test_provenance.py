@@ -141,3 +141,32 @@ def test_a_known_lens_and_a_denser_second_look_are_decision_settings_that_earlie
         _run(pool, out, 0.5)
     with pytest.raises(SettingsChanged, match=r"dense_fps None -> 24.0"):
         _run(pool, out, 0.5, hfov_deg=60.0, dense_fps=24.0)
+
+
+def test_model_files_of_the_pose_engine_are_decision_settings_and_reach_workers_as_absolute_paths(tmp_path,
+                                                                                                  monkeypatch, capsys):
+    """A learned tracker's weights and a calibration of one's own decide poses: runs without them leave them
+    out of their settings (older ledgers keep their hash), runs with them record them. The stages hand the
+    workers absolute paths (a Ray worker starts in another folder), and a file that does not load stops the
+    run on one line before any output exists."""
+    from dynpose100k.cli import main
+    from dynpose100k.curate import decision_settings
+    from dynpose100k.curate.runner import default_stages
+
+    out = tmp_path / "out"
+    plain = decision_settings(CurateConfig(out=out, filter_threshold=0.5))
+    assert "tracker_model" not in plain and "confidence_model" not in plain
+    own = decision_settings(CurateConfig(out=out, filter_threshold=0.5, confidence_model="own.json"))
+    assert own["confidence_model"] == "own.json"
+    monkeypatch.chdir(tmp_path)
+    stages = default_stages(CurateConfig(out=out, pose_preset="cotracker3-own-12fps", confidence_model="c.json"))
+    assert stages.pose_config.tracker_model == str(tmp_path / "models" / "cotracker3" / "scaled_offline.pth")
+    assert stages.pose_config.confidence_model == str(tmp_path / "c.json")
+    assert default_stages(CurateConfig(out=out)).pose_config.tracker_model is None
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    (pool / "a.mp4").write_bytes(b"")
+    assert main(["curate", str(pool), "--out", str(out), "--pose-preset", "cotracker3-own-12fps",
+                 "--tracker-model", str(tmp_path / "none.pth"), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "none.pth" in err[0] and not out.exists()
