@@ -16,12 +16,13 @@ import logging
 import math
 import pickle
 import re
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 
 import torch
 
 from ..errors import CheckpointError
+from ..models import LoadReport
 from .model import DUSt3R, DUSt3RConfig
 
 __all__ = ["parse_constructor", "config_from_kwargs", "load_checkpoint", "load_state_dict_checked",
@@ -96,23 +97,6 @@ def config_from_kwargs(kw: dict) -> DUSt3RConfig:
     return DUSt3RConfig(**out)
 
 
-@dataclass(frozen=True)
-class LoadReport:
-    """What happened to the keys when a state dict was loaded."""
-
-    missing: tuple[str, ...]
-    """Model keys absent from the file."""
-    unexpected: tuple[str, ...]
-    """File keys the model does not have."""
-    mismatched: tuple[str, ...]
-    """Keys present on both sides with different shapes (``key: file_shape != model_shape``)."""
-
-
-def _fmt(keys, n=8) -> str:
-    keys = list(keys)
-    return ", ".join(keys[:n]) + (f" (+{len(keys) - n} more)" if len(keys) > n else "")
-
-
 def _complete_aliases(sd: dict) -> dict:
     """Fill keys the official files may store once only: the DPT projections are registered under two
     names (safetensors keeps one), and a CroCo-style file has no second decoder (it starts as a copy)."""
@@ -137,18 +121,13 @@ def load_state_dict_checked(model: DUSt3R, sd: dict, *, strict: bool = True, sou
     ``CheckpointError`` listing them; otherwise matching keys load and the rest is reported."""
     sd = _complete_aliases(sd)
     own = model.state_dict()
-    missing = tuple(k for k in own if k not in sd)
-    unexpected = tuple(k for k in sd if k not in own)
-    mismatched = tuple(f"{k}: {tuple(sd[k].shape)} != {tuple(own[k].shape)}" for k in own
-                       if k in sd and tuple(sd[k].shape) != tuple(own[k].shape))
-    rep = LoadReport(missing, unexpected, mismatched)
-    if missing or unexpected or mismatched:
-        msg = (f"{source}: {len(missing)} missing [{_fmt(missing)}], {len(unexpected)} unexpected "
-               f"[{_fmt(unexpected)}], {len(mismatched)} shape mismatches [{_fmt(mismatched)}]")
+    rep = LoadReport.compare(own, sd)
+    if not rep.ok:
+        msg = rep.describe(source)
         if strict:
             raise CheckpointError(msg)
         log.warning("loading non-strictly: %s", msg)
-    bad = {m.split(":")[0] for m in mismatched}
+    bad = {m.split(":")[0] for m in rep.mismatched}
     model.load_state_dict({k: v for k, v in sd.items() if k in own and k not in bad}, strict=False)
     return rep
 

@@ -7,6 +7,8 @@ time or at run time by this package.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from ..errors import MissingExtraError
 
@@ -29,3 +31,34 @@ def torch_device(name: str) -> str:
         return name
     torch = require("torch", "models")
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """How the keys of a state dict ``sd`` fit a model's own ``own`` (both ``name -> tensor``): the one check
+    every learned backend loads its weights through (DUSt3R, CoTracker3)."""
+
+    missing: tuple[str, ...]
+    """Model keys absent from the file."""
+    unexpected: tuple[str, ...]
+    """File keys the model does not have."""
+    mismatched: tuple[str, ...]
+    """Keys present on both sides with different shapes (``key: file_shape != model_shape``)."""
+
+    @classmethod
+    def compare(cls, own: Mapping, sd: Mapping) -> LoadReport:
+        return cls(tuple(k for k in own if k not in sd), tuple(k for k in sd if k not in own),
+                   tuple(f"{k}: {tuple(sd[k].shape)} != {tuple(own[k].shape)}" for k in own
+                         if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)))
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def describe(self, source: str, n: int = 8) -> str:
+        """One line: ``source`` and how many keys are missing, unexpected and mis-shaped, the first ``n`` each."""
+        def fmt(keys):
+            return ", ".join(keys[:n]) + (f" (+{len(keys) - n} more)" if len(keys) > n else "")
+
+        return (f"{source}: {len(self.missing)} missing [{fmt(self.missing)}], {len(self.unexpected)} unexpected "
+                f"[{fmt(self.unexpected)}], {len(self.mismatched)} shape mismatches [{fmt(self.mismatched)}]")

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DynPoseError
-from . import require, torch_device
+from . import LoadReport, require, torch_device
 
 __all__ = [
     "CoTracker3Config",
@@ -526,17 +526,10 @@ def load_cotracker(path: str | os.PathLike, device: str = "auto", **settings):
     except (ValueError, IndexError) as e:
         raise TrackerModelError(f"{path}: not a CoTracker3 checkpoint ({e})") from e
     model = _torch_classes()["CoTracker3"](config)
-    expected = set(model.state_dict())
-    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
-    if missing or unexpected:
-        parts = [f"{len(missing)} missing (e.g. {', '.join(missing[:3])})"] if missing else []
-        parts += [f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})"] if unexpected else []
-        raise TrackerModelError(f"{path}: keys do not match CoTracker3: {'; '.join(parts)}")
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        detail = " ".join(str(e).split())[:300]
-        raise TrackerModelError(f"{path}: weights do not fit CoTracker3 ({detail})") from e
+    report = LoadReport.compare(model.state_dict(), state)
+    if not report.ok:
+        raise TrackerModelError(report.describe(f"{path}: weights do not fit CoTracker3"))
+    model.load_state_dict(state, strict=True)
     return model.to(torch_device(device)).eval()
 
 
