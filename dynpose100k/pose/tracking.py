@@ -102,9 +102,7 @@ def make_tracker(config: PoseConfig) -> Tracker:
     :class:`~dynpose100k.models.cotracker.TrackerModelError` when it cannot."""
     if config.tracker == "klt":
         return LKTracker(config.lk_win, config.lk_levels, config.fb_max_px)
-    if config.tracker == "cotracker3":
-        return _cotracker(str(config.tracker_model), config.device)
-    raise ValueError(f"unknown tracker {config.tracker!r} (available: klt, cotracker3)")
+    return _cotracker(str(config.tracker_model), config.device)  # the other name PoseConfig accepts (TRACKERS)
 
 
 def check_models(config: PoseConfig) -> None:

@@ -179,15 +179,28 @@ def test_tracker_shapes_grey_and_rgb(tiny, tiny_ckpt):
     assert np.array_equal(rgb_visible, visible)
 
 
-def test_tracker_from_checkpoint_path(tmp_path):
+RELEASED_TINY = dataclasses.replace(TINY, model_resolution=(384, 512), num_heads=8)
+"""The tiny sizes at the released model's resolution and heads: what a checkpoint path loads as."""
+
+
+@pytest.fixture
+def tiny_released_layout(tmp_path):
+    """A tiny random model of :data:`RELEASED_TINY`, saved."""
+    from dynpose100k.models.cotracker import CoTracker3
+
+    torch.manual_seed(0)
+    path = tmp_path / "tiny_cotracker.pth"
+    torch.save(CoTracker3(RELEASED_TINY).state_dict(), path)
+    return path
+
+
+def test_tracker_from_checkpoint_path(tiny_released_layout):
     """A path is loaded with the released model's resolution (384x512), which a checkpoint cannot tell."""
     from dynpose100k.models.cotracker import CoTracker3
 
-    cfg = dataclasses.replace(TINY, model_resolution=(384, 512), num_heads=8)
-    torch.manual_seed(0)
-    model = CoTracker3(cfg).eval()
-    path = tmp_path / "tiny_full_res.pth"
-    torch.save(model.state_dict(), path)
+    path = tiny_released_layout
+    model = CoTracker3(RELEASED_TINY).eval()
+    model.load_state_dict(torch.load(path, weights_only=True))
     grey, queries = _clip(T=2), np.array([[30.0, 20.0]], np.float32)
     tracks, visible = CoTrackerTracker(path, iters=1)(grey, queries)
     expected, _ = CoTrackerTracker(model, iters=1)(grey, queries)
@@ -269,17 +282,6 @@ def test_imports_without_torch():
 
 
 # ---- through the pose engine and the CLI ----------------------------------------------------------------
-
-
-@pytest.fixture
-def tiny_released_layout(tmp_path):
-    """A tiny random model at the released model's resolution (what a checkpoint path loads as), saved."""
-    from dynpose100k.models.cotracker import CoTracker3
-
-    torch.manual_seed(0)
-    path = tmp_path / "tiny_cotracker.pth"
-    torch.save(CoTracker3(dataclasses.replace(TINY, model_resolution=(384, 512), num_heads=8)).state_dict(), path)
-    return path
 
 
 def test_pose_engine_tracks_with_the_learned_tracker(tiny_released_layout, synth_good, tmp_path, monkeypatch):
