@@ -125,8 +125,8 @@ class Stages:
         from ..filtering import FilterConfig, load_model
         from ..pose.tracking import check_models
 
-        if self.pose_config is not None:
-            check_models(self.pose_config)
+        if self.pose_config is not None:  # the workers load their own tracker (this process poses nothing)
+            check_models(self.pose_config, keep=False)
 
         known = load_model((self.filter_config or FilterConfig()).model).bases
         if unknown := [k for k in self.pose_check if k not in known]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import geometry
 from ..video import stretch_grey
-from .config import PoseConfig
+from .config import LEARNED_TRACKERS, PoseConfig
 
 log = logging.getLogger(__name__)
 
@@ -105,13 +105,21 @@ def make_tracker(config: PoseConfig) -> Tracker:
     return _cotracker(str(config.tracker_model), config.device)  # the other name PoseConfig accepts (TRACKERS)
 
 
-def check_models(config: PoseConfig) -> None:
+def check_models(config: PoseConfig, keep: bool = True) -> None:
     """Load what ``config`` names from files (a learned tracker's weights, a confidence calibration) once, so
     that a missing or broken one is a one-line :class:`~dynpose100k.errors.DynPoseError` before any clip
-    rather than an error on every clip."""
+    rather than an error on every clip. ``keep``: the tracker stays loaded for this process's clips (it is
+    cached, :func:`make_tracker`); ``keep=False`` is for a process that poses nothing itself (the curator's,
+    beside its workers): the weights are loaded on the CPU for the check and dropped, so no idle copy holds
+    accelerator memory while the workers load their own."""
     from .confidence import load_confidence_model
 
-    make_tracker(config)
+    if keep:
+        make_tracker(config)
+    elif config.tracker in LEARNED_TRACKERS:
+        from ..models.cotracker import load_cotracker
+
+        load_cotracker(config.tracker_model, device="cpu")
     if config.confidence:
         load_confidence_model(config.confidence_model)
 

@@ -329,6 +329,32 @@ def test_learned_tracker_settings_and_missing_weights_are_one_line_errors(tmp_pa
                                                                       tracker_model=str(missing))).check()
 
 
+def test_the_curators_check_loads_the_tracker_on_the_cpu_and_keeps_no_copy(tiny_released_layout, tmp_path,
+                                                                             monkeypatch):
+    """The curator poses nothing itself: its start-up check loads a learned tracker on the CPU and drops it
+    (its workers load their own), while ``pose``'s check keeps the one it will use."""
+    import dynpose100k.models.cotracker as ct
+    from dynpose100k.curate import Stages
+    from dynpose100k.errors import DynPoseError
+    from dynpose100k.pose import PoseConfig, tracking
+
+    tracking._cotracker.cache_clear()
+    devices = []
+    load = ct.load_cotracker
+    monkeypatch.setattr(ct, "load_cotracker", lambda *a, **k: devices.append(k.get("device")) or load(*a, **k))
+    config = PoseConfig(tracker="cotracker3", tracker_model=str(tiny_released_layout), device="cuda")
+    Stages(pose_root="p", staging_dir="s", pose_config=config).check()
+    assert devices == ["cpu"] and tracking._cotracker.cache_info().currsize == 0
+    tracking.check_models(PoseConfig(tracker="cotracker3", tracker_model=str(tiny_released_layout), device="cpu"))
+    assert tracking._cotracker.cache_info().currsize == 1  # kept for the clips of this process
+    tracking._cotracker.cache_clear()
+    broken = tmp_path / "broken.pth"
+    broken.write_text("not weights")
+    with pytest.raises(DynPoseError, match="broken.pth"):
+        Stages(pose_root="p", staging_dir="s",
+               pose_config=PoseConfig(tracker="cotracker3", tracker_model=str(broken))).check()
+
+
 def test_auto_device_is_the_gpu_when_there_is_one(monkeypatch):
     from dynpose100k.models import torch_device
 
