@@ -7,6 +7,7 @@ BENCHES = {
     "pose-speed": "dynpose100k.bench.pose_speed",
     "pose-robustness": "dynpose100k.bench.pose_robustness",
     "pose-dense": "dynpose100k.bench.pose_dense",
+    "tracks": "dynpose100k.bench.tracks",
     "filter": "dynpose100k.bench.filter",
     "curate": "dynpose100k.bench.curate",
     "train": "dynpose100k.bench.train",

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..bench import BENCHES
 
-HELP = "benchmarks: decode, pose, pose-speed, pose-robustness, filter, curate, train, vlm (figures vs baselines)"
+HELP = ("benchmarks: decode, pose, pose-speed, pose-robustness, pose-dense, tracks, filter, curate, train, vlm "
+        "(figures vs baselines)")
 EXAMPLES = """
   dynpose100k bench decode
   dynpose100k bench pose --out outputs/bench
@@ -15,6 +16,8 @@ EXAMPLES = """
   dynpose100k bench pose-robustness --clips 12
   dynpose100k bench pose-robustness --conditions camera,clutter
   dynpose100k bench pose-dense --sets heldout,style_b --clips 24 --seed 1300   # the second look at 24 fps
+  dynpose100k bench tracks --sets dev,heldout,style_b --clips 12   # Lucas-Kanade's tracks against the truth
+  dynpose100k bench tracks --preset cotracker3-own-12fps --tracker-model W   # a learned tracker beside it
   dynpose100k bench all --quick
   dynpose100k bench filter --seed 1 --out outputs/bench-seed1
 """
@@ -27,14 +30,14 @@ def add_arguments(p):
     p.add_argument("--no-baselines", action="store_true",
                    help="pose: leave COLMAP and COLMAP+Mask out (ours and the floor only; minutes instead of hours)")
     p.add_argument("--sets", default="dev,heldout,style_b",
-                   help="pose, pose-dense: comma-separated benchmark sets (default dev,heldout,style_b)")
+                   help="pose, pose-dense, tracks: comma-separated benchmark sets (default dev,heldout,style_b)")
     p.add_argument("--clips", type=int, default=None,
-                   help="pose, pose-dense: clips per set, half of them hard (default 6; 24 for steadier rates, ~4x "
-                        "the time); pose-robustness: clips per condition (default 12)")
+                   help="pose, pose-dense, tracks: clips per set, half of them hard (default 6; 24 for steadier "
+                        "rates, ~4x the time); pose-robustness: clips per condition (default 12)")
     p.add_argument("--seed", type=int, default=0,
-                   help="filter: pool seed (test pools from it, training pools from seed + 1000 on); pose, pose-dense: "
-                        "added to every clip's seed; another seed draws other clips, e.g. to judge a change on clips "
-                        "nobody has looked at (default 0)")
+                   help="filter: pool seed (test pools from it, training pools from seed + 1000 on); pose, pose-dense, "
+                        "tracks: added to every clip's seed; another seed draws other clips, e.g. to judge a change on "
+                        "clips nobody has looked at (default 0)")
     p.add_argument("--conditions", default=None,
                    help="pose-robustness: comma-separated conditions to run (default: all; clean, the baseline, "
                         "always runs), e.g. camera,clutter")
@@ -42,10 +45,11 @@ def add_arguments(p):
                    help="pose: give our engine each clip's true field of view (PoseConfig.hfov_deg) instead of "
                         "estimating the focal; the baselines still estimate theirs")
     p.add_argument("--preset", default=None,
-                   help="pose: the pose engine's preset for ours (default klt-own-12fps), e.g. cotracker3-own-12fps")
+                   help="pose: the pose engine's preset for ours (default klt-own-12fps), e.g. cotracker3-own-12fps; "
+                        "tracks: the tracker measured beside Lucas-Kanade")
     p.add_argument("--tracker-model", default=None, metavar="PATH",
-                   help="pose: local weights of the preset's learned tracker")
-    p.add_argument("--device", default=None, help="pose: torch device of learned models (default auto)")
+                   help="pose, tracks: local weights of the preset's learned tracker")
+    p.add_argument("--device", default=None, help="pose, tracks: torch device of learned models (default auto)")
     p.add_argument("--confidence-model", default=None, metavar="JSON",
                    help="pose: a confidence calibration of one's own (default: the packaged one)")
     p.add_argument("--no-speed", action="store_true",
@@ -72,6 +76,11 @@ def run(args) -> int:
         elif name == "pose-dense":
             extra = {"sets": tuple(x for x in args.sets.split(",") if x),
                      "clips": 6 if args.clips is None else args.clips, "seed": args.seed}
+        elif name == "tracks":
+            extra = {"sets": tuple(x for x in args.sets.split(",") if x),
+                     "clips": 6 if args.clips is None else args.clips, "seed": args.seed,
+                     "preset": args.preset or "klt-own-12fps", "tracker_model": args.tracker_model,
+                     "device": args.device}
         elif name == "filter":
             extra = {"seed": args.seed}
         importlib.import_module(BENCHES[name]).run(args.out, quick=args.quick, **extra)

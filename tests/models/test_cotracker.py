@@ -387,3 +387,25 @@ def test_bench_pose_runs_ours_with_the_learned_tracker(tiny_released_layout, tmp
         bench.run(tmp_path, quick=True, baselines=False, sets=("heldout",), preset="cotracker3-own-12fps",
                   tracker_model=str(tmp_path / "nothing_here.pth"))
     tracking._cotracker.cache_clear()
+
+
+def test_bench_tracks_measures_the_learned_tracker_beside_lucas_kanade(tiny_released_layout, tmp_path, monkeypatch):
+    """``bench tracks --preset cotracker3-own-12fps --tracker-model PATH``: both trackers on the same clips,
+    scored against the truth; weights that do not load stop it before any clip."""
+    from dynpose100k.bench import pose as bench_pose
+    from dynpose100k.bench import tracks
+    from dynpose100k.errors import DynPoseError
+    from dynpose100k.pose import tracking
+
+    tracking._cotracker.cache_clear()
+    small = [dict(seed=0, hard=False, height=96, width=160, duration=1.5, set="heldout", style="a")]
+    monkeypatch.setattr(bench_pose, "_clips", lambda quick, sets, clips, seed: small)
+    r = tracks.run(tmp_path, sets=("heldout",), clips=1, preset="cotracker3-own-12fps",
+                   tracker_model=str(tiny_released_layout), device="cpu")
+    assert r["trackers"] == ["klt-own-12fps", "cotracker3-own-12fps"]
+    row = r["videos"][0]
+    assert row["klt-own-12fps"]["static_tracks"] > 0 and "median_px_1" in row["cotracker3-own-12fps"]
+    with pytest.raises(DynPoseError, match="nothing_here"):
+        tracks.run(tmp_path, sets=("heldout",), clips=1, preset="cotracker3-own-12fps",
+                   tracker_model=str(tmp_path / "nothing_here.pth"))
+    tracking._cotracker.cache_clear()
