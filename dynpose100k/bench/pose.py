@@ -36,7 +36,12 @@ SETS = {"dev": ("a", 0), "heldout": ("a", 1_000_000_000), "style_b": ("b", 1_000
 
 def _clips(quick: bool, sets=tuple(SETS), per_set: int = 6, seed: int = 0) -> list[dict]:
     """The clip specs of every set: the same sizes and hardness, the set's style and seed range (from the
-    set's first render seed + ``seed``)."""
+    set's first render seed + ``seed``). Raises :class:`~dynpose100k.errors.DynPoseError` for a set that is
+    not one of :data:`SETS` (or none)."""
+    if set(sets) - set(SETS) or not sets:
+        from ..errors import DynPoseError
+
+        raise DynPoseError(f"unknown benchmark set(s) {sorted(set(sets) - set(SETS))}; choose from {', '.join(SETS)}")
     return [{**c, "set": name, "style": SETS[name][0], "seed": SETS[name][1] + seed + c["seed"]}
             for name in sets for c in _base_clips(quick, per_set)]
 
@@ -209,11 +214,6 @@ def run(out: Path, quick: bool = False, baselines: bool = True, sets: tuple[str,
                                        confidence_model=confidence_model).items() if v is not None}
     config = get_preset(preset, **overrides)
     check_models(config)  # weights that do not load: one line, before any clip
-    unknown = set(sets) - set(SETS)
-    if unknown or not sets:
-        from ..errors import DynPoseError
-
-        raise DynPoseError(f"unknown benchmark set(s) {sorted(unknown)}; choose from {', '.join(SETS)}")
     rows = []
     if clips < 2:
         from ..errors import DynPoseError

@@ -35,10 +35,9 @@ def run(out: Path, quick: bool = False, sets: tuple[str, ...] = ("heldout", "sty
     from ..evaluate import track_errors
     from ..pose import get_preset
     from ..pose.tracking import check_models, make_tracker, track_video
-    from .pose import SETS, _clips, _render
+    from .pose import _clips, _render
 
-    if set(sets) - set(SETS) or not sets:
-        raise DynPoseError(f"unknown benchmark set(s) {sorted(set(sets) - set(SETS))}; choose from {', '.join(SETS)}")
+    specs = _clips(quick, sets, clips, seed)  # unknown sets: one line, before any clip
     if clips < 1:
         raise DynPoseError(f"need at least 1 clip per set, got {clips}")
     overrides = {k: v for k, v in dict(tracker_model=tracker_model, device=device).items() if v is not None}
@@ -48,7 +47,7 @@ def run(out: Path, quick: bool = False, sets: tuple[str, ...] = ("heldout", "sty
     for config in configs.values():
         check_models(config)  # weights that do not load: one line, before any clip
     rows = []
-    for spec in _clips(quick, sets, clips, seed):
+    for spec in specs:
         v = _render(spec)
         row = {"set": spec["set"], "video_id": v.gt.video_id, "hard": spec["hard"]}
         for name, config in configs.items():
