@@ -9,6 +9,7 @@ windows link queries into long tracks.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -19,7 +20,7 @@ import numpy as np
 
 from .. import geometry
 from ..video import stretch_grey
-from .config import LEARNED_TRACKERS, PoseConfig
+from .config import PoseConfig
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +97,14 @@ def _global_shift(a: np.ndarray, b: np.ndarray, size: int = 128) -> np.ndarray:
     return np.array([dx, dy], np.float32) / s
 
 
-def make_tracker(config: PoseConfig) -> Tracker:
+def make_tracker(config: PoseConfig, cached: bool = True) -> Tracker:
     """The tracker named by ``config.tracker``. A learned one loads ``config.tracker_model`` onto
-    ``config.device`` once per process (every clip a worker poses shares it) and raises
-    :class:`~dynpose100k.models.cotracker.TrackerModelError` when it cannot."""
+    ``config.device`` once per process (every clip a worker poses shares it; ``cached=False``: a copy of its
+    own, kept nowhere) and raises :class:`~dynpose100k.models.cotracker.TrackerModelError` when it cannot."""
     if config.tracker == "klt":
         return LKTracker(config.lk_win, config.lk_levels, config.fb_max_px)
-    return _cotracker(str(config.tracker_model), config.device)  # the other name PoseConfig accepts (TRACKERS)
+    load = _cotracker if cached else _cotracker.__wrapped__
+    return load(str(config.tracker_model), config.device)  # the other name PoseConfig accepts (TRACKERS)
 
 
 def check_models(config: PoseConfig, keep: bool = True) -> None:
@@ -114,12 +116,7 @@ def check_models(config: PoseConfig, keep: bool = True) -> None:
     accelerator memory while the workers load their own."""
     from .confidence import load_confidence_model
 
-    if keep:
-        make_tracker(config)
-    elif config.tracker in LEARNED_TRACKERS:
-        from ..models.cotracker import load_cotracker
-
-        load_cotracker(config.tracker_model, device="cpu")
+    make_tracker(config if keep else dataclasses.replace(config, device="cpu"), cached=keep)
     if config.confidence:
         load_confidence_model(config.confidence_model)
 

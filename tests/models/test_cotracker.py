@@ -341,7 +341,8 @@ def test_the_curators_check_loads_the_tracker_on_the_cpu_and_keeps_no_copy(tiny_
     tracking._cotracker.cache_clear()
     devices = []
     load = ct.load_cotracker
-    monkeypatch.setattr(ct, "load_cotracker", lambda *a, **k: devices.append(k.get("device")) or load(*a, **k))
+    monkeypatch.setattr(ct, "load_cotracker",
+                        lambda path, device="auto", **k: devices.append(device) or load(path, device, **k))
     config = PoseConfig(tracker="cotracker3", tracker_model=str(tiny_released_layout), device="cuda")
     Stages(pose_root="p", staging_dir="s", pose_config=config).check()
     assert devices == ["cpu"] and tracking._cotracker.cache_info().currsize == 0
