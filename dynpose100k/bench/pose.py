@@ -210,9 +210,8 @@ def run(out: Path, quick: bool = False, baselines: bool = True, sets: tuple[str,
     from ..pose import get_preset
     from ..pose.tracking import check_models
 
-    overrides = {k: v for k, v in dict(tracker_model=tracker_model, device=device,
-                                       confidence_model=confidence_model).items() if v is not None}
-    config = get_preset(preset, **overrides)
+    overrides = dict(tracker_model=tracker_model, device=device, confidence_model=confidence_model)
+    config = get_preset(preset, **overrides)  # (None: the preset's own)
     check_models(config)  # weights that do not load: one line, before any clip
     rows = []
     if clips < 2:

@@ -40,10 +40,9 @@ def run(out: Path, quick: bool = False, sets: tuple[str, ...] = ("heldout", "sty
     specs = _clips(quick, sets, clips, seed)  # unknown sets: one line, before any clip
     if clips < 1:
         raise DynPoseError(f"need at least 1 clip per set, got {clips}")
-    overrides = {k: v for k, v in dict(tracker_model=tracker_model, device=device).items() if v is not None}
     configs = {BASELINE: get_preset(BASELINE)}
     if preset != BASELINE:
-        configs[preset] = get_preset(preset, **overrides)
+        configs[preset] = get_preset(preset, tracker_model=tracker_model, device=device)  # (None: the preset's)
     for config in configs.values():
         check_models(config)  # weights that do not load: one line, before any clip
     rows = []
