@@ -500,7 +500,7 @@ def score(sfm, static: np.ndarray, hw: tuple[int, int], config,
     ``focal_change`` (:func:`dynpose100k.pose.sfm.focal_change`) beyond ``config.max_focal_change`` caps the
     confidence at :data:`ZOOM_CONFIDENCE`, a camera jump (:func:`step_jump`) beyond ``config.max_step_jump``
     at :data:`JUMP_CONFIDENCE`."""
-    model = model or load_confidence_model(getattr(config, "confidence_model", None))
+    model = model or load_confidence_model(config.confidence_model)
     feats, per_frame = confidence_evidence(sfm, static, hw, config)
     c = min(model.predict(feats), confidence_limit(config, focal_change, feats["step_jump"]))
     fc = frame_confidence(c, per_frame, sfm.registered, sfm.obs.sum(1), config.min_pnp_inliers)
