@@ -313,7 +313,12 @@ def analyse(
 
     if n_static < 20:
         release_masks()
-        return result(f"no static background ({n_static} static of {uv.shape[1]} tracks)")
+        # a track seen in too few frames for the shortest pair gap is never judged (and counts as moving):
+        # when most are, the cause is tracking (a fast turn, motion blur), not a scene that all moves
+        unjudged = int(np.isnan(ev.score).sum())
+        why = (f"; {unjudged} of them too short to judge, seen in under {min(config.pair_gaps) + 1} frames: "
+               "a fast turn or motion blur?") if unjudged > uv.shape[1] / 2 else ""
+        return result(f"no static background ({n_static} static of {uv.shape[1]} tracks{why})")
 
     def checked_map(tracks: np.ndarray, dyn: np.ndarray, ev, keep_labels: bool):
         """Reconstruct ``tracks``; with ``config.pose_check``, score every track again by its Sampson error

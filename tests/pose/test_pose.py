@@ -112,6 +112,29 @@ def test_bad_input_gives_failed_result(name, tmp_path):
     assert back.failure_reason == res.failure_reason and not back.registered.any()
 
 
+class _ShortLived:
+    """A tracker whose points all drift right by 2 px a frame, consistently, and are lost after 3 frames (as
+    in a fast turn or motion blur): too short for the motion evidence's shortest pair gap."""
+
+    def __call__(self, frames, queries):
+        T = len(frames)
+        tracks = queries[None] + np.arange(T, dtype=np.float32)[:, None, None] * np.float32([2.0, 0.0])
+        visible = np.zeros((T, len(queries)), bool)
+        visible[:3] = True
+        return tracks, visible
+
+
+def test_no_static_background_says_when_the_tracks_were_too_short_to_judge():
+    frames = np.repeat(_texture(96, 160)[None], 12, axis=0)
+    short = estimate_poses(frames, np.arange(12) / 12.0, PoseConfig(), video_id="turn", tracker=_ShortLived())
+    assert short.failure_reason.startswith("no static background (0 static of ")
+    assert "too short to judge, seen in under 4 frames" in short.failure_reason
+    # a scene in which nothing is consistent is not blamed on the tracks' length
+    frames = np.stack([_texture(96, 160, seed=k) for k in range(12)])
+    chaos = estimate_poses(frames, np.arange(12) / 12.0, PoseConfig(), video_id="chaos")
+    assert "too short" not in (chaos.failure_reason or "")
+
+
 def test_cli_batch_survives_broken_video(tmp_path, capsys):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video at all")
