@@ -14,10 +14,11 @@ from dynpose100k.pose import PoseResult, save_pose_result
 
 def fixture_pose_result(video_id: str = "vid_0", *, n: int = 12, hw: tuple[int, int] = (96, 160), seed: int = 0,
                         reproj_px_720p: float = 1.0, registered_fraction: float = 1.0, num_points: int = 40,
-                        confidence: float | None = None) -> PoseResult:
+                        confidence: float | None = None, focal_pin: float | None = None) -> PoseResult:
     """A :class:`PoseResult` of a camera orbiting ``num_points`` random points, with exact track observations,
     a moving dynamic-mask box at a quarter of the frame size and the first frames unregistered as
-    ``registered_fraction`` asks (``confidence``: None = not computed)."""
+    ``registered_fraction`` asks (``confidence``: None = not computed; ``focal_pin``: the evidence figure, None =
+    not measured)."""
     rng = np.random.default_rng(seed)
     H, W = hw
     angles = np.linspace(-0.4, 0.4, n) + rng.normal(0, 0.01)
@@ -41,16 +42,19 @@ def fixture_pose_result(video_id: str = "vid_0", *, n: int = 12, hw: tuple[int, 
         dynamic_masks=masks, reproj_error_px=reproj_px_720p * H / 720, camera_model="SIMPLE_PINHOLE",
         camera_params=(0.9 * W, W / 2, H / 2), preset="test", version="0",
         confidence=float("nan") if confidence is None else confidence,
+        confidence_evidence={} if focal_pin is None else {"focal_pin": focal_pin},
     )
 
 
 def write_pose_dir(out, video_id: str = "vid_0", *, n: int = 12, hw: tuple[int, int] = (96, 160),
                    seed: int = 0, reproj_px_720p: float = 1.0, registered_fraction: float = 1.0,
-                   num_points: int = 40, confidence: float | None = None) -> tuple[Path, np.ndarray]:
+                   num_points: int = 40, confidence: float | None = None,
+                   focal_pin: float | None = None) -> tuple[Path, np.ndarray]:
     """Save :func:`fixture_pose_result` to ``<out>/<video_id>/``; returns the folder and matching RGB frames
     ``(n, H, W, 3)`` uint8."""
     res = fixture_pose_result(video_id, n=n, hw=hw, seed=seed, reproj_px_720p=reproj_px_720p,
-                              registered_fraction=registered_fraction, num_points=num_points, confidence=confidence)
+                              registered_fraction=registered_fraction, num_points=num_points, confidence=confidence,
+                              focal_pin=focal_pin)
     H, W = hw
     yy, xx = np.mgrid[:H, :W]
     frames = np.stack([np.dstack([(xx * 255 // W + 10 * i) % 256, yy * 255 // H, np.full_like(xx, 40 * i % 256)])

@@ -281,6 +281,19 @@ def test_bench_pose_ranks_the_confidence_against_ate_over_the_path():
     assert sa["spearman_confidence_ate"] == pytest.approx(-1.0)
 
 
+def test_bench_pose_counts_focal_errors_on_each_side_of_the_focal_pin_cut():
+    """How far the focal can be trusted: focals more than 10% off among maps whose tracks pin the focal down
+    (focal_pin >= PINNED_FOCAL) and among the others; maps without the figure (a failed map) count on neither."""
+    from dynpose100k.bench.pose import _self_assessment
+
+    def row(pin, ferr):
+        return {"path_length": 1.0, "ours": dict(ate=0.001, confidence=0.9, good=True, reproj_error_px_720p=1.0,
+                                                  registration_rate=1.0, focal_pin=pin, focal_rel_error=ferr)}
+
+    sa = _self_assessment([row(2.0, 0.01), row(1.3, -0.2), row(1.05, 0.5), row(1.2, 0.02), row(None, 0.9)])
+    assert sa["focal_off_pinned"] == [1, 2] and sa["focal_off_loose"] == [1, 2]
+
+
 def test_bench_pose_robustness_conditions(tmp_path, monkeypatch):
     import types
 

@@ -95,6 +95,7 @@ def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool =
     row["ours"]["num_static_tracks"] = res.num_static_tracks
     row["ours"]["confidence"] = float(res.confidence)
     row["ours"]["confidence_caps"] = list(res.confidence_caps)
+    row["ours"]["focal_pin"] = res.confidence_evidence.get("focal_pin")
     row["ours"]["reproj_error_px_720p"] = float(res.reproj_error_px_720p)
     row["ours"]["failure_reason"] = res.failure_reason
     row["path_length"] = row["ours"]["path_length"]
@@ -160,9 +161,15 @@ def _self_assessment(rows: list[dict]) -> dict:
     """How well our ``confidence`` flags our own failures (:func:`dynpose100k.pose.confidence.self_assessment`
     with ATE over the path length as the error, as the calibration ranks it; bad = ATE above 2 % of the path
     length or < 80 % of frames registered), the lowest registered share and our mean ATE over COLMAP's."""
-    from ..pose.confidence import self_assessment
+    from ..pose.confidence import PINNED_FOCAL, self_assessment
 
     ours = [r["ours"] for r in rows]
+
+    def off(pinned: bool) -> list[int]:  # [focals more than 10% off, maps] on one side of the focal_pin cut
+        fe = [abs(o["focal_rel_error"]) for o in ours if o.get("focal_pin") is not None
+              and np.isfinite(o.get("focal_rel_error", np.nan)) and (o["focal_pin"] >= PINNED_FOCAL) == pinned]
+        return [sum(f > 0.1 for f in fe), len(fe)]
+
     ate = [o["ate"] for o in ours]
     rel = [o["ate"] / r["path_length"] if r["path_length"] > 0 else float("nan") for o, r in zip(ours, rows)]
     return {
@@ -171,6 +178,7 @@ def _self_assessment(rows: list[dict]) -> dict:
                           caps=[o.get("confidence_caps", ()) for o in ours]),
         "min_frames_registered_pct": 100 * min(o["registration_rate"] for o in ours),
         "median_abs_focal_error": float(np.nanmedian([o.get("focal_rel_error", np.nan) for o in ours])),
+        "focal_off_pinned": off(True), "focal_off_loose": off(False),
         "ate_ratio_vs_colmap": (float(np.mean(ate) / np.mean([r["colmap"]["ate"] for r in rows]))
                                 if "colmap" in rows[0] else float("nan")),
     }
@@ -270,6 +278,9 @@ def _print_sets(r: dict) -> None:
     print(f"{'ours ATE / COLMAP ATE':<28} " + " ".join(f"{sa[s]['ate_ratio_vs_colmap']:18.2f}" for s in sets))
     print(f"{'ours median |focal error|':<28} "
           + " ".join(f"{100 * sa[s].get('median_abs_focal_error', np.nan):17.1f}%" for s in sets))
+    print(f"{'  >10% off: pinned / loose':<28} " + " ".join(  # focal_pin at or over PINNED_FOCAL, or under it
+        "{:>9s} {:>8s}".format("{}/{}".format(*sa[s].get("focal_off_pinned", (0, 0))),
+                               "{}/{}".format(*sa[s].get("focal_off_loose", (0, 0)))) for s in sets))
     print(f"{'ours min % frames registered':<28} "
           + " ".join(f"{sa[s]['min_frames_registered_pct']:17.0f}%" for s in sets))
     print(f"{'bad clips with conf < 0.5':<28} "

@@ -64,6 +64,7 @@ __all__ = [
     "FRAME_GAP_WINDOW",
     "MIN_REGISTERED",
     "MODEL_FEATURES",
+    "PINNED_FOCAL",
     "ConfidenceModel",
     "calibration_report",
     "calibration_rows",
@@ -93,6 +94,9 @@ MIN_REGISTERED = 0.8
 TRUSTED = 0.5
 """The calibration's cut: ``confidence >= TRUSTED`` means "probably good" (the default of ``subset`` and of
 the curator's pose check)."""
+PINNED_FOCAL = 1.3
+"""``focal_pin >= PINNED_FOCAL`` (:func:`dynpose100k.pose.sfm.focal_pin`) means the tracks pin the focal down:
+the cut ``subset --min-focal-pin`` is documented with and ``bench pose`` counts focal errors on each side of."""
 
 FEATURES = (
     "split_half_log",
@@ -109,6 +113,7 @@ FEATURES = (
     "residual_peak",
     "epipolar_excess_log",
     "step_jump",
+    "focal_pin",
 )
 """Evidence features computed for every video (see :func:`confidence_evidence`; all stored in ``result.json``)."""
 MODEL_FEATURES = (
@@ -268,7 +273,7 @@ def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config) ->
     """``(features, per_frame_gap)``: the evidence features (:data:`FEATURES`, plus ``seconds``) of a
     reconstruction ``sfm`` (:class:`~dynpose100k.pose.sfm.SfmResult`) built from static tracks ``static``
     ``(N, M, 2)`` of frames ``hw``, and the per-frame split-half gap ``(N,)``."""
-    from .sfm import self_calibrated_focal
+    from .sfm import focal_pin, self_calibrated_focal
 
     t0 = time.perf_counter()
     H, W = hw
@@ -310,6 +315,7 @@ def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config) ->
     gap, per_frame = split_half_gap(static, hw, config, sfm)
     feats["split_half_log"] = float(np.log(min(max(gap, 1e-5), 10.0))) if not math.isnan(gap) else float("nan")
     feats["step_jump"] = step_jump(sfm.w2c, reg, obs=sfm.obs)
+    feats["focal_pin"] = focal_pin(static, hw, config, sfm)  # how far to trust the focal (not the trajectory)
     feats["seconds"] = time.perf_counter() - t0
     return feats, per_frame
 

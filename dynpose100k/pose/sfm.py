@@ -38,7 +38,7 @@ from .config import PoseConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SfmResult", "reconstruct", "reconstruct_global", "refine", "estimate_focal", "focal_change"]
+__all__ = ["SfmResult", "reconstruct", "reconstruct_global", "refine", "estimate_focal", "focal_change", "focal_pin"]
 
 INIT_PARALLAX_DEG = 2.0
 """Median parallax (degrees) that ends the search for the initial pair."""
@@ -661,6 +661,53 @@ def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: S
     log_f = np.log([rec.camera(int(n) + 1).params[0] for n in frames])
     t = (frames - frames[0]) / max(frames[-1] - frames[0], 1)
     return float(np.polyfit(t, log_f, 1)[0])
+
+
+def focal_pin(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmResult, factor: float = 1.5,
+              max_frames: int = 20, max_points: int = 400) -> float:
+    """How firmly the static tracks pin the map's focal down: the map ``sfm`` (built on tracks ``uv`` ``(N, M,
+    2)`` of frames ``hw``) is adjusted again (poses and freshly triangulated points; at most ``max_frames``
+    evenly spread registered frames and ``max_points`` points) with the focal held at its own value, at
+    ``factor`` times it and at 1 / ``factor`` times it, and the lower median reprojection error of the two
+    other focals is divided by the one at the map's own.
+
+    Well above 1 (2-3 on most dev clips): a focal ``factor`` off does not explain the tracks. Near 1: it
+    explains them as well, so the focal, and with it how the map turns the camera, is a guess: a walk or drive
+    straight ahead with hardly a turn, where a longer focal and a faster forward motion trade off. NaN when
+    fewer than 8 frames are registered, fewer than 8 points remain, or the focal was given (``config.hfov_deg``)."""
+    reg = np.flatnonzero(sfm.registered)
+    if len(reg) < 8 or config.hfov_deg is not None:
+        return float("nan")
+    frames = reg[evenly_spaced(len(reg), max_frames)]
+    pts = sfm.track_ids[sfm.obs[frames].sum(0) >= 2]
+    pts = pts[evenly_spaced(len(pts), max_points)]
+    use = np.zeros((len(uv), uv.shape[1]), bool)
+    use[:, sfm.track_ids] = sfm.obs
+    sub = np.where(use[:, pts, None], uv[:, pts], np.nan)  # the map's observations of those points
+    only = np.zeros(len(uv), bool)
+    only[frames] = True
+
+    def median_error(f: float) -> float:
+        K = cam.make_K(f, None, sfm.K[0, 2], sfm.K[1, 2])
+        X, _ = geometry.triangulate_tracks(sub, K, sfm.w2c, sfm.k1, frames=only)
+        ok = np.flatnonzero(np.isfinite(X).all(1) & (use[frames][:, pts].sum(0) >= 2))
+        if len(ok) < 8:
+            return float("nan")
+        full = np.zeros((uv.shape[1], 3))
+        full[pts[ok]] = X[ok]
+        rec, pids = colmap.to_reconstruction(uv, use, full, sfm.w2c, K, hw, sfm.camera_model, sfm.k1, frames,
+                                             pts[ok])
+        colmap.bundle_adjust(rec, frames, refine_focal=False, refine_extra=False, iters=30, loss=config.ba_loss,
+                             loss_scale_px=config.ba_loss_scale_px, threads=config.ba_threads,
+                             function_tolerance=config.ba_function_tolerance)
+        w2c, Xb, Kb, k1 = colmap.from_reconstruction(rec, frames, pids, sfm.camera_model)
+        p, _ = cam.project(Kb, w2c, Xb, k1)  # (F, P, 2)
+        err = np.linalg.norm(p - uv[np.ix_(frames, pts[ok])], axis=-1)[use[np.ix_(frames, pts[ok])]]
+        return float(np.median(err)) if len(err) else float("nan")
+
+    f = float(sfm.K[0, 0])
+    own = median_error(f)
+    return float(min(median_error(f * factor), median_error(f / factor)) / max(own, 1e-9))
 
 
 def refine(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, init: SfmResult,

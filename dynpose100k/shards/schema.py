@@ -70,6 +70,10 @@ META_FIELDS: dict[str, tuple[str, Any, str]] = {
     "confidence_caps": ("list:string", [], "physical checks that capped the confidence (`focal_change`: a zoom or a "
                         "focal the clip cannot pin down; `step_jump`, `mended_jump`, `moving_fraction`, "
                         "`map_disagreement`); empty when none did"),
+    "focal_pin": ("float64", None, "how firmly the static tracks pin the focal down: the median reprojection "
+                  "error with the focal held 1.5 times off over the map's own (translation alone never fixes a "
+                  "focal, turns do); >= 1.3: K is reliable, under 1.1: the focal is a guess; null: not measured "
+                  "(a given lens, a failed map)"),
     "fps": ("float64", 12.0, "frame sampling rate"),
     "frame_size": ("list:int64", None, "[H, W] of the stored frames (K is in these pixels)"),
     "pose_size": ("list:int64", None, "[H, W] of the frames the poses were estimated on"),

@@ -75,6 +75,7 @@ def _summary(raw: dict) -> dict:
         "reproj_error_px_720p": meta.get("reproj_error_px_720p"),
         "bytes": sum(len(v) for k, v in raw.items() if not k.startswith("__")),
         "confidence": meta.get("confidence"),
+        "focal_pin": meta.get("focal_pin"),
     }
 
 

@@ -105,8 +105,8 @@ def test_subset_card_records_thresholds_and_keeps_settings(mixed_dataset, tmp_pa
     head = _yaml(dst / "README.md")
     assert head["license"] == "cc-by-4.0" and head["pretty_name"] == "All clips"
     assert json.loads((dst / "card.json").read_text())["subset"] == {
-        "source": "dynpose-100k", "max_reproj_px": 1.2, "min_registered": 0.8, "min_confidence": None, "kept": 2,
-        "total": 4}
+        "source": "dynpose-100k", "max_reproj_px": 1.2, "min_registered": 0.8, "min_confidence": None,
+        "min_focal_pin": None, "kept": 2, "total": 4}
     assert sorted(s.key for s in iter_samples(dst)) == ["vid_0", "vid_1"]
     # the record survives a rewrite of the card (an append)
     write_card(dst)

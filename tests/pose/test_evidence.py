@@ -13,7 +13,7 @@ import pytest
 from dynpose100k import camera
 from dynpose100k.pose import PoseConfig, estimate_poses
 from dynpose100k.pose.evidence import measure, verdict
-from dynpose100k.pose.sfm import SfmResult, focal_change
+from dynpose100k.pose.sfm import SfmResult, focal_change, focal_pin
 
 #: degenerate kind -> (frame size (H, W), seeds, expected failure category); the sizes and the 5 s length are
 #: those the thresholds were measured on (640x360 is the working size of every input of 360p and above)
@@ -139,6 +139,37 @@ def _zoom_map(ratio: float, hw=(360, 640), f0: float = 500.0, noise_px: float = 
                     camera_model="SIMPLE_PINHOLE", camera_params=np.array([fm, (hw[1] - 1) / 2, (hw[0] - 1) / 2]),
                     points3d=X, track_ids=np.arange(len(X)), obs=inside, reproj_error_px=1.0, failure_reason=None)
     return uv.astype(np.float32), hw, sfm
+
+
+def _walk_map(turn_deg: float, hw=(360, 640), f: float = 500.0, n: int = 24, noise_px: float = 0.3):
+    """Tracks of a camera walking forward and a little sideways past points 5-15 m ahead, turning by
+    ``turn_deg`` about the vertical over the walk, and the true map (poses, points, focal)."""
+    rng = np.random.default_rng(2)
+    X = rng.uniform([-4, -2, 5], [4, 2, 15], (500, 3))
+    a = np.deg2rad(np.linspace(0, turn_deg, n))
+    R = np.stack([[[np.cos(t), 0, -np.sin(t)], [0, 1, 0], [np.sin(t), 0, np.cos(t)]] for t in a])
+    C = np.c_[np.linspace(0, 0.3, n), np.zeros(n), np.linspace(0, 2.0, n)]  # camera centres
+    w2c = camera.make_w2c(R, -np.einsum("nij,nj->ni", R, C))
+    K = camera.make_K(f, f, (hw[1] - 1) / 2, (hw[0] - 1) / 2)
+    uv = np.stack([camera.project(K, w2c[i], X)[0] for i in range(n)])
+    uv += rng.normal(0, noise_px, uv.shape)
+    inside = (uv[..., 0] > 0) & (uv[..., 0] < hw[1] - 1) & (uv[..., 1] > 0) & (uv[..., 1] < hw[0] - 1)
+    uv[~inside] = np.nan
+    sfm = SfmResult(w2c=w2c, registered=np.ones(n, bool), K=K, camera_model="SIMPLE_PINHOLE",
+                    camera_params=np.array([f, (hw[1] - 1) / 2, (hw[0] - 1) / 2]), points3d=X,
+                    track_ids=np.arange(len(X)), obs=inside, reproj_error_px=0.3, failure_reason=None)
+    return uv.astype(np.float32), hw, sfm
+
+
+def test_focal_pin_tells_a_focal_the_tracks_fix_from_a_guess():
+    """Translation alone never fixes the focal (a longer focal with every depth stretched along the view axis
+    explains the same tracks), so a walk that does not turn leaves it loose; a turn of the camera pins it."""
+    uv, hw, sfm = _walk_map(turn_deg=0.0)
+    loose = focal_pin(uv, hw, PoseConfig(), sfm)
+    uv, hw, sfm = _walk_map(turn_deg=20.0)
+    pinned = focal_pin(uv, hw, PoseConfig(), sfm)
+    assert loose < 1.05 and pinned > 1.5, (loose, pinned)
+    assert np.isnan(focal_pin(uv, hw, PoseConfig(hfov_deg=60.0), sfm))  # a given lens: nothing to pin
 
 
 @pytest.mark.parametrize("ratio", [1.0, 1.3, 1 / 1.3])

@@ -19,9 +19,9 @@ def dataset(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("cli")
     videos = tmp_path / "videos"
     videos.mkdir()
-    for i, err in enumerate([0.7, 1.1, 1.5, 2.5]):
+    for i, (err, pin) in enumerate([(0.7, 2.0), (1.1, 1.5), (1.5, 1.05), (2.5, None)]):
         _, frames = write_pose_dir(tmp_path / "poses", f"v{i}", n=6, seed=i, reproj_px_720p=err,
-                                   registered_fraction=1.0 if i != 1 else 0.5)
+                                   registered_fraction=1.0 if i != 1 else 0.5, focal_pin=pin)
         write_video(videos / f"v{i}.mp4", np.concatenate([np.zeros((12, 96, 160, 3), np.uint8), frames]), 12.0)
     # a failed pose result is recorded, not fatal
     bad = tmp_path / "poses" / "broken"
@@ -56,6 +56,20 @@ def test_subset_cli(dataset, tmp_path, capsys):
     assert "refusing to overwrite" in capsys.readouterr().err
     assert main(["subset", str(dataset), str(tmp_path / "x"), "--min-confidence", "high"]) == 2  # usage error
     assert "expected a number in [0, 1] or 'off'" in capsys.readouterr().err
+
+
+def test_subset_by_focal_pin(dataset, tmp_path, capsys):
+    """The shards carry each map's focal_pin; a subset for uses that need the intrinsics keeps the maps whose
+    focal the tracks pin down (a video without the figure fails the threshold)."""
+    assert {x.key: x.meta["focal_pin"] for x in iter_samples(dataset)} == {"v0": 2.0, "v1": 1.5, "v2": 1.05,
+                                                                           "v3": None}
+    dst = tmp_path / "k"
+    assert main(["subset", str(dataset), str(dst), "--min-confidence", "off", "--min-focal-pin", "1.3"]) == 0
+    assert "kept 2 of 4" in capsys.readouterr().out
+    assert [x.key for x in iter_samples(dst)] == ["v0", "v1"]
+    assert "focal_pin >= 1.3" in (dst / "README.md").read_text()
+    assert main(["subset", str(dataset), str(tmp_path / "y"), "--min-focal-pin", "0.5"]) == 1
+    assert "min_focal_pin must be at least 1" in capsys.readouterr().err
 
 
 def _tar(path, members):
