@@ -56,7 +56,7 @@ def add_arguments(p):
                         f"(default {DEFAULT_MIN_CONFIDENCE:g}: probably ATE < 2%% of the path); 'off' drops the rule")
     p.add_argument("--min-focal-pin", type=float, metavar="P",
                    help="keep videos whose focal the tracks pin down at least this firmly (focal_pin, a ratio "
-                        ">= 1; 1.3: the focal was within 10%% on all but 1 of 135 synthetic maps)")
+                        ">= 1; 1.3: the focal was within 10%% on all but 1 of 159 synthetic maps)")
     p.add_argument("--maxcount", type=int, default=1000, help="most videos per shard (default 1000)")
     from builder.card import add_card_arguments
 

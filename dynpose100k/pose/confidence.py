@@ -95,8 +95,8 @@ TRUSTED = 0.5
 """The calibration's cut: ``confidence >= TRUSTED`` means "probably good" (the default of ``subset`` and of
 the curator's pose check)."""
 PINNED_FOCAL = 1.3
-"""``focal_pin >= PINNED_FOCAL`` (:func:`dynpose100k.pose.sfm.focal_pin`) means the tracks pin the focal down:
-the cut ``subset --min-focal-pin`` is documented with and ``bench pose`` counts focal errors on each side of."""
+"""``focal_pin >= PINNED_FOCAL`` (:func:`dynpose100k.pose.sfm.focal_pin`) means the tracks pin the focal down
+(the value ``subset --min-focal-pin`` is documented with; ``bench pose`` counts focal errors on either side)."""
 
 FEATURES = (
     "split_half_log",

@@ -43,7 +43,7 @@ class QualityRule:
     min_focal_pin: float | None = None
     """Keep ``focal_pin >= min_focal_pin``: the focal (``K``) is pinned down by the tracks. The confidence judges
     the trajectory, not the intrinsics; at 1.3 or more the focal of dev, held-out and style-b maps was off by
-    more than 10% in 1 of 135 clips, under 1.1 in 9 of 16."""
+    more than 10% on 1 of 159, under 1.1 on 9 of 18 (docs/pose-engine.md, "Confidence")."""
 
     def __post_init__(self):
         if self.min_registered is not None and not 0.0 <= self.min_registered <= 1.0:
