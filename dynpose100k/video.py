@@ -184,6 +184,12 @@ def picture_box(frames: np.ndarray, sample: int = 8, max_level: float = 40.0, ma
         if min(first, last) < max(2, min_bar * L) or abs(first - last) > max(2, max_skew * L) \
                 or L - first - last - 2 < L / 4:
             return 0, 0
+        # the bar's last lines before the picture ring with the codec (too busy to count as flat) but stay dark:
+        # left in, they are a static stroke along the picture's edge, which reads as an overlay or a split screen
+        dark = mean.max(0) <= max_level
+        reach = max(2, round(0.01 * L))
+        first += int(np.argmin(np.r_[dark[first:first + reach], False]))
+        last += int(np.argmin(np.r_[dark[::-1][last:last + reach], False]))
         return first + 1, last + 1
 
     top, bottom = bands(grey)
@@ -253,7 +259,7 @@ def _blurred_fill(grey: np.ndarray, max_skew: float, sharpness: float = 0.2, min
     band = np.concatenate([grey[:, :, :left], grey[:, :, W - right:]], axis=2)
     if np.abs(np.diff(band, axis=0)).mean() < min_change:
         return 0, 0
-    return left + 2, right + 2
+    return left + 4, right + 4  # the detail is smoothed over 5 columns: the seam and its blend stay out
 
 
 def _oneline(text: object) -> str:

@@ -414,6 +414,11 @@ def test_picture_box_finds_letterbox_and_pillarbox_bars_only():
     noisy = np.clip(pillar.astype(int) + np.random.default_rng(0).integers(-2, 3, pillar.shape), 0, 255)
     assert video.picture_box(noisy.astype(np.uint8)) == (0, 0, 67, 67)  # encoder noise on the bars
     assert video.picture_box(pillar[..., 0]) == (0, 0, 67, 67)  # grey frames too
+    ringing = noisy.astype(np.uint8)  # the codec rings in the bar's last columns before the picture: busy, but dark
+    rng = np.random.default_rng(1)
+    for cols in (slice(64, 66), slice(-66, -64)):
+        ringing[:, :, cols] = 16 + rng.integers(-9, 10, ringing[:, :, cols].shape)
+    assert video.picture_box(ringing) == (0, 0, 67, 67)  # left in, they would be a static stroke at its edge
     sky = clip.copy()
     sky[:, :30] = 10  # one dark band at the top only
     assert video.picture_box(sky) == (0, 0, 0, 0)
