@@ -630,6 +630,20 @@ def mend_jump(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmR
     return refine(uv, hw, config, cameras, register_rest=not drop), len(b) if drop else 0
 
 
+def _readjust_subset(uv: np.ndarray, sfm: SfmResult, max_frames: int, max_points: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a check adjusts the map ``sfm`` again on, to stay cheap: ``(frames, points, use)``, at most
+    ``max_frames`` evenly spread registered frames, at most ``max_points`` of the map's points seen twice
+    among them (evenly spread; track indices of ``uv`` ``(N, M, 2)``), and the map's used observations as
+    ``(N, M)`` bool."""
+    reg = np.flatnonzero(sfm.registered)
+    frames = reg[evenly_spaced(len(reg), max_frames)]
+    pts = sfm.track_ids[sfm.obs[frames].sum(0) >= 2]
+    use = np.zeros((len(uv), uv.shape[1]), bool)
+    use[:, sfm.track_ids] = sfm.obs
+    return frames, pts[evenly_spaced(len(pts), max_points)], use
+
+
 def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmResult,
                  max_frames: int = 40, max_points: int = 1500) -> float:
     """How much the focal length changes over the clip, as a log ratio (0: constant; log 1.25 = 0.22: a
@@ -642,17 +656,11 @@ def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: S
     optical axis) while its trajectory is wrong; freed, the per-frame focals follow the zoom. At most
     ``max_points`` points (evenly spread over the map's) keep the adjustment cheap. NaN when fewer than 8
     frames are registered."""
-    reg = np.flatnonzero(sfm.registered)
-    if len(reg) < 8:
+    if sfm.registered.sum() < 8:
         return float("nan")
-    frames = reg[evenly_spaced(len(reg), max_frames)]
-    pts = sfm.track_ids[sfm.obs[frames].sum(0) >= 2]  # points seen twice among them
-    pts = pts[evenly_spaced(len(pts), max_points)]
-    M = uv.shape[1]
-    X = np.zeros((M, 3))
+    frames, pts, use = _readjust_subset(uv, sfm, max_frames, max_points)
+    X = np.zeros((uv.shape[1], 3))
     X[sfm.track_ids] = sfm.points3d
-    use = np.zeros((len(uv), M), bool)
-    use[:, sfm.track_ids] = sfm.obs
     rec, _ = colmap.to_reconstruction(uv, use, X, sfm.w2c, sfm.K, hw, sfm.camera_model, sfm.k1, frames, pts,
                                       per_frame_camera=True)
     colmap.bundle_adjust(rec, frames, refine_focal=True, refine_extra=False, iters=30, loss=config.ba_loss,
@@ -675,14 +683,9 @@ def focal_pin(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmR
     explains them as well, so the focal, and with it how the map turns the camera, is a guess: a walk or drive
     straight ahead with hardly a turn, where a longer focal and a faster forward motion trade off. NaN when
     fewer than 8 frames are registered, fewer than 8 points remain, or the focal was given (``config.hfov_deg``)."""
-    reg = np.flatnonzero(sfm.registered)
-    if len(reg) < 8 or config.hfov_deg is not None:
+    if sfm.registered.sum() < 8 or config.hfov_deg is not None:
         return float("nan")
-    frames = reg[evenly_spaced(len(reg), max_frames)]
-    pts = sfm.track_ids[sfm.obs[frames].sum(0) >= 2]
-    pts = pts[evenly_spaced(len(pts), max_points)]
-    use = np.zeros((len(uv), uv.shape[1]), bool)
-    use[:, sfm.track_ids] = sfm.obs
+    frames, pts, use = _readjust_subset(uv, sfm, max_frames, max_points)
     sub = np.where(use[:, pts, None], uv[:, pts], np.nan)  # the map's observations of those points
     only = np.zeros(len(uv), bool)
     only[frames] = True
