@@ -42,7 +42,7 @@ def fixture_pose_result(video_id: str = "vid_0", *, n: int = 12, hw: tuple[int, 
         dynamic_masks=masks, reproj_error_px=reproj_px_720p * H / 720, camera_model="SIMPLE_PINHOLE",
         camera_params=(0.9 * W, W / 2, H / 2), preset="test", version="0",
         confidence=float("nan") if confidence is None else confidence,
-        confidence_evidence={} if focal_pin is None else {"focal_pin": focal_pin},
+        evidence={} if focal_pin is None else {"focal_pin": focal_pin},
     )
 
 

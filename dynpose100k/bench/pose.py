@@ -95,7 +95,7 @@ def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool =
     row["ours"]["num_static_tracks"] = res.num_static_tracks
     row["ours"]["confidence"] = float(res.confidence)
     row["ours"]["confidence_caps"] = list(res.confidence_caps)
-    row["ours"]["focal_pin"] = res.confidence_evidence.get("focal_pin")
+    row["ours"]["focal_pin"] = res.evidence.get("focal_pin")
     row["ours"]["reproj_error_px_720p"] = float(res.reproj_error_px_720p)
     row["ours"]["failure_reason"] = res.failure_reason
     row["path_length"] = row["ours"]["path_length"]

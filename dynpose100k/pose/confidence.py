@@ -113,7 +113,6 @@ FEATURES = (
     "residual_peak",
     "epipolar_excess_log",
     "step_jump",
-    "focal_pin",
 )
 """Evidence features computed for every video (see :func:`confidence_evidence`; all stored in ``result.json``)."""
 MODEL_FEATURES = (
@@ -273,7 +272,7 @@ def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config) ->
     """``(features, per_frame_gap)``: the evidence features (:data:`FEATURES`, plus ``seconds``) of a
     reconstruction ``sfm`` (:class:`~dynpose100k.pose.sfm.SfmResult`) built from static tracks ``static``
     ``(N, M, 2)`` of frames ``hw``, and the per-frame split-half gap ``(N,)``."""
-    from .sfm import focal_pin, self_calibrated_focal
+    from .sfm import self_calibrated_focal
 
     t0 = time.perf_counter()
     H, W = hw
@@ -315,7 +314,6 @@ def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config) ->
     gap, per_frame = split_half_gap(static, hw, config, sfm)
     feats["split_half_log"] = float(np.log(min(max(gap, 1e-5), 10.0))) if not math.isnan(gap) else float("nan")
     feats["step_jump"] = step_jump(sfm.w2c, reg, obs=sfm.obs)
-    feats["focal_pin"] = focal_pin(static, hw, config, sfm)  # how far to trust the focal (not the trajectory)
     feats["seconds"] = time.perf_counter() - t0
     return feats, per_frame
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -47,7 +48,7 @@ from .evidence import measure as measure_evidence
 from .evidence import verdict as evidence_verdict
 from .masking import exclusion_masks, mask_shape, motion_evidence, off_map, pixel_masks
 from .result import PoseResult, read_summary, result_exists, save_pose_result
-from .sfm import focal_change, mend_jump, reconstruct, reconstruct_global, refine
+from .sfm import focal_change, focal_pin, mend_jump, reconstruct, reconstruct_global, refine
 from .tracking import FrameFeed, Tracker, bridge_breaks, make_tracker, track_video
 
 log = logging.getLogger(__name__)
@@ -472,6 +473,10 @@ def analyse(
         if other is not None and other[5] <= config.max_moving_fraction:
             sfm, static, figures, conf, masks, mf = other
             evidence = {**before, **figures, "moving_fraction": mf, "remapped": 1.0}
+    t = time.perf_counter()  # how far to trust the focal: of the map kept only (no choice between maps reads it)
+    if math.isfinite(pin := focal_pin(static, (H, W), config, sfm)):  # NaN: a given lens, too few frames
+        evidence["focal_pin"] = pin
+    timings["focal"] = timings.get("focal", 0.0) + time.perf_counter() - t
     return result(None, sfm, static, conf)  # (a map left on a mover is capped there, by its moving fraction)
 
 

@@ -99,7 +99,7 @@ def build_sample(
         "mask_size": list(res.dynamic_masks.shape[1:]) if res.dynamic_masks is not None else None,
         **{k: r[k] for k in ("reproj_error_px", "reproj_error_px_720p", "num_static_tracks", "confidence",
                              "confidence_caps", "preset", "version")},
-        "focal_pin": (r.get("confidence_evidence") or {}).get("focal_pin"),
+        "focal_pin": (r.get("evidence") or {}).get("focal_pin"),
         "hfov_deg_given": (res.config or {}).get("hfov_deg"),
         "picture_box": _picture_box(res.evidence or {}, src, dst),
         **(meta or {}),

@@ -197,3 +197,4 @@ def test_slow_zoom_clip_is_doubted():
     res = estimate_poses(g.frames, g.gt.timestamps, PoseConfig(), video_id="good")
     assert res.registered.all() and abs(res.evidence["focal_change"]) < 0.02 and res.confidence > 0.5, res.evidence
     assert res.confidence_caps == ()
+    assert res.evidence["focal_pin"] > 1.0 and "focal_pin" not in res.confidence_evidence  # the map kept's only
