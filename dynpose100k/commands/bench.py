@@ -66,8 +66,7 @@ def run(args) -> int:
         if name == "pose":
             extra = {"baselines": not args.no_baselines, "sets": tuple(x for x in args.sets.split(",") if x),
                      "clips": 6 if args.clips is None else args.clips, "seed": args.seed,
-                     "known_lens": args.known_lens, "preset": args.preset or "klt-own-12fps",
-                     "tracker_model": args.tracker_model, "device": args.device,
+                     "known_lens": args.known_lens, "tracker_model": args.tracker_model, "device": args.device,
                      "confidence_model": args.confidence_model}
         elif name == "pose-robustness":
             extra = {"clips": 12 if args.clips is None else args.clips}
@@ -79,10 +78,11 @@ def run(args) -> int:
         elif name == "tracks":
             extra = {"sets": tuple(x for x in args.sets.split(",") if x),
                      "clips": 6 if args.clips is None else args.clips, "seed": args.seed,
-                     "preset": args.preset or "klt-own-12fps", "tracker_model": args.tracker_model,
-                     "device": args.device}
+                     "tracker_model": args.tracker_model, "device": args.device}
         elif name == "filter":
             extra = {"seed": args.seed}
+        if name in ("pose", "tracks") and args.preset:
+            extra["preset"] = args.preset  # (otherwise the bench's own default)
         importlib.import_module(BENCHES[name]).run(args.out, quick=args.quick, **extra)
         if name == "pose" and not args.no_speed:
             print("\ncost by input size and clip length (bench pose-speed)")
