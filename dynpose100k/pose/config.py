@@ -53,10 +53,12 @@ class PoseConfig:
 
     # --- tracking -------------------------------------------------------------------------------
     tracker: str = "klt"
-    """Point tracker backend: ``klt`` (OpenCV pyramidal Lucas-Kanade, CPU, no weights) or ``cotracker3`` (the
-    learned CoTracker3 offline model, :class:`dynpose100k.models.cotracker.CoTrackerTracker`, weights from
-    :attr:`tracker_model`; a GPU makes it practical). Any object of the :class:`~dynpose100k.pose.tracking.Tracker`
-    protocol can also be handed to :func:`~dynpose100k.pose.estimate_poses` directly."""
+    """Point tracker backend: ``klt`` (OpenCV pyramidal Lucas-Kanade, CPU, no weights), ``dis`` (points carried
+    along OpenCV's DIS dense optical flow, :class:`~dynpose100k.pose.tracking.DISTracker`; CPU, no weights) or
+    ``cotracker3`` (the learned CoTracker3 offline model, :class:`dynpose100k.models.cotracker.CoTrackerTracker`,
+    weights from :attr:`tracker_model`; a GPU makes it practical). Any object of the
+    :class:`~dynpose100k.pose.tracking.Tracker` protocol can also be handed to
+    :func:`~dynpose100k.pose.estimate_poses` directly."""
     tracker_model: str | None = None
     """Local path of the learned tracker's weights (CoTracker3's ``scaled_offline.pth``), for ``tracker``
     ``cotracker3``; nothing is downloaded."""
@@ -340,7 +342,7 @@ def setting_changes(old: dict, new: dict) -> list[str]:
     return [f"{k} {old.get(k)} -> {new.get(k)}" for k in {**old, **new} if old.get(k) != new.get(k)]
 
 
-TRACKERS = ("klt", "cotracker3")
+TRACKERS = ("klt", "dis", "cotracker3")
 """Names of :attr:`PoseConfig.tracker`."""
 LEARNED_TRACKERS = ("cotracker3",)
 """The trackers that need weights (:attr:`PoseConfig.tracker_model`)."""
@@ -348,6 +350,7 @@ LEARNED_TRACKERS = ("cotracker3",)
 PRESETS: dict[str, PoseConfig] = {
     "klt-own-12fps": PoseConfig(),
     "klt-own-12fps-semantic": PoseConfig(preset="klt-own-12fps-semantic", semantic_model="models/segmentation"),
+    "dis-own-12fps": PoseConfig(preset="dis-own-12fps", tracker="dis"),
     "cotracker3-own-12fps": PoseConfig(preset="cotracker3-own-12fps", tracker="cotracker3",
                                        tracker_model="models/cotracker3/scaled_offline.pth", window=24,
                                        window_stride=20),

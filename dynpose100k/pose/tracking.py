@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import logging
 import threading
+from collections import OrderedDict
 from typing import Protocol
 
 import cv2
@@ -24,7 +26,8 @@ from .config import PoseConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Tracker", "LKTracker", "FrameFeed", "track_video", "make_tracker", "check_models", "bridge_breaks"]
+__all__ = ["Tracker", "LKTracker", "DISTracker", "FrameFeed", "track_video", "make_tracker", "check_models",
+           "bridge_breaks"]
 
 
 class Tracker(Protocol):
@@ -86,6 +89,66 @@ class LKTracker:
         return tracks, visible
 
 
+class DISTracker:
+    """Points carried along dense optical flow (OpenCV's DIS, Kroeger et al. 2016) from frame to frame, with a
+    forward-backward check on the backward flow; a query ends at its first failure.
+
+    Where Lucas-Kanade solves for each point's motion from its own 21 px window, DIS solves for the whole
+    image, each patch regularised by its neighbours (variational refinement), so a point on weak or noisy
+    texture (smooth ground, night, sensor noise, motion blur) moves with the surface around it instead of
+    sliding off it. ``finest_scale`` 1 computes the flow at half the frame's resolution and upsamples it
+    (0: full resolution, about twice the cost). Each frame pair's flows are cached by content, so windows
+    that overlap pay for them once."""
+
+    def __init__(self, fb_max_px: float = 1.0, finest_scale: int = 1, cache: int = 12):
+        self.fb_max_px = fb_max_px
+        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        self.dis.setFinestScale(finest_scale)
+        self._flows: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._cache = cache
+
+    def flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Dense flow ``(H, W, 2)`` float32 from grey image ``a`` to ``b`` (pixels)."""
+        key = hashlib.blake2b(a.tobytes() + b.tobytes(), digest_size=16).digest()
+        if key in self._flows:
+            self._flows.move_to_end(key)
+            return self._flows[key]
+        f = self.dis.calc(np.ascontiguousarray(a), np.ascontiguousarray(b), None)
+        self._flows[key] = f
+        if len(self._flows) > self._cache:
+            self._flows.popitem(last=False)
+        return f
+
+    def __call__(self, frames: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        grey = [_grey(f) for f in frames]
+        T, Q = len(grey), len(queries)
+        tracks = np.full((T, Q, 2), np.nan, np.float32)
+        visible = np.zeros((T, Q), bool)
+        tracks[0], visible[0] = queries, True
+        alive = np.arange(Q)
+        h, w = grey[0].shape
+        for t in range(1, T):
+            if not len(alive):
+                break
+            p0 = tracks[t - 1, alive]
+            p1 = p0 + _at(self.flow(grey[t - 1], grey[t]), p0)
+            inside = (p1[:, 0] >= 0) & (p1[:, 0] <= w - 1) & (p1[:, 1] >= 0) & (p1[:, 1] <= h - 1)
+            back = p1 + _at(self.flow(grey[t], grey[t - 1]), p1)
+            ok = inside & (np.linalg.norm(back - p0, axis=1) < self.fb_max_px)
+            alive = alive[ok]
+            tracks[t, alive] = p1[ok]
+            visible[t, alive] = True
+        return tracks, visible
+
+
+def _at(field: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Bilinear samples ``(Q, 2)`` of a 2-channel ``field`` ``(H, W, 2)`` at pixels ``p`` ``(Q, 2)`` (edges
+    replicated)."""
+    x = np.ascontiguousarray(p[:, :1], np.float32)
+    y = np.ascontiguousarray(p[:, 1:], np.float32)
+    return cv2.remap(field, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(-1, 2)
+
+
 def _global_shift(a: np.ndarray, b: np.ndarray, size: int = 128) -> np.ndarray:
     """Dominant translation ``(2,)`` from image ``a`` to ``b`` by phase correlation on a small copy."""
     h, w = a.shape
@@ -103,6 +166,8 @@ def make_tracker(config: PoseConfig, cached: bool = True) -> Tracker:
     own, kept nowhere) and raises :class:`~dynpose100k.models.cotracker.TrackerModelError` when it cannot."""
     if config.tracker == "klt":
         return LKTracker(config.lk_win, config.lk_levels, config.fb_max_px)
+    if config.tracker == "dis":
+        return DISTracker(config.fb_max_px)
     load = _cotracker if cached else _cotracker.__wrapped__
     return load(str(config.tracker_model), config.device)  # the other name PoseConfig accepts (TRACKERS)
 
