@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..pose.config import DEFAULT_PRESET
+
 log = logging.getLogger(__name__)
 
 METHODS = ("ours", "colmap", "colmap_mask", "floor")
@@ -113,7 +115,7 @@ TIMING_CLIPS = ((100, False), (101, False), (102, True))
 """(seed, hard) of the 10 s clips timed one by one."""
 
 
-def _timing_10s(quick: bool = False, preset: str = "klt-own-12fps", overrides: dict | None = None) -> list[dict]:
+def _timing_10s(quick: bool = False, preset: str = DEFAULT_PRESET, overrides: dict | None = None) -> list[dict]:
     """Wall time, peak RSS, registered fraction and ATE of estimate_poses on 10 s 640x360 12 fps clips, each
     in a fresh process, with the pose ``preset`` and its field ``overrides``."""
     from ..evaluate import score_video
@@ -206,7 +208,7 @@ def _summary(rows: list[dict]) -> dict:
 
 
 def run(out: Path, quick: bool = False, baselines: bool = True, sets: tuple[str, ...] = tuple(SETS),
-        clips: int = 6, seed: int = 0, known_lens: bool = False, preset: str = "klt-own-12fps",
+        clips: int = 6, seed: int = 0, known_lens: bool = False, preset: str = DEFAULT_PRESET,
         tracker_model: str | None = None, device: str | None = None, confidence_model: str | None = None) -> dict:
     """The benchmark; ``baselines=False`` leaves COLMAP and COLMAP+Mask out (ours and the floor only: minutes
     instead of hours on 2 cores); ``sets``: which of :data:`SETS` to run; ``clips``: clips per set (half of
@@ -263,8 +265,8 @@ def _print_sets(r: dict) -> None:
         print(f"\nclip seeds: each set's usual seeds + {r['seed']}")
     if r.get("known_lens"):
         print("ours given each clip's true field of view (--known-lens); the baselines estimate theirs")
-    if r.get("preset", "klt-own-12fps") != "klt-own-12fps":
-        print(f"ours: pose preset {r['preset']} (the confidence is calibrated on klt-own-12fps results)")
+    if r.get("preset", DEFAULT_PRESET) != DEFAULT_PRESET:
+        print(f"ours: pose preset {r['preset']} (the confidence is calibrated on {DEFAULT_PRESET} results)")
     print(f"\n{'ATE / %frames registered':<28} " + " ".join(f"{s:>18}" for s in sets))
     for m in (m for m in METHODS if m in r["sets"][sets[0]]["all"]):
         print(f"{METHOD_NAMES[m]:<28} " + " ".join(

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DynPoseError
+from ..pose.config import DEFAULT_PRESET
 from .engines import make_engine
 from .inputs import resolve_inputs
 from .ledger import Ledger
@@ -75,7 +76,7 @@ class CurateConfig:
     """Send ``error``/``pose_failed`` items back to ``pending`` before running."""
     csv_video_root: Path | None = None
     """Folder holding the videos of a Panda-70M CSV (video2dataset layout); default: the CSV's folder."""
-    pose_preset: str = "klt-own-12fps"
+    pose_preset: str = DEFAULT_PRESET
     """Pose engine preset (also the pose results subfolder name)."""
     fps: float = 12.0
     """Frame sampling rate for decoding, filtering, posing and the stored frames."""

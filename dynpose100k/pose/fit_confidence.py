@@ -28,6 +28,7 @@ from .confidence import (
     fit_confidence,
     load_confidence_model,
 )
+from .config import DEFAULT_PRESET
 
 POOL_CONDITIONS = {
     "clean": {},
@@ -109,8 +110,9 @@ def main(argv=None) -> int:
     b.add_argument("--seeds", default="0:40", help="render seeds A:B (default 0:40, the packaged fit's)")
     b.add_argument("--conditions", default=",".join(POOL_CONDITIONS),
                    help=f"comma-separated, from {', '.join(POOL_CONDITIONS)} (default: all)")
-    b.add_argument("--preset", default="klt-own-12fps",
-                   help="pose preset the clips are posed with (default klt-own-12fps; a calibration is per tracker)")
+    b.add_argument("--preset", default=DEFAULT_PRESET,
+                   help=f"pose preset the clips are posed with (default {DEFAULT_PRESET}; a calibration is per "
+                        "tracker)")
     b.add_argument("--tracker-model", default=None, metavar="PATH", help="the preset's learned tracker weights")
     args = p.parse_args(argv)
     try:
