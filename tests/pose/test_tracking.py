@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -107,13 +108,17 @@ def test_dark_footage_is_tracked_like_the_same_scene_lit():
     def observations(uv):
         return int((~np.isnan(uv[..., 0])).sum())
 
-    uv_lit = track_video(lit, PoseConfig())
+    klt = PoseConfig(tracker="klt")
+    uv_lit = track_video(lit, klt)
     n_lit = observations(uv_lit)
     # lit frames are tracked as they are
-    np.testing.assert_array_equal(uv_lit, track_video(lit, PoseConfig(track_gain=0)))
-    assert observations(track_video(dark, PoseConfig())) >= 0.95 * n_lit
+    np.testing.assert_array_equal(uv_lit, track_video(lit, replace(klt, track_gain=0)))
+    assert observations(track_video(dark, klt)) >= 0.95 * n_lit
     # without the stretch, Lucas-Kanade refuses the weak gradients of dark points
-    assert observations(track_video(dark, PoseConfig(track_gain=0))) < 0.9 * n_lit
+    assert observations(track_video(dark, replace(klt, track_gain=0))) < 0.9 * n_lit
+    # the dense-flow tracker keeps them with the stretch too
+    dis = PoseConfig(tracker="dis")
+    assert observations(track_video(dark, dis)) >= 0.95 * observations(track_video(lit, dis))
 
 
 def _shifted(shift, n=4, size=(120, 160), seed=0):
@@ -140,13 +145,26 @@ def test_dis_tracker_follows_a_moving_texture_and_ends_points_that_leave():
 
 def test_dis_tracker_computes_each_pair_of_frames_once():
     frames = _shifted((2.0, 1.0), n=10)
-    tracker = DISTracker()
+    tracker = DISTracker(threads=1)
     calls = []
-    dis_calc = tracker.dis.calc
-    tracker.dis = type("Counted", (), {"calc": lambda self, a, b, f: calls.append(1) or dis_calc(a, b, f)})()
+
+    class Counted:
+        def __init__(self, dis):
+            self.dis = dis
+
+        def calc(self, a, b, f):
+            calls.append(1)
+            return self.dis.calc(a, b, f)
+
+        def __getattr__(self, name):
+            return getattr(self.dis, name)
+
+    tracker._dis = [Counted(d) for d in tracker._dis]
     uv = track_video(frames, PoseConfig(tracker="dis", window=6, window_stride=3), tracker)
     assert (~np.isnan(uv[..., 0])).sum(0).max() == 10  # windows overlap by 3 frames and link the tracks
     assert len(calls) == 2 * 9  # forward and backward flow of each consecutive pair, overlaps from the cache
+    # the two directions computed side by side on two threads give the same tracks
+    np.testing.assert_array_equal(uv, track_video(frames, PoseConfig(window=6, window_stride=3), DISTracker(threads=2)))
 
 
 def test_dis_tracks_stay_on_noisy_smooth_ground_where_lucas_kanade_slides():
@@ -156,3 +174,15 @@ def test_dis_tracks_stay_on_noisy_smooth_ground_where_lucas_kanade_slides():
     err = {name: track_errors(track_video(frames, PoseConfig(tracker=name)), v.gt).summary()["median_px_5"]
            for name in ("klt", "dis")}
     assert err["dis"] < 0.75 * err["klt"], err
+
+
+def test_dis_points_end_at_a_featureless_frame():
+    # a grey card in front of the lens for one frame: the flow over it is zero and consistent both ways, so
+    # only the loss of texture tells that the points are gone
+    frames = _shifted((2.0, 1.0), n=6)
+    frames[3] = 128
+    queries = np.float32([[40, 60], [80, 30], [120, 90]])
+    _, visible = DISTracker()(frames, queries)
+    assert visible[:3].all() and not visible[3:].any()
+    _, visible = DISTracker(texture_kept=0)(frames, queries)
+    assert visible[3:].any()  # without the check they would sit still through the card
