@@ -57,17 +57,9 @@ class LKTracker:
 
     def __call__(self, frames: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         grey = [_grey(f) for f in frames]
-        T, Q = len(grey), len(queries)
-        tracks = np.full((T, Q, 2), np.nan, np.float32)
-        visible = np.zeros((T, Q), bool)
-        tracks[0], visible[0] = queries, True
-        alive = np.arange(Q)
-        vel = np.zeros((Q, 2), np.float32)
-        h, w = grey[0].shape
-        for t in range(1, T):
-            if not len(alive):
-                break
-            p0 = tracks[t - 1, alive]
+        vel = np.zeros((len(queries), 2), np.float32)
+
+        def step(t: int, alive: np.ndarray, p0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             # initial guess: the track's last velocity, or the global image shift for a track without one
             # (fast pans move points further than the pyramid reaches)
             moved = np.any(vel[alive] != 0, axis=1)
@@ -81,13 +73,36 @@ class LKTracker:
             pb, st2, _ = cv2.calcOpticalFlowPyrLK(grey[t], grey[t - 1], p1.reshape(-1, 1, 2), back,
                                                   flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **self.params)
             fb = np.linalg.norm(pb.reshape(-1, 2) - p0, axis=1)
-            ok = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < self.fb_max_px)
-            ok &= (p1[:, 0] >= 0) & (p1[:, 0] <= w - 1) & (p1[:, 1] >= 0) & (p1[:, 1] <= h - 1)
+            ok = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < self.fb_max_px) & _inside(p1, grey[t].shape)
             vel[alive[ok]] = p1[ok] - p0[ok]
-            alive = alive[ok]
-            tracks[t, alive] = p1[ok]
-            visible[t, alive] = True
-        return tracks, visible
+            return p1, ok
+
+        return _follow(len(grey), queries, step)
+
+
+def _follow(T: int, queries: np.ndarray, step) -> tuple[np.ndarray, np.ndarray]:
+    """``(tracks (T, Q, 2), visible (T, Q))`` of ``queries`` ``(Q, 2)`` (frame 0) followed from frame to frame by
+    ``step(t, alive, p0) -> (p1, ok)``: the positions ``p1`` ``(A, 2)`` in frame ``t`` of the ``alive`` ``(A,)``
+    queries at ``p0`` ``(A, 2)`` in frame ``t - 1``, and which of them ``ok`` ``(A,)`` were followed; a query
+    ends at its first failure."""
+    Q = len(queries)
+    tracks = np.full((T, Q, 2), np.nan, np.float32)
+    visible = np.zeros((T, Q), bool)
+    tracks[0], visible[0] = queries, True
+    alive = np.arange(Q)
+    for t in range(1, T):
+        if not len(alive):
+            break
+        p1, ok = step(t, alive, tracks[t - 1, alive])
+        alive = alive[ok]
+        tracks[t, alive] = p1[ok]
+        visible[t, alive] = True
+    return tracks, visible
+
+
+def _inside(p: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Which pixels ``p`` ``(Q, 2)`` lie inside an image of ``hw``."""
+    return (p[:, 0] >= 0) & (p[:, 0] <= hw[1] - 1) & (p[:, 1] >= 0) & (p[:, 1] <= hw[0] - 1)
 
 
 class DISTracker:
@@ -141,31 +156,21 @@ class DISTracker:
 
     def __call__(self, frames: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         grey = [_grey(f) for f in frames]
-        T, Q = len(grey), len(queries)
-        tracks = np.full((T, Q, 2), np.nan, np.float32)
-        visible = np.zeros((T, Q), bool)
-        tracks[0], visible[0] = queries, True
-        alive = np.arange(Q)
-        h, w = grey[0].shape
-        texture = _at(cv2.cornerMinEigenVal(grey[0], 7), queries)[:, 0] if self.texture_kept > 0 and Q else None
-        for t in range(1, T):
-            if not len(alive):
-                break
+        texture = _at(cv2.cornerMinEigenVal(grey[0], 7), queries)[:, 0] if len(queries) else None
+
+        def step(t: int, alive: np.ndarray, p0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             forward, backward = self.flows(grey[t - 1], grey[t])
-            p0 = tracks[t - 1, alive]
             p1 = p0 + _at(forward, p0)
-            inside = (p1[:, 0] >= 0) & (p1[:, 0] <= w - 1) & (p1[:, 1] >= 0) & (p1[:, 1] <= h - 1)
             back = p1 + _at(backward, p1)
-            ok = inside & (np.linalg.norm(back - p0, axis=1) < self.fb_max_px)
-            if texture is not None and ok.any():
+            ok = _inside(p1, grey[t].shape) & (np.linalg.norm(back - p0, axis=1) < self.fb_max_px)
+            if self.texture_kept > 0 and ok.any():
                 now = _at(cv2.cornerMinEigenVal(grey[t], 7), p1[ok])[:, 0]
                 kept = now >= self.texture_kept * texture[alive[ok]]
                 texture[alive[ok]] = now
                 ok[ok] = kept
-            alive = alive[ok]
-            tracks[t, alive] = p1[ok]
-            visible[t, alive] = True
-        return tracks, visible
+            return p1, ok
+
+        return _follow(len(grey), queries, step)
 
 
 def _at(field: np.ndarray, p: np.ndarray) -> np.ndarray:
