@@ -6,6 +6,7 @@ import importlib
 from pathlib import Path
 
 from ..bench import BENCHES
+from ..pose.config import DEFAULT_PRESET
 
 HELP = ("benchmarks: decode, pose, pose-speed, pose-robustness, pose-dense, tracks, filter, curate, train, vlm "
         "(figures vs baselines)")
@@ -45,8 +46,8 @@ def add_arguments(p):
                    help="pose: give our engine each clip's true field of view (PoseConfig.hfov_deg) instead of "
                         "estimating the focal; the baselines still estimate theirs")
     p.add_argument("--preset", default=None,
-                   help="pose: the pose engine's preset for ours (default: the default preset, klt-own-12fps), e.g. "
-                        "dis-own-12fps; tracks: the tracker measured beside Lucas-Kanade, e.g. dis-own-12fps")
+                   help=f"pose: the pose engine's preset for ours (default {DEFAULT_PRESET}), e.g. dis-own-12fps; "
+                        "tracks: the tracker measured beside Lucas-Kanade, e.g. dis-own-12fps")
     p.add_argument("--tracker-model", default=None, metavar="PATH",
                    help="pose, tracks: local weights of the preset's learned tracker")
     p.add_argument("--device", default=None, help="pose, tracks: torch device of learned models (default auto)")
