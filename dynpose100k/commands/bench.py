@@ -6,7 +6,6 @@ import importlib
 from pathlib import Path
 
 from ..bench import BENCHES
-from ..pose.config import DEFAULT_PRESET
 
 HELP = ("benchmarks: decode, pose, pose-speed, pose-robustness, pose-dense, tracks, filter, curate, train, vlm "
         "(figures vs baselines)")
@@ -25,6 +24,8 @@ EXAMPLES = """
 
 
 def add_arguments(p):
+    from ..pose.config import DEFAULT_PRESET
+
     p.add_argument("name", choices=[*BENCHES, "all"], help="which benchmark")
     p.add_argument("--out", type=Path, default=Path("outputs/bench"), help="folder for JSON results and plots")
     p.add_argument("--quick", action="store_true", help="a smaller set, for a smoke run")
