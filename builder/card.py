@@ -182,8 +182,7 @@ def _license_text(s: CardSettings) -> str:
 def _subset_note(subset: dict | None) -> str:
     if not subset:
         return ""
-    rule = QualityRule(subset.get("max_reproj_px"), subset.get("min_registered"), subset.get("min_confidence"),
-                       subset.get("min_focal_pin"))
+    rule = QualityRule.from_thresholds(subset)
     flags = " ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in rule.thresholds().items() if v is not None)
     return (f"\nQuality subset of `{subset.get('source')}`: videos with {rule.describe()} (a missing value fails "
             f"a set threshold), {subset.get('kept')} of {subset.get('total')} kept "

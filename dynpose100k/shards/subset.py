@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..errors import DynPoseError, ShardError
@@ -84,6 +84,11 @@ class QualityRule:
         """The ``datasets`` call that applies this rule to a loaded dataset ``ds``."""
         args = ", ".join(f"{k}={v:g}" for k, v in self.thresholds().items() if v is not None)
         return f'{ds}.filter(QualityRule({args}), input_columns="meta.json")'
+
+    @classmethod
+    def from_thresholds(cls, record: dict) -> QualityRule:
+        """The rule whose :meth:`thresholds` a record holds (other keys ignored; a missing one: not applied)."""
+        return cls(**{f.name: record.get(f.name) for f in fields(cls)})
 
     def thresholds(self) -> dict:
         """``{"max_reproj_px": ..., "min_registered": ...}``."""
