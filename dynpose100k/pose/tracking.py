@@ -120,8 +120,8 @@ class DISTracker:
     texture at its last one: over a featureless frame (a card held in front of the lens, a white-out) the
     flow is zero and consistent both ways, and points would otherwise sit still through it; a point on weak
     texture that stays on it (smooth ground) keeps its texture and lives on. A pair's flows are computed on
-    ``threads`` threads (OpenCV releases the GIL) and cached by the frames' content, so windows that overlap
-    pay for them once."""
+    ``threads`` threads (OpenCV releases the GIL); flows and texture maps are cached by the frames' content,
+    so windows that overlap pay for them once."""
 
     def __init__(self, fb_max_px: float = 1.0, texture_kept: float = 0.1, flow_short_side: int = 180,
                  threads: int = 2, cache: int = 6):
@@ -130,41 +130,48 @@ class DISTracker:
         self.flow_short_side = flow_short_side
         self._dis = [cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST) for _ in range(2)]  # 1 per direction
         self._threads = threads
-        self._flows: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._cache = cache
+        self._flows: OrderedDict[tuple[bytes, bytes], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._textures: OrderedDict[bytes, np.ndarray] = OrderedDict()
 
-    def flows(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _kept(self, store: OrderedDict, key, make):
+        """``store[key]``, made by ``make()`` if missing; the store keeps the ``cache`` latest."""
+        if key in store:
+            store.move_to_end(key)
+            return store[key]
+        store[key] = value = make()
+        if len(store) > self._cache:
+            store.popitem(last=False)
+        return value
+
+    def _pair(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Dense flows ``(H, W, 2)`` float32 (pixels) from grey image ``a`` to ``b`` and back."""
-        key = hashlib.blake2b(a.tobytes() + b.tobytes(), digest_size=16).digest()
-        if key in self._flows:
-            self._flows.move_to_end(key)
-            return self._flows[key]
-        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
         scale = max(0, int(np.floor(np.log2(max(1.0, min(a.shape) / self.flow_short_side)))))
         for dis in self._dis:
             dis.setFinestScale(scale)
         if self._threads > 1:
             with ThreadPoolExecutor(2) as ex:
                 back = ex.submit(self._dis[1].calc, b, a, None)
-                pair = self._dis[0].calc(a, b, None), back.result()
-        else:
-            pair = self._dis[0].calc(a, b, None), self._dis[1].calc(b, a, None)
-        self._flows[key] = pair
-        if len(self._flows) > self._cache:
-            self._flows.popitem(last=False)
-        return pair
+                return self._dis[0].calc(a, b, None), back.result()
+        return self._dis[0].calc(a, b, None), self._dis[1].calc(b, a, None)
 
     def __call__(self, frames: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        grey = [_grey(f) for f in frames]
-        texture = _at(cv2.cornerMinEigenVal(grey[0], 7), queries)[:, 0] if len(queries) else None
+        grey = [np.ascontiguousarray(_grey(f)) for f in frames]
+        keys = [hashlib.blake2b(g, digest_size=16).digest() for g in grey]  # each frame's content, once
+
+        def texture_map(t: int) -> np.ndarray:
+            return self._kept(self._textures, keys[t], lambda: cv2.cornerMinEigenVal(grey[t], 7))
+
+        texture = _at(texture_map(0), queries)[:, 0] if len(queries) else None
 
         def step(t: int, alive: np.ndarray, p0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            forward, backward = self.flows(grey[t - 1], grey[t])
+            pair = keys[t - 1], keys[t]
+            forward, backward = self._kept(self._flows, pair, lambda: self._pair(grey[t - 1], grey[t]))
             p1 = p0 + _at(forward, p0)
             back = p1 + _at(backward, p1)
             ok = _inside(p1, grey[t].shape) & (np.linalg.norm(back - p0, axis=1) < self.fb_max_px)
             if self.texture_kept > 0 and ok.any():
-                now = _at(cv2.cornerMinEigenVal(grey[t], 7), p1[ok])[:, 0]
+                now = _at(texture_map(t), p1[ok])[:, 0]
                 kept = now >= self.texture_kept * texture[alive[ok]]
                 texture[alive[ok]] = now
                 ok[ok] = kept
