@@ -308,11 +308,16 @@ class _State:
                                              self.hw, self.config.camera_model, self.params[3], every, pts)
         colmap.bundle_adjust(rec, frames, fixed, refine_focal=refine_intrinsics and self.config.hfov_deg is None,
                              refine_extra=refine_intrinsics and self.config.camera_model != "SIMPLE_PINHOLE",
-                             iters=iters, loss=self.config.ba_loss, loss_scale_px=self.config.ba_loss_scale_px,
-                             threads=self.config.ba_threads, function_tolerance=self.config.ba_function_tolerance)
+                             iters=iters, **_solver(self.config))
         w2c, self.X[pts], K, k1 = colmap.from_reconstruction(rec, frames, pids, self.config.camera_model)
         self.R[frames], self.t[frames] = w2c[:, :3, :3], w2c[:, :3, 3]
         self.params = np.array([K[0, 0], K[0, 2], K[1, 2], k1])
+
+
+def _solver(config: PoseConfig) -> dict:
+    """The solver settings of every bundle adjustment (:func:`colmap.bundle_adjust` keywords) from ``config``."""
+    return dict(loss=config.ba_loss, loss_scale_px=config.ba_loss_scale_px, threads=config.ba_threads,
+                function_tolerance=config.ba_function_tolerance)
 
 
 def estimate_focal(uv: np.ndarray, hw: tuple[int, int], pairs: list[tuple[int, int]]) -> float:
@@ -663,9 +668,7 @@ def focal_change(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: S
     X[sfm.track_ids] = sfm.points3d
     rec, _ = colmap.to_reconstruction(uv, use, X, sfm.w2c, sfm.K, hw, sfm.camera_model, sfm.k1, frames, pts,
                                       per_frame_camera=True)
-    colmap.bundle_adjust(rec, frames, refine_focal=True, refine_extra=False, iters=30, loss=config.ba_loss,
-                         loss_scale_px=config.ba_loss_scale_px, threads=config.ba_threads,
-                         function_tolerance=config.ba_function_tolerance)
+    colmap.bundle_adjust(rec, frames, refine_focal=True, refine_extra=False, iters=30, **_solver(config))
     log_f = np.log([rec.camera(int(n) + 1).params[0] for n in frames])
     t = (frames - frames[0]) / max(frames[-1] - frames[0], 1)
     return float(np.polyfit(t, log_f, 1)[0])
@@ -700,9 +703,7 @@ def focal_pin(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, sfm: SfmR
         full[pts[ok]] = X[ok]
         rec, pids = colmap.to_reconstruction(uv, use, full, sfm.w2c, K, hw, sfm.camera_model, sfm.k1, frames,
                                              pts[ok])
-        colmap.bundle_adjust(rec, frames, refine_focal=False, refine_extra=False, iters=30, loss=config.ba_loss,
-                             loss_scale_px=config.ba_loss_scale_px, threads=config.ba_threads,
-                             function_tolerance=config.ba_function_tolerance)
+        colmap.bundle_adjust(rec, frames, refine_focal=False, refine_extra=False, iters=30, **_solver(config))
         w2c, Xb, Kb, k1 = colmap.from_reconstruction(rec, frames, pids, sfm.camera_model)
         p, _ = cam.project(Kb, w2c, Xb, k1)  # (F, P, 2)
         err = np.linalg.norm(p - uv[np.ix_(frames, pts[ok])], axis=-1)[use[np.ix_(frames, pts[ok])]]
