@@ -218,6 +218,7 @@ def run(out: Path, quick: bool = False, baselines: bool = True, sets: tuple[str,
     ``preset``: ours's pose preset (``tracker_model``, ``device``: its learned tracker's weights and device;
     ``confidence_model``: a calibration of one's own)."""
     from ..pose import get_preset
+    from ..pose.confidence import calibration_path
     from ..pose.tracking import check_models
 
     overrides = dict(tracker_model=tracker_model, device=device, confidence_model=confidence_model)
@@ -245,7 +246,7 @@ def run(out: Path, quick: bool = False, baselines: bool = True, sets: tuple[str,
         "seed": seed,
         "known_lens": known_lens,
         "preset": config.preset,
-        "confidence_model": config.confidence_model,
+        "confidence_model": config.confidence_model or calibration_path(None, config.tracker).name,
         "sets_protocol": "dev = style a, dev seeds (tuned on); heldout = style a, held-out seeds and scene "
                          "parameters; style_b = the other scene family (never tuned on), held-out seeds",
         "sets": tables,

@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 __all__ = [
     "ATE_PATH_FRACTION",
     "DEFAULT_CONFIDENCE",
+    "TRACKER_CONFIDENCE",
+    "calibration_path",
     "FEATURES",
     "FRAME_GAP_WINDOW",
     "MIN_REGISTERED",
@@ -86,7 +88,11 @@ __all__ = [
 ]
 
 DEFAULT_CONFIDENCE = Path(__file__).with_name("default_confidence.json")
-"""The packaged calibration."""
+"""The packaged calibration, fitted on maps of the ``klt`` tracker (also the one of a tracker with none of its
+own, :data:`TRACKER_CONFIDENCE`)."""
+TRACKER_CONFIDENCE = {"dis": Path(__file__).with_name("default_confidence_dis.json")}
+"""Packaged calibrations fitted on maps of other trackers (the evidence depends on the tracks: their lengths,
+how many a map keeps), by ``PoseConfig.tracker``."""
 ATE_PATH_FRACTION = 0.02
 """A video is good when its ATE is below this fraction of its (ground-truth) path length ..."""
 MIN_REGISTERED = 0.8
@@ -357,12 +363,18 @@ class ConfidenceModel:
 _MODEL_CACHE: dict[str, ConfidenceModel] = {}
 
 
-def load_confidence_model(path: str | Path | None = None) -> ConfidenceModel:
-    """The calibration at ``path`` (default: the packaged ``default_confidence.json``). Raises
+def calibration_path(path: str | Path | None = None, tracker: str = "klt") -> Path:
+    """``path``, or without one the calibration packaged for ``tracker`` (:data:`TRACKER_CONFIDENCE`, else
+    :data:`DEFAULT_CONFIDENCE`)."""
+    return Path(path) if path else TRACKER_CONFIDENCE.get(tracker, DEFAULT_CONFIDENCE)
+
+
+def load_confidence_model(path: str | Path | None = None, tracker: str = "klt") -> ConfidenceModel:
+    """The calibration at :func:`calibration_path` of ``path`` and ``tracker``. Raises
     :class:`~dynpose100k.errors.DynPoseError` (one line, naming the file) when it is missing or not one."""
     from ..errors import DynPoseError
 
-    p = str(path or DEFAULT_CONFIDENCE)
+    p = str(calibration_path(path, tracker))
     if p not in _MODEL_CACHE:
         try:
             _MODEL_CACHE[p] = ConfidenceModel.from_json(json.loads(Path(p).read_text()))
@@ -504,7 +516,7 @@ def score(sfm, static: np.ndarray, hw: tuple[int, int], config,
     ``focal_change`` (:func:`dynpose100k.pose.sfm.focal_change`) beyond ``config.max_focal_change`` caps the
     confidence at :data:`ZOOM_CONFIDENCE`, a camera jump (:func:`step_jump`) beyond ``config.max_step_jump``
     at :data:`JUMP_CONFIDENCE`."""
-    model = model or load_confidence_model(config.confidence_model)
+    model = model or load_confidence_model(config.confidence_model, config.tracker)
     feats, per_frame = confidence_evidence(sfm, static, hw, config)
     c = min(model.predict(feats), confidence_limit(config, focal_change, feats["step_jump"]))
     fc = frame_confidence(c, per_frame, sfm.registered, sfm.obs.sum(1), config.min_pnp_inliers)

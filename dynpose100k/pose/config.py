@@ -238,10 +238,9 @@ class PoseConfig:
     two split-half bundle adjustments). False: ``confidence`` is NaN (unknown)."""
     confidence_model: str | None = None
     """Calibration JSON of the confidence (:func:`dynpose100k.pose.confidence.load_confidence_model`); None: the
-    packaged one, fitted on results of the ``klt`` tracker. Its evidence depends on the tracks (their
-    lengths, how many a map keeps), so another tracker needs its own (``python -m
-    dynpose100k.pose.fit_confidence pool OUT --preset P``, then ``fit``; for ``dis`` see docs/pose-engine.md,
-    the dense-flow tracker)."""
+    one packaged for :attr:`tracker`: ``dis`` has its own, fitted on its maps, the others take the one fitted on
+    ``klt``'s. The evidence depends on the tracks (their lengths, how many a map keeps), so a learned tracker
+    needs its own (``python -m dynpose100k.pose.fit_confidence pool OUT --preset P``, then ``fit``)."""
 
     # --- minimum evidence (see dynpose100k.pose.evidence) ---------------------------------------
     # Chosen on synthetic clips analysed at 640x360 (5 s, 12 fps): 9 good clips vs tripod, in-car, low-

@@ -222,7 +222,7 @@ def check_models(config: PoseConfig, keep: bool = True) -> None:
 
     make_tracker(config if keep else dataclasses.replace(config, device="cpu"), cached=keep)
     if config.confidence:
-        load_confidence_model(config.confidence_model)
+        load_confidence_model(config.confidence_model, config.tracker)
 
 
 @functools.lru_cache(maxsize=2)

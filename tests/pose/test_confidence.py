@@ -198,13 +198,30 @@ def test_split_halves_adjust_the_keyframes_and_repose_the_rest(clean, monkeypatc
 
 
 # --------------------------------------------------------------------------------------- the model
-def test_packaged_model_is_a_valid_calibration():
-    m = conf.load_confidence_model()
+@pytest.mark.parametrize("tracker", ["klt", "dis"])
+def test_packaged_model_is_a_valid_calibration(tracker):
+    m = conf.load_confidence_model(None, tracker)
     assert set(m.features) <= set(conf.FEATURES) and len(m.weights) == len(m.features)
     assert m.info["num_videos"] >= 20 and 0 < m.info["num_good"] < m.info["num_videos"]
     feats = dict(zip(m.features, m.mean))
     assert 0.0 <= m.predict(feats) <= 1.0
     assert m.predict({}) == pytest.approx(m.predict(feats))  # missing evidence = the training mean
+
+
+def test_each_tracker_is_scored_by_the_calibration_fitted_on_its_maps(clean):
+    """The dense-flow tracker's maps are scored by the calibration packaged for it; a tracker with none of its
+    own (the learned one) takes Lucas-Kanade's."""
+    klt, dis = conf.load_confidence_model(None, "klt"), conf.load_confidence_model(None, "dis")
+    assert conf.load_confidence_model() is klt is conf.load_confidence_model(None, "cotracker3")
+    assert dis is not klt and "dis-own-12fps" in dis.info["note"]
+    uv, hw, sfm = clean
+    got = {}
+    for tracker, model in (("klt", klt), ("dis", dis)):
+        cfg = PoseConfig(tracker=tracker)
+        c, _, feats = conf.score(sfm, uv, hw, cfg)
+        assert c == pytest.approx(min(model.predict(feats), conf.confidence_limit(cfg, step_jump=feats["step_jump"])))
+        got[tracker] = c
+    assert got["klt"] != pytest.approx(got["dis"], abs=1e-3)  # the two calibrations read the same map apart
 
 
 def test_fit_learns_the_direction_of_evidence():
