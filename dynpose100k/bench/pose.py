@@ -267,7 +267,7 @@ def _print_sets(r: dict) -> None:
     if r.get("known_lens"):
         print("ours given each clip's true field of view (--known-lens); the baselines estimate theirs")
     if r.get("preset", DEFAULT_PRESET) != DEFAULT_PRESET:
-        print(f"ours: pose preset {r['preset']} (the confidence is calibrated on {DEFAULT_PRESET} results)")
+        print(f"ours: pose preset {r['preset']} (confidence calibration {r.get('confidence_model') or 'packaged'})")
     print(f"\n{'ATE / %frames registered':<28} " + " ".join(f"{s:>18}" for s in sets))
     for m in (m for m in METHODS if m in r["sets"][sets[0]]["all"]):
         print(f"{METHOD_NAMES[m]:<28} " + " ".join(

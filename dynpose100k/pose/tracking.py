@@ -129,7 +129,7 @@ class DISTracker:
         self.texture_kept = texture_kept
         self.flow_short_side = flow_short_side
         self._dis = [cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST) for _ in range(2)]  # 1 per direction
-        self._threads = threads
+        self._back = ThreadPoolExecutor(1) if threads > 1 else None  # the backward flow beside the forward one
         self._cache = cache
         self._flows: OrderedDict[tuple[bytes, bytes], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._textures: OrderedDict[bytes, np.ndarray] = OrderedDict()
@@ -149,10 +149,9 @@ class DISTracker:
         scale = max(0, int(np.floor(np.log2(max(1.0, min(a.shape) / self.flow_short_side)))))
         for dis in self._dis:
             dis.setFinestScale(scale)
-        if self._threads > 1:
-            with ThreadPoolExecutor(2) as ex:
-                back = ex.submit(self._dis[1].calc, b, a, None)
-                return self._dis[0].calc(a, b, None), back.result()
+        if self._back is not None:
+            back = self._back.submit(self._dis[1].calc, b, a, None)
+            return self._dis[0].calc(a, b, None), back.result()
         return self._dis[0].calc(a, b, None), self._dis[1].calc(b, a, None)
 
     def __call__(self, frames: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
