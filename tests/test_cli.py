@@ -227,6 +227,19 @@ def test_bench_pose_known_lens_gives_ours_the_true_focal():
     assert given["ours"]["focal_rel_error"] < 1e-6 < estimated["ours"]["focal_rel_error"]
 
 
+def test_bench_pose_saves_what_the_quality_table_reads(tmp_path):
+    """Each clip's result and ground truth land under ``poses/<set>`` and ``gt/<set>``, where
+    ``eval/quality_subsets.py`` scores them to the same ATE as the bench."""
+    from dynpose100k.bench.pose import _clips, _run_clip
+    from dynpose100k.evaluate.quality import score_videos
+
+    rows = [_run_clip(spec, baselines=False, save_to=tmp_path) for spec in _clips(True, ("heldout",))]
+    scored = {v.video_id: v for v in score_videos(tmp_path / "poses" / "heldout", tmp_path / "gt" / "heldout")}
+    assert sorted(scored) == sorted(r["video_id"] for r in rows)
+    for r in rows:
+        assert scored[r["video_id"]].ate_m == pytest.approx(r["ours"]["ate"], rel=1e-6)
+
+
 def test_bench_pose_prints_every_set(capsys):
     """Each set's tables are printed under its own name (they used to be the first set's only, titled as if
     they covered every video), then the sets side by side."""

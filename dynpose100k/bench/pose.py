@@ -4,7 +4,9 @@ Lightspeed-style table (% videos registered, ATE, RPE trans, RPE rot; failed fra
 paper does: :mod:`dynpose100k.evaluate.video`) over all videos and over the subset every method registers;
 Panda-Test-style Sampson table (per-video mean Sampson error of GT static correspondences, 720p: % < 5 / 10
 / 30 px, mean); our motion-mask IoU and static-track precision; seconds per video per method; and the
-wall time + peak memory of one 10 s 640x360 12 fps clip (separate process). Saves ``<out>/pose.json``.
+wall time + peak memory of one 10 s 640x360 12 fps clip (separate process). Saves ``<out>/pose.json``,
+and our results and the ground truth of each set's clips as ``<out>/poses/<set>/`` and ``<out>/gt/<set>/``
+(``python eval/quality_subsets.py <out>/poses/heldout <out>/gt/heldout`` tables them).
 
 The same clip specs are rendered for three sets (:data:`SETS`): ``dev`` (style a, dev seeds: what the
 engine is tuned on), ``heldout`` (style a, held-out seeds and scene parameters) and
@@ -67,12 +69,14 @@ def _render(spec: dict):
                   clutter=spec.get("clutter", False))
 
 
-def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool = False, config=None) -> dict:
+def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool = False, config=None,
+              save_to: Path | None = None) -> dict:
     """Render the clip of ``spec`` (or take ``video``, its :func:`_render`), degrade its frames, record them
     through the consumer-camera model or put them inside bars when the spec says so, pose them and score every
     method on them; ``known_lens``: ours is given the clip's true horizontal field of view
     (``PoseConfig.hfov_deg``; the baselines estimate theirs); ``config``: ours's
-    :class:`~dynpose100k.pose.PoseConfig` (default: the default one)."""
+    :class:`~dynpose100k.pose.PoseConfig` (default: the default one); ``save_to``: also write our result to
+    ``save_to/poses/<set>/<id>/`` and the ground truth to ``save_to/gt/<set>/<id>.gt.npz``."""
     from ..camera import hfov_from_focal
     from ..evaluate import mask_iou, score_video, static_track_precision
     from ..pose import PoseConfig, estimate_poses
@@ -90,6 +94,13 @@ def _run_clip(spec: dict, baselines: bool = True, video=None, known_lens: bool =
     hfov = float(hfov_from_focal(gt.K[0, 0, 0], frames.shape[2])) if known_lens else None
     config = dataclasses.replace(config or PoseConfig(), hfov_deg=hfov)
     res = estimate_poses(frames, gt.timestamps, config, video_id=gt.video_id)
+    if save_to is not None:
+        from ..pose.result import save_pose_result
+        from ..synth.truth import save_gt
+
+        save_pose_result(Path(save_to) / "poses" / spec["set"], res)
+        (Path(save_to) / "gt" / spec["set"]).mkdir(parents=True, exist_ok=True)
+        save_gt(Path(save_to) / "gt" / spec["set"] / f"{gt.video_id}.gt.npz", gt)
     row["ours"] = {**score_video(res.w2c, res.K, res.registered, gt).to_dict(), "seconds": time.perf_counter() - t}
     row["ours"]["mask_iou"] = mask_iou(res.dynamic_masks, gt.dynamic_mask)
     row["ours"]["static_track_precision"], row["ours"]["static_obs_precision"] = static_track_precision(
@@ -231,7 +242,7 @@ def run(out: Path, quick: bool = False, baselines: bool = True, sets: tuple[str,
         raise DynPoseError(f"need at least 2 clips per set, got {clips}")
     specs = _clips(quick, sets, clips, seed)
     for spec in specs:
-        rows.append(_run_clip(spec, baselines, known_lens=known_lens, config=config))
+        rows.append(_run_clip(spec, baselines, known_lens=known_lens, config=config, save_to=out))
         log.info("%s done", rows[-1]["video_id"])
         print(f"  [{spec['set']}] {rows[-1]['video_id']}: " + ", ".join(
             f"{m} ATE {rows[-1][m]['ate']:.3f} ({rows[-1][m]['seconds']:.0f}s)" for m in _methods(rows)),

@@ -47,7 +47,7 @@ def add_arguments(p):
                    help="pose: give our engine each clip's true field of view (PoseConfig.hfov_deg) instead of "
                         "estimating the focal; the baselines still estimate theirs")
     p.add_argument("--preset", default=None,
-                   help=f"pose: the pose engine's preset for ours (default {DEFAULT_PRESET}), e.g. dis-own-12fps; "
+                   help=f"pose: the pose engine's preset for ours (default {DEFAULT_PRESET}), e.g. klt-own-12fps; "
                         "tracks: the tracker measured beside Lucas-Kanade, e.g. dis-own-12fps")
     p.add_argument("--tracker-model", default=None, metavar="PATH",
                    help="pose, tracks: local weights of the preset's learned tracker")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 HELP = "score pose results against ground truth (ATE/RPE, Sampson, how well the confidence flags)"
 EXAMPLES = """
-  dynpose100k eval outputs/poses-klt-own-12fps --gt data/synth
+  dynpose100k eval outputs/poses-dis-own-12fps --gt data/synth
   dynpose100k eval outputs/poses --gt data/synth --json outputs/eval.json
 
 Ground truth is <GT_DIR>/<video_id>.gt.npz (written by `dynpose100k synth`); a result at another frame size is

@@ -10,8 +10,8 @@ from pathlib import Path
 HELP = "estimate camera poses and intrinsics on dynamic videos"
 EXAMPLES = """
   dynpose100k pose data/synth/good_0004_s4.mp4 --out outputs/poses
-  dynpose100k pose data/synth --preset klt-own-12fps --short-side 360
-  dynpose100k pose clip_frames/ other.mp4 --fps 12 --out outputs/poses-klt-own-12fps
+  dynpose100k pose data/synth --preset dis-own-12fps --short-side 360
+  dynpose100k pose clip_frames/ other.mp4 --fps 12 --out outputs/poses-dis-own-12fps
   dynpose100k pose my_phone_clips/ --hfov 69.4 --out outputs/poses-phone    # a lens of known field of view
 
 INPUT is a video file, a folder of frames (*.jpg/*.png), or a folder of videos. Each video gets
@@ -41,7 +41,7 @@ def add_arguments(p):
                    help="local weights of the preset's learned tracker (preset cotracker3-own-12fps: "
                         "CoTracker3's scaled_offline.pth; default models/cotracker3/scaled_offline.pth)")
     p.add_argument("--confidence-model", default=None, metavar="JSON",
-                   help="confidence calibration (default: the packaged one, fitted on the klt tracker's results)")
+                   help="confidence calibration (default: the one packaged for the preset's tracker)")
     p.add_argument("--device", default=None,
                    help="torch device of learned models: auto (default: cuda when a GPU is visible), cpu, cuda:1")
     p.add_argument("--overwrite", action="store_true", help="recompute existing results")

@@ -18,7 +18,7 @@ class PoseConfig:
     frames (the input, or its ``work_short_side`` copy) unless a field says ``_720p`` (then they are scaled by
     ``H / 720`` for the analysed frame height)."""
 
-    preset: str = "klt-own-12fps"
+    preset: str = "dis-own-12fps"
     """Name recorded in ``result.json`` and used for output folder names."""
     fps: float = 12.0
     """Sampling rate (frames per second) used when decoding a video."""
@@ -52,9 +52,10 @@ class PoseConfig:
     its frames would count as lost ones in the confidence. Nor do they count in ``registered_fraction``."""
 
     # --- tracking -------------------------------------------------------------------------------
-    tracker: str = "klt"
-    """Point tracker backend: ``klt`` (OpenCV pyramidal Lucas-Kanade, CPU, no weights), ``dis`` (points carried
-    along OpenCV's DIS dense optical flow, :class:`~dynpose100k.pose.tracking.DISTracker`; CPU, no weights) or
+    tracker: str = "dis"
+    """Point tracker backend: ``dis`` (points carried along OpenCV's DIS dense optical flow,
+    :class:`~dynpose100k.pose.tracking.DISTracker`; CPU, no weights; the default), ``klt`` (OpenCV pyramidal
+    Lucas-Kanade, CPU, no weights; the former default, kept for comparison) or
     ``cotracker3`` (the learned CoTracker3 offline model, :class:`dynpose100k.models.cotracker.CoTrackerTracker`,
     weights from :attr:`tracker_model`; a GPU makes it practical). Any object of the
     :class:`~dynpose100k.pose.tracking.Tracker` protocol can also be handed to
@@ -238,8 +239,8 @@ class PoseConfig:
     two split-half bundle adjustments). False: ``confidence`` is NaN (unknown)."""
     confidence_model: str | None = None
     """Calibration JSON of the confidence (:func:`dynpose100k.pose.confidence.load_confidence_model`); None: the
-    one packaged for :attr:`tracker`: ``dis`` has its own, fitted on its maps, the others take the one fitted on
-    ``klt``'s. The evidence depends on the tracks (their lengths, how many a map keeps), so a learned tracker
+    one packaged for :attr:`tracker`: ``dis`` and ``klt`` each have their own, fitted on their maps, a learned
+    tracker takes ``klt``'s. The evidence depends on the tracks (their lengths, how many a map keeps), so a learned tracker
     needs its own (``python -m dynpose100k.pose.fit_confidence pool OUT --preset P``, then ``fit``)."""
 
     # --- minimum evidence (see dynpose100k.pose.evidence) ---------------------------------------
@@ -348,16 +349,16 @@ LEARNED_TRACKERS = ("cotracker3",)
 """The trackers that need weights (:attr:`PoseConfig.tracker_model`)."""
 
 PRESETS: dict[str, PoseConfig] = {
-    "klt-own-12fps": PoseConfig(),
-    "klt-own-12fps-semantic": PoseConfig(preset="klt-own-12fps-semantic", semantic_model="models/segmentation"),
-    "dis-own-12fps": PoseConfig(preset="dis-own-12fps", tracker="dis"),
+    "dis-own-12fps": PoseConfig(),
+    "dis-own-12fps-semantic": PoseConfig(preset="dis-own-12fps-semantic", semantic_model="models/segmentation"),
+    "klt-own-12fps": PoseConfig(preset="klt-own-12fps", tracker="klt"),
     "cotracker3-own-12fps": PoseConfig(preset="cotracker3-own-12fps", tracker="cotracker3",
                                        tracker_model="models/cotracker3/scaled_offline.pth", window=24,
                                        window_stride=20),
-    "klt-own-12fps-nomask": PoseConfig(preset="klt-own-12fps-nomask", dynamic_score=2.0, dense_flow=False,
+    "dis-own-12fps-nomask": PoseConfig(preset="dis-own-12fps-nomask", dynamic_score=2.0, dense_flow=False,
                                        pose_check=False),
 }
-DEFAULT_PRESET = "klt-own-12fps"
+DEFAULT_PRESET = "dis-own-12fps"
 
 
 def get_preset(name: str, **overrides) -> PoseConfig:

@@ -2,7 +2,8 @@
 
 ``python -m dynpose100k.pose.fit_confidence fit POSE_DIR GT_DIR [OUT.json]`` fits the logistic map of
 :mod:`dynpose100k.pose.confidence` from the ``confidence_evidence`` in ``POSE_DIR/<id>/result.json`` and
-the ground truth ``GT_DIR/<id>.gt.npz`` (default output: the packaged ``default_confidence.json``);
+the ground truth ``GT_DIR/<id>.gt.npz`` (default output: the packaged calibration of the tracker the clips
+were posed with, ``confidence_<tracker>.json``);
 ``report POSE_DIR GT_DIR [--model M]`` prints the figures (rank correlations with ATE / path length, bad
 and good videos on each side of 0.5) on another seed range. ``pool OUT --seeds A:B`` renders and poses the
 clips such a fit needs (:func:`build_pool`): ``OUT/poses`` and ``OUT/gt``.
@@ -18,7 +19,7 @@ from pathlib import Path
 from .confidence import (
     ATE_PATH_FRACTION,
     BAD_WEIGHT,
-    DEFAULT_CONFIDENCE,
+    TRACKER_CONFIDENCE,
     FEATURES,
     MIN_REGISTERED,
     MODEL_FEATURES,
@@ -83,6 +84,21 @@ def build_pool(out: str | Path, seeds: range, conditions=tuple(POOL_CONDITIONS),
     return poses, gts
 
 
+def packaged_target(pose_dir) -> Path:
+    """The packaged calibration (:data:`~dynpose100k.pose.confidence.TRACKER_CONFIDENCE`) of the tracker that
+    every result in ``pose_dir`` records in its ``config``. Raises
+    :class:`~dynpose100k.errors.DynPoseError` when they name none, several, or one with no packaged file."""
+    from ..errors import DynPoseError
+    from .result import is_pose_result, read_summary
+
+    found = {read_summary(d).get("config", {}).get("tracker") for d in sorted(Path(pose_dir).iterdir())
+             if is_pose_result(d)} if Path(pose_dir).is_dir() else set()
+    if len(found) != 1 or next(iter(found)) not in TRACKER_CONFIDENCE:
+        raise DynPoseError(f"{pose_dir}: results posed with tracker(s) {sorted(map(str, found))}, not one with a "
+                           f"packaged calibration ({', '.join(TRACKER_CONFIDENCE)}); name the output JSON")
+    return TRACKER_CONFIDENCE[found.pop()]
+
+
 def main(argv=None) -> int:
     """``python -m dynpose100k.pose.fit_confidence fit|report POSE_DIR GT_DIR [...]``."""
     from ..errors import DynPoseError
@@ -93,7 +109,8 @@ def main(argv=None) -> int:
     f = sub.add_parser("fit", help="fit the logistic calibration and save it as JSON")
     f.add_argument("pose_dir", help="pose results (<id>/result.json with confidence_evidence)")
     f.add_argument("gt_dir", help="<id>.gt.npz ground truth (dynpose100k synth)")
-    f.add_argument("out", nargs="?", default=str(DEFAULT_CONFIDENCE), help="output JSON (default: the packaged one)")
+    f.add_argument("out", nargs="?", default=None,
+                   help="output JSON (default: the packaged calibration of the tracker the results were posed with)")
     f.add_argument("--l2", type=float, default=1.0, help="L2 penalty on the standardised weights (default 1)")
     f.add_argument("--bad-weight", type=float, default=BAD_WEIGHT,
                    help=f"weight of a bad video relative to a good one (default {BAD_WEIGHT:g})")
@@ -144,9 +161,10 @@ def main(argv=None) -> int:
                 "l2": args.l2, "note": args.note})
             rep = calibration_report(used, m)
             m = ConfidenceModel(m.features, m.mean, m.scale, m.weights, m.bias, dict(m.info, fit_report=rep))
-            Path(args.out).write_text(json.dumps(m.to_json(), indent=1) + "\n")
+            out = Path(args.out) if args.out else packaged_target(args.pose_dir)
+            out.write_text(json.dumps(m.to_json(), indent=1) + "\n")
             print(json.dumps(rep, indent=1))
-            print(f"saved {args.out}")
+            print(f"saved {out}")
         else:
             model = load_confidence_model(args.model) if args.model else None
             print(json.dumps(calibration_report(rows, model), indent=1))
