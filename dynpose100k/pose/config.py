@@ -240,8 +240,8 @@ class PoseConfig:
     confidence_model: str | None = None
     """Calibration JSON of the confidence (:func:`dynpose100k.pose.confidence.load_confidence_model`); None: the
     one packaged for :attr:`tracker`: ``dis`` and ``klt`` each have their own, fitted on their maps, a learned
-    tracker takes ``klt``'s. The evidence depends on the tracks (their lengths, how many a map keeps), so a learned tracker
-    needs its own (``python -m dynpose100k.pose.fit_confidence pool OUT --preset P``, then ``fit``)."""
+    tracker takes ``klt``'s. The evidence depends on the tracks (their lengths, how many a map keeps), so a
+    learned tracker needs its own (``python -m dynpose100k.pose.fit_confidence pool OUT --preset P``, then ``fit``)."""
 
     # --- minimum evidence (see dynpose100k.pose.evidence) ---------------------------------------
     # Chosen on synthetic clips analysed at 640x360 (5 s, 12 fps): 9 good clips vs tripod, in-car, low-

@@ -19,10 +19,10 @@ from pathlib import Path
 from .confidence import (
     ATE_PATH_FRACTION,
     BAD_WEIGHT,
-    TRACKER_CONFIDENCE,
     FEATURES,
     MIN_REGISTERED,
     MODEL_FEATURES,
+    TRACKER_CONFIDENCE,
     ConfidenceModel,
     calibration_report,
     calibration_rows,

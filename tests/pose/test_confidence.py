@@ -338,9 +338,9 @@ def test_refit_cli_on_saved_results(tmp_path, capsys, monkeypatch):
     a model on another set. Here the evidence is the trajectory noise the poses really carry. Without an
     output, ``fit`` writes the packaged calibration of the tracker the results were posed with, and refuses
     results of mixed trackers."""
-    from dynpose100k.pose import fit_confidence
     from pose_fixtures import save_result_for
 
+    from dynpose100k.pose import fit_confidence
     from dynpose100k.pose.fit_confidence import main
     from dynpose100k.synth import render, save_gt
 
