@@ -148,8 +148,8 @@ def small():
     """A small good clip (320x180, 4 s at 12 fps) whose reconstruction lands well inside the 2% line with a
     confidence above 0.5 (0.26% of the path at 0.92 when chosen with the dense-flow tracker). Of seeds 0-15,
     12 map well; the centred zoom of the broken-reconstruction test breaks 10 of those maps and 2 of them pass
-    (seeds 3 and 11: there the zoom reads as a forward move, and the map stays self-consistent), the slide
-    breaks 4 and none passes. This clip is one whose zoom the tracks show."""
+    (seeds 3 and 11; on seed 3 the zoom leaves no trace in the two-view geometry), the slide breaks 4 and none
+    passes. This clip is one whose zoom the confidence sees."""
     from dynpose100k.synth import render
 
     return render("good", 5, height=180, width=320, fps=12.0, duration=4.0)
