@@ -59,7 +59,6 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "ATE_PATH_FRACTION",
-    "DEFAULT_CONFIDENCE",
     "FEATURES",
     "FRAME_GAP_WINDOW",
     "MIN_REGISTERED",
@@ -91,8 +90,6 @@ TRACKER_CONFIDENCE = {t: Path(__file__).with_name(f"confidence_{t}.json") for t 
 """The packaged calibrations by ``PoseConfig.tracker``, each fitted on the dev clips of seeds 0-39 posed with
 that tracker: the evidence depends on the tracks (their lengths, how many a map keeps). A tracker with none of
 its own (a learned one) takes Lucas-Kanade's."""
-DEFAULT_CONFIDENCE = TRACKER_CONFIDENCE["dis"]
-"""The calibration of the default tracker (``dis``)."""
 ATE_PATH_FRACTION = 0.02
 """A video is good when its ATE is below this fraction of its (ground-truth) path length ..."""
 MIN_REGISTERED = 0.8
@@ -363,13 +360,17 @@ class ConfidenceModel:
 _MODEL_CACHE: dict[str, ConfidenceModel] = {}
 
 
-def calibration_path(path: str | Path | None = None, tracker: str = "dis") -> Path:
-    """``path``, or without one the calibration packaged for ``tracker`` (:data:`TRACKER_CONFIDENCE`;
-    Lucas-Kanade's for a tracker with none of its own)."""
-    return Path(path) if path else TRACKER_CONFIDENCE.get(tracker, TRACKER_CONFIDENCE["klt"])
+def calibration_path(path: str | Path | None = None, tracker: str | None = None) -> Path:
+    """``path``, or without one the calibration packaged for ``tracker`` (:data:`TRACKER_CONFIDENCE`; None:
+    :class:`~dynpose100k.pose.PoseConfig`'s default tracker; Lucas-Kanade's for a tracker with none of its own)."""
+    if path:
+        return Path(path)
+    from .config import PoseConfig
+
+    return TRACKER_CONFIDENCE.get(tracker or PoseConfig.tracker, TRACKER_CONFIDENCE["klt"])
 
 
-def load_confidence_model(path: str | Path | None = None, tracker: str = "dis") -> ConfidenceModel:
+def load_confidence_model(path: str | Path | None = None, tracker: str | None = None) -> ConfidenceModel:
     """The calibration at :func:`calibration_path` of ``path`` and ``tracker``. Raises
     :class:`~dynpose100k.errors.DynPoseError` (one line, naming the file) when it is missing or not one."""
     from ..errors import DynPoseError

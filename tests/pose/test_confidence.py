@@ -56,7 +56,7 @@ def test_a_calibration_of_ones_own_replaces_the_packaged_one(good, tmp_path, cap
     from dynpose100k.errors import DynPoseError
 
     v, res = good
-    d = json.loads(conf.DEFAULT_CONFIDENCE.read_text())
+    d = json.loads(conf.calibration_path().read_text())
     own = tmp_path / "own.json"
     own.write_text(json.dumps({**d, "bias": d["bias"] - 50.0}))
     low = estimate_poses(v.frames, v.gt.timestamps, PoseConfig(confidence_model=str(own)), video_id="good")
@@ -216,6 +216,7 @@ def test_each_tracker_is_scored_by_the_calibration_fitted_on_its_maps(clean):
     tracker with none of its own (the learned one) takes Lucas-Kanade's."""
     klt, dis = conf.load_confidence_model(None, "klt"), conf.load_confidence_model(None, "dis")
     assert conf.load_confidence_model() is dis and conf.load_confidence_model(None, "cotracker3") is klt
+    assert conf.calibration_path() == conf.TRACKER_CONFIDENCE[PoseConfig().tracker]
     assert dis is not klt and "dis-own-12fps" in dis.info["note"]
     uv, hw, sfm = clean
     got = {}
