@@ -549,7 +549,8 @@ def fit_confidence(rows: list[dict], features=FEATURES, l2: float = 1.0, bad_wei
 # ------------------------------------------------------------------------------ calibration on data
 def calibration_rows(pose_dir, gt_dir) -> list[dict]:
     """One row per ``<gt_dir>/<id>.gt.npz``: the evidence of ``<pose_dir>/<id>/result.json`` and the truth
-    (``ate``, ``path``, ``registered_fraction``, ``good``, ``reproj``, ``confidence``). Scoring is
+    (``ate``, ``path``, ``registered_fraction``, ``good``, ``reproj``, ``confidence``, ``tracker``: the one
+    its ``config`` records, None without). Scoring is
     :func:`dynpose100k.evaluate.quality.score_videos` (failed frames filled as in the paper)."""
     from ..evaluate.quality import score_videos
     from .result import is_pose_result, read_summary
@@ -564,6 +565,7 @@ def calibration_rows(pose_dir, gt_dir) -> list[dict]:
             ev = {**cap_figures(summary.get("evidence"), summary.get("confidence_evidence")), **ev}
         rows.append(dict(ev, video_id=v.video_id, ate=v.ate_m, path=v.path_m, registered_fraction=v.registered_fraction,
                          reproj=v.reproj_px_720p, confidence=v.confidence, evidence=bool(ev),
+                         tracker=(summary.get("config") or {}).get("tracker"),
                          good=is_good(v.ate_m, v.path_m, v.registered_fraction)))
     return rows
 

@@ -84,17 +84,15 @@ def build_pool(out: str | Path, seeds: range, conditions=tuple(POOL_CONDITIONS),
     return poses, gts
 
 
-def packaged_target(pose_dir) -> Path:
+def packaged_target(rows: list[dict], where="") -> Path:
     """The packaged calibration (:data:`~dynpose100k.pose.confidence.TRACKER_CONFIDENCE`) of the tracker that
-    every result in ``pose_dir`` records in its ``config``. Raises
+    every row of :func:`~dynpose100k.pose.confidence.calibration_rows` records. Raises
     :class:`~dynpose100k.errors.DynPoseError` when they name none, several, or one with no packaged file."""
     from ..errors import DynPoseError
-    from .result import is_pose_result, read_summary
 
-    found = {read_summary(d).get("config", {}).get("tracker") for d in sorted(Path(pose_dir).iterdir())
-             if is_pose_result(d)} if Path(pose_dir).is_dir() else set()
+    found = {r["tracker"] for r in rows}
     if len(found) != 1 or next(iter(found)) not in TRACKER_CONFIDENCE:
-        raise DynPoseError(f"{pose_dir}: results posed with tracker(s) {sorted(map(str, found))}, not one with a "
+        raise DynPoseError(f"{where}: results posed with tracker(s) {sorted(map(str, found))}, not one with a "
                            f"packaged calibration ({', '.join(TRACKER_CONFIDENCE)}); name the output JSON")
     return TRACKER_CONFIDENCE[found.pop()]
 
@@ -161,7 +159,7 @@ def main(argv=None) -> int:
                 "l2": args.l2, "note": args.note})
             rep = calibration_report(used, m)
             m = ConfidenceModel(m.features, m.mean, m.scale, m.weights, m.bias, dict(m.info, fit_report=rep))
-            out = Path(args.out) if args.out else packaged_target(args.pose_dir)
+            out = Path(args.out) if args.out else packaged_target(used, args.pose_dir)
             out.write_text(json.dumps(m.to_json(), indent=1) + "\n")
             print(json.dumps(rep, indent=1))
             print(f"saved {out}")
