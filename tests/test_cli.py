@@ -322,7 +322,11 @@ def test_bench_pose_robustness_conditions(tmp_path, monkeypatch):
         assert [s["seed"] for s in mine] == list(range(SEED0, SEED0 + 12)) and sum(s["hard"] for s in mine) == 6
     assert {s["degrade"] for s in specs if "degrade" in s} == set(DEGRADATIONS)
     assert {s.get("hfov_deg") for s in specs} == {None, (20.0, 35.0), (85.0, 100.0)}
-    assert sum(bool(s.get("camera")) for s in specs) == sum(bool(s.get("clutter")) for s in specs) == 12
+    assert sum(bool(s.get("clutter")) for s in specs) == 12
+    assert sorted(s["set"] for s in specs if s.get("camera")) == ["camera"] * 12 + ["fast"] * 12
+    fast = [s for s in specs if s["set"] == "fast"]  # the same number of frames, twice the motion between two
+    assert {(s["fps"], s["duration"]) for s in fast} == {(6.0, 10.0)} and not any("speed" in s for s in specs)
+    assert {s.get("fps", 12.0) * s["duration"] for s in specs} == {60.0}
     assert sorted(s["bars"] for s in specs if "bars" in s) == ["letterbox"] * 12 + ["portrait"] * 12
     assert main(["bench", "pose-robustness", "--conditions", "camera,fog", "--out", str(tmp_path)]) == 1  # no posing
     calls = []

@@ -13,7 +13,11 @@ one at a time, on dev seeds, without spending the held-out or style-b clips:
 * the content: the same scene, path and movers with thin structures (poles, fences, railings) beside the
   path and a crowd of small walkers added (``render(clutter=True)``);
 * the frame: the clean frames inside letterbox bars or pillarbox bars around the portrait middle of the view
-  (:func:`dynpose100k.synth.bars`; the same camera, a narrower picture), as Internet clips come.
+  (:func:`dynpose100k.synth.bars`; the same camera, a narrower picture), as Internet clips come;
+* the speed: ``fast``, the clip's seed rendered over twice its length at half its rate (the same number of
+  frames, about twice the motion between two of them; the scene and path are drawn for the longer clip) and
+  recorded through the consumer camera, whose motion blur then doubles too: fast turns at night, the way
+  style-b clips lose every track.
 
 Per condition, beside the clean clips of the same run (the baseline): good clips (ATE below 2% of the path
 length and >= 80% of frames registered), median ATE over the path length, frames registered, and how the
@@ -43,10 +47,12 @@ CONDITIONS: dict[str, dict] = {
     "clutter": {"clutter": True},
     "letterbox": {"bars": "letterbox"},
     "portrait": {"bars": "portrait"},
+    "fast": {"speed": 2.0, "camera": True},
 }
 """Condition name -> what it changes in the clip spec (``degrade``: a :data:`dynpose100k.synth.DEGRADATIONS`
 entry; ``hfov_deg``: the field-of-view range the render draws from; ``camera``: the consumer-camera model;
-``clutter``: thin structures and a crowd in the render; ``bars``: a :data:`dynpose100k.synth.BAR_LAYOUTS` entry)."""
+``clutter``: thin structures and a crowd in the render; ``bars``: a :data:`dynpose100k.synth.BAR_LAYOUTS` entry;
+``speed``: the render over ``speed`` times the clip's length at 12 / ``speed`` fps)."""
 SEED0 = 40
 """First render seed (dev split) of the clips."""
 
@@ -55,8 +61,13 @@ def _specs(quick: bool, clips: int, conditions=tuple(CONDITIONS)) -> list[dict]:
     from .pose import _base_clips
 
     base = _base_clips(quick, clips)  # clip by clip, so a render serves every degradation of it
-    return [{**c, "seed": SEED0 + c["seed"], "set": name, "style": "a", **CONDITIONS[name]}
-            for c in base for name in conditions]
+    specs = [{**c, "seed": SEED0 + c["seed"], "set": name, "style": "a", **CONDITIONS[name]}
+             for c in base for name in conditions]
+    for s in specs:
+        if "speed" in s:
+            speed = s.pop("speed")
+            s.update(fps=12.0 / speed, duration=s["duration"] * speed)
+    return specs
 
 
 def _condition(rows: list[dict]) -> dict:
@@ -87,7 +98,7 @@ def run(out: Path, quick: bool = False, clips: int = 12, conditions=None) -> dic
     conditions = [n for n in CONDITIONS if conditions is None or n == "clean" or n in conditions]
     rows, rendered = [], {}
     for spec in _specs(quick, clips, conditions):
-        key = (spec["seed"], spec.get("hfov_deg"), spec.get("clutter", False))
+        key = (spec["seed"], spec.get("hfov_deg"), spec.get("clutter", False), spec.get("fps"), spec["duration"])
         if key not in rendered:  # the degradations of a clip share its render; one clip in memory at a time
             rendered = {key: _render(spec)}
         rows.append({**_run_clip(spec, baselines=False, video=rendered[key]), "seed": spec["seed"]})
