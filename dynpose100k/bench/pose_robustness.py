@@ -16,8 +16,8 @@ one at a time, on dev seeds, without spending the held-out or style-b clips:
   (:func:`dynpose100k.synth.bars`; the same camera, a narrower picture), as Internet clips come;
 * the speed: ``fast``, the clip's seed rendered over twice its length at half its rate (the same number of
   frames, about twice the motion between two of them; the scene and path are drawn for the longer clip) and
-  recorded through the consumer camera, whose motion blur then doubles too: fast turns at night, the way
-  style-b clips lose every track.
+  recorded through the consumer camera, whose motion blur then doubles too: fast turns in a worse camera,
+  by day, dusk or night, where style-b clips lose their tracks.
 
 Per condition, beside the clean clips of the same run (the baseline): good clips (ATE below 2% of the path
 length and >= 80% of frames registered), median ATE over the path length, frames registered, and how the

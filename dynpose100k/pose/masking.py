@@ -159,9 +159,9 @@ def exclusion_masks(
 
 def _vote_and_close(out: np.ndarray, votes: int = 2) -> np.ndarray:
     """Masks ``(N, h, w)`` uint8 -> bool: a pixel is kept where it is set in at least ``votes`` of the 3 frames
-    around it (2: a majority, which removes a zone of one frame only; 1: any, which fills a frame that lost
-    its seeds between two that have them; clips of 3 frames or more), then a morphological closing of each
-    frame."""
+    around it (2: a majority, which removes what one frame alone marks; 1: any, which keeps it and adds it to
+    the frames beside it; clips of 3 frames or more; the first and last frame count twice), then a
+    morphological closing of each frame."""
     if len(out) >= 3:
         pad = np.concatenate([out[:1], out, out[-1:]])
         out = ((pad[:-2].astype(np.int8) + pad[1:-1] + pad[2:]) >= votes).astype(np.uint8)
