@@ -154,12 +154,12 @@ def main(argv=None) -> int:
             unknown = set(feats) - set(FEATURES)
             if unknown:
                 raise DynPoseError(f"unknown feature(s) {sorted(unknown)}; choose from {', '.join(FEATURES)}")
+            out = Path(args.out) if args.out else packaged_target(used, args.pose_dir)  # refused before any fit
             m = fit_confidence(used, features=feats, l2=args.l2, bad_weight=args.bad_weight, info={
                 "target": f"ATE < {ATE_PATH_FRACTION:g} x path length and registered >= {MIN_REGISTERED:g}",
                 "l2": args.l2, "note": args.note})
             rep = calibration_report(used, m)
             m = ConfidenceModel(m.features, m.mean, m.scale, m.weights, m.bias, dict(m.info, fit_report=rep))
-            out = Path(args.out) if args.out else packaged_target(used, args.pose_dir)
             out.write_text(json.dumps(m.to_json(), indent=1) + "\n")
             print(json.dumps(rep, indent=1))
             print(f"saved {out}")
