@@ -22,11 +22,13 @@ off their triangulation by more than ``mask_seed_reproj_px_720p``; without camer
 ``mask_seed_score``) seed small discs; their extent then follows colour edges (a watershed from the eroded
 discs and the seed points against static observations (within ``mask_static_reproj_px_720p`` of their
 triangulation; without cameras, tracks never measured dynamic) and everything farther than
-``mask_grow_px_720p``). United with the semantic mask; a pixel is released where any of the 3 frames around
-its frame marks it (the seeds of a fast mover come and go as its tracks are lost and found again: on the 48
-dev clips of seeds 0-23 and 100-123 the IoU went 0.457 -> 0.493 and 0.415 -> 0.431 against a majority of the 3,
-poses and confidences unchanged; any of 5 frames gave 0.463 and 0.410), then a morphological closing. Masks
-are ``(N, h, w)`` bool at ``mask_scale`` of the input size.
+``mask_grow_px_720p``). United with the semantic mask; a pixel is released where its own frame or one beside it
+marks it, the neighbour's mask carried along the dense flow between the two (DIS at mask resolution): the
+seeds of a fast mover come and go as its tracks are lost and found again, and the mover has moved between
+frames. On the 48 dev clips of seeds 0-23 and 100-123 the IoU went 0.457 -> 0.493 and 0.415 -> 0.431 with
+any of the 3 frames at the same pixel (against a majority of the 3), and to 0.520 and 0.447 carried along
+the flow (any of 5 frames at the same pixel: 0.463 and 0.410). Then a morphological closing. Masks are
+``(N, h, w)`` bool at ``mask_scale`` of the input size.
 
 The dense flow does not shape the released masks: at mask resolution it is unreliable where movers are small
 or the ground is smooth, and on the development clips the masks matched the true ones as well without it
@@ -157,16 +159,42 @@ def exclusion_masks(
     return _vote_and_close(out)
 
 
-def _vote_and_close(out: np.ndarray, votes: int = 2) -> np.ndarray:
-    """Masks ``(N, h, w)`` uint8 -> bool: a pixel is kept where it is set in at least ``votes`` of the 3 frames
-    around it (2: a majority, which removes what one frame alone marks; 1: any, which keeps it and adds it to
-    the frames beside it; clips of 3 frames or more; the first and last frame count twice), then a
-    morphological closing of each frame."""
+def _vote_and_close(out: np.ndarray) -> np.ndarray:
+    """Masks ``(N, h, w)`` uint8 -> bool: a pixel is kept where it is set in a majority of the 3 frames around
+    it (what one frame alone marks is removed; clips of 3 frames or more; the first and last frame count
+    twice), then closed (:func:`_close`)."""
     if len(out) >= 3:
         pad = np.concatenate([out[:1], out, out[-1:]])
-        out = ((pad[:-2].astype(np.int8) + pad[1:-1] + pad[2:]) >= votes).astype(np.uint8)
+        out = ((pad[:-2].astype(np.int8) + pad[1:-1] + pad[2:]) >= 2).astype(np.uint8)
+    return _close(out)
+
+
+def _close(out: np.ndarray) -> np.ndarray:
+    """A morphological closing of each mask ``(N, h, w)`` uint8 -> bool."""
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     return np.stack([cv2.morphologyEx(m, cv2.MORPH_CLOSE, k) for m in out]).astype(bool)
+
+
+def _carry_to_neighbours(out: np.ndarray, grey: list[np.ndarray], threads: int = 1) -> np.ndarray:
+    """Masks ``(N, h, w)`` uint8 with each frame's mask also carried into the frames beside it along the dense
+    flow of the grey frames ``grey`` (N of ``(h, w)`` uint8; DIS both ways between consecutive frames, each
+    pair only when one of its masks is set): a pixel of frame n is set when frame n, or frame n +- 1 at the
+    pixel the flow from n takes it to, marks it."""
+    N, h, w = out.shape
+    grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), -1)
+
+    def pulls(n):  # the masks of frames n + 1 and n, carried into frames n and n + 1
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        return tuple(cv2.remap(out[b], *np.moveaxis(grid + dis.calc(grey[a], grey[b], None), -1, 0),
+                               cv2.INTER_LINEAR, borderValue=0) for a, b in ((n, n + 1), (n + 1, n)))
+
+    todo = [n for n in range(N - 1) if out[n].any() or out[n + 1].any()]
+    carried = out.copy()
+    with ThreadPoolExecutor(max(1, threads)) as ex:  # DIS releases the GIL
+        for n, (into_n, into_next) in zip(todo, ex.map(pulls, todo)):
+            carried[n] |= into_n
+            carried[n + 1] |= into_next
+    return carried
 
 
 def _pair_flows(frames, pairs, hw, config, cache: dict | None = None) -> dict:
@@ -285,7 +313,8 @@ def pixel_masks(
         out[n] = markers == 2
     if semantic is not None:
         out |= semantic.astype(np.uint8)
-    return _vote_and_close(out, votes=1)
+    grey = [f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in small]
+    return _close(_carry_to_neighbours(out, grey, config.threads))
 
 
 def _mask_px(pts: np.ndarray, src_hw: tuple[int, int], hw: tuple[int, int]) -> np.ndarray:
