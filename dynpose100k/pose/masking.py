@@ -30,9 +30,10 @@ any of the 3 frames at the same pixel (against a majority of the 3), and to 0.52
 the flow (any of 5 frames at the same pixel: 0.463 and 0.410). Then a morphological closing. Masks are
 ``(N, h, w)`` bool at ``mask_scale`` of the input size.
 
-The dense flow does not shape the released masks: at mask resolution it is unreliable where movers are small
-or the ground is smooth, and on the development clips the masks matched the true ones as well without it
-(IoU 0.426 against 0.420), with fewer false regions grown from it on smooth ground.
+The dense flow's motion evidence does not seed or grow the released masks (the flow only carries a mask to
+the frames beside it): at mask resolution it is unreliable where movers are small or the ground is smooth,
+and on the development clips the masks matched the true ones as well without it (IoU 0.426 against 0.420),
+with fewer false regions grown from it on smooth ground.
 """
 
 from __future__ import annotations
