@@ -1,6 +1,6 @@
 """Two-view geometry as pure functions on arrays: Sampson error, robust fundamental and essential matrices,
-focal length from a fundamental matrix, relative pose from an essential matrix; and the multi-view
-triangulation of tracks seen by known cameras.
+focal length from a fundamental matrix, relative pose from an essential matrix, an image carried along a dense
+flow; and the multi-view triangulation of tracks seen by known cameras.
 
 Conventions (see :mod:`dynpose100k.camera`):
 
@@ -32,6 +32,7 @@ __all__ = [
     "pose_from_essential",
     "essential_singular_ratio",
     "focal_from_fundamental",
+    "warp_back",
     "triangulate_tracks",
 ]
 
@@ -153,6 +154,15 @@ def focal_from_fundamental(F: np.ndarray, focals: np.ndarray, principal_point: t
     gap = 1.0 - essential_singular_ratio(F, focals, principal_point)
     i = int(np.argmin(gap))
     return float(focals[i]), float(gap[i])
+
+
+def warp_back(image: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
+    """``image`` of view j ``(h, w[, C])`` seen from view i: each pixel x of view i takes the (bilinear) value of
+    ``image`` at x + ``flow``(x), the dense flow ``(h, w, 2)`` float32 (dx, dy) from view i to view j. Outside
+    ``image``: 0 (``cv2.BORDER_CONSTANT``) or another OpenCV border mode."""
+    h, w = flow.shape[:2]
+    grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), -1)
+    return cv2.remap(image, grid + flow, None, cv2.INTER_LINEAR, borderMode=border)
 
 
 def triangulate_tracks(uv: np.ndarray, K: np.ndarray, w2c: np.ndarray, k1: float = 0.0, *,

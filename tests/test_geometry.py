@@ -166,3 +166,19 @@ def test_distant_static_points_show_their_noise_not_a_point_behind_the_cameras()
     uv = cam.project(K, w2c, X)[0] + rng.normal(0, 0.5, (len(w2c), 200, 2))
     err = geo.triangulate_tracks(uv, K, w2c)[1]
     assert np.isfinite(err).all() and np.median(err, axis=0).max() < 1.5
+
+
+def test_warp_back_carries_an_image_along_the_flow_and_fills_outside():
+    """A flow of +3 px in x from view i to view j: view i sees at x what view j has at x + 3; beyond view j's edge
+    the constant border gives 0, the replicated one the edge value."""
+    import cv2
+
+    from dynpose100k.geometry import warp_back
+
+    image = np.tile(np.arange(10, dtype=np.float32), (4, 1))  # value = x
+    flow = np.zeros((4, 10, 2), np.float32)
+    flow[..., 0] = 3.0
+    out = warp_back(image, flow)
+    assert np.allclose(out[:, :7], image[:, 3:]) and not out[:, 7:].any()
+    assert np.allclose(warp_back(image, flow, cv2.BORDER_REPLICATE)[:, 7:], 9.0)
+    assert np.allclose(warp_back(image, np.zeros_like(flow)), image)

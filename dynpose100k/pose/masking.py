@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 
 from ..camera import resize_pixels
-from ..geometry import sampson_error, static_fundamental
+from ..geometry import sampson_error, static_fundamental, warp_back
 from .config import PoseConfig
 
 log = logging.getLogger(__name__)
@@ -181,13 +181,11 @@ def _carry_to_neighbours(out: np.ndarray, grey: list[np.ndarray], threads: int =
     flow of the grey frames ``grey`` (N of ``(h, w)`` uint8; DIS both ways between consecutive frames, each
     pair only when one of its masks is set): a pixel of frame n is set when frame n, or frame n +- 1 at the
     pixel the flow from n takes it to, marks it."""
-    N, h, w = out.shape
-    grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), -1)
+    N = len(out)
 
     def pulls(n):  # the masks of frames n + 1 and n, carried into frames n and n + 1
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        return tuple(cv2.remap(out[b], *np.moveaxis(grid + dis.calc(grey[a], grey[b], None), -1, 0),
-                               cv2.INTER_LINEAR, borderValue=0) for a, b in ((n, n + 1), (n + 1, n)))
+        return tuple(warp_back(out[b], dis.calc(grey[a], grey[b], None)) for a, b in ((n, n + 1), (n + 1, n)))
 
     todo = [n for n in range(N - 1) if out[n].any() or out[n + 1].any()]
     carried = out.copy()
@@ -207,7 +205,6 @@ def _pair_flows(frames, pairs, hw, config, cache: dict | None = None) -> dict:
     cache = {} if cache is None else cache
     todo = [ij for ij in pairs if ij not in cache]
     if todo:
-        grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).reshape(-1, 2).astype(np.float64)
         small = {}
         for n in sorted({n for ij in todo for n in ij}):
             f = frames[n]
@@ -219,9 +216,7 @@ def _pair_flows(frames, pairs, hw, config, cache: dict | None = None) -> dict:
             dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
             fwd = dis.calc(small[i], small[j], None)
             back = dis.calc(small[j], small[i], None)
-            tgt = (grid + fwd.reshape(-1, 2)).astype(np.float32)
-            bx = cv2.remap(back, tgt[:, 0].reshape(h, w), tgt[:, 1].reshape(h, w), cv2.INTER_LINEAR)
-            return fwd, np.linalg.norm(fwd + bx, axis=-1) < 1.0
+            return fwd, np.linalg.norm(fwd + warp_back(back, fwd), axis=-1) < 1.0
 
         with ThreadPoolExecutor(max(1, config.threads)) as ex:  # DIS releases the GIL
             cache.update(zip(todo, ex.map(flow, todo)))

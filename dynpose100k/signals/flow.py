@@ -10,6 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..geometry import warp_back
+
 
 def dense_flows(gray: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_FAST) -> np.ndarray:
     """Flow from frame t to t+1 for a grey stack (N, H, W) uint8 -> (N-1, H, W, 2) float32 pixels (dx, dy)."""
@@ -19,11 +21,9 @@ def dense_flows(gray: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_FAST)
 
 def warp_residuals(gray: np.ndarray, flows: np.ndarray) -> np.ndarray:
     """Mean absolute grey difference (0-255) between frame t and frame t+1 warped back by the flow, (N-1,)."""
-    h, w = gray.shape[1:]
-    grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), axis=-1)
     out = []
     for a, b, f in zip(gray[:-1], gray[1:], flows):
-        back = cv2.remap(b, grid + f, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        back = warp_back(b, f, cv2.BORDER_REPLICATE)
         out.append(cv2.absdiff(back, a).astype(np.float32).mean())
     return np.asarray(out)
 
