@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from .. import camera
+from ..geometry import warp_back
 
 
 def image_motion(depth: np.ndarray, w2c: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -54,12 +55,11 @@ def rolling_shutter(frames: np.ndarray, flow: np.ndarray, readout: float) -> Non
     """In place: each row ``r`` shifted by the image motion over its readout delay
     ``readout * (r / H - 0.5)`` frames (top rows earlier, bottom rows later)."""
     n, h, w = frames.shape[:3]
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    ys = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w))
     delay = (readout * (ys / max(h - 1, 1) - 0.5)).astype(np.float32)
     for k in range(n):
-        mx = xs - delay * np.float32(flow[k, 0])
-        my = ys - delay * np.float32(flow[k, 1])
-        frames[k] = cv2.remap(frames[k], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        shift = np.stack([-delay * np.float32(flow[k, 0]), -delay * np.float32(flow[k, 1])], -1)
+        frames[k] = warp_back(frames[k], shift, cv2.BORDER_REFLECT)
 
 
 def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
