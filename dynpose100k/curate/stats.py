@@ -30,7 +30,7 @@ filter's pose-checkable rejections the pose check. A group counts the items that
 def _category(reason: str | None) -> str:
     """Reason name without its details: ``"low_score: 0.01 < 0.03"`` -> ``"low_score"``, ``"no trackable
     texture (5 tracks)"`` -> ``"no trackable texture"`` (a trailing parenthesis holding a number is a detail;
-    ``"no parallax (camera did not move)"`` stays whole)."""
+    ``"no parallax (camera still or turning in place, or scene far away)"`` stays whole)."""
     head = (reason or "unknown").split(":", 1)[0].strip()
     return re.sub(r"\s*\([^()]*\d[^()]*\)$", "", head) or head
 

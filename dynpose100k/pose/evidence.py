@@ -32,8 +32,9 @@ from .config import PoseConfig
 
 __all__ = ["measure", "verdict", "EVIDENCE_KEYS", "NO_PARALLAX"]
 
-#: the verdict's category for a camera that did not move: a property of the clip, which no other mapping changes
-NO_PARALLAX = "no parallax (camera did not move)"
+#: the verdict's category for a clip whose rays do not part: a camera that stays put or turns in place, or a scene
+#: far beyond its travel (a long lens, a landscape); a property of the clip, which no other mapping changes
+NO_PARALLAX = "no parallax (camera still or turning in place, or scene far away)"
 
 EVIDENCE_KEYS = ("points", "median_angle_deg", "baseline_over_depth", "median_obs_per_point", "median_points_per_frame")
 

@@ -12,21 +12,21 @@ import pytest
 
 from dynpose100k import camera
 from dynpose100k.pose import PoseConfig, estimate_poses
-from dynpose100k.pose.evidence import measure, verdict
+from dynpose100k.pose.evidence import NO_PARALLAX, measure, verdict
 from dynpose100k.pose.sfm import SfmResult, focal_change, focal_pin
 
 #: degenerate kind -> (frame size (H, W), seeds, expected failure category); the sizes and the 5 s length are
 #: those the thresholds were measured on (640x360 is the working size of every input of 360p and above)
 DEGENERATE = {
-    "tripod": ((360, 640), (0,), "no parallax (camera did not move)"),
-    "incar": ((360, 640), (0,), "no parallax (camera did not move)"),
+    "tripod": ((360, 640), (0,), NO_PARALLAX),
+    "incar": ((360, 640), (0,), NO_PARALLAX),
     # since the pose check's median rule keeps more static tracks, the map of a low-resolution source can pass
     # the evidence rule (87 points against 60 on seed 0, 78-82% registered at ATE 8-9% of the path); it must then
     # be one the default subset leaves out
     "lowres": ((144, 176), (0, 2), "too few static tracks"),
     # few static points survive the blocks; a frame starved by its exclusion zones gets back tracks that stick
     # to the block grid, and a map of those has no parallax
-    "compressed": ((360, 640), (0, 1), ("too few static tracks", "no parallax (camera did not move)")),
+    "compressed": ((360, 640), (0, 1), ("too few static tracks", NO_PARALLAX)),
 }
 #: kinds whose map may pass the evidence rule by a thin margin (then its confidence must flag it)
 THIN_MARGIN = ("lowres", "compressed")
@@ -54,9 +54,9 @@ def test_degenerate_clip_is_refused_with_its_reason(kind, seed):
     assert res.failure_reason and res.failure_reason.startswith(category), (res.failure_reason, res.evidence)
     # refused by the evidence rule, not earlier: a reconstruction was built (it would have been reported)
     assert "median_angle_deg" in res.evidence
-    # a camera that did not move is not mapped again by the global mapper; the others may be, but keep their
+    # a clip without parallax is not mapped again by the global mapper; the others may be, but keep their
     # reason unless the global map is trusted
-    assert ("global" in res.timings) == (not res.failure_reason.startswith("no parallax (camera did not move)"))
+    assert ("global" in res.timings) == (not res.failure_reason.startswith(NO_PARALLAX))
 
 
 def _scene(moving: bool, n: int = 20, points: int = 300, seed: int = 0):
@@ -83,7 +83,7 @@ def test_measure_and_verdict_on_known_geometry():
     w2c0, _ = _scene(moving=False)
     ev0 = measure(w2c0, np.ones(len(w2c0), bool), X, obs)
     assert ev0["median_angle_deg"] < 1e-6
-    assert verdict(ev0, cfg).startswith("no parallax (camera did not move)")
+    assert verdict(ev0, cfg).startswith(NO_PARALLAX)
     # five points: too few, whatever else
     ev5 = measure(w2c, np.ones(len(w2c), bool), X[:5], obs[:, :5])
     assert verdict(ev5, cfg) == f"too few static tracks: 5 3D points < {cfg.min_static_points}"
@@ -115,11 +115,11 @@ def test_refusal_reaches_result_json_and_funnel(tmp_path):
     assert meta["evidence"]["median_angle_deg"] < PoseConfig().min_median_angle_deg
     assert load_pose_result(d).evidence == meta["evidence"]
     rows = [dict(status="pose_failed", reason=r, timings="{}", filter_reasons=None) for r in (
-        meta["failure_reason"], "no parallax (camera did not move): median triangulation angle 0.01 deg < 0.5",
+        meta["failure_reason"], f"{NO_PARALLAX}: median triangulation angle 0.01 deg < 0.5",
         "too few static tracks: 5 3D points < 60", "no trackable texture (3 tracks)",
         "no trackable texture (7 tracks)")]
     rej = summarize(rows, wall_s=1.0, processed=5, workers=1, min_registered=0.5)["rejections"]
-    assert rej == {"pose failed: no parallax (camera did not move)": 2, "pose failed: no trackable texture": 2,
+    assert rej == {f"pose failed: {NO_PARALLAX}": 2, "pose failed: no trackable texture": 2,
                    "pose failed: too few static tracks": 1}
 
 
