@@ -58,8 +58,7 @@ def rolling_shutter(frames: np.ndarray, flow: np.ndarray, readout: float) -> Non
     ys = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w))
     delay = (readout * (ys / max(h - 1, 1) - 0.5)).astype(np.float32)
     for k in range(n):
-        shift = np.stack([-delay * np.float32(flow[k, 0]), -delay * np.float32(flow[k, 1])], -1)
-        frames[k] = warp_back(frames[k], shift, cv2.BORDER_REFLECT)
+        frames[k] = warp_back(frames[k], -delay[..., None] * np.asarray(flow[k, :2], np.float32), cv2.BORDER_REFLECT)
 
 
 def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
