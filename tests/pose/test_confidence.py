@@ -131,9 +131,13 @@ def test_broken_reconstruction_gets_low_confidence(small, clean, corruption):
         right = np.nansum(uv[..., 0], 0) > centre[0] * seen.sum(0)  # mean column right of the centre
         bad_uv[:, right, 0] += 0.05 * hw[1] * drift
     path = path_length(camera.camera_centers(v.gt.w2c))
+    # the slide breaks this clip's map through its focal: accepting the first start's map once it keeps 0.6 of
+    # the observations (the engine's earlier setting), the map settles 37% short and 8% of the path off; the
+    # default now lets the other starts compete and keeps a map near the true focal (1.3%, confidence 0.12)
+    broken_cfg = replace(cfg, focal_accept_support=0.6) if corruption == "slow_mover" else cfg
     out = {}
     for name, tracks in (("clean", uv), ("broken", bad_uv)):
-        r = clean_sfm if name == "clean" else reconstruct(tracks, hw, cfg)
+        r = clean_sfm if name == "clean" else reconstruct(tracks, hw, broken_cfg)
         c, fc, _ = conf.score(r, tracks, hw, cfg)
         out[name] = (ate(fill_failed(r.w2c, r.registered), v.gt.w2c).rmse / path, r.reproj_error_px, c, fc)
     (e_clean, px_clean, c_clean, _), (e_bad, px_bad, c_bad, fc_bad) = out["clean"], out["broken"]
@@ -149,7 +153,8 @@ def small():
     confidence above 0.5 (0.26% of the path at 0.92 when chosen with the dense-flow tracker). Of seeds 0-15,
     12 map well; the centred zoom of the broken-reconstruction test breaks 10 of those maps and 2 of them pass
     (seeds 3 and 11; on seed 3 the zoom leaves no trace in the two-view geometry), the slide breaks 4 and none
-    passes. This clip is one whose zoom the confidence sees."""
+    passes (both counted when a focal start was accepted at 0.6 of the observations). This clip is one whose
+    zoom the confidence sees."""
     from dynpose100k.synth import render
 
     return render("good", 5, height=180, width=320, fps=12.0, duration=4.0)
