@@ -159,7 +159,8 @@ class PoseConfig:
     # --- structure from motion ------------------------------------------------------------------
     keyframe_step: int = 4
     """Every ``keyframe_step``-th frame is a keyframe; keyframes are reconstructed first, the other frames
-    are then registered by PnP and everything is refined by one final bundle adjustment."""
+    are then registered by PnP and everything is refined by one final bundle adjustment (a doubted map is
+    made again at ``doubt_keyframe_step``)."""
     focal_starts: tuple[float, ...] = (1.2, 0.85, 0.6)
     """Starting focals tried, in this order, when the self-calibrated start explains too little, as multiples
     of the long image side (about 45, 61 and 80 degrees across it); see
@@ -213,6 +214,14 @@ class PoseConfig:
     global map only when its confidence reaches this value; a clip refused for no parallax (a camera that did
     not move) is not mapped again (0: never; needs ``confidence``). Costs about 4 s on a 5 s 640x360 clip (see
     ``global_frame_step``), only on clips the engine already doubts."""
+    doubt_keyframe_step: int = 2
+    """A doubted map (confidence below ``global_fallback_below``, or refused for anything but no parallax) is
+    first made again from the same static tracks with keyframes every this-many frames, and that map is kept
+    when its confidence is higher; the global second opinion then runs only if the clip is still doubted. On
+    fast turns the tracks live 5-7 frames and keyframes 4 frames apart share few of them. On 160 dev clips
+    (seeds 100-139, normal and hard, two lenses) good maps passed 104 -> 112, bad maps passed 0 -> 0, at 8-14%
+    more pose time; as the step of every map it let wrong focals through on long lenses (docs/pose-engine.md,
+    "Keyframes every second frame"). 0: off."""
     global_max_frames: int = 240
     """The global second opinion runs only on clips of at most this many frames (240: 20 s at 12 fps; 0: no
     limit); a longer doubted clip keeps its map and its low confidence (``evidence.global_skipped`` 1). The

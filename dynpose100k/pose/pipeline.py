@@ -404,13 +404,37 @@ def analyse(
         return other, reason2, figures2, capped(conf2, confidence_limit(config, mended_jump=1.0))
 
     def second_opinion(sfm, tracks, reason, figures, conf):
-        """A mended jump first (:func:`mend`); then, when the map of ``tracks`` is probably wrong (``conf`` below
-        ``config.global_fallback_below``), map the same tracks globally (its jump mended too) and keep the more
+        """A mended jump first (:func:`mend`); then, while the map of ``tracks`` is probably wrong (``conf`` below
+        ``config.global_fallback_below``), map the same tracks again with keyframes every
+        ``config.doubt_keyframe_step`` frames, then globally (each with its jump mended), keeping the most
         trusted: ``(sfm, reason, figures, conf)``."""
         sfm, reason, figures, conf = mend(sfm, tracks, reason, figures, conf)
-        doubt = config.confidence and 0 < config.global_fallback_below and not (reason or "").startswith(
-            NO_PARALLAX) and (conf is None or conf["confidence"] < config.global_fallback_below)
-        if not doubt:
+
+        def doubted() -> bool:
+            return bool(config.confidence and 0 < config.global_fallback_below and not (reason or "").startswith(
+                NO_PARALLAX) and (conf is None or conf["confidence"] < config.global_fallback_below))
+
+        def trusted_more(conf2) -> bool:  # a refused clip keeps its reason unless the other map is trusted
+            return conf2 is not None and conf2["confidence"] > (conf["confidence"] if conf else
+                                                                config.global_fallback_below)
+
+        step = config.doubt_keyframe_step
+        if doubted() and 0 < step != config.keyframe_step:
+            t = time.perf_counter()
+            dense = dataclasses.replace(config, keyframe_step=step)
+            try:
+                other = reconstruct(tracks, (H, W), dense, final_ba=not config.pose_check)
+                if config.pose_check and not other.failure_reason:
+                    other = refine(tracks, (H, W), dense, other)
+            except (cv2.error, RuntimeError, ValueError, np.linalg.LinAlgError) as e:
+                log.warning("%s: mapping with denser keyframes failed: %s", video_id, e)
+                other = None
+            if other is not None:
+                other, reason2, figures2, conf2 = mend(other, tracks, *assess(other, tracks))
+                if trusted_more(conf2):
+                    sfm, reason, figures, conf = other, reason2, {**figures2, "dense_keyframes": 1.0}, conf2
+            timings["dense_keyframes"] = time.perf_counter() - t
+        if not doubted():
             return sfm, reason, figures, conf
         if 0 < config.global_max_frames < len(tracks):  # too long: the global mapper would cost minutes
             log.info("%s: doubted, but %d frames are too many for the global second opinion", video_id, len(tracks))
@@ -427,9 +451,7 @@ def analyse(
             if conf2 is not None and not sfm.failure_reason:  # two maps of the same tracks: do they agree?
                 figures2["map_disagreement"] = map_disagreement(sfm.w2c, sfm.registered, other.w2c, other.registered)
                 conf2 = capped(conf2, confidence_limit(config, map_disagreement=figures2["map_disagreement"]))
-            # a refused clip keeps its reason unless the global map is trusted
-            floor = conf["confidence"] if conf else config.global_fallback_below
-            if conf2 is not None and conf2["confidence"] > floor:
+            if trusted_more(conf2):
                 return other, reason2, {**figures2, "global_mapper": 1.0}, conf2
         return sfm, reason, figures, conf
 

@@ -46,6 +46,12 @@ INIT_PARALLAX_DEG = 2.0
 SFM_MODELS = ("SIMPLE_PINHOLE", "SIMPLE_RADIAL")
 """Camera models of the shared camera (one focal, principal point at the image centre)."""
 
+SELF_CAL_GAP = 4
+"""Frames between the two views of each self-calibration pair (:func:`self_calibrated_focal`)."""
+
+INIT_MAX_GAP = 16
+"""The initial pair's second frame is at most this many frames after its first."""
+
 FULL_BA_MAX_FRAMES = 40
 """Up to this many registered frames, incremental bundle adjustments include every registered frame (a
 young map needs all the support it has); beyond it, the keyframes (see :meth:`_State.adjust`)."""
@@ -382,10 +388,10 @@ def _init_pair(st: _State, kf: np.ndarray, max_gap: int) -> bool:
 
 
 def self_calibrated_focal(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) -> float:
-    """Focal (px) from the fundamental matrices of at most 24 frame pairs one keyframe step apart, spread over
-    the tracks ``uv`` ``(N, M, 2)`` (:func:`estimate_focal`; unclipped)."""
+    """Focal (px) from the fundamental matrices of at most 24 frame pairs :data:`SELF_CAL_GAP` frames apart,
+    spread over the tracks ``uv`` ``(N, M, 2)`` (:func:`estimate_focal`; unclipped)."""
     N = len(uv)
-    step = max(1, config.keyframe_step)
+    step = SELF_CAL_GAP
     pairs = [(i, min(i + step, N - 1)) for i in range(0, max(N - step, 1), step)]
     return estimate_focal(uv, hw, pairs[:: -(-len(pairs) // 24)])
 
@@ -484,9 +490,8 @@ def _incremental(st: _State) -> str | None:
     the other registered frames follow by motion-only refinement against the adjusted points."""
     config = st.config
     N, M = st.uv.shape[:2]
-    step = max(1, config.keyframe_step)
     kf = np.flatnonzero(st.is_kf)
-    if N < 2 or M < 20 or not _init_pair(st, kf, max_gap=4 * step):
+    if N < 2 or M < 20 or not _init_pair(st, kf, max_gap=INIT_MAX_GAP):
         return "too few static tracks with parallax to initialise"
 
     st.bundle_adjust(refine_intrinsics=False)

@@ -617,13 +617,71 @@ def test_a_global_map_that_disagrees_with_the_incremental_one_is_capped(monkeypa
 
         monkeypatch.setattr(pipeline, "score", score)
         # (the distorted cameras see the background move: the mover check is off here)
-        return estimate_poses(v.frames, v.gt.timestamps, PoseConfig(max_moving_fraction=0.0, **kw))
+        # (the denser-keyframe map, which would come first and score 0.9 here, is off)
+        return estimate_poses(v.frames, v.gt.timestamps, PoseConfig(max_moving_fraction=0.0, doubt_keyframe_step=0,
+                                                                    **kw))
 
     res = run()
     assert res.evidence.get("global_mapper") == 1.0 and res.evidence["map_disagreement"] > 0.05
     assert res.confidence == conf.DISAGREEMENT_CONFIDENCE and res.confidence_caps == ("map_disagreement",)
     res = run(max_map_disagreement=0.0)  # the check off: the global map's own confidence
     assert res.evidence.get("global_mapper") == 1.0 and res.confidence == 0.9 and res.confidence_caps == ()
+
+
+def test_a_doubted_map_is_mapped_again_with_denser_keyframes_first(monkeypatch):
+    """A doubted map (a stand-in confidence 0.1) is mapped again from the same tracks with keyframes every
+    ``doubt_keyframe_step`` frames before the global mapper; that map (a stand-in 0.9) is kept, the clip is no
+    longer doubted and the global mapper does not run. Switched off (0), the global mapper is the second opinion."""
+    from dynpose100k.pose import pipeline
+    from dynpose100k.synth import render
+
+    v = render("good", 1, height=180, width=320, fps=12.0, duration=2.0)
+    n = len(v.frames)
+    steps = []
+    real_reconstruct = pipeline.reconstruct
+
+    def spy(tracks, hw, cfg, **kw):
+        steps.append(cfg.keyframe_step)
+        return real_reconstruct(tracks, hw, cfg, **kw)
+
+    monkeypatch.setattr(pipeline, "reconstruct", spy)
+
+    def run(**kw):
+        calls = []  # the first map scores 0.1, every later one 0.9
+
+        def score(*a, **k):
+            calls.append(1)
+            c = 0.1 if len(calls) == 1 else 0.9
+            return c, np.full(n, c, np.float32), {"step_jump": 1.0}
+
+        monkeypatch.setattr(pipeline, "score", score)
+        steps.clear()
+        return estimate_poses(v.frames, v.gt.timestamps, PoseConfig(max_moving_fraction=0.0, **kw))
+
+    res = run()
+    assert steps == [4, 2] and res.evidence.get("dense_keyframes") == 1.0 and res.confidence == 0.9
+    assert "global" not in res.timings and "global_mapper" not in res.evidence
+    res = run(doubt_keyframe_step=0)
+    assert steps == [4] and "dense_keyframes" not in res.evidence and res.evidence.get("global_mapper") == 1.0
+
+
+def test_denser_keyframes_mend_a_doubted_dev_map():
+    """Dev seed 104 (640x360, 5 s): keyframes 4 frames apart give a map 4.9% of the path off, doubted (0.24);
+    mapped again every second frame it is 1.4% off and trusted (0.79), and that map is kept."""
+    from dynpose100k.synth import render
+
+    v = render("good", 104, height=360, width=640, fps=12.0, duration=5.0)
+    path = path_length(camera.camera_centers(v.gt.w2c))
+
+    def run(**kw):
+        res = estimate_poses(v.frames, v.gt.timestamps, PoseConfig(**kw))
+        return res, score_video(res.w2c, res.K, res.registered, v.gt).ate / path
+
+    res, err = run()
+    before, err_before = run(doubt_keyframe_step=0)
+    print(err, res.confidence, err_before, before.confidence)
+    assert err_before > 0.03 and before.confidence < 0.5  # the premise: the first map is wrong and doubted
+    assert res.evidence.get("dense_keyframes") == 1.0 and err < 0.02 and res.confidence >= 0.5
 
 
 def _chase_tracks(n: int = 36, hw: tuple[int, int] = (180, 320), seed: int = 0):

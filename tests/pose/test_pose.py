@@ -281,7 +281,7 @@ def test_long_doubted_clip_skips_the_global_second_opinion(synth_good):
 
     clip = load_clip(synth_good.video, fps=12.0)
     n = len(clip.frames)
-    doubted = PoseConfig(global_fallback_below=1.01)  # every map is doubted
+    doubted = PoseConfig(global_fallback_below=1.01, doubt_keyframe_step=0)  # every map is doubted
     skipped = estimate_poses(clip.frames, clip.timestamps, dataclasses.replace(doubted, global_max_frames=n - 1))
     alone = estimate_poses(clip.frames, clip.timestamps, PoseConfig(global_fallback_below=0.0))
     assert "global" not in skipped.timings and skipped.evidence["global_skipped"] == 1.0
