@@ -136,10 +136,10 @@ calibration's range, and the linear map extrapolates)."""
 BAD_WEIGHT = 3.0
 """Default weight of a bad video in the fit (see :func:`fit_confidence`)."""
 EVIDENCE_KEYFRAME_STEP = 4
-"""Keyframe step of the evidence (the split halves' keyframes, the epipolar excess's frame gaps, the
-self-calibration's pairs), whatever ``PoseConfig.keyframe_step`` the map was built with: the packaged
-calibrations were fitted on evidence at this step, and the features change with it (a map built every
-second frame, scored at its own step, passed a dev map at 2.4% of the path that scored 0.09 at this step)."""
+"""Keyframe step of the evidence (the split halves' keyframes, the epipolar excess's frame gaps), whatever
+``PoseConfig.keyframe_step`` the map was built with: the packaged calibrations were fitted on evidence at
+this step, and the features change with it (a map built every second frame and scored at its own step
+passed a dev map at 2.4% of the path that scores 0.09 at this step)."""
 
 
 def is_good(ate: float, path_length: float, registered_fraction: float) -> bool:
@@ -317,7 +317,7 @@ def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config) ->
     f = float(sfm.K[0, 0])
     feats["focal_log"] = float(np.log(f / max(H, W)))
     step = max(1, config.keyframe_step)
-    feats["focal_self_gap"] = float(abs(np.log(f / self_calibrated_focal(static, hw, config))))
+    feats["focal_self_gap"] = float(abs(np.log(f / self_calibrated_focal(static, hw))))
     feats["reproj_720p"] = float(sfm.reproj_error_px * 720.0 / H) if math.isfinite(sfm.reproj_error_px) else 10.0
     feats.update(_residual_structure(sfm, static, hw))
     feats["epipolar_excess_log"] = _epipolar_excess(sfm, static, hw, 2 * step, step)

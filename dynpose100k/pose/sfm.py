@@ -47,10 +47,12 @@ SFM_MODELS = ("SIMPLE_PINHOLE", "SIMPLE_RADIAL")
 """Camera models of the shared camera (one focal, principal point at the image centre)."""
 
 SELF_CAL_GAP = 4
-"""Frames between the two views of each self-calibration pair (:func:`self_calibrated_focal`)."""
+"""Frames between the two views of each self-calibration pair (:func:`self_calibrated_focal`). Fixed in
+frames, not keyframe steps, so that a map made again with denser keyframes starts from the same focal."""
 
 INIT_MAX_GAP = 16
-"""The initial pair's second frame is at most this many frames after its first."""
+"""The initial pair's second frame is at most this many frames after its first (fixed in frames, as
+:data:`SELF_CAL_GAP`)."""
 
 FULL_BA_MAX_FRAMES = 40
 """Up to this many registered frames, incremental bundle adjustments include every registered frame (a
@@ -387,7 +389,7 @@ def _init_pair(st: _State, kf: np.ndarray, max_gap: int) -> bool:
     return st.triangulate(np.array([a, b])) >= 20
 
 
-def self_calibrated_focal(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) -> float:
+def self_calibrated_focal(uv: np.ndarray, hw: tuple[int, int]) -> float:
     """Focal (px) from the fundamental matrices of at most 24 frame pairs :data:`SELF_CAL_GAP` frames apart,
     spread over the tracks ``uv`` ``(N, M, 2)`` (:func:`estimate_focal`; unclipped)."""
     N = len(uv)
@@ -403,7 +405,7 @@ def start_focal(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig) -> floa
     known = config.known_focal(hw)
     if known is not None:
         return known
-    return float(np.clip(self_calibrated_focal(uv, hw, config), 0.5 * max(hw), 2.0 * max(hw)))
+    return float(np.clip(self_calibrated_focal(uv, hw), 0.5 * max(hw), 2.0 * max(hw)))
 
 
 def reconstruct(uv: np.ndarray, hw: tuple[int, int], config: PoseConfig, final_ba: bool = True) -> SfmResult:
