@@ -587,6 +587,22 @@ def test_map_disagreement_is_scale_free_and_sees_a_scale_break():
     assert conf.confidence_limit(PoseConfig(max_map_disagreement=0.0), map_disagreement=0.1) == 1.0
 
 
+def _pose_with_the_first_map_doubted(monkeypatch, v, **kw):
+    """Pose the synth clip ``v`` with stand-in confidences: the first map scores 0.1, every later one 0.9 (the
+    mover check off: cameras a test distorts see the background move)."""
+    from dynpose100k.pose import pipeline
+
+    n, calls = len(v.frames), []
+
+    def score(*a, **k):
+        calls.append(1)
+        c = 0.1 if len(calls) == 1 else 0.9
+        return c, np.full(n, c, np.float32), {"step_jump": 1.0}
+
+    monkeypatch.setattr(pipeline, "score", score)
+    return estimate_poses(v.frames, v.gt.timestamps, PoseConfig(max_moving_fraction=0.0, **kw))
+
+
 def test_a_global_map_that_disagrees_with_the_incremental_one_is_capped(monkeypatch):
     """A doubted incremental map (a stand-in confidence 0.1) gets the global second opinion (here the same
     map with its second half three times as fast, a stand-in confidence 0.9): the global map wins, but the two
@@ -607,19 +623,8 @@ def test_a_global_map_that_disagrees_with_the_incremental_one_is_capped(monkeypa
 
     monkeypatch.setattr(pipeline, "reconstruct_global", scale_break)
 
-    def run(**kw):
-        calls = []  # the first map scores 0.1, every later one 0.9
-
-        def score(*a, **k):
-            calls.append(1)
-            c = 0.1 if len(calls) == 1 else 0.9
-            return c, np.full(n, c, np.float32), {"step_jump": 1.0}
-
-        monkeypatch.setattr(pipeline, "score", score)
-        # (the distorted cameras see the background move: the mover check is off here)
-        # (the denser-keyframe map, which would come first and score 0.9 here, is off)
-        return estimate_poses(v.frames, v.gt.timestamps, PoseConfig(max_moving_fraction=0.0, doubt_keyframe_step=0,
-                                                                    **kw))
+    def run(**kw):  # (the denser-keyframe map, which would come first and score 0.9 here, is off)
+        return _pose_with_the_first_map_doubted(monkeypatch, v, doubt_keyframe_step=0, **kw)
 
     res = run()
     assert res.evidence.get("global_mapper") == 1.0 and res.evidence["map_disagreement"] > 0.05
@@ -636,7 +641,6 @@ def test_a_doubted_map_is_mapped_again_with_denser_keyframes_first(monkeypatch):
     from dynpose100k.synth import render
 
     v = render("good", 1, height=180, width=320, fps=12.0, duration=2.0)
-    n = len(v.frames)
     steps = []
     real_reconstruct = pipeline.reconstruct
 
@@ -647,16 +651,8 @@ def test_a_doubted_map_is_mapped_again_with_denser_keyframes_first(monkeypatch):
     monkeypatch.setattr(pipeline, "reconstruct", spy)
 
     def run(**kw):
-        calls = []  # the first map scores 0.1, every later one 0.9
-
-        def score(*a, **k):
-            calls.append(1)
-            c = 0.1 if len(calls) == 1 else 0.9
-            return c, np.full(n, c, np.float32), {"step_jump": 1.0}
-
-        monkeypatch.setattr(pipeline, "score", score)
         steps.clear()
-        return estimate_poses(v.frames, v.gt.timestamps, PoseConfig(max_moving_fraction=0.0, **kw))
+        return _pose_with_the_first_map_doubted(monkeypatch, v, **kw)
 
     res = run()
     assert steps == [4, 2] and res.evidence.get("dense_keyframes") == 1.0 and res.confidence == 0.9
