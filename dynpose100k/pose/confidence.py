@@ -284,7 +284,6 @@ def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config) ->
     from .sfm import self_calibrated_focal
 
     t0 = time.perf_counter()
-    config = replace(config, keyframe_step=EVIDENCE_KEYFRAME_STEP)
     H, W = hw
     N = len(sfm.registered)
     reg = sfm.registered
@@ -316,7 +315,7 @@ def confidence_evidence(sfm, static: np.ndarray, hw: tuple[int, int], config) ->
     feats["parallax_log"] = float(np.log(max(par, 1e-3)))
     f = float(sfm.K[0, 0])
     feats["focal_log"] = float(np.log(f / max(H, W)))
-    step = max(1, config.keyframe_step)
+    step = EVIDENCE_KEYFRAME_STEP
     feats["focal_self_gap"] = float(abs(np.log(f / self_calibrated_focal(static, hw))))
     feats["reproj_720p"] = float(sfm.reproj_error_px * 720.0 / H) if math.isfinite(sfm.reproj_error_px) else 10.0
     feats.update(_residual_structure(sfm, static, hw))

@@ -433,7 +433,7 @@ def analyse(
                 other, reason2, figures2, conf2 = mend(other, tracks, *assess(other, tracks))
                 if trusted_more(conf2):
                     sfm, reason, figures, conf = other, reason2, {**figures2, "dense_keyframes": 1.0}, conf2
-            timings["dense_keyframes"] = time.perf_counter() - t
+            timings["dense_keyframes"] = timings.get("dense_keyframes", 0.0) + time.perf_counter() - t
         if not doubted():
             return sfm, reason, figures, conf
         if 0 < config.global_max_frames < len(tracks):  # too long: the global mapper would cost minutes
