@@ -92,6 +92,11 @@ class PoseConfig:
     already hold, and stretching them only moved maps both ways at random (docs/pose-engine.md, step 1)."""
     fb_max_px: float = 1.0
     """Forward-backward consistency: a track ends when re-tracking back misses by more than this (px)."""
+    flow_shift_below: float = 0.25
+    """DIS only: where fewer than this share of a frame pair's pixels come back within ``fb_max_px``, and the
+    whole image moved at least 8 px (phase correlation), the pair's flow is computed again from that shift and
+    kept when more pixels come back (0: off). DIS's pyramid cannot reach the 70-100 px a fast turn through a
+    narrow lens moves a 640 px frame; started from the shift it follows most of them."""
     min_texture: float = 1e-5
     """Minimum cv2.cornerMinEigenVal (block 7, uint8 input) of the best corner in a cell for it to be seeded."""
     min_track_len: int = 3

@@ -121,11 +121,15 @@ class DISTracker:
     flow is zero and consistent both ways, and points would otherwise sit still through it; a point on weak
     texture that stays on it (smooth ground) keeps its texture and lives on. A pair's flows are computed on
     ``threads`` threads (OpenCV releases the GIL); flows and texture maps are cached by the frames' content,
-    so windows that overlap pay for them once."""
+    so windows that overlap pay for them once. DIS's pyramid reaches a few tens of pixels: where under
+    ``shift_below`` of a pair's pixels come back within ``fb_max_px`` and the whole image moved at least 8 px
+    (a fast turn through a narrow lens moves a 640 px frame by 70-100 px), both flows are computed again
+    started from that shift (phase correlation) and kept when more pixels come back (0: never)."""
 
     def __init__(self, fb_max_px: float = 1.0, texture_kept: float = 0.1, flow_short_side: int = 180,
-                 threads: int = 2, cache: int = 6):
+                 threads: int = 2, cache: int = 6, shift_below: float = 0.25):
         self.fb_max_px = fb_max_px
+        self.shift_below = shift_below
         self.texture_kept = texture_kept
         self.flow_short_side = flow_short_side
         self._dis = [cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST) for _ in range(2)]  # 1 per direction
@@ -149,10 +153,35 @@ class DISTracker:
         scale = max(0, int(np.floor(np.log2(max(1.0, min(a.shape) / self.flow_short_side)))))
         for dis in self._dis:
             dis.setFinestScale(scale)
+        flows = self._flows_from(a, b, None)
+        if self.shift_below > 0 and (kept := self._consistent(*flows)) < self.shift_below:
+            shift = _global_shift(a, b)
+            if np.hypot(*shift) >= 8:
+                start = np.broadcast_to(shift, (*a.shape, 2))
+                other = self._flows_from(a, b, start)
+                if self._consistent(*other) > kept:
+                    return other
+        return flows
+
+    def _flows_from(self, a: np.ndarray, b: np.ndarray, start: np.ndarray | None):
+        """DIS flows ``a -> b`` and ``b -> a``, started from ``start`` ``(H, W, 2)`` (and its negation) or
+        from zero."""
+        f0 = None if start is None else np.ascontiguousarray(start, np.float32)
+        b0 = None if start is None else np.ascontiguousarray(-start, np.float32)
         if self._back is not None:
-            back = self._back.submit(self._dis[1].calc, b, a, None)
-            return self._dis[0].calc(a, b, None), back.result()
-        return self._dis[0].calc(a, b, None), self._dis[1].calc(b, a, None)
+            back = self._back.submit(self._dis[1].calc, b, a, b0)
+            return self._dis[0].calc(a, b, f0), back.result()
+        return self._dis[0].calc(a, b, f0), self._dis[1].calc(b, a, b0)
+
+    def _consistent(self, forward: np.ndarray, backward: np.ndarray, step: int = 8) -> float:
+        """Share of a grid of pixels (every ``step``) whose forward flow lands in the frame and comes back
+        within ``fb_max_px``."""
+        h, w = forward.shape[:2]
+        p = np.stack(np.meshgrid(np.arange(step / 2, w, step), np.arange(step / 2, h, step)), -1).reshape(-1, 2)
+        p = p.astype(np.float32)
+        p1 = p + _at(forward, p)
+        back = p1 + _at(backward, p1)
+        return float((_inside(p1, (h, w)) & (np.linalg.norm(back - p, axis=1) < self.fb_max_px)).mean())
 
     def __call__(self, frames: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         grey = [np.ascontiguousarray(_grey(f)) for f in frames]
@@ -205,7 +234,7 @@ def make_tracker(config: PoseConfig, cached: bool = True) -> Tracker:
     if config.tracker == "klt":
         return LKTracker(config.lk_win, config.lk_levels, config.fb_max_px)
     if config.tracker == "dis":
-        return DISTracker(config.fb_max_px, threads=config.threads)
+        return DISTracker(config.fb_max_px, threads=config.threads, shift_below=config.flow_shift_below)
     load = _cotracker if cached else _cotracker.__wrapped__
     return load(str(config.tracker_model), config.device)  # the other name PoseConfig accepts (TRACKERS)
 

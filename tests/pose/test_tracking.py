@@ -1,6 +1,6 @@
 """Tracking fed frame by frame from another thread (decoding while tracking) gives the array's tracks; dark
-footage is tracked like the same scene lit; the dense-flow tracker follows texture, ends points that leave,
-computes each flow once and holds where Lucas-Kanade slides."""
+footage is tracked like the same scene lit; the dense-flow tracker follows texture (a fast pan from the image's
+shift), ends points that leave, computes each flow once and holds where Lucas-Kanade slides."""
 
 from __future__ import annotations
 
@@ -121,14 +121,16 @@ def test_dark_footage_is_tracked_like_the_same_scene_lit():
     assert observations(track_video(dark, dis)) >= 0.95 * observations(track_video(lit, dis))
 
 
-def _shifted(shift, n=4, size=(120, 160), seed=0):
-    """``n`` grey frames of one smoothed random texture, each moved by ``shift`` (x, y) px from the last."""
+def _shifted(shift, n=4, size=(120, 160), seed=0, margin=40):
+    """``n`` grey frames of one smoothed random texture, each moved by ``shift`` (x, y) px from the last (the
+    texture reaches ``margin`` px beyond the first frame on every side)."""
     rng = np.random.default_rng(seed)
-    base = cv2.GaussianBlur(rng.uniform(0, 255, (size[0] + 80, size[1] + 80)).astype(np.float32), (0, 0), 2.0)
+    base = cv2.GaussianBlur(rng.uniform(0, 255, (size[0] + 2 * margin, size[1] + 2 * margin)).astype(np.float32),
+                            (0, 0), 2.0)
     base = (base - base.mean()) * 8 + 128
     frames = []
     for k in range(n):
-        m = np.float32([[1, 0, k * shift[0] - 40], [0, 1, k * shift[1] - 40]])
+        m = np.float32([[1, 0, k * shift[0] - margin], [0, 1, k * shift[1] - margin]])
         frames.append(cv2.warpAffine(base, m, (size[1], size[0]), flags=cv2.INTER_CUBIC))
     return np.clip(np.stack(frames), 0, 255).astype(np.uint8)
 
@@ -141,6 +143,20 @@ def test_dis_tracker_follows_a_moving_texture_and_ends_points_that_leave():
     assert visible[:, :3].all()
     assert np.abs(tracks[:, :3] - expected[:, :3]).max() < 0.25
     assert visible[0, 3] and not visible[1:, 3].any() and np.isnan(tracks[1:, 3]).all()
+
+
+def test_dis_tracker_follows_a_fast_pan_from_the_image_shift():
+    # a fast turn through a narrow lens moves a 640 px frame by about 90 px: beyond the reach of DIS's pyramid,
+    # within it once the flow starts from the whole image's shift
+    frames = _shifted((-90.0, 3.0), n=3, size=(360, 640), margin=200)
+    queries = np.stack(np.meshgrid(np.arange(200, 600, 40), np.arange(40, 330, 40)), -1).reshape(-1, 2)
+    queries = queries.astype(np.float32)
+    expected = queries[None] + np.arange(3)[:, None, None] * np.float32([-90.0, 3.0])
+    tracks, visible = DISTracker()(frames, queries)
+    assert visible.mean(0).mean() > 0.9
+    assert np.nanmax(np.abs(tracks - expected)[visible]) < 0.5
+    _, visible = DISTracker(shift_below=0)(frames, queries)
+    assert visible[1].mean() < 0.2  # the premise: from zero, DIS loses them
 
 
 def test_dis_tracker_computes_each_pair_of_frames_once():
