@@ -444,7 +444,7 @@ def analyse(
         if not (doubted() or check):
             return sfm, reason, figures, conf
         if 0 < config.global_max_frames < len(tracks):  # too long: the global mapper would cost minutes
-            log.info("%s: doubted, but %d frames are too many for the global second opinion", video_id, len(tracks))
+            log.info("%s: %d frames are too many for the global second opinion", video_id, len(tracks))
             return sfm, reason, {**figures, "global_skipped": 1.0}, conf
         t = time.perf_counter()
         try:
