@@ -222,8 +222,7 @@ class PoseConfig:
     doubt_keyframe_step: int = 2
     """A doubted map (confidence below ``global_fallback_below``, or refused for anything but no parallax) is
     first made again from the same static tracks with keyframes every this-many frames, and that map is kept
-    when its confidence is higher; the global second opinion then runs, to replace it if the clip is still
-    doubted, or to check it if it is trusted (``max_map_disagreement``). On
+    when its confidence is higher; the global second opinion then runs only if the clip is still doubted. On
     fast turns the tracks live 5-7 frames and keyframes 4 frames apart share few of them. On 160 dev clips
     (seeds 100-139, normal and hard, two lenses) good maps passed 104 -> 112, bad maps passed 0 -> 0, at 8-14%
     more pose time; as the step of every map it let wrong focals through on long lenses (docs/pose-engine.md,
@@ -307,9 +306,7 @@ class PoseConfig:
     aligned camera centres over the path length), the confidence is capped at
     :data:`dynpose100k.pose.confidence.DISAGREEMENT_CONFIDENCE`: at most one of them is right. On 32 dev clips
     whose global map won, the good maps disagreed by 0.001-0.047 but one (0.121), the bad ones by 0.012-0.256.
-    The same cap holds when a trusted denser-keyframe map (``doubt_keyframe_step``) and the global map disagree,
-    on the more trusted of the two, unless the other scores under the cap itself: wrong denser maps had passed
-    at 0.57-0.59 on fresh draws where the global map, not run then, disagreed with them. 0 turns the check off."""
+    0 turns the check off."""
     max_moving_fraction: float = 0.5
     """Beyond this share of the registered frames' pixels marked moving by the released masks, the confidence
     is capped at :data:`dynpose100k.pose.confidence.MOVER_CONFIDENCE`. A large object that travels with the

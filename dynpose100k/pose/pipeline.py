@@ -32,7 +32,6 @@ from ..geometry import triangulate_tracks
 from ..ids import video_id_of
 from ..video import faded_ends, picture_box
 from .confidence import (
-    DISAGREEMENT_CONFIDENCE,
     TRUSTED,
     cap_figures,
     capped,
@@ -408,10 +407,7 @@ def analyse(
         """A mended jump first (:func:`mend`); then, while the map of ``tracks`` is probably wrong (``conf`` below
         ``config.global_fallback_below``), map the same tracks again with keyframes every
         ``config.doubt_keyframe_step`` frames, then globally (each with its jump mended), keeping the most
-        trusted: ``(sfm, reason, figures, conf)``. A denser map trusted where the first was doubted is checked
-        against the global map too: the more trusted of the two is kept, and capped like any map two maps of
-        the same tracks contradict (``max_map_disagreement``) unless the other one scores under that cap
-        itself (a map the engine rejects is no evidence against another)."""
+        trusted: ``(sfm, reason, figures, conf)``."""
         sfm, reason, figures, conf = mend(sfm, tracks, reason, figures, conf)
 
         def doubted() -> bool:
@@ -422,7 +418,7 @@ def analyse(
             return conf2 is not None and conf2["confidence"] > (conf["confidence"] if conf else
                                                                 config.global_fallback_below)
 
-        step, denser = config.doubt_keyframe_step, False
+        step = config.doubt_keyframe_step
         if doubted() and 0 < step != config.keyframe_step:
             t = time.perf_counter()
             dense = dataclasses.replace(config, keyframe_step=step)
@@ -437,14 +433,11 @@ def analyse(
                 other, reason2, figures2, conf2 = mend(other, tracks, *assess(other, tracks))
                 if trusted_more(conf2):
                     sfm, reason, figures, conf = other, reason2, {**figures2, "dense_keyframes": 1.0}, conf2
-                    denser = True
             timings["dense_keyframes"] = timings.get("dense_keyframes", 0.0) + time.perf_counter() - t
-        # a trusted denser map that replaced a doubted first one is checked against the global map as well
-        check = denser and not doubted()
-        if not (doubted() or check):
+        if not doubted():
             return sfm, reason, figures, conf
         if 0 < config.global_max_frames < len(tracks):  # too long: the global mapper would cost minutes
-            log.info("%s: %d frames are too many for the global second opinion", video_id, len(tracks))
+            log.info("%s: doubted, but %d frames are too many for the global second opinion", video_id, len(tracks))
             return sfm, reason, {**figures, "global_skipped": 1.0}, conf
         t = time.perf_counter()
         try:
@@ -456,19 +449,8 @@ def analyse(
         if other is not None:
             other, reason2, figures2, conf2 = mend(other, tracks, *assess(other, tracks))
             if conf2 is not None and not sfm.failure_reason:  # two maps of the same tracks: do they agree?
-                apart = map_disagreement(sfm.w2c, sfm.registered, other.w2c, other.registered)
-                if check:  # keep the more trusted map; capped when they disagree and the other is not rejected
-                    rival = conf
-                    if conf2["confidence"] > conf["confidence"]:
-                        sfm, reason, figures, conf = other, reason2, {**figures2, "global_mapper": 1.0}, conf2
-                    else:
-                        rival = conf2
-                    if rival["confidence"] >= DISAGREEMENT_CONFIDENCE and 0 < config.max_map_disagreement < apart:
-                        figures = {**figures, "map_disagreement": apart}
-                        conf = capped(conf, confidence_limit(config, map_disagreement=apart))
-                    return sfm, reason, figures, conf
-                figures2["map_disagreement"] = apart
-                conf2 = capped(conf2, confidence_limit(config, map_disagreement=apart))
+                figures2["map_disagreement"] = map_disagreement(sfm.w2c, sfm.registered, other.w2c, other.registered)
+                conf2 = capped(conf2, confidence_limit(config, map_disagreement=figures2["map_disagreement"]))
             if trusted_more(conf2):
                 return other, reason2, {**figures2, "global_mapper": 1.0}, conf2
         return sfm, reason, figures, conf
