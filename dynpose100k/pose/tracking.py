@@ -173,15 +173,16 @@ class DISTracker:
             return self._dis[0].calc(a, b, f0), back.result()
         return self._dis[0].calc(a, b, f0), self._dis[1].calc(b, a, b0)
 
-    def _consistent(self, forward: np.ndarray, backward: np.ndarray, step: int = 8) -> float:
-        """Share of a grid of pixels (every ``step``) whose forward flow lands in the frame and comes back
-        within ``fb_max_px``."""
-        h, w = forward.shape[:2]
-        p = np.stack(np.meshgrid(np.arange(step / 2, w, step), np.arange(step / 2, h, step)), -1).reshape(-1, 2)
-        p = p.astype(np.float32)
-        p1 = p + _at(forward, p)
+    def _carried(self, forward: np.ndarray, backward: np.ndarray, p0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels ``p0`` ``(Q, 2)`` carried by the ``forward`` flow, and which of them land in the frame and come
+        back within ``fb_max_px`` along the ``backward`` one: ``(p1, ok)``."""
+        p1 = p0 + _at(forward, p0)
         back = p1 + _at(backward, p1)
-        return float((_inside(p1, (h, w)) & (np.linalg.norm(back - p, axis=1) < self.fb_max_px)).mean())
+        return p1, _inside(p1, forward.shape[:2]) & (np.linalg.norm(back - p0, axis=1) < self.fb_max_px)
+
+    def _consistent(self, forward: np.ndarray, backward: np.ndarray) -> float:
+        """Share of a grid of pixels (every 8 px) that :meth:`_carried` keeps."""
+        return float(self._carried(forward, backward, _pixel_grid(forward.shape[:2]))[1].mean())
 
     def __call__(self, frames: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         grey = [np.ascontiguousarray(_grey(f)) for f in frames]
@@ -195,9 +196,7 @@ class DISTracker:
         def step(t: int, alive: np.ndarray, p0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             pair = keys[t - 1], keys[t]
             forward, backward = self._kept(self._flows, pair, lambda: self._pair(grey[t - 1], grey[t]))
-            p1 = p0 + _at(forward, p0)
-            back = p1 + _at(backward, p1)
-            ok = _inside(p1, grey[t].shape) & (np.linalg.norm(back - p0, axis=1) < self.fb_max_px)
+            p1, ok = self._carried(forward, backward, p0)
             if self.texture_kept > 0 and ok.any():
                 now = _at(texture_map(t), p1[ok])[:, 0]
                 kept = now >= self.texture_kept * texture[alive[ok]]
@@ -214,6 +213,17 @@ def _at(field: np.ndarray, p: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(p[:, :1], np.float32)
     y = np.ascontiguousarray(p[:, 1:], np.float32)
     return cv2.remap(field, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(len(p), -1)
+
+
+@functools.cache
+def _pixel_grid(hw: tuple[int, int], step: int = 8) -> np.ndarray:
+    """Pixel centres ``(Q, 2)`` float32 of a grid every ``step`` px over an image of ``hw`` (made once per size;
+    read-only)."""
+    h, w = hw
+    p = np.stack(np.meshgrid(np.arange(step / 2, w, step), np.arange(step / 2, h, step)), -1).reshape(-1, 2)
+    p = p.astype(np.float32)
+    p.flags.writeable = False
+    return p
 
 
 def _global_shift(a: np.ndarray, b: np.ndarray, size: int = 128) -> np.ndarray:
