@@ -482,7 +482,9 @@ def analyse(
     before = dict(evidence)
     evidence.update(figures)
     residuals = release_masks(sfm)  # under the cameras kept (the global second opinion's when it won)
-    if reason:
+    # a map built on an object that travels with the camera either passes with the background moving under it
+    # or, when the object hardly moves in the view, is refused for want of parallax: both get the mover check
+    if reason and not reason.startswith(NO_PARALLAX):
         return result(reason)
     evidence["moving_fraction"] = moving_fraction(masks, sfm.registered)
     mover_cap = confidence_limit(config, moving_fraction=evidence["moving_fraction"])
@@ -495,6 +497,9 @@ def analyse(
         if other is not None and other[5] <= config.max_moving_fraction:
             sfm, static, figures, conf, masks, mf = other
             evidence = {**before, **figures, "moving_fraction": mf, "remapped": 1.0}
+            reason = None
+    if reason:  # no parallax, and not a map on a mover (or none of the rest could be mapped)
+        return result(reason)
     t = time.perf_counter()  # how far to trust the focal: of the map kept only (no choice between maps reads it)
     if math.isfinite(pin := focal_pin(static, (H, W), config, sfm)):  # NaN: a given lens, too few frames
         evidence["focal_pin"] = pin

@@ -680,11 +680,11 @@ def test_denser_keyframes_mend_a_doubted_dev_map():
     assert res.evidence.get("dense_keyframes") == 1.0 and err < 0.02 and res.confidence >= 0.5
 
 
-def _chase_tracks(n: int = 36, hw: tuple[int, int] = (180, 320), seed: int = 0):
+def _chase_tracks(n: int = 36, hw: tuple[int, int] = (180, 320), seed: int = 0, sway: float = 1.0):
     """Tracks ``(n, M, 2)`` of a camera walking forward past a sparse static background whose points stay in
     view for 8 frames, with a rigid box carried about 3.6 m ahead of it (wobbling and turning relative to the
-    camera, 250 points tracked throughout): the box outnumbers the background on every frame pair. Also the
-    true ``w2c`` ``(n, 4, 4)``."""
+    camera by ``sway`` times a fixed motion, 0: held still in the view; 250 points tracked throughout): the box
+    outnumbers the background on every frame pair. Also the true ``w2c`` ``(n, 4, 4)``."""
     rng = np.random.default_rng(seed)
     H, W = hw
     K = camera.make_K(260.0, cx=W / 2, cy=H / 2)
@@ -710,7 +710,8 @@ def _chase_tracks(n: int = 36, hw: tuple[int, int] = (180, 320), seed: int = 0):
     box[np.arange(250), rng.integers(0, 3, 250)] = rng.choice([-0.4, 0.4], 250)  # on the faces of a cube
     uv = np.empty((n, 250, 2))
     for k in range(n):  # the box's pose in the camera's frame
-        cam = box @ yaw(0.35 * np.sin(k / 5.0)).T + [0.5 * np.sin(k / 6.0), 0.4, 3.6 + 0.5 * np.sin(k / 8.0)]
+        cam = box @ yaw(sway * 0.35 * np.sin(k / 5.0)).T + [sway * 0.5 * np.sin(k / 6.0), 0.4,
+                                                         3.6 + sway * 0.5 * np.sin(k / 8.0)]
         uv[k] = camera.project(K, np.eye(4), cam)[0]
     tracks.append(uv)
     uv = np.concatenate(tracks, 1) + rng.normal(0, 0.2, (n, sum(x.shape[1] for x in tracks), 2))
@@ -741,6 +742,30 @@ def test_a_map_built_on_an_object_travelling_with_the_camera_is_redone_on_the_re
     assert res.evidence["remapped"] == 1.0 and res.evidence["moving_fraction"] <= 0.5
     assert err < 0.01 and res.registered_fraction >= 0.7
     assert res.dynamic_masks[res.registered].mean() == pytest.approx(res.evidence["moving_fraction"])
+
+
+def test_a_map_refused_for_no_parallax_on_an_object_carried_with_the_camera_is_redone_on_the_rest():
+    """The box of :func:`_chase_tracks` held still in the view: its map has no parallax and is refused, while
+    the background moves under it. The engine maps the rest as it does for a map that passes on a mover; with
+    ``remap_movers`` off the refusal stands."""
+    from dynpose100k.metrics import ate
+    from dynpose100k.pose.evidence import NO_PARALLAX
+    from dynpose100k.pose.pipeline import analyse
+
+    uv, w2c = _chase_tracks(sway=0.0)
+    n = len(uv)
+    frames = np.full((n, 180, 320), 128, np.uint8)
+
+    def run(**kw):
+        return analyse(frames, np.arange(n) / 12.0, PoseConfig(**kw), "carried", (180, 320), tracks=uv)
+
+    first = run(remap_movers=False)
+    assert first.failure_reason.startswith(NO_PARALLAX) and not first.registered.any()  # the premise
+    assert first.evidence["moving_fraction"] > 0.5 and "remapped" not in first.evidence
+    res = run()
+    assert res.failure_reason is None and res.evidence["remapped"] == 1.0
+    assert res.evidence["moving_fraction"] <= 0.5 and res.registered_fraction >= 0.7
+    assert ate(res.w2c, w2c, registered=res.registered).rmse / path_length(camera.camera_centers(w2c)) < 0.01
 
 
 def _w2c_at(centres: np.ndarray) -> np.ndarray:
