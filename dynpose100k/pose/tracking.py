@@ -156,7 +156,7 @@ class DISTracker:
         flows = self._flows_from(a, b, None)
         if self.shift_below > 0 and (kept := self._consistent(*flows)) < self.shift_below:
             shift = _global_shift(a, b)
-            if np.hypot(*shift) >= 8:
+            if np.hypot(*shift) >= _SHIFT_MIN_PX:
                 start = np.broadcast_to(shift, (*a.shape, 2))
                 other = self._flows_from(a, b, start)
                 if self._consistent(*other) > kept:
@@ -224,6 +224,11 @@ def _pixel_grid(hw: tuple[int, int], step: int = 8) -> np.ndarray:
     p = p.astype(np.float32)
     p.flags.writeable = False
     return p
+
+
+#: The least whole-image shift (px, phase correlation) from which DIS flows are started again where a pair loses
+#: its pixels (:class:`DISTracker`'s ``shift_below``): below it DIS's own pyramid reaches the motion.
+_SHIFT_MIN_PX = 8.0
 
 
 def _global_shift(a: np.ndarray, b: np.ndarray, size: int = 128) -> np.ndarray:

@@ -718,20 +718,27 @@ def _chase_tracks(n: int = 36, hw: tuple[int, int] = (180, 320), seed: int = 0, 
     return uv[:, (~np.isnan(uv[..., 0])).sum(0) >= 3].astype(np.float32), w2c
 
 
+def _pose_tracks(uv: np.ndarray, **kw):
+    """:func:`~dynpose100k.pose.pipeline.analyse` on tracks ``uv`` ``(n, M, 2)`` of a 320x180 clip at 12 fps with
+    flat frames (the masks come from the tracks alone), ``PoseConfig(**kw)``."""
+    from dynpose100k.pose.pipeline import analyse
+
+    n = len(uv)
+    frames = np.full((n, 180, 320), 128, np.uint8)
+    return analyse(frames, np.arange(n) / 12.0, PoseConfig(**kw), "chase", (180, 320), tracks=uv)
+
+
 def test_a_map_built_on_an_object_travelling_with_the_camera_is_redone_on_the_rest():
     """The box of :func:`_chase_tracks` wins the motion evidence, so the first map is the box's: under it the
     background moves (most of the frame). The engine then maps the tracks that map leaves out, keeps that map
     (little moves under it) and records it; with ``remap_movers`` off the box's map stays, capped."""
     from dynpose100k.metrics import ate
-    from dynpose100k.pose.pipeline import analyse
 
     uv, w2c = _chase_tracks()
-    n = len(uv)
-    frames = np.full((n, 180, 320), 128, np.uint8)  # flat frames: the masks come from the tracks alone
     path = path_length(camera.camera_centers(w2c))
 
     def run(**kw):
-        res = analyse(frames, np.arange(n) / 12.0, PoseConfig(**kw), "chase", (180, 320), tracks=uv)
+        res = _pose_tracks(uv, **kw)
         assert res.failure_reason is None
         return res, ate(res.w2c, w2c, registered=res.registered).rmse / path
 
@@ -750,19 +757,12 @@ def test_a_map_refused_for_no_parallax_on_an_object_carried_with_the_camera_is_r
     ``remap_movers`` off the refusal stands."""
     from dynpose100k.metrics import ate
     from dynpose100k.pose.evidence import NO_PARALLAX
-    from dynpose100k.pose.pipeline import analyse
 
     uv, w2c = _chase_tracks(sway=0.0)
-    n = len(uv)
-    frames = np.full((n, 180, 320), 128, np.uint8)
-
-    def run(**kw):
-        return analyse(frames, np.arange(n) / 12.0, PoseConfig(**kw), "carried", (180, 320), tracks=uv)
-
-    first = run(remap_movers=False)
+    first = _pose_tracks(uv, remap_movers=False)
     assert first.failure_reason.startswith(NO_PARALLAX) and not first.registered.any()  # the premise
     assert first.evidence["moving_fraction"] > 0.5 and "remapped" not in first.evidence
-    res = run()
+    res = _pose_tracks(uv)
     assert res.failure_reason is None and res.evidence["remapped"] == 1.0
     assert res.evidence["moving_fraction"] <= 0.5 and res.registered_fraction >= 0.7
     assert ate(res.w2c, w2c, registered=res.registered).rmse / path_length(camera.camera_centers(w2c)) < 0.01
