@@ -664,8 +664,9 @@ def test_a_doubted_map_is_mapped_again_with_denser_keyframes_first(monkeypatch):
 def test_a_doubted_dev_map_is_mapped_again_with_denser_keyframes_and_the_more_trusted_kept():
     """Dev seed 104 (640x360, 5 s): the map with keyframes 4 frames apart is doubted, so the same tracks are mapped
     again every second frame, and the more trusted of the two maps is kept (the global mapper left out). Which one
-    wins on this clip depends on the machine's floating-point paths: on AVX2 machines the denser map (1.4% of the
-    path off, 0.79, against 4.9% and 0.24) was kept; on an AVX-512 one it scores 0.13 and the first map stays."""
+    wins on this clip depends on the machine (the CPU's linear algebra kernels among others): on earlier machines
+    the denser map (1.4% of the path off, 0.79, against 4.9% and 0.24) was kept; on an AVX-512 one it scores 0.13
+    and the first map stays."""
     from dynpose100k.synth import render
 
     v = render("good", 104, height=360, width=640, fps=12.0, duration=5.0)
