@@ -194,6 +194,20 @@ def tiny_released_layout(tmp_path):
     return path
 
 
+@pytest.fixture
+def tiny_from_path(tiny_ckpt, monkeypatch):
+    """The saved TINY model, which the product's paths (pose engine, benchmarks) load by file name at its own
+    64x96 resolution rather than the released 384x512 one (:func:`test_tracker_from_checkpoint_path` covers
+    that default): ``(path, loads)``, where ``loads`` records each load's ``(path, device)``."""
+    import dynpose100k.models.cotracker as ct
+
+    load = ct.load_cotracker
+    loads = []
+    monkeypatch.setattr(ct, "load_cotracker", lambda path, device="auto", **k: loads.append((str(path), device))
+                        or load(path, device, **{**TINY_SETTINGS, **k}))
+    return tiny_ckpt, loads
+
+
 def test_tracker_from_checkpoint_path(tiny_released_layout):
     """A path is loaded with the released model's resolution (384x512), which a checkpoint cannot tell."""
     from dynpose100k.models.cotracker import CoTracker3
@@ -284,22 +298,21 @@ def test_imports_without_torch():
 # ---- through the pose engine and the CLI ----------------------------------------------------------------
 
 
-def test_pose_engine_tracks_with_the_learned_tracker(tiny_released_layout, synth_good, tmp_path, monkeypatch):
+def test_pose_engine_tracks_with_the_learned_tracker(tiny_from_path, synth_good, tmp_path, monkeypatch):
     """``PoseConfig(tracker="cotracker3")``: the weights load once per process, the tracker is handed RGB
     windows of ``config.window`` frames (decoded while tracking), and the result records the tracker."""
     import dynpose100k.models.cotracker as ct
     from dynpose100k.pose import PoseConfig, load_pose_result, pose_video, tracking
 
+    path, loads = tiny_from_path
     tracking._cotracker.cache_clear()
-    loads, windows = [], []
-    load = ct.load_cotracker
-    monkeypatch.setattr(ct, "load_cotracker", lambda *a, **k: loads.append(a[0]) or load(*a, **k))
+    windows = []
     call = ct.CoTrackerTracker.__call__
     monkeypatch.setattr(ct.CoTrackerTracker, "__call__", lambda self, f, q: windows.append(f.shape) or call(self, f, q))
-    config = PoseConfig(tracker="cotracker3", tracker_model=str(tiny_released_layout), window=8, window_stride=6)
+    config = PoseConfig(tracker="cotracker3", tracker_model=str(path), window=8, window_stride=6)
     for _ in range(2):
         res = load_pose_result(pose_video(synth_good.video, tmp_path / "poses", config, overwrite=True))
-    assert loads == [str(tiny_released_layout)]  # once for both clips
+    assert [p for p, _ in loads] == [str(path)]  # once for both clips
     assert windows and all(len(s) == 4 and s[-1] == 3 and 2 <= s[0] <= 8 for s in windows)
     assert res.config["tracker"] == "cotracker3" and res.num_frames == 24
     tracking._cotracker.cache_clear()
@@ -329,24 +342,19 @@ def test_learned_tracker_settings_and_missing_weights_are_one_line_errors(tmp_pa
                                                                       tracker_model=str(missing))).check()
 
 
-def test_the_curators_check_loads_the_tracker_on_the_cpu_and_keeps_no_copy(tiny_released_layout, tmp_path,
-                                                                             monkeypatch):
+def test_the_curators_check_loads_the_tracker_on_the_cpu_and_keeps_no_copy(tiny_from_path, tmp_path):
     """The curator poses nothing itself: its start-up check loads a learned tracker on the CPU and drops it
     (its workers load their own), while ``pose``'s check keeps the one it will use."""
-    import dynpose100k.models.cotracker as ct
     from dynpose100k.curate import Stages
     from dynpose100k.errors import DynPoseError
     from dynpose100k.pose import PoseConfig, tracking
 
+    path, loads = tiny_from_path
     tracking._cotracker.cache_clear()
-    devices = []
-    load = ct.load_cotracker
-    monkeypatch.setattr(ct, "load_cotracker",
-                        lambda path, device="auto", **k: devices.append(device) or load(path, device, **k))
-    config = PoseConfig(tracker="cotracker3", tracker_model=str(tiny_released_layout), device="cuda")
+    config = PoseConfig(tracker="cotracker3", tracker_model=str(path), device="cuda")
     Stages(pose_root="p", staging_dir="s", pose_config=config).check()
-    assert devices == ["cpu"] and tracking._cotracker.cache_info().currsize == 0
-    tracking.check_models(PoseConfig(tracker="cotracker3", tracker_model=str(tiny_released_layout), device="cpu"))
+    assert [d for _, d in loads] == ["cpu"] and tracking._cotracker.cache_info().currsize == 0
+    tracking.check_models(PoseConfig(tracker="cotracker3", tracker_model=str(path), device="cpu"))
     assert tracking._cotracker.cache_info().currsize == 1  # kept for the clips of this process
     tracking._cotracker.cache_clear()
     broken = tmp_path / "broken.pth"
@@ -366,7 +374,7 @@ def test_auto_device_is_the_gpu_when_there_is_one(monkeypatch):
     assert torch_device("auto") == "cuda"
 
 
-def test_bench_pose_runs_ours_with_the_learned_tracker(tiny_released_layout, tmp_path, monkeypatch):
+def test_bench_pose_runs_ours_with_the_learned_tracker(tiny_from_path, tmp_path, monkeypatch):
     """``bench pose --preset cotracker3-own-12fps --tracker-model PATH``: ours is posed with that preset (the
     tracker sees every clip), the JSON records it; weights that do not load stop it before any clip."""
     import dynpose100k.models.cotracker as ct
@@ -382,7 +390,7 @@ def test_bench_pose_runs_ours_with_the_learned_tracker(tiny_released_layout, tmp
     small = [dict(seed=s, hard=False, height=96, width=160, duration=1.5, set="heldout", style="a") for s in (0, 1)]
     monkeypatch.setattr(bench, "_clips", lambda quick, sets, clips, seed: small)
     r = bench.run(tmp_path, quick=True, baselines=False, sets=("heldout",), preset="cotracker3-own-12fps",
-                  tracker_model=str(tiny_released_layout), device="cpu")
+                  tracker_model=str(tiny_from_path[0]), device="cpu")
     assert r["preset"] == "cotracker3-own-12fps" and len(r["videos"]) == 2 and calls
     with pytest.raises(DynPoseError, match="nothing_here"):
         bench.run(tmp_path, quick=True, baselines=False, sets=("heldout",), preset="cotracker3-own-12fps",
@@ -390,7 +398,7 @@ def test_bench_pose_runs_ours_with_the_learned_tracker(tiny_released_layout, tmp
     tracking._cotracker.cache_clear()
 
 
-def test_bench_tracks_measures_the_learned_tracker_beside_lucas_kanade(tiny_released_layout, tmp_path, monkeypatch):
+def test_bench_tracks_measures_the_learned_tracker_beside_lucas_kanade(tiny_from_path, tmp_path, monkeypatch):
     """``bench tracks --preset cotracker3-own-12fps --tracker-model PATH``: both trackers on the same clips,
     scored against the truth; weights that do not load stop it before any clip."""
     from dynpose100k.bench import pose as bench_pose
@@ -402,7 +410,7 @@ def test_bench_tracks_measures_the_learned_tracker_beside_lucas_kanade(tiny_rele
     small = [dict(seed=0, hard=False, height=96, width=160, duration=1.5, set="heldout", style="a")]
     monkeypatch.setattr(bench_pose, "_clips", lambda quick, sets, clips, seed: small)
     r = tracks.run(tmp_path, sets=("heldout",), clips=1, preset="cotracker3-own-12fps",
-                   tracker_model=str(tiny_released_layout), device="cpu")
+                   tracker_model=str(tiny_from_path[0]), device="cpu")
     assert r["trackers"] == ["klt-own-12fps", "cotracker3-own-12fps"]
     row = r["videos"][0]
     assert row["klt-own-12fps"]["static_tracks"] > 0 and "median_px_1" in row["cotracker3-own-12fps"]
