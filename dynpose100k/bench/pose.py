@@ -185,12 +185,13 @@ def _self_assessment(rows: list[dict]) -> dict:
 
     ate = [o["ate"] for o in ours]
     rel = [o["ate"] / r["path_length"] if r["path_length"] > 0 else float("nan") for o, r in zip(ours, rows)]
+    focal = [e for o in ours if (e := o.get("focal_rel_error")) is not None and np.isfinite(e)]  # none: unscored
     return {
         **self_assessment([o["good"] for o in ours], [o["confidence"] for o in ours],
                           [o["reproj_error_px_720p"] for o in ours], rel,
                           caps=[o.get("confidence_caps", ()) for o in ours]),
         "min_frames_registered_pct": 100 * min(o["registration_rate"] for o in ours),
-        "median_abs_focal_error": float(np.nanmedian([o.get("focal_rel_error", np.nan) for o in ours])),
+        "median_abs_focal_error": float(np.median(focal)) if focal else float("nan"),
         "focal_off_pinned": off(True), "focal_off_loose": off(False),
         "ate_ratio_vs_colmap": (float(np.mean(ate) / np.mean([r["colmap"]["ate"] for r in rows]))
                                 if "colmap" in rows[0] else float("nan")),
@@ -199,6 +200,8 @@ def _self_assessment(rows: list[dict]) -> dict:
 
 def _summary(rows: list[dict]) -> dict:
     """Tables of one set of videos: all, the subset every method registers, Sampson, our masks."""
+    from ..evaluate.summary import finite_mean
+
     both = [r for r in rows if "colmap" in r
             and all(r[m]["registration_rate"] >= 0.5 for m in ("ours", "colmap", "colmap_mask"))]
     table = _table(rows)
@@ -209,11 +212,11 @@ def _summary(rows: list[dict]) -> dict:
         "sampson": {m: table[m]["sampson"] for m in _methods(rows)},
         "self_assessment": _self_assessment(rows),
         "ours_masks": {
-            "mask_iou": float(np.nanmean([r["ours"]["mask_iou"] for r in rows])),
-            **{f"mask_iou_{k}": float(np.nanmean([r["ours"]["mask_iou"] for r in rows if r["hard"] == h] or [np.nan]))
+            "mask_iou": finite_mean([r["ours"]["mask_iou"] for r in rows]),
+            **{f"mask_iou_{k}": finite_mean([r["ours"]["mask_iou"] for r in rows if r["hard"] == h])
                for k, h in (("normal", False), ("hard", True))},
-            "static_track_precision": float(np.nanmean([r["ours"]["static_track_precision"] for r in rows])),
-            "static_obs_precision": float(np.nanmean([r["ours"]["static_obs_precision"] for r in rows])),
+            "static_track_precision": finite_mean([r["ours"]["static_track_precision"] for r in rows]),
+            "static_obs_precision": finite_mean([r["ours"]["static_obs_precision"] for r in rows]),
         },
     }
 

@@ -10,10 +10,10 @@ import numpy as np
 from ..metrics import sampson_summary
 from .video import VideoScore
 
-__all__ = ["summarise"]
+__all__ = ["finite_mean", "summarise"]
 
 
-def _mean(values) -> float:
+def finite_mean(values) -> float:
     """Mean of the finite values (NaN and None left out); NaN when there is none."""
     v = np.array([np.nan if x is None else x for x in values], np.float64)
     with warnings.catch_warnings():
@@ -40,7 +40,7 @@ def summarise(scores: Sequence[VideoScore], min_registered: float = 0.8) -> dict
         "videos_registered_pct": pct([s.success for s in scores]),
         "videos_min_registered_pct": pct(rate >= min_registered),
         "frames_registered_pct": pct(rate),
-        **{k: _mean([getattr(s, k) for s in scores]) for k in (
+        **{k: finite_mean([getattr(s, k) for s in scores]) for k in (
             "ate", "rpe_trans", "rpe_rot_deg", "ate_registered", "rpe_trans_registered", "rpe_rot_deg_registered")},
         "sampson": sampson_summary(means) if means.size else None,
     }
