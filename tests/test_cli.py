@@ -156,6 +156,35 @@ def test_pose_never_takes_another_videos_result_for_this_one(tmp_path):
     assert r.returncode == 0 and "skipped 1 video" in r.stdout, (r.stdout, r.stderr)
 
 
+def test_pose_workers_give_the_same_results_and_report_a_broken_clip_on_one_line(tmp_path, synth_good):
+    """``pose --workers 2``: each clip in its own process, the same poses, confidence and tracks as one process
+    poses; a broken file among the clips is one error line (exit 1) and the others are written."""
+    import shutil
+
+    import numpy as np
+
+    (tmp_path / "pool").mkdir()
+    vids = ("a", "b")
+    for vid in vids:
+        shutil.copy(synth_good.video, tmp_path / "pool" / f"{vid}.mp4")
+    (tmp_path / "pool" / "broken.mp4").write_bytes(os.urandom(4096))
+    for n in (1, 2):
+        r = _cli("pose", tmp_path / "pool", "--out", tmp_path / f"w{n}", "--workers", n)
+        errors = [line for line in r.stderr.splitlines() if line.startswith("dynpose100k pose: error:")]
+        assert r.returncode == 1 and len(errors) == 1 and "broken.mp4" in errors[0], r.stderr
+        assert "Traceback" not in r.stderr and "pose: 2/3 videos registered" in r.stdout, (r.stdout, r.stderr)
+    for vid in vids:
+        one, two = (tmp_path / f"w{n}" / vid for n in (1, 2))
+        a, b = json.loads((one / "result.json").read_text()), json.loads((two / "result.json").read_text())
+        assert a["confidence"] == b["confidence"] and a["config"]["threads"] == 2 and b["config"]["threads"] == 1
+        for name in ("poses.npz", "tracks.npz", "masks.npz"):
+            with np.load(one / name) as x, np.load(two / name) as y:
+                assert x.files == y.files and all(np.array_equal(x[k], y[k], equal_nan=x[k].dtype.kind == "f")
+                                                  for k in x.files)
+    assert not (tmp_path / "w2" / "broken").exists()
+    _one_line(_cli("pose", tmp_path / "pool", "--out", tmp_path / "w0", "--workers", "0"), "--workers")
+
+
 def test_closed_pipe_during_a_verb(tmp_path):
     code, err = _closed_stdout("synth", "--out", tmp_path / "s", "--num", "1", "--size", "64x48", "--duration", "0.5")
     assert code == 141 and "Traceback" not in err, err

@@ -13,11 +13,14 @@ EXAMPLES = """
   dynpose100k pose data/synth --preset dis-own-12fps --short-side 360
   dynpose100k pose clip_frames/ other.mp4 --fps 12 --out outputs/poses-dis-own-12fps
   dynpose100k pose my_phone_clips/ --hfov 69.4 --out outputs/poses-phone    # a lens of known field of view
+  dynpose100k pose videos/ --workers 8 --out outputs/poses                   # 8 clips at a time
 
 INPUT is a video file, a folder of frames (*.jpg/*.png), or a folder of videos. Each video gets
 <out>/<video_id>/{poses.npz,tracks.npz,masks.npz,result.json}; existing results are skipped and counted
 in the report (--overwrite recomputes). A folder with no video or frames in it is an error. Poses are
-world-to-camera 4x4 (OpenCV axes), K in pixels of the decoded frames.
+world-to-camera 4x4 (OpenCV axes), K in pixels of the decoded frames. --workers N poses N clips at a time,
+each in its own process on one thread: the results are the same as with one worker (every setting that
+decides them is shared; threads change only the speed).
 """
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,22 @@ def add_arguments(p):
     p.add_argument("--device", default=None,
                    help="torch device of learned models: auto (default: cuda when a GPU is visible), cpu, cuda:1")
     p.add_argument("--overwrite", action="store_true", help="recompute existing results")
+    p.add_argument("--workers", type=int, default=1,
+                   help="clips posed at a time, each in its own single-threaded process (default 1: one clip "
+                        "on the config's threads); about one per core")
+
+
+def _pose_one(item) -> tuple[Path | None, str | None]:
+    """Pose one clip (``pose_video``'s arguments): ``(result folder, None)``, or ``(None, error line)`` for an
+    input that cannot be read (or whose id holds another video's result)."""
+    from ..errors import DynPoseError
+    from ..pose import pose_video
+
+    path, out, config, vid, overwrite = item
+    try:
+        return pose_video(path, out, config, video_id=vid, overwrite=overwrite), None
+    except DynPoseError as e:  # the message names the file (also: the result there is another video's)
+        return None, str(e)
 
 
 def run(args) -> int:
@@ -52,7 +71,7 @@ def run(args) -> int:
 
     from ..errors import DynPoseError
     from ..ids import unique_ids
-    from ..pose import get_preset, load_pose_result, pose_video, result_exists
+    from ..pose import get_preset, load_pose_result, result_exists
     from ..pose.confidence import TRUSTED
     from ..pose.pipeline import second_look_taken
     from ..pose.tracking import check_models
@@ -63,36 +82,59 @@ def run(args) -> int:
                         confidence_model=args.confidence_model)
     if args.work_short_side is not None:
         config = dataclasses.replace(config, work_short_side=args.work_short_side or None)
-    check_models(config)  # a learned tracker's weights, a calibration: loaded once, an error before any video
+    if args.workers < 1:
+        raise DynPoseError(f"--workers must be at least 1, got {args.workers}")
+    # a learned tracker's weights, a calibration: loaded once, an error before any video; with workers, each
+    # loads its own, and this process keeps no copy
+    check_models(config, keep=args.workers <= 1)
     out = check_out_dir(args.out or Path("outputs") / f"poses-{config.preset}")
     videos = collect_videos(args.inputs)
+    ids = unique_ids(videos)
+    done_before = [not args.overwrite and result_exists(out, vid) for vid in ids]
+    items = [(path, out, config, vid, args.overwrite) for path, vid in zip(videos, ids)]
+    pool = None
+    if args.workers > 1 and len(items) > 1:
+        import multiprocessing as mp
+
+        import cv2
+
+        # several clips share the cores: each process poses on one thread (threads change only the speed)
+        one = dataclasses.replace(config, threads=1)
+        items = [(path, out, one, vid, overwrite) for path, out, _, vid, overwrite in items]
+        pool = mp.get_context("spawn").Pool(min(args.workers, len(items)), initializer=cv2.setNumThreads,
+                                            initargs=(1,))
+        outcomes = pool.imap(_pose_one, items)
+    else:
+        outcomes = map(_pose_one, items)
     failures: list[str] = []
     unreadable: list[str] = []
     ok = skipped = trusted = looked = kept = 0
     other: dict[str, int] = {}  # skipped results made with other settings: difference -> count
     held: dict[str, int] = {}  # untrusted maps: physical check that capped the confidence -> count
-    for path, vid in tqdm(zip(videos, unique_ids(videos)), total=len(videos), desc="pose", unit="video",
-                          disable=len(videos) < 2):
-        done = not args.overwrite and result_exists(out, vid)
-        try:
-            res = load_pose_result(pose_video(path, out, config, video_id=vid, overwrite=args.overwrite))
-        except DynPoseError as e:  # the message names the file (also: the result there is another video's)
-            unreadable.append(str(e))
-            continue
-        skipped += done
-        for d in config.differences(res.config) if done else ():
-            other[d] = other.get(d, 0) + 1
-        again, denser = second_look_taken(res)
-        looked, kept = looked + again, kept + denser
-        if res.failure_reason:
-            failures.append(f"{path}: not registered: {res.failure_reason}")
-        else:
-            ok += 1
-            trusted += res.confidence >= TRUSTED
-            for cap in res.confidence_caps if not res.confidence >= TRUSTED else ():
-                held[cap] = held.get(cap, 0) + 1
-            log.info("%s: %.0f%% registered, reprojection %.2f px (720p), confidence %.2f", res.video_id,
-                     100 * res.registered_fraction, res.reproj_error_px_720p, res.confidence)
+    try:
+        for path, done, (folder, error) in tqdm(zip(videos, done_before, outcomes), total=len(videos), desc="pose",
+                                                unit="video", disable=len(videos) < 2):
+            if error is not None:
+                unreadable.append(error)
+                continue
+            res = load_pose_result(folder)
+            skipped += done
+            for d in config.differences(res.config) if done else ():
+                other[d] = other.get(d, 0) + 1
+            again, denser = second_look_taken(res)
+            looked, kept = looked + again, kept + denser
+            if res.failure_reason:
+                failures.append(f"{path}: not registered: {res.failure_reason}")
+            else:
+                ok += 1
+                trusted += res.confidence >= TRUSTED
+                for cap in res.confidence_caps if not res.confidence >= TRUSTED else ():
+                    held[cap] = held.get(cap, 0) + 1
+                log.info("%s: %.0f%% registered, reprojection %.2f px (720p), confidence %.2f", res.video_id,
+                         100 * res.registered_fraction, res.reproj_error_px_720p, res.confidence)
+    finally:
+        if pool is not None:
+            pool.terminate()  # done, or stopped (Ctrl-C): finished results are written atomically and kept
     print(f"pose: {ok}/{len(videos)} videos registered -> {out}")
     if ok:
         print(f"  {trusted} of them trusted (confidence >= {TRUSTED:g})")
