@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import multiprocessing as mp
 import sys
 from collections import Counter
 from pathlib import Path
@@ -85,10 +84,9 @@ def run(args) -> int:
         it = (filter_video(p, config, vlm=vlm) for p in paths)
         pool = None
     else:
-        import cv2
+        from ..workers import clip_pool
 
-        # one clip per process: OpenCV (and so the decoder, see dynpose100k.video) runs single-threaded
-        pool = mp.get_context("spawn").Pool(args.workers, initializer=cv2.setNumThreads, initargs=(1,))
+        pool = clip_pool(args.workers)  # one clip per process, each single-threaded
         it = pool.imap(_judge, [(p, config) for p in paths])
     from ..filtering.decide import pose_checkable
 

@@ -94,15 +94,12 @@ def run(args) -> int:
     items = [(path, out, config, vid, args.overwrite) for path, vid in zip(videos, ids)]
     pool = None
     if args.workers > 1 and len(items) > 1:
-        import multiprocessing as mp
-
-        import cv2
+        from ..workers import clip_pool
 
         # several clips share the cores: each process poses on one thread (threads change only the speed)
         one = dataclasses.replace(config, threads=1)
         items = [(path, out, one, vid, overwrite) for path, out, _, vid, overwrite in items]
-        pool = mp.get_context("spawn").Pool(min(args.workers, len(items)), initializer=cv2.setNumThreads,
-                                            initargs=(1,))
+        pool = clip_pool(min(args.workers, len(items)))
         outcomes = pool.imap(_pose_one, items)
     else:
         outcomes = map(_pose_one, items)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import multiprocessing as mp
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -308,7 +307,9 @@ def measure_paths(paths, config: FilterConfig = FilterConfig(), workers: int = 1
             raise ValueError("measuring with a VLM runs in one process (workers=1)")
         it = (_measure(a, vlm) for a in items)
     elif workers > 1:
-        pool = mp.get_context("spawn").Pool(workers, initializer=cv2.setNumThreads, initargs=(1,))
+        from ..workers import clip_pool
+
+        pool = clip_pool(workers)
         it = pool.imap(_measure, items)
     else:
         pool, it = None, map(_measure, items)
