@@ -129,9 +129,13 @@ def run(args) -> int:
                     held[cap] = held.get(cap, 0) + 1
                 log.info("%s: %.0f%% registered, reprojection %.2f px (720p), confidence %.2f", res.video_id,
                          100 * res.registered_fraction, res.reproj_error_px_720p, res.confidence)
-    finally:
+    except BaseException:
         if pool is not None:
-            pool.terminate()  # done, or stopped (Ctrl-C): finished results are written atomically and kept
+            pool.terminate()  # stopped (Ctrl-C): the results finished so far are written atomically and kept
+        raise
+    if pool is not None:
+        pool.close()
+        pool.join()
     print(f"pose: {ok}/{len(videos)} videos registered -> {out}")
     if ok:
         print(f"  {trusted} of them trusted (confidence >= {TRUSTED:g})")

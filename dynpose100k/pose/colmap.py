@@ -8,8 +8,11 @@ id ``frame + 1``. pycolmap is imported on first use.
 
 from __future__ import annotations
 
+import functools
 import logging
+import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -26,10 +29,18 @@ MODELS = ("SIMPLE_PINHOLE", "SIMPLE_RADIAL", "PINHOLE")
 """COLMAP camera models the adapter converts."""
 
 
+@functools.cache
 def _pycolmap():
+    """pycolmap, imported on first use, its log quieted. Importing it installs glog's failure handler, which
+    also catches SIGTERM and prints a stack trace: a worker stopped by its pool (``pose --workers``, Ctrl-C) or
+    a job ended by a scheduler would leave pages of it. SIGTERM gets back the handler Python had (the default,
+    or one of the caller's); only the main thread can, so an import from another thread leaves glog's."""
     import pycolmap
 
     pycolmap.logging.minloglevel = 2
+    handler = signal.getsignal(signal.SIGTERM)
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
     return pycolmap
 
 

@@ -171,3 +171,15 @@ def test_pycolmap_before_the_package_is_warned_about():
     assert out.returncode == 0 and "import dynpose100k or zlib before pycolmap" in out.stderr
     out = _fresh_python("import zlib, pycolmap, warnings\nwarnings.simplefilter('error')\nimport dynpose100k")
     assert out.returncode == 0, out.stderr[-500:]
+
+
+def test_a_process_using_pycolmap_ends_quietly_on_sigterm():
+    """pycolmap's import installs glog's failure handler, which prints a stack trace on SIGTERM (a pool stopping
+    its workers, a scheduler ending a job); the adapter gives SIGTERM back the handler Python had."""
+    import subprocess
+    import sys
+
+    code = ("import os, signal, time\nimport dynpose100k\nfrom dynpose100k.pose.colmap import _pycolmap\n"
+            "_pycolmap()\nos.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(5)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == -15 and "Aborted" not in r.stderr and not r.stderr.strip(), (r.returncode, r.stderr[:300])
