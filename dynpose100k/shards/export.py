@@ -39,9 +39,10 @@ def export_colmap(sample: VideoSample, out_dir, *, write_images: bool = True) ->
     and, when the sample has frames, colours sampled from them.
     """
     import numpy as np
-    import pycolmap
 
-    from ..pose.colmap import make_camera
+    from ..pose.colmap import _pycolmap, make_camera
+
+    pycolmap = _pycolmap()
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
