@@ -7,8 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..pose.confidence import TRUSTED
 from .reader import iter_raw, read_manifest, shard_paths
 from .schema import decode_sample
+
+#: the per-video quality flags summarised (each in the manifest and in every sample's ``meta.json``; a clip
+#: imported from the official release has no ``confidence`` or ``focal_pin``)
+QUALITY = ("confidence", "registered_fraction", "reproj_error_px_720p", "focal_pin")
 
 
 def summarize(path, *, deep: bool = False) -> dict:
@@ -29,8 +34,7 @@ def summarize(path, *, deep: bool = False) -> dict:
                 s = decode_sample(raw, source=str(tar))
                 fields.update(k for k in raw if not k.startswith("__"))
                 samples.append({"key": s.key, "num_frames": len(s.w2c), "video_id": s.meta.get("video_id"),
-                                "registered_fraction": s.meta.get("registered_fraction"),
-                                "reproj_error_px_720p": s.meta.get("reproj_error_px_720p")})
+                                **{k: s.meta.get(k) for k in QUALITY}})
 
     def stats(name):
         a = np.array([s[name] for s in samples if s.get(name) is not None], float)
@@ -39,6 +43,7 @@ def summarize(path, *, deep: bool = False) -> dict:
         return {"n": int(len(a)), "min": float(a.min()), "p25": float(np.quantile(a, 0.25)),
                 "median": float(np.median(a)), "p75": float(np.quantile(a, 0.75)), "max": float(a.max())}
 
+    confidence = [s["confidence"] for s in samples if s.get("confidence") is not None]
     return {
         "path": str(path),
         "shards": len(tars),
@@ -46,8 +51,8 @@ def summarize(path, *, deep: bool = False) -> dict:
         "videos": len(samples),
         "frames": int(sum(s["num_frames"] for s in samples)),
         "fields": dict(fields) if fields else None,
-        "registered_fraction": stats("registered_fraction"),
-        "reproj_error_px_720p": stats("reproj_error_px_720p"),
+        **{k: stats(k) for k in QUALITY},
+        "trusted": sum(c >= TRUSTED for c in confidence) if confidence else None,
         "verified": bool(deep),
     }
 
@@ -58,8 +63,11 @@ def format_summary(s: dict) -> str:
              f"{s['bytes'] / 1e6:.1f} MB" + (" (all samples read and checked)" if s["verified"] else "")]
     if s["fields"]:
         lines.append("fields: " + ", ".join(f"{k} ({v})" for k, v in sorted(s["fields"].items())))
-    for name in ("registered_fraction", "reproj_error_px_720p"):
-        st = s[name]
+    if s.get("trusted") is not None:
+        lines.append(f"trusted (confidence >= {TRUSTED:g}, the default rule of `subset`): {s['trusted']} of "
+                     f"{s['confidence']['n']} videos with a confidence")
+    for name in QUALITY:
+        st = s.get(name)
         if st:
             lines.append(f"{name}: min {st['min']:.3f}  p25 {st['p25']:.3f}  median {st['median']:.3f}  "
                          f"p75 {st['p75']:.3f}  max {st['max']:.3f}  (n={st['n']})")

@@ -135,3 +135,23 @@ def test_subset_default_is_the_confidence_calibration_cut():
     from dynpose100k.pose.confidence import TRUSTED
 
     assert DEFAULT_MIN_CONFIDENCE == TRUSTED  # one cut for subset and the curator's pose check
+
+
+def test_inspect_summarises_the_confidence_and_counts_the_trusted_videos(tmp_path, capsys):
+    """``inspect``: the confidence (the default rule of ``subset``), how many videos it trusts, and the focal's
+    pin, from the manifest and, with ``--deep``, from every sample; a video without a confidence (an imported
+    release clip) is left out of those figures."""
+    from dynpose100k.shards.summary import summarize
+
+    for i, (c, pin) in enumerate([(0.9, 2.5), (0.2, 1.02), (0.6, None), (None, None)]):
+        write_pose_dir(tmp_path / "poses", f"v{i}", n=6, seed=i, confidence=c, focal_pin=pin)
+    ds = tmp_path / "ds"
+    assert main(["shard", str(tmp_path / "poses"), "--out", str(ds)]) == 0
+    for deep in (False, True):
+        s = summarize(ds, deep=deep)
+        assert s["videos"] == 4 and s["trusted"] == 2
+        assert (s["confidence"]["n"], s["confidence"]["min"], s["confidence"]["max"]) == (3, 0.2, 0.9)
+        assert (s["focal_pin"]["n"], s["focal_pin"]["median"]) == (2, (2.5 + 1.02) / 2)
+    capsys.readouterr()
+    assert main(["inspect", str(ds)]) == 0
+    assert "trusted (confidence >= 0.5, the default rule of `subset`): 2 of 3 videos" in capsys.readouterr().out
