@@ -91,9 +91,10 @@ def plot_sample(sample: VideoSample, out_png, *, num_frames: int = 6, max_frusta
     ax.set_ylabel("z (forward)")
     ax.set_zlabel("-y (up)")
     m = sample.meta
-    err = m.get("reproj_error_px_720p")
+    err, conf = m.get("reproj_error_px_720p"), m.get("confidence")
     ax.set_title(f"{m.get('video_id', sample.key)}: {n} frames, registered {reg.mean():.0%}, "
-                 f"reproj {'n/a' if err is None else f'{err:.2f}'} px@720p (world-to-camera, OpenCV axes; "
+                 f"confidence {'n/a' if conf is None else f'{conf:.2f}'}, "
+                 f"reproj {'n/a' if err is None else f'{err:.2f}'} px@720p\n(world-to-camera, OpenCV axes; "
                  "colour = time)", fontsize=10)
     ax.legend(loc="upper left", fontsize=8)
     if has_frames:

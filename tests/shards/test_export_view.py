@@ -130,6 +130,8 @@ def test_view_fits_the_cameras_not_far_points(dataset, tmp_path, monkeypatch):
         assert lim[0] <= coord.min() and coord.max() <= lim[1]
     pts = ax.collections[0]._offsets3d  # scene points shown as context: those inside the view only
     assert 0 < len(pts[0]) < len(s.track_points)
+    conf = s.meta.get("confidence")  # the title names the quality flag users filter on
+    assert f"confidence {'n/a' if conf is None else f'{conf:.2f}'}, reproj" in ax.get_title()
 
 
 def test_view_and_export_bad_inputs(tmp_path, capsys):
