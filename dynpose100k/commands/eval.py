@@ -34,9 +34,7 @@ def run(args) -> int:
     from ..pose.result import find_pose_results, load_pose_result
     from ..synth import load_gt
 
-    dirs = find_pose_results(args.pose_dir)
-    if not dirs:
-        raise DynPoseError(f"{args.pose_dir}: no pose results (<video_id>/result.json)")
+    dirs = find_pose_results(args.pose_dir, required=True)
     scores, rows = [], {}
     for d in dirs:
         gt_path = args.gt / f"{d.name}.gt.npz"

@@ -78,9 +78,7 @@ def run(args) -> int:
     check_out_dir(args.out)
     if not args.poses.is_dir():
         raise ShardError(f"{args.poses}: no such folder of pose results")
-    dirs = find_pose_results(args.poses)
-    if not dirs:
-        raise ShardError(f"{args.poses}: no <video_id>/result.json inside")
+    dirs = find_pose_results(args.poses, required=True)
     meta = _read_meta(args.meta)
     card = card_options(args)
     check_card_options(args.out, card)

@@ -190,9 +190,16 @@ def result_exists(out_dir: str | os.PathLike, video_id: str) -> bool:
     return is_pose_result(Path(out_dir) / video_id)
 
 
-def find_pose_results(root: str | os.PathLike) -> list[Path]:
-    """The result folders ``<root>/<video_id>/`` (sorted; unfinished temporary folders are not results)."""
-    return sorted(d for d in Path(root).glob("*") if is_pose_result(d))
+def find_pose_results(root: str | os.PathLike, required: bool = False) -> list[Path]:
+    """The result folders ``<root>/<video_id>/`` (sorted; unfinished temporary folders are not results).
+    ``required``: none is a :class:`PoseResultError` naming ``root`` and, where results lie one level down
+    (``curate`` keeps them per preset, ``<out>/poses/<preset>/``), the folders to give instead."""
+    found = sorted(d for d in Path(root).glob("*") if is_pose_result(d))
+    if required and not found:
+        below = sorted({d.parent for d in Path(root).glob("*/*") if is_pose_result(d)})
+        hint = f"; they are one level down: give {' or '.join(map(str, below))}" if below else ""
+        raise PoseResultError(f"{root}: no pose results (<video_id>/result.json){hint}")
+    return found
 
 
 def save_pose_result(out_dir: str | os.PathLike, result: PoseResult) -> Path:

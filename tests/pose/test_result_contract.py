@@ -138,3 +138,23 @@ def test_unfinished_folders_are_not_results(tmp_path, capsys):
     assert main(["shard", str(tmp_path / "poses"), "--out", str(tmp_path / "ds")]) == 0
     out = capsys.readouterr().out
     assert "wrote 1 video(s)" in out and "1 failed" in out and "failed v1: " in out and "unreadable npz" in out
+
+
+def test_a_folder_without_results_names_the_one_below_that_has_them(tmp_path, capsys):
+    """``curate`` keeps its results per preset (``<out>/poses/<preset>/``): ``shard`` and ``eval`` given the
+    folder above say, on one line, which folder to give instead; a folder with none anywhere says only that."""
+    from dynpose100k.cli import main
+    from dynpose100k.pose import PoseResultError
+
+    write_pose_dir(tmp_path / "cur" / "poses" / "dis-own-12fps", "v0", n=4)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PoseResultError, match=r"one level down: give .*dis-own-12fps$"):
+        find_pose_results(tmp_path / "cur" / "poses", required=True)
+    with pytest.raises(PoseResultError, match=r"no pose results \(<video_id>/result.json\)$"):
+        find_pose_results(tmp_path / "empty", required=True)
+    assert find_pose_results(tmp_path / "empty") == []
+    for argv in (["shard", str(tmp_path / "cur" / "poses"), "--out", str(tmp_path / "ds")],
+                 ["eval", str(tmp_path / "cur" / "poses"), "--gt", str(tmp_path)]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].endswith(str(tmp_path / "cur" / "poses" / "dis-own-12fps")), err
