@@ -48,6 +48,9 @@ FIELDS: dict[str, tuple[str, str]] = {
     "meta.json": ("json", "provenance and quality flags"),
 }
 REQUIRED = ("w2c.npy", "k.npy", "registered.npy", "timestamps.npy", "meta.json")
+#: the per-video quality flags (``meta.json`` keys), also kept per sample in the manifest so that a dataset is
+#: summarised (``inspect``) and subset without reading its shards
+QUALITY_FIELDS = ("confidence", "registered_fraction", "reproj_error_px_720p", "focal_pin")
 
 # meta.json keys -> (type for the card, default, description). Every sample carries every key (null if unknown).
 META_FIELDS: dict[str, tuple[str, Any, str]] = {

@@ -9,11 +9,7 @@ import numpy as np
 
 from ..pose.confidence import TRUSTED
 from .reader import iter_raw, read_manifest, shard_paths
-from .schema import decode_sample
-
-#: the per-video quality flags summarised (each in the manifest and in every sample's ``meta.json``; a clip
-#: imported from the official release has no ``confidence`` or ``focal_pin``)
-QUALITY = ("confidence", "registered_fraction", "reproj_error_px_720p", "focal_pin")
+from .schema import QUALITY_FIELDS, decode_sample
 
 
 def summarize(path, *, deep: bool = False) -> dict:
@@ -34,7 +30,7 @@ def summarize(path, *, deep: bool = False) -> dict:
                 s = decode_sample(raw, source=str(tar))
                 fields.update(k for k in raw if not k.startswith("__"))
                 samples.append({"key": s.key, "num_frames": len(s.w2c), "video_id": s.meta.get("video_id"),
-                                **{k: s.meta.get(k) for k in QUALITY}})
+                                **{k: s.meta.get(k) for k in QUALITY_FIELDS}})
 
     def stats(name):
         a = np.array([s[name] for s in samples if s.get(name) is not None], float)
@@ -51,7 +47,7 @@ def summarize(path, *, deep: bool = False) -> dict:
         "videos": len(samples),
         "frames": int(sum(s["num_frames"] for s in samples)),
         "fields": dict(fields) if fields else None,
-        **{k: stats(k) for k in QUALITY},
+        **{k: stats(k) for k in QUALITY_FIELDS},
         "trusted": sum(c >= TRUSTED for c in confidence) if confidence else None,
         "verified": bool(deep),
     }
@@ -66,7 +62,7 @@ def format_summary(s: dict) -> str:
     if s.get("trusted") is not None:
         lines.append(f"trusted (confidence >= {TRUSTED:g}, the default rule of `subset`): {s['trusted']} of "
                      f"{s['confidence']['n']} videos with a confidence")
-    for name in QUALITY:
+    for name in QUALITY_FIELDS:
         st = s.get(name)
         if st:
             lines.append(f"{name}: min {st['min']:.3f}  p25 {st['p25']:.3f}  median {st['median']:.3f}  "

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import ShardError
 from .reader import DATA_DIR, MANIFEST, iter_raw, read_manifest, sha256_file
-from .schema import VideoSample, decode_sample, encode_sample
+from .schema import QUALITY_FIELDS, VideoSample, decode_sample, encode_sample
 
 logger = logging.getLogger(__name__)
 
@@ -71,11 +71,8 @@ def _summary(raw: dict) -> dict:
         "key": raw["__key__"],
         "video_id": meta.get("video_id"),
         "num_frames": n,
-        "registered_fraction": meta.get("registered_fraction"),
-        "reproj_error_px_720p": meta.get("reproj_error_px_720p"),
         "bytes": sum(len(v) for k, v in raw.items() if not k.startswith("__")),
-        "confidence": meta.get("confidence"),
-        "focal_pin": meta.get("focal_pin"),
+        **{k: meta.get(k) for k in QUALITY_FIELDS},
     }
 
 
