@@ -172,7 +172,8 @@ def test_pose_workers_give_the_same_results_and_report_a_broken_clip_on_one_line
         r = _cli("pose", tmp_path / "pool", "--out", tmp_path / f"w{n}", "--workers", n)
         errors = [line for line in r.stderr.splitlines() if line.startswith("dynpose100k pose: error:")]
         assert r.returncode == 1 and len(errors) == 1 and "broken.mp4" in errors[0], r.stderr
-        assert "Traceback" not in r.stderr and "pose: 2/3 videos registered" in r.stdout, (r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr and "Aborted" not in r.stderr, r.stderr  # no worker stack traces
+        assert "pose: 2/3 videos registered" in r.stdout, r.stdout
     for vid in vids:
         one, two = (tmp_path / f"w{n}" / vid for n in (1, 2))
         a, b = json.loads((one / "result.json").read_text()), json.loads((two / "result.json").read_text())
