@@ -91,18 +91,17 @@ def run(args) -> int:
     videos = collect_videos(args.inputs)
     ids = unique_ids(videos)
     done_before = [not args.overwrite and result_exists(out, vid) for vid in ids]
-    items = [(path, out, config, vid, args.overwrite) for path, vid in zip(videos, ids)]
     pool = None
-    if args.workers > 1 and len(items) > 1:
+    if args.workers > 1 and len(videos) > 1:
         from ..workers import clip_pool
 
+        pool = clip_pool(min(args.workers, len(videos)))
         # several clips share the cores: each process poses on one thread (threads change only the speed)
-        one = dataclasses.replace(config, threads=1)
-        items = [(path, out, one, vid, overwrite) for path, out, _, vid, overwrite in items]
-        pool = clip_pool(min(args.workers, len(items)))
-        outcomes = pool.imap(_pose_one, items)
+        config_run = dataclasses.replace(config, threads=1)
     else:
-        outcomes = map(_pose_one, items)
+        config_run = config
+    items = [(path, out, config_run, vid, args.overwrite) for path, vid in zip(videos, ids)]
+    outcomes = pool.imap(_pose_one, items) if pool is not None else map(_pose_one, items)
     failures: list[str] = []
     unreadable: list[str] = []
     ok = skipped = trusted = looked = kept = 0
