@@ -3,10 +3,12 @@ filter's signal measurement hand clips to (``curate`` has its own engines, with 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import signal
+from collections.abc import Callable, Iterator, Sequence
 
-__all__ = ["clip_pool"]
+__all__ = ["clip_map", "clip_pool"]
 
 
 def _single_threaded() -> None:
@@ -22,3 +24,22 @@ def clip_pool(workers: int):
     """A ``multiprocessing`` pool of ``workers`` spawned processes, each single-threaded (``imap`` keeps the
     clips' order). Spawned, not forked: a forked child would inherit the parent's OpenCV and BLAS threads."""
     return mp.get_context("spawn").Pool(workers, initializer=_single_threaded)
+
+
+@contextlib.contextmanager
+def clip_map(fn: Callable, items: Sequence, workers: int = 1) -> Iterator[Iterator]:
+    """``fn`` over ``items``, results in their order, lazily: in this process when ``workers`` <= 1 or there is
+    one item, else in a :func:`clip_pool` of at most one worker per item (``fn`` and the items must pickle). The
+    pool is closed when the block ends; left early (an error, Ctrl-C), it is stopped at once, and what the
+    workers finished stays done."""
+    if workers <= 1 or len(items) <= 1:
+        yield map(fn, items)
+        return
+    pool = clip_pool(min(workers, len(items)))
+    try:
+        yield pool.imap(fn, items)
+    except BaseException:
+        pool.terminate()
+        raise
+    pool.close()
+    pool.join()

@@ -50,8 +50,8 @@ WRITERS = {
 def _judge(item):
     from ..filtering import filter_video
 
-    path, config = item
-    return filter_video(path, config)
+    path, config, vlm = item
+    return filter_video(path, config, vlm=vlm)
 
 
 def run(args) -> int:
@@ -59,7 +59,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..errors import DynPoseError
-    from ..filtering import FilterConfig, filter_video, load_model
+    from ..filtering import FilterConfig, load_model
     from ..ids import unique_ids
     from . import check_out_file, check_out_not_input, collect_videos
 
@@ -80,25 +80,17 @@ def run(args) -> int:
         from ..models.vlm import OpenAIVLM
 
         vlm = OpenAIVLM(args.vlm_url, model=args.vlm_model)
-    if vlm is not None or args.workers <= 1:
-        it = (filter_video(p, config, vlm=vlm) for p in paths)
-        pool = None
-    else:
-        from ..workers import clip_pool
-
-        pool = clip_pool(args.workers)  # one clip per process, each single-threaded
-        it = pool.imap(_judge, [(p, config) for p in paths])
     from ..filtering.decide import pose_checkable
+    from ..workers import clip_map
 
     rows, checkable = [], 0
-    for path, vid, d in tqdm(zip(paths, unique_ids(paths), it), total=len(paths), desc="filter", unit="clip"):
-        rows.append({"video_path": str(path), "video_id": vid, "status": d.status,
-                     "score": d.score if math.isfinite(d.score) else None, "reasons": list(d.reasons),
-                     "looks_like": d.detector, **{f"sig_{k}": v for k, v in d.signals.items()}})
-        checkable += pose_checkable(d)
-    if pool is not None:
-        pool.close()
-        pool.join()
+    # one clip per process, each single-threaded; a VLM stays in this process
+    with clip_map(_judge, [(p, config, vlm) for p in paths], 1 if vlm is not None else args.workers) as it:
+        for path, vid, d in tqdm(zip(paths, unique_ids(paths), it), total=len(paths), desc="filter", unit="clip"):
+            rows.append({"video_path": str(path), "video_id": vid, "status": d.status,
+                         "score": d.score if math.isfinite(d.score) else None, "reasons": list(d.reasons),
+                         "looks_like": d.detector, **{f"sig_{k}": v for k, v in d.signals.items()}})
+            checkable += pose_checkable(d)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame(rows)
     df.attrs["filter_config"] = json.dumps(config.__dict__)

@@ -75,6 +75,7 @@ def run(args) -> int:
     from ..pose.confidence import TRUSTED
     from ..pose.pipeline import second_look_taken
     from ..pose.tracking import check_models
+    from ..workers import clip_map
     from . import check_out_dir, collect_videos
 
     config = get_preset(args.preset, fps=args.fps, short_side=args.short_side, hfov_deg=args.hfov,
@@ -91,23 +92,16 @@ def run(args) -> int:
     videos = collect_videos(args.inputs)
     ids = unique_ids(videos)
     done_before = [not args.overwrite and result_exists(out, vid) for vid in ids]
-    pool = None
-    if args.workers > 1 and len(videos) > 1:
-        from ..workers import clip_pool
-
-        pool = clip_pool(min(args.workers, len(videos)))
-        # several clips share the cores: each process poses on one thread (threads change only the speed)
-        config_run = dataclasses.replace(config, threads=1)
-    else:
-        config_run = config
+    parallel = args.workers > 1 and len(videos) > 1
+    # several clips share the cores: each process poses on one thread (threads change only the speed)
+    config_run = dataclasses.replace(config, threads=1) if parallel else config
     items = [(path, out, config_run, vid, args.overwrite) for path, vid in zip(videos, ids)]
-    outcomes = pool.imap(_pose_one, items) if pool is not None else map(_pose_one, items)
     failures: list[str] = []
     unreadable: list[str] = []
     ok = skipped = trusted = looked = kept = 0
     other: dict[str, int] = {}  # skipped results made with other settings: difference -> count
     held: dict[str, int] = {}  # untrusted maps: physical check that capped the confidence -> count
-    try:
+    with clip_map(_pose_one, items, args.workers) as outcomes:
         for path, done, (folder, error) in tqdm(zip(videos, done_before, outcomes), total=len(videos), desc="pose",
                                                 unit="video", disable=len(videos) < 2):
             if error is not None:
@@ -128,13 +122,6 @@ def run(args) -> int:
                     held[cap] = held.get(cap, 0) + 1
                 log.info("%s: %.0f%% registered, reprojection %.2f px (720p), confidence %.2f", res.video_id,
                          100 * res.registered_fraction, res.reproj_error_px_720p, res.confidence)
-    except BaseException:
-        if pool is not None:
-            pool.terminate()  # stopped (Ctrl-C): the results finished so far are written atomically and kept
-        raise
-    if pool is not None:
-        pool.close()
-        pool.join()
     print(f"pose: {ok}/{len(videos)} videos registered -> {out}")
     if ok:
         print(f"  {trusted} of them trusted (confidence >= {TRUSTED:g})")

@@ -289,8 +289,8 @@ def read_pool_labels(pool_dir) -> list[tuple[str, bool, str]]:
         raise DynPoseError(f"{path}: cannot read pool labels ({e})") from None
 
 
-def _measure(args, vlm=None) -> dict[str, float] | str:
-    path, config = args
+def _measure(args) -> dict[str, float] | str:
+    path, config, vlm = args
     try:
         return measure_clip(load_for_filter(path, config), config, vlm, load_for_vlm(path, config, vlm=vlm))
     except (DynPoseError, ValueError, cv2.error, np.linalg.LinAlgError) as e:
@@ -301,27 +301,17 @@ def measure_paths(paths, config: FilterConfig = FilterConfig(), workers: int = 1
                   vlm=None) -> list[dict[str, float] | str]:
     """Signals per video path (or the error text), in order; ``workers`` > 1 uses single-threaded OpenCV
     processes (no VLM)."""
-    items = [(str(p), config) for p in paths]
-    if vlm is not None:
-        if workers > 1:
-            raise ValueError("measuring with a VLM runs in one process (workers=1)")
-        it = (_measure(a, vlm) for a in items)
-    elif workers > 1:
-        from ..workers import clip_pool
+    from ..workers import clip_map
 
-        pool = clip_pool(workers)
-        it = pool.imap(_measure, items)
-    else:
-        pool, it = None, map(_measure, items)
-    if progress:
-        from tqdm import tqdm
+    if vlm is not None and workers > 1:
+        raise ValueError("measuring with a VLM runs in one process (workers=1)")
+    items = [(str(p), config, vlm) for p in paths]
+    with clip_map(_measure, items, workers) as it:
+        if progress:
+            from tqdm import tqdm
 
-        it = tqdm(it, total=len(items), desc="signals", unit="clip")
-    out = list(it)
-    if vlm is None and workers > 1:
-        pool.close()
-        pool.join()
-    return out
+            it = tqdm(it, total=len(items), desc="signals", unit="clip")
+        return list(it)
 
 
 def fit_filter_model(pool_dir, config: FilterConfig = FilterConfig(), fit: FitConfig = FitConfig(), out=None,
