@@ -8,7 +8,7 @@ import multiprocessing as mp
 import signal
 from collections.abc import Callable, Iterator, Sequence
 
-__all__ = ["clip_map", "clip_pool"]
+__all__ = ["clip_map", "clip_pool", "in_pool"]
 
 
 def _single_threaded() -> None:
@@ -26,13 +26,18 @@ def clip_pool(workers: int):
     return mp.get_context("spawn").Pool(workers, initializer=_single_threaded)
 
 
+def in_pool(workers: int, items: int) -> bool:
+    """Whether :func:`clip_map` hands ``items`` clips to worker processes (else it runs them in this one)."""
+    return workers > 1 and items > 1
+
+
 @contextlib.contextmanager
 def clip_map(fn: Callable, items: Sequence, workers: int = 1) -> Iterator[Iterator]:
     """``fn`` over ``items``, results in their order, lazily: in this process when ``workers`` <= 1 or there is
     one item, else in a :func:`clip_pool` of at most one worker per item (``fn`` and the items must pickle). The
     pool is closed when the block ends; left early (an error, Ctrl-C), it is stopped at once, and what the
     workers finished stays done."""
-    if workers <= 1 or len(items) <= 1:
+    if not in_pool(workers, len(items)):
         yield map(fn, items)
         return
     pool = clip_pool(min(workers, len(items)))

@@ -75,7 +75,7 @@ def run(args) -> int:
     from ..pose.confidence import TRUSTED
     from ..pose.pipeline import second_look_taken
     from ..pose.tracking import check_models
-    from ..workers import clip_map
+    from ..workers import clip_map, in_pool
     from . import check_out_dir, collect_videos
 
     config = get_preset(args.preset, fps=args.fps, short_side=args.short_side, hfov_deg=args.hfov,
@@ -85,14 +85,14 @@ def run(args) -> int:
         config = dataclasses.replace(config, work_short_side=args.work_short_side or None)
     if args.workers < 1:
         raise DynPoseError(f"--workers must be at least 1, got {args.workers}")
-    # a learned tracker's weights, a calibration: loaded once, an error before any video; with workers, each
-    # loads its own, and this process keeps no copy
-    check_models(config, keep=args.workers <= 1)
     out = check_out_dir(args.out or Path("outputs") / f"poses-{config.preset}")
     videos = collect_videos(args.inputs)
+    parallel = in_pool(args.workers, len(videos))
+    # a learned tracker's weights, a calibration: loaded once, an error before any video is posed; clips posed by
+    # workers load their own, and this process keeps no copy
+    check_models(config, keep=not parallel)
     ids = unique_ids(videos)
     done_before = [not args.overwrite and result_exists(out, vid) for vid in ids]
-    parallel = args.workers > 1 and len(videos) > 1
     # several clips share the cores: each process poses on one thread (threads change only the speed)
     config_run = dataclasses.replace(config, threads=1) if parallel else config
     items = [(path, out, config_run, vid, args.overwrite) for path, vid in zip(videos, ids)]
