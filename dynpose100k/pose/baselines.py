@@ -28,9 +28,9 @@ __all__ = ["colmap", "colmap_mask", "floor"]
 def colmap(frames: np.ndarray, masks: np.ndarray | None = None, max_features: int = 2048, threads: int = 2):
     """COLMAP on ``frames`` ``(N, H, W, 3)`` RGB; ``masks`` ``(N, h, w)`` bool (True = dynamic, features
     removed; resized to the frames)."""
-    from .colmap import _pycolmap
+    from .colmap import import_pycolmap
 
-    pycolmap = _pycolmap()
+    pycolmap = import_pycolmap()
     N, H, W = frames.shape[:3]
     w2c, K, reg = np.tile(np.eye(4), (N, 1, 1)), np.tile(np.eye(3), (N, 1, 1)), np.zeros(N, bool)
     with tempfile.TemporaryDirectory(prefix="colmap-") as tmp:

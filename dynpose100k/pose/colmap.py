@@ -22,7 +22,7 @@ from .. import camera as cam
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MODELS", "camera_params", "camera_from_params", "make_camera", "to_reconstruction",
+__all__ = ["MODELS", "import_pycolmap", "camera_params", "camera_from_params", "make_camera", "to_reconstruction",
            "from_reconstruction", "bundle_adjust", "global_map"]
 
 MODELS = ("SIMPLE_PINHOLE", "SIMPLE_RADIAL", "PINHOLE")
@@ -30,7 +30,7 @@ MODELS = ("SIMPLE_PINHOLE", "SIMPLE_RADIAL", "PINHOLE")
 
 
 @functools.cache
-def _pycolmap():
+def import_pycolmap():
     """pycolmap, imported on first use, its log quieted. Importing it installs glog's failure handler, which
     also catches SIGTERM and prints a stack trace: a worker stopped by its pool (``pose --workers``, Ctrl-C) or
     a job ended by a scheduler would leave pages of it. SIGTERM gets back the handler Python had (the default,
@@ -67,7 +67,7 @@ def camera_from_params(model: str, params) -> tuple[np.ndarray, float]:
 
 def make_camera(model: str, K: np.ndarray, hw: tuple[int, int], camera_id: int = 1, k1: float = 0.0):
     """``pycolmap.Camera`` of ``model`` for frames of ``hw`` ``(H, W)`` from our ``K`` (and ``k1``)."""
-    pycolmap = _pycolmap()
+    pycolmap = import_pycolmap()
     return pycolmap.Camera(model=model, width=int(hw[1]), height=int(hw[0]), params=camera_params(model, K, k1),
                            camera_id=camera_id)
 
@@ -84,7 +84,7 @@ def to_reconstruction(uv: np.ndarray, use: np.ndarray, X: np.ndarray, w2c: np.nd
     observations of ``frames``. Returns ``(reconstruction, point_ids)`` with the pycolmap id of each of
     ``points`` ``(P,)``.
     """
-    pycolmap = _pycolmap()
+    pycolmap = import_pycolmap()
     frames = np.arange(len(uv)) if frames is None else np.asarray(frames)
     points = np.arange(uv.shape[1]) if points is None else np.asarray(points)
     rec = pycolmap.Reconstruction()
@@ -123,7 +123,7 @@ def bundle_adjust(rec, frames: np.ndarray, fixed: np.ndarray | None = None, *, r
     camera parameters (e.g. ``k1``); ``loss``: a ``pycolmap.LossFunctionType`` name, ``loss_scale_px`` its
     scale; ``iters``: Ceres iteration cap; ``function_tolerance``: Ceres stops when an iteration lowers the
     cost by less than this fraction. Returns Ceres' brief report."""
-    pycolmap = _pycolmap()
+    pycolmap = import_pycolmap()
     opts = pycolmap.BundleAdjustmentOptions()
     opts.print_summary = False
     opts.refine_focal_length = refine_focal
@@ -167,7 +167,7 @@ def global_map(uv: np.ndarray, hw: tuple[int, int], model: str, K: np.ndarray, m
     every run);
     ``seed``: its two-view RANSAC's; ``refine_focal``: False holds the focal of ``K`` (a known lens). Works in a
     temporary folder; no image is read."""
-    pycolmap = _pycolmap()
+    pycolmap = import_pycolmap()
     N, step = len(uv), max(1, int(step))
     seen = ~np.isnan(uv[..., 0])
     w2c, reg, k1 = np.tile(np.eye(4), (N, 1, 1)), np.zeros(N, bool), 0.0

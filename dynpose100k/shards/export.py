@@ -40,9 +40,9 @@ def export_colmap(sample: VideoSample, out_dir, *, write_images: bool = True) ->
     """
     import numpy as np
 
-    from ..pose.colmap import _pycolmap, make_camera
+    from ..pose.colmap import import_pycolmap, make_camera
 
-    pycolmap = _pycolmap()
+    pycolmap = import_pycolmap()
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

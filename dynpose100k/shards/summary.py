@@ -35,11 +35,12 @@ def summarize(path, *, deep: bool = False) -> dict:
     def stats(name):
         a = np.array([s[name] for s in samples if s.get(name) is not None], float)
         if not len(a):
-            return None
+            return None, a
         return {"n": int(len(a)), "min": float(a.min()), "p25": float(np.quantile(a, 0.25)),
-                "median": float(np.median(a)), "p75": float(np.quantile(a, 0.75)), "max": float(a.max())}
+                "median": float(np.median(a)), "p75": float(np.quantile(a, 0.75)), "max": float(a.max())}, a
 
-    confidence = [s["confidence"] for s in samples if s.get("confidence") is not None]
+    quality = {k: stats(k) for k in QUALITY_FIELDS}
+    confidence = quality["confidence"][1]
     return {
         "path": str(path),
         "shards": len(tars),
@@ -47,8 +48,8 @@ def summarize(path, *, deep: bool = False) -> dict:
         "videos": len(samples),
         "frames": int(sum(s["num_frames"] for s in samples)),
         "fields": dict(fields) if fields else None,
-        **{k: stats(k) for k in QUALITY_FIELDS},
-        "trusted": sum(c >= TRUSTED for c in confidence) if confidence else None,
+        **{k: table for k, (table, _) in quality.items()},
+        "trusted": int((confidence >= TRUSTED).sum()) if len(confidence) else None,
         "verified": bool(deep),
     }
 

@@ -117,7 +117,7 @@ def test_global_map_is_reproducible(monkeypatch):
     uv, _ = cam.project(K, w2c, X)
     uv = uv + rng.normal(0, 0.3, uv.shape)
     uv[:, :75] += rng.normal(0, 8.0, (n, 75, 2))  # a quarter of the tracks wander: RANSAC has outliers to drop
-    pycolmap = colmap._pycolmap()
+    pycolmap = colmap.import_pycolmap()
     seeds, real = [], pycolmap.verify_matches
 
     def spy(db, pairs, options, *a, **k):
@@ -179,7 +179,7 @@ def test_a_process_using_pycolmap_ends_quietly_on_sigterm():
     import subprocess
     import sys
 
-    code = ("import os, signal, time\nimport dynpose100k\nfrom dynpose100k.pose.colmap import _pycolmap\n"
-            "_pycolmap()\nos.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(5)\n")
+    code = ("import os, signal, time\nimport dynpose100k\nfrom dynpose100k.pose.colmap import import_pycolmap\n"
+            "import_pycolmap()\nos.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(5)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == -15 and "Aborted" not in r.stderr and not r.stderr.strip(), (r.returncode, r.stderr[:300])
