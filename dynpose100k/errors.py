@@ -29,3 +29,23 @@ class CheckpointError(DynPoseError):
 
 class MissingExtraError(DynPoseError, ImportError):
     """An optional dependency is not installed; the message names the pip extra that provides it."""
+
+
+def check_range(option: str, value, low=None, high=None, *, low_open: bool = False, high_open: bool = False) -> None:
+    """A setting's ``value`` within ``[low, high]`` (``low_open`` / ``high_open``: the bound itself excluded;
+    None: no bound), else a one-line DynPoseError naming it (``option``: a config field or a command-line
+    option); NaN is never within. An unset value (None) passes."""
+    if value is None:
+        return
+    ok = value == value  # NaN is not
+    ok = ok and (low is None or (value > low if low_open else value >= low))
+    ok = ok and (high is None or (value < high if high_open else value <= high))
+    if ok:
+        return
+    if high is None:
+        want = f"above {low:g}" if low_open else f"at least {low:g}"
+    elif low is None:
+        want = f"below {high:g}" if high_open else f"at most {high:g}"
+    else:
+        want = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    raise DynPoseError(f"{option} must be {want}, got {value:g}")

@@ -421,3 +421,32 @@ def test_bench_pose_dense_poses_each_clip_from_its_video_at_both_rates(tmp_path,
     args = ["bench", "pose-dense", "--sets", "style_b", "--clips", "4", "--seed", "7", "--out", str(tmp_path)]
     assert main(args) == 0
     assert calls == [{"sets": ("style_b",), "clips": 4, "seed": 7}]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["pose", "{clip}", "--out", "{out}", "--fps", "0"], "fps must be above 0, got 0"),
+    (["pose", "{clip}", "--out", "{out}", "--short-side", "0"], "short_side must be at least 16"),
+    (["pose", "{clip}", "--out", "{out}", "--dense-fps", "nan"], "dense_fps must be at least 0, got nan"),
+    (["filter", "{clip}", "--out", "{out}.csv", "--threshold", "nan"], "threshold must be in [0, 1], got nan"),
+    (["filter", "{clip}", "--out", "{out}.csv", "--fps", "-3"], "fps must be above 0"),
+    (["curate", "{clip}", "--out", "{out}", "--no-progress", "--filter-threshold", "5"], "threshold must be in [0, 1]"),
+    (["curate", "{clip}", "--out", "{out}", "--no-progress", "--workers", "0"], "workers must be at least 1"),
+    (["curate", "{clip}", "--out", "{out}", "--no-progress", "--fps", "0"], "fps must be above 0"),
+    (["shard", "{poses}", "--out", "{out}", "--frame-short-side", "0"], "--frame-short-side must be at least 16"),
+    (["shard", "{poses}", "--out", "{out}", "--maxcount", "0"], "maxcount must be at least 1"),
+    (["shard", "{poses}", "--out", "{out}", "--maxsize", "nan"], "--maxsize must be in [1, 1e+15], got nan"),
+    (["import-release", "{poses}", "--out", "{out}", "--frame-short-side", "0"], "--frame-short-side must be"),
+    (["view", "{poses}", "--out", "{out}.png", "--num-frames", "0"], "--num-frames must be at least 1"),
+    (["view", "{poses}", "--out", "{out}.txt"], "not an image format"),
+    (["demo", "--out", "{out}", "--filter-threshold", "2"], "--filter-threshold must be in [0, 1]"),
+    (["synth", "--out", "{out}", "--rolling-shutter", "-1"], "--rolling-shutter must be in [0, 1]"),
+])
+def test_a_number_out_of_range_fails_at_once_naming_it(tmp_path, capsys, args, needle):
+    from dynpose100k.cli import main
+
+    (tmp_path / "poses").mkdir()
+    fill = {"clip": tmp_path / "clip.mp4", "out": tmp_path / "out", "poses": tmp_path / "poses"}
+    assert main([a.format(**fill) for a in args]) == 1
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert not any(p.name.startswith("out") for p in tmp_path.iterdir())  # nothing written

@@ -1,7 +1,8 @@
 """CLI verbs, one module each (see :mod:`dynpose100k.cli`), and the checks they share.
 
-Verbs check their outputs before any work (:func:`check_out_file`, :func:`check_out_dir`) and expand
-their inputs with :func:`collect_videos`, so that a wrong path fails at once with one line."""
+Verbs check their outputs and numbers before any work (:func:`check_out_file`, :func:`check_out_dir`,
+:func:`dynpose100k.errors.check_range`) and expand their inputs with :func:`collect_videos`, so that a wrong
+path or value fails at once with one line."""
 
 from __future__ import annotations
 

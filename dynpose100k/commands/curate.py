@@ -70,15 +70,9 @@ def add_arguments(p):
 
 def run(args) -> int:
     from ..curate import CurateConfig, curate
-    from ..errors import DynPoseError
     from . import check_out_dir
 
     check_out_dir(args.out)
-
-    if not 0.0 <= args.min_registered <= 1.0:
-        raise DynPoseError(f"--min-registered must be in [0, 1], got {args.min_registered}")
-    if args.workers < 1 or args.shard_size < 1:
-        raise DynPoseError("--workers and --shard-size must be at least 1")
     pose_check = None  # the kinds are checked against the filter model with the other stage settings
     if args.pose_check is not None:
         names = [] if args.pose_check == "off" else args.pose_check.split(",")

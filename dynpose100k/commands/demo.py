@@ -40,15 +40,18 @@ def run(args) -> int:
     import warnings
 
     from ..curate import CurateConfig, RunLayout, curate, read_items
-    from ..errors import DynPoseError
+    from ..errors import DynPoseError, check_range
     from ..evaluate import report
     from ..synth import write_pools
 
     warnings.filterwarnings("ignore")
     t0 = time.time()
     out: Path = args.out
-    if args.num < 1 or args.workers < 1:
-        raise DynPoseError("--num and --workers must be at least 1")
+    for option, value, low in (("--num", args.num, 1), ("--easy", args.easy, 0), ("--workers", args.workers, 1),
+                               ("--height", args.height, 16), ("--width", args.width, 16)):
+        check_range(option, value, low)
+    check_range("--duration", args.duration, 0, low_open=True)
+    check_range("--filter-threshold", args.filter_threshold, 0, 1)
     print(f"[1/5] rendering {args.num} mixed + {args.easy} easy synthetic clips "
           f"({args.width}x{args.height}, {args.duration:g} s, 12 fps) into {out / 'pool'}")
     half = args.num // 2  # two mixed halves + the easy clips balance the rendering over two processes

@@ -30,17 +30,15 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..errors import DynPoseError
+    from ..errors import DynPoseError, check_range
     from ..filtering import FilterConfig, FitConfig, fit_filter_model
     from . import check_out_file
 
     check_out_file(args.out, "model.json")  # before any work
     if not (args.pool / "labels.csv").is_file():
         raise DynPoseError(f"{args.pool}: no labels.csv (columns video_id, suitable[, kind])")
-    if args.prevalence is not None and not 0.0 < args.prevalence < 1.0:
-        raise DynPoseError(f"--prevalence must be in (0, 1), got {args.prevalence}")
-    if not 0.0 < args.target_precision <= 1.0:
-        raise DynPoseError(f"--target-precision must be in (0, 1], got {args.target_precision}")
+    check_range("--prevalence", args.prevalence, 0, 1, low_open=True, high_open=True)
+    check_range("--target-precision", args.target_precision, 0, 1, low_open=True)
     fit = FitConfig(target_precision=args.target_precision, prevalence=args.prevalence, seed=args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     m = fit_filter_model(args.pool, FilterConfig(fps=args.fps, short_side=args.short_side), fit, out=args.out,

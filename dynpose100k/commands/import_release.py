@@ -30,11 +30,14 @@ def add_arguments(p):
 def run(args) -> int:
     from builder.card import card_options, check_card_options, write_card
 
+    from ..errors import check_range
     from ..shards import ShardConfig
     from ..shards.release import import_release
     from . import check_out_dir
 
     check_out_dir(args.out)
+    check_range("--frame-short-side", args.frame_short_side, 16)
+    check_range("--limit", args.limit, 1)
 
     card = card_options(args)
     check_card_options(args.out, card)

@@ -69,7 +69,7 @@ def _pose_one(item) -> tuple[Path | None, str | None]:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ..errors import DynPoseError
+    from ..errors import check_range
     from ..ids import unique_ids
     from ..pose import get_preset, load_pose_result, result_exists
     from ..pose.confidence import TRUSTED
@@ -83,8 +83,7 @@ def run(args) -> int:
                         confidence_model=args.confidence_model)
     if args.work_short_side is not None:
         config = dataclasses.replace(config, work_short_side=args.work_short_side or None)
-    if args.workers < 1:
-        raise DynPoseError(f"--workers must be at least 1, got {args.workers}")
+    check_range("--workers", args.workers, 1)
     out = check_out_dir(args.out or Path("outputs") / f"poses-{config.preset}")
     videos = collect_videos(args.inputs)
     parallel = in_pool(args.workers, len(videos))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import DynPoseError
+from ..errors import DynPoseError, check_range
 from ..synth.kinds import DESCRIPTIONS
 
 HELP = "render synthetic dynamic videos with exact ground truth"
@@ -24,7 +24,8 @@ other camera mixes, non-repeating textures and camera effects). Style b (other t
 cameras, movers) is never used for tuning. A mixed dev style-a pool draws from the first nine kinds; held-out
 and style-b pools (or --all-kinds) from all of them.
 Ground truth: w2c (N,4,4) world-to-camera (OpenCV axes), K (N,3,3), exact depth, dynamic masks, static
-correspondences. Kinds (only "good" is suitable for pose estimation):
+correspondences. Kinds (only "good" is suitable for pose estimation; tripod, incar, lowres and compressed, which the
+pose engine must refuse, come in pools of their own, style a only, never in mixed):
 """ + "\n".join(f"  {k:<10} {d}" for k, d in DESCRIPTIONS.items()) + "\n"
 
 KIND_CHOICES = (*DESCRIPTIONS, "mixed")
@@ -58,8 +59,8 @@ def add_arguments(p):
                    help="scene family: a (default, what the toolkit is tuned on) or b (never used for tuning)")
     p.add_argument("--split", choices=("dev", "heldout"), default="dev",
                    help="seed range: dev (default) or heldout (disjoint seeds, varied scene parameters)")
-    p.add_argument("--all-kinds", action="store_true", help="mixed pools draw from every kind (default for "
-                   "heldout and style b)")
+    p.add_argument("--all-kinds", action="store_true", help="mixed pools draw from all sixteen kinds a filter "
+                   "judges (default for heldout and style b)")
     p.add_argument("--rolling-shutter", type=float, default=0.0, metavar="FRACTION",
                    help="rolling-shutter readout time as a fraction of a frame (default 0: global shutter)")
     p.add_argument("--clutter", action="store_true",
@@ -84,10 +85,8 @@ def run(args) -> int:
     from . import check_out_dir
 
     check_out_dir(args.out)
-    if args.num < 1:
-        raise DynPoseError(f"--num must be at least 1, got {args.num}")
-    if not 0.0 <= args.rolling_shutter <= 1.0:
-        raise DynPoseError(f"--rolling-shutter must be in [0, 1], got {args.rolling_shutter}")
+    check_range("--num", args.num, 1)
+    check_range("--rolling-shutter", args.rolling_shutter, 0, 1)
     if args.clutter and args.style != "a":
         raise DynPoseError("--clutter adds style-a structures; style b has its own")
     w, h = _size(args.size or "640x360")
@@ -97,5 +96,5 @@ def run(args) -> int:
                      duration=args.duration, hard=args.hard, split=args.split, style=args.style,
                      all_kinds=True if args.all_kinds else None, sizes=sizes, rolling_shutter=args.rolling_shutter,
                      clutter=args.clutter)
-    print(f"wrote {len(ids)} clips + labels.csv to {args.out} (style {args.style}, {args.split} split)")
+    print(f"wrote {len(ids)} clip(s) + labels.csv to {args.out} (style {args.style}, {args.split} split)")
     return 0

@@ -26,12 +26,18 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..errors import ShardError
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from ..errors import DynPoseError, ShardError, check_range
     from ..shards.build import open_sample
     from ..shards.view import log_rerun, plot_sample
     from . import check_out_file
 
     check_out_file(args.out, "view.png")
+    check_range("--num-frames", args.num_frames, 1)
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if args.out.suffix.lstrip(".").lower() not in formats:
+        raise DynPoseError(f"--out {args.out}: not an image format matplotlib writes ({', '.join(sorted(formats))})")
     if args.rrd:
         check_out_file(args.rrd, "view.rrd")
 

@@ -112,6 +112,14 @@ class CurateConfig:
     reprocess: bool = False
     """Process again the items of ``out`` that were decided under other settings (default: refuse to run)."""
 
+    def __post_init__(self):  # the stage settings (fps, sizes, thresholds) are checked by the stages' configs
+        from ..errors import check_range
+
+        check_range("workers", self.workers, 1)
+        check_range("min_registered", self.min_registered, 0, 1)
+        check_range("shard_size", self.shard_size, 1)
+        check_range("item_timeout", self.item_timeout, 0, low_open=True)
+
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
 

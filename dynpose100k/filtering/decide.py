@@ -43,6 +43,15 @@ class FilterConfig:
     """Short side of the frames a VLM sees when it judges a video file (decoded again; the analysis size is
     too small for a VLM to read a scene)."""
 
+    def __post_init__(self):
+        from ..errors import check_range
+
+        check_range("fps", self.fps, 0, low_open=True)
+        check_range("short_side", self.short_side, 16)
+        check_range("vlm_short_side", self.vlm_short_side, 16)
+        check_range("max_duration", self.max_duration, 0, low_open=True)
+        check_range("threshold", self.threshold, 0, 1)
+
 
 @dataclass(frozen=True)
 class Decision:

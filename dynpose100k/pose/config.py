@@ -327,12 +327,13 @@ class PoseConfig:
     of them passed by the confidence, the other 5 flagged; before, none of the 17 was good."""
 
     def __post_init__(self):
-        from ..errors import DynPoseError
+        from ..errors import DynPoseError, check_range
 
-        if self.hfov_deg is not None and not 0 < self.hfov_deg < 180:
-            raise DynPoseError(f"hfov_deg must be between 0 and 180 degrees (exclusive), got {self.hfov_deg}")
-        if not self.dense_fps >= 0:
-            raise DynPoseError(f"dense_fps must be 0 (off) or a frame rate, got {self.dense_fps}")
+        check_range("hfov_deg", self.hfov_deg, 0, 180, low_open=True, high_open=True)
+        check_range("fps", self.fps, 0, low_open=True)
+        check_range("dense_fps", self.dense_fps, 0)  # 0: off
+        check_range("short_side", self.short_side, 16)
+        check_range("work_short_side", self.work_short_side, 16)
         if self.tracker not in TRACKERS:
             raise DynPoseError(f"unknown tracker {self.tracker!r}; choose from {', '.join(TRACKERS)}")
         if self.tracker in LEARNED_TRACKERS and not self.tracker_model:

@@ -49,6 +49,12 @@ class ShardConfig:
     maxsize: int = 1_000_000_000
     """Most bytes per shard (a single larger sample still gets its own shard)."""
 
+    def __post_init__(self):
+        from ..errors import check_range
+
+        check_range("maxcount", self.maxcount, 1)
+        check_range("maxsize", self.maxsize, 1)
+
 
 @dataclass(frozen=True)
 class WriteResult:

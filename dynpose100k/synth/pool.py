@@ -49,8 +49,11 @@ def pool_plan(num: int, kind: str = "mixed", seed: int = 0, split: str = "dev", 
     :func:`mixed_kinds`, shuffled. Render seeds are ``seed * 10000 + i`` for the ``dev`` split and
     :data:`HELDOUT_SEED_BASE` more for ``heldout``, so the two never share a clip. Style-b ids end in ``_b``.
     """
-    if kind != "mixed" and kind not in kd.KINDS:
-        raise SynthError(f"unknown kind {kind!r} (choose from mixed, {', '.join(kd.KINDS)})")
+    known = kd.KINDS + kd.POSE_DEGENERATE_KINDS  # the degenerate ones in pools of their own, never in mixed
+    if kind != "mixed" and kind not in known:
+        raise SynthError(f"unknown kind {kind!r} (choose from mixed, {', '.join(known)})")
+    if style != "a" and kind in kd.POSE_DEGENERATE_KINDS:
+        raise SynthError(f"kind {kind!r} exists in style a only")
     if split not in SPLITS or style not in STYLES:
         raise SynthError(f"unknown split {split!r} or style {style!r} (splits: {', '.join(SPLITS)}; styles: "
                          f"{', '.join(STYLES)})")
