@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 def add_arguments(p):
     p.add_argument("poses", type=Path, help="folder of pose results (<poses>/<video_id>/result.json ...)")
     p.add_argument("--out", type=Path, required=True, help="dataset folder to create or append to")
-    p.add_argument("--videos", type=Path, help="folder with <video_id>.mp4 files or <video_id>/ frame folders")
+    p.add_argument("--videos", type=Path, help="folder of the clips that were posed (videos or frames folders, also in "
+                   "subfolders), each found by its content, else by its id")
     p.add_argument("--meta", type=Path, help="JSONL with one object per video: video_id + meta fields "
                    "(source_url, caption, filter_score, filter_reasons, ...)")
     p.add_argument("--frame-short-side", type=int, help="store frames resized to this short side (K follows)")
@@ -38,17 +39,41 @@ def add_arguments(p):
     add_card_arguments(p)
 
 
-def _find_video(videos: Path | None, video_id: str) -> Path | None:
-    if videos is None:
-        return None
-    from ..video import VIDEO_EXTS
+class _Videos:
+    """The clips of ``--videos`` (a folder, searched as ``pose`` searches one), found for a pose result by the
+    content it was posed from (``result.json``'s ``source``: a renamed or copied clip is still found), else by
+    its id (the ids ``pose`` gives that folder's clips), which must then hold the same content."""
 
-    for ext in VIDEO_EXTS:
-        if (videos / f"{video_id}{ext}").is_file():
-            return videos / f"{video_id}{ext}"
-    if (videos / video_id).is_dir():
-        return videos / video_id
-    raise ShardError(f"{videos}: no video or frames folder for {video_id}")
+    def __init__(self, folder: Path):
+        from ..ids import unique_ids
+        from ..video import expand_inputs, source_of
+
+        if not folder.is_dir():
+            raise DynPoseError(f"--videos {folder}: no such folder")
+        paths = expand_inputs([folder])
+        if not paths:
+            raise DynPoseError(f"--videos {folder}: no videos or frames folders in it")
+        self.folder = folder
+        self.by_id = dict(zip(unique_ids(paths), paths))
+        self.by_content = {}
+        for path in paths:
+            src = source_of(path)
+            if src["digest"] is not None:
+                self.by_content.setdefault((src["bytes"], src["digest"]), path)
+
+    def find(self, video_id: str, held: dict) -> Path:
+        """The clip of the result ``video_id`` whose ``source`` record is ``held``; ShardError if there is none."""
+        from ..video import other_source, source_of
+
+        path = self.by_content.get((held.get("bytes"), held.get("digest")))
+        if path is not None:
+            return path
+        path = self.by_id.get(video_id)
+        if path is None:
+            raise ShardError(f"--videos {self.folder}: no video or frames folder for {video_id}")
+        if other_source(held, source_of(path)):
+            raise ShardError(f"{path}: not the video {video_id} was posed from ({held.get('path')})")
+        return path
 
 
 def _read_meta(path: Path | None) -> dict[str, dict]:
@@ -70,36 +95,44 @@ def run(args) -> int:
 
     from builder.card import card_options, check_card_options, write_card
 
+    from ..errors import check_range
     from ..ids import safe_id
     from ..pose.result import find_pose_results, read_summary
     from ..shards import DatasetWriter, ShardConfig, build_sample
     from . import check_out_dir
 
     check_out_dir(args.out)
+    check_range("--frame-short-side", args.frame_short_side, 16)
+    check_range("--maxsize", args.maxsize, 1, 1e15)
+    config = ShardConfig(args.maxcount, int(args.maxsize))
     if not args.poses.is_dir():
         raise ShardError(f"{args.poses}: no such folder of pose results")
     dirs = find_pose_results(args.poses, required=True)
     meta = _read_meta(args.meta)
     card = card_options(args)
     check_card_options(args.out, card)
+    videos = None if args.videos is None else _Videos(args.videos)
     failed: list[tuple[str, str]] = []
-    with DatasetWriter(args.out, ShardConfig(args.maxcount, int(args.maxsize))) as w:
+    present = 0
+    with DatasetWriter(args.out, config) as w:
         for d in tqdm(dirs, desc="shard", unit="video"):
             if safe_id(d.name) in w.keys:
+                present += 1
                 continue
             try:
-                reason = read_summary(d)["failure_reason"]
-                if reason:
-                    raise ShardError(f"pose estimation failed: {reason}")
-                w.add(build_sample(d, _find_video(args.videos, d.name), meta.get(d.name),
-                                   frame_short_side=args.frame_short_side))
+                summary = read_summary(d)
+                if summary["failure_reason"]:
+                    raise ShardError(f"pose estimation failed: {summary['failure_reason']}")
+                video = None if videos is None else videos.find(d.name, summary["source"])
+                w.add(build_sample(d, video, meta.get(d.name), frame_short_side=args.frame_short_side))
             except DynPoseError as e:
                 failed.append((d.name, str(e)))
                 logger.warning("%s: skipped (%s)", d, e)
     res = w.close()
+    present += len(res.skipped)
     write_card(args.out, **card)
     print(f"{args.out}: wrote {res.written} video(s) in {len(res.shards)} new shard(s); "
-          f"{len(res.skipped)} already present; {len(failed)} failed")
+          f"{present} already present; {len(failed)} failed")
     for vid, why in failed:
         print(f"  failed {vid}: {why}")
-    return 0 if res.written or not failed else 1
+    return 0 if res.written or present or not failed else 1

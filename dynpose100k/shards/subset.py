@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..errors import DynPoseError, ShardError
-from .reader import iter_raw, read_manifest, shard_paths
+from .reader import MANIFEST, iter_raw, read_manifest, shard_paths
 from .writer import DatasetWriter, ShardConfig
 
 logger = logging.getLogger(__name__)
@@ -117,6 +117,15 @@ def _require_empty(dst: Path) -> None:
         raise ShardError(f"{dst}: exists and is not empty; refusing to overwrite")
 
 
+def _entries(src: Path) -> list[dict]:
+    """The manifest of the dataset directory ``src``; a clear error for anything else (a shard or another
+    file, a folder that is not a dataset, a shard listed but missing)."""
+    if not src.is_dir():
+        raise ShardError(f"{src}: not a dataset directory (a folder with its {MANIFEST}); give that folder")
+    shard_paths(src)
+    return read_manifest(src)
+
+
 def copy_samples(src: Path, dst: Path, keep: set[str], config: ShardConfig, entries: list[dict] | None = None):
     """Copy the samples of ``src`` whose key is in ``keep`` into the new dataset directory ``dst`` (byte for
     byte, in the source's order); returns the writer's result. ``dst`` must not exist or be empty.
@@ -125,8 +134,7 @@ def copy_samples(src: Path, dst: Path, keep: set[str], config: ShardConfig, entr
     if src.resolve() == dst.resolve():
         raise ShardError(f"{dst}: destination equals the source")
     if entries is None:
-        shard_paths(src)  # a clear error for a folder that is not a dataset
-        entries = read_manifest(src)
+        entries = _entries(src)
     with DatasetWriter(dst, config) as w:
         for entry in entries:
             tar = src / entry["shard"]
@@ -145,10 +153,12 @@ def make_subset(src, dst, rule: QualityRule, *, config: ShardConfig = ShardConfi
     the caller writes the card (``builder.card.write_card``, which records the rule).
     """
     src, dst = Path(src), Path(dst)
-    shard_paths(src)  # a clear error for a folder that is not a dataset
-    entries = read_manifest(src)
+    entries = _entries(src)
     total = sum(e["num_samples"] for e in entries)
     keep = {s["key"] for e in entries for s in e["samples"] if rule(s)}
+    _require_empty(dst)  # (the destination's own error first)
+    if not keep:  # a folder without shards would be no dataset at all
+        raise ShardError(f"{src}: none of its {total} videos passes {rule.describe()}; nothing written")
     result = copy_samples(src, dst, keep, config, entries)
     logger.info("subset %s -> %s: kept %d of %d videos", src, dst, result.written, total)
     return SubsetResult(dst, result.written, total, result.shards, rule)
@@ -185,8 +195,7 @@ def split_dataset(src, dst, *, val_fraction: float = 0.05, max_videos: int | Non
     if max_videos is not None and max_videos < 1:
         raise ShardError(f"max_videos must be at least 1, got {max_videos}")
     src, dst = Path(src), Path(dst)
-    shard_paths(src)  # a clear error for a folder that is not a dataset
-    entries = read_manifest(src)
+    entries = _entries(src)
     keys = split_order((s["key"] for e in entries for s in e["samples"]), seed)
     total = len(keys)
     keys = keys[:max_videos] if max_videos is not None else keys

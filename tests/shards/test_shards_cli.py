@@ -155,3 +155,55 @@ def test_inspect_summarises_the_confidence_and_counts_the_trusted_videos(tmp_pat
     capsys.readouterr()
     assert main(["inspect", str(ds)]) == 0
     assert "trusted (confidence >= 0.5, the default rule of `subset`): 2 of 3 videos" in capsys.readouterr().out
+
+
+def test_shard_finds_each_video_by_content_and_counts_a_rerun(tmp_path, capsys):
+    import dataclasses
+
+    from pose_fixtures import fixture_pose_result
+
+    from dynpose100k.pose.result import save_pose_result
+    from dynpose100k.video import source_of
+
+    videos, poses = tmp_path / "videos", tmp_path / "poses"
+    (videos / "sub").mkdir(parents=True)
+    _, frames = write_pose_dir(tmp_path / "scratch", "x", n=6)
+    frames = np.concatenate([np.zeros((12, *frames.shape[1:]), np.uint8), frames])  # the fixture's times start at 1 s
+    named = videos / "sub" / "my.clip v2.mp4"  # pose's id for it is my_clip_v2: no file of that name
+    write_video(named, frames, 12.0)
+    other = videos / "plain.mp4"
+    write_video(other, 255 - frames, 12.0)
+    for vid, src in (("my_clip_v2", named), ("plain", other)):
+        res = fixture_pose_result(vid, n=6)
+        save_pose_result(poses, dataclasses.replace(res, source=source_of(src)))
+    out = tmp_path / "ds"
+    assert main(["shard", str(poses), "--videos", str(videos), "--out", str(out)]) == 0
+    assert "wrote 2 video(s)" in capsys.readouterr().out
+    got = {x.key: x for x in iter_samples(out)}
+    assert sorted(got) == ["my_clip_v2", "plain"]
+    for key, first in (("my_clip_v2", frames[12]), ("plain", 255 - frames[12])):  # each with its own frames
+        assert abs(float(got[key].rgb(0).mean()) - float(first.mean())) < 8
+    # nothing new: every video present, exit 0
+    assert main(["shard", str(poses), "--videos", str(videos), "--out", str(out)]) == 0
+    assert "wrote 0 video(s) in 0 new shard(s); 2 already present; 0 failed" in capsys.readouterr().out
+
+    # a clip of the result's id but not its content is refused, with the path it was posed from
+    (videos / "plain.mp4").write_bytes(named.read_bytes() + b"\0")
+    assert main(["shard", str(poses), "--videos", str(videos), "--out", str(tmp_path / "ds2")]) == 0
+    out_text = capsys.readouterr().out
+    assert "wrote 1 video(s)" in out_text and "failed plain: " in out_text
+    assert "not the video plain was posed" in out_text
+    # --videos that is not a folder of clips fails before any work
+    for bad, why in ((tmp_path / "nope", "no such folder"), (poses, "no videos or frames folders")):
+        assert main(["shard", str(poses), "--videos", str(bad), "--out", str(tmp_path / "ds3")]) == 1
+        assert why in capsys.readouterr().err
+    assert not (tmp_path / "ds3").exists()
+
+
+def test_subset_needs_a_dataset_folder_and_writes_no_empty_dataset(dataset, tmp_path, capsys):
+    for src in (dataset / "manifest.jsonl", dataset / "data" / "train-000000.tar"):
+        assert main(["subset", str(src), str(tmp_path / "s")]) == 1
+        assert "not a dataset directory" in capsys.readouterr().err
+    assert main(["subset", str(dataset), str(tmp_path / "s"), "--min-confidence", "1.0"]) == 1
+    assert "none of its 4 videos passes confidence >= 1; nothing written" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
