@@ -188,7 +188,7 @@ def test_cli_known_field_of_view_holds_the_focal(synth_good, tmp_path, capsys):
     assert "other settings" not in capsys.readouterr().out
     assert main(["pose", str(synth_good.video), "--out", str(tmp_path / "bad"), "--hfov", "200"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "hfov_deg must be between 0 and 180" in err[0]
+    assert len(err) == 1 and "hfov_deg must be in (0, 180)" in err[0]
     assert not (tmp_path / "bad").exists()
 
 

@@ -219,7 +219,7 @@ def test_a_field_of_view_outside_0_180_degrees_is_refused():
     from dynpose100k.errors import DynPoseError
 
     for bad in (0.0, 180.0, -30.0, float("nan")):
-        with pytest.raises(DynPoseError, match="hfov_deg must be between 0 and 180"):
+        with pytest.raises(DynPoseError, match=r"hfov_deg must be in \(0, 180\)"):
             PoseConfig(hfov_deg=bad)
 
 
