@@ -132,11 +132,19 @@ def main(argv: list[str] | None = None) -> int:
         if not _stdout_closed():
             raise  # some other pipe broke: not ours to hide
         # the reader of stdout went away: discard what is left (also Python's flush at exit), one line, 141
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-        print(f"dynpose100k{' ' + verb if verb else ''}: output closed early (broken pipe)", file=sys.stderr)
+        _discard(sys.stdout)
+        try:
+            print(f"dynpose100k{' ' + verb if verb else ''}: output closed early (broken pipe)", file=sys.stderr)
+        except BrokenPipeError:  # stderr went into the same pipe (``2>&1 | head``): nobody is left to tell
+            _discard(sys.stderr)
         return EXIT_BROKEN_PIPE
+
+
+def _discard(stream) -> None:
+    """Send what is still written to ``stream`` (also Python's flush at exit) to the null device."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stream.fileno())
+    os.close(devnull)
 
 
 def _main(argv: list[str], verb: str | None) -> int:

@@ -450,3 +450,10 @@ def test_a_number_out_of_range_fails_at_once_naming_it(tmp_path, capsys, args, n
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert not any(p.name.startswith("out") for p in tmp_path.iterdir())  # nothing written
+
+
+def test_closed_pipe_shared_by_stdout_and_stderr_exits_141(tmp_path):
+    p = subprocess.Popen([sys.executable, "-m", "dynpose100k", "synth", "--out", str(tmp_path / "s"), "--num", "1",
+                          "--size", "64x48", "--duration", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    p.stdout.close()  # as `2>&1 | head` when head has gone (the progress bar meets the closed pipe first)
+    assert p.wait(timeout=120) == 141
