@@ -123,11 +123,30 @@ def _find_window(index, row_ids: list[str], start: float, end: float):
     return whole
 
 
+def _captions(text: str | None, windows: int) -> list[str]:
+    """A row's captions, one per window: Panda-70M's list literal, or one plain caption for every window."""
+    if not text:
+        return [""] * windows
+    try:
+        parsed = ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        parsed = text
+    if isinstance(parsed, (list, tuple)):
+        return [str(c) for c in parsed[:windows]] + [""] * max(0, windows - len(parsed))
+    return [str(parsed)] * windows
+
+
 def read_panda_csv(csv_path: Path, video_root: Path | None = None) -> list[WorkItem]:
     """Work items for every clip window of a Panda-70M style CSV (see the module docstring)."""
+    try:
+        return _read_panda_csv(Path(csv_path), video_root)
+    except UnicodeDecodeError as e:
+        raise InputError(f"{csv_path}: not UTF-8 text (byte {e.start}); save the CSV as UTF-8") from None
+
+
+def _read_panda_csv(csv_path: Path, video_root: Path | None) -> list[WorkItem]:
     from ..video import parse_timestamp
 
-    csv_path = Path(csv_path)
     root = Path(video_root) if video_root is not None else csv_path.parent
     if not root.is_dir():
         raise InputError(f"{root}: video root is not a directory")
@@ -154,7 +173,7 @@ def read_panda_csv(csv_path: Path, video_root: Path | None = None) -> list[WorkI
                     raise ValueError("row has neither videoID nor url")
                 if base in seen:
                     raise ValueError(f"videoID {vid} repeats row {seen[base]}")
-                captions = ast.literal_eval(row["caption"]) if row.get("caption") else []
+                captions = _captions(row.get("caption"), len(spans))
             except (ValueError, TypeError, SyntaxError, DynPoseError) as exc:
                 reason = f"input: malformed CSV row {lineno} of {csv_path.name}: {str(exc).splitlines()[0]}"
                 items.append(WorkItem(f"{base}_row{lineno}" if vid else base, "", meta={"url": url, "videoID": vid},
@@ -165,7 +184,7 @@ def read_panda_csv(csv_path: Path, video_root: Path | None = None) -> list[WorkI
             for ci, ((s, e), raw) in enumerate(zip(spans, windows)):
                 meta = {
                     "videoID": vid, "url": url, "timestamp": [str(raw[0]), str(raw[1])],
-                    "caption": str(captions[ci]) if isinstance(captions, (list, tuple)) and ci < len(captions) else "",
+                    "caption": captions[ci],
                 }
                 found = _find_window(index, row_ids, s, e)
                 if found is None:
@@ -183,14 +202,18 @@ def resolve_inputs(spec: str | Path, csv_video_root: Path | None = None) -> list
     if p.is_file() and p.suffix.lower() == ".csv":
         items = read_panda_csv(p, csv_video_root)
     elif p.is_file() and p.suffix.lower() in (".txt", ".lst"):
-        lines = [ln.strip() for ln in p.read_text().splitlines()]
+        try:
+            lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines()]
+        except UnicodeDecodeError as e:
+            raise InputError(f"{p}: not UTF-8 text (byte {e.start}); save the list as UTF-8") from None
         items = _file_items([(p.parent / ln) for ln in lines if ln and not ln.startswith("#")])
     elif p.is_file():
         items = _file_items([p])
     elif p.is_dir():
         items = _file_items(expand_inputs([p]))
     else:
-        items = _file_items(sorted(Path(x) for x in glob.glob(str(spec), recursive=True) if Path(x).is_file()))
+        items = _file_items(sorted(Path(x) for x in glob.glob(str(spec), recursive=True)  # videos, not what lies beside
+                                   if Path(x).is_file() and Path(x).suffix.lower() in VIDEO_EXTS))
     if not items:
         raise InputError(f"{spec}: no videos found (expected a video, folder, glob, .txt list or Panda-70M .csv)")
     return items

@@ -394,12 +394,12 @@ def curate(inputs, config: CurateConfig, *, stages=None, sink=None, engine=None,
     layout = RunLayout.of(config)
     out = layout.out
     stages = stages or default_stages(config)
-    stages.check()  # a configuration error leaves no output folder behind
+    stages.check()  # a configuration error leaves no output folder behind, nor inputs that match nothing
+    items = resolve_inputs(inputs, config.csv_video_root)
     out.mkdir(parents=True, exist_ok=True)
     lock = _lock(out)
     ledger = Ledger(layout.ledger)
     try:
-        items = resolve_inputs(inputs, config.csv_video_root)
         sink = sink or DatasetSink(layout.dataset, layout.staging)
         engine = engine or make_engine(config.engine, config.workers, config.address, config.item_timeout)
         settings = decision_settings(config)

@@ -45,6 +45,7 @@ def test_cli_bad_input_is_one_line_error(tmp_path):
     r = _cli(tmp_path / "missing_dir", "--out", tmp_path / "out")
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert "no videos found" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "out").exists()  # no ledger left behind
 
 
 def test_cli_pose_check_kinds_are_checked_before_any_work(tmp_path):

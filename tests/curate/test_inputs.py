@@ -59,8 +59,13 @@ def test_folder_glob_and_list(make_pool, tmp_path):
     lst = tmp_path / "list.txt"
     lst.write_text("# pool\npool/good_a.mp4\n\npool/missing.mp4\n")
     assert [it.item_id for it in resolve_inputs(lst)] == ["good_a", "missing"]
+    assert [it.item_id for it in resolve_inputs(str(pool / "*"))] == ["good_a", "static_b"]  # not labels, .npz
     with pytest.raises(InputError, match="no videos found"):
         resolve_inputs(tmp_path / "nothing_here")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("pool/caf\xe9.mp4\n".encode("latin-1"))
+    with pytest.raises(InputError, match="latin.txt: not UTF-8 text"):
+        resolve_inputs(latin)
     bad_csv = tmp_path / "other.csv"
     bad_csv.write_text("a,b\n1,2\n")
     with pytest.raises(InputError, match="missing columns"):
@@ -80,3 +85,16 @@ def test_csv_curation_records_missing_and_malformed(panda, tmp_path):
     assert st["vidA_0"] == st["vidA_1"] == st["vidB_0"] == "filtered_out"  # decoded windows, filtered by the fake
     assert st["vidC_0"] == st["vidD_row5"] == st["vidE_row6"] == "error"
     assert s["rejections"]["error: input"] == 4
+
+
+def test_panda_csv_takes_a_plain_caption_and_refuses_other_encodings(panda):
+    csv, root = panda
+    plain = csv.with_name("plain.csv")
+    plain.write_text(f'videoID,url,timestamp,caption\nvidA,,"{_TWO_WINDOWS}",a walk in the park\n')
+    items = read_panda_csv(plain, root)
+    assert [(it.item_id, it.error, it.meta["caption"]) for it in items] == [
+        ("vidA_0", None, "a walk in the park"), ("vidA_1", None, "a walk in the park")]
+    latin = csv.with_name("latin.csv")
+    latin.write_bytes(f'videoID,url,timestamp,caption\nvidA,,"{_TWO_WINDOWS}",caf\xe9\n'.encode("latin-1"))
+    with pytest.raises(InputError, match="latin.csv: not UTF-8 text"):
+        read_panda_csv(latin, root)
