@@ -698,7 +698,7 @@ def load_clip(
     span = max(0.0, (info.duration if t1 is None else min(t1, info.duration)) - t0)
     size = int(span * (info.fps if fps is None else min(fps, info.fps))) + 2
     size = size if max_frames is None else max(1, min(size, max_frames))
-    buf, stamps = None, []
+    buf, stamps, resized = None, [], False
     skip_nonref = skip_nonref and fps is not None and info.fps >= 3 * fps  # enough frames left around each target
     it = _iter_frames(info.path, info, fps, short_side, t0, t1, skip_nonref, container)
     for ts, rgb in it:
@@ -708,6 +708,12 @@ def load_clip(
             buf = np.empty((size, *rgb.shape), np.uint8)
         elif len(stamps) == len(buf):
             buf = np.concatenate([buf, np.empty_like(buf[: len(buf) // 2 + 1])])
+        if rgb.shape != buf.shape[1:]:  # an image of another size in a frames folder, a stream that changes size
+            if not resized:
+                logger.warning("%s: frame %d is %dx%d, not %dx%d like the first: resized to it", info.path, len(stamps),
+                            rgb.shape[1], rgb.shape[0], buf.shape[2], buf.shape[1])
+            resized = True
+            rgb = cv2.resize(rgb, (buf.shape[2], buf.shape[1]), interpolation=cv2.INTER_AREA)
         buf[len(stamps)] = rgb
         stamps.append(ts)
     it.close()

@@ -114,6 +114,19 @@ def test_frames_folder(tmp_path):
     assert [round(index_of(f)) for f in exact.frames] == list(range(10))  # png is lossless, order by name
 
 
+def test_a_frame_of_another_size_is_resized_to_the_first(tmp_path, caplog):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, f in enumerate(frames(6)):
+        f = cv2.resize(f, (W // 2, H // 2), interpolation=cv2.INTER_AREA) if i == 3 else f
+        cv2.imwrite(str(folder / f"{i:05d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    with caplog.at_level("WARNING"):
+        clip = load_clip(folder, fps=None)
+    assert clip.frames.shape == (6, H, W, 3)
+    assert [round(index_of(f)) for f in clip.frames] == list(range(6))
+    assert f"frame 3 is {W // 2}x{H // 2}, not {W}x{H}" in caplog.text
+
+
 def test_odd_size_is_cropped(tmp_path):
     p = write_video(tmp_path / "odd.mp4", list(frames(4, 95, 151)), fps=10)
     assert (probe(p).height, probe(p).width) == (94, 150)
