@@ -457,3 +457,14 @@ def test_closed_pipe_shared_by_stdout_and_stderr_exits_141(tmp_path):
                           "--size", "64x48", "--duration", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     p.stdout.close()  # as `2>&1 | head` when head has gone (the progress bar meets the closed pipe first)
     assert p.wait(timeout=120) == 141
+
+
+def test_a_missing_segmentation_model_fails_before_any_clip(tmp_path, monkeypatch, capsys):
+    from dynpose100k.cli import main
+
+    monkeypatch.chdir(tmp_path)  # the preset names models/segmentation, relative to here: not there
+    assert main(["pose", str(tmp_path / "clip.mp4"), "--out", str(tmp_path / "p"),
+                 "--preset", "dis-own-12fps-semantic"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no segmentation model here" in err[0], err
+    assert not (tmp_path / "p").exists()

@@ -8,6 +8,7 @@ animals), e.g. ``person``, ``car``, ``truck``, ``dog``; COCO-panoptic and ADE20K
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from pathlib import Path
@@ -19,7 +20,7 @@ from . import require, torch_device
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MOVABLE", "movable_ids", "MovableSegmenter", "SegmentationError"]
+__all__ = ["MOVABLE", "movable_ids", "MovableSegmenter", "SegmentationError", "cached_segmenter"]
 
 MOVABLE = (
     "person", "people", "rider", "bicycle", "bicyclist", "car", "motorcycle", "motorcyclist", "bus", "truck",
@@ -71,3 +72,9 @@ class MovableSegmenter:
             for k, seg in enumerate(segs):
                 out[s + k] = np.isin(seg.cpu().numpy(), self.ids)
         return out
+
+
+@functools.lru_cache(maxsize=2)
+def cached_segmenter(path: str, device: str = "auto") -> MovableSegmenter:
+    """One :class:`MovableSegmenter` per folder and device in this process (loaded once, not once per clip)."""
+    return MovableSegmenter(path, device=device)

@@ -276,9 +276,9 @@ def analyse(
         dynamic = ~(ev.score <= config.dynamic_score)
     semantic = None
     if segmenter is None and config.semantic_model:
-        from ..models.segmentation import MovableSegmenter
+        from ..models.segmentation import cached_segmenter
 
-        segmenter = MovableSegmenter(config.semantic_model, device=config.device)
+        segmenter = cached_segmenter(config.semantic_model, config.device)
     if segmenter is not None:
         if frames.ndim != 4:
             raise ValueError("a segmenter needs RGB frames")

@@ -255,15 +255,23 @@ def make_tracker(config: PoseConfig, cached: bool = True) -> Tracker:
 
 
 def check_models(config: PoseConfig, keep: bool = True) -> None:
-    """Load what ``config`` names from files (a learned tracker's weights, a confidence calibration) once, so
-    that a missing or broken one is a one-line :class:`~dynpose100k.errors.DynPoseError` before any clip
-    rather than an error on every clip. ``keep``: the tracker stays loaded for this process's clips (it is
-    cached, :func:`make_tracker`); ``keep=False`` is for a process that poses nothing itself (the curator's,
-    beside its workers): the weights are loaded on the CPU for the check and dropped, so no idle copy holds
-    accelerator memory while the workers load their own."""
+    """Load what ``config`` names from files (a learned tracker's weights, a segmentation model, a confidence
+    calibration) once, so that a missing or broken one is a one-line :class:`~dynpose100k.errors.DynPoseError`
+    before any clip rather than an error on every clip. ``keep``: the models stay loaded for this process's
+    clips (they are cached, :func:`make_tracker`, :func:`~dynpose100k.models.segmentation.cached_segmenter`);
+    ``keep=False`` is for a process that poses nothing itself (the curator's, beside its workers): the weights
+    are loaded on the CPU for the check and dropped, so no idle copy holds accelerator memory while the
+    workers load their own."""
     from .confidence import load_confidence_model
 
     make_tracker(config if keep else dataclasses.replace(config, device="cpu"), cached=keep)
+    if config.semantic_model:
+        from ..models.segmentation import MovableSegmenter, cached_segmenter
+
+        if keep:
+            cached_segmenter(config.semantic_model, config.device)
+        else:
+            MovableSegmenter(config.semantic_model, device="cpu")
     if config.confidence:
         load_confidence_model(config.confidence_model, config.tracker)
 
