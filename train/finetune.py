@@ -37,7 +37,7 @@ def main(argv=None) -> int:
             if not sep:
                 raise DynPoseError(f"--set expects KEY=VALUE, got {kv!r}")
             extra[k.strip()] = yaml.safe_load(v)
-        cfg = load_config(a.config, output_dir=a.output_dir, init=a.init, max_steps=a.max_steps, **extra)
+        cfg = load_config(a.config, extra, output_dir=a.output_dir, init=a.init, max_steps=a.max_steps)
         summary = train(cfg)
     except DynPoseError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -280,17 +280,23 @@ class ShardPairStream(torch.utils.data.IterableDataset):
         rng = np.random.default_rng([self.seed, wid])
         pipe = make_pipeline(self.source, resampled=True, epoch_samples=self.epoch_videos, decode_frames=False,
                              seed=self.seed * 100003 + wid, shuffle=self.video_buffer)
-        buf = []
+        buf, used, seen, why = [], 0, 0, ""
         for raw in pipe:
             rec = record_from_shard(raw)
+            seen += 1
             try:
                 check_record(rec, self.cfg.pose_only)
                 buf.extend(sample_pair(rec, self.cfg, rng) for _ in range(self.ppv))
             except DynPoseError as e:
                 log.warning("skipping video: %s", e)
+                why = str(e)
                 continue
+            used += 1
             while len(buf) >= self.buffer:
                 yield buf.pop(int(rng.integers(len(buf))))
+        if seen and not used:  # a whole epoch of videos none of which can supervise: no pair will ever come
+            raise DynPoseError(f"{self.source}: none of the {seen} videos drawn can supervise training "
+                               f"(the last: {why})")
         rng.shuffle(buf)
         yield from buf
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import DynPoseError
+from ..errors import DynPoseError, check_range
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import PairConfig, PairDataset, ShardPairStream, collate_pairs, record_from_synth, symmetrize
 from .losses import LossTerms, conf_regression_loss, relative_pose_loss
@@ -113,9 +113,20 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
     """Free-form notes stored with the run."""
 
+    def __post_init__(self):
+        for name, low in (("synth_train_videos", 1), ("synth_val_videos", 0), ("max_gap", 1), ("pairs_per_epoch", 1),
+                          ("pairs_per_video", 1), ("num_workers", 0), ("batch_size", 1), ("grad_accum", 1),
+                          ("warmup_steps", 0), ("max_steps", 1), ("log_every", 1), ("eval_every", 0),
+                          ("eval_pairs", 1), ("save_every", 1), ("min_lr", 0), ("weight_decay", 0), ("alpha", 0),
+                          ("pose_weight", 0), ("grad_clip", 0)):
+            check_range(name, getattr(self, name), low)
+        check_range("lr", self.lr, 0, low_open=True)
 
-def load_config(path=None, **overrides) -> TrainConfig:
-    """A :class:`TrainConfig` from a YAML file plus keyword overrides; unknown keys raise ``ConfigError``."""
+
+def load_config(path=None, sets: dict | None = None, **overrides) -> TrainConfig:
+    """A :class:`TrainConfig` from a YAML file, then ``sets`` (values as given, None included: ``--set
+    grad_clip=null`` disables the clip), then keyword ``overrides`` (None: not given); unknown keys raise
+    ``ConfigError``."""
     import yaml
 
     data = {}
@@ -129,6 +140,7 @@ def load_config(path=None, **overrides) -> TrainConfig:
             raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{p}: expected a mapping of settings")
+    data.update(sets or {})
     data.update({k: v for k, v in overrides.items() if v is not None})
     names = {f.name: f for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(data) - set(names))
@@ -319,8 +331,9 @@ def train(cfg: TrainConfig) -> dict:
         if hasattr(train_ds, "set_epoch"):
             train_ds.set_epoch(epoch)
         dl = acc.skip_first_batches(train_dl, skip) if skip else train_dl
-        skip = 0
+        skip, batches = 0, 0
         for batch in dl:
+            batches += 1
             with acc.accumulate(model):
                 for g in opt.param_groups:
                     g["lr"] = lr_at(prog.step, cfg)
@@ -346,6 +359,9 @@ def train(cfg: TrainConfig) -> dict:
                 save()
             if prog.step >= cfg.max_steps:
                 break
+        if not batches:  # a pass that gives no batch would loop for ever
+            raise ConfigError(f"the training data gave no batch of {cfg.batch_size} pairs in an epoch "
+                              f"(pairs_per_epoch {cfg.pairs_per_epoch}; batches are never partial)")
         epoch += 1
     if logf:
         logf.close()

@@ -80,3 +80,16 @@ def test_records_from_our_shards(tmp_path, tiny_record):
     ref = make_pair(tiny_record, 2, 6, CFG, np.random.default_rng(0))
     assert np.array_equal(pair["valid1"], ref["valid1"])
     assert np.abs(pair["img1"] - ref["img1"]).mean() < 0.05  # JPEG round trip
+
+
+def test_a_shard_stream_of_videos_that_cannot_supervise_says_so(tmp_path, tiny_record):
+    from dynpose100k.dust3r.data import ShardPairStream
+    from dynpose100k.errors import DynPoseError
+    from dynpose100k.shards.writer import write_shards
+
+    bare = dict(tiny_record, track_points=None, track_obs=None, key="vid_a")
+    write_shards([shard_sample_from_record(bare)], tmp_path / "ds")
+    stream = ShardPairStream(str(tmp_path / "ds"), CFG, epoch_videos=2)
+    with pytest.raises(DynPoseError, match="none of the 2 videos drawn can supervise training.*no static tracks"):
+        list(stream)
+    assert len(list(ShardPairStream(str(tmp_path / "ds"), PairConfig(size=(48, 64), pose_only=True), 2))) == 8

@@ -94,3 +94,14 @@ def test_shipped_configs_parse(name):
     if "512" in name:
         assert cfg.freeze_encoder and cfg.lr == 5e-5 and cfg.min_lr == 1e-6 and cfg.batch_size * cfg.grad_accum == 32
     assert np.all(np.array(cfg.size) % 16 == 0)
+
+
+def test_settings_out_of_range_null_overrides_and_an_epoch_without_a_batch(tmp_path):
+    from dynpose100k.errors import DynPoseError
+
+    for bad in ({"save_every": 0}, {"log_every": 0}, {"batch_size": 0}, {"lr": 0.0}):
+        with pytest.raises(DynPoseError, match=f"{next(iter(bad))} must be"):
+            load_config(**bad)
+    assert load_config(sets={"grad_clip": None, "eval_every": 0}).grad_clip is None  # --set grad_clip=null
+    with pytest.raises(ConfigError, match="no batch of 4 pairs in an epoch"):  # it looped for ever
+        train(_cfg(tmp_path, pairs_per_epoch=2, batch_size=4))
