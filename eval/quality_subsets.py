@@ -15,7 +15,7 @@ import json
 import sys
 
 from dynpose100k.errors import DynPoseError
-from dynpose100k.evaluate.quality import DATA_FRACTIONS, format_table, score_videos, table_from_videos
+from dynpose100k.evaluate.quality import DATA_FRACTIONS, FLAG_TITLES, format_table, score_videos, table_from_videos
 
 __all__ = ["main"]
 
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     except DynPoseError as e:
         print(f"quality_subsets: error: {e}", file=sys.stderr)
         return 1
-    print("\n\n".join(format_table(rows) for rows in tables.values()))
+    print("\n\n".join(format_table(rows, FLAG_TITLES[f]) for f, rows in tables.items()))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({k: [dataclasses.asdict(r) for r in rows] for k, rows in tables.items()}, f, indent=2)

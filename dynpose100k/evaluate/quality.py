@@ -141,9 +141,14 @@ def quality_subset_table(pose_dir, gt, fractions=DATA_FRACTIONS, min_registered:
 
 
 def score_videos(pose_dir, gt) -> list[VideoQuality]:
-    """:func:`video_quality` of every ground truth against ``<pose_dir>/<id>``; ``gt`` is a folder of
-    ``<id>.gt.npz`` files or a list of such files."""
+    """:func:`video_quality` of every ground truth against ``<pose_dir>/<id>`` (a video without a result there
+    counts as failed); ``gt`` is a folder of ``<id>.gt.npz`` files or a list of such files. A ``pose_dir``
+    without any result is an error (:func:`~dynpose100k.pose.result.find_pose_results`), not a table of
+    failures."""
+    from ..pose.result import find_pose_results
     from ..synth import load_gt
+
+    find_pose_results(pose_dir, required=True)
 
     if isinstance(gt, (str, Path)):
         paths = sorted(Path(gt).glob("*.gt.npz"))
@@ -152,6 +157,10 @@ def score_videos(pose_dir, gt) -> list[VideoQuality]:
     else:
         paths = sorted(Path(p) for p in gt)
     return [video_quality(Path(pose_dir) / g.video_id, g) for g in map(load_gt, paths)]
+
+
+FLAG_TITLES = {"reproj": "Reprojection error", "confidence": "Confidence"}
+"""The table title of each selection flag."""
 
 
 def format_table(rows: list[SubsetRow], title: str | None = None) -> str:

@@ -245,15 +245,14 @@ def quality_table(pose_dir, items: dict[str, dict], gts: dict[str, Path]) -> tup
     :class:`~dynpose100k.errors.DynPoseError` when no clip was posed."""
     from ..curate.stages import ItemStatus
     from ..pose.confidence import TRUSTED
-    from .quality import format_table, score_videos, table_from_videos
+    from .quality import FLAG_TITLES, format_table, score_videos, table_from_videos
 
     posed = [p for vid, p in sorted(gts.items()) if items.get(vid) is not None and items[vid]["pose_dir"]
              and items[vid]["status"] != ItemStatus.FILTERED_OUT]  # (the rejections the pose check declined)
     videos = score_videos(pose_dir, posed)
     rows = {"reproj": table_from_videos(videos, flag="reproj"),
             "confidence": table_from_videos(videos, flag="confidence", thresholds=(TRUSTED,))}
-    titles = {"reproj": "Reprojection error", "confidence": "Confidence"}
-    return rows, "\n\n".join(format_table(r, titles[flag]) for flag, r in rows.items())
+    return rows, "\n\n".join(format_table(r, FLAG_TITLES[flag]) for flag, r in rows.items())
 
 
 def _pyplot():
