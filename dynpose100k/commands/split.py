@@ -22,7 +22,8 @@ def add_arguments(p):
                    help="source dataset folder (with manifest.jsonl), e.g. <curate --out>/dynpose-100k")
     p.add_argument("dst", type=Path, help="output folder; <dst>/train and <dst>/val must not exist or be empty")
     p.add_argument("--val-fraction", type=float, default=0.05,
-                   help="share of the used videos held out for validation (default 0.05, at least one video)")
+                   help="share of the used videos held out for validation (default 0.05, at least one video; "
+                        "0: no validation set)")
     p.add_argument("--max-videos", type=int, help="use at most this many videos (a seeded random choice)")
     p.add_argument("--seed", type=int, default=0, help="seed of the video order (default 0)")
     p.add_argument("--maxcount", type=int, default=1000, help="most videos per shard (default 1000)")
@@ -40,10 +41,10 @@ def run(args) -> int:
                       seed=args.seed, config=ShardConfig(maxcount=args.maxcount))
     # each side keeps the source's licence, name and description (not its subset counts, which were the source's)
     inherited = {k: v for k, v in dataclasses.asdict(read_settings(args.src)).items() if k != "subset"}
-    for side in (r.train, r.val):
+    sides = [s for s in (r.train, r.val) if s is not None]
+    for side in sides:
         write_card(side.out_dir, **inherited)
-    print(f"{r.train.out_dir}: {r.train.kept} videos in {len(r.train.shards)} shard(s)")
-    print(f"{r.val.out_dir}: {r.val.kept} videos in {len(r.val.shards)} shard(s)")
-    print(f"(of {r.train.total} videos in {args.src}; fine-tuning configs: train_shards: {r.train.out_dir}, "
-          f"val_shards: {r.val.out_dir})")
+        print(f"{side.out_dir}: {side.kept} videos in {len(side.shards)} shard(s)")
+    print(f"(of {r.train.total} videos in {args.src}; fine-tuning configs: train_shards: {r.train.out_dir}"
+          + (f", val_shards: {r.val.out_dir})" if r.val else "; no val_shards with --val-fraction 0)"))
     return 0

@@ -170,8 +170,8 @@ class SplitResult:
 
     train: SubsetResult
     """The training dataset directory (``<dst>/train``)."""
-    val: SubsetResult
-    """The held-out dataset directory (``<dst>/val``)."""
+    val: SubsetResult | None
+    """The held-out dataset directory (``<dst>/val``); None with ``val_fraction`` 0 (none written)."""
 
 
 def split_order(keys, seed: int = 0) -> list[str]:
@@ -186,7 +186,8 @@ def split_dataset(src, dst, *, val_fraction: float = 0.05, max_videos: int | Non
     the fine-tuning configs read as ``train_shards`` / ``val_shards``).
 
     Videos are taken in :func:`split_order`; the first ``max_videos`` (all when ``None``) are used, and of
-    those the first ``round(val_fraction * n)`` (at least one when ``val_fraction > 0``) go to ``val``.
+    those the first ``round(val_fraction * n)`` (at least one when ``val_fraction > 0``; with 0 no ``val`` is
+    written) go to ``val``.
     Samples are copied byte for byte; neither output folder may hold anything yet. Shards only: the caller
     writes the cards.
     """
@@ -204,9 +205,10 @@ def split_dataset(src, dst, *, val_fraction: float = 0.05, max_videos: int | Non
         raise ShardError(f"{src}: {len(keys)} videos leave none for training with val_fraction={val_fraction}")
     for part in ("train", "val"):
         _require_empty(dst / part)
-    out = {}
+    out = {"val": None}
     for part, sel in (("val", keys[:n_val]), ("train", keys[n_val:])):
-        r = copy_samples(src, dst / part, set(sel), config, entries)
-        out[part] = SubsetResult(dst / part, r.written, total, r.shards)
-    logger.info("split %s -> %s: %d train, %d val of %d videos", src, dst, out["train"].kept, out["val"].kept, total)
+        if sel:
+            r = copy_samples(src, dst / part, set(sel), config, entries)
+            out[part] = SubsetResult(dst / part, r.written, total, r.shards)
+    logger.info("split %s -> %s: %d train, %d val of %d videos", src, dst, out["train"].kept, n_val, total)
     return SplitResult(out["train"], out["val"])

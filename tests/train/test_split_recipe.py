@@ -48,6 +48,11 @@ def test_split_cli_writes_disjoint_train_and_val(curated, tmp_path, capsys):
     # nothing overwritten: a second run into the same folder is a one-line error
     assert main(["split", str(curated), str(dst)]) == 1
     assert "refusing to overwrite" in capsys.readouterr().err
+    # no validation set: none written, none offered to the configs
+    assert main(["split", str(curated), str(tmp_path / "all"), "--val-fraction", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "no val_shards" in out and "val:" not in out and not (tmp_path / "all" / "val").exists()
+    assert len(_keys(tmp_path / "all" / "train")) == 7
 
 
 def test_split_is_deterministic_and_bounded(curated, tmp_path):
