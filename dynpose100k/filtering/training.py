@@ -209,6 +209,9 @@ def fit_model(rows: list[dict[str, float]], labels, config: FitConfig = FitConfi
     c = config
     features, target_precision, rounds_grid, lr, folds = c.features, c.target_precision, c.rounds_grid, c.lr, c.folds
     y = np.asarray(labels, dtype=bool)
+    if min(y.sum(), (~y).sum()) < folds:  # every fold's training part must hold both classes
+        raise DynPoseError(f"a filter fit needs at least {folds} suitable and {folds} unsuitable clips (its "
+                           f"{folds}-fold cross-validation); got {int(y.sum())} and {int((~y).sum())}")
     group = np.where(y, "", np.asarray(kinds, dtype=str) if kinds is not None else "suitable")
     names = sorted(set(group[~y]))
     X = np.array([[r[f] for f in features] for r in rows], dtype=np.float64)

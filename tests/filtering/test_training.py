@@ -112,3 +112,13 @@ def test_the_shipped_rules_are_the_ones_a_fit_makes():
     shipped = [(r.name, r.signal, r.op) for r in load_model().rules]
     assert shipped == list(RULE_SPECS)
     assert [s for name, s, _ in RULE_SPECS if name == "shot_cut"] == ["cut_track_loss"]
+
+
+def test_a_pool_too_small_for_the_cross_validation_is_one_line():
+    from dynpose100k.errors import DynPoseError
+    from dynpose100k.signals import SIGNAL_NAMES
+
+    rows = [dict.fromkeys(SIGNAL_NAMES, float(i)) for i in range(9)]
+    labels = [True] * 4 + [False] * 5  # 4 suitable clips: a fold's training part would lack them (an IndexError)
+    with pytest.raises(DynPoseError, match="needs at least 5 suitable and 5 unsuitable clips.*got 4 and 5"):
+        fit_model(rows, labels, kinds=["static"] * 9)
