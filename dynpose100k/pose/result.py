@@ -173,7 +173,9 @@ class PoseResult:
             "version": self.version,
             "failure_reason": self.failure_reason,
             "evidence": {k: float(v) for k, v in self.evidence.items()},
-            "conventions": "w2c world-to-camera 4x4, OpenCV axes (x right, y down, z forward); K in input-frame pixels",
+            "conventions": "w2c world-to-camera 4x4, OpenCV axes (x right, y down, z forward); K in input-frame pixels "
+                           "(pixel centres at integers); camera_params as COLMAP lists them (its principal point "
+                           "0.5 px further: pixel corners at integers)",
             "config": self.config,
             "source": self.source,
         }
