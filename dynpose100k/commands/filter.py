@@ -96,7 +96,7 @@ def run(args) -> int:
     df.attrs["filter_config"] = json.dumps(config.__dict__)
     WRITERS[args.out.suffix.lower()](df, args.out)
     counts = Counter(df["status"])
-    reasons = Counter(r.split(":")[0] for rs in df["reasons"] for r in rs)
+    reasons = Counter(k for rs in df["reasons"] for k in {r.split(":")[0] for r in rs})  # clips per reason
     print(f"{len(df)} clips: {counts.get('keep', 0)} keep, {counts.get('reject', 0)} reject, "
           f"{counts.get('error', 0)} error -> {args.out}")
     if reasons:
