@@ -55,7 +55,7 @@ def test_wheel_install_curates_and_loads(tmp_path):
     exe = env_dir / "bin" / "dynpose100k"
     _run([exe, "synth", "--out", "synth", "--num", "2", "--kind", "good", "--size", "320x180", "--duration", "3",
           "--seed", "1"], work, env)
-    _run([exe, "curate", "synth", "--out", "cur", "--workers", "2", "--no-progress", "--filter-threshold", "-1000",
+    _run([exe, "curate", "synth", "--out", "cur", "--workers", "2", "--no-progress", "--filter-threshold", "0",
           "--min-registered", "0", "--license", "cc-by-4.0"], work, env)
     kept = json.loads((work / "cur" / "summary.json").read_text())["funnel"]["in_shards"]
     assert kept >= 1  # (smaller clips fall below the pose engine's minimum evidence); whatever is kept must load

@@ -334,8 +334,8 @@ def test_subset_min_confidence(tmp_path, capsys):
     assert "videos with confidence >= 0.5" in (tmp_path / "hq" / "README.md").read_text()
     assert main(["subset", str(ds), str(tmp_path / "all"), "--min-confidence", "off"]) == 0
     assert "kept 3 of 3" in capsys.readouterr().out
-    assert main(["subset", str(ds), str(tmp_path / "c1"), "--min-confidence", "0.95"]) == 0
-    assert "kept 0 of 3" in capsys.readouterr().out
+    assert main(["subset", str(ds), str(tmp_path / "c1"), "--min-confidence", "0.95"]) == 1  # no empty dataset
+    assert "none of its 3 videos passes confidence >= 0.95" in capsys.readouterr().err
 
 
 
