@@ -61,6 +61,7 @@ def run(args) -> int:
     from ..errors import DynPoseError
     from ..filtering import FilterConfig, load_model
     from ..ids import unique_ids
+    from ..models.vlm import VLMError
     from . import check_out_file, check_out_not_input, collect_videos
 
     check_out_file(args.out, "scores.parquet")  # before any work
@@ -85,12 +86,19 @@ def run(args) -> int:
 
     rows, checkable = [], 0
     # one clip per process, each single-threaded; a VLM stays in this process
+    stopped = None
     with clip_map(_judge, [(p, config, vlm) for p in paths], 1 if vlm is not None else args.workers) as it:
-        for path, vid, d in tqdm(zip(paths, unique_ids(paths), it), total=len(paths), desc="filter", unit="clip"):
-            rows.append({"video_path": str(path), "video_id": vid, "status": d.status,
-                         "score": d.score if math.isfinite(d.score) else None, "reasons": list(d.reasons),
-                         "looks_like": d.detector, **{f"sig_{k}": v for k, v in d.signals.items()}})
-            checkable += pose_checkable(d)
+        try:
+            for path, vid, d in tqdm(zip(paths, unique_ids(paths), it), total=len(paths), desc="filter",
+                                     unit="clip"):
+                rows.append({"video_path": str(path), "video_id": vid, "status": d.status,
+                             "score": d.score if math.isfinite(d.score) else None, "reasons": list(d.reasons),
+                             "looks_like": d.detector, **{f"sig_{k}": v for k, v in d.signals.items()}})
+                checkable += pose_checkable(d)
+        except VLMError as e:  # the VLM or its server failed: the clips judged so far are kept
+            if not rows:
+                raise
+            stopped = e
     args.out.parent.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame(rows)
     df.attrs["filter_config"] = json.dumps(config.__dict__)
@@ -108,4 +116,7 @@ def run(args) -> int:
     errors = df[df["status"] == "error"]
     for path, rs in zip(errors["video_path"], errors["reasons"]):
         print(f"dynpose100k filter: error: {path}: {'; '.join(rs)}", file=sys.stderr)
-    return 1 if len(errors) else 0
+    if stopped is not None:
+        print(f"dynpose100k filter: error: {stopped}; stopped after {len(rows)} of {len(paths)} clips (those are "
+              f"in {args.out})", file=sys.stderr)
+    return 1 if len(errors) or stopped is not None else 0

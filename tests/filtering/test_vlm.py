@@ -149,3 +149,32 @@ def test_backend_wraps_a_model_in_memory():
     assert set(a) == set(QUESTIONS) and all(0.0 < p < 1.0 for p in a.values())
     with pytest.raises(ValueError, match="unknown preset"):
         random_llava("70b")
+
+
+def test_filter_keeps_the_clips_judged_before_the_vlm_failed(tmp_path, monkeypatch, capsys):
+    import pandas as pd
+
+    from dynpose100k.cli import main
+    from dynpose100k.models import vlm as vlm_module
+    from dynpose100k.video import write_video
+
+    class Flaky:  # answers for the first clip, then its server goes away
+        def __init__(self, url, model):
+            self.calls = 0
+
+        def ask(self, frames, questions):
+            self.calls += 1
+            if self.calls > 1:
+                raise VLMError(f"http://127.0.0.1:9: request failed (call {self.calls})")
+            return dict.fromkeys(questions, 0.25)
+
+    monkeypatch.setattr(vlm_module, "OpenAIVLM", Flaky)
+    rng = np.random.default_rng(0)
+    for name in ("a", "b", "c"):
+        write_video(tmp_path / "clips" / f"{name}.mp4", rng.integers(0, 255, (24, 64, 96, 3), np.uint8), 12.0)
+    out = tmp_path / "s.csv"
+    assert main(["filter", str(tmp_path / "clips"), "--out", str(out), "--vlm-url", "http://127.0.0.1:9"]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]  # (not the progress bar)
+    assert len(err) == 1 and "request failed (call 2); stopped after 1 of 3 clips" in err[0], err
+    table = pd.read_csv(out)
+    assert list(table["video_id"]) == ["a"] and table["sig_vlm_cartoon"].tolist() == [0.25]
