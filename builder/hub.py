@@ -38,6 +38,8 @@ def plan_upload(dataset_dir, repo_id: str) -> UploadPlan:
     d = Path(dataset_dir)
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise DynPoseError(f"repo id {repo_id!r} must look like ORG/NAME")
+    if not d.is_dir():
+        raise ShardError(f"{d}: no such dataset folder")
     if not (d / "README.md").is_file():
         raise ShardError(f"{d}: no README.md dataset card (run `dynpose100k shard` first)")
     tars = shard_paths(d, verify=True)

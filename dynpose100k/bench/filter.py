@@ -118,7 +118,7 @@ def make_pool(out, num: int, seed: int = 0, extra_good: int = 0, size=(180, 320)
     with mp.get_context("spawn").Pool(workers) as pool:
         list(pool.imap_unordered(_render_one, jobs))
     with open(out / "labels.csv", "w", newline="") as f:
-        wr = csv.writer(f)
+        wr = csv.writer(f, lineterminator="\n")
         wr.writerow(["video_id", "kind", "suitable", "hard"])
         for (vid, k, _), h in zip(plan, hard):
             wr.writerow([vid, k, int(k in SUITABLE_KINDS), int(h)])

@@ -27,20 +27,20 @@ def add_dense_fps_argument(p) -> None:
                         "again; default: off)")
 
 
-def _check_parents(path: Path) -> None:
+def _check_parents(path: Path, option: str) -> None:
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise DynPoseError(f"--out {path}: {parent} is a file, not a folder")
+                raise DynPoseError(f"{option} {path}: {parent} is a file, not a folder")
             return
 
 
-def check_out_file(path: Path, example: str = "out.parquet") -> Path:
-    """``--out`` naming a file to write: must not be an existing folder nor lie under a file."""
+def check_out_file(path: Path, example: str = "out.parquet", option: str = "--out") -> Path:
+    """``option`` (``--out``) naming a file to write: must not be an existing folder nor lie under a file."""
     path = Path(path)
     if path.is_dir():
-        raise DynPoseError(f"--out {path}: is a folder; give a file name, e.g. {path / example}")
-    _check_parents(path)
+        raise DynPoseError(f"{option} {path}: is a folder; give a file name, e.g. {path / example}")
+    _check_parents(path, option)
     return path
 
 
@@ -54,12 +54,12 @@ def check_out_not_input(path: Path, inputs) -> Path:
     return path
 
 
-def check_out_dir(path: Path) -> Path:
-    """``--out`` naming a folder to write into: must not be an existing file nor lie under a file."""
+def check_out_dir(path: Path, option: str = "--out") -> Path:
+    """``option`` (``--out``) naming a folder to write into: must not be an existing file nor lie under a file."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise DynPoseError(f"--out {path}: is a file; give a folder (existing or new)")
-    _check_parents(path)
+        raise DynPoseError(f"{option} {path}: is a file; give a folder (existing or new)")
+    _check_parents(path, option)
     return path
 
 

@@ -71,7 +71,7 @@ def run(args) -> int:
     from ..shards import QualityRule, ShardConfig, make_subset
     from . import check_out_dir
 
-    check_out_dir(args.dst)
+    check_out_dir(args.dst, option="the destination")
 
     rule = QualityRule(args.max_reproj_px, args.min_registered, args.min_confidence, args.min_focal_pin)
     given = {k: v for k, v in card_options(args).items() if v is not None}

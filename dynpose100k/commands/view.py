@@ -39,7 +39,7 @@ def run(args) -> int:
     if args.out.suffix.lstrip(".").lower() not in formats:
         raise DynPoseError(f"--out {args.out}: not an image format matplotlib writes ({', '.join(sorted(formats))})")
     if args.rrd:
-        check_out_file(args.rrd, "view.rrd")
+        check_out_file(args.rrd, "view.rrd", option="--rrd")
 
     if args.source.is_file() and args.source.suffix != ".tar":
         if args.poses is None:

@@ -104,7 +104,8 @@ def sha256_file(path) -> str:
 
 
 def shard_paths(path, *, verify: bool = False) -> list[Path]:
-    """Shard files of a dataset directory (from its manifest) or ``[path]`` for a single ``.tar``."""
+    """Shard files of a dataset directory (from its manifest) or ``[path]`` for a single ``.tar``. A shard whose
+    size is not the manifest's (truncated, modified) is an error; ``verify`` also checks its sha256."""
     path = Path(path)
     if path.is_file():
         return [path]
@@ -118,8 +119,11 @@ def shard_paths(path, *, verify: bool = False) -> list[Path]:
         tar = path / e["shard"]
         if not tar.is_file():
             raise ShardError(f"{tar}: listed in the manifest but missing")
-        if verify and (tar.stat().st_size != e["bytes"] or sha256_file(tar) != e["sha256"]):
-            raise ShardError(f"{tar}: size or sha256 differs from the manifest (modified or truncated)")
+        size = tar.stat().st_size
+        if size != e["bytes"]:  # a stat per shard: cheap enough for every reader
+            raise ShardError(f"{tar}: {size} bytes where the manifest says {e['bytes']} (truncated or modified)")
+        if verify and sha256_file(tar) != e["sha256"]:
+            raise ShardError(f"{tar}: sha256 differs from the manifest (modified)")
         out.append(tar)
     return out
 

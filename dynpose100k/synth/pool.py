@@ -122,7 +122,7 @@ def write_pool(out_dir, num: int, kind: str = "mixed", seed: int = 0, *, progres
                        "split": split, "width": size_of[vid][0], "height": size_of[vid][1]} for vid, k, _ in plan})
     tmp = out / ".labels.csv.tmp"
     with open(tmp, "w", newline="") as f:
-        wr = csv.writer(f)
+        wr = csv.writer(f, lineterminator="\n")
         wr.writerow(LABEL_COLUMNS)
         for row in rows.values():
             wr.writerow([row.get(c, "") for c in LABEL_COLUMNS])

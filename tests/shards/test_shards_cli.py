@@ -128,6 +128,10 @@ def test_bad_inputs_name_the_file(dataset, tmp_path, capsys):
     shard.write_bytes(bytes(data))
     assert main(["inspect", str(dataset), "--deep"]) == 1
     assert "sha256" in capsys.readouterr().err
+    # a truncated shard is caught by its size, without --deep
+    shard.write_bytes(shard.read_bytes()[:-512])
+    assert main(["inspect", str(dataset)]) == 1
+    assert "train-000000.tar" in (err := capsys.readouterr().err) and "truncated or modified" in err
 
 
 def test_subset_default_is_the_confidence_calibration_cut():
@@ -207,3 +211,14 @@ def test_subset_needs_a_dataset_folder_and_writes_no_empty_dataset(dataset, tmp_
     assert main(["subset", str(dataset), str(tmp_path / "s"), "--min-confidence", "1.0"]) == 1
     assert "none of its 4 videos passes confidence >= 1; nothing written" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_errors_name_the_option_or_folder_at_fault(dataset, tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert main(["subset", str(dataset), str(a_file)]) == 1
+    assert f"the destination {a_file}: is a file" in capsys.readouterr().err
+    assert main(["view", str(dataset), "--out", str(tmp_path / "v.png"), "--rrd", str(tmp_path)]) == 1
+    assert f"--rrd {tmp_path}: is a folder" in capsys.readouterr().err
+    assert main(["push", str(tmp_path / "nope"), "--repo", "a/b", "--dry-run"]) == 1
+    assert "nope: no such dataset folder" in capsys.readouterr().err
