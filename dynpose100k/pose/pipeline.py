@@ -128,16 +128,22 @@ def estimate_poses(
     tracker: Tracker | None = None,
     segmenter=None,
 ) -> PoseResult:
-    """Camera poses and shared intrinsics of ``frames`` ``(N, H, W, 3)`` uint8 RGB at ``timestamps`` ``(N,)``.
+    """Camera poses and shared intrinsics of ``frames`` ``(N, H, W, 3)`` uint8 RGB (or ``(N, H, W)`` grey, without
+    a segmenter) at ``timestamps`` ``(N,)``.
 
     The analysis runs at :func:`work_shape` (``config.work_short_side``); the result is in pixels of
     ``frames``. ``segmenter`` (optional) is a callable ``frames -> (N, h, w) bool`` movable-class masks,
     e.g. :class:`dynpose100k.models.segmentation.MovableSegmenter`; built from ``config.semantic_model``
-    when that is set and no segmenter is given.
+    when that is set and no segmenter is given. Fewer than 2 frames give a result with nothing registered
+    and the reason; frames that are not uint8 images, or timestamps not one per frame, raise ValueError.
     """
     frames = np.asarray(frames)
-    if frames.ndim != 4 or len(frames) < 2:
-        return analyse(frames, timestamps, config, video_id, frames.shape[1:3] if frames.ndim == 4 else (0, 0))
+    if frames.dtype != np.uint8 or frames.ndim not in (3, 4) or (frames.ndim == 4 and frames.shape[3] != 3):
+        raise ValueError(f"frames must be (N, H, W, 3) or (N, H, W) uint8, got {frames.shape} {frames.dtype}")
+    if np.shape(timestamps) != (len(frames),):
+        raise ValueError(f"timestamps must be one per frame, (N,) = ({len(frames)},), got {np.shape(timestamps)}")
+    if len(frames) < 2:
+        return analyse(frames, timestamps, config, video_id, frames.shape[1:3])
     hw = work_shape(frames.shape[1:3], config)
     work = frames if hw == frames.shape[1:3] else np.stack([to_work(f, hw) for f in frames])
     return analyse(work, timestamps, config, video_id, frames.shape[1:3], tracker, segmenter)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -452,3 +453,19 @@ def test_fades_are_found_in_the_picture_between_bars(synth_good):
     assert faded_ends(boxed[:, :, left:boxed.shape[2] - right]) == (3, 2)
     res = estimate_poses(boxed, gt.timestamps, PoseConfig())
     assert (res.evidence["fade_head"], res.evidence["fade_tail"]) == (3, 2)
+
+
+def test_grey_frames_are_posed_like_rgb_and_malformed_input_is_refused():
+    from dynpose100k.synth import render
+
+    v = render("good", 3, height=180, width=320, fps=12.0, duration=2.0)
+    grey = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in v.frames])
+    res, rgb = estimate_poses(grey, v.gt.timestamps), estimate_poses(v.frames, v.gt.timestamps)
+    assert res.image_size == (180, 320) and res.registered.all()  # the frame size was (0, 0) and K garbage
+    np.testing.assert_allclose(res.K, rgb.K, rtol=0.02)
+    with pytest.raises(ValueError, match="timestamps must be one per frame"):
+        estimate_poses(v.frames, v.gt.timestamps[:5])
+    with pytest.raises(ValueError, match="uint8"):
+        estimate_poses(v.frames.astype(np.float32), v.gt.timestamps)
+    one = estimate_poses(v.frames[:1], v.gt.timestamps[:1])
+    assert not one.registered.any() and "at least 2 frames" in one.failure_reason
