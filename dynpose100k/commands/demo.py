@@ -56,6 +56,12 @@ def run(args) -> int:
           f"({args.width}x{args.height}, {args.duration:g} s, 12 fps) into {out / 'pool'}")
     half = args.num // 2  # two mixed halves + the easy clips balance the rendering over two processes
     pool = out / "pool"
+    # the rendered pool is reused by a run of the same settings; another run's clips would join this one's
+    settings = {k: getattr(args, k) for k in ("num", "easy", "seed", "height", "width", "duration")}
+    if pool.exists() and _pool_settings(pool) != settings:
+        shutil.rmtree(pool)
+    pool.mkdir(parents=True, exist_ok=True)
+    (pool / "settings.json").write_text(json.dumps(settings))
     labels, gts = write_pools([(pool / "mixed_a", args.num - half, "mixed", args.seed),
                                (pool / "mixed_b", half, "mixed", args.seed + 100),
                                (pool / "easy", args.easy, "good", args.seed + 200)], args.workers,
@@ -116,3 +122,11 @@ def _print(*blocks) -> None:
     for b in blocks:
         for line in (b.splitlines() if isinstance(b, str) else b):
             print("  " + line)
+
+
+def _pool_settings(pool: Path) -> dict | None:
+    """The settings a demo pool was rendered with (None: unknown, e.g. rendered before they were recorded)."""
+    try:
+        return json.loads((pool / "settings.json").read_text())
+    except (OSError, ValueError):
+        return None

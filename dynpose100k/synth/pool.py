@@ -106,9 +106,11 @@ def write_pool(out_dir, num: int, kind: str = "mixed", seed: int = 0, *, progres
         from tqdm import tqdm
 
         items = tqdm(plan, desc="synth", unit="clip")
+    frames = max(2, int(round(float(render_kw.get("duration", 5.0)) * fps)))  # as render counts them
     for vid, k, s in items:
         mp4, gtp = out / f"{vid}.mp4", out / f"{vid}.gt.npz"
         if mp4.exists() and gtp.exists():
+            _check_kept(gtp, size_of[vid], frames, fps)
             continue
         kw = {**render_kw, "width": size_of[vid][0], "height": size_of[vid][1]}
         clip = render(k, s, video_id=vid, style=style, **kw)
@@ -128,6 +130,17 @@ def write_pool(out_dir, num: int, kind: str = "mixed", seed: int = 0, *, progres
             wr.writerow([row.get(c, "") for c in LABEL_COLUMNS])
     tmp.replace(out / "labels.csv")
     return [vid for vid, _, _ in plan]
+
+
+def _check_kept(gt_path: Path, size: tuple[int, int], frames: int, fps: float) -> None:
+    """A clip already written is kept only when it has the requested size ``(w, h)``, frame count and rate;
+    otherwise the folder holds another render of it, and its row in labels.csv would describe the wrong one."""
+    with np.load(gt_path) as z:  # (two small arrays, not the depth)
+        (_, h, w), t = z["shape"], z["timestamps"]
+    rate = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else fps
+    if (w, h) != tuple(size) or len(t) != frames or abs(rate - fps) > 1e-3 * fps:
+        raise SynthError(f"{gt_path.parent}: {gt_path.name[: -len('.gt.npz')]} is there already as {w}x{h}, {len(t)} "
+                         f"frames at {rate:g} fps, not {size[0]}x{size[1]}, {frames} at {fps:g}; use another folder")
 
 
 def write_pools(pools, workers: int = 1, **render_kw) -> tuple[dict[str, tuple[str, bool]], dict[str, Path]]:

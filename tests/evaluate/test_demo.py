@@ -22,3 +22,8 @@ def test_demo_on_a_tiny_pool(tmp_path, capsys):
     assert {p.rsplit("/", 1)[-1] for p in rep["plots"]} == {"trajectories.png", "filter_pr.png"}
     # the run's files are where the curation runner puts them
     assert (out / "curated" / "ledger.sqlite").is_file() and (out / "curated" / "dynpose-100k" / "README.md").is_file()
+    # again with fewer clips: only this run's pool is curated (the first run's easy clips joined it before)
+    assert main(["demo", "--out", str(out), "--num", "1", "--easy", "0", "--height", "144", "--width", "256",
+                 "--duration", "2", "--workers", "1"]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["funnel"]["pool"] == 1 and rep["filter"]["pool"] == 1 and len(rep["pose"]) <= 1

@@ -2,6 +2,7 @@ import csv
 
 import cv2
 import numpy as np
+import pytest
 
 from dynpose100k.cli import main
 from dynpose100k.synth import CLASSIC_KINDS, KINDS, SUITABLE_KINDS, load_gt, pool_plan, read_labels, write_pool
@@ -93,3 +94,15 @@ def test_help_examples_name_clips_that_synth_writes():
     named = {m for t in texts for m in pattern.findall(t)}
     assert named, "no clip named in the examples"
     assert named <= ids, sorted(named - ids)
+
+
+def test_a_clip_written_with_other_settings_is_not_taken_for_this_one(tmp_path):
+    from dynpose100k.synth import SynthError
+
+    write_pool(tmp_path, 1, "good", seed=0, height=48, width=64, duration=1.0)
+    write_pool(tmp_path, 1, "good", seed=0, height=48, width=64, duration=1.0)  # the same: kept, nothing to do
+    for kw, said in ((dict(height=48, width=80, duration=1.0), "as 64x48, 12 frames at 12 fps, not 80x48"),
+                     (dict(height=48, width=64, duration=2.0), "not 64x48, 24 at 12")):
+        with pytest.raises(SynthError, match=said):
+            write_pool(tmp_path, 1, "good", seed=0, **kw)
+    assert "64,48" in (tmp_path / "labels.csv").read_text()  # the row still describes the clip that is there
