@@ -33,7 +33,7 @@ def run(args) -> int:
     s = open_sample(args.source, key=args.key, video=args.video)
     if args.format == "colmap":
         out = export_colmap(s, args.out)
-        print(f"{out}: COLMAP text model (cameras.txt, images.txt, points3D.txt) of {s.key}")
+        print(f"{out}: COLMAP text model (cameras.txt, images.txt, points3D.txt, ...) of {s.key}")
     else:
         out = export_tum(s, args.out / f"{s.key}.txt")
         print(f"{out}: TUM trajectory (timestamp tx ty tz qx qy qz qw, camera-to-world) of {s.key}")

@@ -55,24 +55,18 @@ class _Videos:
             raise DynPoseError(f"--videos {folder}: no videos or frames folders in it")
         self.folder = folder
         self.by_id = dict(zip(unique_ids(paths), paths))
-        self.sources = {path: source_of(path) for path in paths}
         self.by_content = {}
-        for path, src in self.sources.items():
+        for path in paths:
+            src = source_of(path)
             if src["digest"] is not None:
                 self.by_content.setdefault((src["bytes"], src["digest"]), path)
 
     def find(self, video_id: str, held: dict) -> Path:
-        """The clip of the result ``video_id`` whose ``source`` record is ``held``; ShardError if there is none."""
-        from ..video import other_source
-
-        path = self.by_content.get((held.get("bytes"), held.get("digest")))
-        if path is not None:
-            return path
-        path = self.by_id.get(video_id)
+        """The clip of the result ``video_id`` whose ``source`` record is ``held``, else the clip of its id (which
+        :func:`~dynpose100k.shards.build_sample` refuses when its content differs); ShardError if there is none."""
+        path = self.by_content.get((held.get("bytes"), held.get("digest"))) or self.by_id.get(video_id)
         if path is None:
             raise ShardError(f"--videos {self.folder}: no video or frames folder for {video_id}")
-        if other_source(held, self.sources[path]):
-            raise ShardError(f"{path}: not the video {video_id} was posed from ({held.get('path')})")
         return path
 
 

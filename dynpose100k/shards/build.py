@@ -59,7 +59,9 @@ def build_sample(
     video's frames.
 
     ``video_or_frames``: a video file or frames folder (the frames nearest to the pose timestamps are
-    decoded), an array ``(N, H, W, 3)`` uint8 RGB aligned with the poses, or ``None`` (poses only).
+    decoded; it must be the clip the result was posed from, by its size and digest when the result recorded
+    them, :func:`dynpose100k.video.other_source`), an array ``(N, H, W, 3)`` uint8 RGB aligned with the poses,
+    or ``None`` (poses only).
     ``meta``: provenance to add (``source_url``, ``caption``, ``filter_score``, ...; see ``META_FIELDS``);
     quality fields come from the result (its ``result.json`` figures). ``frame_short_side``: store frames
     resized to this short side; ``K`` and track observations are rescaled to the stored resolution
@@ -68,6 +70,11 @@ def build_sample(
     res = load_pose_result(pose_dir)
     n = res.num_frames
     if isinstance(video_or_frames, (str, Path)):
+        from ..video import other_source, source_of
+
+        if other_source(res.source, source_of(video_or_frames)):
+            raise ShardError(f"{video_or_frames}: not the video {res.video_id} was posed from "
+                             f"({res.source.get('path')})")
         try:
             frames = _frames_at(Path(video_or_frames), res.timestamps, frame_short_side)
         except DynPoseError as e:

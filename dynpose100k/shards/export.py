@@ -31,7 +31,8 @@ def export_tum(sample: VideoSample, path) -> Path:
 
 def export_colmap(sample: VideoSample, out_dir, *, write_images: bool = True) -> Path:
     """Write a COLMAP text model (``cameras.txt``, ``images.txt``, ``points3D.txt``, as pycolmap writes it)
-    and, with ``write_images``, ``images/<frame>.jpg`` into ``out_dir``.
+    and, with ``write_images``, ``images/<frame>.jpg`` into ``out_dir`` (whose ``images/`` may hold no other
+    file: the export of another result there is refused, not mixed in).
 
     One camera shared by all registered frames when their intrinsics are equal (SIMPLE_PINHOLE when
     ``fx == fy``, else PINHOLE), else one per frame. Image ids are frame index + 1, names ``%06d.jpg``.
@@ -88,6 +89,11 @@ def export_colmap(sample: VideoSample, out_dir, *, write_images: bool = True) ->
     rec.update_point_3d_errors()
     if write_images and sample.frames:
         (out / "images").mkdir(exist_ok=True)
+        names = {f"{i:06d}.jpg" for i in frames}
+        other = sorted(p.name for p in (out / "images").iterdir() if p.name not in names)
+        if other:  # the model would list some images and the folder hold others
+            raise ShardError(f"{out / 'images'}: holds images of another export ({other[0]}, ...); give an empty "
+                             "or new --out")
         for i in frames:
             (out / "images" / f"{i:06d}.jpg").write_bytes(sample.frames[i])
         rec.extract_colors_for_all_images(str(out / "images"))

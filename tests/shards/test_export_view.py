@@ -35,6 +35,10 @@ def test_colmap_export_reread_by_pycolmap(dataset, tmp_path):
         np.testing.assert_allclose(K_from_colmap(cam.model.name, cam.params), s.K[i], atol=1e-6)
     assert rec.compute_mean_reprojection_error() < 1e-3  # observations and cameras agree
     assert (tmp_path / "colmap" / "images" / "000009.jpg").is_file()
+    # the same export again is fine; into a folder holding other images it is refused, not mixed in
+    assert main(["export", str(ds), "--key", "vid_0", "--format", "colmap", "--out", str(tmp_path / "colmap")]) == 0
+    (tmp_path / "colmap" / "images" / "000099.jpg").write_bytes(b"x")
+    assert main(["export", str(ds), "--key", "vid_0", "--format", "colmap", "--out", str(tmp_path / "colmap")]) == 1
 
 
 def test_colmap_export_shared_camera_real_errors_and_colours(dataset, tmp_path):

@@ -197,6 +197,12 @@ def test_shard_finds_each_video_by_content_and_counts_a_rerun(tmp_path, capsys):
     out_text = capsys.readouterr().out
     assert "wrote 1 video(s)" in out_text and "failed plain: " in out_text
     assert "not the video plain was posed" in out_text
+    # view and export check the video they are given the same way
+    for args in (["view", str(videos / "plain.mp4"), "--poses", str(poses / "plain"), "--out", str(tmp_path / "v.png")],
+                 ["export", str(poses / "plain"), "--video", str(videos / "plain.mp4"), "--format", "colmap",
+                  "--out", str(tmp_path / "colmap")]):
+        assert main(args) == 1
+        assert "not the video plain was posed from" in capsys.readouterr().err
     # --videos that is not a folder of clips fails before any work
     for bad, why in ((tmp_path / "nope", "no such folder"), (poses, "no videos or frames folders")):
         assert main(["shard", str(poses), "--videos", str(bad), "--out", str(tmp_path / "ds3")]) == 1
