@@ -50,6 +50,7 @@ class FilterConfig:
         check_range("short_side", self.short_side, 16)
         check_range("vlm_short_side", self.vlm_short_side, 16)
         check_range("max_duration", self.max_duration, 0, low_open=True)
+        check_range("min_frames", self.min_frames, 2)
         check_range("threshold", self.threshold, 0, 1)
 
 
