@@ -156,6 +156,15 @@ def dataset_stats(dataset_dir) -> dict:
     }
 
 
+def _filter_example(dataset_dir) -> str:
+    """The card's selection example: the confidence rule, or the registration rule alone for a dataset none of
+    whose videos has a confidence (clips imported from the official release), which the first would empty."""
+    samples = [s for e in read_manifest(Path(dataset_dir)) for s in e["samples"]]
+    if samples and all(s.get("confidence") is None for s in samples):
+        return QualityRule(min_registered=0.8).snippet() + "  # no video here has a confidence"
+    return QualityRule(min_confidence=0.5, min_registered=0.8).snippet()
+
+
 def _size_category(n: int) -> str:
     for limit, name in [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]:
         if n < limit:
@@ -272,7 +281,7 @@ def render_card(dataset_dir, settings: CardSettings | None = None, *, template: 
     description = f"\n{s.description.strip()}\n" if (s.description or "").strip() else ""
     values = {**stats, **_tables(), "pretty_name": s.pretty_name, "description": description,
               "reproj_note": reproj_note, "license_text": _license_text(s), "subset_note": _subset_note(s.subset),
-              "filter_example": QualityRule(min_confidence=0.5, min_registered=0.8).snippet()}
+              "filter_example": _filter_example(dataset_dir)}
     body = _fill(template, values)
     old_head = {}
     if previous is not None:

@@ -66,6 +66,10 @@ def test_import_release_miniature(tmp_path):
     assert s1.registered.tolist() == [True, True, False, True, True, True]
     np.testing.assert_array_equal(s1.w2c[2], np.eye(4))
     assert s0.rgb(0).shape == (72, 128, 3)
+    # imported clips carry no confidence: the card's example selects by registration alone (the confidence
+    # rule it showed kept none of them)
+    assert 'QualityRule(min_registered=0.8), input_columns="meta.json")  # no video here has a confidence' in (
+        out / "README.md").read_text()
     # appending again imports nothing new
     assert main(["import-release", str(tmp_path / "rel"), "--out", str(out)]) == 0
     assert len(read_manifest(out)) == 1
