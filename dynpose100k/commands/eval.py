@@ -65,9 +65,9 @@ def run(args) -> int:
               f"{s.get('pct_lt_10', np.nan):6.1f} {s.get('pct_lt_30', np.nan):6.1f} {s.get('mean', np.nan):7.2f} "
               f"{r['mask_iou']:7.3f} {r['confidence']:5.2f}  {', '.join(r['confidence_caps'])}")
     summary = summarise(scores)
-    print(f"{'mean':<24} {summary['frames_registered_pct']:6.1f} {summary['ate']:8.4f} {summary['rpe_trans']:8.4f} "
-          f"{summary['rpe_rot_deg']:7.3f}   ({summary['videos_registered_pct']:.0f}% of {len(scores)} videos "
-          f"registered; failed videos filled, see --help)")
+    print(f"{'mean':<24} {summary['frames_registered_pct']:6.1f} {summary['ate']:8.4f} {'':>6} "
+          f"{summary['rpe_trans']:8.4f} {summary['rpe_rot_deg']:7.3f}   ({summary['videos_registered_pct']:.0f}% of "
+          f"{len(scores)} videos registered; failed videos filled, see --help)")
     v = list(rows.values())
     sa = self_assessment([r["good"] for r in v], [r["confidence"] for r in v], [r["reproj_error_px_720p"] for r in v],
                          [r["ate_path_pct"] for r in v], caps=[r["confidence_caps"] for r in v])

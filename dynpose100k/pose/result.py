@@ -117,7 +117,8 @@ class PoseResult:
     """Calibrated probability in [0, 1] that the poses are good (ATE below 2 % of the path length, >= 80 %
     of frames registered): ``>= 0.5`` means probably good; 0 for a failed video, NaN when not computed."""
     frame_confidence: np.ndarray | None = None
-    """``(N,)`` float32 per-frame confidence in [0, 1] (0 where unregistered); None when not computed."""
+    """``(N,)`` float32 per-frame confidence in [0, 1] (0 where unregistered); None when not computed (a
+    result read back from its folder then holds NaN in every frame)."""
     confidence_evidence: dict = field(default_factory=dict)
     """The ground-truth-free evidence features ``confidence`` was computed from."""
     confidence_caps: tuple[str, ...] = ()

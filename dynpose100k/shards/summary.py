@@ -50,7 +50,7 @@ def summarize(path, *, deep: bool = False) -> dict:
         "fields": dict(fields) if fields else None,
         **{k: table for k, (table, _) in quality.items()},
         "trusted": int((confidence >= TRUSTED).sum()) if len(confidence) else None,
-        "verified": bool(deep),
+        "verified": bool(deep) or not path.is_dir(),  # a single tar is always read sample by sample
     }
 
 
