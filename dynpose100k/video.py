@@ -102,6 +102,9 @@ class VideoInfo:
     """Sample (pixel) aspect ratio of the frames as displayed (upright), width over height: 1 for square
     pixels; anamorphic video (e.g. 720x480 at 32:27) is stretched to square pixels when decoded, as players
     show it. A stream turned a quarter by its display matrix has the inverse of its stored pixels' ratio."""
+    interlaced: bool | None = dataclasses.field(default=None, compare=False)
+    """Whether the stream's frames are interlaced (then only PyAV decodes them); None: not known from the
+    probe (OpenCV's), asked when decoding. A decoding hint: two probes of one file compare equal without it."""
 
 
 @dataclass(frozen=True)
@@ -425,7 +428,8 @@ def _open_av(path: Path):
         container.close()
         raise
     dw, dh = _displayed(w, h, sar)
-    return container, VideoInfo(path, fps, int(n), n / fps, round(dw), round(dh), False, sar)
+    interlaced = s.codec_context.field_order >= 2  # 0 unknown, 1 progressive, else an order of two fields
+    return container, VideoInfo(path, fps, int(n), n / fps, round(dw), round(dh), False, sar, interlaced)
 
 
 def _sar(num: float, den: float) -> float:
@@ -513,8 +517,8 @@ def _cv2_source(path: Path, fps: float) -> Source:
         n, prev = 0, -math.inf
         while cap.isOpened() and cap.grab():
             ts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            if not math.isfinite(ts) or ts <= prev:  # backend without usable timestamps
-                ts = n / fps
+            if not math.isfinite(ts) or ts <= prev:  # backend without usable timestamps (or a last flushed frame
+                ts = max(n / fps, prev + 1.0 / fps)  # it does not advance them for): never a time twice
             prev, n = ts, n + 1
             yield ts, fetch
     finally:
@@ -639,6 +643,17 @@ def _iter_frames(path, info: VideoInfo, fps, short_side, t0, t1, skip_nonref: bo
             container.close()
 
 
+def _interlaced(path: Path) -> bool:
+    """Whether the video stream of ``path`` says its frames are interlaced (PyAV's field order)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return container.streams.video[0].codec_context.field_order >= 2  # 0 unknown, 1 progressive
+    except (av.FFmpegError, IndexError, AttributeError):
+        return False
+
+
 def _iter_sources(path, info: VideoInfo, fps, short_side, t0, t1, skip_nonref,
                   container) -> Iterator[tuple[float, np.ndarray]]:
     if info.is_frames_dir:
@@ -649,6 +664,8 @@ def _iter_sources(path, info: VideoInfo, fps, short_side, t0, t1, skip_nonref,
         # OpenCV decodes fastest but cannot seek exactly; PyAV seeks to the keyframe before a late window and
         # can leave non-reference frames undecoded
         sources = [pyav, cv] if t0 > SEEK_AFTER_S or skip_nonref else [cv, pyav]
+        if info.interlaced or (info.interlaced is None and _interlaced(path)):
+            sources = [pyav]  # OpenCV hands out garbage frames for interlaced video (black, or one grey frame)
     for i, (make, bgr) in enumerate(sources):
         count, last = 0, 0.0
         for item in _sample(make(), info.fps, fps, t0, t1, short_side, bgr, info.sar):

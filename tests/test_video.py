@@ -545,3 +545,32 @@ def test_matroska_stream_starting_late_is_not_called_truncated(tmp_path, caplog)
             clip = load_clip(tmp_path / "late.mkv", fps=4, skip_nonref=skip)
             assert clip.timestamps[-1] == pytest.approx(2.75, abs=0.1)
     assert "truncated" not in caplog.text
+
+
+def _encode(path, frames, codec="libx264", options=None):
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=12)
+        s.height, s.width = H, W
+        s.pix_fmt = "yuv420p"
+        s.options = options or {}
+        for f in frames:
+            for pk in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(pk)
+        for pk in s.encode():
+            c.mux(pk)
+    return path
+
+
+def test_interlaced_video_is_decoded_not_black(tmp_path):
+    clip = _encode(tmp_path / "interlaced.mp4", frames(12), options={"x264-params": "interlaced=1:tff=1"})
+    for kw in ({"fps": None}, {"fps": 5, "short_side": 48, "skip_nonref": True}):
+        got = load_clip(clip, **kw)
+        assert got.frames.mean() > 20, kw  # OpenCV returned all-black frames for it and said nothing
+
+
+def test_avi_with_b_frames_has_rising_timestamps(tmp_path):
+    clip = _encode(tmp_path / "bframes.avi", frames(12), codec="mpeg4", options={"bf": "2", "qscale": "3"})
+    got = load_clip(clip, fps=None)
+    assert len(got) == 12 and (np.diff(got.timestamps) > 0).all()  # the last two shared a time
