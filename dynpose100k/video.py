@@ -16,9 +16,11 @@ Decoding is streaming: :func:`iter_frames` holds one frame at a time, whatever t
 decodes with frame threads unless OpenCV is limited to one thread (``cv2.setNumThreads(1)``, as worker
 processes that share the cores do): there the threads would only add work.
 
-Every expected failure (missing file, not a video, truncated file, no decodable frame, unreadable image in
-a frames folder, too few frames) raises :class:`~dynpose100k.errors.VideoError` with one line naming the
-file and the reason.
+Every expected failure (missing file, not a video, a truncated file whose index is lost, no decodable frame,
+unreadable image in a frames folder, too few frames) raises :class:`~dynpose100k.errors.VideoError` with one
+line naming the file and the reason. A file that decodes but stops early (cut short after its index, or
+damaged) gives the frames before the damage, with a warning (:func:`cut_short`); the pose engine records it
+in its result (``evidence.decoded_s`` and ``evidence.duration_s``).
 """
 
 from __future__ import annotations
@@ -643,6 +645,15 @@ def _iter_frames(path, info: VideoInfo, fps, short_side, t0, t1, skip_nonref: bo
             container.close()
 
 
+def cut_short(info: VideoInfo, last: float, fps: float | None, end: float | None = None) -> bool:
+    """Whether decoding a video of ``info`` at ``fps`` up to ``end`` (None: its end) stopped early, its last
+    frame at ``last`` seconds more than a second (or a tenth of the video, or a sampling step) before the end
+    its container gives: a file cut short (an interrupted download) or damaged on the way."""
+    wanted = info.duration if end is None else min(end, info.duration)
+    slack = max(1.0, 0.1 * info.duration, 1.0 / fps if fps else 0.0)
+    return not info.is_frames_dir and last < wanted - slack
+
+
 def _interlaced(path: Path) -> bool:
     """Whether the video stream of ``path`` says its frames are interlaced (PyAV's field order)."""
     import av
@@ -672,10 +683,9 @@ def _iter_sources(path, info: VideoInfo, fps, short_side, t0, t1, skip_nonref,
             count, last = count + 1, item[0]
             yield item
         if count:
-            wanted = info.duration if t1 is None else min(t1, info.duration)
-            slack = max(1.0, 0.1 * info.duration, 1.0 / fps if fps else 0.0)
-            if not info.is_frames_dir and last < wanted - slack:
-                logger.warning("%s: decoding stopped at %.2f s of %.2f s (truncated video?)", path, last, wanted)
+            if cut_short(info, last, fps, t1):
+                logger.warning("%s: decoding stopped at %.2f s of %.2f s (truncated video?)", path, last,
+                               info.duration if t1 is None else min(t1, info.duration))
             return
         if i + 1 < len(sources):
             logger.debug("%s: no frame decoded in the window, retrying with the other decoder", path)

@@ -574,7 +574,7 @@ def decode_and_estimate(path, config: PoseConfig, video_id: str, segmenter=None)
     second look of :func:`second_look`: decoded on a thread while tracking (full-size frames are never held
     together), then :func:`analyse`. Raises :class:`~dynpose100k.errors.VideoError` when it cannot be decoded."""
     from ..errors import VideoError
-    from ..video import iter_frames
+    from ..video import cut_short, iter_frames, probe
 
     # streaming decode on a thread: each frame is brought to the working size (grey unless a segmenter needs
     # colour) as it arrives, so full-resolution frames are never held together, and tracked as soon as its
@@ -617,6 +617,10 @@ def decode_and_estimate(path, config: PoseConfig, video_id: str, segmenter=None)
     frames = feed.take()
     res = analyse(frames, np.asarray(stamps, np.float64), config, video_id, shapes[0], tracker, segmenter,
                   tracks=uv)
+    info = probe(path)
+    if cut_short(info, stamps[-1], config.fps):  # the poses are of the frames before the damage: say so
+        res = dataclasses.replace(res, evidence={**res.evidence, "decoded_s": float(stamps[-1]),
+                                                 "duration_s": float(info.duration)})
     # decode and track overlap: "track" is the wall time until both were done
     return dataclasses.replace(res, timings={"decode": decode[0], "track": track, **res.timings,
                                              "total": track + res.timings["total"]})

@@ -469,3 +469,26 @@ def test_grey_frames_are_posed_like_rgb_and_malformed_input_is_refused():
         estimate_poses(v.frames.astype(np.float32), v.gt.timestamps)
     one = estimate_poses(v.frames[:1], v.gt.timestamps[:1])
     assert not one.registered.any() and "at least 2 frames" in one.failure_reason
+
+
+def test_a_video_cut_short_is_posed_to_where_it_ends_and_says_so(tmp_path):
+    import av
+
+    from dynpose100k.pose.pipeline import decode_and_estimate
+    from dynpose100k.synth import render
+
+    v = render("good", 5, height=96, width=160, fps=12.0, duration=4.0)
+    whole = tmp_path / "whole.mp4"
+    with av.open(str(whole), "w", options={"movflags": "faststart"}) as c:  # the index first: a cut file opens
+        s = c.add_stream("libx264", rate=12)
+        s.height, s.width, s.pix_fmt = 96, 160, "yuv420p"
+        for f in v.frames:
+            for pk in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(pk)
+        for pk in s.encode():
+            c.mux(pk)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    res = decode_and_estimate(cut, PoseConfig(), "cut")
+    assert res.evidence["duration_s"] == pytest.approx(4.0) and res.evidence["decoded_s"] < 3.0
+    assert "decoded_s" not in decode_and_estimate(whole, PoseConfig(), "whole").evidence
