@@ -367,7 +367,8 @@ def source_of(path) -> dict:
     """What a clip was read from, for telling two clips of one id apart: ``{"path": absolute path, "bytes":
     size, "digest": hex}``. ``bytes``: the file's size (a frames folder: the total size of its images);
     ``digest``: SHA-256 of the first and last :data:`DIGEST_SPAN` bytes (a frames folder: of its image names
-    and sizes), so two encodings of the same length still differ. Both are ``None`` when it cannot be read.
+    and sizes), so two encodings of the same length still differ (a copy changed only in its middle, as a
+    damaged one can be, passes for the same clip). Both are ``None`` when it cannot be read.
     The content, not the path, identifies the clip: a moved or copied file keeps both."""
     import hashlib
 
