@@ -43,7 +43,7 @@ def plan_upload(dataset_dir, repo_id: str) -> UploadPlan:
     if not (d / "README.md").is_file():
         raise ShardError(f"{d}: no README.md dataset card (run `dynpose100k shard` first)")
     tars = shard_paths(d, verify=True)
-    files = ["README.md", MANIFEST] + [str(t.relative_to(d)) for t in tars]
+    files = [str(t.relative_to(d)) for t in tars] + [MANIFEST, "README.md"]  # in the order they are uploaded
     return UploadPlan(repo_id, tuple(files), sum((d / f).stat().st_size for f in files))
 
 

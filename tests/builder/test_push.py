@@ -60,7 +60,7 @@ def test_push_calls_hub_api(dataset, monkeypatch):
     assert shards["repo_type"] == "dataset" and shards["folder_path"] == str(dataset)
     assert shards["allow_patterns"] == ["data/train-*.tar"]
     assert card["allow_patterns"] == ["README.md", "manifest.jsonl"]
-    assert plan.files == ("README.md", "manifest.jsonl", "data/train-000000.tar")
+    assert plan.files == ("data/train-000000.tar", "manifest.jsonl", "README.md")  # the upload order
 
 
 def test_push_refuses_modified_shard(dataset):
