@@ -468,3 +468,10 @@ def test_a_missing_segmentation_model_fails_before_any_clip(tmp_path, monkeypatc
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no segmentation model here" in err[0], err
     assert not (tmp_path / "p").exists()
+
+
+def test_an_unknown_device_is_one_line(tmp_path, capsys):
+    from dynpose100k.cli import main
+
+    assert main(["pose", str(tmp_path / "c.mp4"), "--out", str(tmp_path / "p"), "--device", "banana"]) == 1
+    assert "unknown device 'banana'" in capsys.readouterr().err

@@ -7,10 +7,11 @@ time or at run time by this package.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..errors import MissingExtraError
+from ..errors import DynPoseError, MissingExtraError
 
 
 def require(module: str, extra: str):
@@ -24,10 +25,21 @@ def require(module: str, extra: str):
         ) from e
 
 
+DEVICE_NAMES = re.compile(r"auto|cpu|mps|(cuda|xpu)(:\d+)?")
+"""The device names a learned backend takes."""
+
+
+def check_device(name: str) -> str:
+    """``name`` if it is a device name a learned backend takes (:data:`DEVICE_NAMES`), else a one-line error."""
+    if not DEVICE_NAMES.fullmatch(str(name)):
+        raise DynPoseError(f"unknown device {name!r}: give auto, cpu, cuda, cuda:N or mps")
+    return name
+
+
 def torch_device(name: str) -> str:
     """The torch device ``name`` names: ``auto`` is ``cuda`` when a GPU is visible, else ``cpu``; any other
-    name (``cpu``, ``cuda``, ``cuda:1``, ``mps``) is itself."""
-    if name != "auto":
+    name (``cpu``, ``cuda``, ``cuda:1``, ``mps``) is itself; anything else is a one-line error."""
+    if check_device(name) != "auto":
         return name
     torch = require("torch", "models")
     return "cuda" if torch.cuda.is_available() else "cpu"

@@ -328,12 +328,14 @@ class PoseConfig:
 
     def __post_init__(self):
         from ..errors import DynPoseError, check_range
+        from ..models import check_device
 
         check_range("hfov_deg", self.hfov_deg, 0, 180, low_open=True, high_open=True)
         check_range("fps", self.fps, 0, low_open=True)
         check_range("dense_fps", self.dense_fps, 0)  # 0: off
         check_range("short_side", self.short_side, 16)
         check_range("work_short_side", self.work_short_side, 16)
+        check_device(self.device)  # (here too: the default pipeline never loads a model that would)
         if self.tracker not in TRACKERS:
             raise DynPoseError(f"unknown tracker {self.tracker!r}; choose from {', '.join(TRACKERS)}")
         if self.tracker in LEARNED_TRACKERS and not self.tracker_model:
