@@ -69,6 +69,8 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 def safe_load_pickle(path) -> object:
     """Unpickle ``path`` allowing only numpy array reconstruction (plus plain containers and literals)."""
     path = Path(path)
+    if not path.is_file():
+        raise ShardError(f"{path}: missing")
     try:
         return _NumpyOnlyUnpickler(path.read_bytes(), path).load()
     except UnsafePickleError:

@@ -110,3 +110,5 @@ def test_camera_pickle_variants(tmp_path):
     p.write_bytes(b"\x80\x04garbage")
     with pytest.raises(ShardError, match="c.pkl.*unreadable pickle"):
         load_release_camera(p)
+    with pytest.raises(ShardError, match="nope.pkl: missing"):
+        load_release_camera(tmp_path / "nope.pkl")
