@@ -475,3 +475,17 @@ def test_an_unknown_device_is_one_line(tmp_path, capsys):
 
     assert main(["pose", str(tmp_path / "c.mp4"), "--out", str(tmp_path / "p"), "--device", "banana"]) == 1
     assert "unknown device 'banana'" in capsys.readouterr().err
+
+
+def test_filter_does_not_overwrite_a_table_of_another_kind(tmp_path, capsys):
+    from dynpose100k.cli import main
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("video_id,kind,suitable\na,good,1\n")
+    assert main(["filter", str(tmp_path / "clip.mp4"), "--out", str(labels)]) == 1
+    assert "exists and is not a filter table" in capsys.readouterr().err
+    assert labels.read_text() == "video_id,kind,suitable\na,good,1\n"
+    scores = tmp_path / "scores.csv"  # a filter table of before is written again
+    scores.write_text("video_path,video_id,status,score\nx,x,error,\n")
+    assert main(["filter", str(tmp_path / "clip.mp4"), "--out", str(scores)]) == 1  # (the clip is missing)
+    assert "clip.mp4" in capsys.readouterr().err and "clip.mp4" in scores.read_text()  # rewritten

@@ -47,6 +47,25 @@ WRITERS = {
 }
 
 
+def _columns(path: Path) -> set[str]:
+    """The column names of an existing table of a ``WRITERS`` format (none if it cannot be read as one)."""
+    import pandas as pd
+
+    try:
+        suffix = path.suffix.lower()
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return set(pq.read_schema(path).names)
+        if suffix == ".csv":
+            return set(pd.read_csv(path, nrows=0).columns)
+        with open(path) as f:
+            return set(json.loads(f.readline() or "{}"))
+    except (OSError, ValueError, TypeError, pd.errors.ParserError, ImportError) as e:
+        log.debug("%s: not readable as a table (%s)", path, e)
+        return set()
+
+
 def _judge(item):
     from ..filtering import filter_video
 
@@ -72,6 +91,9 @@ def run(args) -> int:
     check_out_not_input(args.out, paths)  # before any work
     if args.out.suffix.lower() not in WRITERS:
         raise DynPoseError(f"--out {args.out}: unknown table format; name a {', '.join(WRITERS)} file")
+    if args.out.exists() and not {"video_path", "status"} <= _columns(args.out):  # e.g. synth's labels.csv
+        raise DynPoseError(f"--out {args.out}: exists and is not a filter table; give another name (it would be "
+                           "overwritten)")
     vlm = None
     if args.vlm_path:
         from ..models.vlm import TransformersVLM
