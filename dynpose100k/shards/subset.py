@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from ..errors import DynPoseError, ShardError
+from ..errors import ShardError, check_range
 from .reader import MANIFEST, iter_raw, read_manifest, shard_paths
 from .writer import DatasetWriter, ShardConfig
 
@@ -46,14 +46,10 @@ class QualityRule:
     more than 10% on 1 of 159, under 1.1 on 9 of 18 (docs/pose-engine.md, "Confidence")."""
 
     def __post_init__(self):
-        if self.min_registered is not None and not 0.0 <= self.min_registered <= 1.0:
-            raise DynPoseError(f"min_registered must be in [0, 1], got {self.min_registered}")
-        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
-            raise DynPoseError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
-        if self.max_reproj_px is not None and not self.max_reproj_px > 0:
-            raise DynPoseError(f"max_reproj_px must be positive, got {self.max_reproj_px}")
-        if self.min_focal_pin is not None and not self.min_focal_pin >= 1.0:
-            raise DynPoseError(f"min_focal_pin must be at least 1 (a ratio of errors), got {self.min_focal_pin}")
+        check_range("min_registered", self.min_registered, 0, 1)
+        check_range("min_confidence", self.min_confidence, 0, 1)
+        check_range("max_reproj_px", self.max_reproj_px, 0, low_open=True)
+        check_range("min_focal_pin", self.min_focal_pin, 1)  # a ratio of errors
 
     def __call__(self, meta: dict) -> bool:
         r, f = meta.get("reproj_error_px_720p"), meta.get("registered_fraction")
@@ -191,10 +187,8 @@ def split_dataset(src, dst, *, val_fraction: float = 0.05, max_videos: int | Non
     Samples are copied byte for byte; neither output folder may hold anything yet. Shards only: the caller
     writes the cards.
     """
-    if not 0.0 <= val_fraction < 1.0:
-        raise ShardError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    if max_videos is not None and max_videos < 1:
-        raise ShardError(f"max_videos must be at least 1, got {max_videos}")
+    check_range("val_fraction", val_fraction, 0, 1, high_open=True)
+    check_range("max_videos", max_videos, 1)
     src, dst = Path(src), Path(dst)
     entries = _entries(src)
     keys = split_order((s["key"] for e in entries for s in e["samples"]), seed)
