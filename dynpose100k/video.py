@@ -431,8 +431,7 @@ def _open_av(path: Path):
         container.close()
         raise
     dw, dh = _displayed(w, h, sar)
-    interlaced = s.codec_context.field_order >= 2  # 0 unknown, 1 progressive, else an order of two fields
-    return container, VideoInfo(path, fps, int(n), n / fps, round(dw), round(dh), False, sar, interlaced)
+    return container, VideoInfo(path, fps, int(n), n / fps, round(dw), round(dh), False, sar, _fields(s))
 
 
 def _sar(num: float, den: float) -> float:
@@ -655,13 +654,18 @@ def cut_short(info: VideoInfo, last: float, fps: float | None, end: float | None
     return not info.is_frames_dir and last < wanted - slack
 
 
+def _fields(stream) -> bool:
+    """Whether a PyAV video ``stream`` says its frames are interlaced (two fields each)."""
+    return stream.codec_context.field_order >= 2  # 0 unknown, 1 progressive, else an order of two fields
+
+
 def _interlaced(path: Path) -> bool:
-    """Whether the video stream of ``path`` says its frames are interlaced (PyAV's field order)."""
+    """:func:`_fields` of the video stream of ``path`` (False when PyAV cannot open it)."""
     import av
 
     try:
         with av.open(str(path)) as container:
-            return container.streams.video[0].codec_context.field_order >= 2  # 0 unknown, 1 progressive
+            return _fields(container.streams.video[0])
     except (av.FFmpegError, IndexError, AttributeError):
         return False
 

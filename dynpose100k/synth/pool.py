@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import kinds as kd
-from .render import HELDOUT_SEED_BASE, SPLITS, STYLES, render
+from .render import DEFAULT_DURATION, DEFAULT_FPS, HELDOUT_SEED_BASE, SPLITS, STYLES, frame_count, render
 from .truth import SynthError, save_gt
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def write_pool(out_dir, num: int, kind: str = "mixed", seed: int = 0, *, progres
     except OSError as e:
         raise SynthError(f"{out}: cannot create output folder ({e.strerror or e})") from None
     plan = pool_plan(num, kind, seed, split, style, all_kinds)
-    fps = float(render_kw.get("fps", 12.0))
+    fps = float(render_kw.get("fps", DEFAULT_FPS))
     pick = np.random.default_rng([int(seed), 13]).integers(0, len(sizes), num) if sizes else None
     size_of = {vid: (sizes[int(pick[i])] if sizes else (w, h)) for i, (vid, _, _) in enumerate(plan)}
     items = plan
@@ -106,7 +106,7 @@ def write_pool(out_dir, num: int, kind: str = "mixed", seed: int = 0, *, progres
         from tqdm import tqdm
 
         items = tqdm(plan, desc="synth", unit="clip")
-    frames = max(2, int(round(float(render_kw.get("duration", 5.0)) * fps)))  # as render counts them
+    frames = frame_count(float(render_kw.get("duration", DEFAULT_DURATION)), fps)
     for vid, k, s in items:
         mp4, gtp = out / f"{vid}.mp4", out / f"{vid}.gt.npz"
         if mp4.exists() and gtp.exists():

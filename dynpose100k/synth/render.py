@@ -66,14 +66,23 @@ HELDOUT_A = Variation(hfov_deg=(38.0, 90.0), mode_p=(0.2, 0.2, 0.2, 0.25, 0.15),
                       mode_p_hard=(0.2, 0.15, 0.3, 0.2, 0.15), mosaic=True, tile_scale=3.0, realism=0.5)
 
 
+DEFAULT_FPS, DEFAULT_DURATION = 12.0, 5.0
+"""The frame rate and length (seconds) of a clip :func:`render` makes when not told."""
+
+
+def frame_count(duration: float, fps: float) -> int:
+    """Frames of a rendered clip of ``duration`` seconds at ``fps`` (at least 2)."""
+    return max(2, int(round(duration * fps)))
+
+
 def render(
     kind: str = "good",
     seed: int = 0,
     *,
     height: int = 360,
     width: int = 640,
-    fps: float = 12.0,
-    duration: float = 5.0,
+    fps: float = DEFAULT_FPS,
+    duration: float = DEFAULT_DURATION,
     hard: bool = False,
     video_id: str | None = None,
     pairs: int = 16,
@@ -124,7 +133,7 @@ def render(
         var = replace(var, hfov_deg=(float(hfov_deg[0]), float(hfov_deg[1])))
     if clutter:
         var = replace(var, clutter=np.random.default_rng(key + [_CLUTTER_STREAM]))
-    n = max(2, int(round(duration * fps)))
+    n = frame_count(duration, fps)
     t = np.arange(n) / fps
     tod = None
     if kind == "cut":
