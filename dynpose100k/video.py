@@ -48,6 +48,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 __all__ = [
     "IMAGE_EXTS",
     "VIDEO_EXTS",
+    "searched_for",
     "expand_inputs",
     "other_source",
     "source_of",
@@ -70,8 +71,17 @@ logger = logging.getLogger(__name__)
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 """File extensions read from a frames folder."""
 
-VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
-"""Video file extensions picked up when a folder of videos is given."""
+VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mts", ".m2ts", ".ts", ".mpg", ".mpeg", ".3gp",
+              ".flv", ".wmv", ".mxf")
+"""Video file extensions picked up when a folder of videos is given (camcorders' AVCHD ``.mts``/``.m2ts`` and
+broadcast ``.ts`` included). Raw ``.h264``/``.hevc`` streams are not: they carry no frame times, so their rate
+would be a guess (FFmpeg's is 25); remux one into mp4 at its true rate first
+(``ffmpeg -framerate RATE -i in.h264 -c copy out.mp4``)."""
+
+
+def searched_for() -> str:
+    """What a folder of clips is searched for, for messages that found nothing."""
+    return f"videos ({' '.join(VIDEO_EXTS)}) or a folder of frames ({' '.join(IMAGE_EXTS)})"
 
 MATROSKA_EXTS = (".mkv", ".webm")
 """Matroska files, probed with PyAV (:func:`probe`)."""

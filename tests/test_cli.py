@@ -51,7 +51,8 @@ def test_empty_folder_is_an_error(tmp_path):
     empty.mkdir()
     for verb in ("pose", "filter"):
         r = _cli(verb, empty, "--out", tmp_path / f"{verb}.out")
-        _one_line(r, f"no videos found in {empty}")
+        _one_line(r, f"no videos found in {empty}: looked for videos (.mp4 ")
+        assert ".mts" in r.stderr and ".jpg" in r.stderr  # says what it looked for
 
 
 def test_missing_path_is_an_error(tmp_path):

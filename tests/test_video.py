@@ -226,6 +226,30 @@ def test_expand_inputs_frames_folders_video_folders_and_missing(tmp_path):
     assert expand_inputs([vids / "b.mp4", vids, vids / "b.mp4"]) == [vids / "b.mp4", *expand_inputs([vids])[:-1]]
 
 
+@pytest.mark.parametrize("ext, fmt", [(".MTS", "mpegts"), (".m2ts", "mpegts"), (".ts", "mpegts"), (".3gp", "3gp"),
+                                      (".flv", "flv"), (".wmv", "asf")])
+def test_a_folder_of_camcorder_or_broadcast_clips_is_found_and_decoded_at_its_times(tmp_path, ext, fmt):
+    """AVCHD (.MTS), transport streams, old phones' 3GP, Flash and Windows Media files are videos a pool holds:
+    a folder of them is searched (it used to say "no videos found") and each decodes at its own frame times."""
+    folder = tmp_path / "pool"
+    folder.mkdir()
+    clip = folder / f"cam{ext}"
+    codec = {"flv": "flv", "asf": "wmv2"}.get(fmt, "libx264")
+    with av.open(str(clip), "w", format=fmt) as c:
+        s = c.add_stream(codec, rate=12)
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
+        for f in frames(24):
+            for pk in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(pk)
+        for pk in s.encode():
+            c.mux(pk)
+    (folder / "cam.h264").write_bytes(b"x")  # a raw stream has no frame times: not taken
+    assert video.expand_inputs([folder]) == [clip]
+    got = load_clip(clip, fps=6)
+    assert len(got) == 12 and np.allclose(got.timestamps, np.arange(12) / 6, atol=1e-3)
+    assert [round(index_of(f)) for f in got.frames[:3]] == [0, 2, 4]
+
+
 def test_images_beside_videos_are_thumbnails_not_a_frames_folder(tmp_path, caplog):
     """A downloaded pool often keeps a thumbnail beside each video: the folder's videos are its clips (the
     images are left out, with a warning), not one clip made of the thumbnails."""

@@ -67,13 +67,13 @@ def collect_videos(inputs) -> list[Path]:
     """Clips named on a command line (:func:`dynpose100k.video.expand_inputs`); a folder holding no
     video and no frames is an error (``no videos found in ...``). A missing path is kept: it fails later
     with its own reason while the rest of the batch goes on."""
-    from ..video import expand_inputs
+    from ..video import expand_inputs, searched_for
 
     out: dict[Path, Path] = {}  # each clip once, also when named in two inputs (a file and its folder)
     for p in map(Path, inputs):
         got = expand_inputs([p])
         if not got:
-            raise DynPoseError(f"no videos found in {p}")
+            raise DynPoseError(f"no videos found in {p}: looked for {searched_for()}")
         for clip in got:
             out.setdefault(clip.resolve(), clip)
     return list(out.values())

@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlparse
 
 from ..errors import DynPoseError
 from ..ids import safe_id, unique_ids
-from ..video import VIDEO_EXTS, expand_inputs, source_of
+from ..video import VIDEO_EXTS, expand_inputs, searched_for, source_of
 
 __all__ = ["WorkItem", "InputError", "resolve_inputs", "read_panda_csv", "index_video_root"]
 
@@ -215,5 +215,6 @@ def resolve_inputs(spec: str | Path, csv_video_root: Path | None = None) -> list
         items = _file_items(sorted(Path(x) for x in glob.glob(str(spec), recursive=True)  # videos, not what lies beside
                                    if Path(x).is_file() and Path(x).suffix.lower() in VIDEO_EXTS))
     if not items:
-        raise InputError(f"{spec}: no videos found (expected a video, folder, glob, .txt list or Panda-70M .csv)")
+        raise InputError(f"{spec}: no videos found (expected a video, folder, glob, .txt list or Panda-70M .csv; "
+                         f"folders and globs are searched for {searched_for()})")
     return items
