@@ -35,6 +35,12 @@ def run(args) -> int:
     from ..synth import load_gt
 
     dirs = find_pose_results(args.pose_dir, required=True)
+    if not args.gt.is_dir():
+        raise DynPoseError(f"--gt {args.gt}: {'not a folder' if args.gt.exists() else 'no such folder'}; give the "
+                           "folder of <video_id>.gt.npz files that `dynpose100k synth` wrote")
+    if not any(args.gt.glob("*.gt.npz")):
+        raise DynPoseError(f"--gt {args.gt}: no ground truth in it (<video_id>.gt.npz files, written by "
+                           "`dynpose100k synth`)")
     scores, rows = [], {}
     for d in dirs:
         gt_path = args.gt / f"{d.name}.gt.npz"
@@ -54,7 +60,7 @@ def run(args) -> int:
                         "confidence": res.confidence, "confidence_caps": list(res.confidence_caps),
                         "good": is_good(score.ate, score.path_length, score.registration_rate)}
     if not rows:
-        raise DynPoseError("no pose result had matching ground truth")
+        raise DynPoseError(f"none of the {len(dirs)} pose results in {args.pose_dir} has its ground truth in {args.gt}")
     head = (f"{'video':<24} {'reg%':>6} {'ATE':>8} {'%path':>6} {'RPE-t':>8} {'RPE-r°':>7} {'S<5%':>6} {'S<10%':>6} "
             f"{'S<30%':>6} {'S mean':>7} {'maskIoU':>7} {'conf':>5}  capped by")
     print(head)

@@ -217,6 +217,20 @@ def test_eval_cli(posed, synth_good, tmp_path, capsys):
     assert f"{int(trusted and not good)} of {int(not good)} bad ones" in out
 
 
+def test_eval_refuses_a_ground_truth_folder_it_cannot_use_in_one_line(posed, tmp_path, capsys):
+    """A mistyped --gt used to print a "no ground truth, skipped" line for every result before its error."""
+    d, _, _ = posed
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "clip_x.gt.npz").write_bytes(b"x")
+    for gt, says in ((tmp_path / "typo", "no such folder"), (d / "result.json", "not a folder"),
+                     (d, "no ground truth in it"), (other, "none of the 1 pose results")):
+        assert main(["eval", str(d.parent), "--gt", str(gt)]) == 1
+        out, err = capsys.readouterr()
+        assert says in err and len(err.strip().splitlines()) == 1, err
+        assert "skipped" not in out or says.startswith("none")
+
+
 def test_eval_and_pose_say_which_check_holds_a_map_back(posed, synth_good, tmp_path, capsys):
     """A good map held at the zoom cap (its stored result says so): `eval` counts it under the check, and
     `pose`, finding the result done, says which physical check doubts it."""
