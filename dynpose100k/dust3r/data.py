@@ -122,6 +122,8 @@ def check_record(rec: dict, pose_only: bool = False) -> None:
     """Raise :class:`SupervisionError` when ``rec`` cannot supervise training."""
     key = rec.get("key", "<video>")
     n = len(rec["w2c"])
+    if rec.get("frames") is None or len(rec["frames"]) == 0:
+        raise SupervisionError(f"{key}: no frames (a poses-only dataset; shard it with its videos to train on it)")
     if len(rec["frames"]) != n or len(rec["K"]) != n:
         raise SupervisionError(f"{key}: {len(rec['frames'])} frames, {n} poses, {len(rec['K'])} intrinsics")
     if int(np.sum(_registered(rec))) < 2:

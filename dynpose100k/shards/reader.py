@@ -130,11 +130,12 @@ def shard_paths(path, *, verify: bool = False) -> list[Path]:
 
 def decode_for_training(raw: dict, *, decode_frames: bool = True) -> dict:
     """Raw WebDataset sample -> dict of arrays: ``key, w2c (N,4,4), K (N,3,3), registered, timestamps,
-    frames (N,H,W,3) uint8 or list of JPEG bytes, track_points, track_obs, masks (N,h,w) bool, meta``."""
+    frames (N,H,W,3) uint8 or list of JPEG bytes, track_points, track_obs, masks (N,h,w) bool, meta``;
+    ``frames`` and ``masks`` are None where the dataset has none (a poses-only one), as ``load_dataset`` gives."""
     import numpy as np
 
     s = decode_sample(raw, source=str(raw.get("__url__", "<stream>")))
-    frames = s.frames
+    frames = s.frames or None
     if decode_frames and frames:
         frames = np.stack([decode_jpeg(b) for b in frames])
     masks = np.stack([s.mask(i) for i in range(len(s.masks))]) if s.masks else None

@@ -112,6 +112,19 @@ def test_webdataset_pipeline_decodes(tmp_path, pose_dirs):
     assert len(list(make_pipeline(out, resampled=True, epoch_samples=5, shuffle=4))) == 5
 
 
+def test_a_poses_only_dataset_has_no_frames_in_either_reader_and_cannot_train(tmp_path, pose_dirs):
+    """Without videos, the webdataset pipeline gives ``frames`` None (it gave ``[]``) as ``load_dataset`` does, and
+    a training record made of it says why it cannot supervise (it said "0 frames, 9 poses")."""
+    from dynpose100k.dust3r.data import SupervisionError, check_record, record_from_shard
+
+    d, _ = pose_dirs[1]
+    write_shards([build_sample(d, None)], tmp_path / "ds")
+    (it,) = list(make_pipeline(tmp_path / "ds", shuffle=0))
+    assert it["frames"] is None and it["w2c"].shape == (9, 4, 4)
+    with pytest.raises(SupervisionError, match="vid_1: no frames \\(a poses-only dataset"):
+        check_record(record_from_shard(it))
+
+
 def test_build_sample_from_video_file(tmp_path):
     from dynpose100k.video import write_video
 
