@@ -83,6 +83,7 @@ def searched_for() -> str:
     """What a folder of clips is searched for, for messages that found nothing."""
     return f"videos ({' '.join(VIDEO_EXTS)}) or a folder of frames ({' '.join(IMAGE_EXTS)})"
 
+
 MATROSKA_EXTS = (".mkv", ".webm")
 """Matroska files, probed with PyAV (:func:`probe`)."""
 
