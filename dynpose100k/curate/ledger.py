@@ -106,6 +106,12 @@ class Ledger:
                               (config_hash, PENDING))
         return cur.rowcount
 
+    def relabel(self, old_hash: str, config_hash: str) -> int:
+        """Give the processed items of ``old_hash`` ``config_hash`` (settings that decide alike). Returns how many."""
+        cur = self.db.execute("UPDATE items SET config_hash=? WHERE config_hash=? AND status != ?",
+                              (config_hash, old_hash, PENDING))
+        return cur.rowcount
+
     def stale(self, config_hash: str) -> dict[str, list[str]]:
         """``{other_hash: [item_id, ...]}`` of processed (not pending) items decided under other settings."""
         out: dict[str, list[str]] = {}

@@ -17,10 +17,10 @@ shard that holds it is published, and on start the ledger is reconciled with the
 killed at any moment and started again neither loses nor duplicates a sample.
 
 Every processed item records the hash of the settings that decided it (:func:`decision_settings`: filter
-model and threshold, registration rule, pose preset, frame rate and size), in the ledger and in its
-sample's ``meta.json``. A run whose settings differ from those of items already processed in ``out``
-refuses to start (:class:`SettingsChanged`) unless ``reprocess`` is set; then those items are processed
-again and samples already published are withdrawn from the dataset first.
+model and threshold, registration rule, pose preset, frame rate and size; model files by their content), in
+the ledger and in its sample's ``meta.json``. A run whose settings differ from those of items already
+processed in ``out`` refuses to start (:class:`SettingsChanged`) unless ``reprocess`` is set; then those
+items are processed again and samples already published are withdrawn from the dataset first.
 """
 
 from __future__ import annotations
@@ -276,14 +276,41 @@ def decision_settings(config: CurateConfig | dict) -> dict:
     for k, neutral in LATER_DECISION_FIELDS.items():
         if s[k] is None or s[k] == neutral:  # None: not recorded
             del s[k]
-    path = Path(s["filter_model"] or DEFAULT_MODEL)
+    s["filter_model_sha256"] = _content_digest(s["filter_model"] or DEFAULT_MODEL)
     try:
-        s["filter_model_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        if s["filter_threshold"] is None:
+        if s["filter_threshold"] is None and s["filter_model_sha256"]:
             s["filter_threshold"] = float(load_model(s["filter_model"]).threshold)
-    except (OSError, DynPoseError):  # a model gone since an older run: compared by path only
+    except DynPoseError:  # a model gone or broken since an older run: compared by path only
         s["filter_model_sha256"] = None
     s["filter_model"] = s["filter_model"] or "packaged"
+    for k in MODEL_FILE_FIELDS[1:]:  # given files of the pose engine: their content too
+        if s.get(k):
+            s[f"{k}_sha256"] = _content_digest(s[k])
+    return s
+
+
+MODEL_FILE_FIELDS = ("filter_model", "tracker_model", "confidence_model")
+"""Decision settings that name a file: the file's content decides, whatever path names it."""
+
+
+def _content_digest(path) -> str | None:
+    """A short sha256 of the file at ``path`` (None when it cannot be read)."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
+def _by_content(settings: dict) -> dict:
+    """``settings`` with each model file known by its content: the path left out where its digest is recorded,
+    or, in a record of a run before digests were taken, where the file it names can be read now."""
+    s = dict(settings)
+    for k in MODEL_FILE_FIELDS:
+        if s.get(k) is None:
+            continue
+        digest = s.get(f"{k}_sha256") or _content_digest(s[k])
+        if digest:
+            s[k], s[f"{k}_sha256"] = "file", digest
     return s
 
 
@@ -335,6 +362,11 @@ def _check_settings(ledger: Ledger, config_hash: str, settings: dict, config: Cu
                               (legacy, json.dumps(old)))
         ledger.adopt_unhashed(legacy)
     stale = ledger.stale(config_hash)
+    for h in list(stale):  # the same model files named by other paths (another working folder): the same decisions
+        old = ledger.settings_of(h)
+        if old is not None and _by_content(old) == _by_content(settings):
+            ledger.relabel(h, config_hash)
+            del stale[h]
     if stale and not config.reprocess:
         n = sum(map(len, stale.values()))
         what = "; ".join(_differences(ledger.settings_of(h), settings) for h in stale)

@@ -143,6 +143,34 @@ def test_a_known_lens_and_a_denser_second_look_are_decision_settings_that_earlie
         _run(pool, out, 0.5, hfov_deg=60.0, dense_fps=24.0)
 
 
+def test_a_model_file_is_known_by_its_content_not_by_the_path_that_names_it(make_pool, tmp_path, monkeypatch):
+    """A cluster job names the filter model or calibration of the first run by another path (absolute, from
+    another folder): the same decisions, not refused (it asked for --reprocess). The file edited in place is
+    other settings (it was the same path, so its items were kept as decided)."""
+    import shutil
+
+    from dynpose100k.filtering.decide import DEFAULT_MODEL
+
+    pool = make_pool(["good_a", "static_b"], broken=False)
+    out = tmp_path / "out"
+    shutil.copy(DEFAULT_MODEL, tmp_path / "fm.json")
+    (tmp_path / "own.json").write_text('{"a": 1}')
+    monkeypatch.chdir(tmp_path)
+    _run(pool, out, 0.5, filter_model="fm.json", confidence_model="own.json")
+    h1 = set(_hashes(out).values())
+    s = _run(pool, out, 0.5, filter_model=str(tmp_path / "fm.json"), confidence_model=str(tmp_path / "own.json"))
+    assert s["run"]["processed"] == 0 and set(_hashes(out).values()) != h1  # the items take this run's hash
+    (tmp_path / "own.json").write_text('{"a": 2}')  # refitted in place
+    with pytest.raises(SettingsChanged, match="confidence_model_sha256"):
+        _run(pool, out, 0.5, filter_model="fm.json", confidence_model="own.json")
+    (tmp_path / "own.json").write_text('{"a": 1}')
+    model = json.loads((tmp_path / "fm.json").read_text())
+    model["threshold"] = 0.5  # another model, the threshold given the same
+    (tmp_path / "fm.json").write_text(json.dumps(model))
+    with pytest.raises(SettingsChanged, match="filter_model_sha256"):
+        _run(pool, out, 0.5, filter_model="fm.json", confidence_model="own.json")
+
+
 def test_model_files_of_the_pose_engine_are_decision_settings_and_reach_workers_as_absolute_paths(tmp_path,
                                                                                                   monkeypatch, capsys):
     """A learned tracker's weights and a calibration of one's own decide poses: runs without them leave them
@@ -157,7 +185,7 @@ def test_model_files_of_the_pose_engine_are_decision_settings_and_reach_workers_
     plain = decision_settings(CurateConfig(out=out, filter_threshold=0.5))
     assert "tracker_model" not in plain and "confidence_model" not in plain
     own = decision_settings(CurateConfig(out=out, filter_threshold=0.5, confidence_model="own.json"))
-    assert own["confidence_model"] == "own.json"
+    assert own["confidence_model"] == "own.json" and own["confidence_model_sha256"] is None  # no such file here
     monkeypatch.chdir(tmp_path)
     stages = default_stages(CurateConfig(out=out, pose_preset="cotracker3-own-12fps", confidence_model="c.json"))
     assert stages.pose_config.tracker_model == str(tmp_path / "models" / "cotracker3" / "scaled_offline.pth")
