@@ -160,6 +160,13 @@ def test_a_model_file_is_known_by_its_content_not_by_the_path_that_names_it(make
     h1 = set(_hashes(out).values())
     s = _run(pool, out, 0.5, filter_model=str(tmp_path / "fm.json"), confidence_model=str(tmp_path / "own.json"))
     assert s["run"]["processed"] == 0 and set(_hashes(out).values()) != h1  # the items take this run's hash
+    db = sqlite3.connect(out / "ledger.sqlite")  # as a ledger of a build that took no digest of a calibration
+    settings = json.loads(db.execute("SELECT settings FROM runs ORDER BY run DESC").fetchone()[0])
+    del settings["confidence_model_sha256"]
+    db.execute("UPDATE runs SET config_hash='before', settings=?", (json.dumps(settings),))
+    db.execute("UPDATE items SET config_hash='before'")
+    db.commit()
+    assert _run(pool, out, 0.5, filter_model="fm.json", confidence_model="own.json")["run"]["processed"] == 0
     (tmp_path / "own.json").write_text('{"a": 2}')  # refitted in place
     with pytest.raises(SettingsChanged, match="confidence_model_sha256"):
         _run(pool, out, 0.5, filter_model="fm.json", confidence_model="own.json")
