@@ -295,8 +295,10 @@ MODEL_FILE_FIELDS = ("filter_model", "tracker_model", "confidence_model")
 
 def _content_digest(path) -> str | None:
     """A short sha256 of the file at ``path`` (None when it cannot be read)."""
+    from ..shards.reader import sha256_file
+
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+        return sha256_file(path)[:16]
     except OSError:
         return None
 
