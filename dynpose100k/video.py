@@ -660,9 +660,13 @@ def cut_short(info: VideoInfo, last: float, fps: float | None, end: float | None
     """Whether decoding a video of ``info`` at ``fps`` up to ``end`` (None: its end) stopped early, its last
     frame at ``last`` seconds more than a second (or a tenth of the video, or a sampling step) before the end
     its container gives: a file cut short (an interrupted download) or damaged on the way."""
-    wanted = info.duration if end is None else min(end, info.duration)
     slack = max(1.0, 0.1 * info.duration, 1.0 / fps if fps else 0.0)
-    return not info.is_frames_dir and last < wanted - slack
+    return not info.is_frames_dir and last < _wanted_end(info, end) - slack
+
+
+def _wanted_end(info: VideoInfo, end: float | None) -> float:
+    """Where decoding up to ``end`` (None: the end) should stop, by the container's duration."""
+    return info.duration if end is None else min(end, info.duration)
 
 
 def _fields(stream) -> bool:
@@ -701,7 +705,7 @@ def _iter_sources(path, info: VideoInfo, fps, short_side, t0, t1, skip_nonref,
         if count:
             if cut_short(info, last, fps, t1):
                 logger.warning("%s: decoding stopped at %.2f s of %.2f s (truncated video?)", path, last,
-                               info.duration if t1 is None else min(t1, info.duration))
+                               _wanted_end(info, t1))
             return
         if i + 1 < len(sources):
             logger.debug("%s: no frame decoded in the window, retrying with the other decoder", path)

@@ -364,9 +364,10 @@ def _check_settings(ledger: Ledger, config_hash: str, settings: dict, config: Cu
                               (legacy, json.dumps(old)))
         ledger.adopt_unhashed(legacy)
     stale = ledger.stale(config_hash)
+    now = _by_content(settings)
     for h in list(stale):  # the same model files named by other paths (another working folder): the same decisions
         old = ledger.settings_of(h)
-        if old is not None and _by_content(old) == _by_content(settings):
+        if old is not None and _by_content(old) == now:
             ledger.relabel(h, config_hash)
             del stale[h]
     if stale and not config.reprocess:
