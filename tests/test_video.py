@@ -250,6 +250,38 @@ def test_a_folder_of_camcorder_or_broadcast_clips_is_found_and_decoded_at_its_ti
     assert [round(index_of(f)) for f in got.frames[:3]] == [0, 2, 4]
 
 
+@pytest.mark.parametrize("name, codec, pix_fmt", [
+    ("phone.mov", "libx265", "yuv420p10le"),  # phones record 10-bit HEVC
+    ("download.webm", "libvpx-vp9", "yuv420p"),  # what video sites serve, VP9 or AV1
+    ("download.mp4", "libsvtav1", "yuv420p"),
+    ("edit.mov", "prores_ks", "yuv422p10le"),  # an editor's export
+    ("dashcam.avi", "mjpeg", "yuvj420p"),  # full-range JPEG frames
+])
+def test_codecs_of_real_pools_decode_to_the_same_pixels_by_both_decoders(tmp_path, name, codec, pix_fmt):
+    """Deeper pixels (10-bit), full-range colour and other codecs than H.264 reach the engine as 8-bit RGB
+    frames at their own times, whichever decoder reads them (OpenCV first; PyAV where non-reference frames
+    are skipped)."""
+    if codec not in av.codecs_available:
+        pytest.skip(f"this FFmpeg build has no {codec} encoder")
+    src = list(frames(24))
+    path = tmp_path / name
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=12)
+        s.width, s.height, s.pix_fmt = W, H, pix_fmt
+        for f in src:
+            for pk in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(pk)
+        for pk in s.encode():
+            c.mux(pk)
+    for kwargs, n in (({"fps": None}, 24), ({"fps": 3, "skip_nonref": True}, 6)):
+        got = load_clip(path, **kwargs)
+        idx = np.round(got.timestamps * 12).astype(int)
+        assert got.frames.dtype == np.uint8 and got.frames.shape == (n, H, W, 3)
+        assert np.allclose(got.timestamps * 12, idx, atol=0.02) and np.all(np.diff(idx) > 0)  # WebM: whole ms
+        err = [np.abs(f.astype(int) - np.asarray(src[i], int)).mean() for i, f in zip(idx, got.frames)]
+        assert max(err) < 12, f"{name} {kwargs}: frames differ from the source by {max(err):.1f} grey levels"
+
+
 def test_images_beside_videos_are_thumbnails_not_a_frames_folder(tmp_path, caplog):
     """A downloaded pool often keeps a thumbnail beside each video: the folder's videos are its clips (the
     images are left out, with a warning), not one clip made of the thumbnails."""
