@@ -24,6 +24,8 @@ from .errors import DynPoseError
 # verb -> (module, one-line help). Order is the order of the data flow.
 VERBS: dict[str, tuple[str, str]] = {
     "synth": ("dynpose100k.commands.synth", "render synthetic dynamic videos with exact ground truth"),
+    "shots": ("dynpose100k.commands.shots",
+              "cut long videos into clip windows at shot boundaries (a Panda-70M style CSV for curate)"),
     "filter": ("dynpose100k.commands.filter", "score clips for pose-estimation suitability (keep/reject + reasons)"),
     "fit-filter": ("dynpose100k.commands.fit_filter",
                    "fit the clip filter's fusion model on a labelled pool (labels.csv + videos)"),

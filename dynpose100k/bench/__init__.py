@@ -9,6 +9,7 @@ BENCHES = {
     "pose-dense": "dynpose100k.bench.pose_dense",
     "tracks": "dynpose100k.bench.tracks",
     "filter": "dynpose100k.bench.filter",
+    "shots": "dynpose100k.bench.shots",
     "curate": "dynpose100k.bench.curate",
     "train": "dynpose100k.bench.train",
     "vlm": "dynpose100k.bench.vlm",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..bench import BENCHES
 
-HELP = ("benchmarks: decode, pose, pose-speed, pose-robustness, pose-dense, tracks, filter, curate, train, vlm "
+HELP = ("benchmarks: decode, pose, pose-speed, pose-robustness, pose-dense, tracks, filter, shots, curate, train, vlm "
         "(figures vs baselines)")
 EXAMPLES = """
   dynpose100k bench decode
@@ -20,6 +20,7 @@ EXAMPLES = """
   dynpose100k bench tracks --preset cotracker3-own-12fps --tracker-model W   # a learned tracker beside it
   dynpose100k bench all --quick
   dynpose100k bench filter --seed 1 --out outputs/bench-seed1
+  dynpose100k bench shots --out outputs/bench   # shot boundaries on long videos, against fixed windows
 """
 
 
@@ -35,7 +36,8 @@ def add_arguments(p):
                    help="pose, pose-dense, tracks: comma-separated benchmark sets (default dev,heldout,style_b)")
     p.add_argument("--clips", type=int, default=None,
                    help="pose, pose-dense, tracks: clips per set, half of them hard (default 6; 24 for steadier "
-                        "rates, ~4x the time); pose-robustness: clips per condition (default 12)")
+                        "rates, ~4x the time); pose-robustness: clips per condition (default 12); shots: long "
+                        "videos per set (default 16)")
     p.add_argument("--seed", type=int, default=0,
                    help="filter: pool seed (test pools from it, training pools from seed + 1000 on); pose, pose-dense, "
                         "tracks: added to every clip's seed; another seed draws other clips, e.g. to judge a change on "
@@ -83,6 +85,8 @@ def run(args) -> int:
                      "tracker_model": args.tracker_model, "device": args.device}
         elif name == "filter":
             extra = {"seed": args.seed}
+        elif name == "shots" and args.clips is not None:
+            extra = {"videos": args.clips}
         if name in ("pose", "tracks") and args.preset:
             extra["preset"] = args.preset  # (otherwise the bench's own default)
         importlib.import_module(BENCHES[name]).run(args.out, quick=args.quick, **extra)

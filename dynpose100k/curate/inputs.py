@@ -11,7 +11,8 @@ Accepted inputs:
   (``00000/``) holding ``<key>.mp4`` next to ``<key>.json``, whose JSON has the source ``url`` (and any
   saved extra columns such as ``videoID``). A sidecar without ``clips`` is a whole source video and each
   window is read from it by time; a sidecar with ``clips: [[start, end]]`` is an already cut clip and serves
-  the CSV window with the same bounds.
+  the CSV window with the same bounds. A ``url`` that is a video file on this machine (absolute, or relative
+  to the CSV's folder, as ``dynpose100k shots`` writes it) is read directly.
 
 Every clip window is one :class:`WorkItem` with a stable id (:func:`dynpose100k.ids.safe_id`:
 ``<videoID>_<clipidx>`` for CSV rows; otherwise :func:`dynpose100k.ids.unique_ids`, the ids ``pose`` and
@@ -123,6 +124,15 @@ def _find_window(index, row_ids: list[str], start: float, end: float):
     return whole
 
 
+def _local_video(url: str, folder: Path) -> str | None:
+    """The video file a CSV ``url`` names on this machine (absolute, or relative to the CSV's ``folder``, as
+    ``dynpose100k shots`` writes it), resolved; None for a web address or no such file."""
+    if not url or "://" in url or Path(url).suffix.lower() not in VIDEO_EXTS:
+        return None
+    path = folder / url  # an absolute url stays itself
+    return str(path.resolve()) if path.is_file() else None
+
+
 def _captions(text: str | None, windows: int) -> list[str]:
     """A row's captions, one per window: Panda-70M's list literal, or one plain caption for every window."""
     if not text:
@@ -181,12 +191,13 @@ def _read_panda_csv(csv_path: Path, video_root: Path | None) -> list[WorkItem]:
                 continue
             seen[base] = lineno
             row_ids = [x for x in (url, vid, _youtube_id(url) or "") if x]
+            local = _local_video(url, csv_path.parent)
             for ci, ((s, e), raw) in enumerate(zip(spans, windows)):
                 meta = {
                     "videoID": vid, "url": url, "timestamp": [str(raw[0]), str(raw[1])],
                     "caption": captions[ci],
                 }
-                found = _find_window(index, row_ids, s, e)
+                found = (local, s, e) if local else _find_window(index, row_ids, s, e)
                 if found is None:
                     items.append(WorkItem(f"{base}_{ci}", "", s, e, meta,
                                           error=f"input: video for {vid or url} window {ci} not found under {root}"))

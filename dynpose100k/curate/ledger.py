@@ -53,6 +53,18 @@ _ADDED = (("items", "config_hash", "TEXT"), ("items", "run", "INTEGER"), ("runs"
           ("runs", "settings", "TEXT"), ("runs", "finished", "REAL"))
 
 
+def _other_window(held: tuple, new: tuple) -> bool:
+    """Whether two ``(start, end)`` windows (None: the video's start or end) differ by more than a frame."""
+    return any((a is None) != (b is None) or (a is not None and abs(a - b) > 0.02) for a, b in zip(held, new))
+
+
+def _clip(path: str, start, end, window: bool) -> str:
+    """``path``, with its window in seconds where ``window``."""
+    if not window:
+        return path
+    return f"{path} [{0.0 if start is None else start:.2f}-{'end' if end is None else f'{end:.2f}'} s]"
+
+
 class Ledger:
     """Per-item status store of one curation output folder."""
 
@@ -208,22 +220,28 @@ class Ledger:
         return promoted, demoted
 
     def conflicts(self, items: list[WorkItem]) -> list[tuple[str, str, str]]:
-        """``(item_id, recorded path, new path)`` for each of ``items`` whose id names an item already decided
+        """``(item_id, recorded clip, new clip)`` for each of ``items`` whose id names an item already decided
         here from another video (:func:`~dynpose100k.video.other_source` of the recorded and the new ``meta``:
-        a known size or content digest that differs). Such an item would be
-        taken as done; the caller refuses the run instead. Pending items are not conflicts: they take the new
-        path when registered (a moved input folder)."""
+        a known size or content digest that differs) or another window of it (a CSV whose windows changed,
+        e.g. ``dynpose100k shots`` run again with other lengths). Such an item would be taken as done; the
+        caller refuses the run instead. Pending items are not conflicts: they take the new path when
+        registered (a moved input folder)."""
         rows = {}
         ids = [it.item_id for it in items]
         for k in range(0, len(ids), 500):  # one query per 500 ids (SQLite caps the bound parameters)
             chunk = ids[k : k + 500]
-            q = f"SELECT item_id, path, meta, status FROM items WHERE item_id IN ({','.join('?' * len(chunk))})"
+            q = (f"SELECT item_id, path, start, end_, meta, status FROM items "
+                 f"WHERE item_id IN ({','.join('?' * len(chunk))})")
             rows.update((r["item_id"], r) for r in self.db.execute(q, chunk))
         out = []
         for it in items:
             row = rows.get(it.item_id)
-            if row is not None and row["status"] != PENDING and other_source(json.loads(row["meta"]), it.meta):
-                out.append((it.item_id, row["path"], it.path))
+            if row is None or row["status"] == PENDING:
+                continue
+            moved = _other_window((row["start"], row["end_"]), (it.start, it.end))
+            if moved or other_source(json.loads(row["meta"]), it.meta):
+                out.append((it.item_id, _clip(row["path"], row["start"], row["end_"], moved),
+                            _clip(it.path, it.start, it.end, moved)))
         return out
 
     def items(self, status: ItemStatus | tuple[ItemStatus, ...] | None = None) -> list[sqlite3.Row]:

@@ -443,8 +443,8 @@ def curate(inputs, config: CurateConfig, *, stages=None, sink=None, engine=None,
         if clash:
             i, held, new = clash[0]
             raise CurateError(
-                f"{config.out}: {len(clash)} input clip(s) have the id of another video curated here before (e.g. "
-                f"{i}: {new}, but {held} was curated as {i}); curate them into another --out")
+                f"{config.out}: {len(clash)} input clip(s) have the id of another video or window curated here "
+                f"before (e.g. {i}: {new}, but {held} was curated as {i}); curate them into another --out")
         stale = _check_settings(ledger, h, settings, config)
         ledger.start_run(config.to_json(), h, settings)
         _write_config_json(config, h, settings, ledger)

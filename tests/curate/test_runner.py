@@ -163,6 +163,29 @@ def test_stages_write_into_the_output_folder_whatever_the_workers_directory(tmp_
         assert Path(folder).is_relative_to(tmp_path / "rel_out")
 
 
+def test_a_csv_window_that_moved_under_its_id_refuses_the_run(make_pool, tmp_path):
+    """Clip windows of a CSV (as ``dynpose100k shots`` writes them) cut again with other lengths keep their ids
+    (``<video>_<n>``): a decided item would be taken as done for a window it never saw, so the run stops and
+    names both windows; the same windows again are no conflict."""
+    pool = make_pool(["good_a"], broken=False)
+    csv = tmp_path / "clips.csv"
+
+    def windows(*spans):
+        rows = repr([[f"0:00:{a:06.3f}", f"0:00:{b:06.3f}"] for a, b in spans])
+        csv.write_text(f'videoID,url,timestamp,caption\ngood_a,{pool.name}/good_a.mp4,"{rows}",\n')
+
+    out = tmp_path / "out"
+    windows((0.0, 0.5))
+    curate(csv, CurateConfig(out=out, workers=1), stages=fake_stages(out), progress=False)
+    windows((0.0, 0.8))
+    with pytest.raises(CurateError, match=r"another video or window.*good_a_0: .*good_a.mp4 \[0.00-0.80 s\], but "
+                                          r".*good_a.mp4 \[0.00-0.50 s\] was curated"):
+        curate(csv, CurateConfig(out=out, workers=1), stages=fake_stages(out), progress=False)
+    windows((0.0, 0.5))
+    s = curate(csv, CurateConfig(out=out, workers=1), stages=fake_stages(out), progress=False)
+    assert s["funnel"]["pool"] == 1 and s["run"]["processed"] == 0
+
+
 def test_a_clip_with_the_id_of_another_curated_video_refuses_the_run(make_pool, tmp_path):
     """A second pool curated into the same folder, holding ``good_a.mp4`` of other content: its item would be
     taken as done, so the run stops before any work and names both files; the same clip moved is no conflict."""
