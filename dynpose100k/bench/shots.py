@@ -4,8 +4,10 @@ Each video is five rendered shots of 3-7 s (kinds drawn from ``good``, ``static`
 ``bigobject``, ``zoom``, ``blur``, ``overlay`` and ``cartoon``; 40% hard) joined by hard cuts (7 in 10), fades
 through black (0.5 s out, 0.5 s in; 2 in 10) or dissolves (0.5 s; 1 in 10), 384x216 at 24 fps, stored as mp4
 (CRF 18 for dev style a, 26 otherwise). The cut inside a ``cut`` or ``similarcut`` shot is taken where its
-true camera jumps (a step over 8 times the median). Sets: ``dev`` (style a, dev seeds; where the defaults
-were chosen), ``heldout`` (style a, held-out seeds) and ``style_b`` (held-out seeds; never tuned on).
+true camera jumps (a step over 8 times the median). A video's layout (kinds, lengths, joins) is drawn from
+its seed alone, so every set holds the same layouts, each rendered as its own footage. Sets: ``dev``
+(style a, dev seeds; where the defaults were chosen), ``heldout`` (style a, held-out seeds) and ``style_b``
+(held-out seeds; never tuned on).
 
 Against two baselines in the same run: fixed windows (the video cut every ``max_length`` seconds, no
 detection) and a fixed threshold on the same frame change (no local ratio, no persistence check; its
