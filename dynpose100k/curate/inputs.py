@@ -160,7 +160,7 @@ def _read_panda_csv(csv_path: Path, video_root: Path | None) -> list[WorkItem]:
     root = Path(video_root) if video_root is not None else csv_path.parent
     if not root.is_dir():
         raise InputError(f"{root}: video root is not a directory")
-    index = index_video_root(root)
+    index = None  # the folder's sidecars, read when a row first needs them (not for local files alone)
     items: list[WorkItem] = []
     seen: dict[str, int] = {}
     with open(csv_path, newline="", encoding="utf-8") as f:
@@ -197,7 +197,11 @@ def _read_panda_csv(csv_path: Path, video_root: Path | None) -> list[WorkItem]:
                     "videoID": vid, "url": url, "timestamp": [str(raw[0]), str(raw[1])],
                     "caption": captions[ci],
                 }
-                found = (local, s, e) if local else _find_window(index, row_ids, s, e)
+                if local:
+                    found = (local, s, e)
+                else:
+                    index = index_video_root(root) if index is None else index
+                    found = _find_window(index, row_ids, s, e)
                 if found is None:
                     items.append(WorkItem(f"{base}_{ci}", "", s, e, meta,
                                           error=f"input: video for {vid or url} window {ci} not found under {root}"))
