@@ -132,7 +132,10 @@ class DISTracker:
         self.shift_below = shift_below
         self.texture_kept = texture_kept
         self.flow_short_side = flow_short_side
-        self._dis = [cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST) for _ in range(2)]  # 1 per direction
+        # one per direction, and a second pair for flows started from a shift: OpenCV's DIS keeps using an input
+        # flow once it was given one (later calls without one start from whatever memory the output gets)
+        self._dis = [cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST) for _ in range(2)]
+        self._dis_started = [cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST) for _ in range(2)]
         self._back = ThreadPoolExecutor(1) if threads > 1 else None  # the backward flow beside the forward one
         self._cache = cache
         self._flows: OrderedDict[tuple[bytes, bytes], tuple[np.ndarray, np.ndarray]] = OrderedDict()
@@ -151,7 +154,7 @@ class DISTracker:
     def _pair(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Dense flows ``(H, W, 2)`` float32 (pixels) from grey image ``a`` to ``b`` and back."""
         scale = max(0, int(np.floor(np.log2(max(1.0, min(a.shape) / self.flow_short_side)))))
-        for dis in self._dis:
+        for dis in self._dis + self._dis_started:
             dis.setFinestScale(scale)
         flows = self._flows_from(a, b, None)
         if self.shift_below > 0 and (kept := self._consistent(*flows)) < self.shift_below:
@@ -168,10 +171,11 @@ class DISTracker:
         from zero."""
         f0 = None if start is None else np.ascontiguousarray(start, np.float32)
         b0 = None if start is None else np.ascontiguousarray(-start, np.float32)
+        forward, backward = self._dis if start is None else self._dis_started
         if self._back is not None:
-            back = self._back.submit(self._dis[1].calc, b, a, b0)
-            return self._dis[0].calc(a, b, f0), back.result()
-        return self._dis[0].calc(a, b, f0), self._dis[1].calc(b, a, b0)
+            back = self._back.submit(backward.calc, b, a, b0)
+            return forward.calc(a, b, f0), back.result()
+        return forward.calc(a, b, f0), backward.calc(b, a, b0)
 
     def _carried(self, forward: np.ndarray, backward: np.ndarray, p0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pixels ``p0`` ``(Q, 2)`` carried by the ``forward`` flow, and which of them land in the frame and come

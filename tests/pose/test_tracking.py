@@ -159,6 +159,18 @@ def test_dis_tracker_follows_a_fast_pan_from_the_image_shift():
     assert visible[1].mean() < 0.2  # the premise: from zero, DIS loses them
 
 
+def test_dis_flows_after_a_fast_pan_are_those_of_a_fresh_tracker():
+    # OpenCV's DIS, once given a starting flow, starts every later flow from whatever memory its output gets:
+    # a clip's flows after its first fast pan must not depend on that pan
+    pan = _shifted((-90.0, 3.0), n=2, size=(360, 640), margin=200)
+    slow = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in render("good", 3, height=360, width=640, fps=12.0,
+                                                                  duration=0.25).frames[:2]]
+    tracker = DISTracker(threads=1)
+    tracker._pair(pan[0], pan[1])  # started from the image's shift
+    for got, fresh in zip(tracker._pair(slow[0], slow[1]), DISTracker(threads=1)._pair(slow[0], slow[1])):
+        np.testing.assert_array_equal(got, fresh)
+
+
 def test_dis_tracker_computes_each_pair_of_frames_once():
     frames = _shifted((2.0, 1.0), n=10)
     tracker = DISTracker(threads=1)
