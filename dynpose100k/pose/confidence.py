@@ -459,38 +459,49 @@ def moving_fraction(masks: np.ndarray, registered: np.ndarray) -> float:
     return float(masks[reg].mean()) if reg.any() else float("nan")
 
 
+#: The confidence of a map seen under little parallax by short tracks (``PoseConfig.weak_parallax_deg`` and
+#: ``weak_parallax_track_len``); the cap takes the value of the zoom's.
+WEAK_PARALLAX_CONFIDENCE = 0.2
+
 #: The physical checks that cap a map's confidence, in the order :func:`confidence_caps` names them, and the most
 #: each one lets it be. Their figures: ``evidence.map_disagreement``, ``evidence.focal_change``,
-#: ``confidence_evidence.step_jump``, ``evidence.mended_jump``, ``evidence.moving_fraction``.
+#: ``confidence_evidence.step_jump``, ``evidence.mended_jump``, ``evidence.moving_fraction``,
+#: ``confidence_evidence.parallax_log`` and ``track_len_median``.
 CAPS = {"map_disagreement": DISAGREEMENT_CONFIDENCE, "focal_change": ZOOM_CONFIDENCE, "step_jump": JUMP_CONFIDENCE,
-        "mended_jump": JUMP_CONFIDENCE, "moving_fraction": MOVER_CONFIDENCE}
+        "mended_jump": JUMP_CONFIDENCE, "moving_fraction": MOVER_CONFIDENCE, "weak_parallax": WEAK_PARALLAX_CONFIDENCE}
 
 
 def confidence_caps(config, focal_change: float = float("nan"), step_jump: float = 0.0,
                     moving_fraction: float = float("nan"), map_disagreement: float = float("nan"),
-                    mended_jump: float = 0.0) -> tuple[str, ...]:
+                    mended_jump: float = 0.0, parallax_deg: float = float("nan"),
+                    track_len: float = float("nan")) -> tuple[str, ...]:
     """The physical checks of ``config`` (a :class:`~dynpose100k.pose.PoseConfig`) that a map's figures trip
     (names of :data:`CAPS`): ``focal_change`` beyond ``max_focal_change`` (a zoom, or a focal the clip cannot
     pin down, e.g. on a straight walk or drive), ``step_jump`` (:func:`step_jump`) beyond ``max_step_jump``,
     ``mended_jump`` (a jump mended by moving a stretch, ``evidence.mended_jump`` 1), ``moving_fraction``
     beyond ``max_moving_fraction``, ``map_disagreement`` (:func:`map_disagreement`) beyond
-    ``max_map_disagreement``. Empty when none applies (NaN: not measured)."""
+    ``max_map_disagreement``, ``weak_parallax``: the points' median triangulation angle ``parallax_deg`` under
+    ``weak_parallax_deg`` with their median track length ``track_len`` at most ``weak_parallax_track_len``.
+    Empty when none applies (NaN: not measured)."""
     tripped = {
         "map_disagreement": 0 < config.max_map_disagreement < map_disagreement,
         "focal_change": 0 < config.max_focal_change < abs(focal_change),
         "step_jump": 0 < config.max_step_jump < step_jump,
         "mended_jump": mended_jump > 0,
         "moving_fraction": 0 < config.max_moving_fraction < moving_fraction,
+        "weak_parallax": parallax_deg < config.weak_parallax_deg and track_len <= config.weak_parallax_track_len,
     }
     return tuple(name for name in CAPS if tripped[name])
 
 
 def confidence_limit(config, focal_change: float = float("nan"), step_jump: float = 0.0,
                      moving_fraction: float = float("nan"), map_disagreement: float = float("nan"),
-                     mended_jump: float = 0.0) -> float:
+                     mended_jump: float = 0.0, parallax_deg: float = float("nan"),
+                     track_len: float = float("nan")) -> float:
     """The most a map's confidence may be under the physical checks of ``config`` that its figures trip
     (:func:`confidence_caps`; each check's cap in :data:`CAPS`); 1 when none applies."""
-    caps = confidence_caps(config, focal_change, step_jump, moving_fraction, map_disagreement, mended_jump)
+    caps = confidence_caps(config, focal_change, step_jump, moving_fraction, map_disagreement, mended_jump,
+                           parallax_deg, track_len)
     return min((CAPS[name] for name in caps), default=1.0)
 
 
@@ -505,7 +516,9 @@ def cap_figures(evidence: dict, confidence_evidence: dict) -> dict:
             "step_jump": get(confidence_evidence, "step_jump", 0.0),
             "moving_fraction": get(evidence, "moving_fraction", math.nan),
             "map_disagreement": get(evidence, "map_disagreement", math.nan),
-            "mended_jump": get(evidence, "mended_jump", 0.0)}
+            "mended_jump": get(evidence, "mended_jump", 0.0),
+            "parallax_deg": math.exp(get(confidence_evidence, "parallax_log", math.nan)),
+            "track_len": get(confidence_evidence, "track_len_median", math.nan)}
 
 
 def capped(conf: dict, limit: float) -> dict:

@@ -316,6 +316,18 @@ class PoseConfig:
     dev clips (seeds 0-39 and 100-119, normal and hard) the good maps reach at most 0.48 and 12 wrong ones
     exceed 0.5; two maps built on a box carried ahead of the camera (hard seeds 149 and 169) measure 0.55 and
     0.65. 0 turns the check off."""
+    weak_parallax_deg: float = 1.2
+    """A map whose points are seen under a median triangulation angle (first to last observing camera,
+    ``confidence_evidence.parallax_log``) under this many degrees, in a median of at most
+    :attr:`weak_parallax_track_len` frames (``confidence_evidence.track_len_median``), has its confidence capped at
+    :data:`dynpose100k.pose.confidence.WEAK_PARALLAX_CONFIDENCE`: short tracks that barely see the scene from
+    two places leave the positions to the bundle adjustment's noise, and a fast pan nearly in place maps
+    with the right turn and a wrong path at a low error. Of 176 dev maps (seeds 100-123 clean and through the
+    consumer camera, hard seeds 100-139 through a 35-55 degree lens, seeds 200-219 through a 20-35 degree
+    one, seeds 140-163) 20 fall in that corner, 18 of them wrong; the calibration passes none of the 20.
+    0 turns the check off."""
+    weak_parallax_track_len: float = 6.0
+    """See :attr:`weak_parallax_deg`."""
     remap_movers: bool = True
     """When the frame moves under a map (:attr:`max_moving_fraction`), map the tracks that map leaves out
     (the same pose check and second opinion follow) and keep that map when at most

@@ -311,6 +311,21 @@ def test_calibration_report_of_another_model_keeps_the_caps():
     assert conf.confidence_limit(PoseConfig(), **stored) == conf.ZOOM_CONFIDENCE
 
 
+
+def test_weak_parallax_caps_short_tracks_seen_from_one_place():
+    """A map whose points are seen under little parallax by short tracks (a fast pan nearly in place, whose
+    path the tracks barely constrain) is capped; longer tracks or more parallax are not, and 0 turns it off."""
+    cfg = PoseConfig()
+    assert conf.confidence_caps(cfg, parallax_deg=0.5, track_len=5.0) == ("weak_parallax",)
+    assert conf.confidence_limit(cfg, parallax_deg=0.5, track_len=5.0) == conf.WEAK_PARALLAX_CONFIDENCE
+    assert conf.confidence_caps(cfg, parallax_deg=0.5, track_len=12.0) == ()
+    assert conf.confidence_caps(cfg, parallax_deg=3.0, track_len=5.0) == ()
+    assert conf.confidence_caps(PoseConfig(weak_parallax_deg=0.0), parallax_deg=0.5, track_len=5.0) == ()
+    # from a stored result's confidence evidence (the pipeline's final figures), and not without them
+    stored = conf.cap_figures({}, {"parallax_log": math.log(0.5), "track_len_median": 5.0, "step_jump": 1.0})
+    assert conf.confidence_caps(cfg, **stored) == ("weak_parallax",)
+    assert conf.confidence_caps(cfg, **conf.cap_figures({}, {})) == ()
+
 # ---------------------------------------------------------------------------- subset by confidence
 def test_subset_min_confidence(tmp_path, capsys):
     from pose_fixtures import write_pose_dir
