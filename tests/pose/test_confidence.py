@@ -311,7 +311,6 @@ def test_calibration_report_of_another_model_keeps_the_caps():
     assert conf.confidence_limit(PoseConfig(), **stored) == conf.ZOOM_CONFIDENCE
 
 
-
 def test_weak_parallax_caps_short_tracks_seen_from_one_place():
     """A map whose points are seen under little parallax by short tracks (a fast pan nearly in place, whose
     path the tracks barely constrain) is capped; longer tracks or more parallax are not, and 0 turns it off."""
@@ -325,6 +324,7 @@ def test_weak_parallax_caps_short_tracks_seen_from_one_place():
     stored = conf.cap_figures({}, {"parallax_log": math.log(0.5), "track_len_median": 5.0, "step_jump": 1.0})
     assert conf.confidence_caps(cfg, **stored) == ("weak_parallax",)
     assert conf.confidence_caps(cfg, **conf.cap_figures({}, {})) == ()
+
 
 # ---------------------------------------------------------------------------- subset by confidence
 def test_subset_min_confidence(tmp_path, capsys):
