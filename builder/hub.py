@@ -18,7 +18,6 @@ logger = logging.getLogger(__name__)
 
 SHARD_PATTERNS = ["data/train-*.tar"]
 CARD_PATTERNS = ["README.md", MANIFEST]
-ALLOW_PATTERNS = CARD_PATTERNS + SHARD_PATTERNS
 
 
 @dataclass(frozen=True)

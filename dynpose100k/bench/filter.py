@@ -334,7 +334,7 @@ def run(out, quick: bool = False, seed: int = 0) -> dict:
     y_tr, kinds_tr = (np.concatenate([part[i] for part in parts]) for i in (1, 2))
     t_sig_tr = sum(part[3] for part in parts)
     data = {name: _measure_pool(p) for name, p in pools.items()}
-    rows_te, y_te, kinds_te, t_sig_te = data["dev"]
+    rows_te, y_te = data["dev"][:2]
 
     model = fit(rows_tr, y_tr, kinds_tr)
     full = _evaluate(model, rows_te, y_te)

@@ -444,8 +444,3 @@ def build_model(preset_or_cfg: str | DUSt3RConfig) -> DUSt3R:
     """A randomly initialised model from a preset name (see ``PRESETS``) or a config."""
     cfg = PRESETS[preset_or_cfg] if isinstance(preset_or_cfg, str) else preset_or_cfg
     return DUSt3R(cfg)
-
-
-def num_params(model: nn.Module, trainable_only: bool = False) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
