@@ -31,7 +31,7 @@ def test_cli_real_stages_end_to_end(tmp_path):
     if kept:  # what the real stages keep on 96-px clips may vary; whatever is kept must load
         from datasets import load_dataset
 
-        ds = load_dataset(str(out / "dynpose-100k"), split="train")
+        ds = load_dataset(str(out / "dynpose-100k"), split="train", cache_dir=str(tmp_path / "hf"))
         assert sorted(m["video_id"] for m in ds["meta.json"]) == sorted(kept)
         # provenance: each sample carries the settings hash its ledger row and config.json record
         hashes = dict(sqlite3.connect(out / "ledger.sqlite").execute("SELECT item_id, config_hash FROM items"))
