@@ -461,7 +461,7 @@ def moving_fraction(masks: np.ndarray, registered: np.ndarray) -> float:
 
 #: The confidence of a map seen under little parallax by short tracks (``PoseConfig.weak_parallax_deg`` and
 #: ``weak_parallax_track_len``); the cap takes the value of the zoom's.
-WEAK_PARALLAX_CONFIDENCE = 0.2
+WEAK_PARALLAX_CONFIDENCE = ZOOM_CONFIDENCE
 
 #: The physical checks that cap a map's confidence, in the order :func:`confidence_caps` names them, and the most
 #: each one lets it be. Their figures: ``evidence.map_disagreement``, ``evidence.focal_change``,
@@ -494,15 +494,10 @@ def confidence_caps(config, focal_change: float = float("nan"), step_jump: float
     return tuple(name for name in CAPS if tripped[name])
 
 
-def confidence_limit(config, focal_change: float = float("nan"), step_jump: float = 0.0,
-                     moving_fraction: float = float("nan"), map_disagreement: float = float("nan"),
-                     mended_jump: float = 0.0, parallax_deg: float = float("nan"),
-                     track_len: float = float("nan")) -> float:
-    """The most a map's confidence may be under the physical checks of ``config`` that its figures trip
-    (:func:`confidence_caps`; each check's cap in :data:`CAPS`); 1 when none applies."""
-    caps = confidence_caps(config, focal_change, step_jump, moving_fraction, map_disagreement, mended_jump,
-                           parallax_deg, track_len)
-    return min((CAPS[name] for name in caps), default=1.0)
+def confidence_limit(config, **figures: float) -> float:
+    """The most a map's confidence may be under the physical checks of ``config`` that its ``figures`` (the
+    keyword arguments of :func:`confidence_caps`) trip, each check's cap in :data:`CAPS`; 1 when none applies."""
+    return min((CAPS[name] for name in confidence_caps(config, **figures)), default=1.0)
 
 
 def cap_figures(evidence: dict, confidence_evidence: dict) -> dict:
@@ -538,7 +533,7 @@ def score(sfm, static: np.ndarray, hw: tuple[int, int], config,
     at :data:`JUMP_CONFIDENCE`."""
     model = model or load_confidence_model(config.confidence_model, config.tracker)
     feats, per_frame = confidence_evidence(sfm, static, hw, config)
-    c = min(model.predict(feats), confidence_limit(config, focal_change, feats["step_jump"]))
+    c = min(model.predict(feats), confidence_limit(config, focal_change=focal_change, step_jump=feats["step_jump"]))
     fc = frame_confidence(c, per_frame, sfm.registered, sfm.obs.sum(1), config.min_pnp_inliers)
     return c, fc, feats
 
